@@ -1,0 +1,246 @@
+// The client: one control connection to the server, one tunnel per exposed local port,
+// and a dial-back for every CONNECTION. `startClient()` is the library entry point.
+import { EventEmitter } from 'node:events';
+import type net from 'node:net';
+import createDebug from 'debug';
+import { readControlLines } from '../shared/control-lines.ts';
+import { BurrowError } from '../shared/errors.ts';
+import {
+  DEFAULT_CONTROL_PORT,
+  DEFAULT_DATA_PORT,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  formatExpose,
+  parseServerControlLine,
+  type ServerControlMessage,
+} from '../shared/protocol.ts';
+import type { TraceEvent } from '../shared/trace.ts';
+import { dialBack, type ConnectionTotals } from './connection.ts';
+import { dial } from './dial.ts';
+
+const debug = createDebug('burrow:client');
+
+/** Deadline for reaching the server and getting every EXPOSE answered. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface TunnelRequest {
+  /** The local port to expose. */
+  localPort: number;
+  /** The host the local service listens on. Default: the client's `localHost`. */
+  localHost?: string;
+  /** A specific public port to ask for; 0 or absent for any. */
+  remotePort?: number;
+}
+
+export interface ClientOptions {
+  /** The local ports to expose, each with its own public port. */
+  tunnels: TunnelRequest[];
+  /** The server's host name or address. Default `localhost`. */
+  server?: string;
+  /** Default 7835. */
+  controlPort?: number;
+  /** Default 7836. */
+  dataPort?: number;
+  /** Default host of the local services. Default `localhost`. */
+  localHost?: string;
+  /** Deadline for connecting and for every EXPOSE to be answered. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Deadline for each dial-back (data and local connect, `ID` answer). Default 5 s. */
+  handshakeTimeoutMs?: number;
+}
+
+/** A tunnel the server accepted. */
+export interface OpenTunnel {
+  localHost: string;
+  localPort: number;
+  publicPort: number;
+  /** The address visitors use: `tcp://<server>:<publicPort>`. */
+  url: string;
+}
+
+export interface ConnectionEvent {
+  id: string;
+  tunnel: OpenTunnel;
+}
+
+export interface BurrowClientEvents {
+  trace: [TraceEvent];
+  /** A visitor was joined to the local service. */
+  connection: [ConnectionEvent];
+  /** A joined visitor connection closed. */
+  'connection-close': [ConnectionEvent & ConnectionTotals];
+  /** A problem with one visitor connection (local service down, visitor gone, ...). The
+   * client keeps serving. */
+  warning: [BurrowError];
+  /** The control connection is gone: `error` is set unless `close()` was called. */
+  close: [BurrowError | undefined];
+}
+
+type Reply = { resolve: (message: ServerControlMessage) => void; reject: (error: BurrowError) => void };
+
+export class BurrowClient extends EventEmitter<BurrowClientEvents> {
+  /** Tunnels by public port, in the order they were requested. */
+  readonly tunnels: OpenTunnel[] = [];
+  private readonly serverHost: string;
+  private readonly sockets = new Set<net.Socket>();
+  /** EXPOSEs waiting for their OK/ERR; the server answers them in order. */
+  private readonly replies: Reply[] = [];
+  private control: net.Socket | undefined;
+  private closed = false;
+
+  constructor(private readonly options: ClientOptions) {
+    super();
+    this.serverHost = options.server ?? 'localhost';
+  }
+
+  /** Connects, exposes every requested port, and resolves once all are open. Rejects with
+   * a BurrowError (`unreachable`, `refused`, `timeout`, `closed`, `protocol`) and leaves
+   * nothing open if any step fails. */
+  async start(): Promise<void> {
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const controlPort = this.options.controlPort ?? DEFAULT_CONTROL_PORT;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const control = await dial(this.serverHost, controlPort, timeoutMs, 'unreachable', 'burrow server');
+      this.control = control;
+      this.track(control);
+      if (this.closed) throw new BurrowError('closed', 'the client was closed while connecting');
+      this.trace('control', 'event', `connected to ${this.serverHost}:${controlPort}`);
+      control.once('close', () => this.shutdown(new BurrowError('closed', 'lost the connection to the server')));
+      readControlLines(control, {
+        onLine: (line) => this.onLine(line),
+        onTooLong: () => this.shutdown(new BurrowError('line-too-long', 'the server sent an over-long line')),
+        onEnd: () => this.shutdown(new BurrowError('closed', 'the server closed the connection')),
+      });
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      // Send every EXPOSE at once (one round trip for all), then match replies in order.
+      const answers = this.options.tunnels.map((request) => this.expose(request));
+      const opened = await Promise.race([Promise.all(answers), deadline]);
+      this.tunnels.push(...opened);
+    } catch (error) {
+      await this.close();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes the control connection and every visitor connection. Idempotent. */
+  close(): Promise<void> {
+    this.shutdown(undefined);
+    return Promise.resolve();
+  }
+
+  private expose(request: TunnelRequest): Promise<OpenTunnel> {
+    const localHost = request.localHost ?? this.options.localHost ?? 'localhost';
+    const line = formatExpose(request.localPort, request.remotePort ?? 0);
+    return new Promise<ServerControlMessage>((resolve, reject) => {
+      this.replies.push({ resolve, reject });
+      this.send(line);
+    }).then((reply) => {
+      if (reply.verb === 'OK') {
+        const url = `tcp://${hostForUrl(this.serverHost)}:${reply.publicPort}`;
+        return { localHost, localPort: request.localPort, publicPort: reply.publicPort, url };
+      }
+      const why = reply.verb === 'ERR' ? `${reply.detail || reply.reason} (${reply.reason})` : 'unexpected reply';
+      const reason = reply.verb === 'ERR' ? reply.reason : undefined;
+      throw new BurrowError('refused', `server refused to expose port ${request.localPort}: ${why}`, { reason });
+    });
+  }
+
+  private send(line: string): void {
+    this.trace('control', 'send', line.trimEnd());
+    this.control?.write(line);
+  }
+
+  private onLine(line: string): void {
+    if (this.closed) return;
+    this.trace('control', 'recv', line);
+    const parsed = parseServerControlLine(line);
+    if (!parsed.ok) {
+      // A server that sends lines we cannot parse cannot be trusted with our tunnels.
+      this.shutdown(new BurrowError('protocol', `the server sent an invalid line (${parsed.reason}: ${parsed.detail})`));
+      return;
+    }
+    const message = parsed.message;
+    if (message.verb === 'CONNECTION') {
+      this.onConnection(message.id, message.publicPort);
+      return;
+    }
+    const waiter = this.replies.shift();
+    if (waiter) waiter.resolve(message);
+    else if (message.verb === 'ERR') this.warn(new BurrowError('refused', `server error: ${message.reason} ${message.detail}`.trim(), { reason: message.reason }));
+    else this.warn(new BurrowError('protocol', `unexpected ${message.verb} from the server`));
+  }
+
+  private onConnection(id: string, publicPort: number): void {
+    const tunnel = this.tunnels.find((t) => t.publicPort === publicPort);
+    if (!tunnel) {
+      this.warn(new BurrowError('protocol', `CONNECTION for public port ${publicPort}, which is not one of our tunnels`));
+      return;
+    }
+    const conn = `data:${id.slice(0, 6)}`;
+    dialBack({
+      id,
+      serverHost: this.serverHost,
+      dataPort: this.options.dataPort ?? DEFAULT_DATA_PORT,
+      localHost: tunnel.localHost,
+      localPort: tunnel.localPort,
+      timeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      track: (socket) => this.track(socket),
+      trace: (kind, text) => this.trace(conn, kind, text),
+      onJoined: () => this.emit('connection', { id, tunnel }),
+    }).then(
+      (totals) => {
+        this.trace(conn, 'event', `closed: ${totals.bytesIn} bytes in, ${totals.bytesOut} bytes out, ${totals.durationMs} ms`);
+        this.emit('connection-close', { id, tunnel, ...totals });
+      },
+      (error: unknown) => {
+        const failure = error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
+        this.trace(conn, 'event', `failed: ${failure.message}`);
+        if (!this.closed) this.warn(failure);
+      },
+    );
+  }
+
+  private track(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  private warn(error: BurrowError): void {
+    debug('warning: %s', error.message);
+    this.emit('warning', error);
+  }
+
+  private shutdown(error: BurrowError | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const waiter of this.replies.splice(0)) waiter.reject(error ?? new BurrowError('closed', 'the client was closed'));
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    this.trace('control', 'event', error ? `closed: ${error.message}` : 'closed');
+    this.emit('close', error);
+  }
+
+  private trace(conn: string, kind: TraceEvent['kind'], text: string): void {
+    if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'client', conn, kind, text });
+  }
+}
+
+/** Creates a client, connects and exposes its tunnels. */
+export async function startClient(options: ClientOptions): Promise<BurrowClient> {
+  const client = new BurrowClient(options);
+  await client.start();
+  return client;
+}
+
+/** IPv6 literals need brackets inside a URL. */
+function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -1,0 +1,80 @@
+// One visitor, client side: answer a CONNECTION by dialing the data port and the local
+// service at the same time (a visitor pays for one dial, not two in a row), then join them.
+import type net from 'node:net';
+import { BurrowError } from '../shared/errors.ts';
+import { readFirstLine } from '../shared/first-line.ts';
+import { abortSocket, joinSockets } from '../shared/pipe.ts';
+import { formatId, MAX_LINE_LENGTH, parseServerDataLine } from '../shared/protocol.ts';
+import { dial } from './dial.ts';
+
+export interface DialBackOptions {
+  /** The id from the CONNECTION line. */
+  id: string;
+  serverHost: string;
+  dataPort: number;
+  localHost: string;
+  localPort: number;
+  /** Deadline for each dial and for the server's answer to `ID`. */
+  timeoutMs: number;
+  /** Registers a socket to be destroyed when the client closes. */
+  track(socket: net.Socket): void;
+  /** Reports a line or moment of this connection's data socket. */
+  trace(kind: 'send' | 'recv' | 'event', text: string): void;
+  /** Called once both sides are connected and piping starts. */
+  onJoined(): void;
+}
+
+export interface ConnectionTotals {
+  /** Bytes from the local service to the visitor. */
+  bytesOut: number;
+  /** Bytes from the visitor to the local service. */
+  bytesIn: number;
+  durationMs: number;
+}
+
+/** Resolves when the connection has closed; rejects (with nothing left open) if it could
+ * not be set up: `local-unavailable`, `unreachable`, `refused`, `timeout`, ... */
+export async function dialBack(options: DialBackOptions): Promise<ConnectionTotals> {
+  const { id, timeoutMs } = options;
+  const started = Date.now();
+  const localDial = dial(options.localHost, options.localPort, timeoutMs, 'local-unavailable', 'local service');
+  const dataDial = dial(options.serverHost, options.dataPort, timeoutMs, 'unreachable', 'data port').then((data) =>
+    handshake(data, id, options),
+  );
+  const [local, data] = await Promise.allSettled([localDial, dataDial]);
+  if (local.status === 'fulfilled') options.track(local.value);
+  if (data.status === 'fulfilled') options.track(data.value);
+
+  if (local.status === 'rejected' || data.status === 'rejected') {
+    // Reset (not FIN) the half that worked: the server then resets the visitor, who sees
+    // the same abrupt close it would get from a refused local port.
+    if (local.status === 'fulfilled') local.value.destroy();
+    if (data.status === 'fulfilled') abortSocket(data.value);
+    throw local.status === 'rejected' ? local.reason : (data as PromiseRejectedResult).reason;
+  }
+  options.trace('event', `joined to ${options.localHost}:${options.localPort}; piping`);
+  options.onJoined();
+  const totals = await joinSockets(local.value, data.value);
+  return { bytesOut: totals.fromA, bytesIn: totals.toA, durationMs: Date.now() - started };
+}
+
+/** Sends `ID <id>` and waits for `OK`; after it, every byte on the socket is the visitor's. */
+async function handshake(data: net.Socket, id: string, options: DialBackOptions): Promise<net.Socket> {
+  try {
+    const idLine = formatId(id);
+    options.trace('send', idLine.trimEnd());
+    data.write(idLine);
+    const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs: options.timeoutMs });
+    options.trace('recv', line);
+    const parsed = parseServerDataLine(line);
+    if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);
+    if (parsed.message.verb === 'ERR') {
+      const { reason, detail } = parsed.message;
+      throw new BurrowError('refused', `server refused connection ${id}: ${reason}${detail ? ` (${detail})` : ''}`, { reason });
+    }
+    return data;
+  } catch (error) {
+    data.destroy();
+    throw error;
+  }
+}

@@ -1,0 +1,35 @@
+// Opening a TCP connection with a deadline, the way every client socket is opened.
+import net from 'node:net';
+import createDebug from 'debug';
+import { BurrowError, describe } from '../shared/errors.ts';
+
+const debug = createDebug('burrow:client');
+
+/** Connects with `allowHalfOpen` (so FIN is carried through) and Nagle off (we relay bytes
+ * that the original sender already batched). Rejects with `code` if it fails or times out. */
+export function dial(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  code: 'unreachable' | 'local-unavailable',
+  what: string,
+): Promise<net.Socket> {
+  const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+  // A permanent listener: an error between two awaits must never crash the process.
+  socket.on('error', (error) => debug('%s %s:%d: %s', what, host, port, error.message));
+  return new Promise((resolve, reject) => {
+    const fail = (message: string, cause?: unknown): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new BurrowError(code, `cannot connect to ${what} at ${host}:${port}: ${message}`, { cause }));
+    };
+    const onError = (error: Error): void => fail(describe(error), error);
+    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}

@@ -1,0 +1,15 @@
+// burrow as a library: start a relay server or a client in-process.
+export { startServer, BurrowServer, type ServerOptions, type BurrowServerEvents } from './server/server.ts';
+export {
+  startClient,
+  BurrowClient,
+  type ClientOptions,
+  type TunnelRequest,
+  type OpenTunnel,
+  type ConnectionEvent,
+  type BurrowClientEvents,
+} from './client/client.ts';
+export type { ConnectionTotals } from './client/connection.ts';
+export { BurrowError, type BurrowErrorCode } from './shared/errors.ts';
+export { formatTrace, type TraceEvent } from './shared/trace.ts';
+export * as protocol from './shared/protocol.ts';

@@ -1,0 +1,50 @@
+// A connection to the data port: the client answering a CONNECTION. It must send
+// `ID <id>` first; we then join it to the waiting visitor, byte for byte.
+import type { Socket } from 'node:net';
+import createDebug from 'debug';
+import { closeWithLine } from '../shared/control-lines.ts';
+import { BurrowError } from '../shared/errors.ts';
+import { readFirstLine } from '../shared/first-line.ts';
+import { joinSockets } from '../shared/pipe.ts';
+import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
+import type { ServerContext } from './context.ts';
+
+const debug = createDebug('burrow:server');
+
+export async function acceptDataConnection(socket: Socket, ctx: ServerContext): Promise<void> {
+  const conn = ctx.label('data');
+  ctx.track(socket);
+  socket.setNoDelay(true);
+  socket.on('error', (error) => debug('%s: %s', conn, error.message));
+  const reject = (reason: ErrReason, detail: string): void => {
+    const line = formatErr(reason, detail);
+    ctx.trace(conn, 'send', line.trimEnd());
+    closeWithLine(socket, line);
+  };
+
+  let line: string;
+  try {
+    line = await readFirstLine(socket, { maxLength: MAX_LINE_LENGTH, timeoutMs: ctx.handshakeTimeoutMs });
+  } catch (error) {
+    const code = error instanceof BurrowError ? error.code : undefined;
+    debug('%s: no ID line: %s', conn, (error as Error).message);
+    if (code === 'timeout') reject('timeout', `no ID line within ${ctx.handshakeTimeoutMs} ms`);
+    else if (code === 'line-too-long') reject('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`);
+    else socket.destroy(); // the peer is gone: nobody to answer
+    return;
+  }
+  ctx.trace(conn, 'recv', line);
+  const parsed = parseClientDataLine(line);
+  if (!parsed.ok) return reject(parsed.reason, parsed.detail);
+
+  const { id } = parsed.message;
+  const visitor = ctx.pending.take(id);
+  if (!visitor) return reject('unknown-id', 'no visitor is waiting for this id');
+
+  const visitorLabel = `visitor:${id.slice(0, 6)}`;
+  ctx.trace(conn, 'send', 'OK');
+  socket.write(formatOk());
+  ctx.trace(visitorLabel, 'event', `paired with ${conn} after ${Date.now() - visitor.since} ms; piping`);
+  const totals = await joinSockets(visitor.socket, socket);
+  ctx.trace(visitorLabel, 'event', `closed: ${totals.fromA} bytes from visitor, ${totals.toA} bytes to visitor`);
+}

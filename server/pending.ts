@@ -1,0 +1,72 @@
+// Visitors waiting for their data connection, by connection id. Each entry owns a timer:
+// a visitor nobody claims within the deadline is closed and forgotten.
+import type { Socket } from 'node:net';
+
+export interface PendingVisitor<Owner> {
+  socket: Socket;
+  /** The tunnel the visitor arrived on. */
+  owner: Owner;
+  /** When it was accepted (ms since epoch), to report how long pairing took. */
+  since: number;
+}
+
+export class PendingVisitors<Owner> {
+  private readonly entries = new Map<string, PendingVisitor<Owner> & { timer: NodeJS.Timeout }>();
+
+  constructor(
+    private readonly timeoutMs: number,
+    /** Called when a visitor's deadline passes, before its socket is destroyed. */
+    private readonly onExpire: (id: string, visitor: PendingVisitor<Owner>) => void,
+  ) {}
+
+  add(id: string, socket: Socket, owner: Owner): void {
+    const timer = setTimeout(() => {
+      const entry = this.entries.get(id);
+      if (!entry) return;
+      this.entries.delete(id);
+      this.onExpire(id, entry);
+      entry.socket.destroy();
+    }, this.timeoutMs);
+    this.entries.set(id, { socket, owner, since: Date.now(), timer });
+    // A visitor that errors (reset) while waiting leaves the queue at once.
+    socket.once('close', () => this.remove(id));
+  }
+
+  /** Claims a visitor: ids are single-use, so the entry is gone afterwards. */
+  take(id: string): PendingVisitor<Owner> | undefined {
+    const entry = this.entries.get(id);
+    if (!entry) return undefined;
+    this.entries.delete(id);
+    clearTimeout(entry.timer);
+    return entry;
+  }
+
+  /** Closes every visitor waiting on `owner` (its tunnel is closing). */
+  dropOwner(owner: Owner): void {
+    for (const [id, entry] of this.entries) {
+      if (entry.owner === owner) {
+        this.remove(id);
+        entry.socket.destroy();
+      }
+    }
+  }
+
+  /** Closes every waiting visitor. */
+  clear(): void {
+    for (const [id, entry] of this.entries) {
+      this.remove(id);
+      entry.socket.destroy();
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private remove(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.entries.delete(id);
+  }
+}

@@ -1,0 +1,94 @@
+// Hands out public ports within the configured range by actually binding them: a port is
+// free exactly when listen() succeeds, so there is no check-then-bind race.
+import net from 'node:net';
+import createDebug from 'debug';
+import { systemCode } from '../shared/errors.ts';
+import type { ErrReason, PortRange } from '../shared/protocol.ts';
+
+const debug = createDebug('burrow:ports');
+
+/** Ports tried per request before answering `no-free-port`: enough to get past a busy
+ * neighbourhood, few enough that a full range answers quickly (bore tries 150). */
+export const MAX_BIND_ATTEMPTS = 150;
+
+/** Why a public port could not be opened, as the reason word sent to the client. */
+export class PortError extends Error {
+  constructor(
+    readonly reason: ErrReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PortPoolOptions {
+  range: PortRange;
+  /** Address the public listeners bind to; undefined means all interfaces. */
+  host: string | undefined;
+}
+
+export class PortPool {
+  /** Ports our own tunnels hold, so we never try to bind them twice. */
+  private readonly held = new Set<number>();
+
+  constructor(private readonly options: PortPoolOptions) {}
+
+  /**
+   * Opens a listener on `requested`, or on a free port of the range when `requested` is 0.
+   * Rejects with a PortError whose reason is the word the client will see.
+   */
+  async listen(requested: number, onVisitor: (socket: net.Socket) => void): Promise<net.Server> {
+    const { min, max } = this.options.range;
+    if (requested !== 0) {
+      if (requested < min || requested > max) {
+        throw new PortError('port-out-of-range', `port ${requested} is outside ${min}-${max}`);
+      }
+      if (this.held.has(requested)) throw new PortError('port-in-use', `port ${requested} is taken`);
+      const result = await this.bind(requested, onVisitor);
+      if (result instanceof net.Server) return result;
+      throw new PortError('port-in-use', `port ${requested} is not available (${result})`);
+    }
+    // Walk the range from a random start: every port is tried at most once, and the
+    // first free one after the start wins.
+    const size = max - min + 1;
+    const start = Math.floor(Math.random() * size);
+    let attempts = 0;
+    for (let step = 0; step < size && attempts < MAX_BIND_ATTEMPTS; step++) {
+      const port = min + ((start + step) % size);
+      if (this.held.has(port)) continue;
+      attempts++;
+      const result = await this.bind(port, onVisitor);
+      if (result instanceof net.Server) return result;
+    }
+    throw new PortError('no-free-port', `no free port in ${min}-${max}`);
+  }
+
+  /** Returns a port to the pool; call after its listener was closed. */
+  release(port: number): void {
+    this.held.delete(port);
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** Resolves with the listening server, or with the error code that stopped it. */
+  private bind(port: number, onVisitor: (socket: net.Socket) => void): Promise<net.Server | string> {
+    // pauseOnConnect: a visitor's bytes stay in the kernel until it is paired, so waiting
+    // visitors cost no user-space memory; allowHalfOpen: carry FIN through (see pipe.ts).
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, onVisitor);
+    this.held.add(port); // reserve before the await so a concurrent request skips it
+    return new Promise((resolve) => {
+      const onError = (error: Error): void => {
+        this.held.delete(port);
+        debug('port %d: %s', port, error.message);
+        resolve(systemCode(error) ?? error.message);
+      };
+      server.once('error', onError);
+      server.listen({ port, host: this.options.host }, () => {
+        server.off('error', onError);
+        resolve(server);
+      });
+    });
+  }
+}

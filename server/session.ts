@@ -1,0 +1,111 @@
+// One control connection: reads EXPOSE lines, opens a tunnel for each, and carries the
+// CONNECTION lines of its tunnels. When it closes, its tunnels close with it.
+import type { Socket } from 'node:net';
+import createDebug from 'debug';
+import { readControlLines, closeWithLine } from '../shared/control-lines.ts';
+import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientControlLine } from '../shared/protocol.ts';
+import type { ServerContext } from './context.ts';
+import { PortError } from './ports.ts';
+import { Tunnel } from './tunnel.ts';
+
+const debug = createDebug('burrow:server');
+
+export class ControlSession {
+  readonly label: string;
+  private readonly tunnels = new Set<Tunnel>();
+  /** EXPOSEs are answered strictly in the order they arrived: each waits for the last. */
+  private replies: Promise<void> = Promise.resolve();
+  private exposing = 0;
+  private closed = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: ServerContext,
+  ) {
+    this.label = ctx.label('control');
+    ctx.track(socket);
+    ctx.trace(this.label, 'event', `client connected from ${socket.remoteAddress}:${socket.remotePort}`);
+    socket.setNoDelay(true);
+    socket.on('error', (error) => debug('%s: %s', this.label, error.message));
+    socket.once('close', () => this.close());
+    readControlLines(socket, {
+      onLine: (line) => this.onLine(line),
+      onTooLong: () => this.close(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
+      onEnd: () => this.close(),
+    });
+  }
+
+  /** Sends one line (newline included) to the client. */
+  send(line: string): void {
+    if (this.closed) return;
+    this.ctx.trace(this.label, 'send', line.trimEnd());
+    this.socket.write(line);
+  }
+
+  /** Closes the connection and every tunnel it holds; `finalLine` is sent first. */
+  close(finalLine?: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const tunnel of this.tunnels) tunnel.close();
+    this.tunnels.clear();
+    if (finalLine === undefined) {
+      this.socket.destroy();
+    } else {
+      this.ctx.trace(this.label, 'send', finalLine.trimEnd());
+      closeWithLine(this.socket, finalLine);
+    }
+    this.ctx.trace(this.label, 'event', 'closed; its public ports are free again');
+  }
+
+  private onLine(line: string): void {
+    if (this.closed) return;
+    this.ctx.trace(this.label, 'recv', line);
+    const parsed = parseClientControlLine(line);
+    if (!parsed.ok) {
+      const reply = formatErr(parsed.reason, parsed.detail);
+      // A line we could not even frame means the stream cannot be trusted: close it.
+      if (parsed.reason === 'line-too-long') this.close(reply);
+      else this.send(reply);
+      return;
+    }
+    if (this.tunnels.size + this.exposing >= this.ctx.maxTunnelsPerClient) {
+      this.send(formatErr('too-many-tunnels', `limit is ${this.ctx.maxTunnelsPerClient} per connection`));
+      return;
+    }
+    const { localPort, remotePort } = parsed.message;
+    this.exposing++;
+    this.replies = this.replies
+      .then(() => this.expose(localPort, remotePort))
+      .catch((error: unknown) => {
+        // Not a refusal we know how to word: log it and drop this client, not the server.
+        debug('%s: EXPOSE failed: %O', this.label, error);
+        this.close();
+      })
+      .finally(() => this.exposing--);
+  }
+
+  private async expose(localPort: number, remotePort: number): Promise<void> {
+    let tunnel: Tunnel | undefined;
+    let listener;
+    try {
+      listener = await this.ctx.ports.listen(remotePort, (visitor) => {
+        if (tunnel) tunnel.acceptVisitor(visitor);
+        else visitor.destroy();
+      });
+    } catch (error) {
+      if (!(error instanceof PortError)) throw error;
+      this.send(formatErr(error.reason, error.message));
+      return;
+    }
+    const address = listener.address();
+    const publicPort = typeof address === 'object' && address !== null ? address.port : remotePort;
+    tunnel = new Tunnel(publicPort, localPort, listener, (line) => this.send(line), this.ctx);
+    if (this.closed) {
+      tunnel.close(); // the client left while we were binding
+      return;
+    }
+    this.tunnels.add(tunnel);
+    this.send(formatOk(publicPort));
+    this.ctx.trace(this.label, 'event', `public port ${publicPort} now forwards to the client's port ${localPort}`);
+  }
+}

@@ -1,0 +1,47 @@
+// One exposed port: a public listener whose visitors wait in the pending map until the
+// client dials back on the data port with their id.
+import type net from 'node:net';
+import createDebug from 'debug';
+import { nanoid } from 'nanoid';
+import { formatConnection } from '../shared/protocol.ts';
+import type { ServerContext } from './context.ts';
+
+const debug = createDebug('burrow:server');
+
+export class Tunnel {
+  private closed = false;
+
+  constructor(
+    readonly publicPort: number,
+    readonly localPort: number,
+    private readonly listener: net.Server,
+    /** Sends a line on the owning control connection. */
+    private readonly sendControl: (line: string) => void,
+    private readonly ctx: ServerContext,
+  ) {
+    listener.on('error', (error) => debug('public port %d: %s', publicPort, error.message));
+  }
+
+  /** A visitor connected to the public port: park it and ask the client to dial back. */
+  acceptVisitor(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.ctx.track(socket);
+    socket.on('error', (error) => debug('visitor on %d: %s', this.publicPort, error.message));
+    const id = nanoid(); // 126 random bits: unguessable, so only the client can claim it
+    this.ctx.pending.add(id, socket, this);
+    this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', `accepted from ${socket.remoteAddress}:${socket.remotePort} on public port ${this.publicPort}`);
+    this.sendControl(formatConnection(id, this.publicPort));
+  }
+
+  /** Stops accepting, closes waiting visitors and returns the port to the pool. Visitors
+   * already joined to a data connection are independent TCP connections and live on. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener.close(() => this.ctx.ports.release(this.publicPort));
+    this.ctx.pending.dropOwner(this);
+  }
+}

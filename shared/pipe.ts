@@ -1,0 +1,60 @@
+// Joins two sockets into one byte stream each way: what the tunnel does for every visitor.
+import type { Socket } from 'node:net';
+import createDebug from 'debug';
+
+const debug = createDebug('burrow:pipe');
+
+/** Bytes that crossed a joined pair, counted at the first socket: pass the outer socket
+ * (visitor, local service) as `a`, since every byte read from it was meant for the other
+ * side, while the data socket also carried the handshake. */
+export interface PipeTotals {
+  /** Bytes read from `a` (and so sent towards `b`). */
+  fromA: number;
+  /** Bytes written to `a` (read from `b`). */
+  toA: number;
+}
+
+/**
+ * Pipes `a` and `b` into each other until both are closed, and resolves with the totals.
+ * - Backpressure: `pipe()` pauses the reader while the writer's buffer is full, so a slow
+ *   reader never makes us buffer more than one high-water mark per direction.
+ * - Half-close: both sockets must be created with `allowHalfOpen: true`; a FIN from one
+ *   side becomes `end()` on the other after everything before it is flushed, while the
+ *   opposite direction keeps flowing.
+ * - Abort: if one side closes before both of its directions completed (an error, a reset,
+ *   a destroy), the other side is reset, so a truncated stream never looks like a clean end.
+ */
+export function joinSockets(a: Socket, b: Socket): Promise<PipeTotals> {
+  const totals = (): PipeTotals => ({ fromA: a.bytesRead, toA: a.bytesWritten });
+  if (a.destroyed || b.destroyed) {
+    // One side is already gone (its 'close' may have fired): nothing can flow.
+    abortSocket(a);
+    abortSocket(b);
+    return Promise.resolve(totals());
+  }
+  return new Promise((resolve) => {
+    let open = 2;
+    const onClose = (self: Socket, other: Socket) => (hadError: boolean) => {
+      if (hadError || !self.readableEnded || !self.writableFinished) abortSocket(other);
+      if (--open === 0) resolve(totals());
+    };
+    a.once('close', onClose(a, b));
+    b.once('close', onClose(b, a));
+    a.on('error', (error) => debug('socket a: %s', error.message));
+    b.on('error', (error) => debug('socket b: %s', error.message));
+    a.pipe(b);
+    b.pipe(a);
+  });
+}
+
+/** Closes a socket with a reset (RST) rather than a FIN, so its peer sees an abort. */
+export function abortSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch (error) {
+    // resetAndDestroy() throws for sockets without a TCP handle (not yet connected).
+    debug('reset failed (%s); destroying instead', (error as Error).message);
+    socket.destroy();
+  }
+}

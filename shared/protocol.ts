@@ -1,0 +1,175 @@
+// The burrow wire protocol: every line either side may send, as pure parse/format
+// functions and the constants that bound them. docs/PROTOCOL.md is the prose version of
+// this file; change both together.
+
+/** Where the server listens for control connections unless told otherwise. */
+export const DEFAULT_CONTROL_PORT = 7835;
+/** Where the server listens for data connections unless told otherwise. */
+export const DEFAULT_DATA_PORT = 7836;
+/** Longest line either side accepts, in bytes, not counting the line ending. A CONNECTION
+ * line is under 50 bytes; 256 leaves room for later fields and bounds what a peer can make
+ * us buffer (same limit as bore's frames). */
+export const MAX_LINE_LENGTH = 256;
+/** Public ports handed out when no range is configured: every unprivileged port. */
+export const DEFAULT_PORT_RANGE: PortRange = { min: 1024, max: 65535 };
+/** How long a visitor waits (paused) for the client's data connection before it is closed. */
+export const DEFAULT_VISITOR_TIMEOUT_MS = 10_000;
+/** How long a data connection may take to complete its handshake (`ID` line and reply). */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+/** Stable reason words of `ERR` replies; clients may switch on them. */
+export const ERR_REASONS = [
+  'bad-line', // empty, not printable ASCII, or not single-space separated
+  'line-too-long', // over MAX_LINE_LENGTH bytes; the connection is closed
+  'unknown-verb', // a verb this port does not know
+  'bad-arguments', // a known verb with missing, extra or malformed fields
+  'port-in-use', // the requested public port is taken
+  'port-out-of-range', // the requested public port is outside the server's range
+  'no-free-port', // every port in the range is taken
+  'too-many-tunnels', // this control connection already holds the most tunnels allowed
+  'unknown-id', // ID names no waiting visitor (never issued, expired or already used)
+  'timeout', // the data connection did not send its ID line in time
+] as const;
+export type ErrReason = (typeof ERR_REASONS)[number];
+
+/** A connection id as it travels: nanoid's alphabet, bounded length. Opaque to the client. */
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** A decimal port number without sign or leading zeros. */
+const PORT_PATTERN = /^(0|[1-9][0-9]{0,4})$/;
+/** Printable ASCII: what every line must consist of. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/** Lines a client sends on its control connection. */
+export type ClientControlMessage = { verb: 'EXPOSE'; localPort: number; remotePort: number };
+/** Lines a server sends on a control connection. */
+export type ServerControlMessage =
+  | { verb: 'OK'; publicPort: number }
+  | { verb: 'CONNECTION'; id: string; publicPort: number }
+  | ErrMessage;
+/** The line a client sends first on a data connection. */
+export type ClientDataMessage = { verb: 'ID'; id: string };
+/** The line a server answers on a data connection before piping starts (or it closes). */
+export type ServerDataMessage = { verb: 'OK' } | ErrMessage;
+/** An error reply. The client keeps unknown reasons as they are (newer servers may add some). */
+export type ErrMessage = { verb: 'ERR'; reason: string; detail: string };
+
+export type Parsed<T> = { ok: true; message: T } | { ok: false; reason: ErrReason; detail: string };
+
+function fail(reason: ErrReason, detail: string): { ok: false; reason: ErrReason; detail: string } {
+  return { ok: false, reason, detail };
+}
+
+/** Splits a line into fields after the checks every line must pass. */
+function fieldsOf(rawLine: string): Parsed<string[]> {
+  const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+  if (line.length > MAX_LINE_LENGTH) return fail('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`);
+  if (line.length === 0) return fail('bad-line', 'empty line');
+  if (!PRINTABLE_ASCII.test(line)) return fail('bad-line', 'not printable ASCII');
+  const fields = line.split(' ');
+  if (fields.includes('')) return fail('bad-line', 'fields must be separated by single spaces');
+  return { ok: true, message: fields };
+}
+
+/** Parses a port field; `allowZero` for "any port". */
+function portOf(field: string | undefined, allowZero: boolean): number | undefined {
+  if (field === undefined || !PORT_PATTERN.test(field)) return undefined;
+  const port = Number(field);
+  if (port > 65535 || (port === 0 && !allowZero)) return undefined;
+  return port;
+}
+
+function parseErr(fields: string[]): Parsed<ErrMessage> {
+  const [, reason, ...rest] = fields;
+  if (reason === undefined) return fail('bad-arguments', 'ERR needs a reason');
+  return { ok: true, message: { verb: 'ERR', reason, detail: rest.join(' ') } };
+}
+
+/** `EXPOSE <localPort> [<remotePort>]` — remotePort 0 or absent means "any". */
+export function parseClientControlLine(line: string): Parsed<ClientControlMessage> {
+  const parsed = fieldsOf(line);
+  if (!parsed.ok) return parsed;
+  const [verb, ...args] = parsed.message;
+  if (verb !== 'EXPOSE') return fail('unknown-verb', `${verb} is not a control verb`);
+  const localPort = portOf(args[0], false);
+  const remotePort = args[1] === undefined ? 0 : portOf(args[1], true);
+  if (args.length < 1 || args.length > 2 || localPort === undefined || remotePort === undefined) {
+    return fail('bad-arguments', 'usage: EXPOSE <localPort 1-65535> [<remotePort 0-65535>]');
+  }
+  return { ok: true, message: { verb, localPort, remotePort } };
+}
+
+/** `OK <publicPort>`, `CONNECTION <id> <publicPort>` or `ERR <reason> [<detail>]`. */
+export function parseServerControlLine(line: string): Parsed<ServerControlMessage> {
+  const parsed = fieldsOf(line);
+  if (!parsed.ok) return parsed;
+  const fields = parsed.message;
+  const [verb, first, second] = fields;
+  switch (verb) {
+    case 'OK': {
+      const publicPort = portOf(first, false);
+      if (fields.length !== 2 || publicPort === undefined) return fail('bad-arguments', 'usage: OK <publicPort>');
+      return { ok: true, message: { verb, publicPort } };
+    }
+    case 'CONNECTION': {
+      const publicPort = portOf(second, false);
+      if (fields.length !== 3 || first === undefined || !ID_PATTERN.test(first) || publicPort === undefined) {
+        return fail('bad-arguments', 'usage: CONNECTION <id> <publicPort>');
+      }
+      return { ok: true, message: { verb, id: first, publicPort } };
+    }
+    case 'ERR':
+      return parseErr(fields);
+    default:
+      return fail('unknown-verb', `${verb} is not a server control verb`);
+  }
+}
+
+/** `ID <id>` */
+export function parseClientDataLine(line: string): Parsed<ClientDataMessage> {
+  const parsed = fieldsOf(line);
+  if (!parsed.ok) return parsed;
+  const [verb, id, ...extra] = parsed.message;
+  if (verb !== 'ID') return fail('unknown-verb', `${verb} is not a data verb`);
+  if (id === undefined || extra.length > 0 || !ID_PATTERN.test(id)) return fail('bad-arguments', 'usage: ID <id>');
+  return { ok: true, message: { verb, id } };
+}
+
+/** `OK` or `ERR <reason> [<detail>]` */
+export function parseServerDataLine(line: string): Parsed<ServerDataMessage> {
+  const parsed = fieldsOf(line);
+  if (!parsed.ok) return parsed;
+  const fields = parsed.message;
+  if (fields[0] === 'OK') {
+    return fields.length === 1 ? { ok: true, message: { verb: 'OK' } } : fail('bad-arguments', 'usage: OK');
+  }
+  if (fields[0] === 'ERR') return parseErr(fields);
+  return fail('unknown-verb', `${fields[0]} is not a server data verb`);
+}
+
+// Formatters: each returns one complete line, newline included.
+export const formatExpose = (localPort: number, remotePort = 0): string =>
+  remotePort === 0 ? `EXPOSE ${localPort}\n` : `EXPOSE ${localPort} ${remotePort}\n`;
+export const formatOk = (publicPort?: number): string => (publicPort === undefined ? 'OK\n' : `OK ${publicPort}\n`);
+export const formatConnection = (id: string, publicPort: number): string => `CONNECTION ${id} ${publicPort}\n`;
+export const formatId = (id: string): string => `ID ${id}\n`;
+/** The detail is cleaned so that an ERR line is always a valid, bounded line. */
+export function formatErr(reason: ErrReason, detail = ''): string {
+  const clean = detail.replace(/[^\x20-\x7e]/g, '?').replace(/ +/g, ' ').trim();
+  const line = clean === '' ? `ERR ${reason}` : `ERR ${reason} ${clean}`;
+  return `${line.slice(0, MAX_LINE_LENGTH).trimEnd()}\n`;
+}
+
+/** Parses `LO-HI` as used by `--port-range`. */
+export function parsePortRange(text: string): PortRange | undefined {
+  const match = /^([0-9]+)-([0-9]+)$/.exec(text.trim());
+  if (!match) return undefined;
+  const min = portOf(match[1], false);
+  const max = portOf(match[2], false);
+  if (min === undefined || max === undefined || min > max) return undefined;
+  return { min, max };
+}
