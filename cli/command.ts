@@ -1,0 +1,78 @@
+// The `burrow` command: yargs turns flags into library options (cli/options.ts) and the
+// commands run the library. Nothing here knows the protocol.
+import yargs, { type Argv } from 'yargs';
+import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_VISITOR_TIMEOUT_MS } from '../shared/protocol.ts';
+import { runClient, runServer } from './run.ts';
+import { envName, UsageError } from './options.ts';
+
+/** `--help` text for a flag: what it does, its variable, its default. */
+const describe = (flag: string, text: string): string => `${text}  [env ${envName(flag)}]`;
+
+const shared = {
+  'control-port': { type: 'string', describe: describe('control-port', 'Control port of the server'), defaultDescription: String(DEFAULT_CONTROL_PORT) },
+  'data-port': { type: 'string', describe: describe('data-port', 'Data port of the server'), defaultDescription: String(DEFAULT_DATA_PORT) },
+  trace: { type: 'boolean', describe: describe('trace', 'Print every protocol line and connection event to stderr') },
+} as const;
+
+function serverArgs(y: Argv): Argv {
+  return y
+    .options(shared)
+    .option('bind', { type: 'string', describe: describe('bind', 'Address every listener binds to'), defaultDescription: 'all interfaces' })
+    .option('port-range', { type: 'string', describe: describe('port-range', 'Public ports to hand out, LO-HI'), defaultDescription: '1024-65535' })
+    .option('visitor-timeout', {
+      type: 'string',
+      describe: describe('visitor-timeout', 'Seconds a visitor waits for the client to dial back'),
+      defaultDescription: String(DEFAULT_VISITOR_TIMEOUT_MS / 1000),
+    })
+    .example('$0 server', 'Listen on 7835/7836 and hand out any port 1024-65535')
+    .example('$0 server --bind 127.0.0.1 --port-range 40000-40100', 'Loopback only, 101 public ports');
+}
+
+function clientArgs(y: Argv): Argv {
+  return y
+    .positional('local-port', { type: 'string', array: true, describe: 'Local port(s) to expose' })
+    .options(shared)
+    .option('local-host', { type: 'string', describe: describe('local-host', 'Host of the local service'), defaultDescription: 'localhost' })
+    .option('server', { type: 'string', describe: describe('server', 'Host of the burrow server'), defaultDescription: 'localhost' })
+    .option('remote-port', {
+      type: 'string',
+      array: true,
+      describe: describe('remote-port', 'Public port to ask for; repeat once per local port (env: comma-separated)'),
+      defaultDescription: 'any free port',
+    })
+    .example('$0 client 3000', 'Expose localhost:3000 through a server on localhost')
+    .example('$0 client 3000 5432 --server relay.example.com', 'Two tunnels over one connection')
+    .example('$0 client 3000 --remote-port 8080', 'Ask for public port 8080');
+}
+
+/** Parses `argv` and runs the command; resolves with the process exit code. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let exitCode = 0;
+  const parser = yargs(argv)
+    .scriptName('burrow')
+    .usage('$0 <command>\n\nA reverse TCP tunnel: expose a port on this machine through a public relay.')
+    .command('server', 'Run the relay (on a public host)', serverArgs, async (args) => {
+      exitCode = await runServer(args, env);
+    })
+    .command('client <local-port..>', 'Expose local port(s) through a relay', clientArgs, async (args) => {
+      exitCode = await runClient(args, env);
+    })
+    .demandCommand(1, 'Give a command: server or client')
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((message, error) => {
+      throw error ?? new UsageError(message);
+    });
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    if (!(error instanceof UsageError) && !(error instanceof Error && error.name === 'YError')) throw error;
+    process.stderr.write(`burrow: ${error.message}\nRun 'burrow --help' for usage.\n`);
+    return 2;
+  }
+  return exitCode;
+}

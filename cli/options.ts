@@ -1,0 +1,124 @@
+// Turns flags and BURROW_* environment variables into library options. One vocabulary:
+// `--control-port` is `BURROW_CONTROL_PORT` is `controlPort`. A flag wins over its
+// variable, which wins over the default. Pure, so it is tested without processes.
+import type { ClientOptions } from '../client/client.ts';
+import {
+  DEFAULT_CONTROL_PORT,
+  DEFAULT_DATA_PORT,
+  DEFAULT_PORT_RANGE,
+  DEFAULT_VISITOR_TIMEOUT_MS,
+  parsePortRange,
+} from '../shared/protocol.ts';
+import type { ServerOptions } from '../server/server.ts';
+
+/** A mistake in the command line or environment: printed as one line, exit code 2. */
+export class UsageError extends Error {}
+
+/** The environment variable behind a flag: `control-port` → `BURROW_CONTROL_PORT`. */
+export const envName = (flag: string): string => `BURROW_${flag.toUpperCase().replace(/-/g, '_')}`;
+
+type Env = Record<string, string | undefined>;
+/** What yargs hands us: strings as typed (we validate them ourselves), unset when absent. */
+export type RawArgs = Record<string, unknown>;
+
+/** The flag's value, else its environment variable's, else undefined; with its source. */
+function raw(args: RawArgs, env: Env, flag: string): { text: string; source: string } | undefined {
+  const value = args[flag];
+  if (value !== undefined && value !== null) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value; // a repeated flag: the last wins
+    return { text: String(last), source: `--${flag}` };
+  }
+  const fromEnv = env[envName(flag)];
+  if (fromEnv !== undefined && fromEnv !== '') return { text: fromEnv, source: envName(flag) };
+  return undefined;
+}
+
+function port(text: string, source: string, allowZero = false): number {
+  const value = /^[0-9]{1,5}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!(value <= 65535) || (value === 0 && !allowZero)) {
+    throw new UsageError(`${source}: "${text}" is not a port number (${allowZero ? 0 : 1}-65535)`);
+  }
+  return value;
+}
+
+function portFlag(args: RawArgs, env: Env, flag: string, fallback: number, allowZero = false): number {
+  const value = raw(args, env, flag);
+  return value === undefined ? fallback : port(value.text, value.source, allowZero);
+}
+
+function seconds(args: RawArgs, env: Env, flag: string, fallbackMs: number): number {
+  const value = raw(args, env, flag);
+  if (value === undefined) return fallbackMs;
+  const number = Number(value.text);
+  if (!Number.isFinite(number) || number <= 0 || number > 86_400) {
+    throw new UsageError(`${value.source}: "${value.text}" is not a number of seconds (0-86400)`);
+  }
+  return Math.round(number * 1000);
+}
+
+function flagOn(args: RawArgs, env: Env, flag: string): boolean {
+  if (args[flag] !== undefined) return args[flag] === true;
+  const value = env[envName(flag)];
+  return value !== undefined && ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
+}
+
+export interface ServerCliOptions {
+  server: ServerOptions;
+  trace: boolean;
+}
+
+export function resolveServerOptions(args: RawArgs, env: Env): ServerCliOptions {
+  const range = raw(args, env, 'port-range');
+  const portRange = range === undefined ? DEFAULT_PORT_RANGE : parsePortRange(range.text);
+  if (portRange === undefined) {
+    throw new UsageError(`${range?.source}: "${range?.text}" is not a port range like 1024-65535`);
+  }
+  const bind = raw(args, env, 'bind')?.text;
+  return {
+    server: {
+      // 0 lets the system pick a free port (printed at start): handy for tests.
+      controlPort: portFlag(args, env, 'control-port', DEFAULT_CONTROL_PORT, true),
+      dataPort: portFlag(args, env, 'data-port', DEFAULT_DATA_PORT, true),
+      bind: bind === undefined || bind === '' ? undefined : bind,
+      portRange,
+      visitorTimeoutMs: seconds(args, env, 'visitor-timeout', DEFAULT_VISITOR_TIMEOUT_MS),
+    },
+    trace: flagOn(args, env, 'trace'),
+  };
+}
+
+export interface ClientCliOptions {
+  client: ClientOptions;
+  trace: boolean;
+}
+
+export function resolveClientOptions(args: RawArgs, env: Env): ClientCliOptions {
+  const positional = Array.isArray(args['local-port']) ? args['local-port'] : [args['local-port']];
+  const localPorts = positional.filter((p) => p !== undefined).map((p) => port(String(p), 'local port'));
+  if (localPorts.length === 0) throw new UsageError('give at least one local port to expose');
+
+  // --remote-port may repeat: the Nth applies to the Nth local port (0 = any).
+  const remoteArg = args['remote-port'];
+  const remoteEnv = env[envName('remote-port')];
+  const remoteList: { text: string; source: string }[] =
+    remoteArg !== undefined
+      ? (Array.isArray(remoteArg) ? remoteArg : [remoteArg]).map((r) => ({ text: String(r), source: '--remote-port' }))
+      : remoteEnv
+        ? remoteEnv.split(',').map((text) => ({ text, source: envName('remote-port') }))
+        : [];
+  if (remoteList.length > localPorts.length) {
+    throw new UsageError(`${remoteList.length} remote ports for ${localPorts.length} local port(s): give at most one per local port`);
+  }
+  const remotePorts = remoteList.map((r) => port(r.text, r.source, true));
+
+  return {
+    client: {
+      tunnels: localPorts.map((localPort, i) => ({ localPort, remotePort: remotePorts[i] ?? 0 })),
+      server: raw(args, env, 'server')?.text ?? 'localhost',
+      localHost: raw(args, env, 'local-host')?.text ?? 'localhost',
+      controlPort: portFlag(args, env, 'control-port', DEFAULT_CONTROL_PORT),
+      dataPort: portFlag(args, env, 'data-port', DEFAULT_DATA_PORT),
+    },
+    trace: flagOn(args, env, 'trace'),
+  };
+}
