@@ -1,0 +1,70 @@
+// `npm run demo`: the whole tunnel on loopback in one process. A tiny HTTP service, a
+// relay server and a client start; one HTTP request crosses the tunnel; every protocol
+// line is printed as it happens, so you can watch the rendezvous.
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BurrowClient, formatTrace, startServer, type TraceEvent } from '../index.ts';
+
+const HOST = '127.0.0.1';
+const say = (text: string): void => console.log(`\n# ${text}`);
+const show = (event: TraceEvent): void => console.log(`  ${formatTrace(event)}`);
+
+// 1. The "local service": what you would run on your laptop.
+const service = http.createServer((req, res) => {
+  res.setHeader('content-type', 'text/plain');
+  res.end(`Hello from the local service! You asked for ${req.url}\n`);
+});
+service.listen(0, HOST);
+await once(service, 'listening');
+const servicePort = (service.address() as AddressInfo).port;
+say(`A local HTTP service listens on ${HOST}:${servicePort} (only this machine can reach it).`);
+
+// 2. The relay: in real life on a public host; here on loopback with free ports.
+const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST });
+server.on('trace', show);
+say(`The burrow server listens: control port ${server.controlPort}, data port ${server.dataPort}.`);
+
+// 3. The client: connects to the control port and asks for a public port.
+say('The client connects and sends EXPOSE; the server opens a public port and answers OK.');
+const client = new BurrowClient({
+  tunnels: [{ localPort: servicePort }],
+  server: HOST,
+  localHost: HOST,
+  controlPort: server.controlPort,
+  dataPort: server.dataPort,
+});
+client.on('trace', show);
+await client.start();
+const [tunnel] = client.tunnels;
+if (!tunnel) throw new Error('the client opened no tunnel');
+say(`Forwarding ${tunnel.url} -> ${HOST}:${servicePort}`);
+
+// 4. A visitor: anyone who connects to the public port.
+say(`A visitor requests http://${HOST}:${tunnel.publicPort}/hello. Watch the rendezvous:`);
+console.log('  the server tells the client CONNECTION <id>; the client dials the data port with');
+console.log('  ID <id> (and the local service at the same time); the server pairs the two sockets.');
+const closed = once(client, 'connection-close');
+const response = await fetchText(`http://${HOST}:${tunnel.publicPort}/hello`);
+await closed;
+
+say(`The visitor got HTTP ${response.status}: ${JSON.stringify(response.body)}`);
+await client.close();
+await server.close();
+service.close();
+console.log('\nDone. Run `npx burrow server` and `npx burrow client <port>` to do it for real.');
+
+function fetchText(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    // agent: false and Connection: close, so the connection (and the tunnel's pairing)
+    // ends with the response and the trace shows its close.
+    http
+      .get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}

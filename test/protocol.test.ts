@@ -1,0 +1,520 @@
+// The wire protocol as pure functions: every parser on valid and invalid lines, every
+// formatter, and round trips. No sockets.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  ERR_REASONS,
+  MAX_LINE_LENGTH,
+  formatConnection,
+  formatErr,
+  formatExpose,
+  formatId,
+  formatOk,
+  parseClientControlLine,
+  parseClientDataLine,
+  parsePortRange,
+  parseServerControlLine,
+  parseServerDataLine,
+  type ErrReason,
+  type Parsed,
+} from '../shared/protocol.ts';
+
+/** Asserts a parse failed with exactly `reason`, and returns its detail. */
+function assertFails<T>(parsed: Parsed<T>, reason: ErrReason, line: string): string {
+  assert.equal(parsed.ok, false, `expected ${JSON.stringify(line)} to be rejected, got ${JSON.stringify(parsed)}`);
+  if (parsed.ok) throw new Error('unreachable');
+  assert.equal(parsed.reason, reason, `reason for ${JSON.stringify(line)}`);
+  assert.equal(typeof parsed.detail, 'string');
+  return parsed.detail;
+}
+
+/** Asserts a parse succeeded and returns the message. */
+function assertParses<T>(parsed: Parsed<T>, line: string): T {
+  assert.equal(parsed.ok, true, `expected ${JSON.stringify(line)} to parse, got ${JSON.stringify(parsed)}`);
+  if (!parsed.ok) throw new Error('unreachable');
+  return parsed.message;
+}
+
+/** The parsers, by name, for the checks every line must pass regardless of verb. */
+const PARSERS: [string, (line: string) => Parsed<unknown>][] = [
+  ['parseClientControlLine', parseClientControlLine],
+  ['parseServerControlLine', parseServerControlLine],
+  ['parseClientDataLine', parseClientDataLine],
+  ['parseServerDataLine', parseServerDataLine],
+];
+
+/** A valid-shaped server line (`ERR bad-line xxx...`) of exactly `length` bytes. */
+const errLineOfLength = (length: number): string => {
+  const head = 'ERR bad-line ';
+  return head + 'x'.repeat(length - head.length);
+};
+
+describe('line framing (every parser)', () => {
+  for (const [name, parse] of PARSERS) {
+    test(`${name}: empty line is bad-line`, () => {
+      assertFails(parse(''), 'bad-line', '');
+    });
+
+    test(`${name}: a lone \\r is an empty line (bad-line)`, () => {
+      assertFails(parse('\r'), 'bad-line', '\r');
+    });
+
+    test(`${name}: non-printable, binary and NUL bytes are bad-line`, () => {
+      for (const line of ['OK\0', '\0', 'ERR bad-line a\tb', 'ID abc\x7f', 'EXPOSE 3000\x01', 'OK\x1b[2J', 'ERR timeout caf\u00e9', '\xff\xfe', 'ID \u{1F600}', 'OK\r\r', 'OK\n']) {
+        assertFails(parse(line), 'bad-line', line);
+      }
+    });
+
+    test(`${name}: double, leading and trailing spaces are bad-line`, () => {
+      for (const line of [' ', '  ', ' OK', 'OK ', 'ERR  timeout', 'ERR timeout ', ' ERR timeout', 'EXPOSE  3000', 'EXPOSE 3000 ', ' ID abc', 'ID abc ', 'ID  abc', 'CONNECTION abc  4000']) {
+        assertFails(parse(line), 'bad-line', line);
+      }
+    });
+
+    test(`${name}: MAX_LINE_LENGTH + 1 bytes is line-too-long, with or without \\r`, () => {
+      const line = 'x'.repeat(MAX_LINE_LENGTH + 1);
+      assertFails(parse(line), 'line-too-long', 'x * (MAX+1)');
+      assertFails(parse(`${line}\r`), 'line-too-long', 'x * (MAX+1) + \\r');
+      // Over-long wins over every other check: binary or spaced content too.
+      assertFails(parse('\0'.repeat(MAX_LINE_LENGTH + 1)), 'line-too-long', 'NUL * (MAX+1)');
+      assertFails(parse(' '.repeat(MAX_LINE_LENGTH + 1)), 'line-too-long', 'space * (MAX+1)');
+    });
+
+    test(`${name}: exactly MAX_LINE_LENGTH bytes is framed as a line (not line-too-long)`, () => {
+      const line = 'x'.repeat(MAX_LINE_LENGTH);
+      const parsed = parse(line);
+      assert.equal(parsed.ok, false);
+      if (!parsed.ok) assert.notEqual(parsed.reason, 'line-too-long');
+      // The `\r` of a `\r\n` ending does not count towards the limit.
+      const withCr = parse(`${line}\r`);
+      assert.equal(withCr.ok, false);
+      if (!withCr.ok) assert.notEqual(withCr.reason, 'line-too-long');
+    });
+  }
+
+  test('MAX_LINE_LENGTH is 256', () => {
+    assert.equal(MAX_LINE_LENGTH, 256);
+  });
+
+  test('a valid ERR line of exactly MAX_LINE_LENGTH bytes parses on control and data connections', () => {
+    const line = errLineOfLength(MAX_LINE_LENGTH);
+    assert.equal(line.length, MAX_LINE_LENGTH);
+    const detail = 'x'.repeat(MAX_LINE_LENGTH - 'ERR bad-line '.length);
+    assert.deepEqual(assertParses(parseServerControlLine(line), line), { verb: 'ERR', reason: 'bad-line', detail });
+    assert.deepEqual(assertParses(parseServerDataLine(line), line), { verb: 'ERR', reason: 'bad-line', detail });
+    assert.deepEqual(assertParses(parseServerControlLine(`${line}\r`), line), { verb: 'ERR', reason: 'bad-line', detail });
+    assertFails(parseServerControlLine(errLineOfLength(MAX_LINE_LENGTH + 1)), 'line-too-long', 'ERR of MAX+1');
+    assertFails(parseServerDataLine(errLineOfLength(MAX_LINE_LENGTH + 1)), 'line-too-long', 'ERR of MAX+1');
+  });
+
+  test('a trailing \\r is stripped, only one, and only at the end', () => {
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000\r'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 0 });
+    assert.deepEqual(assertParses(parseServerControlLine('OK 4000\r'), ''), { verb: 'OK', publicPort: 4000 });
+    assert.deepEqual(assertParses(parseClientDataLine('ID abc\r'), ''), { verb: 'ID', id: 'abc' });
+    assert.deepEqual(assertParses(parseServerDataLine('OK\r'), ''), { verb: 'OK' });
+    assertFails(parseServerDataLine('OK\r\r'), 'bad-line', 'OK\\r\\r');
+    assertFails(parseClientControlLine('EXPOSE\r 3000'), 'bad-line', 'EXPOSE\\r 3000');
+    assertFails(parseServerDataLine('\rOK'), 'bad-line', '\\rOK');
+  });
+});
+
+describe('parseClientControlLine (EXPOSE)', () => {
+  test('EXPOSE <local> means any remote port (0)', () => {
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 0 });
+  });
+
+  test('EXPOSE <local> 0 means any remote port', () => {
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000 0'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 0 });
+  });
+
+  test('EXPOSE <local> <remote>', () => {
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000 8080'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 8080 });
+  });
+
+  test('port bounds: 1 and 65535 are accepted', () => {
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 1 65535'), ''), { verb: 'EXPOSE', localPort: 1, remotePort: 65535 });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 65535 1'), ''), { verb: 'EXPOSE', localPort: 65535, remotePort: 1 });
+  });
+
+  test('malformed ports are bad-arguments', () => {
+    for (const line of [
+      'EXPOSE abc',
+      'EXPOSE -1',
+      'EXPOSE 0',
+      'EXPOSE 00',
+      'EXPOSE 70000',
+      'EXPOSE 65536',
+      'EXPOSE 100000',
+      'EXPOSE 03000',
+      'EXPOSE +3000',
+      'EXPOSE 3000.0',
+      'EXPOSE 3e3',
+      'EXPOSE 0x10',
+      'EXPOSE 3000 99999',
+      'EXPOSE 3000 65536',
+      'EXPOSE 3000 -1',
+      'EXPOSE 3000 08080',
+      'EXPOSE 3000 00',
+      'EXPOSE 3000 abc',
+    ]) {
+      const detail = assertFails(parseClientControlLine(line), 'bad-arguments', line);
+      assert.match(detail, /EXPOSE/);
+    }
+  });
+
+  test('missing or extra arguments are bad-arguments', () => {
+    for (const line of ['EXPOSE', 'EXPOSE 3000 8080 9090', 'EXPOSE 3000 8080 x']) {
+      assertFails(parseClientControlLine(line), 'bad-arguments', line);
+    }
+  });
+
+  test('unknown verbs (ID, OK, lower case) are unknown-verb', () => {
+    for (const [line, verb] of [
+      ['ID abc', 'ID'],
+      ['OK 3000', 'OK'],
+      ['CONNECTION abc 3000', 'CONNECTION'],
+      ['expose 3000', 'expose'],
+      ['Expose 3000', 'Expose'],
+      ['HELLO', 'HELLO'],
+    ] as const) {
+      const detail = assertFails(parseClientControlLine(line), 'unknown-verb', line);
+      assert.equal(detail, `${verb} is not a control verb`);
+    }
+  });
+
+  test('the verb is checked before the arguments', () => {
+    assertFails(parseClientControlLine('EXPOS 0'), 'unknown-verb', 'EXPOS 0');
+  });
+});
+
+describe('parseServerControlLine (OK, CONNECTION, ERR)', () => {
+  test('OK <publicPort>', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('OK 40000'), ''), { verb: 'OK', publicPort: 40000 });
+  });
+
+  test('OK without a port, with port 0, a bad port or extra fields is bad-arguments', () => {
+    for (const line of ['OK', 'OK 0', 'OK 65536', 'OK 040000', 'OK abc', 'OK 40000 1']) {
+      assertFails(parseServerControlLine(line), 'bad-arguments', line);
+    }
+  });
+
+  test('CONNECTION <id> <publicPort>', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION V1StGXR8_Z5jdHi6B-myT 40000'), ''), {
+      verb: 'CONNECTION',
+      id: 'V1StGXR8_Z5jdHi6B-myT',
+      publicPort: 40000,
+    });
+  });
+
+  test('CONNECTION ids: 64 characters are accepted, 65 or invalid characters are bad-arguments', () => {
+    const id64 = 'a'.repeat(64);
+    assert.deepEqual(assertParses(parseServerControlLine(`CONNECTION ${id64} 40000`), ''), { verb: 'CONNECTION', id: id64, publicPort: 40000 });
+    for (const line of [
+      `CONNECTION ${'a'.repeat(65)} 40000`,
+      'CONNECTION abc.def 40000',
+      'CONNECTION abc/def 40000',
+      'CONNECTION abc:def 40000',
+      'CONNECTION ab+c 40000',
+      'CONNECTION abc=',
+      'CONNECTION abc',
+      'CONNECTION',
+      'CONNECTION abc 0',
+      'CONNECTION abc 040000',
+      'CONNECTION abc 70000',
+      'CONNECTION abc 40000 extra',
+    ]) {
+      assertFails(parseServerControlLine(line), 'bad-arguments', line);
+    }
+  });
+
+  test('ERR <reason> has an empty detail', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('ERR port-in-use'), ''), { verb: 'ERR', reason: 'port-in-use', detail: '' });
+  });
+
+  test('ERR keeps every detail word, single-spaced', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('ERR port-in-use port 8080 is taken'), ''), {
+      verb: 'ERR',
+      reason: 'port-in-use',
+      detail: 'port 8080 is taken',
+    });
+  });
+
+  test('ERR keeps unknown reasons as they are', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('ERR some-future-reason why not'), ''), {
+      verb: 'ERR',
+      reason: 'some-future-reason',
+      detail: 'why not',
+    });
+  });
+
+  test('ERR without a reason is bad-arguments', () => {
+    assertFails(parseServerControlLine('ERR'), 'bad-arguments', 'ERR');
+    assertFails(parseServerControlLine('ERR\r'), 'bad-arguments', 'ERR\\r');
+  });
+
+  test('unknown verbs (EXPOSE, ID, lower case) are unknown-verb', () => {
+    for (const [line, verb] of [
+      ['EXPOSE 3000', 'EXPOSE'],
+      ['ID abc', 'ID'],
+      ['ok 40000', 'ok'],
+      ['Err timeout', 'Err'],
+      ['PING', 'PING'],
+    ] as const) {
+      const detail = assertFails(parseServerControlLine(line), 'unknown-verb', line);
+      assert.equal(detail, `${verb} is not a server control verb`);
+    }
+  });
+});
+
+describe('parseClientDataLine (ID)', () => {
+  test('ID <id> with the whole id alphabet', () => {
+    const id = 'AZaz09_-';
+    assert.deepEqual(assertParses(parseClientDataLine(`ID ${id}`), ''), { verb: 'ID', id });
+    assert.deepEqual(assertParses(parseClientDataLine('ID x'), ''), { verb: 'ID', id: 'x' });
+  });
+
+  test('an id of 64 characters is accepted, 65 is bad-arguments', () => {
+    const id64 = 'Z'.repeat(64);
+    assert.deepEqual(assertParses(parseClientDataLine(`ID ${id64}`), ''), { verb: 'ID', id: id64 });
+    assertFails(parseClientDataLine(`ID ${'Z'.repeat(65)}`), 'bad-arguments', 'ID of 65');
+  });
+
+  test('missing id, extra fields and invalid id characters are bad-arguments', () => {
+    for (const line of ['ID', 'ID abc def', 'ID abc.def', 'ID abc/def', 'ID ab!c', 'ID a=b', 'ID ~abc', 'ID "abc"']) {
+      const detail = assertFails(parseClientDataLine(line), 'bad-arguments', line);
+      assert.equal(detail, 'usage: ID <id>');
+    }
+  });
+
+  test('unknown verbs (EXPOSE, OK, lower case) are unknown-verb', () => {
+    for (const [line, verb] of [
+      ['EXPOSE 3000', 'EXPOSE'],
+      ['OK', 'OK'],
+      ['id abc', 'id'],
+      ['ERR timeout', 'ERR'],
+    ] as const) {
+      const detail = assertFails(parseClientDataLine(line), 'unknown-verb', line);
+      assert.equal(detail, `${verb} is not a data verb`);
+    }
+  });
+});
+
+describe('parseServerDataLine (OK, ERR)', () => {
+  test('OK', () => {
+    assert.deepEqual(assertParses(parseServerDataLine('OK'), 'OK'), { verb: 'OK' });
+  });
+
+  test('OK with any argument is bad-arguments', () => {
+    for (const line of ['OK 40000', 'OK x', 'OK 1 2']) {
+      const detail = assertFails(parseServerDataLine(line), 'bad-arguments', line);
+      assert.equal(detail, 'usage: OK');
+    }
+  });
+
+  test('ERR with and without detail', () => {
+    assert.deepEqual(assertParses(parseServerDataLine('ERR unknown-id'), ''), { verb: 'ERR', reason: 'unknown-id', detail: '' });
+    assert.deepEqual(assertParses(parseServerDataLine('ERR unknown-id no visitor is waiting for this id'), ''), {
+      verb: 'ERR',
+      reason: 'unknown-id',
+      detail: 'no visitor is waiting for this id',
+    });
+  });
+
+  test('ERR without a reason is bad-arguments', () => {
+    assertFails(parseServerDataLine('ERR'), 'bad-arguments', 'ERR');
+  });
+
+  test('unknown verbs (CONNECTION, EXPOSE, ID, lower case) are unknown-verb', () => {
+    for (const [line, verb] of [
+      ['CONNECTION abc 40000', 'CONNECTION'],
+      ['EXPOSE 3000', 'EXPOSE'],
+      ['ID abc', 'ID'],
+      ['ok', 'ok'],
+    ] as const) {
+      const detail = assertFails(parseServerDataLine(line), 'unknown-verb', line);
+      assert.equal(detail, `${verb} is not a server data verb`);
+    }
+  });
+});
+
+describe('parsePortRange', () => {
+  test('valid ranges', () => {
+    assert.deepEqual(parsePortRange('1024-65535'), { min: 1024, max: 65535 });
+    assert.deepEqual(parsePortRange('40000-40100'), { min: 40000, max: 40100 });
+    assert.deepEqual(parsePortRange('1-1'), { min: 1, max: 1 });
+    assert.deepEqual(parsePortRange('8080-8080'), { min: 8080, max: 8080 });
+    assert.deepEqual(parsePortRange('1-65535'), { min: 1, max: 65535 });
+  });
+
+  test('surrounding whitespace is ignored', () => {
+    assert.deepEqual(parsePortRange(' 3000-4000 '), { min: 3000, max: 4000 });
+    assert.deepEqual(parsePortRange('3000-4000\n'), { min: 3000, max: 4000 });
+  });
+
+  test('invalid ranges are undefined', () => {
+    for (const text of [
+      '',
+      '-',
+      '9-3',
+      '4001-4000',
+      '0-100',
+      '0-0',
+      '1024-65536',
+      '1024-70000',
+      '70000-70001',
+      '01024-2000',
+      '1024-02000',
+      '1024',
+      '1024-',
+      '-1024',
+      '-1-5',
+      '1024 - 2000',
+      '1024--2000',
+      '1024-2000-3000',
+      'a-b',
+      '1024:2000',
+      '1024..2000',
+      '1e3-2e3',
+      '+1024-2000',
+    ]) {
+      assert.equal(parsePortRange(text), undefined, JSON.stringify(text));
+    }
+  });
+});
+
+describe('formatters', () => {
+  test('formatExpose', () => {
+    assert.equal(formatExpose(3000), 'EXPOSE 3000\n');
+    assert.equal(formatExpose(3000, 0), 'EXPOSE 3000\n');
+    assert.equal(formatExpose(3000, 8080), 'EXPOSE 3000 8080\n');
+  });
+
+  test('formatOk', () => {
+    assert.equal(formatOk(), 'OK\n');
+    assert.equal(formatOk(40000), 'OK 40000\n');
+  });
+
+  test('formatConnection', () => {
+    assert.equal(formatConnection('abc_DEF-123', 40000), 'CONNECTION abc_DEF-123 40000\n');
+  });
+
+  test('formatId', () => {
+    assert.equal(formatId('abc_DEF-123'), 'ID abc_DEF-123\n');
+  });
+
+  test('formatErr with and without detail', () => {
+    assert.equal(formatErr('port-in-use'), 'ERR port-in-use\n');
+    assert.equal(formatErr('port-in-use', ''), 'ERR port-in-use\n');
+    assert.equal(formatErr('port-in-use', 'port 8080 is taken'), 'ERR port-in-use port 8080 is taken\n');
+  });
+
+  test('formatErr cleans the detail: non-printable becomes ?, runs of spaces collapse, ends are trimmed', () => {
+    assert.equal(formatErr('bad-line', 'a\0b\tc\nd\re\x7ff\u00e9'), 'ERR bad-line a?b?c?d?e?f?\n');
+    assert.equal(formatErr('bad-line', '  lots   of    space  '), 'ERR bad-line lots of space\n');
+    assert.equal(formatErr('bad-line', '   '), 'ERR bad-line\n');
+    assert.equal(formatErr('timeout', 'line one\nline two'), 'ERR timeout line one?line two\n');
+  });
+
+  test('formatErr output is always one parseable line of at most MAX_LINE_LENGTH bytes, never ending in a space', () => {
+    const details = [
+      '',
+      'x'.repeat(10_000),
+      'word '.repeat(200),
+      ' '.repeat(1000),
+      '\0'.repeat(1000),
+      '\n'.repeat(300),
+      '\r\n'.repeat(300),
+      `${'a'.repeat(MAX_LINE_LENGTH - 'ERR bad-line '.length - 1)} b`, // a space lands exactly at the cut
+      `${'a'.repeat(MAX_LINE_LENGTH - 'ERR bad-line '.length)} b`, // the cut falls right before a space
+      `${'a'.repeat(MAX_LINE_LENGTH - 'ERR bad-line '.length - 1)}     b`,
+      '\u{1F600}'.repeat(500),
+      Array.from({ length: 400 }, (_, i) => String.fromCharCode(i)).join(''),
+    ];
+    for (const reason of ERR_REASONS) {
+      for (const detail of details) {
+        const line = formatErr(reason, detail);
+        const label = `${reason} / ${JSON.stringify(detail.slice(0, 20))}...`;
+        assert.ok(line.endsWith('\n'), label);
+        const body = line.slice(0, -1);
+        assert.ok(!body.includes('\n'), `one line: ${label}`);
+        assert.ok(!body.includes('\r'), `no CR: ${label}`);
+        assert.ok(Buffer.byteLength(line) <= MAX_LINE_LENGTH + 1, `bounded: ${label} (${Buffer.byteLength(line)})`);
+        assert.ok(!body.endsWith(' '), `no trailing space: ${label}`);
+        assert.match(body, /^[\x20-\x7e]+$/, label);
+        for (const parse of [parseServerControlLine, parseServerDataLine]) {
+          const message = assertParses(parse(body), label);
+          assert.equal(message.verb, 'ERR');
+          if (message.verb === 'ERR') {
+            assert.equal(message.reason, reason);
+            assert.equal(message.detail === '' ? `ERR ${reason}` : `ERR ${reason} ${message.detail}`, body, label);
+          }
+        }
+      }
+    }
+  });
+
+  test('formatErr cuts an over-long detail at exactly MAX_LINE_LENGTH bytes', () => {
+    const line = formatErr('bad-line', 'y'.repeat(1000));
+    assert.equal(line, `ERR bad-line ${'y'.repeat(MAX_LINE_LENGTH - 'ERR bad-line '.length)}\n`);
+    assert.equal(line.length, MAX_LINE_LENGTH + 1);
+  });
+});
+
+describe('round trips: every formatter output parses back to the same message', () => {
+  test('formatExpose → parseClientControlLine', () => {
+    for (const [localPort, remotePort] of [
+      [1, 0],
+      [3000, 0],
+      [3000, 8080],
+      [65535, 65535],
+      [80, 1],
+    ] as const) {
+      const line = formatExpose(localPort, remotePort);
+      assert.ok(line.endsWith('\n'));
+      assert.deepEqual(assertParses(parseClientControlLine(line.slice(0, -1)), line), { verb: 'EXPOSE', localPort, remotePort });
+      // The same with a \r\n ending.
+      assert.deepEqual(assertParses(parseClientControlLine(`${line.slice(0, -1)}\r`), line), { verb: 'EXPOSE', localPort, remotePort });
+    }
+    assert.deepEqual(assertParses(parseClientControlLine(formatExpose(4000).slice(0, -1)), ''), { verb: 'EXPOSE', localPort: 4000, remotePort: 0 });
+  });
+
+  test('formatOk(port) → parseServerControlLine, formatOk() → parseServerDataLine', () => {
+    for (const publicPort of [1, 1024, 40000, 65535]) {
+      const line = formatOk(publicPort);
+      assert.deepEqual(assertParses(parseServerControlLine(line.slice(0, -1)), line), { verb: 'OK', publicPort });
+    }
+    assert.deepEqual(assertParses(parseServerDataLine(formatOk().slice(0, -1)), 'OK'), { verb: 'OK' });
+  });
+
+  test('formatConnection → parseServerControlLine', () => {
+    for (const id of ['a', 'V1StGXR8_Z5jdHi6B-myT', 'Q'.repeat(64), '-_-_']) {
+      for (const publicPort of [1, 40000, 65535]) {
+        const line = formatConnection(id, publicPort);
+        assert.deepEqual(assertParses(parseServerControlLine(line.slice(0, -1)), line), { verb: 'CONNECTION', id, publicPort });
+      }
+    }
+  });
+
+  test('formatId → parseClientDataLine', () => {
+    for (const id of ['a', 'V1StGXR8_Z5jdHi6B-myT', 'Q'.repeat(64), '-_-_']) {
+      const line = formatId(id);
+      assert.deepEqual(assertParses(parseClientDataLine(line.slice(0, -1)), line), { verb: 'ID', id });
+    }
+  });
+
+  test('formatErr → parseServerControlLine and parseServerDataLine, for every reason', () => {
+    for (const reason of ERR_REASONS) {
+      for (const detail of ['', 'port 8080 is taken', 'limit is 256 bytes', 'no visitor is waiting for this id']) {
+        const line = formatErr(reason, detail);
+        const expected = { verb: 'ERR', reason, detail };
+        assert.deepEqual(assertParses(parseServerControlLine(line.slice(0, -1)), line), expected);
+        assert.deepEqual(assertParses(parseServerDataLine(line.slice(0, -1)), line), expected);
+      }
+    }
+  });
+
+  test('every reason word is itself a valid single field', () => {
+    for (const reason of ERR_REASONS) assert.match(reason, /^[a-z]+(-[a-z]+)*$/);
+    assert.equal(new Set(ERR_REASONS).size, ERR_REASONS.length);
+  });
+});
