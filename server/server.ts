@@ -51,6 +51,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   readonly maxTunnelsPerClient: number;
   readonly handshakeTimeoutMs: number;
   private readonly sockets = new Set<net.Socket>();
+  private readonly sessions = new Set<ControlSession>();
   private readonly counters = { control: 0, data: 0 };
   private readonly controlListener: net.Server;
   private readonly dataListener: net.Server;
@@ -64,7 +65,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.pending = new PendingVisitors<Tunnel>(options.visitorTimeoutMs ?? DEFAULT_VISITOR_TIMEOUT_MS, (id, visitor) =>
       this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`),
     );
-    this.controlListener = net.createServer({ allowHalfOpen: true }, (socket) => new ControlSession(socket, this));
+    this.controlListener = net.createServer({ allowHalfOpen: true }, (socket) => this.openSession(socket));
     this.dataListener = net.createServer({ allowHalfOpen: true }, (socket) => void acceptDataConnection(socket, this));
     for (const listener of [this.controlListener, this.dataListener]) {
       listener.on('error', (error) => debug('listener: %s', error.message));
@@ -95,22 +96,28 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   }
 
   /** Stops listening and closes every connection: control, data, visitors, tunnels.
-   * Idempotent; resolves when every listener has closed. */
+   * Idempotent; resolves when every listener, public ones included, has closed. */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
-      let open = 2;
-      const done = (): void => {
-        if (--open === 0) resolve();
-      };
-      for (const listener of [this.controlListener, this.dataListener]) {
-        if (listener.listening) listener.close(done);
-        else done();
-      }
+    this.closing ??= (async () => {
+      const listeners = [this.controlListener, this.dataListener].map(
+        (listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve())),
+      );
+      const tunnels = [...this.sessions].map((session) => session.close());
       this.pending.clear();
-      // Destroying a control socket closes its session, which closes its tunnels.
       for (const socket of this.sockets) socket.destroy();
-    });
+      await Promise.all([...listeners, ...tunnels]);
+    })();
     return this.closing;
+  }
+
+  private openSession(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const session = new ControlSession(socket, this);
+    this.sessions.add(session);
+    socket.once('close', () => this.sessions.delete(session));
   }
 
   track(socket: net.Socket): void {

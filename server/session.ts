@@ -17,6 +17,7 @@ export class ControlSession {
   private replies: Promise<void> = Promise.resolve();
   private exposing = 0;
   private closed = false;
+  private tunnelsClosed: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly socket: Socket,
@@ -27,11 +28,11 @@ export class ControlSession {
     ctx.trace(this.label, 'event', `client connected from ${socket.remoteAddress}:${socket.remotePort}`);
     socket.setNoDelay(true);
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
-    socket.once('close', () => this.close());
+    socket.once('close', () => void this.close());
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
-      onTooLong: () => this.close(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
-      onEnd: () => this.close(),
+      onTooLong: () => void this.close(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
+      onEnd: () => void this.close(),
     });
   }
 
@@ -42,11 +43,12 @@ export class ControlSession {
     this.socket.write(line);
   }
 
-  /** Closes the connection and every tunnel it holds; `finalLine` is sent first. */
-  close(finalLine?: string): void {
-    if (this.closed) return;
+  /** Closes the connection and every tunnel it holds; `finalLine` is sent first. Resolves
+   * when the tunnels' public ports are free again. */
+  close(finalLine?: string): Promise<void> {
+    if (this.closed) return this.tunnelsClosed;
     this.closed = true;
-    for (const tunnel of this.tunnels) tunnel.close();
+    this.tunnelsClosed = Promise.all([...this.tunnels].map((tunnel) => tunnel.close())).then(() => undefined);
     this.tunnels.clear();
     if (finalLine === undefined) {
       this.socket.destroy();
@@ -55,6 +57,7 @@ export class ControlSession {
       closeWithLine(this.socket, finalLine);
     }
     this.ctx.trace(this.label, 'event', 'closed; its public ports are free again');
+    return this.tunnelsClosed;
   }
 
   private onLine(line: string): void {
@@ -64,7 +67,7 @@ export class ControlSession {
     if (!parsed.ok) {
       const reply = formatErr(parsed.reason, parsed.detail);
       // A line we could not even frame means the stream cannot be trusted: close it.
-      if (parsed.reason === 'line-too-long') this.close(reply);
+      if (parsed.reason === 'line-too-long') void this.close(reply);
       else this.send(reply);
       return;
     }
@@ -79,7 +82,7 @@ export class ControlSession {
       .catch((error: unknown) => {
         // Not a refusal we know how to word: log it and drop this client, not the server.
         debug('%s: EXPOSE failed: %O', this.label, error);
-        this.close();
+        void this.close();
       })
       .finally(() => this.exposing--);
   }
@@ -101,7 +104,7 @@ export class ControlSession {
     const publicPort = typeof address === 'object' && address !== null ? address.port : remotePort;
     tunnel = new Tunnel(publicPort, localPort, listener, (line) => this.send(line), this.ctx);
     if (this.closed) {
-      tunnel.close(); // the client left while we were binding
+      await tunnel.close(); // the client left while we were binding
       return;
     }
     this.tunnels.add(tunnel);

@@ -10,6 +10,7 @@ const debug = createDebug('burrow:server');
 
 export class Tunnel {
   private closed = false;
+  private listenerClosed: Promise<void> = Promise.resolve();
 
   constructor(
     readonly publicPort: number,
@@ -36,12 +37,20 @@ export class Tunnel {
     this.sendControl(formatConnection(id, this.publicPort));
   }
 
-  /** Stops accepting, closes waiting visitors and returns the port to the pool. Visitors
-   * already joined to a data connection are independent TCP connections and live on. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.listener.close(() => this.ctx.ports.release(this.publicPort));
-    this.ctx.pending.dropOwner(this);
+  /** Stops accepting, closes waiting visitors and returns the port to the pool once the
+   * listener has closed. Visitors already joined to a data connection are independent TCP
+   * connections and live on. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.ctx.pending.dropOwner(this);
+      this.listenerClosed = new Promise((resolve) =>
+        this.listener.close(() => {
+          this.ctx.ports.release(this.publicPort);
+          resolve();
+        }),
+      );
+    }
+    return this.listenerClosed;
   }
 }
