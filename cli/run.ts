@@ -65,10 +65,10 @@ export async function runClient(args: RawArgs, env: Env): Promise<number> {
   client.on('warning', (warning) => err(`warning: ${warning.message}`));
   const closed = new Promise<BurrowError | undefined>((resolve) => client.once('close', resolve));
   const ended = await Promise.race([untilSignal(), closed]);
+  await client.close(); // also ends visitor connections still in flight
   if (ended instanceof BurrowError) {
     err(ended.message);
     return 1;
   }
-  await client.close();
   return 0;
 }

@@ -71,7 +71,8 @@ export interface BurrowClientEvents {
   /** A problem with one visitor connection (local service down, visitor gone, ...). The
    * client keeps serving. */
   warning: [BurrowError];
-  /** The control connection is gone: `error` is set unless `close()` was called. */
+  /** The control connection is gone: `error` is set unless `close()` was called. Joined
+   * visitor connections may still be flowing; `close()` ends them. */
   close: [BurrowError | undefined];
 }
 
@@ -129,6 +130,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** Closes the control connection and every visitor connection. Idempotent. */
   close(): Promise<void> {
     this.shutdown(undefined);
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
     return Promise.resolve();
   }
 
@@ -218,12 +221,13 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.emit('warning', error);
   }
 
+  /** Ends the control session. Visitor connections already joined are independent TCP
+   * connections: they keep flowing until they end or `close()` is called. */
   private shutdown(error: BurrowError | undefined): void {
     if (this.closed) return;
     this.closed = true;
     for (const waiter of this.replies.splice(0)) waiter.reject(error ?? new BurrowError('closed', 'the client was closed'));
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
+    this.control?.destroy();
     this.trace('control', 'event', error ? `closed: ${error.message}` : 'closed');
     this.emit('close', error);
   }
