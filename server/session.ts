@@ -17,6 +17,8 @@ export class ControlSession {
   private replies: Promise<void> = Promise.resolve();
   private exposing = 0;
   private closed = false;
+  /** Set after an over-long line: later lines are not read, the close is queued. */
+  private failed = false;
   private tunnelsClosed: Promise<void> = Promise.resolve();
 
   constructor(
@@ -31,7 +33,7 @@ export class ControlSession {
     socket.once('close', () => void this.close());
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
-      onTooLong: () => void this.close(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
+      onTooLong: () => this.fail(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
       onEnd: () => void this.close(),
     });
   }
@@ -61,30 +63,40 @@ export class ControlSession {
   }
 
   private onLine(line: string): void {
-    if (this.closed) return;
+    if (this.closed || this.failed) return;
     this.ctx.trace(this.label, 'recv', line);
     const parsed = parseClientControlLine(line);
     if (!parsed.ok) {
       const reply = formatErr(parsed.reason, parsed.detail);
       // A line we could not even frame means the stream cannot be trusted: close it.
-      if (parsed.reason === 'line-too-long') void this.close(reply);
-      else this.send(reply);
+      if (parsed.reason === 'line-too-long') this.fail(reply);
+      else this.inOrder(() => this.send(reply));
       return;
     }
     if (this.tunnels.size + this.exposing >= this.ctx.maxTunnelsPerClient) {
-      this.send(formatErr('too-many-tunnels', `limit is ${this.ctx.maxTunnelsPerClient} per connection`));
+      const limit = this.ctx.maxTunnelsPerClient;
+      this.inOrder(() => this.send(formatErr('too-many-tunnels', `limit is ${limit} per connection`)));
       return;
     }
     const { localPort, remotePort } = parsed.message;
-    this.exposing++;
-    this.replies = this.replies
-      .then(() => this.expose(localPort, remotePort))
-      .catch((error: unknown) => {
-        // Not a refusal we know how to word: log it and drop this client, not the server.
-        debug('%s: EXPOSE failed: %O', this.label, error);
-        void this.close();
-      })
-      .finally(() => this.exposing--);
+    this.exposing++; // counted now, so that pipelined EXPOSEs cannot overshoot the limit
+    this.inOrder(() => this.expose(localPort, remotePort).finally(() => this.exposing--));
+  }
+
+  /** Stops reading and closes with `finalLine` once earlier replies have been sent. */
+  private fail(finalLine: string): void {
+    this.failed = true;
+    this.inOrder(() => this.close(finalLine));
+  }
+
+  /** Runs `step` after every earlier one: this is what keeps replies in request order,
+   * even when an early EXPOSE is still binding its port. */
+  private inOrder(step: () => unknown): void {
+    this.replies = this.replies.then(async () => void (await step())).catch((error: unknown) => {
+      // Not a refusal we know how to word: log it and drop this client, not the server.
+      debug('%s: %O', this.label, error);
+      void this.close();
+    });
   }
 
   private async expose(localPort: number, remotePort: number): Promise<void> {
