@@ -51,7 +51,7 @@ function seconds(args: RawArgs, env: Env, flag: string, fallbackMs: number): num
   if (value === undefined) return fallbackMs;
   const number = Number(value.text);
   if (!Number.isFinite(number) || number <= 0 || number > 86_400) {
-    throw new UsageError(`${value.source}: "${value.text}" is not a number of seconds (0-86400)`);
+    throw new UsageError(`${value.source}: "${value.text}" is not a number of seconds (over 0, at most 86400)`);
   }
   return Math.round(number * 1000);
 }

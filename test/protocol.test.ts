@@ -17,6 +17,8 @@ import {
   parseServerDataLine,
   type ErrReason,
   type Parsed,
+  type ServerControlMessage,
+  type ServerDataMessage,
 } from '../shared/protocol.ts';
 
 /** Asserts a parse failed with exactly `reason`, and returns its detail. */
@@ -441,7 +443,8 @@ describe('formatters', () => {
         assert.ok(Buffer.byteLength(line) <= MAX_LINE_LENGTH + 1, `bounded: ${label} (${Buffer.byteLength(line)})`);
         assert.ok(!body.endsWith(' '), `no trailing space: ${label}`);
         assert.match(body, /^[\x20-\x7e]+$/, label);
-        for (const parse of [parseServerControlLine, parseServerDataLine]) {
+        const parsers: ((line: string) => Parsed<ServerControlMessage | ServerDataMessage>)[] = [parseServerControlLine, parseServerDataLine];
+        for (const parse of parsers) {
           const message = assertParses(parse(body), label);
           assert.equal(message.verb, 'ERR');
           if (message.verb === 'ERR') {

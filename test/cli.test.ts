@@ -1,0 +1,335 @@
+// The real `burrow` command as a child process (node --import tsx cli/main.ts): help,
+// usage errors (exit 2), runtime errors (exit 1, one line, no stack), and a full tunnel
+// configured only through BURROW_* variables, stopped with SIGINT (exit 0).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { envName } from '../cli/options.ts';
+import { HOST, listenLocal, pseudoRandomBytes, replyOnEnd, request, within } from './helpers.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Generous: a child pays for node + tsx start-up, possibly alongside other test files. */
+const CHILD_MS = 20_000;
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running `burrow` child with everything it printed so far. */
+interface Cli {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Settles on 'close' (all output read). */
+  closed: Promise<Exit>;
+}
+
+/** The parent's environment without any BURROW_*, DEBUG or test-runner variable, plus `vars`. */
+function cleanEnv(vars: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('BURROW_') || key === 'DEBUG' || key === 'NODE_TEST_CONTEXT') delete env[key];
+  }
+  return { ...env, ...vars };
+}
+
+/** Starts `burrow <args>`; `live` collects it so the test can kill it in `finally`. */
+function startCli(args: string[], vars: Record<string, string> = {}, live?: Set<Cli>): Cli {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+    cwd: REPO_ROOT,
+    env: cleanEnv(vars),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const cli: Cli = {
+    child,
+    stdout: '',
+    stderr: '',
+    closed: new Promise<Exit>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+    }),
+  };
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (cli.stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (cli.stderr += chunk));
+  if (live) {
+    live.add(cli);
+    void cli.closed.finally(() => live.delete(cli)).catch(() => {});
+  }
+  return cli;
+}
+
+/** Runs `burrow <args>` to completion. */
+async function runCli(args: string[], vars: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const cli = startCli(args, vars);
+  try {
+    const exit = await within(cli.closed, CHILD_MS, `burrow ${args.join(' ')} to exit`);
+    return { ...exit, stdout: cli.stdout, stderr: cli.stderr };
+  } finally {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+  }
+}
+
+/** Waits until the child's stdout matches `pattern`; fails early if the child exits. */
+async function waitForStdout(cli: Cli, pattern: RegExp, what: string): Promise<RegExpExecArray> {
+  const found = new Promise<RegExpExecArray>((resolve, reject) => {
+    const check = (): boolean => {
+      const match = pattern.exec(cli.stdout);
+      if (match) {
+        cli.child.stdout?.off('data', onData);
+        resolve(match);
+      }
+      return match !== null;
+    };
+    const onData = (): void => void check();
+    if (check()) return;
+    cli.child.stdout?.on('data', onData);
+    void cli.closed.then((exit) => {
+      if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
+    });
+  });
+  return within(found, CHILD_MS, what);
+}
+
+/** SIGINT, then the exit. */
+async function interrupt(cli: Cli, what: string): Promise<Exit> {
+  cli.child.kill('SIGINT');
+  return within(cli.closed, CHILD_MS, `${what} to exit after SIGINT`);
+}
+
+/** SIGKILLs every child still running and waits for it. */
+async function killAll(live: Set<Cli>): Promise<void> {
+  for (const cli of [...live]) {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+    await within(cli.closed, CHILD_MS, 'a killed child').catch(() => {});
+  }
+}
+
+/** A port that was free a moment ago (listen on 0, close). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A plain listener holding a port on 127.0.0.1. */
+async function occupyPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = net.createServer((socket) => socket.destroy());
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
+const noStack = (text: string): void => {
+  assert.ok(!text.split('\n').some((line) => line.startsWith('    at ')), `no stack trace expected in: ${text}`);
+};
+const USAGE_HINT = "Run 'burrow --help' for usage.";
+
+const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
+const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)$/m;
+
+/** Help text with its wrapping undone: every run of whitespace is one space. */
+const flat = (text: string): string => text.replace(/\s+/g, ' ');
+
+/** The help entry of `--flag`: from the flag to the next flag or section. */
+function helpEntry(help: string, flag: string): string {
+  const text = flat(help);
+  const start = text.indexOf(` --${flag} `);
+  assert.notEqual(start, -1, `--${flag} is listed in:\n${help}`);
+  const rest = text.slice(start + flag.length + 3);
+  const end = rest.search(/ (--[a-z]|-h, --help|Examples:)/);
+  return end === -1 ? rest : rest.slice(0, end);
+}
+
+test('--help exits 0 and lists both commands', async () => {
+  const result = await runCli(['--help']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, '');
+  assert.match(result.stdout, /^ {2}burrow server +Run the relay/m);
+  assert.match(result.stdout, /^ {2}burrow client <local-port\.\.> +Expose local port\(s\) through a relay/m);
+});
+
+test('server --help lists every server flag with its BURROW_* variable', async () => {
+  const result = await runCli(['server', '--help']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, '');
+  for (const flag of ['control-port', 'data-port', 'bind', 'port-range', 'visitor-timeout', 'trace']) {
+    assert.ok(helpEntry(result.stdout, flag).includes(`[env ${envName(flag)}]`), `--${flag} shows [env ${envName(flag)}]:\n${result.stdout}`);
+  }
+  for (const clientOnly of ['--remote-port', '--local-host', '--server ']) {
+    assert.ok(!result.stdout.includes(clientOnly), `server help does not list ${clientOnly}`);
+  }
+});
+
+test('client --help lists every client flag with its BURROW_* variable', async () => {
+  const result = await runCli(['client', '--help']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, '');
+  for (const flag of ['control-port', 'data-port', 'server', 'local-host', 'remote-port', 'trace']) {
+    assert.ok(helpEntry(result.stdout, flag).includes(`[env ${envName(flag)}]`), `--${flag} shows [env ${envName(flag)}]:\n${result.stdout}`);
+  }
+  for (const serverOnly of ['--bind', '--port-range', '--visitor-timeout']) {
+    assert.ok(!result.stdout.includes(serverOnly), `client help does not list ${serverOnly}`);
+  }
+});
+
+test('no command: exit 2, one error line (plus the usage hint), nothing on stdout', async () => {
+  const result = await runCli([]);
+  assert.equal(result.code, 2);
+  assert.equal(result.stdout, '');
+  assert.deepEqual(lines(result.stderr), ['burrow: Give a command: server or client', USAGE_HINT]);
+});
+
+test('an unknown flag: exit 2 naming it', async () => {
+  for (const args of [['server', '--bogus'], ['client', '3000', '--bogus']]) {
+    const result = await runCli(args);
+    assert.equal(result.code, 2, args.join(' '));
+    assert.equal(result.stdout, '');
+    assert.deepEqual(lines(result.stderr), ['burrow: Unknown argument: bogus', USAGE_HINT]);
+  }
+});
+
+test('server --port-range 9-3: exit 2 naming --port-range', async () => {
+  const result = await runCli(['server', '--port-range', '9-3']);
+  assert.equal(result.code, 2);
+  assert.equal(result.stdout, '');
+  assert.deepEqual(lines(result.stderr), ['burrow: --port-range: "9-3" is not a port range like 1024-65535', USAGE_HINT]);
+  noStack(result.stderr);
+});
+
+test('a bad BURROW_CONTROL_PORT: exit 2 naming the variable', async () => {
+  const result = await runCli(['server'], { BURROW_CONTROL_PORT: 'abc' });
+  assert.equal(result.code, 2);
+  assert.equal(result.stdout, '');
+  assert.deepEqual(lines(result.stderr), ['burrow: BURROW_CONTROL_PORT: "abc" is not a port number (0-65535)', USAGE_HINT]);
+});
+
+test('server on a control port already in use: exit 1, one line, no stack', async () => {
+  const taken = await occupyPort();
+  try {
+    const result = await runCli(['server', '--bind', HOST, '--control-port', String(taken.port), '--data-port', '0']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, `burrow: cannot listen on control ${HOST}:${taken.port}: address already in use\n`);
+    noStack(result.stderr);
+  } finally {
+    await taken.close();
+  }
+});
+
+test('client with no server listening: exit 1, one line "cannot connect", no stack', async () => {
+  const port = await freePort();
+  const result = await runCli(['client', '3000', '--server', HOST, '--control-port', String(port)]);
+  assert.equal(result.code, 1, result.stderr);
+  assert.equal(result.stdout, '');
+  assert.equal(result.stderr, `burrow: cannot connect to burrow server at ${HOST}:${port}: connection refused\n`);
+  noStack(result.stderr);
+});
+
+test('env only: server and client configured by BURROW_* carry a request; a second client asking for the taken port gets port-in-use; SIGINT exits 0', async () => {
+  const live = new Set<Cli>();
+  const local = await listenLocal(replyOnEnd((req) => Buffer.concat([Buffer.from('reply:'), req])));
+  try {
+    const rangePort = await freePort();
+    const server = startCli(
+      ['server'],
+      { BURROW_BIND: HOST, BURROW_CONTROL_PORT: '0', BURROW_DATA_PORT: '0', BURROW_PORT_RANGE: `${rangePort}-${rangePort}` },
+      live,
+    );
+    const listening = await waitForStdout(server, LISTENING, 'the server to listen');
+    const [, controlPort = '', dataPort = '', lo, hi] = listening;
+    assert.equal(lo, String(rangePort));
+    assert.equal(hi, String(rangePort));
+    assert.notEqual(Number(controlPort), 0);
+    assert.notEqual(Number(dataPort), 0);
+
+    const clientEnv = { BURROW_SERVER: HOST, BURROW_CONTROL_PORT: controlPort, BURROW_DATA_PORT: dataPort, BURROW_LOCAL_HOST: HOST };
+    const client = startCli(['client', String(local.port)], clientEnv, live);
+    const forwarding = await waitForStdout(client, FORWARDING, 'the client to forward');
+    const publicPort = Number(forwarding[1]);
+    assert.equal(publicPort, rangePort, 'the only port of the range');
+    assert.equal(Number(forwarding[2]), local.port);
+    assert.equal(client.stdout, `Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}\n`);
+
+    assert.equal((await request(publicPort, 'hello through the cli')).toString(), 'reply:hello through the cli');
+    const payload = pseudoRandomBytes(200_000, 7);
+    assert.deepEqual(await request(publicPort, payload), Buffer.concat([Buffer.from('reply:'), payload]));
+
+    // Another client asking (through BURROW_REMOTE_PORT) for the port the first one holds.
+    const second = startCli(['client', String(local.port)], { ...clientEnv, BURROW_REMOTE_PORT: String(publicPort) }, live);
+    assert.deepEqual(await within(second.closed, CHILD_MS, 'the second client to exit'), { code: 1, signal: null });
+    assert.equal(second.stdout, '');
+    assert.equal(second.stderr, `burrow: server refused to expose port ${local.port}: port ${publicPort} is taken (port-in-use)\n`);
+    noStack(second.stderr);
+
+    // The first tunnel is unaffected.
+    assert.equal((await request(publicPort, 'still there')).toString(), 'reply:still there');
+
+    assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
+    assert.equal(client.stderr, '');
+    assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
+    assert.equal(server.stderr, '');
+    assert.equal(server.stdout, `burrow server listening on ${HOST} control port ${controlPort}, data port ${dataPort}; public ports ${rangePort}-${rangePort}\n`);
+  } finally {
+    await killAll(live);
+    await local.close();
+  }
+});
+
+test('client --remote-port held by another client: exit 1, one line port-in-use', async () => {
+  const live = new Set<Cli>();
+  const local = await listenLocal(replyOnEnd((req) => req));
+  try {
+    const rangePort = await freePort();
+    const server = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${rangePort}-${rangePort}`], {}, live);
+    const [, controlPort = '', dataPort = ''] = await waitForStdout(server, LISTENING, 'the server to listen');
+    const common = ['--server', HOST, '--local-host', HOST, '--control-port', controlPort, '--data-port', dataPort];
+
+    const first = startCli(['client', String(local.port), ...common], {}, live);
+    const [, publicPort = ''] = await waitForStdout(first, FORWARDING, 'the first client to forward');
+    assert.equal(publicPort, String(rangePort));
+
+    const second = await runCli(['client', String(local.port), ...common, '--remote-port', publicPort]);
+    assert.equal(second.code, 1, second.stderr);
+    assert.equal(second.stdout, '');
+    assert.equal(second.stderr, `burrow: server refused to expose port ${local.port}: port ${publicPort} is taken (port-in-use)\n`);
+    noStack(second.stderr);
+
+    assert.deepEqual(await interrupt(first, 'the first client'), { code: 0, signal: null });
+    assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
+  } finally {
+    await killAll(live);
+    await local.close();
+  }
+});
+
+test('client --remote-port held by a plain listener in the range: exit 1, one line port-in-use', async () => {
+  const live = new Set<Cli>();
+  const taken = await occupyPort();
+  try {
+    const server = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${taken.port}-${taken.port}`], {}, live);
+    const [, controlPort = '', dataPort = ''] = await waitForStdout(server, LISTENING, 'the server to listen');
+
+    const result = await runCli(['client', '3000', '--server', HOST, '--control-port', controlPort, '--data-port', dataPort, '--remote-port', String(taken.port)]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, `burrow: server refused to expose port 3000: port ${taken.port} is not available (EADDRINUSE) (port-in-use)\n`);
+    noStack(result.stderr);
+
+    assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
+    assert.equal(server.stderr, '');
+  } finally {
+    await killAll(live);
+    await taken.close();
+  }
+});

@@ -1,0 +1,339 @@
+// Flags and BURROW_* variables → library options (cli/options.ts), as pure functions:
+// plain objects for the parsed args and for the environment.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { envName, resolveClientOptions, resolveServerOptions, UsageError, type RawArgs } from '../cli/options.ts';
+
+/** Asserts `fn` throws a UsageError whose message contains every one of `parts`. */
+function assertUsageError(fn: () => unknown, ...parts: string[]): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof UsageError, `expected a UsageError, got ${String(error)}`);
+    for (const part of parts) assert.ok(error.message.includes(part), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(part)}`);
+    assert.ok(!error.message.includes('\n'), 'a usage error is one line');
+    return true;
+  });
+}
+
+/** yargs hands the client its positional ports as an array of strings. */
+const clientArgs = (ports: string[], more: RawArgs = {}): RawArgs => ({ 'local-port': ports, ...more });
+
+describe('envName', () => {
+  test('maps a flag to its BURROW_* variable', () => {
+    assert.equal(envName('control-port'), 'BURROW_CONTROL_PORT');
+    assert.equal(envName('data-port'), 'BURROW_DATA_PORT');
+    assert.equal(envName('port-range'), 'BURROW_PORT_RANGE');
+    assert.equal(envName('visitor-timeout'), 'BURROW_VISITOR_TIMEOUT');
+    assert.equal(envName('remote-port'), 'BURROW_REMOTE_PORT');
+    assert.equal(envName('local-host'), 'BURROW_LOCAL_HOST');
+    assert.equal(envName('bind'), 'BURROW_BIND');
+    assert.equal(envName('trace'), 'BURROW_TRACE');
+    assert.equal(envName('server'), 'BURROW_SERVER');
+  });
+});
+
+describe('resolveServerOptions', () => {
+  test('defaults', () => {
+    assert.deepEqual(resolveServerOptions({}, {}), {
+      server: { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000 },
+      trace: false,
+    });
+  });
+
+  test('each flag', () => {
+    const args: RawArgs = {
+      'control-port': '9000',
+      'data-port': '9001',
+      bind: '127.0.0.1',
+      'port-range': '40000-40100',
+      'visitor-timeout': '2.5',
+      trace: true,
+    };
+    assert.deepEqual(resolveServerOptions(args, {}), {
+      server: { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 2500 },
+      trace: true,
+    });
+  });
+
+  test('each BURROW_* variable', () => {
+    const env = {
+      BURROW_CONTROL_PORT: '9100',
+      BURROW_DATA_PORT: '9101',
+      BURROW_BIND: '::1',
+      BURROW_PORT_RANGE: '50000-50010',
+      BURROW_VISITOR_TIMEOUT: '3',
+      BURROW_TRACE: '1',
+    };
+    assert.deepEqual(resolveServerOptions({}, env), {
+      server: { controlPort: 9100, dataPort: 9101, bind: '::1', portRange: { min: 50000, max: 50010 }, visitorTimeoutMs: 3000 },
+      trace: true,
+    });
+  });
+
+  test('port 0 (pick a free one) is allowed for the control and data ports', () => {
+    const { server } = resolveServerOptions({ 'control-port': '0' }, { BURROW_DATA_PORT: '0' });
+    assert.equal(server.controlPort, 0);
+    assert.equal(server.dataPort, 0);
+  });
+
+  test('a flag wins over its variable, one by one', () => {
+    const env = {
+      BURROW_CONTROL_PORT: '9100',
+      BURROW_DATA_PORT: '9101',
+      BURROW_BIND: '::1',
+      BURROW_PORT_RANGE: '50000-50010',
+      BURROW_VISITOR_TIMEOUT: '3',
+      BURROW_TRACE: '1',
+    };
+    const { server, trace } = resolveServerOptions(
+      { 'control-port': '9000', 'data-port': '9001', bind: '127.0.0.1', 'port-range': '40000-40100', 'visitor-timeout': '7', trace: false },
+      env,
+    );
+    assert.deepEqual(server, { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 7000 });
+    assert.equal(trace, false);
+    // A flag wins even when its variable holds something invalid.
+    assert.equal(resolveServerOptions({ 'control-port': '9000' }, { BURROW_CONTROL_PORT: 'nope' }).server.controlPort, 9000);
+  });
+
+  test('a repeated flag: the last value wins', () => {
+    assert.equal(resolveServerOptions({ 'control-port': ['9000', '9002'] }, {}).server.controlPort, 9002);
+  });
+
+  test('an empty variable counts as unset', () => {
+    const { server } = resolveServerOptions({}, { BURROW_CONTROL_PORT: '', BURROW_BIND: '', BURROW_PORT_RANGE: '', BURROW_VISITOR_TIMEOUT: '' });
+    assert.deepEqual(server, { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000 });
+  });
+
+  test('BURROW_TRACE: 1/true/yes/on (any case) turn tracing on; anything else leaves it off', () => {
+    for (const value of ['1', 'true', 'TRUE', 'yes', 'Yes', 'on', 'ON']) {
+      assert.equal(resolveServerOptions({}, { BURROW_TRACE: value }).trace, true, value);
+    }
+    for (const value of ['', '0', 'false', 'no', 'off', 'nope']) {
+      assert.equal(resolveServerOptions({}, { BURROW_TRACE: value }).trace, false, value);
+    }
+    assert.equal(resolveServerOptions({ trace: true }, {}).trace, true);
+  });
+
+  test('bad --control-port / BURROW_CONTROL_PORT values are usage errors naming their source', () => {
+    for (const bad of ['abc', '-1', '65536', '70000', '123456', '', '1.5', '0x10', '3000a']) {
+      assertUsageError(() => resolveServerOptions({ 'control-port': bad }, {}), '--control-port', `"${bad}"`);
+    }
+    for (const bad of ['abc', '-1', '65536', '70000', ' ']) {
+      assertUsageError(() => resolveServerOptions({}, { BURROW_CONTROL_PORT: bad }), 'BURROW_CONTROL_PORT', `"${bad}"`);
+    }
+  });
+
+  test('bad --data-port / BURROW_DATA_PORT values are usage errors naming their source', () => {
+    assertUsageError(() => resolveServerOptions({ 'data-port': '99999' }, {}), '--data-port', '"99999"');
+    assertUsageError(() => resolveServerOptions({}, { BURROW_DATA_PORT: 'x' }), 'BURROW_DATA_PORT', '"x"');
+  });
+
+  test('bad --port-range / BURROW_PORT_RANGE values are usage errors naming their source', () => {
+    for (const bad of ['9-3', '0-100', '1024-65536', 'abc', '1024', '1024-', '03000-4000']) {
+      assertUsageError(() => resolveServerOptions({ 'port-range': bad }, {}), '--port-range', `"${bad}"`);
+      assertUsageError(() => resolveServerOptions({}, { BURROW_PORT_RANGE: bad }), 'BURROW_PORT_RANGE', `"${bad}"`);
+    }
+  });
+
+  test('bad --visitor-timeout / BURROW_VISITOR_TIMEOUT values are usage errors naming their source', () => {
+    for (const bad of ['0', '-1', 'abc', '86401', 'Infinity', 'NaN', '1s']) {
+      assertUsageError(() => resolveServerOptions({ 'visitor-timeout': bad }, {}), '--visitor-timeout', `"${bad}"`);
+      assertUsageError(() => resolveServerOptions({}, { BURROW_VISITOR_TIMEOUT: bad }), 'BURROW_VISITOR_TIMEOUT', `"${bad}"`);
+    }
+  });
+
+  test('visitor timeout is in seconds, fractions allowed, up to a day', () => {
+    assert.equal(resolveServerOptions({ 'visitor-timeout': '0.2' }, {}).server.visitorTimeoutMs, 200);
+    assert.equal(resolveServerOptions({ 'visitor-timeout': '86400' }, {}).server.visitorTimeoutMs, 86_400_000);
+    assert.equal(resolveServerOptions({}, { BURROW_VISITOR_TIMEOUT: '1.5' }).server.visitorTimeoutMs, 1500);
+  });
+
+  test('client-only variables do not affect or break the server', () => {
+    const env = {
+      BURROW_REMOTE_PORT: 'not,a,port,list',
+      BURROW_SERVER: 'relay.example.com',
+      BURROW_LOCAL_HOST: '!!',
+      BURROW_UNKNOWN_THING: 'whatever',
+    };
+    assert.deepEqual(resolveServerOptions({}, env), resolveServerOptions({}, {}));
+  });
+});
+
+describe('resolveClientOptions', () => {
+  test('defaults', () => {
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000']), {}), {
+      client: {
+        tunnels: [{ localPort: 3000, remotePort: 0 }],
+        server: 'localhost',
+        localHost: 'localhost',
+        controlPort: 7835,
+        dataPort: 7836,
+      },
+      trace: false,
+    });
+  });
+
+  test('a single local port given as a string (not an array) works too', () => {
+    assert.deepEqual(resolveClientOptions({ 'local-port': '3000' }, {}).client.tunnels, [{ localPort: 3000, remotePort: 0 }]);
+  });
+
+  test('each flag', () => {
+    const args = clientArgs(['3000'], {
+      server: 'relay.example.com',
+      'local-host': '127.0.0.1',
+      'control-port': '9000',
+      'data-port': '9001',
+      'remote-port': ['8080'],
+      trace: true,
+    });
+    assert.deepEqual(resolveClientOptions(args, {}), {
+      client: {
+        tunnels: [{ localPort: 3000, remotePort: 8080 }],
+        server: 'relay.example.com',
+        localHost: '127.0.0.1',
+        controlPort: 9000,
+        dataPort: 9001,
+      },
+      trace: true,
+    });
+  });
+
+  test('each BURROW_* variable', () => {
+    const env = {
+      BURROW_SERVER: 'relay.example.com',
+      BURROW_LOCAL_HOST: '127.0.0.1',
+      BURROW_CONTROL_PORT: '9100',
+      BURROW_DATA_PORT: '9101',
+      BURROW_REMOTE_PORT: '8080,0,9090',
+      BURROW_TRACE: 'yes',
+    };
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '3001', '3002']), env), {
+      client: {
+        tunnels: [
+          { localPort: 3000, remotePort: 8080 },
+          { localPort: 3001, remotePort: 0 },
+          { localPort: 3002, remotePort: 9090 },
+        ],
+        server: 'relay.example.com',
+        localHost: '127.0.0.1',
+        controlPort: 9100,
+        dataPort: 9101,
+      },
+      trace: true,
+    });
+  });
+
+  test('a flag wins over its variable', () => {
+    const env = {
+      BURROW_SERVER: 'env.example.com',
+      BURROW_LOCAL_HOST: '10.0.0.1',
+      BURROW_CONTROL_PORT: '9100',
+      BURROW_DATA_PORT: '9101',
+      BURROW_REMOTE_PORT: '8080,8081',
+      BURROW_TRACE: '1',
+    };
+    const args = clientArgs(['3000', '3001'], {
+      server: 'flag.example.com',
+      'local-host': '127.0.0.1',
+      'control-port': '9000',
+      'data-port': '9001',
+      'remote-port': ['7070'],
+      trace: false,
+    });
+    assert.deepEqual(resolveClientOptions(args, env), {
+      client: {
+        // --remote-port replaces BURROW_REMOTE_PORT as a whole: the second tunnel gets any port.
+        tunnels: [
+          { localPort: 3000, remotePort: 7070 },
+          { localPort: 3001, remotePort: 0 },
+        ],
+        server: 'flag.example.com',
+        localHost: '127.0.0.1',
+        controlPort: 9000,
+        dataPort: 9001,
+      },
+      trace: false,
+    });
+  });
+
+  test('several local ports, no remote ports: each asks for any port', () => {
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '5432', '6379']), {}).client.tunnels, [
+      { localPort: 3000, remotePort: 0 },
+      { localPort: 5432, remotePort: 0 },
+      { localPort: 6379, remotePort: 0 },
+    ]);
+  });
+
+  test('a repeated --remote-port maps in order onto the local ports; missing ones mean any', () => {
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '5432', '6379'], { 'remote-port': ['8080', '15432'] }), {}).client.tunnels, [
+      { localPort: 3000, remotePort: 8080 },
+      { localPort: 5432, remotePort: 15432 },
+      { localPort: 6379, remotePort: 0 },
+    ]);
+    // A single --remote-port may arrive as a plain string.
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { 'remote-port': '8080' }), {}).client.tunnels, [{ localPort: 3000, remotePort: 8080 }]);
+  });
+
+  test('BURROW_REMOTE_PORT is comma-separated and maps in order; spaces around a port are tolerated', () => {
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '5432']), { BURROW_REMOTE_PORT: '8080, 15432' }).client.tunnels, [
+      { localPort: 3000, remotePort: 8080 },
+      { localPort: 5432, remotePort: 15432 },
+    ]);
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '5432']), { BURROW_REMOTE_PORT: '8080' }).client.tunnels, [
+      { localPort: 3000, remotePort: 8080 },
+      { localPort: 5432, remotePort: 0 },
+    ]);
+  });
+
+  test('more remote ports than local ports is a usage error', () => {
+    assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'remote-port': ['8080', '8081'] }), {}), '2 remote ports for 1 local port');
+    assertUsageError(() => resolveClientOptions(clientArgs(['3000', '3001']), { BURROW_REMOTE_PORT: '1,2,3' }), '3 remote ports for 2 local port');
+  });
+
+  test('no local port is a usage error', () => {
+    assertUsageError(() => resolveClientOptions({}, {}), 'local port');
+    assertUsageError(() => resolveClientOptions({ 'local-port': [] }, {}), 'local port');
+  });
+
+  test('a bad local port is a usage error naming the port', () => {
+    for (const bad of ['0', 'abc', '65536', '-1']) {
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000', bad]), {}), 'local port', `"${bad}"`);
+    }
+  });
+
+  test('bad --remote-port / BURROW_REMOTE_PORT values are usage errors naming their source', () => {
+    for (const bad of ['abc', '65536', '-1']) {
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'remote-port': [bad] }), {}), '--remote-port', `"${bad}"`);
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_REMOTE_PORT: bad }), 'BURROW_REMOTE_PORT', `"${bad}"`);
+    }
+    // A trailing comma is an empty port, not "any".
+    assertUsageError(() => resolveClientOptions(clientArgs(['3000', '3001']), { BURROW_REMOTE_PORT: '8080,' }), 'BURROW_REMOTE_PORT', '""');
+  });
+
+  test('remote port 0 means any', () => {
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { 'remote-port': ['0'] }), {}).client.tunnels, [{ localPort: 3000, remotePort: 0 }]);
+  });
+
+  test('bad --control-port / BURROW_CONTROL_PORT values are usage errors naming their source; 0 is not allowed for a client', () => {
+    for (const bad of ['0', 'abc', '65536', '']) {
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'control-port': bad }), {}), '--control-port', `"${bad}"`);
+    }
+    for (const bad of ['0', 'abc', '65536']) {
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_CONTROL_PORT: bad }), 'BURROW_CONTROL_PORT', `"${bad}"`);
+    }
+  });
+
+  test('bad --data-port / BURROW_DATA_PORT values are usage errors naming their source', () => {
+    assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'data-port': 'x' }), {}), '--data-port', '"x"');
+    assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_DATA_PORT: '0' }), 'BURROW_DATA_PORT', '"0"');
+  });
+
+  test('server-only variables do not affect or break the client', () => {
+    const env = {
+      BURROW_PORT_RANGE: '9-3',
+      BURROW_BIND: '127.0.0.1',
+      BURROW_VISITOR_TIMEOUT: 'never',
+      BURROW_UNKNOWN_THING: 'whatever',
+    };
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000']), env), resolveClientOptions(clientArgs(['3000']), {}));
+  });
+});
