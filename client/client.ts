@@ -76,7 +76,8 @@ export interface BurrowClientEvents {
   close: [BurrowError | undefined];
 }
 
-type Reply = { resolve: (message: ServerControlMessage) => void; reject: (error: BurrowError) => void };
+/** An EXPOSE waiting for its reply. */
+type Reply = { request: TunnelRequest; resolve: (tunnel: OpenTunnel) => void; reject: (error: BurrowError) => void };
 
 export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** Tunnels by public port, in the order they were requested. */
@@ -99,12 +100,23 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   async start(): Promise<void> {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const controlPort = this.options.controlPort ?? DEFAULT_CONTROL_PORT;
+    // One deadline for the whole start: connecting and every answer.
     let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
     try {
-      const control = await dial(this.serverHost, controlPort, timeoutMs, 'unreachable', 'burrow server');
-      this.control = control;
-      this.track(control);
+      const connecting = dial({
+        host: this.serverHost,
+        port: controlPort,
+        timeoutMs,
+        code: 'unreachable',
+        what: 'burrow server',
+        track: (socket) => this.track(socket),
+      });
+      const control = await Promise.race([connecting, deadline]);
       if (this.closed) throw new BurrowError('closed', 'the client was closed while connecting');
+      this.control = control;
       this.trace('control', 'event', `connected to ${this.serverHost}:${controlPort}`);
       control.once('close', () => this.shutdown(new BurrowError('closed', 'lost the connection to the server')));
       readControlLines(control, {
@@ -112,18 +124,15 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         onTooLong: () => this.shutdown(new BurrowError('line-too-long', 'the server sent an over-long line')),
         onEnd: () => this.shutdown(new BurrowError('closed', 'the server closed the connection')),
       });
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`)), timeoutMs);
-      });
-      // Send every EXPOSE at once (one round trip for all), then match replies in order.
+      // Send every EXPOSE at once (one round trip for all); replies come in order.
       const answers = this.options.tunnels.map((request) => this.expose(request));
-      const opened = await Promise.race([Promise.all(answers), deadline]);
-      this.tunnels.push(...opened);
+      await Promise.race([Promise.all(answers), deadline]);
     } catch (error) {
       await this.close();
       throw error;
     } finally {
       clearTimeout(timer);
+      deadline.catch(() => {}); // settled or not, nobody waits for it any more
     }
   }
 
@@ -135,21 +144,41 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     return Promise.resolve();
   }
 
+  /** Sends one EXPOSE; resolves when its tunnel is open (see onReply). */
   private expose(request: TunnelRequest): Promise<OpenTunnel> {
-    const localHost = request.localHost ?? this.options.localHost ?? 'localhost';
-    const line = formatExpose(request.localPort, request.remotePort ?? 0);
-    return new Promise<ServerControlMessage>((resolve, reject) => {
-      this.replies.push({ resolve, reject });
-      this.send(line);
-    }).then((reply) => {
-      if (reply.verb === 'OK') {
-        const url = `tcp://${hostForUrl(this.serverHost)}:${reply.publicPort}`;
-        return { localHost, localPort: request.localPort, publicPort: reply.publicPort, url };
-      }
-      const why = reply.verb === 'ERR' ? `${reply.detail || reply.reason} (${reply.reason})` : 'unexpected reply';
-      const reason = reply.verb === 'ERR' ? reply.reason : undefined;
-      throw new BurrowError('refused', `server refused to expose port ${request.localPort}: ${why}`, { reason });
+    return new Promise<OpenTunnel>((resolve, reject) => {
+      this.replies.push({ request, resolve, reject });
+      this.send(formatExpose(request.localPort, request.remotePort ?? 0));
     });
+  }
+
+  /** Matches an OK/ERR to the oldest EXPOSE. The tunnel is registered right here, before
+   * anything else is read, because a CONNECTION for it may follow in the same packet. */
+  private onReply(message: ServerControlMessage): void {
+    const waiter = this.replies.shift();
+    if (!waiter) {
+      if (message.verb === 'ERR') {
+        this.warn(new BurrowError('refused', `server error: ${message.reason} ${message.detail}`.trim(), { reason: message.reason }));
+      } else {
+        this.warn(new BurrowError('protocol', `unexpected ${message.verb} from the server`));
+      }
+      return;
+    }
+    const { request } = waiter;
+    if (message.verb === 'OK') {
+      const tunnel: OpenTunnel = {
+        localHost: request.localHost ?? this.options.localHost ?? 'localhost',
+        localPort: request.localPort,
+        publicPort: message.publicPort,
+        url: `tcp://${hostForUrl(this.serverHost)}:${message.publicPort}`,
+      };
+      this.tunnels.push(tunnel);
+      waiter.resolve(tunnel);
+      return;
+    }
+    const why = message.verb === 'ERR' ? `${message.detail || message.reason} (${message.reason})` : 'unexpected reply';
+    const reason = message.verb === 'ERR' ? message.reason : undefined;
+    waiter.reject(new BurrowError('refused', `server refused to expose port ${request.localPort}: ${why}`, { reason }));
   }
 
   private send(line: string): void {
@@ -171,10 +200,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       this.onConnection(message.id, message.publicPort);
       return;
     }
-    const waiter = this.replies.shift();
-    if (waiter) waiter.resolve(message);
-    else if (message.verb === 'ERR') this.warn(new BurrowError('refused', `server error: ${message.reason} ${message.detail}`.trim(), { reason: message.reason }));
-    else this.warn(new BurrowError('protocol', `unexpected ${message.verb} from the server`));
+    this.onReply(message);
   }
 
   private onConnection(id: string, publicPort: number): void {
@@ -212,6 +238,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       socket.destroy();
       return;
     }
+    if (socket.destroyed) return; // its 'close' has fired or is about to: nothing to own
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
   }

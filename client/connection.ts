@@ -14,9 +14,9 @@ export interface DialBackOptions {
   dataPort: number;
   localHost: string;
   localPort: number;
-  /** Deadline for each dial and for the server's answer to `ID`. */
+  /** Deadline for the local dial, and for the data dial plus the server's answer to `ID`. */
   timeoutMs: number;
-  /** Registers a socket to be destroyed when the client closes. */
+  /** Registers a socket, as soon as it exists, to be destroyed when the client closes. */
   track(socket: net.Socket): void;
   /** Reports a line or moment of this connection's data socket. */
   trace(kind: 'send' | 'recv' | 'event', text: string): void;
@@ -35,15 +35,21 @@ export interface ConnectionTotals {
 /** Resolves when the connection has closed; rejects (with nothing left open) if it could
  * not be set up: `local-unavailable`, `unreachable`, `refused`, `timeout`, ... */
 export async function dialBack(options: DialBackOptions): Promise<ConnectionTotals> {
-  const { id, timeoutMs } = options;
+  const { id, timeoutMs, track } = options;
   const started = Date.now();
-  const localDial = dial(options.localHost, options.localPort, timeoutMs, 'local-unavailable', 'local service');
-  const dataDial = dial(options.serverHost, options.dataPort, timeoutMs, 'unreachable', 'data port').then((data) =>
-    handshake(data, id, options),
+  const localDial = dial({
+    host: options.localHost,
+    port: options.localPort,
+    timeoutMs,
+    code: 'local-unavailable',
+    what: 'local service',
+    track,
+  });
+  const dataDial = dial({ host: options.serverHost, port: options.dataPort, timeoutMs, code: 'unreachable', what: 'data port', track }).then(
+    // One deadline for connect + answer: the handshake gets what the connect left over.
+    (data) => handshake(data, id, Math.max(1, started + timeoutMs - Date.now()), options),
   );
   const [local, data] = await Promise.allSettled([localDial, dataDial]);
-  if (local.status === 'fulfilled') options.track(local.value);
-  if (data.status === 'fulfilled') options.track(data.value);
 
   if (local.status === 'rejected' || data.status === 'rejected') {
     // Reset (not FIN) the half that worked: the server then resets the visitor, who sees
@@ -52,6 +58,12 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
     if (data.status === 'fulfilled') abortSocket(data.value);
     throw local.status === 'rejected' ? local.reason : (data as PromiseRejectedResult).reason;
   }
+  if (local.value.destroyed || data.value.destroyed) {
+    // The client was closed while we dialed: nothing to join.
+    abortSocket(data.value);
+    local.value.destroy();
+    throw new BurrowError('closed', `connection ${id} closed before it was joined`);
+  }
   options.trace('event', `joined to ${options.localHost}:${options.localPort}; piping`);
   options.onJoined();
   const totals = await joinSockets(local.value, data.value);
@@ -59,12 +71,12 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
 }
 
 /** Sends `ID <id>` and waits for `OK`; after it, every byte on the socket is the visitor's. */
-async function handshake(data: net.Socket, id: string, options: DialBackOptions): Promise<net.Socket> {
+async function handshake(data: net.Socket, id: string, timeoutMs: number, options: DialBackOptions): Promise<net.Socket> {
   try {
     const idLine = formatId(id);
     options.trace('send', idLine.trimEnd());
     data.write(idLine);
-    const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs: options.timeoutMs });
+    const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs });
     options.trace('recv', line);
     const parsed = parseServerDataLine(line);
     if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);

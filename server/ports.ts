@@ -35,9 +35,10 @@ export class PortPool {
 
   /**
    * Opens a listener on `requested`, or on a free port of the range when `requested` is 0.
-   * Rejects with a PortError whose reason is the word the client will see.
+   * Rejects with a PortError whose reason is the word the client will see. `cancelled`
+   * is asked between attempts, so a search stops when its requester has gone.
    */
-  async listen(requested: number, onVisitor: (socket: net.Socket) => void): Promise<net.Server> {
+  async listen(requested: number, onVisitor: (socket: net.Socket) => void, cancelled = (): boolean => false): Promise<net.Server> {
     const { min, max } = this.options.range;
     if (requested !== 0) {
       if (requested < min || requested > max) {
@@ -53,7 +54,7 @@ export class PortPool {
     const size = max - min + 1;
     const start = Math.floor(Math.random() * size);
     let attempts = 0;
-    for (let step = 0; step < size && attempts < MAX_BIND_ATTEMPTS; step++) {
+    for (let step = 0; step < size && attempts < MAX_BIND_ATTEMPTS && !cancelled(); step++) {
       const port = min + ((start + step) % size);
       if (this.held.has(port)) continue;
       attempts++;

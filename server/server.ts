@@ -102,7 +102,10 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
       const listeners = [this.controlListener, this.dataListener].map(
         (listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve())),
       );
-      const tunnels = [...this.sessions].map((session) => session.close());
+      const tunnels = [...this.sessions].map((session) => {
+        session.close();
+        return session.settled();
+      });
       this.pending.clear();
       for (const socket of this.sockets) socket.destroy();
       await Promise.all([...listeners, ...tunnels]);

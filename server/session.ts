@@ -10,6 +10,10 @@ import { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
 
+/** Reply bytes a client may leave unread before we close its connection: far more than
+ * an honest client ever has in flight (a reply is under 100 bytes). */
+export const MAX_UNREAD_REPLY_BYTES = 256 * 1024;
+
 export class ControlSession {
   readonly label: string;
   private readonly tunnels = new Set<Tunnel>();
@@ -19,7 +23,6 @@ export class ControlSession {
   private closed = false;
   /** Set after an over-long line: later lines are not read, the close is queued. */
   private failed = false;
-  private tunnelsClosed: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly socket: Socket,
@@ -30,27 +33,31 @@ export class ControlSession {
     ctx.trace(this.label, 'event', `client connected from ${socket.remoteAddress}:${socket.remotePort}`);
     socket.setNoDelay(true);
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
-    socket.once('close', () => void this.close());
+    socket.once('close', () => this.close());
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
       onTooLong: () => this.fail(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
-      onEnd: () => void this.close(),
+      onEnd: () => this.close(),
     });
   }
 
-  /** Sends one line (newline included) to the client. */
+  /** Sends one line (newline included) to the client. A client that lets our replies
+   * pile up unread is cut off: it would otherwise grow our memory without bound. */
   send(line: string): void {
     if (this.closed) return;
     this.ctx.trace(this.label, 'send', line.trimEnd());
     this.socket.write(line);
+    if (this.socket.writableLength > MAX_UNREAD_REPLY_BYTES) {
+      debug('%s: %d reply bytes unread; closing', this.label, this.socket.writableLength);
+      this.close();
+    }
   }
 
-  /** Closes the connection and every tunnel it holds; `finalLine` is sent first. Resolves
-   * when the tunnels' public ports are free again. */
-  close(finalLine?: string): Promise<void> {
-    if (this.closed) return this.tunnelsClosed;
+  /** Closes the connection and every tunnel it holds; `finalLine` is sent first. */
+  close(finalLine?: string): void {
+    if (this.closed) return;
     this.closed = true;
-    this.tunnelsClosed = Promise.all([...this.tunnels].map((tunnel) => tunnel.close())).then(() => undefined);
+    for (const tunnel of this.tunnels) tunnel.close();
     this.tunnels.clear();
     if (finalLine === undefined) {
       this.socket.destroy();
@@ -59,7 +66,12 @@ export class ControlSession {
       closeWithLine(this.socket, finalLine);
     }
     this.ctx.trace(this.label, 'event', 'closed; its public ports are free again');
-    return this.tunnelsClosed;
+  }
+
+  /** Resolves when no EXPOSE of this session is still binding a port (after close(), a
+   * bind in flight finishes and its listener is closed at once). */
+  settled(): Promise<void> {
+    return this.replies;
   }
 
   private onLine(line: string): void {
@@ -100,13 +112,15 @@ export class ControlSession {
   }
 
   private async expose(localPort: number, remotePort: number): Promise<void> {
+    if (this.closed) return;
     let tunnel: Tunnel | undefined;
     let listener;
     try {
-      listener = await this.ctx.ports.listen(remotePort, (visitor) => {
-        if (tunnel) tunnel.acceptVisitor(visitor);
-        else visitor.destroy();
-      });
+      listener = await this.ctx.ports.listen(
+        remotePort,
+        (visitor) => (tunnel ? tunnel.acceptVisitor(visitor) : visitor.destroy()),
+        () => this.closed,
+      );
     } catch (error) {
       if (!(error instanceof PortError)) throw error;
       this.send(formatErr(error.reason, error.message));
@@ -116,7 +130,7 @@ export class ControlSession {
     const publicPort = typeof address === 'object' && address !== null ? address.port : remotePort;
     tunnel = new Tunnel(publicPort, localPort, listener, (line) => this.send(line), this.ctx);
     if (this.closed) {
-      await tunnel.close(); // the client left while we were binding
+      tunnel.close(); // the client left while we were binding
       return;
     }
     this.tunnels.add(tunnel);

@@ -10,7 +10,6 @@ const debug = createDebug('burrow:server');
 
 export class Tunnel {
   private closed = false;
-  private listenerClosed: Promise<void> = Promise.resolve();
 
   constructor(
     readonly publicPort: number,
@@ -37,20 +36,15 @@ export class Tunnel {
     this.sendControl(formatConnection(id, this.publicPort));
   }
 
-  /** Stops accepting, closes waiting visitors and returns the port to the pool once the
-   * listener has closed. Visitors already joined to a data connection are independent TCP
-   * connections and live on. */
-  close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      this.ctx.pending.dropOwner(this);
-      this.listenerClosed = new Promise((resolve) =>
-        this.listener.close(() => {
-          this.ctx.ports.release(this.publicPort);
-          resolve();
-        }),
-      );
-    }
-    return this.listenerClosed;
+  /** Stops accepting, closes waiting visitors and returns the port to the pool. Visitors
+   * already joined to a data connection are independent TCP connections and live on. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ctx.pending.dropOwner(this);
+    // The port is free as soon as the listening socket is closed, which close() does at
+    // once; its callback waits for joined visitors too, which may take hours.
+    this.listener.close();
+    this.ctx.ports.release(this.publicPort);
   }
 }

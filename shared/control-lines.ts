@@ -1,6 +1,10 @@
-// Splits a control connection into lines (split2), with the two guards split2 lacks:
-// a line that arrives whole in one chunk is not length-checked by split2 (the parser
-// checks it), and an unterminated fragment at end of stream is dropped, not delivered.
+// Splits a control connection into lines (split2), with the guards split2 lacks:
+// - bytes, not characters: the socket decodes as latin1 (one character per byte) and
+//   split2 passes those strings through, so lengths are byte counts and no UTF-8
+//   decoding turns invalid bytes into something else;
+// - a line that arrives whole in one chunk is not length-checked by split2 (the parser
+//   checks it);
+// - an unterminated fragment at end of stream is dropped, not delivered.
 import type { Socket } from 'node:net';
 import split2 from 'split2';
 import { MAX_LINE_LENGTH } from './protocol.ts';
@@ -15,8 +19,11 @@ export interface LineHandlers {
 }
 
 export function readControlLines(socket: Socket, handlers: LineHandlers): void {
-  // +1 leaves room for a `\r` that has arrived before its `\n`.
-  const lines = split2({ maxLength: MAX_LINE_LENGTH + 1 });
+  socket.setEncoding('latin1');
+  // Split on `\n` only: the parser strips one `\r`, so `\r\r\n` stays invalid.
+  // maxLength +1 leaves room for a `\r` that has arrived before its `\n`.
+  // decodeStrings: false hands split2 our latin1 strings, which its decoder passes through.
+  const lines = split2('\n', { maxLength: MAX_LINE_LENGTH + 1, decodeStrings: false });
   // end: false — at end of stream split2 would flush the unterminated tail as a line.
   // Lines are emitted synchronously as chunks arrive, so by 'end' every complete line
   // has already been delivered.
