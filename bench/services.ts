@@ -1,0 +1,72 @@
+// The local services the benchmark talks to, directly and through the tunnel:
+// - sink:   reads until the peer half-closes, then answers the byte count (8 bytes, BE).
+// - source: reads an 8-byte BE length, sends that many bytes, then half-closes.
+// - echo:   sends every byte back; half-close carried through.
+import { once } from 'node:events';
+import net from 'node:net';
+import { HOST, writeBytes } from './io.ts';
+
+export interface Service {
+  readonly name: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** One chunk of the payload every sender repeats. Content is irrelevant to TCP and to
+ * burrow (it never looks at visitor bytes), so it is not random. */
+export const CHUNK = Buffer.alloc(256 * 1024, 0x5a);
+
+export async function listenService(name: string, onSocket: (socket: net.Socket) => void): Promise<Service> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {}); // the load generator reports failures, not the service
+    onSocket(socket);
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    name,
+    port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export function sink(socket: net.Socket): void {
+  let count = 0;
+  socket.on('data', (chunk: Buffer) => {
+    count += chunk.length;
+  });
+  socket.once('end', () => {
+    const reply = Buffer.alloc(8);
+    reply.writeBigUInt64BE(BigInt(count));
+    socket.end(reply);
+  });
+}
+
+export function source(socket: net.Socket): void {
+  let header = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    header = Buffer.concat([header, chunk]);
+    if (header.length < 8) return;
+    socket.off('data', onData);
+    socket.resume(); // anything after the header is ignored
+    const length = Number(header.readBigUInt64BE(0));
+    writeBytes(socket, length, CHUNK).then(
+      () => socket.end(),
+      () => socket.destroy(),
+    );
+  };
+  socket.on('data', onData);
+  socket.on('end', () => {}); // allowHalfOpen: our side ends when we have sent everything
+}
+
+export function echo(socket: net.Socket): void {
+  socket.pipe(socket);
+}
