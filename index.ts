@@ -1,5 +1,6 @@
 // burrow as a library: start a relay server or a client in-process.
-export { startServer, BurrowServer, type ServerOptions, type BurrowServerEvents } from './server/server.ts';
+export { startServer, BurrowServer, type ServerOptions, type ServerStats, type BurrowServerEvents } from './server/server.ts';
+export { DEFAULT_LIMITS, type Limits } from './server/limits.ts';
 export {
   startClient,
   BurrowClient,

@@ -1,12 +1,22 @@
 // The `burrow` command: yargs turns flags into library options (cli/options.ts) and the
 // commands run the library. Nothing here knows the protocol.
 import yargs, { type Argv } from 'yargs';
-import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_VISITOR_TIMEOUT_MS } from '../shared/protocol.ts';
+import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT } from '../shared/protocol.ts';
+import { DEFAULT_LIMITS } from '../server/limits.ts';
 import { runClient, runServer } from './run.ts';
-import { envName, UsageError } from './options.ts';
+import { envName, LIMIT_FLAGS, UsageError } from './options.ts';
 
 /** `--help` text for a flag: what it does, its variable, its default. */
 const describe = (flag: string, text: string): string => `${text}  [env ${envName(flag)}]`;
+
+const LIMIT_HELP: Record<(typeof LIMIT_FLAGS)[keyof typeof LIMIT_FLAGS], string> = {
+  maxTunnelsPerClient: 'Tunnels one client connection may hold',
+  maxTunnels: 'Tunnels the whole server may hold',
+  maxPendingPerTunnel: 'Visitors waiting for a dial-back, per tunnel',
+  maxPending: 'Visitors waiting for a dial-back, in all',
+  maxConnectionsPerTunnel: 'Visitor connections (waiting or joined) per tunnel',
+  maxClientsPerIp: 'Client connections from one IP address',
+};
 
 const shared = {
   'control-port': { type: 'string', describe: describe('control-port', 'Control port of the server'), defaultDescription: String(DEFAULT_CONTROL_PORT) },
@@ -22,8 +32,21 @@ function serverArgs(y: Argv): Argv {
     .option('visitor-timeout', {
       type: 'string',
       describe: describe('visitor-timeout', 'Seconds a visitor waits for the client to dial back'),
-      defaultDescription: String(DEFAULT_VISITOR_TIMEOUT_MS / 1000),
+      defaultDescription: String(DEFAULT_LIMITS.visitorTimeoutMs / 1000),
     })
+    .option('handshake-timeout', {
+      type: 'string',
+      describe: describe('handshake-timeout', 'Seconds a new connection has to send its first line'),
+      defaultDescription: String(DEFAULT_LIMITS.handshakeTimeoutMs / 1000),
+    })
+    .options(
+      Object.fromEntries(
+        Object.entries(LIMIT_FLAGS).map(([flag, key]) => [
+          flag,
+          { type: 'string', describe: describe(flag, LIMIT_HELP[key]), defaultDescription: String(DEFAULT_LIMITS[key]), group: 'Limits:' },
+        ]),
+      ),
+    )
     .example('$0 server', 'Listen on 7835/7836 and hand out any port 1024-65535')
     .example('$0 server --bind 127.0.0.1 --port-range 40000-40100', 'Loopback only, 101 public ports');
 }

@@ -2,13 +2,8 @@
 // `--control-port` is `BURROW_CONTROL_PORT` is `controlPort`. A flag wins over its
 // variable, which wins over the default. Pure, so it is tested without processes.
 import type { ClientOptions } from '../client/client.ts';
-import {
-  DEFAULT_CONTROL_PORT,
-  DEFAULT_DATA_PORT,
-  DEFAULT_PORT_RANGE,
-  DEFAULT_VISITOR_TIMEOUT_MS,
-  parsePortRange,
-} from '../shared/protocol.ts';
+import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, parsePortRange } from '../shared/protocol.ts';
+import { DEFAULT_LIMITS, type Limits } from '../server/limits.ts';
 import type { ServerOptions } from '../server/server.ts';
 
 /** A mistake in the command line or environment: printed as one line, exit code 2. */
@@ -56,6 +51,24 @@ function seconds(args: RawArgs, env: Env, flag: string, fallbackMs: number): num
   return Math.round(number * 1000);
 }
 
+function count(args: RawArgs, env: Env, flag: string, fallback: number): number {
+  const value = raw(args, env, flag);
+  if (value === undefined) return fallback;
+  const number = /^[0-9]{1,9}$/.test(value.text.trim()) ? Number(value.text.trim()) : NaN;
+  if (!(number >= 1)) throw new UsageError(`${value.source}: "${value.text}" is not a whole number of at least 1`);
+  return number;
+}
+
+/** Server limits settable from the command line: flag name → Limits key. */
+export const LIMIT_FLAGS = {
+  'max-tunnels-per-client': 'maxTunnelsPerClient',
+  'max-tunnels': 'maxTunnels',
+  'max-pending-per-tunnel': 'maxPendingPerTunnel',
+  'max-pending': 'maxPending',
+  'max-connections-per-tunnel': 'maxConnectionsPerTunnel',
+  'max-clients-per-ip': 'maxClientsPerIp',
+} as const satisfies Record<string, keyof Limits>;
+
 function flagOn(args: RawArgs, env: Env, flag: string): boolean {
   if (args[flag] !== undefined) return args[flag] === true;
   const value = env[envName(flag)];
@@ -81,7 +94,11 @@ export function resolveServerOptions(args: RawArgs, env: Env): ServerCliOptions 
       dataPort: portFlag(args, env, 'data-port', DEFAULT_DATA_PORT, true),
       bind: bind === undefined || bind === '' ? undefined : bind,
       portRange,
-      visitorTimeoutMs: seconds(args, env, 'visitor-timeout', DEFAULT_VISITOR_TIMEOUT_MS),
+      visitorTimeoutMs: seconds(args, env, 'visitor-timeout', DEFAULT_LIMITS.visitorTimeoutMs),
+      handshakeTimeoutMs: seconds(args, env, 'handshake-timeout', DEFAULT_LIMITS.handshakeTimeoutMs),
+      ...Object.fromEntries(
+        Object.entries(LIMIT_FLAGS).map(([flag, key]) => [key, count(args, env, flag, DEFAULT_LIMITS[key])]),
+      ),
     },
     trace: flagOn(args, env, 'trace'),
   };

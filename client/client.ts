@@ -21,6 +21,8 @@ const debug = createDebug('burrow:client');
 
 /** Deadline for reaching the server and getting every EXPOSE answered. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Visitor connections a client serves at once (each holds two sockets here). */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 
 export interface TunnelRequest {
   /** The local port to expose. */
@@ -46,6 +48,9 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Deadline for each dial-back (data and local connect, `ID` answer). Default 5 s. */
   handshakeTimeoutMs?: number;
+  /** Most visitor connections (being dialed or joined) at once; further CONNECTIONs are
+   * ignored with a warning. Default 1024. */
+  maxConnections?: number;
 }
 
 /** A tunnel the server accepted. */
@@ -88,6 +93,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private readonly replies: Reply[] = [];
   private control: net.Socket | undefined;
   private closed = false;
+  /** Visitor connections being dialed or joined. */
+  private connections = 0;
 
   constructor(private readonly options: ClientOptions) {
     super();
@@ -190,8 +197,14 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     if (this.closed) return;
     this.trace('control', 'recv', line);
     const parsed = parseServerControlLine(line);
+    if (!parsed.ok && parsed.reason === 'unknown-verb') {
+      // A newer server may say things we do not know yet: skip them, keep serving.
+      this.warn(new BurrowError('protocol', `ignored a line from the server: ${parsed.detail}`));
+      return;
+    }
     if (!parsed.ok) {
-      // A server that sends lines we cannot parse cannot be trusted with our tunnels.
+      // A known verb we cannot parse, or bytes that are not a line at all: this server
+      // cannot be trusted with our tunnels.
       this.shutdown(new BurrowError('protocol', `the server sent an invalid line (${parsed.reason}: ${parsed.detail})`));
       return;
     }
@@ -209,6 +222,14 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       this.warn(new BurrowError('protocol', `CONNECTION for public port ${publicPort}, which is not one of our tunnels`));
       return;
     }
+    const limit = this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (this.connections >= limit) {
+      // Each CONNECTION costs two sockets here: a flood must not exhaust this machine.
+      // The visitor is closed by the server when its wait runs out.
+      this.warn(new BurrowError('protocol', `ignored CONNECTION ${id}: already ${limit} connections`));
+      return;
+    }
+    this.connections++;
     const conn = `data:${id.slice(0, 6)}`;
     dialBack({
       id,
@@ -230,7 +251,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         this.trace(conn, 'event', `failed: ${failure.message}`);
         if (!this.closed) this.warn(failure);
       },
-    );
+    ).finally(() => this.connections--);
   }
 
   private track(socket: net.Socket): void {

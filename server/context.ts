@@ -2,6 +2,7 @@
 // connection talks to. BurrowServer implements it.
 import type { Socket } from 'node:net';
 import type { TraceEvent } from '../shared/trace.ts';
+import type { Limits } from './limits.ts';
 import type { PendingVisitors } from './pending.ts';
 import type { PortPool } from './ports.ts';
 import type { Tunnel } from './tunnel.ts';
@@ -9,10 +10,11 @@ import type { Tunnel } from './tunnel.ts';
 export interface ServerContext {
   readonly ports: PortPool;
   readonly pending: PendingVisitors<Tunnel>;
-  /** Most tunnels one control connection may hold (EXPOSEs beyond it get `ERR too-many-tunnels`). */
-  readonly maxTunnelsPerClient: number;
-  /** How long a data connection has to send its ID line. */
-  readonly handshakeTimeoutMs: number;
+  readonly limits: Readonly<Limits>;
+  /** Counts one more tunnel towards `maxTunnels`; false if the server is full. */
+  reserveTunnel(): boolean;
+  /** Gives a reservation back (the tunnel closed, or was never opened). */
+  releaseTunnel(): void;
   /** Registers a socket to be destroyed when the server closes. */
   track(socket: Socket): void;
   /** A fresh label for a connection: `control#1`, `data#7`. */

@@ -24,11 +24,11 @@ export async function acceptDataConnection(socket: Socket, ctx: ServerContext): 
 
   let line: string;
   try {
-    line = await readFirstLine(socket, { maxLength: MAX_LINE_LENGTH, timeoutMs: ctx.handshakeTimeoutMs });
+    line = await readFirstLine(socket, { maxLength: MAX_LINE_LENGTH, timeoutMs: ctx.limits.handshakeTimeoutMs });
   } catch (error) {
     const code = error instanceof BurrowError ? error.code : undefined;
     debug('%s: no ID line: %s', conn, (error as Error).message);
-    if (code === 'timeout') reject('timeout', `no ID line within ${ctx.handshakeTimeoutMs} ms`);
+    if (code === 'timeout') reject('timeout', `no ID line within ${ctx.limits.handshakeTimeoutMs} ms`);
     else if (code === 'line-too-long') reject('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`);
     else socket.destroy(); // the peer is gone: nobody to answer
     return;

@@ -1,6 +1,7 @@
 // Visitors waiting for their data connection, by connection id. Each entry owns a timer:
 // a visitor nobody claims within the deadline is closed and forgotten.
 import type { Socket } from 'node:net';
+import { CountPerKey } from './limits.ts';
 
 export interface PendingVisitor<Owner> {
   socket: Socket;
@@ -12,6 +13,8 @@ export interface PendingVisitor<Owner> {
 
 export class PendingVisitors<Owner> {
   private readonly entries = new Map<string, PendingVisitor<Owner> & { timer: NodeJS.Timeout }>();
+  /** Waiting visitors per owner (the limit is checked by the caller, see `countFor`). */
+  private readonly perOwner = new CountPerKey<Owner>(Number.POSITIVE_INFINITY);
 
   constructor(
     private readonly timeoutMs: number,
@@ -21,52 +24,51 @@ export class PendingVisitors<Owner> {
 
   add(id: string, socket: Socket, owner: Owner): void {
     const timer = setTimeout(() => {
-      const entry = this.entries.get(id);
+      const entry = this.remove(id);
       if (!entry) return;
-      this.entries.delete(id);
       this.onExpire(id, entry);
       entry.socket.destroy();
     }, this.timeoutMs);
     this.entries.set(id, { socket, owner, since: Date.now(), timer });
+    this.perOwner.tryAdd(owner);
     // A visitor that errors (reset) while waiting leaves the queue at once.
     socket.once('close', () => this.remove(id));
   }
 
   /** Claims a visitor: ids are single-use, so the entry is gone afterwards. */
   take(id: string): PendingVisitor<Owner> | undefined {
-    const entry = this.entries.get(id);
-    if (!entry) return undefined;
-    this.entries.delete(id);
-    clearTimeout(entry.timer);
-    return entry;
+    return this.remove(id);
   }
 
   /** Closes every visitor waiting on `owner` (its tunnel is closing). */
   dropOwner(owner: Owner): void {
     for (const [id, entry] of this.entries) {
-      if (entry.owner === owner) {
-        this.remove(id);
-        entry.socket.destroy();
-      }
+      if (entry.owner === owner) this.remove(id)?.socket.destroy();
     }
   }
 
   /** Closes every waiting visitor. */
   clear(): void {
-    for (const [id, entry] of this.entries) {
-      this.remove(id);
-      entry.socket.destroy();
-    }
+    for (const id of [...this.entries.keys()]) this.remove(id)?.socket.destroy();
   }
 
+  /** Visitors waiting on `owner`. */
+  countFor(owner: Owner): number {
+    return this.perOwner.get(owner);
+  }
+
+  /** Visitors waiting in all. */
   get size(): number {
     return this.entries.size;
   }
 
-  private remove(id: string): void {
+  /** Forgets an entry and its timer; returns it if it was there. */
+  private remove(id: string): PendingVisitor<Owner> | undefined {
     const entry = this.entries.get(id);
-    if (!entry) return;
+    if (!entry) return undefined;
     clearTimeout(entry.timer);
     this.entries.delete(id);
+    this.perOwner.remove(entry.owner);
+    return entry;
   }
 }

@@ -4,17 +4,12 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import createDebug from 'debug';
 import { BurrowError, describe } from '../shared/errors.ts';
-import {
-  DEFAULT_CONTROL_PORT,
-  DEFAULT_DATA_PORT,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_PORT_RANGE,
-  DEFAULT_VISITOR_TIMEOUT_MS,
-  type PortRange,
-} from '../shared/protocol.ts';
+import { closeWithLine } from '../shared/control-lines.ts';
+import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, formatErr, type PortRange } from '../shared/protocol.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import type { ServerContext } from './context.ts';
 import { acceptDataConnection } from './data-port.ts';
+import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { PendingVisitors } from './pending.ts';
 import { PortPool } from './ports.ts';
 import { ControlSession } from './session.ts';
@@ -22,7 +17,7 @@ import type { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
 
-export interface ServerOptions {
+export interface ServerOptions extends Partial<Limits> {
   /** Control port; 0 picks a free one. Default 7835. */
   controlPort?: number;
   /** Data port; 0 picks a free one. Default 7836. */
@@ -31,15 +26,24 @@ export interface ServerOptions {
   bind?: string;
   /** Public ports the server may hand out. Default 1024-65535. */
   portRange?: PortRange;
-  /** How long a visitor waits for its data connection. Default 10 s. */
-  visitorTimeoutMs?: number;
-  /** How long a data connection may take to send its ID line. Default 5 s. */
-  handshakeTimeoutMs?: number;
-  /** Most tunnels per control connection. Default 64. */
-  maxTunnelsPerClient?: number;
 }
 
-export const DEFAULT_MAX_TUNNELS_PER_CLIENT = 64;
+/** What the server holds right now: for monitoring, and for tests that check every
+ * resource returns to zero. */
+export interface ServerStats {
+  /** Open control connections. */
+  clients: number;
+  /** Distinct source addresses with a control connection. */
+  clientAddresses: number;
+  /** Open tunnels (public listeners), counting EXPOSEs still binding. */
+  tunnels: number;
+  /** Public ports held in the pool. */
+  ports: number;
+  /** Visitors waiting for their data connection. */
+  pendingVisitors: number;
+  /** Every socket the server owns: control, data (handshaking or joined), visitors. */
+  sockets: number;
+}
 
 export interface BurrowServerEvents {
   trace: [TraceEvent];
@@ -48,10 +52,11 @@ export interface BurrowServerEvents {
 export class BurrowServer extends EventEmitter<BurrowServerEvents> implements ServerContext {
   readonly ports: PortPool;
   readonly pending: PendingVisitors<Tunnel>;
-  readonly maxTunnelsPerClient: number;
-  readonly handshakeTimeoutMs: number;
+  readonly limits: Readonly<Limits>;
   private readonly sockets = new Set<net.Socket>();
   private readonly sessions = new Set<ControlSession>();
+  private readonly clientsPerAddress: CountPerKey<string>;
+  private tunnelCount = 0;
   private readonly counters = { control: 0, data: 0 };
   private readonly controlListener: net.Server;
   private readonly dataListener: net.Server;
@@ -59,15 +64,21 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
 
   constructor(private readonly options: ServerOptions = {}) {
     super();
+    const limits: Limits = { ...DEFAULT_LIMITS };
+    for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
+      const value = options[key];
+      if (value !== undefined) limits[key] = value;
+    }
+    this.limits = limits;
     this.ports = new PortPool({ range: options.portRange ?? DEFAULT_PORT_RANGE, host: options.bind });
-    this.maxTunnelsPerClient = options.maxTunnelsPerClient ?? DEFAULT_MAX_TUNNELS_PER_CLIENT;
-    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    this.pending = new PendingVisitors<Tunnel>(options.visitorTimeoutMs ?? DEFAULT_VISITOR_TIMEOUT_MS, (id, visitor) =>
+    this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
+    this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) =>
       this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`),
     );
     this.controlListener = net.createServer({ allowHalfOpen: true }, (socket) => this.openSession(socket));
     this.dataListener = net.createServer({ allowHalfOpen: true }, (socket) => void acceptDataConnection(socket, this));
     for (const listener of [this.controlListener, this.dataListener]) {
+      // Accept errors (EMFILE when out of file descriptors) must not crash the relay.
       listener.on('error', (error) => debug('listener: %s', error.message));
     }
   }
@@ -113,14 +124,48 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     return this.closing;
   }
 
+  /** What the server holds right now. */
+  stats(): ServerStats {
+    return {
+      clients: this.sessions.size,
+      clientAddresses: this.clientsPerAddress.size,
+      tunnels: this.tunnelCount,
+      ports: this.ports.heldCount,
+      pendingVisitors: this.pending.size,
+      sockets: this.sockets.size,
+    };
+  }
+
   private openSession(socket: net.Socket): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
+    const address = socket.remoteAddress ?? 'unknown';
+    if (!this.clientsPerAddress.tryAdd(address)) {
+      this.track(socket);
+      socket.on('error', (error) => debug('refused control connection: %s', error.message));
+      const line = formatErr('too-many-connections', `limit is ${this.limits.maxClientsPerIp} per address`);
+      this.trace('control', 'send', `${line.trimEnd()} (to ${address})`);
+      closeWithLine(socket, line);
+      return;
+    }
     const session = new ControlSession(socket, this);
     this.sessions.add(session);
-    socket.once('close', () => this.sessions.delete(session));
+    socket.once('close', () => {
+      this.sessions.delete(session);
+      this.clientsPerAddress.remove(address);
+    });
+  }
+
+  reserveTunnel(): boolean {
+    if (this.tunnelCount >= this.limits.maxTunnels) return false;
+    this.tunnelCount++;
+    return true;
+  }
+
+  releaseTunnel(): void {
+    this.tunnelCount--;
   }
 
   track(socket: net.Socket): void {

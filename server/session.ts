@@ -2,26 +2,28 @@
 // CONNECTION lines of its tunnels. When it closes, its tunnels close with it.
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
-import { readControlLines, closeWithLine } from '../shared/control-lines.ts';
+import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientControlLine } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
+import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
 import { PortError } from './ports.ts';
 import { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
 
-/** Reply bytes a client may leave unread before we close its connection: far more than
- * an honest client ever has in flight (a reply is under 100 bytes). */
-export const MAX_UNREAD_REPLY_BYTES = 256 * 1024;
-
 export class ControlSession {
   readonly label: string;
   private readonly tunnels = new Set<Tunnel>();
-  /** EXPOSEs are answered strictly in the order they arrived: each waits for the last. */
+  /** Replies go out strictly in the order their lines arrived: each step waits for the
+   * last, even while an early EXPOSE is still binding its port. */
   private replies: Promise<void> = Promise.resolve();
+  /** EXPOSEs accepted but not yet answered (they count towards the tunnel limit). */
   private exposing = 0;
+  private errors = 0;
+  /** A client must say something soon after connecting (slowloris guard). */
+  private firstLineTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Set after an over-long line: later lines are not read, the close is queued. */
+  /** Set once the connection is condemned: later lines are ignored, the close is queued. */
   private failed = false;
 
   constructor(
@@ -34,6 +36,8 @@ export class ControlSession {
     socket.setNoDelay(true);
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
+    const { handshakeTimeoutMs } = ctx.limits;
+    this.firstLineTimer = setTimeout(() => this.fail(formatErr('timeout', `no line within ${handshakeTimeoutMs} ms`)), handshakeTimeoutMs);
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
       onTooLong: () => this.fail(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
@@ -57,6 +61,7 @@ export class ControlSession {
   close(finalLine?: string): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.firstLineTimer);
     for (const tunnel of this.tunnels) tunnel.close();
     this.tunnels.clear();
     if (finalLine === undefined) {
@@ -76,18 +81,22 @@ export class ControlSession {
 
   private onLine(line: string): void {
     if (this.closed || this.failed) return;
+    clearTimeout(this.firstLineTimer);
     this.ctx.trace(this.label, 'recv', line);
     const parsed = parseClientControlLine(line);
     if (!parsed.ok) {
-      const reply = formatErr(parsed.reason, parsed.detail);
       // A line we could not even frame means the stream cannot be trusted: close it.
-      if (parsed.reason === 'line-too-long') this.fail(reply);
-      else this.inOrder(() => this.send(reply));
+      if (parsed.reason === 'line-too-long') this.fail(formatErr(parsed.reason, parsed.detail));
+      else this.refuse(formatErr(parsed.reason, parsed.detail));
       return;
     }
-    if (this.tunnels.size + this.exposing >= this.ctx.maxTunnelsPerClient) {
-      const limit = this.ctx.maxTunnelsPerClient;
-      this.inOrder(() => this.send(formatErr('too-many-tunnels', `limit is ${limit} per connection`)));
+    const { maxTunnelsPerClient, maxTunnels } = this.ctx.limits;
+    if (this.tunnels.size + this.exposing >= maxTunnelsPerClient) {
+      this.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
+      return;
+    }
+    if (!this.ctx.reserveTunnel()) {
+      this.refuse(formatErr('server-full', `the server holds its limit of ${maxTunnels} tunnels`));
       return;
     }
     const { localPort, remotePort } = parsed.message;
@@ -95,39 +104,62 @@ export class ControlSession {
     this.inOrder(() => this.expose(localPort, remotePort).finally(() => this.exposing--));
   }
 
+  /** Answers a refused line in its turn; past the error budget the answer is
+   * `too-many-errors` and the connection closes. */
+  private refuse(reply: string): void {
+    // Counted now, not in turn, so that a flood of bad lines is cut off at once.
+    if (++this.errors > MAX_ERRORS_PER_CLIENT) {
+      this.fail(formatErr('too-many-errors', `more than ${MAX_ERRORS_PER_CLIENT} refused lines`));
+    } else {
+      this.inOrder(() => this.send(reply));
+    }
+  }
+
+  /** Same, for a step that is already in its turn (inside `inOrder`). */
+  private refuseNow(reply: string): void {
+    if (++this.errors > MAX_ERRORS_PER_CLIENT) {
+      this.failed = true;
+      this.close(formatErr('too-many-errors', `more than ${MAX_ERRORS_PER_CLIENT} refused lines`));
+    } else {
+      this.send(reply);
+    }
+  }
+
   /** Stops reading and closes with `finalLine` once earlier replies have been sent. */
   private fail(finalLine: string): void {
+    if (this.failed) return;
     this.failed = true;
     this.inOrder(() => this.close(finalLine));
   }
 
-  /** Runs `step` after every earlier one: this is what keeps replies in request order,
-   * even when an early EXPOSE is still binding its port. */
   private inOrder(step: () => unknown): void {
     this.replies = this.replies.then(async () => void (await step())).catch((error: unknown) => {
       // Not a refusal we know how to word: log it and drop this client, not the server.
       debug('%s: %O', this.label, error);
-      void this.close();
+      this.close();
     });
   }
 
+  /** Opens the tunnel for one EXPOSE (its reservation was taken by onLine) and answers. */
   private async expose(localPort: number, remotePort: number): Promise<void> {
-    if (this.closed) return;
     let tunnel: Tunnel | undefined;
     let listener;
     try {
+      if (this.closed) throw new PortError('no-free-port', 'the client has gone');
       listener = await this.ctx.ports.listen(
         remotePort,
         (visitor) => (tunnel ? tunnel.acceptVisitor(visitor) : visitor.destroy()),
         () => this.closed,
       );
     } catch (error) {
+      this.ctx.releaseTunnel();
       if (!(error instanceof PortError)) throw error;
-      this.send(formatErr(error.reason, error.message));
+      this.refuseNow(formatErr(error.reason, error.message));
       return;
     }
     const address = listener.address();
     const publicPort = typeof address === 'object' && address !== null ? address.port : remotePort;
+    // From here the tunnel owns the reservation and gives it back when it closes.
     tunnel = new Tunnel(publicPort, localPort, listener, (line) => this.send(line), this.ctx);
     if (this.closed) {
       tunnel.close(); // the client left while we were binding

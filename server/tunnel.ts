@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
+import { abortSocket } from '../shared/pipe.ts';
 import { formatConnection } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
 
@@ -10,6 +11,8 @@ const debug = createDebug('burrow:server');
 
 export class Tunnel {
   private closed = false;
+  /** Visitors of this tunnel still connected, waiting or joined. */
+  private connections = 0;
 
   constructor(
     readonly publicPort: number,
@@ -24,12 +27,17 @@ export class Tunnel {
 
   /** A visitor connected to the public port: park it and ask the client to dial back. */
   acceptVisitor(socket: net.Socket): void {
-    if (this.closed) {
-      socket.destroy();
+    socket.on('error', (error) => debug('visitor on %d: %s', this.publicPort, error.message));
+    const refusal = this.closed ? 'the tunnel is closed' : this.overLimit();
+    if (refusal !== undefined) {
+      // A reset, so the visitor sees "try later" rather than an empty reply.
+      this.ctx.trace(`visitor`, 'event', `refused on public port ${this.publicPort}: ${refusal}`);
+      abortSocket(socket);
       return;
     }
     this.ctx.track(socket);
-    socket.on('error', (error) => debug('visitor on %d: %s', this.publicPort, error.message));
+    this.connections++;
+    socket.once('close', () => this.connections--);
     const id = nanoid(); // 126 random bits: unguessable, so only the client can claim it
     this.ctx.pending.add(id, socket, this);
     this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', `accepted from ${socket.remoteAddress}:${socket.remotePort} on public port ${this.publicPort}`);
@@ -46,5 +54,15 @@ export class Tunnel {
     // once; its callback waits for joined visitors too, which may take hours.
     this.listener.close();
     this.ctx.ports.release(this.publicPort);
+    this.ctx.releaseTunnel();
+  }
+
+  /** Why one more visitor would be too many, if it would. */
+  private overLimit(): string | undefined {
+    const { maxConnectionsPerTunnel, maxPendingPerTunnel, maxPending } = this.ctx.limits;
+    if (this.connections >= maxConnectionsPerTunnel) return `${maxConnectionsPerTunnel} connections on this tunnel`;
+    if (this.ctx.pending.countFor(this) >= maxPendingPerTunnel) return `${maxPendingPerTunnel} visitors already waiting here`;
+    if (this.ctx.pending.size >= maxPending) return `${maxPending} visitors already waiting on the server`;
+    return undefined;
   }
 }

@@ -32,8 +32,11 @@ export const ERR_REASONS = [
   'port-out-of-range', // the requested public port is outside the server's range
   'no-free-port', // every port in the range is taken
   'too-many-tunnels', // this control connection already holds the most tunnels allowed
+  'server-full', // the server already holds the most tunnels it allows in all
+  'too-many-connections', // this source address already has the most control connections allowed
+  'too-many-errors', // this control connection sent too many refused lines; it is closed
   'unknown-id', // ID names no waiting visitor (never issued, expired or already used)
-  'timeout', // the data connection did not send its ID line in time
+  'timeout', // the connection did not send its first line (EXPOSE or ID) in time
 ] as const;
 export type ErrReason = (typeof ERR_REASONS)[number];
 

@@ -14,6 +14,17 @@ function assertUsageError(fn: () => unknown, ...parts: string[]): void {
   });
 }
 
+/** The server limits every resolved server option carries unless a flag sets them. */
+const DEFAULT_COUNTS = {
+  handshakeTimeoutMs: 5_000,
+  maxTunnelsPerClient: 64,
+  maxTunnels: 1024,
+  maxPendingPerTunnel: 64,
+  maxPending: 1024,
+  maxConnectionsPerTunnel: 512,
+  maxClientsPerIp: 64,
+};
+
 /** yargs hands the client its positional ports as an array of strings. */
 const clientArgs = (ports: string[], more: RawArgs = {}): RawArgs => ({ 'local-port': ports, ...more });
 
@@ -34,7 +45,7 @@ describe('envName', () => {
 describe('resolveServerOptions', () => {
   test('defaults', () => {
     assert.deepEqual(resolveServerOptions({}, {}), {
-      server: { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000 },
+      server: { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000, ...DEFAULT_COUNTS },
       trace: false,
     });
   });
@@ -49,7 +60,7 @@ describe('resolveServerOptions', () => {
       trace: true,
     };
     assert.deepEqual(resolveServerOptions(args, {}), {
-      server: { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 2500 },
+      server: { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 2500, ...DEFAULT_COUNTS },
       trace: true,
     });
   });
@@ -64,9 +75,37 @@ describe('resolveServerOptions', () => {
       BURROW_TRACE: '1',
     };
     assert.deepEqual(resolveServerOptions({}, env), {
-      server: { controlPort: 9100, dataPort: 9101, bind: '::1', portRange: { min: 50000, max: 50010 }, visitorTimeoutMs: 3000 },
+      server: { controlPort: 9100, dataPort: 9101, bind: '::1', portRange: { min: 50000, max: 50010 }, visitorTimeoutMs: 3000, ...DEFAULT_COUNTS },
       trace: true,
     });
+  });
+
+  test('every limit from its flag or its BURROW_* variable', () => {
+    const args: RawArgs = {
+      'handshake-timeout': '1.5',
+      'max-tunnels-per-client': '2',
+      'max-tunnels': '3',
+      'max-pending-per-tunnel': '4',
+    };
+    const env = {
+      BURROW_MAX_PENDING: '5',
+      BURROW_MAX_CONNECTIONS_PER_TUNNEL: '6',
+      BURROW_MAX_CLIENTS_PER_IP: '7',
+      BURROW_MAX_TUNNELS: '99', // the flag wins
+    };
+    const { server } = resolveServerOptions(args, env);
+    assert.deepEqual(
+      [server.handshakeTimeoutMs, server.maxTunnelsPerClient, server.maxTunnels, server.maxPendingPerTunnel],
+      [1500, 2, 3, 4],
+    );
+    assert.deepEqual([server.maxPending, server.maxConnectionsPerTunnel, server.maxClientsPerIp], [5, 6, 7]);
+  });
+
+  test('a limit must be a whole number of at least 1', () => {
+    assertUsageError(() => resolveServerOptions({ 'max-tunnels': '0' }, {}), '--max-tunnels', '"0"');
+    assertUsageError(() => resolveServerOptions({}, { BURROW_MAX_PENDING: '1.5' }), 'BURROW_MAX_PENDING');
+    assertUsageError(() => resolveServerOptions({}, { BURROW_MAX_CLIENTS_PER_IP: 'lots' }), 'BURROW_MAX_CLIENTS_PER_IP');
+    assertUsageError(() => resolveServerOptions({ 'handshake-timeout': '0' }, {}), '--handshake-timeout');
   });
 
   test('port 0 (pick a free one) is allowed for the control and data ports', () => {
@@ -88,7 +127,7 @@ describe('resolveServerOptions', () => {
       { 'control-port': '9000', 'data-port': '9001', bind: '127.0.0.1', 'port-range': '40000-40100', 'visitor-timeout': '7', trace: false },
       env,
     );
-    assert.deepEqual(server, { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 7000 });
+    assert.deepEqual(server, { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 7000, ...DEFAULT_COUNTS });
     assert.equal(trace, false);
     // A flag wins even when its variable holds something invalid.
     assert.equal(resolveServerOptions({ 'control-port': '9000' }, { BURROW_CONTROL_PORT: 'nope' }).server.controlPort, 9000);
@@ -100,7 +139,7 @@ describe('resolveServerOptions', () => {
 
   test('an empty variable counts as unset', () => {
     const { server } = resolveServerOptions({}, { BURROW_CONTROL_PORT: '', BURROW_BIND: '', BURROW_PORT_RANGE: '', BURROW_VISITOR_TIMEOUT: '' });
-    assert.deepEqual(server, { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000 });
+    assert.deepEqual(server, { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000, ...DEFAULT_COUNTS });
   });
 
   test('BURROW_TRACE: 1/true/yes/on (any case) turn tracing on; anything else leaves it off', () => {

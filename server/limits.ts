@@ -1,0 +1,75 @@
+// Every bound the server enforces, with its default. A public relay meets scanners and
+// broken clients from its first hour: each resource a peer can make us hold has a ceiling
+// here or a timer that clears it. docs/PROTOCOL.md lists them all.
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_VISITOR_TIMEOUT_MS } from '../shared/protocol.ts';
+
+export interface Limits {
+  /** Tunnels one control connection may hold; beyond: `ERR too-many-tunnels`. */
+  maxTunnelsPerClient: number;
+  /** Tunnels the whole server may hold; beyond: `ERR server-full`. */
+  maxTunnels: number;
+  /** Visitors waiting for their data connection on one tunnel; beyond: reset at once. */
+  maxPendingPerTunnel: number;
+  /** Visitors waiting on the whole server; beyond: reset at once. */
+  maxPending: number;
+  /** Visitor connections (waiting + joined) per tunnel; beyond: reset at once. */
+  maxConnectionsPerTunnel: number;
+  /** Control connections from one source IP; beyond: `ERR too-many-connections`, close. */
+  maxClientsPerIp: number;
+  /** How long a visitor waits for its data connection before it is closed. */
+  visitorTimeoutMs: number;
+  /** How long a new control connection has for its first line, and a data connection
+   * for its ID line; then `ERR timeout` and close. */
+  handshakeTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = {
+  maxTunnelsPerClient: 64,
+  maxTunnels: 1024,
+  maxPendingPerTunnel: 64,
+  maxPending: 1024,
+  maxConnectionsPerTunnel: 512,
+  // A classroom behind one NAT shares an address; 64 clients still bounds one abuser.
+  maxClientsPerIp: 64,
+  visitorTimeoutMs: DEFAULT_VISITOR_TIMEOUT_MS,
+  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+};
+
+/** Refused lines a control connection may send before it is closed (`ERR too-many-errors`):
+ * an honest client makes a few mistakes, not dozens. */
+export const MAX_ERRORS_PER_CLIENT = 16;
+
+/** Reply bytes a client may leave unread before we close its connection: far more than
+ * an honest client ever has in flight (a reply is under 100 bytes). */
+export const MAX_UNREAD_REPLY_BYTES = 256 * 1024;
+
+/** Counts holders per key under a ceiling. A key leaves the map when its count drops to
+ * zero, so the map never holds more keys than there are live holders. */
+export class CountPerKey<Key> {
+  private readonly counts = new Map<Key, number>();
+
+  constructor(private readonly limit: number) {}
+
+  /** Counts one more holder for `key`, unless that would pass the limit. */
+  tryAdd(key: Key): boolean {
+    const count = this.counts.get(key) ?? 0;
+    if (count >= this.limit) return false;
+    this.counts.set(key, count + 1);
+    return true;
+  }
+
+  remove(key: Key): void {
+    const count = this.counts.get(key) ?? 0;
+    if (count <= 1) this.counts.delete(key);
+    else this.counts.set(key, count - 1);
+  }
+
+  get(key: Key): number {
+    return this.counts.get(key) ?? 0;
+  }
+
+  /** How many keys have at least one holder. */
+  get size(): number {
+    return this.counts.size;
+  }
+}
