@@ -1,0 +1,180 @@
+// Speaking the protocol by hand, for tests of what the server answers to raw lines:
+// a line reader, raw connections, port probes, and small server/client starters.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ServerOptions } from '../index.ts';
+import { connectVisitor, HOST, within } from './helpers.ts';
+
+
+/** Reads `\n`-terminated lines from a socket; `next()` resolves with `null` once the peer
+ * has ended (or the socket closed) and no complete line is left. */
+export class LineReader {
+  private buffer = '';
+  private readonly lines: string[] = [];
+  private readonly waiters: Array<(line: string | null) => void> = [];
+  private ended = false;
+
+  constructor(socket: net.Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      let newline: number;
+      while ((newline = this.buffer.indexOf('\n')) !== -1) {
+        this.push(this.buffer.slice(0, newline));
+        this.buffer = this.buffer.slice(newline + 1);
+      }
+    });
+    const onEnd = (): void => {
+      this.ended = true;
+      for (const waiter of this.waiters.splice(0)) waiter(null);
+    };
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+  }
+
+  /** The next line (without `\n`), or null if the stream ended first. */
+  next(ms = 5_000): Promise<string | null> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.ended) return Promise.resolve(null);
+    return within(new Promise<string | null>((resolve) => this.waiters.push(resolve)), ms, 'a line');
+  }
+
+  /** The next line, which must exist. */
+  async line(ms = 5_000): Promise<string> {
+    const line = await this.next(ms);
+    assert.notEqual(line, null, 'expected a line, but the connection ended');
+    return line ?? '';
+  }
+
+  private push(line: string): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(line);
+    else this.lines.push(line);
+  }
+}
+
+export interface Raw {
+  socket: net.Socket;
+  reader: LineReader;
+  /** Resolves when the socket has fully closed. */
+  closed: Promise<void>;
+  send(text: string): void;
+}
+
+/** A plain TCP connection to speak the protocol by hand. */
+export async function openRaw(port: number): Promise<Raw> {
+  const socket = net.connect({ host: HOST, port });
+  socket.on('error', () => {}); // tests assert on lines and closes, not on resets
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const reader = new LineReader(socket);
+  await within(once(socket, 'connect'), 5_000, `connect to ${port}`);
+  return { socket, reader, closed, send: (text) => void socket.write(text) };
+}
+
+/** The reason word of an `ERR <reason> [<detail>]` line (asserting it is one). */
+export function errReason(line: string): string {
+  const [verb, reason] = line.split(' ');
+  assert.equal(verb, 'ERR', `expected an ERR line, got ${JSON.stringify(line)}`);
+  return reason ?? '';
+}
+
+/** Asserts the server has closed the raw connection: no further line, then close. */
+export async function assertClosedByServer(raw: Raw): Promise<void> {
+  assert.equal(await raw.reader.next(), null, 'expected the server to close the connection');
+  await within(raw.closed, 5_000, 'the socket to close');
+}
+
+/** A port nothing listens on right now: listen on 0, note the port, close. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A plain (non-burrow) listener holding a port. */
+export async function holdPort(port = 0): Promise<{ port: number; close(): Promise<void> }> {
+  const server = net.createServer((socket) => socket.destroy());
+  server.listen(port, HOST);
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Tries to listen on `port`; returns the listener, or undefined if it is taken. */
+export async function tryHold(port: number): Promise<{ port: number; close(): Promise<void> } | undefined> {
+  try {
+    return await holdPort(port);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One connection attempt: 'refused' if nothing listens, 'open' otherwise. */
+export function probe(port: number): Promise<'open' | 'refused'> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('open');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      socket.destroy();
+      resolve(error.code === 'ECONNREFUSED' ? 'refused' : 'open');
+    });
+  });
+}
+
+/** Waits, in at most 50 attempts, until `port` refuses connections. */
+export async function untilRefused(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if ((await within(probe(port), 5_000, `a connect attempt to ${port}`)) === 'refused') return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  assert.fail(`port ${port} still accepts connections after 50 attempts`);
+}
+
+export function serverOn(options: ServerOptions = {}): Promise<BurrowServer> {
+  return startServer({ controlPort: 0, dataPort: 0, bind: HOST, ...options });
+}
+
+export function clientOf(server: BurrowServer, tunnels: Array<{ localPort: number; remotePort?: number }>): Promise<BurrowClient> {
+  return startClient({ tunnels, server: HOST, localHost: HOST, controlPort: server.controlPort, dataPort: server.dataPort });
+}
+
+/** Asserts that `promise` rejects with a BurrowError of `code` (and `reason`, if given). */
+export async function rejectsWith(promise: Promise<unknown>, code: string, reason?: string): Promise<BurrowError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof BurrowError, `expected a BurrowError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  if (reason !== undefined) assert.equal(caught.reason, reason, caught.message);
+  return caught;
+}
+
+/** Sends `EXPOSE`, makes a visitor arrive and returns the id of its CONNECTION line. */
+export async function exposeAndVisit(control: Raw): Promise<{ id: string; publicPort: number; visitor: net.Socket }> {
+  control.send('EXPOSE 1\n');
+  const ok = await control.reader.line();
+  const match = /^OK ([0-9]+)$/.exec(ok);
+  assert.ok(match, `expected OK <port>, got ${ok}`);
+  const publicPort = Number(match[1]);
+  const visitor = await connectVisitor(publicPort);
+  visitor.on('error', () => {});
+  const connection = await control.reader.line();
+  const fields = connection.split(' ');
+  assert.equal(fields.length, 3, connection);
+  assert.equal(fields[0], 'CONNECTION');
+  assert.equal(fields[2], String(publicPort));
+  return { id: fields[1] ?? '', publicPort, visitor };
+}
