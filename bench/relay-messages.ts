@@ -1,4 +1,4 @@
-// Messages between bench.ts and relay-child.ts (over the fork() IPC channel).
+// Messages between relay.ts and relay-child.ts (over the fork() IPC channel).
 
 /** Parent → child. `reset` starts a measurement window (GC, CPU and memory baselines);
  * `report` ends it and asks for the numbers; `close` shuts the relay down. */

@@ -1,4 +1,4 @@
-// Percentiles, memory sampling and an optional forced GC, for bench.ts and relay-child.ts.
+// Percentiles, memory sampling and an optional forced GC, for the measurements and relay-child.ts.
 import v8 from 'node:v8';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';

@@ -3,12 +3,11 @@
 // configured only through BURROW_* variables, stopped with SIGINT (exit 0).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { envName } from '../cli/options.ts';
 import { HOST, listenLocal, pseudoRandomBytes, replyOnEnd, request, within } from './helpers.ts';
+import { freePort, holdPort } from './raw.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Generous: a child pays for node + tsx start-up, possibly alongside other test files. */
@@ -108,27 +107,6 @@ async function killAll(live: Set<Cli>): Promise<void> {
   }
 }
 
-/** A port that was free a moment ago (listen on 0, close). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** A plain listener holding a port on 127.0.0.1. */
-async function occupyPort(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = net.createServer((socket) => socket.destroy());
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
 const noStack = (text: string): void => {
   assert.ok(!text.split('\n').some((line) => line.startsWith('    at ')), `no stack trace expected in: ${text}`);
@@ -159,28 +137,26 @@ test('--help exits 0 and lists both commands', async () => {
   assert.match(result.stdout, /^ {2}burrow client <local-port\.\.> +Expose local port\(s\) through a relay/m);
 });
 
-test('server --help lists every server flag with its BURROW_* variable', async () => {
-  const result = await runCli(['server', '--help']);
+/** `burrow <command> --help` exits 0, shows every one of `flags` with its BURROW_* variable,
+ * and none of `absent`. */
+async function assertHelpFlags(command: 'server' | 'client', flags: string[], absent: string[]): Promise<void> {
+  const result = await runCli([command, '--help']);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stderr, '');
-  for (const flag of ['control-port', 'data-port', 'bind', 'port-range', 'visitor-timeout', 'trace']) {
+  for (const flag of flags) {
     assert.ok(helpEntry(result.stdout, flag).includes(`[env ${envName(flag)}]`), `--${flag} shows [env ${envName(flag)}]:\n${result.stdout}`);
   }
-  for (const clientOnly of ['--remote-port', '--local-host', '--server ']) {
-    assert.ok(!result.stdout.includes(clientOnly), `server help does not list ${clientOnly}`);
+  for (const other of absent) {
+    assert.ok(!result.stdout.includes(other), `${command} help does not list ${other}`);
   }
+}
+
+test('server --help lists every server flag with its BURROW_* variable', async () => {
+  await assertHelpFlags('server', ['control-port', 'data-port', 'bind', 'port-range', 'visitor-timeout', 'trace'], ['--remote-port', '--local-host', '--server ']);
 });
 
 test('client --help lists every client flag with its BURROW_* variable', async () => {
-  const result = await runCli(['client', '--help']);
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stderr, '');
-  for (const flag of ['control-port', 'data-port', 'server', 'local-host', 'remote-port', 'trace']) {
-    assert.ok(helpEntry(result.stdout, flag).includes(`[env ${envName(flag)}]`), `--${flag} shows [env ${envName(flag)}]:\n${result.stdout}`);
-  }
-  for (const serverOnly of ['--bind', '--port-range', '--visitor-timeout']) {
-    assert.ok(!result.stdout.includes(serverOnly), `client help does not list ${serverOnly}`);
-  }
+  await assertHelpFlags('client', ['control-port', 'data-port', 'server', 'local-host', 'remote-port', 'trace'], ['--bind', '--port-range', '--visitor-timeout']);
 });
 
 test('no command: exit 2, one error line (plus the usage hint), nothing on stdout', async () => {
@@ -215,7 +191,7 @@ test('a bad BURROW_CONTROL_PORT: exit 2 naming the variable', async () => {
 });
 
 test('server on a control port already in use: exit 1, one line, no stack', async () => {
-  const taken = await occupyPort();
+  const taken = await holdPort();
   try {
     const result = await runCli(['server', '--bind', HOST, '--control-port', String(taken.port), '--data-port', '0']);
     assert.equal(result.code, 1, result.stderr);
@@ -315,7 +291,7 @@ test('client --remote-port held by another client: exit 1, one line port-in-use'
 
 test('client --remote-port held by a plain listener in the range: exit 1, one line port-in-use', async () => {
   const live = new Set<Cli>();
-  const taken = await occupyPort();
+  const taken = await holdPort();
   try {
     const server = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${taken.port}-${taken.port}`], {}, live);
     const [, controlPort = '', dataPort = ''] = await waitForStdout(server, LISTENING, 'the server to listen');

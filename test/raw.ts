@@ -178,3 +178,101 @@ export async function exposeAndVisit(control: Raw): Promise<{ id: string; public
   assert.equal(fields[2], String(publicPort));
   return { id: fields[1] ?? '', publicPort, visitor };
 }
+
+/** Sends `EXPOSE <localPort>` on a raw control connection and returns the public port of
+ * the `OK <port>` reply. */
+export async function expose(control: Raw, localPort: number): Promise<number> {
+  control.send(`EXPOSE ${localPort}\n`);
+  const reply = await control.reader.line();
+  const match = /^OK ([1-9][0-9]*)$/.exec(reply);
+  assert.ok(match, `EXPOSE answered ${JSON.stringify(reply)}`);
+  return Number(match[1]);
+}
+
+/** Reads the `CONNECTION <id> <publicPort>` line for a visitor on `publicPort` and returns its id. */
+export async function connectionId(control: Raw, publicPort: number): Promise<string> {
+  const line = await control.reader.line();
+  const match = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+)$/.exec(line);
+  assert.ok(match, `expected a CONNECTION line, got ${JSON.stringify(line)}`);
+  assert.equal(Number(match[2]), publicPort);
+  return match[1] ?? '';
+}
+
+/** Everything a socket receives, consumable as lines and then as raw bytes, so a test can
+ * read `OK\n` and then exactly the bytes that follow it (a LineReader only gives lines). */
+export class Inbox {
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private ended = false;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.length += chunk.length;
+      this.wake();
+    });
+    socket.on('error', () => {}); // tests assert on bytes, not on resets
+    const onEnd = (): void => {
+      this.ended = true;
+      this.wake();
+    };
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+  }
+
+  /** The next line, without its `\n`. */
+  async line(ms = 5_000): Promise<string> {
+    await this.until(() => this.buffered().includes(0x0a), ms, 'a complete line');
+    const buffer = this.buffered();
+    const newline = buffer.indexOf(0x0a);
+    this.keep(buffer.subarray(newline + 1));
+    return buffer.subarray(0, newline).toString('latin1');
+  }
+
+  /** Everything left once the peer has closed its side. */
+  async rest(ms = 5_000): Promise<Buffer> {
+    await this.until(() => this.ended, ms, 'end of stream', true);
+    const buffer = this.buffered();
+    this.keep(Buffer.alloc(0));
+    return buffer;
+  }
+
+  private buffered(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
+  private keep(rest: Buffer): void {
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.length = rest.length;
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private until(ready: () => boolean, ms: number, what: string, endIsReady = false): Promise<void> {
+    if (ready()) return Promise.resolve();
+    const waiting = new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (ready()) {
+          this.waiters.delete(check);
+          resolve();
+        } else if (this.ended && !endIsReady) {
+          this.waiters.delete(check);
+          reject(new Error(`connection ended before ${what} (have ${this.length} bytes: ${JSON.stringify(this.buffered().toString('latin1').slice(0, 80))})`));
+        }
+      };
+      this.waiters.add(check);
+      check();
+    });
+    return within(waiting, ms, what);
+  }
+}
+
+/** A connection to 127.0.0.1:`port` that may stay half-open (the test can still send after
+ * the peer's FIN), read through an Inbox. */
+export async function openInbox(port: number): Promise<Inbox> {
+  return new Inbox(await connectVisitor(port));
+}

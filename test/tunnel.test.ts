@@ -13,7 +13,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { ConnectionEvent } from '../client/client.ts';
 import type { ConnectionTotals } from '../client/connection.ts';
-import { startServer, type BurrowServer } from '../server/server.ts';
+import type { BurrowServer } from '../server/server.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import {
   connectVisitor,
@@ -28,6 +28,7 @@ import {
   startRig,
   within,
 } from './helpers.ts';
+import { connectionId, expose, Inbox, openInbox, openRaw, probe, serverOn, type Raw } from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -53,117 +54,38 @@ function assertSameBytes(actual: Buffer, expected: Buffer, what: string): void {
   );
 }
 
-/** Everything a socket receives, consumable as lines or byte counts, so raw-protocol tests
- * can read `OK\n` and then exactly the bytes that follow it. */
-class Inbox {
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private ended = false;
-  private readonly waiters = new Set<() => void>();
+/** A hand-written client's tunnel on a server alone. */
+interface RawTunnel {
+  server: BurrowServer;
+  /** The control connection; it has exposed one (fictitious) local port. */
+  control: Raw;
+  publicPort: number;
+  /** Connected to the public port; its CONNECTION line is not read yet. */
+  visitor: net.Socket;
+  /** A data connection to the server, closed with the rest when the test ends. */
+  dialData(): Promise<Inbox>;
+}
 
-  constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.length += chunk.length;
-      this.wake();
-    });
-    socket.on('error', () => {}); // tests assert on bytes, not on resets
-    const onEnd = (): void => {
-      this.ended = true;
-      this.wake();
+/** Runs `body` against a RawTunnel, then destroys every socket it opened and closes the server. */
+async function withRawTunnel(body: (tunnel: RawTunnel) => Promise<void>): Promise<void> {
+  const server = await serverOn();
+  const sockets: net.Socket[] = [];
+  try {
+    const control = await openRaw(server.controlPort);
+    sockets.push(control.socket);
+    const publicPort = await expose(control, 9);
+    const visitor = await connectVisitor(publicPort);
+    sockets.push(visitor);
+    const dialData = async (): Promise<Inbox> => {
+      const data = await openInbox(server.dataPort);
+      sockets.push(data.socket);
+      return data;
     };
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
+    await body({ server, control, publicPort, visitor, dialData });
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await server.close();
   }
-
-  /** The next line, without its `\n`. */
-  async line(ms = 5_000): Promise<string> {
-    await this.until(() => this.buffered().includes(0x0a), ms, 'a complete line');
-    const buffer = this.buffered();
-    const newline = buffer.indexOf(0x0a);
-    this.keep(buffer.subarray(newline + 1));
-    return buffer.subarray(0, newline).toString('latin1');
-  }
-
-  /** Exactly the next `count` bytes. */
-  async bytes(count: number, ms = 5_000): Promise<Buffer> {
-    await this.until(() => this.length >= count, ms, `${count} bytes`);
-    const buffer = this.buffered();
-    this.keep(buffer.subarray(count));
-    return buffer.subarray(0, count);
-  }
-
-  /** Everything left once the peer has closed its side. */
-  async rest(ms = 5_000): Promise<Buffer> {
-    await this.until(() => this.ended, ms, 'end of stream', true);
-    const buffer = this.buffered();
-    this.keep(Buffer.alloc(0));
-    return buffer;
-  }
-
-  private buffered(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  private keep(rest: Buffer): void {
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.length = rest.length;
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private until(ready: () => boolean, ms: number, what: string, endIsReady = false): Promise<void> {
-    if (ready()) return Promise.resolve();
-    const waiting = new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (ready()) {
-          this.waiters.delete(check);
-          resolve();
-        } else if (this.ended && !endIsReady) {
-          this.waiters.delete(check);
-          reject(new Error(`connection ended before ${what} (have ${this.length} bytes: ${JSON.stringify(this.buffered().toString('latin1').slice(0, 80))})`));
-        }
-      };
-      this.waiters.add(check);
-      check();
-    });
-    return within(waiting, ms, what);
-  }
-}
-
-/** A TCP connection to 127.0.0.1:`port`, connected. */
-async function dialRaw(port: number): Promise<net.Socket> {
-  const socket = net.connect({ host: HOST, port, allowHalfOpen: true });
-  socket.on('error', () => {});
-  await within(once(socket, 'connect'), 5_000, `connect to ${port}`);
-  return socket;
-}
-
-/** A client written by hand: a control connection that exposed one (fictitious) local port. */
-async function rawClient(server: BurrowServer): Promise<{ control: net.Socket; lines: Inbox; publicPort: number }> {
-  const control = await dialRaw(server.controlPort);
-  const lines = new Inbox(control);
-  control.write('EXPOSE 9\n');
-  const reply = await lines.line();
-  const match = /^OK ([1-9][0-9]*)$/.exec(reply);
-  assert.ok(match, `EXPOSE answered ${JSON.stringify(reply)}`);
-  return { control, lines, publicPort: Number(match[1]) };
-}
-
-/** Reads the CONNECTION line for a visitor on `publicPort` and returns its id. */
-async function connectionId(lines: Inbox, publicPort: number): Promise<string> {
-  const line = await lines.line();
-  const match = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+)$/.exec(line);
-  assert.ok(match, `expected a CONNECTION line, got ${JSON.stringify(line)}`);
-  assert.equal(Number(match[2]), publicPort);
-  return match[1] ?? '';
-}
-
-function rawServer(): Promise<BurrowServer> {
-  return startServer({ controlPort: 0, dataPort: 0, bind: HOST });
 }
 
 /** Resolves with the first trace event `matches` accepts. */
@@ -178,24 +100,6 @@ function traceEvent(server: BurrowServer, matches: (event: TraceEvent) => boolea
   return within(seen, ms, 'a trace event').finally(() => {
     if (listener) server.off('trace', listener);
   });
-}
-
-/** The error a connection attempt to `port` fails with, or undefined if it connected. */
-async function connectError(port: number): Promise<string | undefined> {
-  const socket = net.connect({ host: HOST, port });
-  try {
-    const outcome = await within(
-      new Promise<string | undefined>((resolve) => {
-        socket.once('connect', () => resolve(undefined));
-        socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-      }),
-      5_000,
-      `a connection attempt to ${port}`,
-    );
-    return outcome;
-  } finally {
-    socket.destroy();
-  }
 }
 
 /** A promise with its settle functions, for values produced inside event handlers. */
@@ -265,14 +169,7 @@ test('10 MiB each way through an echo service arrive byte-exact', async () => {
   const rig = await startRig(echo);
   try {
     const sent = pseudoRandomBytes(10 * MiB, 0x5eed);
-    const visitor = await connectVisitor(rig.publicPort);
-    try {
-      const received = readAll(visitor);
-      visitor.end(sent);
-      assertSameBytes(await within(received, 30_000, 'the echo of 10 MiB'), sent, 'echoed bytes');
-    } finally {
-      visitor.destroy();
-    }
+    assertSameBytes(await request(rig.publicPort, sent, 30_000), sent, 'echoed bytes');
   } finally {
     await rig.close();
   }
@@ -286,73 +183,45 @@ test('10 MiB from the local service reach a visitor that only sends FIN', async 
     socket.end(payload);
   });
   try {
-    const visitor = await connectVisitor(rig.publicPort);
-    try {
-      const received = readAll(visitor);
-      visitor.end();
-      assertSameBytes(await within(received, 30_000, '10 MiB from the local service'), payload, 'bytes from the local service');
-      assert.equal((await within(localGot.promise, 5_000, 'the visitor FIN at the local service')).length, 0);
-    } finally {
-      visitor.destroy();
-    }
+    // The visitor sends nothing but its FIN.
+    assertSameBytes(await request(rig.publicPort, Buffer.alloc(0), 30_000), payload, 'bytes from the local service');
+    assert.equal((await within(localGot.promise, 5_000, 'the visitor FIN at the local service')).length, 0);
   } finally {
     await rig.close();
   }
 });
 
 test('bytes sent in the same write as the ID line reach the visitor', async () => {
-  const server = await rawServer();
-  const sockets: net.Socket[] = [];
-  try {
-    const { control, lines, publicPort } = await rawClient(server);
-    sockets.push(control);
-    const visitor = await connectVisitor(publicPort);
-    sockets.push(visitor);
+  await withRawTunnel(async ({ control, publicPort, visitor, dialData }) => {
     const atVisitor = readAll(visitor);
-    const id = await connectionId(lines, publicPort);
+    const id = await connectionId(control, publicPort);
 
     const payload = pseudoRandomBytes(64 * KiB, 7);
-    const data = await dialRaw(server.dataPort);
-    sockets.push(data);
-    const dataInbox = new Inbox(data);
-    data.write(Buffer.concat([Buffer.from(`ID ${id}\n`), payload])); // one write(): line and payload together
-    assert.equal(await dataInbox.line(), 'OK');
-    data.end();
+    const data = await dialData();
+    data.socket.write(Buffer.concat([Buffer.from(`ID ${id}\n`), payload])); // one write(): line and payload together
+    assert.equal(await data.line(), 'OK');
+    data.socket.end();
 
     assertSameBytes(await within(atVisitor, 10_000, 'the payload at the visitor'), payload, 'bytes after the ID line');
     visitor.end();
-    assertSameBytes(await dataInbox.rest(), Buffer.alloc(0), 'bytes on the data socket after OK');
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+    assertSameBytes(await data.rest(), Buffer.alloc(0), 'bytes on the data socket after OK');
+  });
 });
 
 test('bytes a visitor sent before it was paired arrive after OK on the data socket', async () => {
-  const server = await rawServer();
-  const sockets: net.Socket[] = [];
-  try {
-    const { control, lines, publicPort } = await rawClient(server);
-    sockets.push(control);
-    const payload = pseudoRandomBytes(64 * KiB, 11);
-    const visitor = await connectVisitor(publicPort);
-    sockets.push(visitor);
+  const payload = pseudoRandomBytes(64 * KiB, 11);
+  await withRawTunnel(async ({ control, publicPort, visitor, dialData }) => {
     const atVisitor = readAll(visitor);
     visitor.end(payload); // before anyone dials back: the server holds the visitor paused
-    const id = await connectionId(lines, publicPort);
+    const id = await connectionId(control, publicPort);
 
-    const data = await dialRaw(server.dataPort);
-    sockets.push(data);
-    const dataInbox = new Inbox(data);
-    data.write(`ID ${id}\n`);
-    assert.equal(await dataInbox.line(), 'OK');
-    assertSameBytes(await dataInbox.rest(10_000), payload, 'visitor bytes on the data socket');
-    data.end('bye');
+    const data = await dialData();
+    data.socket.write(`ID ${id}\n`);
+    assert.equal(await data.line(), 'OK');
+    assertSameBytes(await data.rest(10_000), payload, 'visitor bytes on the data socket');
+    data.socket.end('bye');
     assert.equal((await within(atVisitor, 5_000, 'the reply at the visitor')).toString(), 'bye');
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+  });
 });
 
 test('half-close: the visitor ends its request and receives a 1 MiB reply whole', async () => {
@@ -446,18 +315,11 @@ test('one client with three tunnels: each public port reaches its own service', 
 });
 
 test('a joined connection outlives its control connection; the public port closes', async () => {
-  const server = await rawServer();
-  const sockets: net.Socket[] = [];
-  try {
-    const { control, lines, publicPort } = await rawClient(server);
-    sockets.push(control);
-    const visitor = await connectVisitor(publicPort);
-    sockets.push(visitor);
+  await withRawTunnel(async ({ server, control, publicPort, visitor, dialData }) => {
     const atVisitor = new Inbox(visitor);
-    const id = await connectionId(lines, publicPort);
-    const data = await dialRaw(server.dataPort);
-    sockets.push(data);
-    const atData = new Inbox(data); // we are the local end of this connection
+    const id = await connectionId(control, publicPort);
+    const atData = await dialData(); // we are the local end of this connection
+    const data = atData.socket;
     data.write(`ID ${id}\n`);
     assert.equal(await atData.line(), 'OK');
 
@@ -467,7 +329,7 @@ test('a joined connection outlives its control connection; the public port close
     assert.equal(await atVisitor.line(), 'pong 1');
 
     const sessionClosed = traceEvent(server, (e) => e.conn.startsWith('control#') && e.text.startsWith('closed'));
-    control.destroy();
+    control.socket.destroy();
     await sessionClosed;
 
     // (a) the pair still carries bytes both ways, and half-close still works
@@ -481,11 +343,8 @@ test('a joined connection outlives its control connection; the public port close
     assertSameBytes(await atVisitor.rest(), Buffer.from('last from local'), 'local tail at the visitor');
 
     // (b) nobody listens on the public port any more
-    assert.equal(await connectError(publicPort), 'ECONNREFUSED');
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+    assert.equal(await within(probe(publicPort), 5_000, `a connection attempt to ${publicPort}`), 'refused');
+  });
 });
 
 test('the client reports a connection and its byte counts when it closes', async () => {
