@@ -19,7 +19,9 @@ export class ControlSession {
   private replies: Promise<void> = Promise.resolve();
   /** EXPOSEs accepted but not yet answered (they count towards the tunnel limit). */
   private exposing = 0;
-  private errors = 0;
+  /** Refused lines, counted as they arrive and as their replies are sent (see refuse). */
+  private refusedSeen = 0;
+  private refusedInTurn = 0;
   /** A client must say something soon after connecting (slowloris guard). */
   private firstLineTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -107,17 +109,17 @@ export class ControlSession {
   /** Answers a refused line in its turn; past the error budget the answer is
    * `too-many-errors` and the connection closes. */
   private refuse(reply: string): void {
-    // Counted now, not in turn, so that a flood of bad lines is cut off at once.
-    if (++this.errors > MAX_ERRORS_PER_CLIENT) {
-      this.fail(formatErr('too-many-errors', `more than ${MAX_ERRORS_PER_CLIENT} refused lines`));
-    } else {
-      this.inOrder(() => this.send(reply));
-    }
+    // Counted on arrival too, so that a flood of bad lines stops being read at once
+    // (at most the budget's worth of refusals can then wait in the queue).
+    if (++this.refusedSeen > MAX_ERRORS_PER_CLIENT) this.failed = true;
+    this.inOrder(() => this.refuseNow(reply));
   }
 
-  /** Same, for a step that is already in its turn (inside `inOrder`). */
+  /** Sends a refusal whose turn has come. Counting in turn (not on arrival) decides which
+   * reply becomes `too-many-errors`: an EXPOSE refused only after binding counts in its
+   * own place among pipelined lines. */
   private refuseNow(reply: string): void {
-    if (++this.errors > MAX_ERRORS_PER_CLIENT) {
+    if (++this.refusedInTurn > MAX_ERRORS_PER_CLIENT) {
       this.failed = true;
       this.close(formatErr('too-many-errors', `more than ${MAX_ERRORS_PER_CLIENT} refused lines`));
     } else {
