@@ -1,0 +1,495 @@
+// The data port under bad input, with a healthy tunnel on the same server: every test
+// starts a real client exposing a local echo service and checks, before, during and after
+// the bad inputs, that 64 KiB seeded payloads still come back byte-exact (on fresh visitor
+// connections, and on one long-lived visitor connection opened before anything bad).
+// Documented reactions: garbage → ERR unknown-verb, bad bytes → ERR bad-line, bad id →
+// ERR bad-arguments, over-long → ERR line-too-long, unknown / expired / used id →
+// ERR unknown-id, each followed by the server closing; silence → ERR timeout after
+// handshakeTimeoutMs; a data socket that resets after its ID line → its visitor is reset.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { BurrowError, BurrowServer, ServerOptions } from '../index.ts';
+import { parseServerDataLine } from '../shared/protocol.ts';
+import { echo, HOST, listenLocal, pseudoRandomBytes, request, within } from './helpers.ts';
+import { assertClosedByServer, clientOf, errReason, exposeAndVisit, openRaw, serverOn, type Raw } from './raw.ts';
+
+const KiB = 1024;
+
+// ---------------------------------------------------------------------------------------
+// Local helpers
+
+/** Byte-exact comparison that reports sizes and the first differing offset, not a diff. */
+function assertSameBytes(actual: Buffer, expected: Buffer, what: string): void {
+  if (actual.equals(expected)) return;
+  const length = Math.min(actual.length, expected.length);
+  let at = length;
+  for (let i = 0; i < length; i++) {
+    if (actual[i] !== expected[i]) {
+      at = i;
+      break;
+    }
+  }
+  assert.fail(`${what}: got ${actual.length} bytes, expected ${expected.length}; first difference at offset ${at}`);
+}
+
+/** How a socket ended: the first error code it saw (if any) and every byte it received. */
+interface Ending {
+  code: string | undefined;
+  received: Buffer;
+}
+
+/** Resolves once the peer has closed `socket`: its FIN ('end', even on a half-open
+ * socket) or a reset / close. Attach it before any data can arrive. */
+function endingOf(socket: net.Socket): Promise<Ending> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let code: string | undefined;
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      code ??= error.code ?? error.message;
+    });
+    const done = (): void => resolve({ code, received: Buffer.concat(chunks) });
+    socket.once('end', done);
+    socket.once('close', done);
+  });
+}
+
+/** A connection whose received bytes can be read as a line and then as exact byte counts
+ * (a LineReader decodes everything as lines). Half-open allowed, Nagle off. */
+class Wire {
+  readonly closed: Promise<void>;
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private ended = false;
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.length += chunk.length;
+      this.wake();
+    });
+    socket.on('error', () => {}); // tests assert on bytes and closes
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    const onEnd = (): void => {
+      this.ended = true;
+      this.wake();
+    };
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+  }
+
+  static async open(port: number): Promise<Wire> {
+    const socket = net.connect({ host: HOST, port, allowHalfOpen: true, noDelay: true });
+    const wire = new Wire(socket);
+    await within(once(socket, 'connect'), 5_000, `connect to ${port}`);
+    return wire;
+  }
+
+  /** The next line, without its `\n`. */
+  async line(ms = 5_000): Promise<string> {
+    await this.until(() => this.buffered().includes(0x0a), ms, 'a line');
+    const buffer = this.buffered();
+    const newline = buffer.indexOf(0x0a);
+    this.keep(buffer.subarray(newline + 1));
+    return buffer.subarray(0, newline).toString('latin1');
+  }
+
+  /** Exactly the next `count` bytes. */
+  async take(count: number, ms = 10_000): Promise<Buffer> {
+    await this.until(() => this.length >= count, ms, `${count} bytes`);
+    const buffer = this.buffered();
+    this.keep(buffer.subarray(count));
+    return buffer.subarray(0, count);
+  }
+
+  /** Everything left once the peer has ended. */
+  async rest(ms = 10_000): Promise<Buffer> {
+    await this.until(() => this.ended, ms, 'the end of the stream', true);
+    const buffer = this.buffered();
+    this.keep(Buffer.alloc(0));
+    return buffer;
+  }
+
+  private buffered(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
+  private keep(rest: Buffer): void {
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.length = rest.length;
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private until(ready: () => boolean, ms: number, what: string, endIsReady = false): Promise<void> {
+    const waiting = new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (ready()) {
+          this.waiters.delete(check);
+          resolve();
+        } else if (this.ended && !endIsReady) {
+          this.waiters.delete(check);
+          reject(new Error(`stream ended before ${what} (have ${this.length} bytes)`));
+        }
+      };
+      this.waiters.add(check);
+      check();
+    });
+    return within(waiting, ms, what).finally(() => this.waiters.clear());
+  }
+}
+
+/** A server with a real client exposing a local echo service, plus one long-lived visitor
+ * connection through it, so a test can show that its bad inputs touch nothing else. */
+interface Healthy {
+  server: BurrowServer;
+  publicPort: number;
+  /** A fresh visitor sends 64 KiB (seeded) and must get exactly them back. */
+  check(what: string): Promise<void>;
+  /** 4 KiB (seeded) through the long-lived visitor connection, echoed byte-exact. */
+  pulse(what: string): Promise<void>;
+  /** Final checks: one more pulse and check, the long connection ends cleanly with nothing
+   * unexpected, the client emitted no warning and is still connected. */
+  finish(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startHealthy(options: ServerOptions = {}): Promise<Healthy> {
+  const local = await listenLocal(echo);
+  let server: BurrowServer | undefined;
+  try {
+    server = await serverOn(options);
+    const client = await clientOf(server, [{ localPort: local.port }]);
+    const warnings: BurrowError[] = [];
+    const closes: Array<BurrowError | undefined> = [];
+    client.on('warning', (warning) => warnings.push(warning));
+    client.on('close', (error) => closes.push(error));
+    const publicPort = client.tunnels[0]?.publicPort ?? 0;
+    const stream = await Wire.open(publicPort);
+    let seed = 1000;
+    const running = server;
+    const healthy: Healthy = {
+      server: running,
+      publicPort,
+      async check(what) {
+        const payload = pseudoRandomBytes(64 * KiB, ++seed);
+        assertSameBytes(await request(publicPort, payload), payload, `healthy tunnel, ${what}`);
+      },
+      async pulse(what) {
+        const chunk = pseudoRandomBytes(4 * KiB, ++seed);
+        stream.socket.write(chunk);
+        assertSameBytes(await stream.take(chunk.length), chunk, `long-lived healthy connection, ${what}`);
+      },
+      async finish() {
+        await healthy.pulse('at the end');
+        await healthy.check('at the end');
+        stream.socket.end();
+        assert.equal((await stream.rest()).length, 0, 'the long-lived connection got bytes it did not send');
+        assert.deepEqual(
+          warnings.map((warning) => `${warning.code}: ${warning.message}`),
+          [],
+          'the healthy client warned',
+        );
+        assert.deepEqual(closes, [], 'the healthy client lost its control connection');
+      },
+      async close() {
+        stream.socket.destroy();
+        await client.close();
+        await running.close();
+        await local.close();
+      },
+    };
+    await healthy.check('before');
+    await healthy.pulse('before');
+    return healthy;
+  } catch (error) {
+    await server?.close();
+    await local.close();
+    throw error;
+  }
+}
+
+/** Sends `bytes` on a fresh data connection; asserts the exact reason word of the ERR reply
+ * (a well-formed ERR line) and that the server then closes the connection. */
+async function expectRefusal(dataPort: number, bytes: Buffer | string, reason: string, what: string): Promise<void> {
+  const data = await openRaw(dataPort);
+  try {
+    data.socket.write(bytes);
+    const line = await data.reader.line();
+    assert.equal(errReason(line), reason, `${what}: got ${JSON.stringify(line)}`);
+    assert.equal(parseServerDataLine(line).ok, true, `${what}: the ERR line is not a valid line: ${JSON.stringify(line)}`);
+    await assertClosedByServer(data);
+  } finally {
+    data.socket.destroy();
+  }
+}
+
+/** Inputs the server must refuse on its data port, with the reason word it must answer. */
+const LONG = 'X'.repeat(300);
+const REFUSALS: Array<[string, Buffer | string, string]> = [
+  ['garbage text', 'hello there\n', 'unknown-verb'],
+  ['an HTTP request line (CRLF)', 'GET / HTTP/1.1\r\n', 'unknown-verb'],
+  ['a control verb on the data port', 'EXPOSE 3000\n', 'unknown-verb'],
+  ['a lower-case verb', 'id abcdef\n', 'unknown-verb'],
+  ['a server verb', 'OK\n', 'unknown-verb'],
+  ['a 256-byte line (the longest allowed) with an unknown verb', `${'V'.repeat(256)}\n`, 'unknown-verb'],
+  ['a 256-byte line plus CR', `${'V'.repeat(256)}\r\n`, 'unknown-verb'],
+  ['binary bytes (a TLS ClientHello start)', Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x0a]), 'bad-line'],
+  ['a NUL inside the id', Buffer.from('ID abc\x00def\n', 'latin1'), 'bad-line'],
+  ['a lone NUL', Buffer.from([0x00, 0x0a]), 'bad-line'],
+  ['non-ASCII (UTF-8) in the id', Buffer.from('ID café\n', 'utf8'), 'bad-line'],
+  ['a DEL byte', Buffer.from('ID abc\x7f\n', 'latin1'), 'bad-line'],
+  ['a tab between fields', 'ID\tabc\n', 'bad-line'],
+  ['an empty line', '\n', 'bad-line'],
+  ['an empty line with CR', '\r\n', 'bad-line'],
+  ['two spaces between fields', 'ID  abc\n', 'bad-line'],
+  ['a trailing space', 'ID abc \n', 'bad-line'],
+  ['a 257-byte line with a newline', `${'V'.repeat(257)}\n`, 'line-too-long'],
+  ['a 300-byte ID line with a newline', `ID ${LONG}\n`, 'line-too-long'],
+  ['300 bytes and no newline', LONG, 'line-too-long'],
+  ['258 bytes and no newline (just past the limit)', 'V'.repeat(258), 'line-too-long'],
+  ['64 KiB of binary and no newline', Buffer.alloc(64 * KiB, 0xab), 'line-too-long'],
+];
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+test('data port: garbage, binary bytes, NUL, empty and over-long lines each get their ERR and are closed; a healthy tunnel keeps echoing', async () => {
+  const healthy = await startHealthy();
+  try {
+    for (const [what, bytes, reason] of REFUSALS) {
+      // "During": a pulse on the long-lived connection runs while the bad line is refused.
+      await Promise.all([expectRefusal(healthy.server.dataPort, bytes, reason, what), healthy.pulse(`during: ${what}`)]);
+    }
+    await healthy.check('after the refusals');
+    assert.equal(healthy.server.stats().pendingVisitors, 0);
+    await healthy.finish();
+  } finally {
+    await healthy.close();
+  }
+});
+
+test('data port: ID with a malformed id gets ERR bad-arguments and is closed; a 64-character id is well-formed', async () => {
+  const healthy = await startHealthy();
+  try {
+    const malformed: Array<[string, string]> = [
+      ['ID with no id', 'ID\n'],
+      ['ID with no id, CRLF', 'ID\r\n'],
+      ['two ids', 'ID a b\n'],
+      ['characters outside the id alphabet', 'ID !!!\n'],
+      ['a slash in the id', 'ID abc/def\n'],
+      ['a 65-character id', `ID ${'a'.repeat(65)}\n`],
+    ];
+    for (const [what, line] of malformed) {
+      await Promise.all([expectRefusal(healthy.server.dataPort, line, 'bad-arguments', what), healthy.pulse(`during: ${what}`)]);
+    }
+    // The boundary: 64 characters pass the parser; nobody issued it, so it is unknown.
+    await expectRefusal(healthy.server.dataPort, `ID ${'a'.repeat(64)}\n`, 'unknown-id', 'a 64-character id');
+    await expectRefusal(healthy.server.dataPort, 'ID a\n', 'unknown-id', 'a 1-character id');
+    await healthy.finish();
+  } finally {
+    await healthy.close();
+  }
+});
+
+test('data port: an unknown id and an already used id get ERR unknown-id and are closed; the pair that used it keeps flowing', async () => {
+  const healthy = await startHealthy();
+  const sockets: net.Socket[] = [];
+  try {
+    await expectRefusal(healthy.server.dataPort, 'ID V1StGXR8_Z5jdHi6B-myT\n', 'unknown-id', 'an id nobody issued');
+    await healthy.pulse('after an unknown id');
+
+    const control = await openRaw(healthy.server.controlPort);
+    sockets.push(control.socket);
+    const { id, visitor } = await exposeAndVisit(control);
+    sockets.push(visitor);
+    const visitorEnding = endingOf(visitor);
+
+    const first = await Wire.open(healthy.server.dataPort);
+    sockets.push(first.socket);
+    first.socket.write(`ID ${id}\n`);
+    assert.equal(await first.line(), 'OK');
+    const toVisitor = pseudoRandomBytes(16 * KiB, 31);
+    first.socket.write(toVisitor);
+    const fromVisitor = pseudoRandomBytes(16 * KiB, 32);
+    visitor.write(fromVisitor);
+    assertSameBytes(await first.take(fromVisitor.length), fromVisitor, 'visitor → data socket');
+
+    // The same id again, twice: single-use.
+    await Promise.all([
+      expectRefusal(healthy.server.dataPort, `ID ${id}\n`, 'unknown-id', 'an already used id'),
+      healthy.pulse('during the reused id'),
+    ]);
+    await expectRefusal(healthy.server.dataPort, `ID ${id}\r\n`, 'unknown-id', 'an already used id (CRLF)');
+
+    // The original pair is untouched: more bytes both ways, then a clean close both ways.
+    const more = pseudoRandomBytes(16 * KiB, 33);
+    visitor.end(more);
+    assertSameBytes(await first.rest(), more, 'visitor → data socket after the reuse');
+    const last = pseudoRandomBytes(8 * KiB, 34);
+    first.socket.end(last);
+    const ending = await within(visitorEnding, 5_000, 'the visitor to close');
+    assertSameBytes(ending.received, Buffer.concat([toVisitor, last]), 'data socket → visitor');
+    assert.equal(ending.code, undefined, 'the visitor was reset');
+    await healthy.finish();
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await healthy.close();
+  }
+});
+
+test('data port: the id of a visitor that timed out gets ERR unknown-id and is closed', async () => {
+  const healthy = await startHealthy({ visitorTimeoutMs: 500 });
+  const sockets: net.Socket[] = [];
+  try {
+    const control = await openRaw(healthy.server.controlPort);
+    sockets.push(control.socket);
+    const { id, visitor } = await exposeAndVisit(control);
+    sockets.push(visitor);
+    const visitorEnding = endingOf(visitor);
+    const ending = await within(visitorEnding, 5_000, 'the waiting visitor to be closed after visitorTimeoutMs');
+    assert.equal(ending.received.length, 0);
+    assert.equal(healthy.server.stats().pendingVisitors, 0);
+
+    await Promise.all([
+      expectRefusal(healthy.server.dataPort, `ID ${id}\n`, 'unknown-id', 'an expired id'),
+      healthy.pulse('during the expired id'),
+    ]);
+    // The control connection that exposed it is untouched by the expiry.
+    control.send('HELLO\n');
+    assert.equal(errReason(await control.reader.line()), 'unknown-verb');
+    await healthy.finish();
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await healthy.close();
+  }
+});
+
+test('data port: an ID line written one byte per packet gets OK and then pipes both ways byte-exact', async () => {
+  const healthy = await startHealthy();
+  const sockets: net.Socket[] = [];
+  try {
+    const control = await openRaw(healthy.server.controlPort);
+    sockets.push(control.socket);
+    const { id, visitor } = await exposeAndVisit(control);
+    sockets.push(visitor);
+    const visitorEnding = endingOf(visitor);
+
+    const data = await Wire.open(healthy.server.dataPort);
+    sockets.push(data.socket);
+    const line = Buffer.from(`ID ${id}\n`, 'latin1');
+    for (let i = 0; i < line.length; i++) {
+      await new Promise<void>((resolve, reject) => data.socket.write(line.subarray(i, i + 1), (error) => (error ? reject(error) : resolve())));
+      await nextTurn(); // let the server read this byte on its own before the next one
+      if (i % 8 === 0) await healthy.pulse(`during the byte-by-byte ID line (byte ${i})`);
+    }
+    assert.equal(await data.line(), 'OK');
+
+    const toVisitor = pseudoRandomBytes(64 * KiB, 41);
+    const fromVisitor = pseudoRandomBytes(64 * KiB, 42);
+    data.socket.end(toVisitor);
+    visitor.end(fromVisitor);
+    assertSameBytes(await data.rest(), fromVisitor, 'visitor → data socket');
+    const ending = await within(visitorEnding, 10_000, 'the visitor to close');
+    assertSameBytes(ending.received, toVisitor, 'data socket → visitor');
+    assert.equal(ending.code, undefined, 'the visitor was reset');
+    await healthy.finish();
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await healthy.close();
+  }
+});
+
+test('data port: a socket that never completes its line gets ERR timeout after handshakeTimeoutMs and is closed', async () => {
+  const healthy = await startHealthy({ handshakeTimeoutMs: 500 });
+  const raws: Raw[] = [];
+  try {
+    const silent = await openRaw(healthy.server.dataPort);
+    raws.push(silent);
+    const partial = await openRaw(healthy.server.dataPort);
+    raws.push(partial);
+    partial.send('ID abcdef'); // a line that never ends
+    const timedOut = async (raw: Raw, what: string): Promise<void> => {
+      assert.equal(errReason(await raw.reader.line(5_000)), 'timeout', what);
+      await assertClosedByServer(raw);
+    };
+    await Promise.all([
+      timedOut(silent, 'a silent socket'),
+      timedOut(partial, 'a socket with half a line'),
+      healthy.pulse('while they wait'),
+      healthy.check('while they wait'),
+    ]);
+    // The healthy client's own data connections met the same short deadline throughout.
+    await healthy.finish();
+  } finally {
+    for (const raw of raws) raw.socket.destroy();
+    await healthy.close();
+  }
+});
+
+test('data port: a socket that sends ID for a waiting visitor and then resets makes the server reset that visitor at once', async () => {
+  // visitorTimeoutMs is left at its 10 s default: the visitor must be reset by the data
+  // socket's reset (ECONNRESET), not closed (FIN) by its own deadline.
+  const healthy = await startHealthy();
+  const sockets: net.Socket[] = [];
+  try {
+    const control = await openRaw(healthy.server.controlPort);
+    sockets.push(control.socket);
+    const resetAfter = async (waitForOk: boolean): Promise<void> => {
+      const what = waitForOk ? 'reset after OK' : 'reset right after the ID line';
+      const { id, visitor } = await exposeAndVisit(control);
+      sockets.push(visitor);
+      const visitorEnding = endingOf(visitor);
+      const data = await Wire.open(healthy.server.dataPort);
+      sockets.push(data.socket);
+      await new Promise<void>((resolve, reject) => data.socket.write(`ID ${id}\n`, (error) => (error ? reject(error) : resolve())));
+      if (waitForOk) assert.equal(await data.line(), 'OK', what);
+      data.socket.resetAndDestroy();
+      const ending = await within(visitorEnding, 5_000, `the visitor to be reset (${what})`);
+      assert.equal(ending.code, 'ECONNRESET', `${what}: the visitor was not reset`);
+      assert.equal(ending.received.length, 0, what);
+      assert.equal(healthy.server.stats().pendingVisitors, 0, what);
+      // The id is spent either way.
+      await expectRefusal(healthy.server.dataPort, `ID ${id}\n`, 'unknown-id', `${what}: the id afterwards`);
+      await healthy.pulse(`after: ${what}`);
+    };
+    await resetAfter(false);
+    await resetAfter(true);
+    await healthy.finish();
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await healthy.close();
+  }
+});
+
+test('data port: 100 concurrent garbage connections do not disturb the healthy tunnel', async () => {
+  const healthy = await startHealthy();
+  try {
+    const before = healthy.server.stats();
+    const flood = Array.from({ length: 100 }, async (_, i) => {
+      const [what, bytes, reason] = REFUSALS[i % REFUSALS.length] ?? ['garbage', 'hello\n', 'unknown-verb'];
+      await expectRefusal(healthy.server.dataPort, bytes, reason, `connection ${i}: ${what}`);
+    });
+    const traffic = (async () => {
+      for (let i = 0; i < 5; i++) await healthy.pulse(`during the flood (${i})`);
+    })();
+    await within(Promise.all([...flood, traffic, healthy.check('during the flood'), healthy.check('during the flood, again')]), 30_000, 'the flood');
+    await healthy.check('after the flood');
+    const after = healthy.server.stats();
+    assert.equal(after.pendingVisitors, 0);
+    assert.deepEqual(
+      { clients: after.clients, tunnels: after.tunnels, ports: after.ports },
+      { clients: before.clients, tunnels: before.tunnels, ports: before.ports },
+    );
+    await healthy.finish();
+  } finally {
+    await healthy.close();
+  }
+});
