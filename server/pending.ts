@@ -31,7 +31,9 @@ export class PendingVisitors<Owner> {
     }, this.timeoutMs);
     this.entries.set(id, { socket, owner, since: Date.now(), timer });
     this.perOwner.tryAdd(owner);
-    // A visitor that errors (reset) while waiting leaves the queue at once.
+    // Forget the entry whenever the socket closes (destroyed by us, or by the server
+    // closing). A visitor who leaves is not seen here: waiting sockets are paused, so
+    // its FIN or RST is only noticed when it is paired or its wait runs out.
     socket.once('close', () => this.remove(id));
   }
 

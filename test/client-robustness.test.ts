@@ -1,0 +1,452 @@
+// The client against a fake server: a plain TCP control port and data port speaking the
+// protocol by hand, so each test decides exactly which bytes the client receives and sees
+// exactly which connections the client opens (and that it closes them).
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { test } from 'node:test';
+import { BurrowError, startClient, type BurrowClient, type ClientOptions } from '../index.ts';
+import { HOST, within } from './helpers.ts';
+import { LineReader } from './raw.ts';
+
+// ---------------------------------------------------------------------------------------
+// Local helpers
+
+/** A public port the fake server claims to have opened (nothing listens there). */
+const FAKE_PUBLIC_PORT = 23456;
+
+interface Accepted {
+  socket: net.Socket;
+  reader: LineReader;
+  /** Resolves when the socket has fully closed. */
+  closed: Promise<void>;
+}
+
+/** A plain listener on 127.0.0.1:0 that keeps every connection it accepts, in order. */
+class FakeListener {
+  readonly accepted: Accepted[] = [];
+  private taken = 0;
+  private readonly waiters: Array<() => void> = [];
+  private constructor(
+    readonly server: net.Server,
+    readonly port: number,
+  ) {}
+
+  static async open(onAccept: (conn: Accepted) => void = () => {}): Promise<FakeListener> {
+    let self: FakeListener | undefined;
+    const pending: Accepted[] = [];
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {}); // tests assert on lines and closes, not on resets
+      const conn: Accepted = {
+        socket,
+        reader: new LineReader(socket),
+        closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
+      };
+      if (self) self.add(conn);
+      else pending.push(conn);
+      onAccept(conn);
+    });
+    server.listen(0, HOST);
+    await once(server, 'listening');
+    self = new FakeListener(server, (server.address() as net.AddressInfo).port);
+    for (const conn of pending) self.add(conn);
+    return self;
+  }
+
+  /** The next accepted connection not yet handed out by next(). */
+  async next(ms = 5_000): Promise<Accepted> {
+    const ready = (): boolean => this.accepted.length > this.taken;
+    if (!ready()) await within(new Promise<void>((resolve) => this.waiters.push(resolve)), ms, `a connection on port ${this.port}`);
+    const conn = this.accepted[this.taken++];
+    assert.ok(conn);
+    return conn;
+  }
+
+  /**
+   * How many connections the client has opened here so far. A probe connection is made
+   * and awaited on the accept side: a loopback accept queue is FIFO, so any connection the
+   * client started before this call has been accepted by the time the probe is. This is
+   * how the tests prove that something was *not* dialed without sleeping.
+   */
+  async countAfterProbe(): Promise<number> {
+    const probe = net.connect({ host: HOST, port: this.port });
+    probe.on('error', () => {});
+    try {
+      await within(once(probe, 'connect'), 5_000, 'the probe to connect');
+      const localPort = probe.localPort;
+      const isProbe = (conn: Accepted): boolean => conn.socket.remotePort === localPort;
+      for (let i = 0; i < 1_000 && !this.accepted.some(isProbe); i++) {
+        await within(new Promise<void>((resolve) => this.waiters.push(resolve)), 5_000, 'the probe to be accepted');
+      }
+      const index = this.accepted.findIndex(isProbe);
+      assert.ok(index >= 0, 'the probe was never accepted');
+      const [probeConn] = this.accepted.splice(index, 1);
+      probeConn?.socket.destroy();
+      if (this.taken > index) this.taken--;
+      return this.accepted.length;
+    } finally {
+      probe.destroy();
+    }
+  }
+
+  /** Resolves once every connection ever accepted here has closed. */
+  async allClosed(what: string, ms = 5_000): Promise<void> {
+    await within(Promise.all(this.accepted.map((conn) => conn.closed)), ms, `every connection on ${what} to close`);
+  }
+
+  async close(): Promise<void> {
+    for (const conn of this.accepted) conn.socket.destroy();
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private add(conn: Accepted): void {
+    this.accepted.push(conn);
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+}
+
+/** A fake control port, a fake data port, and a local echo service the client dials. */
+interface Fake {
+  control: FakeListener;
+  data: FakeListener;
+  local: FakeListener;
+  close(): Promise<void>;
+}
+
+async function openFake(): Promise<Fake> {
+  const control = await FakeListener.open();
+  const data = await FakeListener.open();
+  // The local service echoes, and closes its side when the client closes its side.
+  const local = await FakeListener.open((conn) => conn.socket.pipe(conn.socket));
+  return {
+    control,
+    data,
+    local,
+    close: async () => {
+      await control.close();
+      await data.close();
+      await local.close();
+    },
+  };
+}
+
+/** A started client whose EXPOSE the fake answered with `reply` (default `OK <port>`),
+ * recording every warning and close event. */
+interface Started {
+  client: BurrowClient;
+  control: Accepted;
+  warnings: BurrowError[];
+  /** Resolves with the error of the client's first 'close' event. */
+  closed: Promise<BurrowError | undefined>;
+  /** Resolves once at least `count` warnings have been emitted. */
+  warned(count: number, ms?: number): Promise<void>;
+}
+
+async function startAgainst(fake: Fake, options: Partial<ClientOptions> = {}, reply: string | Buffer = `OK ${FAKE_PUBLIC_PORT}\n`): Promise<Started> {
+  const starting = startClient({
+    tunnels: [{ localPort: fake.local.port }],
+    server: HOST,
+    localHost: HOST,
+    controlPort: fake.control.port,
+    dataPort: fake.data.port,
+    connectTimeoutMs: 5_000,
+    ...options,
+  });
+  starting.catch(() => {}); // awaited below; this only keeps an early rejection handled
+  const control = await fake.control.next();
+  assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);
+  control.socket.write(reply);
+  const client = await within(starting, 5_000, 'startClient to resolve');
+  const warnings: BurrowError[] = [];
+  const warningWaiters: Array<() => void> = [];
+  client.on('warning', (warning) => {
+    warnings.push(warning);
+    for (const waiter of warningWaiters.splice(0)) waiter();
+  });
+  const closed = new Promise<BurrowError | undefined>((resolve) => client.once('close', resolve));
+  const warned = async (count: number, ms = 5_000): Promise<void> => {
+    for (let i = 0; i < count + 100 && warnings.length < count; i++) {
+      await within(new Promise<void>((resolve) => warningWaiters.push(resolve)), ms, `${count} warning(s), got ${warnings.length}`);
+    }
+    assert.ok(warnings.length >= count);
+  };
+  return { client, control, warnings, closed, warned };
+}
+
+/** The client's close event, which must carry a BurrowError of `code`. */
+async function closesWith(started: Started, code: string): Promise<BurrowError> {
+  const error = await within(started.closed, 5_000, "the client's close event");
+  assert.ok(error instanceof BurrowError, `expected a BurrowError, got ${String(error)}`);
+  assert.equal(error.code, code, error.message);
+  return error;
+}
+
+/** Answers the client's dial-back on the fake data port and checks that bytes cross to the
+ * local echo service and back, exactly. */
+async function answerAndEcho(fake: Fake, id: string, payload: string): Promise<Accepted> {
+  const data = await fake.data.next();
+  assert.equal(await data.reader.line(), `ID ${id}`);
+  data.socket.write('OK\n');
+  data.socket.write(`${payload}\n`);
+  assert.equal(await data.reader.line(), payload);
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------
+// Lines the client must not accept
+
+test('garbage bytes from the server: the client closes with a protocol BurrowError and dials nothing', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake);
+    started.control.socket.write(Buffer.from([0x00, 0xff, 0x0a]));
+    await closesWith(started, 'protocol');
+    await fake.control.allClosed('the control port');
+    assert.equal(await fake.data.countAfterProbe(), 0);
+    assert.equal(await fake.local.countAfterProbe(), 0);
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
+});
+
+for (const line of ['OK abc', 'CONNECTION x']) {
+  test(`a malformed known verb (${JSON.stringify(line)}): the client closes with a protocol BurrowError`, async () => {
+    const fake = await openFake();
+    let started: Started | undefined;
+    try {
+      started = await startAgainst(fake);
+      started.control.socket.write(`${line}\n`);
+      await closesWith(started, 'protocol');
+      await fake.control.allClosed('the control port');
+      assert.equal(await fake.data.countAfterProbe(), 0);
+      assert.deepEqual(started.warnings, []);
+    } finally {
+      await started?.client.close();
+      await fake.close();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Lines the client ignores, and keeps serving
+
+test('unknown verbs (PING, HELLO there): one protocol warning each, and a later CONNECTION is still served', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake);
+    let closeEvents = 0;
+    started.client.on('close', () => closeEvents++);
+    started.control.socket.write('PING\n');
+    started.control.socket.write('HELLO there\n');
+    await started.warned(2);
+    assert.deepEqual(
+      started.warnings.map((w) => w.code),
+      ['protocol', 'protocol'],
+    );
+    started.control.socket.write(`CONNECTION after-ping ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'after-ping', 'still serving');
+    assert.equal(closeEvents, 0);
+    assert.equal(started.warnings.length, 2, started.warnings.map((w) => w.message).join('; '));
+  } finally {
+    await started?.client.close();
+    await fake.control.allClosed('the control port');
+    await fake.data.allClosed('the data port');
+    await fake.local.allClosed('the local service');
+    await fake.close();
+  }
+});
+
+test('CONNECTION for a port that is not ours: a protocol warning and nothing dialed', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake);
+    started.control.socket.write(`CONNECTION stranger ${FAKE_PUBLIC_PORT + 1}\n`);
+    await started.warned(1);
+    assert.equal(started.warnings[0]?.code, 'protocol');
+    assert.match(started.warnings[0]?.message ?? '', new RegExp(`${FAKE_PUBLIC_PORT + 1}`));
+    assert.equal(await fake.data.countAfterProbe(), 0, 'the client dialed the data port');
+    assert.equal(await fake.local.countAfterProbe(), 0, 'the client dialed the local service');
+    // And a CONNECTION for our own port right after is served as usual.
+    started.control.socket.write(`CONNECTION ours ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'ours', 'mine');
+    assert.equal(started.warnings.length, 1);
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
+});
+
+test('OK <port> and CONNECTION <id> <port> in the same write: start() resolves and the client dials back', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake, {}, `OK ${FAKE_PUBLIC_PORT}\nCONNECTION same-packet ${FAKE_PUBLIC_PORT}\n`);
+    assert.equal(started.client.tunnels[0]?.publicPort, FAKE_PUBLIC_PORT);
+    await answerAndEcho(fake, 'same-packet', 'joined');
+    assert.deepEqual(started.warnings, []);
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// The server going away or not answering
+
+test('the server vanishing mid-line: close with a closed BurrowError, the fragment is dropped, nothing dialed', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake);
+    let warnings = 0;
+    started.client.on('warning', () => warnings++);
+    started.control.socket.write(`CONNECTION frag ${FAKE_PUBLIC_PORT}`, () => started?.control.socket.destroy());
+    await closesWith(started, 'closed');
+    assert.equal(await fake.data.countAfterProbe(), 0, 'the client dialed for an unterminated line');
+    assert.equal(await fake.local.countAfterProbe(), 0);
+    assert.equal(warnings, 0);
+    // close() after the server went away is harmless, and no second event comes.
+    let extraEvents = 0;
+    started.client.on('close', () => extraEvents++);
+    await started.client.close();
+    assert.equal(extraEvents, 0);
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
+});
+
+test('the server vanishing mid-line after "CONNECT" (no newline): close with closed', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake);
+    started.control.socket.write('CONNECT', () => started?.control.socket.destroy());
+    await closesWith(started, 'closed');
+    assert.equal(await fake.data.countAfterProbe(), 0);
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
+});
+
+test('a server that never answers EXPOSE: start() rejects with timeout after connectTimeoutMs and closes its socket', async () => {
+  const fake = await openFake();
+  try {
+    const starting = startClient({
+      tunnels: [{ localPort: fake.local.port }],
+      server: HOST,
+      localHost: HOST,
+      controlPort: fake.control.port,
+      dataPort: fake.data.port,
+      connectTimeoutMs: 300,
+    });
+    starting.catch(() => {});
+    const control = await fake.control.next();
+    assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);
+    let caught: unknown;
+    try {
+      await within(starting, 5_000, 'start() to settle');
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof BurrowError, `expected a BurrowError, got ${String(caught)}`);
+    assert.equal(caught.code, 'timeout', caught.message);
+    await fake.control.allClosed('the control port');
+  } finally {
+    await fake.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// Dial-backs that fail or pile up
+
+test('the data port answers ERR unknown-id: a refused warning and the local connection is closed', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake);
+    let closeEvents = 0;
+    started.client.on('close', () => closeEvents++);
+    started.control.socket.write(`CONNECTION stale ${FAKE_PUBLIC_PORT}\n`);
+    const data = await fake.data.next();
+    assert.equal(await data.reader.line(), 'ID stale');
+    const local = await fake.local.next();
+    data.socket.end('ERR unknown-id no visitor is waiting for this id\n');
+    await started.warned(1);
+    const [warning] = started.warnings;
+    assert.ok(warning);
+    assert.equal(warning.code, 'refused', warning.message);
+    assert.equal(warning.reason, 'unknown-id');
+    await within(local.closed, 5_000, 'the local connection to close');
+    await within(data.closed, 5_000, 'the data connection to close');
+    assert.equal(closeEvents, 0);
+    // The client keeps serving.
+    started.control.socket.write(`CONNECTION fresh ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'fresh', 'after refusal');
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
+});
+
+test('CONNECTIONs beyond maxConnections are ignored with one warning each; close() then closes every socket', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    // The fake data port accepts and never answers, so the first three stay in flight.
+    started = await startAgainst(fake, { maxConnections: 3, handshakeTimeoutMs: 30_000 });
+    const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+    started.control.socket.write(ids.map((id) => `CONNECTION ${id} ${FAKE_PUBLIC_PORT}\n`).join(''));
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) seen.push(await (await fake.data.next()).reader.line());
+    assert.deepEqual(seen.sort(), ['ID c1', 'ID c2', 'ID c3']);
+    await started.warned(3);
+    assert.equal(started.warnings.length, 3, started.warnings.map((w) => w.message).join('; '));
+    for (const [i, warning] of started.warnings.entries()) {
+      assert.equal(warning.code, 'protocol');
+      assert.match(warning.message, new RegExp(`CONNECTION ${ids[3 + i]}\\b`));
+    }
+    assert.equal(await fake.data.countAfterProbe(), 3, 'dial-backs beyond maxConnections');
+    assert.equal(await fake.local.countAfterProbe(), 3, 'local dials beyond maxConnections');
+
+    await started.client.close();
+    await fake.control.allClosed('the control port');
+    await fake.data.allClosed('the data port');
+    await fake.local.allClosed('the local service');
+    assert.equal(started.warnings.length, 3, 'close() must not report the in-flight dial-backs as warnings');
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
+});
+
+test('client.close() in the middle of handshakes, joined connections and a partial line leaves no socket open', async () => {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake, { maxConnections: 4, handshakeTimeoutMs: 30_000 });
+    // One joined connection, one waiting for the server's answer, one partial line.
+    started.control.socket.write(`CONNECTION joined ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'joined', 'flowing');
+    started.control.socket.write(`CONNECTION waiting ${FAKE_PUBLIC_PORT}\nCONNECTION par`);
+    const waiting = await fake.data.next();
+    assert.equal(await waiting.reader.line(), 'ID waiting');
+    await fake.local.next(); // the joined one
+    await fake.local.next(); // the waiting one
+    const closed = started.closed;
+    await started.client.close();
+    assert.equal(await within(closed, 5_000, 'the close event'), undefined);
+    await fake.control.allClosed('the control port');
+    await fake.data.allClosed('the data port');
+    await fake.local.allClosed('the local service');
+    assert.deepEqual(started.warnings, []);
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
+});
