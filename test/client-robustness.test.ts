@@ -7,7 +7,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { BurrowError, startClient, type BurrowClient, type ClientOptions } from '../index.ts';
 import { HOST, within } from './helpers.ts';
-import { LineReader } from './raw.ts';
+import { LineReader, rejectsWith } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -142,7 +142,9 @@ interface Started {
   warned(count: number, ms?: number): Promise<void>;
 }
 
-async function startAgainst(fake: Fake, options: Partial<ClientOptions> = {}, reply: string | Buffer = `OK ${FAKE_PUBLIC_PORT}\n`): Promise<Started> {
+/** Starts a client against the fake and takes its control connection, whose first line
+ * must be the EXPOSE of the fake's local port (left unanswered). */
+async function beginStart(fake: Fake, options: Partial<ClientOptions>): Promise<{ starting: Promise<BurrowClient>; control: Accepted }> {
   const starting = startClient({
     tunnels: [{ localPort: fake.local.port }],
     server: HOST,
@@ -152,9 +154,14 @@ async function startAgainst(fake: Fake, options: Partial<ClientOptions> = {}, re
     connectTimeoutMs: 5_000,
     ...options,
   });
-  starting.catch(() => {}); // awaited below; this only keeps an early rejection handled
+  starting.catch(() => {}); // awaited by the caller; this only keeps an early rejection handled
   const control = await fake.control.next();
   assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);
+  return { starting, control };
+}
+
+async function startAgainst(fake: Fake, options: Partial<ClientOptions> = {}, reply: string | Buffer = `OK ${FAKE_PUBLIC_PORT}\n`): Promise<Started> {
+  const { starting, control } = await beginStart(fake, options);
   control.socket.write(reply);
   const client = await within(starting, 5_000, 'startClient to resolve');
   const warnings: BurrowError[] = [];
@@ -171,6 +178,24 @@ async function startAgainst(fake: Fake, options: Partial<ClientOptions> = {}, re
     assert.ok(warnings.length >= count);
   };
   return { client, control, warnings, closed, warned };
+}
+
+/** Runs `body` with a fake server and a client started against it (startAgainst with the
+ * `client` options and the `reply`), then closes the client (again, if `body` did) and the
+ * fake. */
+async function withStarted(
+  setup: { client?: Partial<ClientOptions>; reply?: string },
+  body: (started: Started, fake: Fake) => Promise<void>,
+): Promise<void> {
+  const fake = await openFake();
+  let started: Started | undefined;
+  try {
+    started = await startAgainst(fake, setup.client, setup.reply);
+    await body(started, fake);
+  } finally {
+    await started?.client.close();
+    await fake.close();
+  }
 }
 
 /** The client's close event, which must carry a BurrowError of `code`. */
@@ -196,36 +221,24 @@ async function answerAndEcho(fake: Fake, id: string, payload: string): Promise<A
 // Lines the client must not accept
 
 test('garbage bytes from the server: the client closes with a protocol BurrowError and dials nothing', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    started = await startAgainst(fake);
+  await withStarted({}, async (started, fake) => {
     started.control.socket.write(Buffer.from([0x00, 0xff, 0x0a]));
     await closesWith(started, 'protocol');
     await fake.control.allClosed('the control port');
     assert.equal(await fake.data.countAfterProbe(), 0);
     assert.equal(await fake.local.countAfterProbe(), 0);
-  } finally {
-    await started?.client.close();
-    await fake.close();
-  }
+  });
 });
 
 for (const line of ['OK abc', 'CONNECTION x']) {
   test(`a malformed known verb (${JSON.stringify(line)}): the client closes with a protocol BurrowError`, async () => {
-    const fake = await openFake();
-    let started: Started | undefined;
-    try {
-      started = await startAgainst(fake);
+    await withStarted({}, async (started, fake) => {
       started.control.socket.write(`${line}\n`);
       await closesWith(started, 'protocol');
       await fake.control.allClosed('the control port');
       assert.equal(await fake.data.countAfterProbe(), 0);
       assert.deepEqual(started.warnings, []);
-    } finally {
-      await started?.client.close();
-      await fake.close();
-    }
+    });
   });
 }
 
@@ -233,10 +246,7 @@ for (const line of ['OK abc', 'CONNECTION x']) {
 // Lines the client ignores, and keeps serving
 
 test('unknown verbs (PING, HELLO there): one protocol warning each, and a later CONNECTION is still served', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    started = await startAgainst(fake);
+  await withStarted({}, async (started, fake) => {
     let closeEvents = 0;
     started.client.on('close', () => closeEvents++);
     started.control.socket.write('PING\n');
@@ -250,20 +260,15 @@ test('unknown verbs (PING, HELLO there): one protocol warning each, and a later 
     await answerAndEcho(fake, 'after-ping', 'still serving');
     assert.equal(closeEvents, 0);
     assert.equal(started.warnings.length, 2, started.warnings.map((w) => w.message).join('; '));
-  } finally {
-    await started?.client.close();
+    await started.client.close();
     await fake.control.allClosed('the control port');
     await fake.data.allClosed('the data port');
     await fake.local.allClosed('the local service');
-    await fake.close();
-  }
+  });
 });
 
 test('CONNECTION for a port that is not ours: a protocol warning and nothing dialed', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    started = await startAgainst(fake);
+  await withStarted({}, async (started, fake) => {
     started.control.socket.write(`CONNECTION stranger ${FAKE_PUBLIC_PORT + 1}\n`);
     await started.warned(1);
     assert.equal(started.warnings[0]?.code, 'protocol');
@@ -274,37 +279,25 @@ test('CONNECTION for a port that is not ours: a protocol warning and nothing dia
     started.control.socket.write(`CONNECTION ours ${FAKE_PUBLIC_PORT}\n`);
     await answerAndEcho(fake, 'ours', 'mine');
     assert.equal(started.warnings.length, 1);
-  } finally {
-    await started?.client.close();
-    await fake.close();
-  }
+  });
 });
 
 test('OK <port> and CONNECTION <id> <port> in the same write: start() resolves and the client dials back', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    started = await startAgainst(fake, {}, `OK ${FAKE_PUBLIC_PORT}\nCONNECTION same-packet ${FAKE_PUBLIC_PORT}\n`);
+  await withStarted({ reply: `OK ${FAKE_PUBLIC_PORT}\nCONNECTION same-packet ${FAKE_PUBLIC_PORT}\n` }, async (started, fake) => {
     assert.equal(started.client.tunnels[0]?.publicPort, FAKE_PUBLIC_PORT);
     await answerAndEcho(fake, 'same-packet', 'joined');
     assert.deepEqual(started.warnings, []);
-  } finally {
-    await started?.client.close();
-    await fake.close();
-  }
+  });
 });
 
 // ---------------------------------------------------------------------------------------
 // The server going away or not answering
 
 test('the server vanishing mid-line: close with a closed BurrowError, the fragment is dropped, nothing dialed', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    started = await startAgainst(fake);
+  await withStarted({}, async (started, fake) => {
     let warnings = 0;
     started.client.on('warning', () => warnings++);
-    started.control.socket.write(`CONNECTION frag ${FAKE_PUBLIC_PORT}`, () => started?.control.socket.destroy());
+    started.control.socket.write(`CONNECTION frag ${FAKE_PUBLIC_PORT}`, () => started.control.socket.destroy());
     await closesWith(started, 'closed');
     assert.equal(await fake.data.countAfterProbe(), 0, 'the client dialed for an unterminated line');
     assert.equal(await fake.local.countAfterProbe(), 0);
@@ -314,48 +307,22 @@ test('the server vanishing mid-line: close with a closed BurrowError, the fragme
     started.client.on('close', () => extraEvents++);
     await started.client.close();
     assert.equal(extraEvents, 0);
-  } finally {
-    await started?.client.close();
-    await fake.close();
-  }
+  });
 });
 
 test('the server vanishing mid-line after "CONNECT" (no newline): close with closed', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    started = await startAgainst(fake);
-    started.control.socket.write('CONNECT', () => started?.control.socket.destroy());
+  await withStarted({}, async (started, fake) => {
+    started.control.socket.write('CONNECT', () => started.control.socket.destroy());
     await closesWith(started, 'closed');
     assert.equal(await fake.data.countAfterProbe(), 0);
-  } finally {
-    await started?.client.close();
-    await fake.close();
-  }
+  });
 });
 
 test('a server that never answers EXPOSE: start() rejects with timeout after connectTimeoutMs and closes its socket', async () => {
   const fake = await openFake();
   try {
-    const starting = startClient({
-      tunnels: [{ localPort: fake.local.port }],
-      server: HOST,
-      localHost: HOST,
-      controlPort: fake.control.port,
-      dataPort: fake.data.port,
-      connectTimeoutMs: 300,
-    });
-    starting.catch(() => {});
-    const control = await fake.control.next();
-    assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);
-    let caught: unknown;
-    try {
-      await within(starting, 5_000, 'start() to settle');
-    } catch (error) {
-      caught = error;
-    }
-    assert.ok(caught instanceof BurrowError, `expected a BurrowError, got ${String(caught)}`);
-    assert.equal(caught.code, 'timeout', caught.message);
+    const { starting } = await beginStart(fake, { connectTimeoutMs: 300 });
+    await rejectsWith(within(starting, 5_000, 'start() to settle'), 'timeout');
     await fake.control.allClosed('the control port');
   } finally {
     await fake.close();
@@ -366,10 +333,7 @@ test('a server that never answers EXPOSE: start() rejects with timeout after con
 // Dial-backs that fail or pile up
 
 test('the data port answers ERR unknown-id: a refused warning and the local connection is closed', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    started = await startAgainst(fake);
+  await withStarted({}, async (started, fake) => {
     let closeEvents = 0;
     started.client.on('close', () => closeEvents++);
     started.control.socket.write(`CONNECTION stale ${FAKE_PUBLIC_PORT}\n`);
@@ -388,18 +352,12 @@ test('the data port answers ERR unknown-id: a refused warning and the local conn
     // The client keeps serving.
     started.control.socket.write(`CONNECTION fresh ${FAKE_PUBLIC_PORT}\n`);
     await answerAndEcho(fake, 'fresh', 'after refusal');
-  } finally {
-    await started?.client.close();
-    await fake.close();
-  }
+  });
 });
 
 test('CONNECTIONs beyond maxConnections are ignored with one warning each; close() then closes every socket', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    // The fake data port accepts and never answers, so the first three stay in flight.
-    started = await startAgainst(fake, { maxConnections: 3, handshakeTimeoutMs: 30_000 });
+  // The fake data port accepts and never answers, so the first three stay in flight.
+  await withStarted({ client: { maxConnections: 3, handshakeTimeoutMs: 30_000 } }, async (started, fake) => {
     const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
     started.control.socket.write(ids.map((id) => `CONNECTION ${id} ${FAKE_PUBLIC_PORT}\n`).join(''));
     const seen: string[] = [];
@@ -419,17 +377,11 @@ test('CONNECTIONs beyond maxConnections are ignored with one warning each; close
     await fake.data.allClosed('the data port');
     await fake.local.allClosed('the local service');
     assert.equal(started.warnings.length, 3, 'close() must not report the in-flight dial-backs as warnings');
-  } finally {
-    await started?.client.close();
-    await fake.close();
-  }
+  });
 });
 
 test('client.close() in the middle of handshakes, joined connections and a partial line leaves no socket open', async () => {
-  const fake = await openFake();
-  let started: Started | undefined;
-  try {
-    started = await startAgainst(fake, { maxConnections: 4, handshakeTimeoutMs: 30_000 });
+  await withStarted({ client: { maxConnections: 4, handshakeTimeoutMs: 30_000 } }, async (started, fake) => {
     // One joined connection, one waiting for the server's answer, one partial line.
     started.control.socket.write(`CONNECTION joined ${FAKE_PUBLIC_PORT}\n`);
     await answerAndEcho(fake, 'joined', 'flowing');
@@ -445,8 +397,5 @@ test('client.close() in the middle of handshakes, joined connections and a parti
     await fake.data.allClosed('the data port');
     await fake.local.allClosed('the local service');
     assert.deepEqual(started.warnings, []);
-  } finally {
-    await started?.client.close();
-    await fake.close();
-  }
+  });
 });

@@ -10,12 +10,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { isDeepStrictEqual } from 'node:util';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import type { BurrowClient, BurrowServer, ServerStats, TraceEvent } from '../index.ts';
-import { connectVisitor, echo, HOST, listenLocal, pseudoRandomBytes, readAll, request, within } from './helpers.ts';
-import { assertClosedByServer, clientOf, errReason, LineReader, serverOn, untilRefused, type Raw } from './raw.ts';
+import type { TraceEvent } from '../index.ts';
+import { connectVisitor, HOST, readAll, untilEqual, within } from './helpers.ts';
+import { assertEchoes, ONE_IDLE_TUNNEL, startEchoTunnel, type EchoTunnel } from './healthy-tunnel.ts';
+import { liveBytes, loadGc } from './memory.ts';
+import { assertClosedByServer, errReason, LineReader, untilRefused, type Raw } from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -25,23 +24,15 @@ const ERROR_BUDGET = 16;
  * client's data connections, which send their ID line at once. */
 const LIMITS = { handshakeTimeoutMs: 300, maxTunnelsPerClient: 8, maxTunnels: 24, maxClientsPerIp: 3 } as const;
 /** What the server holds with only the healthy client connected and idle. */
-const BASELINE: ServerStats = { clients: 1, clientAddresses: 1, tunnels: 1, ports: 1, pendingVisitors: 0, sockets: 1 };
+const BASELINE = ONE_IDLE_TUNNEL;
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
 
-interface Healthy {
-  server: BurrowServer;
-  client: BurrowClient;
-  local: { port: number; close(): Promise<void> };
-  publicPort: number;
-  /** Every warning or close the healthy client reported (there must be none). */
-  problems: string[];
-}
+/** The healthy client; `problems` lists every warning or close it reported (there must be none). */
+let healthy: EchoTunnel | undefined;
 
-let healthy: Healthy | undefined;
-
-function rig(): Healthy {
+function rig(): EchoTunnel {
   assert.ok(healthy, 'the healthy server and client did not start');
   return healthy;
 }
@@ -53,54 +44,19 @@ function freshAddress(): string {
   return `127.0.${1 + Math.floor(addressCount / 200)}.${1 + (addressCount % 200)}`;
 }
 
-/** V8's gc(), with array buffers freed during the collection rather than by a background
- * sweeper, so that `arrayBuffers` right after it counts live buffers only. */
-function loadGc(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  v8.setFlagsFromString('--no-concurrent-array-buffer-sweeping');
-  const candidate: unknown = vm.runInNewContext('gc');
-  if (typeof candidate !== 'function') throw new Error('cannot get gc() from V8');
-  return candidate as () => void;
-}
-const collectGarbage = loadGc();
-
-/** Live JS heap plus live array buffers (socket chunks), after a full collection. */
-function liveBytes(): number {
-  collectGarbage();
-  collectGarbage();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
-
-/** Resolves once `check()` holds, looking again after every event-loop turn: bounded in
- * turns and in time. */
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let turn = 0; turn < 10_000_000; turn++) {
-    if (check()) return;
-    if (Date.now() > deadline) break;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-}
+/** V8's gc(), for liveBytes(gc). */
+const gc = loadGc();
 
 /** Waits until the server holds only the healthy client again, and says so exactly. */
-async function untilBaseline(): Promise<void> {
+function untilBaseline(): Promise<void> {
   const { server } = rig();
-  try {
-    await until(() => isDeepStrictEqual(server.stats(), BASELINE), 5_000, 'the server to be back to its baseline');
-  } finally {
-    assert.deepEqual(server.stats(), BASELINE);
-  }
+  return untilEqual(() => server.stats(), BASELINE, 'the server to be back to its baseline', 5_000);
 }
 
 let seed = 1;
 /** One 64 KiB seeded payload through the healthy tunnel and back, byte for byte. */
-async function roundTrip(): Promise<void> {
-  const payload = pseudoRandomBytes(64 * KiB, seed++);
-  const got = await request(rig().publicPort, payload);
-  assert.equal(got.length, payload.length, 'healthy tunnel: the echo came back with a different length');
-  assert.ok(got.equals(payload), 'healthy tunnel: the echo came back altered');
+function roundTrip(): Promise<void> {
+  return assertEchoes(rig().publicPort, 64 * KiB, seed++, 'healthy tunnel: the echo');
 }
 
 /** Round trips one after another until stopped; stop() resolves with how many completed
@@ -299,24 +255,11 @@ async function refusesPipelined(raw: Raw, lines: Array<string | Buffer>, reason:
 // Scenarios: each uses connections of its own, asserts every reaction, and is run both by
 // its own test and, many at once, by the concurrent test.
 
-async function garbageScenario(conns: Conns, pipelined = false): Promise<void> {
+/** One connection of its own refuses every line of `lines` with `reason`, one by one or
+ * (`pipelined`) all in one write, and stays open. */
+async function refusalScenario(conns: Conns, lines: Array<string | Buffer>, reason: string, pipelined = false): Promise<void> {
   const refuse = pipelined ? refusesPipelined : refusesOneByOne;
-  await refuse(await conns.open(), UNKNOWN_VERBS, 'unknown-verb');
-}
-
-async function badBytesScenario(conns: Conns, pipelined = false): Promise<void> {
-  const refuse = pipelined ? refusesPipelined : refusesOneByOne;
-  await refuse(await conns.open(), BAD_BYTES, 'bad-line');
-}
-
-async function badSpacingScenario(conns: Conns, pipelined = false): Promise<void> {
-  const refuse = pipelined ? refusesPipelined : refusesOneByOne;
-  await refuse(await conns.open(), BAD_SPACING, 'bad-line');
-}
-
-async function badArgumentsScenario(conns: Conns, pipelined = false): Promise<void> {
-  const refuse = pipelined ? refusesPipelined : refusesOneByOne;
-  await refuse(await conns.open(), BAD_ARGUMENTS, 'bad-arguments');
+  await refuse(await conns.open(), lines, reason);
 }
 
 /** `\r\n` endings: EXPOSE gets OK, a bad line gets its ERR. Opens one tunnel. */
@@ -430,23 +373,11 @@ async function neverReadsScenario(conns: Conns, total = 256 * KiB): Promise<void
 // The server and the healthy client
 
 before(async () => {
-  const local = await listenLocal(echo);
-  const server = await serverOn(LIMITS);
-  const client = await clientOf(server, [{ localPort: local.port }]).catch(async (error: unknown) => {
-    await server.close();
-    await local.close();
-    throw error;
-  });
-  const problems: string[] = [];
-  client.on('warning', (warning) => problems.push(`warning: ${warning.message}`));
-  client.on('close', (error) => problems.push(`close: ${error?.message ?? 'without error'}`));
-  healthy = { server, client, local, publicPort: client.tunnels[0]?.publicPort ?? 0, problems };
+  healthy = await startEchoTunnel(LIMITS);
 });
 
 after(async () => {
-  await healthy?.client.close();
-  await healthy?.server.close();
-  await healthy?.local.close();
+  await healthy?.close();
 });
 
 // ---------------------------------------------------------------------------------------
@@ -458,26 +389,18 @@ test('baseline: the server holds only the healthy client, whose tunnel echoes 64
   await untilBaseline();
 });
 
-test('garbage text and unknown verbs get ERR unknown-verb, one per line, and the connection stays open', async () => {
-  await withHealthyTunnel(async (conns) => {
-    await garbageScenario(conns);
-    await garbageScenario(conns, true);
+for (const [name, lines, reason] of [
+  ['garbage text and unknown verbs get ERR unknown-verb, one per line, and the connection stays open', UNKNOWN_VERBS, 'unknown-verb'],
+  ['binary bytes, NUL and non-ASCII get ERR bad-line and the connection stays open', BAD_BYTES, 'bad-line'],
+  ['an empty line (and bad spacing) gets ERR bad-line and the connection stays open', BAD_SPACING, 'bad-line'],
+] as const) {
+  test(name, async () => {
+    await withHealthyTunnel(async (conns) => {
+      await refusalScenario(conns, lines, reason);
+      await refusalScenario(conns, lines, reason, true);
+    });
   });
-});
-
-test('binary bytes, NUL and non-ASCII get ERR bad-line and the connection stays open', async () => {
-  await withHealthyTunnel(async (conns) => {
-    await badBytesScenario(conns);
-    await badBytesScenario(conns, true);
-  });
-});
-
-test('an empty line (and bad spacing) gets ERR bad-line and the connection stays open', async () => {
-  await withHealthyTunnel(async (conns) => {
-    await badSpacingScenario(conns);
-    await badSpacingScenario(conns, true);
-  });
-});
+}
 
 test('EXPOSE abc / -1 / 70000 / 3000 99999 / no port / 1 2 3 get ERR bad-arguments; the connection stays open and usable', async () => {
   await withHealthyTunnel(async (conns) => {
@@ -485,7 +408,7 @@ test('EXPOSE abc / -1 / 70000 / 3000 99999 / no port / 1 2 3 get ERR bad-argumen
     await refusesOneByOne(raw, BAD_ARGUMENTS, 'bad-arguments');
     raw.send('EXPOSE 1\n');
     await expectOk(raw, 'a valid EXPOSE after the refused ones');
-    await badArgumentsScenario(conns, true);
+    await refusalScenario(conns, BAD_ARGUMENTS, 'bad-arguments', true);
   });
 });
 
@@ -562,7 +485,7 @@ test('an over-long line whose newline never comes: ERR line-too-long, the server
     let gone = false;
     void raw.closed.then(() => (gone = true));
     const chunk = Buffer.alloc(64 * KiB, 'x');
-    const before = liveBytes();
+    const before = liveBytes(gc);
     let sent = 0;
     for (let i = 0; i < (4 * MiB) / chunk.length && !gone; i++) {
       try {
@@ -572,7 +495,7 @@ test('an over-long line whose newline never comes: ERR line-too-long, the server
       }
       sent += chunk.length;
     }
-    const grown = liveBytes() - before;
+    const grown = liveBytes(gc) - before;
     assert.ok(sent > 64 * KiB, `only ${sent} bytes could be sent`);
     assert.ok(grown < 2 * MiB, `memory grew by ${grown} bytes while ${sent} bytes of one endless line arrived`);
 
@@ -580,7 +503,7 @@ test('an over-long line whose newline never comes: ERR line-too-long, the server
     await expectErr(raw, 'line-too-long', `${sent} bytes without a newline`);
     assert.equal(await raw.reader.next(), null, 'expected the server to half-close after line-too-long');
     // The server destroys its side once its linger is over, even though we never closed ours.
-    await until(() => rig().server.stats().clients === BASELINE.clients, 5_000, 'the server to drop the connection');
+    await untilEqual(() => rig().server.stats().clients, BASELINE.clients, 'the server to drop the connection', 5_000);
   });
 });
 
@@ -691,7 +614,7 @@ test('maxClientsPerIp: beside the healthy client, 2 more connect from 127.0.0.1,
 
     // One leaves: its place is free again, and only one.
     accepted[0]?.socket.destroy();
-    await until(() => server.stats().clients === LIMITS.maxClientsPerIp, 5_000, 'the server to see the connection go');
+    await untilEqual(() => server.stats().clients, LIMITS.maxClientsPerIp, 'the server to see the connection go', 5_000);
     const again = await conns.open({ from: HOST });
     await assertStillOpen(again, 'a connection after one from the same address left');
     const over = await conns.open({ from: HOST });
@@ -727,7 +650,7 @@ test('maxTunnels: the EXPOSE beyond it gets ERR server-full, the connection stay
     await roundTrip(); // the existing tunnel serves while the server is full
 
     a.socket.destroy();
-    await until(() => server.stats().tunnels === LIMITS.maxTunnels - perClient, 5_000, "the first connection's tunnels to close");
+    await untilEqual(() => server.stats().tunnels, LIMITS.maxTunnels - perClient, "the first connection's tunnels to close", 5_000);
     for (const port of aPorts) await untilRefused(port);
     c.send('EXPOSE 1\n');
     await expectOk(c, 'EXPOSE once tunnels were freed');
@@ -751,7 +674,7 @@ test('a client that sends refused lines and never reads: the error budget closes
       const socket = await conns.socket({ from }); // no 'data' listener: never read
       let gone = false;
       socket.once('close', () => (gone = true));
-      const before = liveBytes();
+      const before = liveBytes(gc);
       let written = 0;
       for (let i = 0; i < (4 * MiB) / HELLO_CHUNK.length && !gone; i++) {
         try {
@@ -761,9 +684,9 @@ test('a client that sends refused lines and never reads: the error budget closes
         }
         written += HELLO_CHUNK.length;
       }
-      const grown = liveBytes() - before;
+      const grown = liveBytes(gc) - before;
       assert.ok(grown < 2 * MiB, `memory grew by ${grown} bytes while ${written} bytes of lines were never read back`);
-      await until(() => server.stats().clients === BASELINE.clients, 5_000, 'the server to close the connection');
+      await untilEqual(() => server.stats().clients, BASELINE.clients, 'the server to close the connection', 5_000);
       assert.ok(conn, 'the server never reported the connection');
       assert.deepEqual(
         sent.map((line) => errReason(line)),
@@ -781,10 +704,10 @@ test('a client that sends refused lines and never reads: the error budget closes
 test('50 raw connections doing all of the above at once do not disturb the healthy tunnel', async () => {
   await withHealthyTunnel(async (conns) => {
     const kinds: Array<(conns: Conns) => Promise<unknown>> = [
-      (c) => garbageScenario(c),
-      (c) => badBytesScenario(c, true),
-      (c) => badSpacingScenario(c),
-      (c) => badArgumentsScenario(c, true),
+      (c) => refusalScenario(c, UNKNOWN_VERBS, 'unknown-verb'),
+      (c) => refusalScenario(c, BAD_BYTES, 'bad-line', true),
+      (c) => refusalScenario(c, BAD_SPACING, 'bad-line'),
+      (c) => refusalScenario(c, BAD_ARGUMENTS, 'bad-arguments', true),
       (c) => crlfScenario(c), // one tunnel
       (c) => bytewiseScenario(c, true), // one tunnel
       (c) => tooLongWithNewlineScenario(c),

@@ -7,228 +7,35 @@
 // ERR unknown-id, each followed by the server closing; silence → ERR timeout after
 // handshakeTimeoutMs; a data socket that resets after its ID line → its visitor is reset.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { BurrowError, BurrowServer, ServerOptions } from '../index.ts';
 import { parseServerDataLine } from '../shared/protocol.ts';
-import { echo, HOST, listenLocal, pseudoRandomBytes, request, within } from './helpers.ts';
-import { assertClosedByServer, clientOf, errReason, exposeAndVisit, openRaw, serverOn, type Raw } from './raw.ts';
+import { assertSameBytes, pseudoRandomBytes, within } from './helpers.ts';
+import { withHealthy, type Healthy } from './healthy-tunnel.ts';
+import { endingOf, openInbox, type Ending } from './inbox.ts';
+import { assertClosedByServer, assertRefused, dialBack, errReason, exposeAndVisit, openRaw, type Raw } from './raw.ts';
 
 const KiB = 1024;
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
 
-/** Byte-exact comparison that reports sizes and the first differing offset, not a diff. */
-function assertSameBytes(actual: Buffer, expected: Buffer, what: string): void {
-  if (actual.equals(expected)) return;
-  const length = Math.min(actual.length, expected.length);
-  let at = length;
-  for (let i = 0; i < length; i++) {
-    if (actual[i] !== expected[i]) {
-      at = i;
-      break;
-    }
-  }
-  assert.fail(`${what}: got ${actual.length} bytes, expected ${expected.length}; first difference at offset ${at}`);
-}
-
-/** How a socket ended: the first error code it saw (if any) and every byte it received. */
-interface Ending {
-  code: string | undefined;
-  received: Buffer;
-}
-
-/** Resolves once the peer has closed `socket`: its FIN ('end', even on a half-open
- * socket) or a reset / close. Attach it before any data can arrive. */
-function endingOf(socket: net.Socket): Promise<Ending> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let code: string | undefined;
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      code ??= error.code ?? error.message;
-    });
-    const done = (): void => resolve({ code, received: Buffer.concat(chunks) });
-    socket.once('end', done);
-    socket.once('close', done);
-  });
-}
-
-/** A connection whose received bytes can be read as a line and then as exact byte counts
- * (a LineReader decodes everything as lines). Half-open allowed, Nagle off. */
-class Wire {
-  readonly closed: Promise<void>;
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private ended = false;
-  private readonly waiters = new Set<() => void>();
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.length += chunk.length;
-      this.wake();
-    });
-    socket.on('error', () => {}); // tests assert on bytes and closes
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
-    const onEnd = (): void => {
-      this.ended = true;
-      this.wake();
-    };
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-  }
-
-  static async open(port: number): Promise<Wire> {
-    const socket = net.connect({ host: HOST, port, allowHalfOpen: true, noDelay: true });
-    const wire = new Wire(socket);
-    await within(once(socket, 'connect'), 5_000, `connect to ${port}`);
-    return wire;
-  }
-
-  /** The next line, without its `\n`. */
-  async line(ms = 5_000): Promise<string> {
-    await this.until(() => this.buffered().includes(0x0a), ms, 'a line');
-    const buffer = this.buffered();
-    const newline = buffer.indexOf(0x0a);
-    this.keep(buffer.subarray(newline + 1));
-    return buffer.subarray(0, newline).toString('latin1');
-  }
-
-  /** Exactly the next `count` bytes. */
-  async take(count: number, ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.length >= count, ms, `${count} bytes`);
-    const buffer = this.buffered();
-    this.keep(buffer.subarray(count));
-    return buffer.subarray(0, count);
-  }
-
-  /** Everything left once the peer has ended. */
-  async rest(ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.ended, ms, 'the end of the stream', true);
-    const buffer = this.buffered();
-    this.keep(Buffer.alloc(0));
-    return buffer;
-  }
-
-  private buffered(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  private keep(rest: Buffer): void {
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.length = rest.length;
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private until(ready: () => boolean, ms: number, what: string, endIsReady = false): Promise<void> {
-    const waiting = new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (ready()) {
-          this.waiters.delete(check);
-          resolve();
-        } else if (this.ended && !endIsReady) {
-          this.waiters.delete(check);
-          reject(new Error(`stream ended before ${what} (have ${this.length} bytes)`));
-        }
-      };
-      this.waiters.add(check);
-      check();
-    });
-    return within(waiting, ms, what).finally(() => this.waiters.clear());
-  }
-}
-
-/** A server with a real client exposing a local echo service, plus one long-lived visitor
- * connection through it, so a test can show that its bad inputs touch nothing else. */
-interface Healthy {
-  server: BurrowServer;
-  publicPort: number;
-  /** A fresh visitor sends 64 KiB (seeded) and must get exactly them back. */
-  check(what: string): Promise<void>;
-  /** 4 KiB (seeded) through the long-lived visitor connection, echoed byte-exact. */
-  pulse(what: string): Promise<void>;
-  /** Final checks: one more pulse and check, the long connection ends cleanly with nothing
-   * unexpected, the client emitted no warning and is still connected. */
-  finish(): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function startHealthy(options: ServerOptions = {}): Promise<Healthy> {
-  const local = await listenLocal(echo);
-  let server: BurrowServer | undefined;
-  try {
-    server = await serverOn(options);
-    const client = await clientOf(server, [{ localPort: local.port }]);
-    const warnings: BurrowError[] = [];
-    const closes: Array<BurrowError | undefined> = [];
-    client.on('warning', (warning) => warnings.push(warning));
-    client.on('close', (error) => closes.push(error));
-    const publicPort = client.tunnels[0]?.publicPort ?? 0;
-    const stream = await Wire.open(publicPort);
-    let seed = 1000;
-    const running = server;
-    const healthy: Healthy = {
-      server: running,
-      publicPort,
-      async check(what) {
-        const payload = pseudoRandomBytes(64 * KiB, ++seed);
-        assertSameBytes(await request(publicPort, payload), payload, `healthy tunnel, ${what}`);
-      },
-      async pulse(what) {
-        const chunk = pseudoRandomBytes(4 * KiB, ++seed);
-        stream.socket.write(chunk);
-        assertSameBytes(await stream.take(chunk.length), chunk, `long-lived healthy connection, ${what}`);
-      },
-      async finish() {
-        await healthy.pulse('at the end');
-        await healthy.check('at the end');
-        stream.socket.end();
-        assert.equal((await stream.rest()).length, 0, 'the long-lived connection got bytes it did not send');
-        assert.deepEqual(
-          warnings.map((warning) => `${warning.code}: ${warning.message}`),
-          [],
-          'the healthy client warned',
-        );
-        assert.deepEqual(closes, [], 'the healthy client lost its control connection');
-      },
-      async close() {
-        stream.socket.destroy();
-        await client.close();
-        await running.close();
-        await local.close();
-      },
-    };
-    await healthy.check('before');
-    await healthy.pulse('before');
-    return healthy;
-  } catch (error) {
-    await server?.close();
-    await local.close();
-    throw error;
-  }
-}
-
 /** Sends `bytes` on a fresh data connection; asserts the exact reason word of the ERR reply
  * (a well-formed ERR line) and that the server then closes the connection. */
 async function expectRefusal(dataPort: number, bytes: Buffer | string, reason: string, what: string): Promise<void> {
-  const data = await openRaw(dataPort);
-  try {
-    data.socket.write(bytes);
-    const line = await data.reader.line();
-    assert.equal(errReason(line), reason, `${what}: got ${JSON.stringify(line)}`);
-    assert.equal(parseServerDataLine(line).ok, true, `${what}: the ERR line is not a valid line: ${JSON.stringify(line)}`);
-    await assertClosedByServer(data);
-  } finally {
-    data.socket.destroy();
-  }
+  const line = await assertRefused(dataPort, bytes, reason, what);
+  assert.equal(parseServerDataLine(line).ok, true, `${what}: the ERR line is not a valid line: ${JSON.stringify(line)}`);
+}
+
+/** A raw control connection exposing a tunnel, and a visitor on it waiting for its
+ * dial-back (`id`), with `ending` attached before any byte can arrive. */
+async function waitingVisitor(healthy: Healthy, sockets: net.Socket[]): Promise<{ control: Raw; id: string; visitor: net.Socket; ending: Promise<Ending> }> {
+  const control = await openRaw(healthy.server.controlPort);
+  sockets.push(control.socket);
+  const { id, visitor } = await exposeAndVisit(control);
+  sockets.push(visitor);
+  return { control, id, visitor, ending: endingOf(visitor) };
 }
 
 /** Inputs the server must refuse on its data port, with the reason word it must answer. */
@@ -262,23 +69,18 @@ const REFUSALS: Array<[string, Buffer | string, string]> = [
 // Tests
 
 test('data port: garbage, binary bytes, NUL, empty and over-long lines each get their ERR and are closed; a healthy tunnel keeps echoing', async () => {
-  const healthy = await startHealthy();
-  try {
+  await withHealthy({}, async (healthy) => {
     for (const [what, bytes, reason] of REFUSALS) {
       // "During": a pulse on the long-lived connection runs while the bad line is refused.
       await Promise.all([expectRefusal(healthy.server.dataPort, bytes, reason, what), healthy.pulse(`during: ${what}`)]);
     }
     await healthy.check('after the refusals');
     assert.equal(healthy.server.stats().pendingVisitors, 0);
-    await healthy.finish();
-  } finally {
-    await healthy.close();
-  }
+  });
 });
 
 test('data port: ID with a malformed id gets ERR bad-arguments and is closed; a 64-character id is well-formed', async () => {
-  const healthy = await startHealthy();
-  try {
+  await withHealthy({}, async (healthy) => {
     const malformed: Array<[string, string]> = [
       ['ID with no id', 'ID\n'],
       ['ID with no id, CRLF', 'ID\r\n'],
@@ -293,29 +95,16 @@ test('data port: ID with a malformed id gets ERR bad-arguments and is closed; a 
     // The boundary: 64 characters pass the parser; nobody issued it, so it is unknown.
     await expectRefusal(healthy.server.dataPort, `ID ${'a'.repeat(64)}\n`, 'unknown-id', 'a 64-character id');
     await expectRefusal(healthy.server.dataPort, 'ID a\n', 'unknown-id', 'a 1-character id');
-    await healthy.finish();
-  } finally {
-    await healthy.close();
-  }
+  });
 });
 
 test('data port: an unknown id and an already used id get ERR unknown-id and are closed; the pair that used it keeps flowing', async () => {
-  const healthy = await startHealthy();
-  const sockets: net.Socket[] = [];
-  try {
+  await withHealthy({}, async (healthy, sockets) => {
     await expectRefusal(healthy.server.dataPort, 'ID V1StGXR8_Z5jdHi6B-myT\n', 'unknown-id', 'an id nobody issued');
     await healthy.pulse('after an unknown id');
 
-    const control = await openRaw(healthy.server.controlPort);
-    sockets.push(control.socket);
-    const { id, visitor } = await exposeAndVisit(control);
-    sockets.push(visitor);
-    const visitorEnding = endingOf(visitor);
-
-    const first = await Wire.open(healthy.server.dataPort);
-    sockets.push(first.socket);
-    first.socket.write(`ID ${id}\n`);
-    assert.equal(await first.line(), 'OK');
+    const { id, visitor, ending: visitorEnding } = await waitingVisitor(healthy, sockets);
+    const first = await dialBack(healthy.server.dataPort, id, sockets);
     const toVisitor = pseudoRandomBytes(16 * KiB, 31);
     first.socket.write(toVisitor);
     const fromVisitor = pseudoRandomBytes(16 * KiB, 32);
@@ -338,22 +127,12 @@ test('data port: an unknown id and an already used id get ERR unknown-id and are
     const ending = await within(visitorEnding, 5_000, 'the visitor to close');
     assertSameBytes(ending.received, Buffer.concat([toVisitor, last]), 'data socket → visitor');
     assert.equal(ending.code, undefined, 'the visitor was reset');
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('data port: the id of a visitor that timed out gets ERR unknown-id and is closed', async () => {
-  const healthy = await startHealthy({ visitorTimeoutMs: 500 });
-  const sockets: net.Socket[] = [];
-  try {
-    const control = await openRaw(healthy.server.controlPort);
-    sockets.push(control.socket);
-    const { id, visitor } = await exposeAndVisit(control);
-    sockets.push(visitor);
-    const visitorEnding = endingOf(visitor);
+  await withHealthy({ visitorTimeoutMs: 500 }, async (healthy, sockets) => {
+    const { control, id, ending: visitorEnding } = await waitingVisitor(healthy, sockets);
     const ending = await within(visitorEnding, 5_000, 'the waiting visitor to be closed after visitorTimeoutMs');
     assert.equal(ending.received.length, 0);
     assert.equal(healthy.server.stats().pendingVisitors, 0);
@@ -365,24 +144,13 @@ test('data port: the id of a visitor that timed out gets ERR unknown-id and is c
     // The control connection that exposed it is untouched by the expiry.
     control.send('HELLO\n');
     assert.equal(errReason(await control.reader.line()), 'unknown-verb');
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('data port: an ID line written one byte per packet gets OK and then pipes both ways byte-exact', async () => {
-  const healthy = await startHealthy();
-  const sockets: net.Socket[] = [];
-  try {
-    const control = await openRaw(healthy.server.controlPort);
-    sockets.push(control.socket);
-    const { id, visitor } = await exposeAndVisit(control);
-    sockets.push(visitor);
-    const visitorEnding = endingOf(visitor);
-
-    const data = await Wire.open(healthy.server.dataPort);
+  await withHealthy({}, async (healthy, sockets) => {
+    const { id, visitor, ending: visitorEnding } = await waitingVisitor(healthy, sockets);
+    const data = await openInbox(healthy.server.dataPort);
     sockets.push(data.socket);
     const line = Buffer.from(`ID ${id}\n`, 'latin1');
     for (let i = 0; i < line.length; i++) {
@@ -400,21 +168,15 @@ test('data port: an ID line written one byte per packet gets OK and then pipes b
     const ending = await within(visitorEnding, 10_000, 'the visitor to close');
     assertSameBytes(ending.received, toVisitor, 'data socket → visitor');
     assert.equal(ending.code, undefined, 'the visitor was reset');
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('data port: a socket that never completes its line gets ERR timeout after handshakeTimeoutMs and is closed', async () => {
-  const healthy = await startHealthy({ handshakeTimeoutMs: 500 });
-  const raws: Raw[] = [];
-  try {
+  await withHealthy({ handshakeTimeoutMs: 500 }, async (healthy, sockets) => {
     const silent = await openRaw(healthy.server.dataPort);
-    raws.push(silent);
+    sockets.push(silent.socket);
     const partial = await openRaw(healthy.server.dataPort);
-    raws.push(partial);
+    sockets.push(partial.socket);
     partial.send('ID abcdef'); // a line that never ends
     const timedOut = async (raw: Raw, what: string): Promise<void> => {
       assert.equal(errReason(await raw.reader.line(5_000)), 'timeout', what);
@@ -426,20 +188,15 @@ test('data port: a socket that never completes its line gets ERR timeout after h
       healthy.pulse('while they wait'),
       healthy.check('while they wait'),
     ]);
-    // The healthy client's own data connections met the same short deadline throughout.
-    await healthy.finish();
-  } finally {
-    for (const raw of raws) raw.socket.destroy();
-    await healthy.close();
-  }
+    // The healthy client's own data connections met the same short deadline throughout
+    // (healthy.finish() checks it once more).
+  });
 });
 
 test('data port: a socket that sends ID for a waiting visitor and then resets makes the server reset that visitor at once', async () => {
   // visitorTimeoutMs is left at its 10 s default: the visitor must be reset by the data
   // socket's reset (ECONNRESET), not closed (FIN) by its own deadline.
-  const healthy = await startHealthy();
-  const sockets: net.Socket[] = [];
-  try {
+  await withHealthy({}, async (healthy, sockets) => {
     const control = await openRaw(healthy.server.controlPort);
     sockets.push(control.socket);
     const resetAfter = async (waitForOk: boolean): Promise<void> => {
@@ -447,7 +204,7 @@ test('data port: a socket that sends ID for a waiting visitor and then resets ma
       const { id, visitor } = await exposeAndVisit(control);
       sockets.push(visitor);
       const visitorEnding = endingOf(visitor);
-      const data = await Wire.open(healthy.server.dataPort);
+      const data = await openInbox(healthy.server.dataPort);
       sockets.push(data.socket);
       await new Promise<void>((resolve, reject) => data.socket.write(`ID ${id}\n`, (error) => (error ? reject(error) : resolve())));
       if (waitForOk) assert.equal(await data.line(), 'OK', what);
@@ -462,16 +219,11 @@ test('data port: a socket that sends ID for a waiting visitor and then resets ma
     };
     await resetAfter(false);
     await resetAfter(true);
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('data port: 100 concurrent garbage connections do not disturb the healthy tunnel', async () => {
-  const healthy = await startHealthy();
-  try {
+  await withHealthy({}, async (healthy) => {
     const before = healthy.server.stats();
     const flood = Array.from({ length: 100 }, async (_, i) => {
       const [what, bytes, reason] = REFUSALS[i % REFUSALS.length] ?? ['garbage', 'hello\n', 'unknown-verb'];
@@ -488,8 +240,5 @@ test('data port: 100 concurrent garbage connections do not disturb the healthy t
       { clients: after.clients, tunnels: after.tunnels, ports: after.ports },
       { clients: before.clients, tunnels: before.tunnels, ports: before.ports },
     );
-    await healthy.finish();
-  } finally {
-    await healthy.close();
-  }
+  });
 });

@@ -9,6 +9,7 @@ import { BurrowError, startClient, startServer, type BurrowClient, type BurrowSe
 import { connectVisitor, echo, HOST, listenLocal, readAll, replyOnEnd, request, startRig, within } from './helpers.ts';
 import {
   assertClosedByServer,
+  assertRefused,
   clientOf,
   errReason,
   exposeAndVisit,
@@ -19,31 +20,20 @@ import {
   serverOn,
   tryHold,
   untilRefused,
+  withServer,
 } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // 1. Data port: bad, stale and missing ID lines.
 
 test('data port: an id nobody issued gets ERR unknown-id and the connection is closed', async () => {
-  const server = await serverOn();
-  try {
-    const data = await openRaw(server.dataPort);
-    try {
-      data.send('ID abcdefghijklmnopqrstu\n');
-      assert.equal(errReason(await data.reader.line()), 'unknown-id');
-      await assertClosedByServer(data);
-    } finally {
-      data.socket.destroy();
-    }
-  } finally {
-    await server.close();
-  }
+  await withServer({}, async (server) => {
+    await assertRefused(server.dataPort, 'ID abcdefghijklmnopqrstu\n', 'unknown-id');
+  });
 });
 
 test('data port: an id is single-use; a second ID for it gets ERR unknown-id', async () => {
-  const server = await serverOn();
-  const sockets: net.Socket[] = [];
-  try {
+  await withServer({}, async (server, sockets) => {
     const control = await openRaw(server.controlPort);
     sockets.push(control.socket);
     const { id, visitor } = await exposeAndVisit(control);
@@ -58,20 +48,12 @@ test('data port: an id is single-use; a second ID for it gets ERR unknown-id', a
     first.socket.end('paired');
     assert.equal((await within(received, 5_000, 'the visitor to get the bytes')).toString(), 'paired');
 
-    const second = await openRaw(server.dataPort);
-    sockets.push(second.socket);
-    second.send(`ID ${id}\n`);
-    assert.equal(errReason(await second.reader.line()), 'unknown-id');
-    await assertClosedByServer(second);
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+    await assertRefused(server.dataPort, `ID ${id}\n`, 'unknown-id');
+  });
 });
 
 test('data port: malformed first lines get unknown-verb / bad-arguments / line-too-long and are closed', async () => {
-  const server = await serverOn();
-  try {
+  await withServer({}, async (server) => {
     const cases: Array<[string, string]> = [
       ['HELLO\n', 'unknown-verb'],
       ['ID a b\n', 'bad-arguments'],
@@ -80,42 +62,22 @@ test('data port: malformed first lines get unknown-verb / bad-arguments / line-t
       [`ID ${'x'.repeat(300)}`, 'line-too-long'],
     ];
     for (const [line, reason] of cases) {
-      const data = await openRaw(server.dataPort);
-      try {
-        data.send(line);
-        assert.equal(errReason(await data.reader.line()), reason, `reply to ${JSON.stringify(line.slice(0, 20))}`);
-        await assertClosedByServer(data);
-      } finally {
-        data.socket.destroy();
-      }
+      await assertRefused(server.dataPort, line, reason, `reply to ${JSON.stringify(line.slice(0, 20))}`);
     }
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('data port: a connection that never sends its ID line gets ERR timeout and is closed', async () => {
-  const server = await serverOn({ handshakeTimeoutMs: 300 });
-  try {
-    const data = await openRaw(server.dataPort);
-    try {
-      assert.equal(errReason(await data.reader.line(5_000)), 'timeout');
-      await assertClosedByServer(data);
-    } finally {
-      data.socket.destroy();
-    }
-  } finally {
-    await server.close();
-  }
+  await withServer({ handshakeTimeoutMs: 300 }, async (server) => {
+    await assertRefused(server.dataPort, undefined, 'timeout');
+  });
 });
 
 // ---------------------------------------------------------------------------------------
 // 2. A visitor nobody dials back for.
 
 test('a visitor whose client never dials back is closed after visitorTimeoutMs and its id expires', async () => {
-  const server = await serverOn({ visitorTimeoutMs: 300 });
-  const sockets: net.Socket[] = [];
-  try {
+  await withServer({ visitorTimeoutMs: 300 }, async (server, sockets) => {
     const control = await openRaw(server.controlPort);
     sockets.push(control.socket);
     const { id, visitor } = await exposeAndVisit(control);
@@ -123,17 +85,10 @@ test('a visitor whose client never dials back is closed after visitorTimeoutMs a
     const got = await within(readAll(visitor), 5_000, 'the waiting visitor to be closed');
     assert.equal(got.length, 0);
 
-    const data = await openRaw(server.dataPort);
-    sockets.push(data.socket);
-    data.send(`ID ${id}\n`);
-    assert.equal(errReason(await data.reader.line()), 'unknown-id');
-    await assertClosedByServer(data);
+    await assertRefused(server.dataPort, `ID ${id}\n`, 'unknown-id');
     // The control connection is untouched by the expiry.
     assert.equal(control.socket.destroyed, false);
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+  });
 });
 
 // ---------------------------------------------------------------------------------------
@@ -354,11 +309,7 @@ test('control port: refused lines keep the connection usable; a too-long line cl
     await untilRefused(Number(ok.split(' ')[1]));
 
     // Without a newline: detected as soon as the fragment passes the limit.
-    const other = await openRaw(rig.server.controlPort);
-    sockets.push(other.socket);
-    other.send('B'.repeat(300));
-    assert.equal(errReason(await other.reader.line()), 'line-too-long');
-    await assertClosedByServer(other);
+    await assertRefused(rig.server.controlPort, 'B'.repeat(300), 'line-too-long');
 
     assert.equal((await request(rig.publicPort, 'after')).toString(), 'rig:after');
   } finally {
@@ -368,9 +319,7 @@ test('control port: refused lines keep the connection usable; a too-long line cl
 });
 
 test('control port: the EXPOSE beyond maxTunnelsPerClient gets ERR too-many-tunnels', async () => {
-  const server = await serverOn({ maxTunnelsPerClient: 2 });
-  const sockets: net.Socket[] = [];
-  try {
+  await withServer({ maxTunnelsPerClient: 2 }, async (server, sockets) => {
     const control = await openRaw(server.controlPort);
     sockets.push(control.socket);
     const replies: string[] = [];
@@ -384,16 +333,11 @@ test('control port: the EXPOSE beyond maxTunnelsPerClient gets ERR too-many-tunn
     // The connection stays open: a bad line still gets its own answer.
     control.send('HELLO\n');
     assert.equal(errReason(await control.reader.line()), 'unknown-verb');
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+  });
 });
 
 test('control port: pipelined lines are answered in the order they arrived (ERR replies included)', async () => {
-  const server = await serverOn({ maxTunnelsPerClient: 2 });
-  const sockets: net.Socket[] = [];
-  try {
+  await withServer({ maxTunnelsPerClient: 2 }, async (server, sockets) => {
     const control = await openRaw(server.controlPort);
     sockets.push(control.socket);
     control.send('EXPOSE 1\nEXPOSE 1\nEXPOSE 1\nHELLO\n');
@@ -403,10 +347,7 @@ test('control port: pipelined lines are answered in the order they arrived (ERR 
     assert.match(replies[1] ?? '', /^OK [0-9]+$/, replies.join(' | '));
     assert.equal(errReason(replies[2] ?? ''), 'too-many-tunnels', replies.join(' | '));
     assert.equal(errReason(replies[3] ?? ''), 'unknown-verb', replies.join(' | '));
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+  });
 });
 
 // ---------------------------------------------------------------------------------------

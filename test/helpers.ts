@@ -1,8 +1,12 @@
 // Shared test fixtures: a relay + client + local service on 127.0.0.1 with ephemeral
-// ports, visitors, and event waiting with deadlines (tests never sleep).
+// ports, visitors, byte-exact comparison, and event waiting with deadlines (tests never
+// sleep).
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { EventEmitter } from 'node:events';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import { startClient, type BurrowClient, type ClientOptions } from '../client/client.ts';
 import { startServer, type BurrowServer, type ServerOptions } from '../server/server.ts';
 
@@ -20,6 +24,19 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
 /** Waits for one `event` from `emitter`, at most `ms`. */
 export function nextEvent<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 5_000): Promise<T> {
   return within(once(emitter, event) as Promise<T>, ms, `'${event}'`);
+}
+
+/** Polls `read` until it equals `expected` (deeply), bounded in time and in turns of the
+ * event loop (sockets close and timers clear a few turns after the event we awaited);
+ * then asserts the last value read equals `expected`. */
+export async function untilEqual<T>(read: () => T, expected: T, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last = read();
+  for (let turn = 0; turn < 10_000_000 && !isDeepStrictEqual(last, expected) && Date.now() < deadline; turn++) {
+    await nextTurn();
+    last = read();
+  }
+  assert.deepEqual(last, expected, what);
 }
 
 /** A TCP server on 127.0.0.1:0 whose sockets are tracked and destroyed by close(). */
@@ -146,4 +163,22 @@ export function pseudoRandomBytes(length: number, seed = 1): Buffer {
     buffer[i] = x & 0xff;
   }
   return buffer;
+}
+
+/** Offset of the first byte where `a` and `b` differ (the shorter length if one is a
+ * prefix of the other), or -1 if they are equal. */
+function firstDifference(a: Buffer, b: Buffer): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : length;
+}
+
+/** Byte-exact comparison that reports sizes and the first differing offset, not a 10 MB diff. */
+export function assertSameBytes(actual: Buffer, expected: Buffer, what: string): void {
+  if (actual.equals(expected)) return;
+  const at = firstDifference(actual, expected);
+  assert.fail(
+    `${what}: got ${actual.length} bytes, expected ${expected.length}; first difference at offset ${at} ` +
+      `(got ${actual[at] ?? 'EOF'}, expected ${expected[at] ?? 'EOF'})`,
+  );
 }

@@ -8,13 +8,11 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { isDeepStrictEqual } from 'node:util';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import { startServer, type BurrowError, type BurrowServer, type ServerStats } from '../index.ts';
-import { connectVisitor, HOST, pseudoRandomBytes, readAll, request, startRig, within, type Rig } from './helpers.ts';
-import { errReason, exposeAndVisit, openRaw, type Raw } from './raw.ts';
+import type { BurrowError, BurrowServer } from '../index.ts';
+import { connectVisitor, HOST, pseudoRandomBytes, readAll, request, startRig, untilEqual, within, type Rig } from './helpers.ts';
+import { ONE_IDLE_TUNNEL } from './healthy-tunnel.ts';
+import { heapAfterGc, loadGc } from './memory.ts';
+import { assertRefused, exposeAndVisit, openRaw, withServer, type Raw } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -36,9 +34,6 @@ const HEAP_GROWTH_BOUND = 10 * MiB;
 
 /** Short deadlines, so that the timeouts this file relies on fire within a round. */
 const SERVER_OPTIONS = { handshakeTimeoutMs: 300, visitorTimeoutMs: 300 };
-
-/** The stats of a server holding exactly one idle tunnel of one client. */
-const HEALTHY: ServerStats = { clients: 1, clientAddresses: 1, tunnels: 1, ports: 1, pendingVisitors: 0, sockets: 1 };
 
 /**
  * The local service behind the healthy tunnel. The visitor's first byte says what it does:
@@ -66,38 +61,8 @@ function handleCounts(): Record<string, number> {
   return counts;
 }
 
-/** Polls `read` until it equals `expected`, bounded in time and in turns of the event
- * loop: sockets close and timers clear a few turns after the event we awaited. */
-async function until<T>(read: () => T, expected: T, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  let last = read();
-  for (let turn = 0; turn < 10_000_000 && !isDeepStrictEqual(last, expected) && Date.now() < deadline; turn++) {
-    await nextTurn();
-    last = read();
-  }
-  assert.deepEqual(last, expected, what);
-}
-
 function untilStats(server: BurrowServer, what: string): Promise<void> {
-  return until(() => server.stats(), HEALTHY, `server stats after ${what}`);
-}
-
-/** V8's gc(), reachable without --expose-gc on the command line. */
-function collectGarbage(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  const candidate: unknown = vm.runInNewContext('gc');
-  if (typeof candidate !== 'function') throw new Error('cannot get gc() from V8');
-  return candidate as () => void;
-}
-
-async function heapAfterGc(gc: () => void): Promise<number> {
-  // Two collections with turns between them: finalizers and weak callbacks of the first
-  // free more for the second.
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await nextTurn();
-  }
-  return process.memoryUsage().heapUsed;
+  return untilEqual(() => server.stats(), ONE_IDLE_TUNNEL, `server stats after ${what}`);
 }
 
 /** Every socket opened in this process (by net.connect or accepted by a listener) while
@@ -216,10 +181,7 @@ const scenarios = {
 
   /** A control connection that never says anything: ERR timeout, closed. */
   async controlSilent(rig) {
-    const control = await openRaw(rig.server.controlPort);
-    assert.equal(errReason(await control.reader.line()), 'timeout');
-    assert.equal(await control.reader.next(), null);
-    await within(control.closed, 5_000, 'the silent control connection to close');
+    await assertRefused(rig.server.controlPort, undefined, 'timeout', 'the silent control connection');
     return 1;
   },
 
@@ -233,20 +195,13 @@ const scenarios = {
 
   /** A data connection that never says anything: ERR timeout, closed. */
   async dataSilent(rig) {
-    const data = await openRaw(rig.server.dataPort);
-    assert.equal(errReason(await data.reader.line()), 'timeout');
-    assert.equal(await data.reader.next(), null);
-    await within(data.closed, 5_000, 'the silent data connection to close');
+    await assertRefused(rig.server.dataPort, undefined, 'timeout', 'the silent data connection');
     return 1;
   },
 
   /** A data connection with an id nobody issued: ERR unknown-id, closed. */
   async dataUnknownId(rig, i) {
-    const data = await openRaw(rig.server.dataPort);
-    data.send(`ID nobody-${i}\n`);
-    assert.equal(errReason(await data.reader.line()), 'unknown-id');
-    assert.equal(await data.reader.next(), null);
-    await within(data.closed, 5_000, 'the refused data connection to close');
+    await assertRefused(rig.server.dataPort, `ID nobody-${i}\n`, 'unknown-id', 'the refused data connection');
     return 1;
   },
 
@@ -352,7 +307,7 @@ async function leakRig(): Promise<{ rig: Rig; closes: Array<BurrowError | undefi
 /** Waits until the server and the process are back to their idle state. */
 async function settle(rig: Rig, handles: Record<string, number>, what: string): Promise<void> {
   await untilStats(rig.server, what);
-  await until(handleCounts, handles, `active handles and timers after ${what}`);
+  await untilEqual(handleCounts, handles, `active handles and timers after ${what}`);
 }
 
 /** Starts a rig, runs `rounds` rounds of `mix`, and checks after each round that stats and
@@ -395,7 +350,7 @@ test('handshakes abandoned half-way, deadlines and visitors that leave while wai
 });
 
 test('the heap does not grow over thousands of connections of every kind', async (t) => {
-  const gc = collectGarbage();
+  const gc = loadGc();
   const { rig, closes } = await leakRig();
   try {
     const handles = handleCounts();
@@ -441,9 +396,7 @@ test('the heap does not grow over thousands of connections of every kind', async
 test('a visitor that leaves while waiting holds its place until its wait runs out, then frees it', async () => {
   // Waiting visitors are paused (their bytes stay in the kernel), so the server cannot see
   // them leave: by design (docs/PROTOCOL.md), their place is freed by the visitor timeout.
-  const server = await startServerForPending();
-  const sockets: net.Socket[] = [];
-  try {
+  await withServer({ visitorTimeoutMs: 500, maxPendingPerTunnel: 2 }, async (server, sockets) => {
     const control = await openRaw(server.controlPort);
     sockets.push(control.socket);
     const first = await exposeAndVisit(control);
@@ -455,17 +408,10 @@ test('a visitor that leaves while waiting holds its place until its wait runs ou
     second.resetAndDestroy();
     await within(Promise.all([closedPromise(first.visitor), closedPromise(second)]), 5_000, 'our visitors to close');
     assert.equal(server.stats().pendingVisitors, 2, 'the server cannot see a paused visitor leave');
-    await until(() => server.stats().pendingVisitors, 0, 'waiting visitors after their wait ran out');
+    await untilEqual(() => server.stats().pendingVisitors, 0, 'waiting visitors after their wait ran out');
     const third = await connectVisitor(first.publicPort);
     sockets.push(third);
     third.on('error', () => {});
     assert.match(await control.reader.line(), /^CONNECTION /);
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+  });
 });
-
-function startServerForPending(): Promise<BurrowServer> {
-  return startServer({ controlPort: 0, dataPort: 0, bind: HOST, visitorTimeoutMs: 500, maxPendingPerTunnel: 2 });
-}

@@ -2,7 +2,7 @@
 // plain objects for the parsed args and for the environment.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { envName, resolveClientOptions, resolveServerOptions, UsageError, type RawArgs } from '../cli/options.ts';
+import { envName, resolveClientOptions, resolveServerOptions, UsageError, type ClientCliOptions, type RawArgs } from '../cli/options.ts';
 
 /** Asserts `fn` throws a UsageError whose message contains every one of `parts`. */
 function assertUsageError(fn: () => unknown, ...parts: string[]): void {
@@ -25,8 +25,36 @@ const DEFAULT_COUNTS = {
   maxClientsPerIp: 64,
 };
 
+/** Every server variable but the limits, each with a value of its own. */
+const SERVER_ENV = {
+  BURROW_CONTROL_PORT: '9100',
+  BURROW_DATA_PORT: '9101',
+  BURROW_BIND: '::1',
+  BURROW_PORT_RANGE: '50000-50010',
+  BURROW_VISITOR_TIMEOUT: '3',
+  BURROW_TRACE: '1',
+};
+
+/** Asserts that each of `bads`, as `--<flag>` and as the variable `variable`, is a usage
+ * error naming its source and quoting the value. */
+function assertBadServerValues(flag: string, variable: string, bads: string[]): void {
+  for (const bad of bads) {
+    assertUsageError(() => resolveServerOptions({ [flag]: bad }, {}), `--${flag}`, `"${bad}"`);
+    assertUsageError(() => resolveServerOptions({}, { [variable]: bad }), variable, `"${bad}"`);
+  }
+}
+
 /** yargs hands the client its positional ports as an array of strings. */
 const clientArgs = (ports: string[], more: RawArgs = {}): RawArgs => ({ 'local-port': ports, ...more });
+
+/** What resolveClientOptions returns: the tunnels, how to reach the server, and trace. */
+function resolvedClient(
+  tunnels: Array<{ localPort: number; remotePort: number }>,
+  connection: { server: string; localHost: string; controlPort: number; dataPort: number },
+  trace: boolean,
+): ClientCliOptions {
+  return { client: { tunnels, ...connection }, trace };
+}
 
 describe('envName', () => {
   test('maps a flag to its BURROW_* variable', () => {
@@ -66,15 +94,7 @@ describe('resolveServerOptions', () => {
   });
 
   test('each BURROW_* variable', () => {
-    const env = {
-      BURROW_CONTROL_PORT: '9100',
-      BURROW_DATA_PORT: '9101',
-      BURROW_BIND: '::1',
-      BURROW_PORT_RANGE: '50000-50010',
-      BURROW_VISITOR_TIMEOUT: '3',
-      BURROW_TRACE: '1',
-    };
-    assert.deepEqual(resolveServerOptions({}, env), {
+    assert.deepEqual(resolveServerOptions({}, SERVER_ENV), {
       server: { controlPort: 9100, dataPort: 9101, bind: '::1', portRange: { min: 50000, max: 50010 }, visitorTimeoutMs: 3000, ...DEFAULT_COUNTS },
       trace: true,
     });
@@ -115,17 +135,9 @@ describe('resolveServerOptions', () => {
   });
 
   test('a flag wins over its variable, one by one', () => {
-    const env = {
-      BURROW_CONTROL_PORT: '9100',
-      BURROW_DATA_PORT: '9101',
-      BURROW_BIND: '::1',
-      BURROW_PORT_RANGE: '50000-50010',
-      BURROW_VISITOR_TIMEOUT: '3',
-      BURROW_TRACE: '1',
-    };
     const { server, trace } = resolveServerOptions(
       { 'control-port': '9000', 'data-port': '9001', bind: '127.0.0.1', 'port-range': '40000-40100', 'visitor-timeout': '7', trace: false },
-      env,
+      SERVER_ENV,
     );
     assert.deepEqual(server, { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 7000, ...DEFAULT_COUNTS });
     assert.equal(trace, false);
@@ -167,17 +179,11 @@ describe('resolveServerOptions', () => {
   });
 
   test('bad --port-range / BURROW_PORT_RANGE values are usage errors naming their source', () => {
-    for (const bad of ['9-3', '0-100', '1024-65536', 'abc', '1024', '1024-', '03000-4000']) {
-      assertUsageError(() => resolveServerOptions({ 'port-range': bad }, {}), '--port-range', `"${bad}"`);
-      assertUsageError(() => resolveServerOptions({}, { BURROW_PORT_RANGE: bad }), 'BURROW_PORT_RANGE', `"${bad}"`);
-    }
+    assertBadServerValues('port-range', 'BURROW_PORT_RANGE', ['9-3', '0-100', '1024-65536', 'abc', '1024', '1024-', '03000-4000']);
   });
 
   test('bad --visitor-timeout / BURROW_VISITOR_TIMEOUT values are usage errors naming their source', () => {
-    for (const bad of ['0', '-1', 'abc', '86401', 'Infinity', 'NaN', '1s']) {
-      assertUsageError(() => resolveServerOptions({ 'visitor-timeout': bad }, {}), '--visitor-timeout', `"${bad}"`);
-      assertUsageError(() => resolveServerOptions({}, { BURROW_VISITOR_TIMEOUT: bad }), 'BURROW_VISITOR_TIMEOUT', `"${bad}"`);
-    }
+    assertBadServerValues('visitor-timeout', 'BURROW_VISITOR_TIMEOUT', ['0', '-1', 'abc', '86401', 'Infinity', 'NaN', '1s']);
   });
 
   test('visitor timeout is in seconds, fractions allowed, up to a day', () => {
@@ -199,16 +205,10 @@ describe('resolveServerOptions', () => {
 
 describe('resolveClientOptions', () => {
   test('defaults', () => {
-    assert.deepEqual(resolveClientOptions(clientArgs(['3000']), {}), {
-      client: {
-        tunnels: [{ localPort: 3000, remotePort: 0 }],
-        server: 'localhost',
-        localHost: 'localhost',
-        controlPort: 7835,
-        dataPort: 7836,
-      },
-      trace: false,
-    });
+    assert.deepEqual(
+      resolveClientOptions(clientArgs(['3000']), {}),
+      resolvedClient([{ localPort: 3000, remotePort: 0 }], { server: 'localhost', localHost: 'localhost', controlPort: 7835, dataPort: 7836 }, false),
+    );
   });
 
   test('a single local port given as a string (not an array) works too', () => {
@@ -224,16 +224,10 @@ describe('resolveClientOptions', () => {
       'remote-port': ['8080'],
       trace: true,
     });
-    assert.deepEqual(resolveClientOptions(args, {}), {
-      client: {
-        tunnels: [{ localPort: 3000, remotePort: 8080 }],
-        server: 'relay.example.com',
-        localHost: '127.0.0.1',
-        controlPort: 9000,
-        dataPort: 9001,
-      },
-      trace: true,
-    });
+    assert.deepEqual(
+      resolveClientOptions(args, {}),
+      resolvedClient([{ localPort: 3000, remotePort: 8080 }], { server: 'relay.example.com', localHost: '127.0.0.1', controlPort: 9000, dataPort: 9001 }, true),
+    );
   });
 
   test('each BURROW_* variable', () => {
@@ -245,20 +239,18 @@ describe('resolveClientOptions', () => {
       BURROW_REMOTE_PORT: '8080,0,9090',
       BURROW_TRACE: 'yes',
     };
-    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '3001', '3002']), env), {
-      client: {
-        tunnels: [
+    assert.deepEqual(
+      resolveClientOptions(clientArgs(['3000', '3001', '3002']), env),
+      resolvedClient(
+        [
           { localPort: 3000, remotePort: 8080 },
           { localPort: 3001, remotePort: 0 },
           { localPort: 3002, remotePort: 9090 },
         ],
-        server: 'relay.example.com',
-        localHost: '127.0.0.1',
-        controlPort: 9100,
-        dataPort: 9101,
-      },
-      trace: true,
-    });
+        { server: 'relay.example.com', localHost: '127.0.0.1', controlPort: 9100, dataPort: 9101 },
+        true,
+      ),
+    );
   });
 
   test('a flag wins over its variable', () => {
@@ -278,20 +270,18 @@ describe('resolveClientOptions', () => {
       'remote-port': ['7070'],
       trace: false,
     });
-    assert.deepEqual(resolveClientOptions(args, env), {
-      client: {
+    assert.deepEqual(
+      resolveClientOptions(args, env),
+      resolvedClient(
         // --remote-port replaces BURROW_REMOTE_PORT as a whole: the second tunnel gets any port.
-        tunnels: [
+        [
           { localPort: 3000, remotePort: 7070 },
           { localPort: 3001, remotePort: 0 },
         ],
-        server: 'flag.example.com',
-        localHost: '127.0.0.1',
-        controlPort: 9000,
-        dataPort: 9001,
-      },
-      trace: false,
-    });
+        { server: 'flag.example.com', localHost: '127.0.0.1', controlPort: 9000, dataPort: 9001 },
+        false,
+      ),
+    );
   });
 
   test('several local ports, no remote ports: each asks for any port', () => {

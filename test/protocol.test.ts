@@ -37,6 +37,22 @@ function assertParses<T>(parsed: Parsed<T>, line: string): T {
   return parsed.message;
 }
 
+/** Asserts each `[line, verb]` is rejected as unknown-verb with the detail `<verb> <isNot>`. */
+function assertUnknownVerbs(parse: (line: string) => Parsed<unknown>, cases: ReadonlyArray<readonly [string, string]>, isNot: string): void {
+  for (const [line, verb] of cases) {
+    const detail = assertFails(parse(line), 'unknown-verb', line);
+    assert.equal(detail, `${verb} ${isNot}`);
+  }
+}
+
+/** Asserts each line is rejected as bad-arguments with exactly the detail `usage`. */
+function assertUsage(parse: (line: string) => Parsed<unknown>, lines: readonly string[], usage: string): void {
+  for (const line of lines) {
+    const detail = assertFails(parse(line), 'bad-arguments', line);
+    assert.equal(detail, usage);
+  }
+}
+
 /** The parsers, by name, for the checks every line must pass regardless of verb. */
 const PARSERS: [string, (line: string) => Parsed<unknown>][] = [
   ['parseClientControlLine', parseClientControlLine],
@@ -171,17 +187,7 @@ describe('parseClientControlLine (EXPOSE)', () => {
   });
 
   test('unknown verbs (ID, OK, lower case) are unknown-verb', () => {
-    for (const [line, verb] of [
-      ['ID abc', 'ID'],
-      ['OK 3000', 'OK'],
-      ['CONNECTION abc 3000', 'CONNECTION'],
-      ['expose 3000', 'expose'],
-      ['Expose 3000', 'Expose'],
-      ['HELLO', 'HELLO'],
-    ] as const) {
-      const detail = assertFails(parseClientControlLine(line), 'unknown-verb', line);
-      assert.equal(detail, `${verb} is not a control verb`);
-    }
+    assertUnknownVerbs(parseClientControlLine, [['ID abc', 'ID'], ['OK 3000', 'OK'], ['CONNECTION abc 3000', 'CONNECTION'], ['expose 3000', 'expose'], ['Expose 3000', 'Expose'], ['HELLO', 'HELLO']], 'is not a control verb');
   });
 
   test('the verb is checked before the arguments', () => {
@@ -255,16 +261,7 @@ describe('parseServerControlLine (OK, CONNECTION, ERR)', () => {
   });
 
   test('unknown verbs (EXPOSE, ID, lower case) are unknown-verb', () => {
-    for (const [line, verb] of [
-      ['EXPOSE 3000', 'EXPOSE'],
-      ['ID abc', 'ID'],
-      ['ok 40000', 'ok'],
-      ['Err timeout', 'Err'],
-      ['PING', 'PING'],
-    ] as const) {
-      const detail = assertFails(parseServerControlLine(line), 'unknown-verb', line);
-      assert.equal(detail, `${verb} is not a server control verb`);
-    }
+    assertUnknownVerbs(parseServerControlLine, [['EXPOSE 3000', 'EXPOSE'], ['ID abc', 'ID'], ['ok 40000', 'ok'], ['Err timeout', 'Err'], ['PING', 'PING']], 'is not a server control verb');
   });
 });
 
@@ -282,22 +279,11 @@ describe('parseClientDataLine (ID)', () => {
   });
 
   test('missing id, extra fields and invalid id characters are bad-arguments', () => {
-    for (const line of ['ID', 'ID abc def', 'ID abc.def', 'ID abc/def', 'ID ab!c', 'ID a=b', 'ID ~abc', 'ID "abc"']) {
-      const detail = assertFails(parseClientDataLine(line), 'bad-arguments', line);
-      assert.equal(detail, 'usage: ID <id>');
-    }
+    assertUsage(parseClientDataLine, ['ID', 'ID abc def', 'ID abc.def', 'ID abc/def', 'ID ab!c', 'ID a=b', 'ID ~abc', 'ID "abc"'], 'usage: ID <id>');
   });
 
   test('unknown verbs (EXPOSE, OK, lower case) are unknown-verb', () => {
-    for (const [line, verb] of [
-      ['EXPOSE 3000', 'EXPOSE'],
-      ['OK', 'OK'],
-      ['id abc', 'id'],
-      ['ERR timeout', 'ERR'],
-    ] as const) {
-      const detail = assertFails(parseClientDataLine(line), 'unknown-verb', line);
-      assert.equal(detail, `${verb} is not a data verb`);
-    }
+    assertUnknownVerbs(parseClientDataLine, [['EXPOSE 3000', 'EXPOSE'], ['OK', 'OK'], ['id abc', 'id'], ['ERR timeout', 'ERR']], 'is not a data verb');
   });
 });
 
@@ -307,10 +293,7 @@ describe('parseServerDataLine (OK, ERR)', () => {
   });
 
   test('OK with any argument is bad-arguments', () => {
-    for (const line of ['OK 40000', 'OK x', 'OK 1 2']) {
-      const detail = assertFails(parseServerDataLine(line), 'bad-arguments', line);
-      assert.equal(detail, 'usage: OK');
-    }
+    assertUsage(parseServerDataLine, ['OK 40000', 'OK x', 'OK 1 2'], 'usage: OK');
   });
 
   test('ERR with and without detail', () => {
@@ -327,15 +310,7 @@ describe('parseServerDataLine (OK, ERR)', () => {
   });
 
   test('unknown verbs (CONNECTION, EXPOSE, ID, lower case) are unknown-verb', () => {
-    for (const [line, verb] of [
-      ['CONNECTION abc 40000', 'CONNECTION'],
-      ['EXPOSE 3000', 'EXPOSE'],
-      ['ID abc', 'ID'],
-      ['ok', 'ok'],
-    ] as const) {
-      const detail = assertFails(parseServerDataLine(line), 'unknown-verb', line);
-      assert.equal(detail, `${verb} is not a server data verb`);
-    }
+    assertUnknownVerbs(parseServerDataLine, [['CONNECTION abc 40000', 'CONNECTION'], ['EXPOSE 3000', 'EXPOSE'], ['ID abc', 'ID'], ['ok', 'ok']], 'is not a server data verb');
   });
 });
 

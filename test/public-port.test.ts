@@ -8,14 +8,13 @@
 // place; waiting visitors are closed after visitorTimeoutMs; bytes a visitor sends before
 // it is paired stay in the kernel (paused) and arrive intact after OK, costing no memory.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import type { BurrowError, BurrowServer, ServerOptions } from '../index.ts';
-import { echo, HOST, listenLocal, pseudoRandomBytes, request, within } from './helpers.ts';
-import { assertClosedByServer, clientOf, errReason, openRaw, serverOn, type Raw } from './raw.ts';
+import { assertSameBytes, HOST, pseudoRandomBytes, within } from './helpers.ts';
+import { withHealthy } from './healthy-tunnel.ts';
+import { endingOf, openInbox, type Ending, type Inbox } from './inbox.ts';
+import { loadGc } from './memory.ts';
+import { assertClosedByServer, connectionId, dialBack, errReason, expose, openRaw, type Raw } from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -23,226 +22,20 @@ const MiB = 1024 * KiB;
 // ---------------------------------------------------------------------------------------
 // Local helpers
 
-/** Byte-exact comparison that reports sizes and the first differing offset, not a diff. */
-function assertSameBytes(actual: Buffer, expected: Buffer, what: string): void {
-  if (actual.equals(expected)) return;
-  const length = Math.min(actual.length, expected.length);
-  let at = length;
-  for (let i = 0; i < length; i++) {
-    if (actual[i] !== expected[i]) {
-      at = i;
-      break;
-    }
-  }
-  assert.fail(`${what}: got ${actual.length} bytes, expected ${expected.length}; first difference at offset ${at}`);
-}
-
-/** How a socket ended: the first error code it saw (if any) and every byte it received. */
-interface Ending {
-  code: string | undefined;
-  received: Buffer;
-}
-
-/** Resolves once the peer has closed `socket`: its FIN ('end', even on a half-open
- * socket) or a reset / close. Attach it before any data can arrive. */
-function endingOf(socket: net.Socket): Promise<Ending> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let code: string | undefined;
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      code ??= error.code ?? error.message;
-    });
-    const done = (): void => resolve({ code, received: Buffer.concat(chunks) });
-    socket.once('end', done);
-    socket.once('close', done);
-  });
-}
-
-/** A connection whose received bytes can be read as a line and then as exact byte counts
- * (a LineReader decodes everything as lines). Half-open allowed, Nagle off. */
-class Wire {
-  readonly closed: Promise<void>;
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private ended = false;
-  private readonly waiters = new Set<() => void>();
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.length += chunk.length;
-      this.wake();
-    });
-    socket.on('error', () => {}); // tests assert on bytes and closes
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
-    const onEnd = (): void => {
-      this.ended = true;
-      this.wake();
-    };
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-  }
-
-  static async open(port: number): Promise<Wire> {
-    const socket = net.connect({ host: HOST, port, allowHalfOpen: true, noDelay: true });
-    const wire = new Wire(socket);
-    await within(once(socket, 'connect'), 5_000, `connect to ${port}`);
-    return wire;
-  }
-
-  /** The next line, without its `\n`. */
-  async line(ms = 5_000): Promise<string> {
-    await this.until(() => this.buffered().includes(0x0a), ms, 'a line');
-    const buffer = this.buffered();
-    const newline = buffer.indexOf(0x0a);
-    this.keep(buffer.subarray(newline + 1));
-    return buffer.subarray(0, newline).toString('latin1');
-  }
-
-  /** Exactly the next `count` bytes. */
-  async take(count: number, ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.length >= count, ms, `${count} bytes`);
-    const buffer = this.buffered();
-    this.keep(buffer.subarray(count));
-    return buffer.subarray(0, count);
-  }
-
-  /** Everything left once the peer has ended. */
-  async rest(ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.ended, ms, 'the end of the stream', true);
-    const buffer = this.buffered();
-    this.keep(Buffer.alloc(0));
-    return buffer;
-  }
-
-  private buffered(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  private keep(rest: Buffer): void {
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.length = rest.length;
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private until(ready: () => boolean, ms: number, what: string, endIsReady = false): Promise<void> {
-    const waiting = new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (ready()) {
-          this.waiters.delete(check);
-          resolve();
-        } else if (this.ended && !endIsReady) {
-          this.waiters.delete(check);
-          reject(new Error(`stream ended before ${what} (have ${this.length} bytes)`));
-        }
-      };
-      this.waiters.add(check);
-      check();
-    });
-    return within(waiting, ms, what).finally(() => this.waiters.clear());
-  }
-}
-
-/** A server with a real client exposing a local echo service, plus one long-lived visitor
- * connection through it, so a test can show that its bad inputs touch nothing else. */
-interface Healthy {
-  server: BurrowServer;
-  publicPort: number;
-  /** A fresh visitor sends 64 KiB (seeded) and must get exactly them back. */
-  check(what: string): Promise<void>;
-  /** 4 KiB (seeded) through the long-lived visitor connection, echoed byte-exact. */
-  pulse(what: string): Promise<void>;
-  /** Final checks: one more pulse and check, the long connection ends cleanly with nothing
-   * unexpected, the client emitted no warning and is still connected. */
-  finish(): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function startHealthy(options: ServerOptions = {}): Promise<Healthy> {
-  const local = await listenLocal(echo);
-  let server: BurrowServer | undefined;
-  try {
-    server = await serverOn(options);
-    const client = await clientOf(server, [{ localPort: local.port }]);
-    const warnings: BurrowError[] = [];
-    const closes: Array<BurrowError | undefined> = [];
-    client.on('warning', (warning) => warnings.push(warning));
-    client.on('close', (error) => closes.push(error));
-    const publicPort = client.tunnels[0]?.publicPort ?? 0;
-    const stream = await Wire.open(publicPort);
-    let seed = 1000;
-    const running = server;
-    const healthy: Healthy = {
-      server: running,
-      publicPort,
-      async check(what) {
-        const payload = pseudoRandomBytes(64 * KiB, ++seed);
-        assertSameBytes(await request(publicPort, payload), payload, `healthy tunnel, ${what}`);
-      },
-      async pulse(what) {
-        const chunk = pseudoRandomBytes(4 * KiB, ++seed);
-        stream.socket.write(chunk);
-        assertSameBytes(await stream.take(chunk.length), chunk, `long-lived healthy connection, ${what}`);
-      },
-      async finish() {
-        await healthy.pulse('at the end');
-        await healthy.check('at the end');
-        stream.socket.end();
-        assert.equal((await stream.rest()).length, 0, 'the long-lived connection got bytes it did not send');
-        assert.deepEqual(
-          warnings.map((warning) => `${warning.code}: ${warning.message}`),
-          [],
-          'the healthy client warned',
-        );
-        assert.deepEqual(closes, [], 'the healthy client lost its control connection');
-      },
-      async close() {
-        stream.socket.destroy();
-        await client.close();
-        await running.close();
-        await local.close();
-      },
-    };
-    await healthy.check('before');
-    await healthy.pulse('before');
-    return healthy;
-  } catch (error) {
-    await server?.close();
-    await local.close();
-    throw error;
-  }
-}
-
-/** Sends `EXPOSE 1` on a raw control connection (a client that will never dial back on
- * its own) and returns the public port of the `OK <port>` reply. */
-async function exposeRaw(control: Raw): Promise<number> {
-  control.send('EXPOSE 1\n');
-  const reply = await control.reader.line();
-  const match = /^OK ([1-9][0-9]*)$/.exec(reply);
-  assert.ok(match, `EXPOSE answered ${JSON.stringify(reply)}`);
-  return Number(match[1]);
-}
-
-/** Reads the `CONNECTION <id> <publicPort>` line of the next accepted visitor. */
-async function connectionId(control: Raw, publicPort: number): Promise<string> {
-  const line = await control.reader.line();
-  const match = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+)$/.exec(line);
-  assert.ok(match, `expected a CONNECTION line, got ${JSON.stringify(line)}`);
-  assert.equal(Number(match[2]), publicPort, line);
-  return match[1] ?? '';
-}
-
 /** Proves no CONNECTION line is queued on `control`: lines go out in order, so the answer
  * to a garbage line must be the very next line. (Costs one of the 16 refused lines.) */
 async function assertNoConnectionLine(control: Raw, what: string): Promise<void> {
   control.send('HELLO\n');
   const line = await control.reader.line();
   assert.equal(errReason(line), 'unknown-verb', `${what}: expected no CONNECTION line, got ${JSON.stringify(line)}`);
+}
+
+/** A raw control connection (a client that will never dial back on its own) that has
+ * sent `EXPOSE 1`, and the public port of its tunnel. */
+async function rawTunnel(controlPort: number, sockets: net.Socket[]): Promise<{ control: Raw; publicPort: number }> {
+  const control = await openRaw(controlPort);
+  sockets.push(control.socket);
+  return { control, publicPort: await expose(control, 1) };
 }
 
 /** A visitor that must be refused: connects (without waiting for the handshake, which a
@@ -261,10 +54,10 @@ function assertAllReset(endings: Ending[], what: string): void {
   }
 }
 
-/** A visitor that is accepted and waits: a Wire (reads what arrives), half-open allowed.
+/** A visitor that is accepted and waits: an Inbox (reads what arrives), half-open allowed.
  * `ended` resolves once the server has closed its side (FIN or reset). */
-async function waitingVisitor(port: number, sockets: net.Socket[]): Promise<{ wire: Wire; ended: Promise<void>; isClosed(): boolean }> {
-  const wire = await Wire.open(port);
+async function waitingVisitor(port: number, sockets: net.Socket[]): Promise<{ wire: Inbox; ended: Promise<void>; isClosed(): boolean }> {
+  const wire = await openInbox(port);
   sockets.push(wire.socket);
   let closed = false;
   const ended = new Promise<void>((resolve) => {
@@ -278,17 +71,8 @@ async function waitingVisitor(port: number, sockets: net.Socket[]): Promise<{ wi
   return { wire, ended, isClosed: () => closed };
 }
 
-/** Dials the data port by hand for `id` and asserts the `OK`. */
-async function dialBack(dataPort: number, id: string, sockets: net.Socket[]): Promise<Wire> {
-  const data = await Wire.open(dataPort);
-  sockets.push(data.socket);
-  data.socket.write(`ID ${id}\n`);
-  assert.equal(await data.line(), 'OK', `dial-back for ${id}`);
-  return data;
-}
-
 /** 8 KiB (seeded) each way across a joined pair, compared byte for byte. */
-async function exchange(visitor: Wire, data: Wire, seed: number, what: string): Promise<void> {
+async function exchange(visitor: Inbox, data: Inbox, seed: number, what: string): Promise<void> {
   const up = pseudoRandomBytes(8 * KiB, seed);
   const down = pseudoRandomBytes(8 * KiB, seed + 1);
   visitor.socket.write(up);
@@ -297,28 +81,14 @@ async function exchange(visitor: Wire, data: Wire, seed: number, what: string): 
   assertSameBytes(await visitor.take(down.length), down, `${what}: data socket → visitor`);
 }
 
-/** V8's gc(), so that arrayBuffers counts live buffers only (as in tunnel.test.ts: array
- * buffers are otherwise swept in the background at random; this process runs one file). */
-function collectGarbage(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  v8.setFlagsFromString('--no-concurrent-array-buffer-sweeping');
-  const candidate: unknown = vm.runInNewContext('gc');
-  if (typeof candidate !== 'function') throw new Error('cannot get gc() from V8');
-  return candidate as () => void;
-}
-
 // ---------------------------------------------------------------------------------------
 // Tests
 
 test('public port: with the client gone, visitors beyond maxPendingPerTunnel are reset at once; the first 5 keep their place until visitorTimeoutMs', async () => {
-  const healthy = await startHealthy({ maxPendingPerTunnel: 5, visitorTimeoutMs: 2_000 });
-  const sockets: net.Socket[] = [];
-  try {
+  await withHealthy({ maxPendingPerTunnel: 5, visitorTimeoutMs: 2_000 }, async (healthy, sockets) => {
     const baseline = healthy.server.stats().pendingVisitors;
     assert.equal(baseline, 0);
-    const control = await openRaw(healthy.server.controlPort);
-    sockets.push(control.socket);
-    const publicPort = await exposeRaw(control);
+    const { control, publicPort } = await rawTunnel(healthy.server.controlPort, sockets);
 
     const waiting = [];
     const ids: string[] = [];
@@ -358,23 +128,17 @@ test('public port: with the client gone, visitors beyond maxPendingPerTunnel are
     assert.equal(healthy.server.stats().pendingVisitors, baseline);
     // The joined one outlives the deadline.
     await exchange(first.wire, data, 15, 'the paired visitor, after the timeouts');
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('public port: maxPending counts waiting visitors across tunnels; the extra visitor is reset on any tunnel, the waiting ones keep their place', async () => {
-  const healthy = await startHealthy({ maxPending: 6, maxPendingPerTunnel: 5 });
-  const sockets: net.Socket[] = [];
-  try {
+  await withHealthy({ maxPending: 6, maxPendingPerTunnel: 5 }, async (healthy, sockets) => {
     const controlA = await openRaw(healthy.server.controlPort);
     sockets.push(controlA.socket);
     const controlB = await openRaw(healthy.server.controlPort);
     sockets.push(controlB.socket);
-    const portA = await exposeRaw(controlA);
-    const portB = await exposeRaw(controlB);
+    const portA = await expose(controlA, 1);
+    const portB = await expose(controlB, 1);
 
     const atA = [];
     const idsA: string[] = [];
@@ -417,20 +181,12 @@ test('public port: maxPending counts waiting visitors across tunnels; the extra 
     const data = await dialBack(healthy.server.dataPort, idsA[0] ?? '', sockets);
     await exchange(firstA.wire, data, 21, 'a visitor that waited through the refusals');
     assert.equal(fifth.isClosed(), false);
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('public port: maxConnectionsPerTunnel counts joined connections; after one closes a new visitor is accepted again', async () => {
-  const healthy = await startHealthy({ maxConnectionsPerTunnel: 3 });
-  const sockets: net.Socket[] = [];
-  try {
-    const control = await openRaw(healthy.server.controlPort);
-    sockets.push(control.socket);
-    const publicPort = await exposeRaw(control);
+  await withHealthy({ maxConnectionsPerTunnel: 3 }, async (healthy, sockets) => {
+    const { control, publicPort } = await rawTunnel(healthy.server.controlPort, sockets);
     const { dataPort } = healthy.server;
 
     const v1 = await waitingVisitor(publicPort, sockets);
@@ -464,23 +220,15 @@ test('public port: maxConnectionsPerTunnel counts joined connections; after one 
     await exchange(v4.wire, d4, 41, 'the visitor accepted after a close');
     assertAllReset([await knock(publicPort, sockets)], 'a visitor beyond the limit again (3 joined)');
     await exchange(v2.wire, d2, 43, 'joined #2 at the end');
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('public port: a client that dials back late (but within visitorTimeoutMs) still gets every byte its visitor sent', async () => {
   // "Late" is measured by the server's own clock: two data connections that never send
   // their ID line each get ERR timeout after handshakeTimeoutMs, one after the other,
   // before the client dials back (no sleeping in the test).
-  const healthy = await startHealthy({ handshakeTimeoutMs: 500, visitorTimeoutMs: 5_000 });
-  const sockets: net.Socket[] = [];
-  try {
-    const control = await openRaw(healthy.server.controlPort);
-    sockets.push(control.socket);
-    const publicPort = await exposeRaw(control);
+  await withHealthy({ handshakeTimeoutMs: 500, visitorTimeoutMs: 5_000 }, async (healthy, sockets) => {
+    const { control, publicPort } = await rawTunnel(healthy.server.controlPort, sockets);
     const visitor = await waitingVisitor(publicPort, sockets);
     const sent = pseudoRandomBytes(64 * KiB, 51);
     visitor.wire.socket.write(sent);
@@ -504,21 +252,13 @@ test('public port: a client that dials back late (but within visitorTimeoutMs) s
     assertSameBytes(await data.rest(), last, 'the last bytes and FIN');
     data.socket.end();
     assert.equal((await visitor.wire.rest()).length, 0);
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('public port: 20 visitors that each send 64 KiB before being paired get exactly those bytes delivered after OK', async () => {
-  const healthy = await startHealthy();
-  const sockets: net.Socket[] = [];
-  try {
-    const control = await openRaw(healthy.server.controlPort);
-    sockets.push(control.socket);
-    const publicPort = await exposeRaw(control);
-    const visitors: Wire[] = [];
+  await withHealthy({}, async (healthy, sockets) => {
+    const { control, publicPort } = await rawTunnel(healthy.server.controlPort, sockets);
+    const visitors: Inbox[] = [];
     const payloads: Buffer[] = [];
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {
@@ -541,25 +281,17 @@ test('public port: 20 visitors that each send 64 KiB before being paired get exa
     });
     await within(Promise.all([...pairs, healthy.pulse('while they are paired'), healthy.check('while they are paired')]), 30_000, '20 pairings');
     assert.equal(healthy.server.stats().pendingVisitors, 0);
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });
 
 test('public port: 50 unpaired visitors writing 1 MiB each do not grow memory; their bytes wait in the kernel and arrive intact', async () => {
-  const gc = collectGarbage();
-  const healthy = await startHealthy();
-  const sockets: net.Socket[] = [];
-  try {
-    const control = await openRaw(healthy.server.controlPort);
-    sockets.push(control.socket);
-    const publicPort = await exposeRaw(control);
+  const gc = loadGc();
+  await withHealthy({}, async (healthy, sockets) => {
+    const { control, publicPort } = await rawTunnel(healthy.server.controlPort, sockets);
     // One buffer for all: the visitors' pending writes reference it rather than copy it,
     // so the test's own side costs 1 MiB whatever the kernel does not take.
     const payload = pseudoRandomBytes(MiB, 77);
-    const visitors: Wire[] = [];
+    const visitors: Inbox[] = [];
     const ids: string[] = [];
     gc();
     const before = process.memoryUsage();
@@ -590,9 +322,5 @@ test('public port: 50 unpaired visitors writing 1 MiB each do not grow memory; t
       await exchange(visitor, data, 80 + i, `visitor ${i} after its 1 MiB`);
     }
     assert.equal(healthy.server.stats().pendingVisitors, 48);
-    await healthy.finish();
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await healthy.close();
-  }
+  });
 });

@@ -1,11 +1,12 @@
 // Speaking the protocol by hand, for tests of what the server answers to raw lines:
-// a line reader, raw connections, port probes, and small server/client starters.
+// a line reader, raw connections, refusals, hand-made dial-backs, port probes, and small
+// server/client starters.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ServerOptions } from '../index.ts';
 import { connectVisitor, HOST, within } from './helpers.ts';
-
+import { openInbox, type Inbox } from './inbox.ts';
 
 /** Reads `\n`-terminated lines from a socket; `next()` resolves with `null` once the peer
  * has ended (or the socket closed) and no complete line is left. */
@@ -86,6 +87,21 @@ export async function assertClosedByServer(raw: Raw): Promise<void> {
   await within(raw.closed, 5_000, 'the socket to close');
 }
 
+/** Opens a connection to `port`, sends `bytes` (if any), asserts the exact reason word of
+ * the ERR reply and that the server then closes the connection; returns the ERR line. */
+export async function assertRefused(port: number, bytes: Buffer | string | undefined, reason: string, what = 'the reply'): Promise<string> {
+  const raw = await openRaw(port);
+  try {
+    if (bytes !== undefined) raw.socket.write(bytes);
+    const line = await raw.reader.line();
+    assert.equal(errReason(line), reason, `${what}: got ${JSON.stringify(line)}`);
+    await assertClosedByServer(raw);
+    return line;
+  } finally {
+    raw.socket.destroy();
+  }
+}
+
 /** A port nothing listens on right now: listen on 0, note the port, close. */
 export async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -144,6 +160,19 @@ export function serverOn(options: ServerOptions = {}): Promise<BurrowServer> {
   return startServer({ controlPort: 0, dataPort: 0, bind: HOST, ...options });
 }
 
+/** Runs `body` against a server of its own (with `options`); afterwards, pass or fail,
+ * destroys every socket `body` put into `sockets` and closes the server. */
+export async function withServer(options: ServerOptions, body: (server: BurrowServer, sockets: net.Socket[]) => Promise<void>): Promise<void> {
+  const server = await serverOn(options);
+  const sockets: net.Socket[] = [];
+  try {
+    await body(server, sockets);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await server.close();
+  }
+}
+
 export function clientOf(server: BurrowServer, tunnels: Array<{ localPort: number; remotePort?: number }>): Promise<BurrowClient> {
   return startClient({ tunnels, server: HOST, localHost: HOST, controlPort: server.controlPort, dataPort: server.dataPort });
 }
@@ -194,85 +223,16 @@ export async function connectionId(control: Raw, publicPort: number): Promise<st
   const line = await control.reader.line();
   const match = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+)$/.exec(line);
   assert.ok(match, `expected a CONNECTION line, got ${JSON.stringify(line)}`);
-  assert.equal(Number(match[2]), publicPort);
+  assert.equal(Number(match[2]), publicPort, line);
   return match[1] ?? '';
 }
 
-/** Everything a socket receives, consumable as lines and then as raw bytes, so a test can
- * read `OK\n` and then exactly the bytes that follow it (a LineReader only gives lines). */
-export class Inbox {
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private ended = false;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.length += chunk.length;
-      this.wake();
-    });
-    socket.on('error', () => {}); // tests assert on bytes, not on resets
-    const onEnd = (): void => {
-      this.ended = true;
-      this.wake();
-    };
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-  }
-
-  /** The next line, without its `\n`. */
-  async line(ms = 5_000): Promise<string> {
-    await this.until(() => this.buffered().includes(0x0a), ms, 'a complete line');
-    const buffer = this.buffered();
-    const newline = buffer.indexOf(0x0a);
-    this.keep(buffer.subarray(newline + 1));
-    return buffer.subarray(0, newline).toString('latin1');
-  }
-
-  /** Everything left once the peer has closed its side. */
-  async rest(ms = 5_000): Promise<Buffer> {
-    await this.until(() => this.ended, ms, 'end of stream', true);
-    const buffer = this.buffered();
-    this.keep(Buffer.alloc(0));
-    return buffer;
-  }
-
-  private buffered(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  private keep(rest: Buffer): void {
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.length = rest.length;
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private until(ready: () => boolean, ms: number, what: string, endIsReady = false): Promise<void> {
-    if (ready()) return Promise.resolve();
-    const waiting = new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (ready()) {
-          this.waiters.delete(check);
-          resolve();
-        } else if (this.ended && !endIsReady) {
-          this.waiters.delete(check);
-          reject(new Error(`connection ended before ${what} (have ${this.length} bytes: ${JSON.stringify(this.buffered().toString('latin1').slice(0, 80))})`));
-        }
-      };
-      this.waiters.add(check);
-      check();
-    });
-    return within(waiting, ms, what);
-  }
-}
-
-/** A connection to 127.0.0.1:`port` that may stay half-open (the test can still send after
- * the peer's FIN), read through an Inbox. */
-export async function openInbox(port: number): Promise<Inbox> {
-  return new Inbox(await connectVisitor(port));
+/** Dials the data port by hand for `id` and asserts the `OK`; the connection goes into
+ * `sockets` (for the test to destroy) and is returned as an Inbox for the bytes after OK. */
+export async function dialBack(dataPort: number, id: string, sockets: net.Socket[]): Promise<Inbox> {
+  const data = await openInbox(dataPort);
+  sockets.push(data.socket);
+  data.socket.write(`ID ${id}\n`);
+  assert.equal(await data.line(), 'OK', `dial-back for ${id}`);
+  return data;
 }

@@ -9,13 +9,12 @@ import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { ConnectionEvent } from '../client/client.ts';
 import type { ConnectionTotals } from '../client/connection.ts';
 import type { BurrowServer } from '../server/server.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import {
+  assertSameBytes,
   connectVisitor,
   echo,
   HOST,
@@ -28,31 +27,15 @@ import {
   startRig,
   within,
 } from './helpers.ts';
-import { connectionId, expose, Inbox, openInbox, openRaw, probe, serverOn, type Raw } from './raw.ts';
+import { Inbox, openInbox } from './inbox.ts';
+import { loadGc } from './memory.ts';
+import { connectionId, expose, openRaw, probe, withServer, type Raw } from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
-
-/** Offset of the first byte where `a` and `b` differ (the shorter length if one is a
- * prefix of the other), or -1 if they are equal. */
-function firstDifference(a: Buffer, b: Buffer): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : length;
-}
-
-/** Byte-exact comparison that reports sizes and the first differing offset, not a 10 MB diff. */
-function assertSameBytes(actual: Buffer, expected: Buffer, what: string): void {
-  if (actual.equals(expected)) return;
-  const at = firstDifference(actual, expected);
-  assert.fail(
-    `${what}: got ${actual.length} bytes, expected ${expected.length}; first difference at offset ${at} ` +
-      `(got ${actual[at] ?? 'EOF'}, expected ${expected[at] ?? 'EOF'})`,
-  );
-}
 
 /** A hand-written client's tunnel on a server alone. */
 interface RawTunnel {
@@ -68,9 +51,7 @@ interface RawTunnel {
 
 /** Runs `body` against a RawTunnel, then destroys every socket it opened and closes the server. */
 async function withRawTunnel(body: (tunnel: RawTunnel) => Promise<void>): Promise<void> {
-  const server = await serverOn();
-  const sockets: net.Socket[] = [];
-  try {
+  await withServer({}, async (server, sockets) => {
     const control = await openRaw(server.controlPort);
     sockets.push(control.socket);
     const publicPort = await expose(control, 9);
@@ -82,10 +63,7 @@ async function withRawTunnel(body: (tunnel: RawTunnel) => Promise<void>): Promis
       return data;
     };
     await body({ server, control, publicPort, visitor, dialData });
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    await server.close();
-  }
+  });
 }
 
 /** Resolves with the first trace event `matches` accepts. */
@@ -115,17 +93,6 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reje
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** Returns V8's gc(): after a full collection, arrayBuffers counts live buffers only.
- * Array buffers are normally freed by a background sweeper after the collection, which
- * would leave garbage in the count at random; this process (one test file) turns that off. */
-function collectGarbage(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  v8.setFlagsFromString('--no-concurrent-array-buffer-sweeping');
-  const candidate: unknown = vm.runInNewContext('gc');
-  if (typeof candidate !== 'function') throw new Error('cannot get gc() from V8');
-  return candidate as () => void;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -204,7 +171,7 @@ test('bytes sent in the same write as the ID line reach the visitor', async () =
 
     assertSameBytes(await within(atVisitor, 10_000, 'the payload at the visitor'), payload, 'bytes after the ID line');
     visitor.end();
-    assertSameBytes(await data.rest(), Buffer.alloc(0), 'bytes on the data socket after OK');
+    assertSameBytes(await data.rest(5_000), Buffer.alloc(0), 'bytes on the data socket after OK');
   });
 });
 
@@ -338,9 +305,9 @@ test('a joined connection outlives its control connection; the public port close
     data.write('pong 2\n');
     assert.equal(await atVisitor.line(), 'pong 2');
     visitor.end('last from visitor');
-    assertSameBytes(await atData.rest(), Buffer.from('last from visitor'), 'visitor tail at the data socket');
+    assertSameBytes(await atData.rest(5_000), Buffer.from('last from visitor'), 'visitor tail at the data socket');
     data.end('last from local');
-    assertSameBytes(await atVisitor.rest(), Buffer.from('last from local'), 'local tail at the visitor');
+    assertSameBytes(await atVisitor.rest(5_000), Buffer.from('last from local'), 'local tail at the visitor');
 
     // (b) nobody listens on the public port any more
     assert.equal(await within(probe(publicPort), 5_000, `a connection attempt to ${publicPort}`), 'refused');
@@ -377,7 +344,7 @@ test('backpressure: a slow local service keeps the relay from buffering the stre
   // visitor's stream into user space as fast as it arrives; with backpressure they hold at
   // most a few high-water marks. Kernel socket buffers (which can be tens of MiB on
   // loopback) are not in arrayBuffers, so this measures the relays alone.
-  const gc = collectGarbage();
+  const gc = loadGc();
   const total = 32 * MiB;
   const payload = pseudoRandomBytes(total, 0xbac);
   const expectedHash = sha256(payload);
