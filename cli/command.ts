@@ -1,7 +1,13 @@
 // The `burrow` command: yargs turns flags into library options (cli/options.ts) and the
 // commands run the library. Nothing here knows the protocol.
 import yargs, { type Argv } from 'yargs';
-import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT } from '../shared/protocol.ts';
+import {
+  DEFAULT_CONTROL_PORT,
+  DEFAULT_DATA_PORT,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+} from '../shared/protocol.ts';
 import { DEFAULT_LIMITS } from '../server/limits.ts';
 import { runClient, runServer } from './run.ts';
 import { envName, LIMIT_FLAGS, UsageError } from './options.ts';
@@ -22,6 +28,21 @@ const shared = {
   'control-port': { type: 'string', describe: describe('control-port', 'Control port of the server'), defaultDescription: String(DEFAULT_CONTROL_PORT) },
   'data-port': { type: 'string', describe: describe('data-port', 'Data port of the server'), defaultDescription: String(DEFAULT_DATA_PORT) },
   trace: { type: 'boolean', describe: describe('trace', 'Print every protocol line and connection event to stderr') },
+  'heartbeat-interval': {
+    type: 'string',
+    describe: describe('heartbeat-interval', 'Seconds between PINGs on the control connection'),
+    defaultDescription: String(DEFAULT_HEARTBEAT_INTERVAL_MS / 1000),
+  },
+  'heartbeat-timeout': {
+    type: 'string',
+    describe: describe('heartbeat-timeout', 'Seconds of silence after which the other side counts as gone'),
+    defaultDescription: String(DEFAULT_HEARTBEAT_TIMEOUT_MS / 1000),
+  },
+  'shutdown-timeout': {
+    type: 'string',
+    describe: describe('shutdown-timeout', 'On SIGINT/SIGTERM, seconds to let open connections finish'),
+    defaultDescription: String(DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000),
+  },
 } as const;
 
 function serverArgs(y: Argv): Argv {
@@ -33,6 +54,11 @@ function serverArgs(y: Argv): Argv {
       type: 'string',
       describe: describe('visitor-timeout', 'Seconds a visitor waits for the client to dial back'),
       defaultDescription: String(DEFAULT_LIMITS.visitorTimeoutMs / 1000),
+    })
+    .option('lease-grace', {
+      type: 'string',
+      describe: describe('lease-grace', "Seconds a dropped client's public ports stay reserved for it (0: none)"),
+      defaultDescription: String(DEFAULT_LIMITS.leaseGraceMs / 1000),
     })
     .option('handshake-timeout', {
       type: 'string',
@@ -62,6 +88,11 @@ function clientArgs(y: Argv): Argv {
       array: true,
       describe: describe('remote-port', 'Public port to ask for; repeat once per local port (env: comma-separated)'),
       defaultDescription: 'any free port',
+    })
+    .option('reconnect', {
+      type: 'boolean',
+      describe: describe('reconnect', 'Reconnect when the server is lost; --no-reconnect exits 1 instead'),
+      defaultDescription: 'on',
     })
     .example('$0 client 3000', 'Expose localhost:3000 through a server on localhost')
     .example('$0 client 3000 5432 --server relay.example.com', 'Two tunnels over one connection')

@@ -2,7 +2,15 @@
 // `--control-port` is `BURROW_CONTROL_PORT` is `controlPort`. A flag wins over its
 // variable, which wins over the default. Pure, so it is tested without processes.
 import type { ClientOptions } from '../client/client.ts';
-import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, parsePortRange } from '../shared/protocol.ts';
+import {
+  DEFAULT_CONTROL_PORT,
+  DEFAULT_DATA_PORT,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_PORT_RANGE,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  parsePortRange,
+} from '../shared/protocol.ts';
 import { DEFAULT_LIMITS, type Limits } from '../server/limits.ts';
 import type { ServerOptions } from '../server/server.ts';
 
@@ -41,12 +49,13 @@ function portFlag(args: RawArgs, env: Env, flag: string, fallback: number, allow
   return value === undefined ? fallback : port(value.text, value.source, allowZero);
 }
 
-function seconds(args: RawArgs, env: Env, flag: string, fallbackMs: number): number {
+function seconds(args: RawArgs, env: Env, flag: string, fallbackMs: number, allowZero = false): number {
   const value = raw(args, env, flag);
   if (value === undefined) return fallbackMs;
-  const number = Number(value.text);
-  if (!Number.isFinite(number) || number <= 0 || number > 86_400) {
-    throw new UsageError(`${value.source}: "${value.text}" is not a number of seconds (over 0, at most 86400)`);
+  const number = value.text.trim() === '' ? NaN : Number(value.text);
+  if (!Number.isFinite(number) || number < 0 || (number === 0 && !allowZero) || number > 86_400) {
+    const range = allowZero ? '0 to 86400' : 'over 0, at most 86400';
+    throw new UsageError(`${value.source}: "${value.text}" is not a number of seconds (${range})`);
   }
   return Math.round(number * 1000);
 }
@@ -69,10 +78,22 @@ export const LIMIT_FLAGS = {
   'max-clients-per-ip': 'maxClientsPerIp',
 } as const satisfies Record<string, keyof Limits>;
 
-function flagOn(args: RawArgs, env: Env, flag: string): boolean {
+function flagOn(args: RawArgs, env: Env, flag: string, fallback = false): boolean {
   if (args[flag] !== undefined) return args[flag] === true;
-  const value = env[envName(flag)];
-  return value !== undefined && ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
+  const value = env[envName(flag)]?.toLowerCase();
+  if (value === undefined || value === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new UsageError(`${envName(flag)}: "${value}" is not one of 1/0, true/false, yes/no, on/off`);
+}
+
+/** Heartbeat and shutdown settings, shared by both commands. */
+function liveness(args: RawArgs, env: Env) {
+  return {
+    heartbeatIntervalMs: seconds(args, env, 'heartbeat-interval', DEFAULT_HEARTBEAT_INTERVAL_MS),
+    heartbeatTimeoutMs: seconds(args, env, 'heartbeat-timeout', DEFAULT_HEARTBEAT_TIMEOUT_MS),
+    shutdownTimeoutMs: seconds(args, env, 'shutdown-timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, true),
+  };
 }
 
 export interface ServerCliOptions {
@@ -96,6 +117,8 @@ export function resolveServerOptions(args: RawArgs, env: Env): ServerCliOptions 
       portRange,
       visitorTimeoutMs: seconds(args, env, 'visitor-timeout', DEFAULT_LIMITS.visitorTimeoutMs),
       handshakeTimeoutMs: seconds(args, env, 'handshake-timeout', DEFAULT_LIMITS.handshakeTimeoutMs),
+      leaseGraceMs: seconds(args, env, 'lease-grace', DEFAULT_LIMITS.leaseGraceMs, true),
+      ...liveness(args, env),
       ...Object.fromEntries(
         Object.entries(LIMIT_FLAGS).map(([flag, key]) => [key, count(args, env, flag, DEFAULT_LIMITS[key])]),
       ),
@@ -135,6 +158,8 @@ export function resolveClientOptions(args: RawArgs, env: Env): ClientCliOptions 
       localHost: raw(args, env, 'local-host')?.text ?? 'localhost',
       controlPort: portFlag(args, env, 'control-port', DEFAULT_CONTROL_PORT),
       dataPort: portFlag(args, env, 'data-port', DEFAULT_DATA_PORT),
+      reconnect: flagOn(args, env, 'reconnect', true),
+      ...liveness(args, env),
     },
     trace: flagOn(args, env, 'trace'),
   };

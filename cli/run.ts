@@ -1,6 +1,6 @@
 // What `burrow server` and `burrow client` do once their options are known: start the
 // library, print the few lines a user needs, and stop cleanly on a signal.
-import { BurrowClient } from '../client/client.ts';
+import { BurrowClient, type OpenTunnel } from '../client/client.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { formatTrace, type TraceEvent } from '../shared/trace.ts';
 import { BurrowServer } from '../server/server.ts';
@@ -48,6 +48,8 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
   const where = options.bind ? `${options.bind} ` : '';
   out(`burrow server listening on ${where}control port ${server.controlPort}, data port ${server.dataPort}; public ports ${range}`);
   await untilSignal();
+  const { clients } = server.stats();
+  err(`shutting down: told ${clients} client(s) to reconnect later; open connections get ${seconds(server.limits.shutdownTimeoutMs)} to finish (signal again to stop now)`);
   await server.close();
   return 0;
 }
@@ -61,14 +63,26 @@ export async function runClient(args: RawArgs, env: Env): Promise<number> {
   } catch (error) {
     return failure(error);
   }
-  for (const tunnel of client.tunnels) out(`Forwarding ${tunnel.url} -> ${tunnel.localHost}:${tunnel.localPort}`);
+  const forwarding = (tunnel: OpenTunnel): void => out(`Forwarding ${tunnel.url} -> ${tunnel.localHost}:${tunnel.localPort}`);
+  client.tunnels.forEach(forwarding);
+  // One line per state change, on stderr; a new public address also goes to stdout.
   client.on('warning', (warning) => err(`warning: ${warning.message}`));
+  client.on('disconnected', (error) => err(`lost the server: ${error.message}`));
+  client.on('reconnecting', ({ attempt, delayMs }) => err(`reconnecting in ${seconds(delayMs)} (attempt ${attempt})`));
+  client.on('reconnected', ({ moved }) => {
+    err(moved.length === 0 ? 'reconnected; same public address' : 'reconnected; the old public port was taken:');
+    for (const { tunnel } of moved) forwarding(tunnel);
+  });
   const closed = new Promise<BurrowError | undefined>((resolve) => client.once('close', resolve));
   const ended = await Promise.race([untilSignal(), closed]);
-  await client.close(); // also ends visitor connections still in flight
   if (ended instanceof BurrowError) {
+    await client.destroy();
     err(ended.message);
     return 1;
   }
+  err(`closing; open connections get ${seconds(options.shutdownTimeoutMs ?? 0)} to finish (signal again to stop now)`);
+  await client.close();
   return 0;
 }
+
+const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;

@@ -1,27 +1,31 @@
-// The client: one control connection to the server, one tunnel per exposed local port,
-// and a dial-back for every CONNECTION. `startClient()` is the library entry point.
+// The client: keeps a control link to the server (client/control.ts), one tunnel per
+// exposed local port, and a dial-back for every CONNECTION. When the link is lost it
+// reconnects with backoff and reclaims its public ports with their leases.
+// `startClient()` is the library entry point.
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import createDebug from 'debug';
-import { readControlLines } from '../shared/control-lines.ts';
 import { BurrowError } from '../shared/errors.ts';
 import {
   DEFAULT_CONTROL_PORT,
   DEFAULT_DATA_PORT,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  formatExpose,
-  parseServerControlLine,
-  type ServerControlMessage,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } from '../shared/protocol.ts';
 import type { TraceEvent } from '../shared/trace.ts';
+import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
-import { dial } from './dial.ts';
+import { ControlLink, type Opened } from './control.ts';
+import { OwnedSockets } from '../shared/owned-sockets.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   type BurrowClientEvents,
   type ClientOptions,
   type OpenTunnel,
+  type TunnelMove,
   type TunnelRequest,
 } from './types.ts';
 
@@ -29,61 +33,99 @@ export * from './types.ts';
 
 const debug = createDebug('burrow:client');
 
-/** An EXPOSE waiting for its reply. */
-type Reply = { request: TunnelRequest; resolve: (tunnel: OpenTunnel) => void; reject: (error: BurrowError) => void };
+/** A requested tunnel and what the server last gave it. */
+interface Entry {
+  request: TunnelRequest;
+  tunnel: OpenTunnel | undefined;
+  lease: string | undefined;
+}
 
 export class BurrowClient extends EventEmitter<BurrowClientEvents> {
-  /** Tunnels by public port, in the order they were requested. */
+  /** Open tunnels, in the order they were requested (updated in place on reconnect). */
   readonly tunnels: OpenTunnel[] = [];
+  private readonly entries: Entry[];
   private readonly serverHost: string;
-  private readonly sockets = new Set<net.Socket>();
-  /** EXPOSEs waiting for their OK/ERR; the server answers them in order. */
-  private readonly replies: Reply[] = [];
-  private control: net.Socket | undefined;
-  private closed = false;
+  private readonly sockets = new OwnedSockets();
+  private link: ControlLink | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** Visitor connections being dialed or joined. */
   private connections = 0;
+  /** No more serving: close(), destroy(), or the server lost for good. */
+  private stopped = false;
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ClientOptions) {
     super();
     this.serverHost = options.server ?? 'localhost';
+    this.entries = options.tunnels.map((request) => ({ request, tunnel: undefined, lease: undefined }));
   }
 
   /** Connects, exposes every requested port, and resolves once all are open. Rejects with
    * a BurrowError (`unreachable`, `refused`, `timeout`, `closed`, `protocol`) and leaves
    * nothing open if any step fails. */
   async start(): Promise<void> {
+    try {
+      await this.openLink();
+    } catch (error) {
+      await this.destroy();
+      throw error;
+    }
+  }
+
+  /** Graceful close: tells the server (which frees our ports at once), stops taking
+   * visitors, lets joined connections finish for up to `shutdownTimeoutMs`, then closes
+   * them. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stop(undefined);
+      await this.sockets.drain(this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+      this.sockets.destroyAll();
+    })();
+    return this.closing;
+  }
+
+  /** Like close(), but ends joined connections at once. */
+  destroy(): Promise<void> {
+    const closing = this.close();
+    this.sockets.stopDraining();
+    return closing;
+  }
+
+  /** Opens a control link and (re-)exposes every tunnel on it; throws on any refusal. A
+   * tunnel whose lease no longer holds gets a new public port, unless the user asked for
+   * a specific one. Returns the tunnels whose public port changed. */
+  private async openLink(): Promise<TunnelMove[]> {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const controlPort = this.options.controlPort ?? DEFAULT_CONTROL_PORT;
-    // One deadline for the whole start: connecting and every answer.
+    const link = new ControlLink(
+      {
+        host: this.serverHost,
+        port: this.options.controlPort ?? DEFAULT_CONTROL_PORT,
+        connectTimeoutMs: timeoutMs,
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
+      },
+      {
+        onConnection: (id, publicPort) => this.onConnection(id, publicPort),
+        onWarning: (warning) => this.warn(warning),
+        onLost: (error, goAway) => this.onLost(link, error, goAway),
+        trace: (kind, text) => this.trace('control', kind, text),
+        track: (socket) => this.track(socket),
+      },
+    );
+    this.link = link;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
-      const connecting = dial({
-        host: this.serverHost,
-        port: controlPort,
-        timeoutMs,
-        code: 'unreachable',
-        what: 'burrow server',
-        track: (socket) => this.track(socket),
-      });
-      const control = await Promise.race([connecting, deadline]);
-      if (this.closed) throw new BurrowError('closed', 'the client was closed while connecting');
-      this.control = control;
-      this.trace('control', 'event', `connected to ${this.serverHost}:${controlPort}`);
-      control.once('close', () => this.shutdown(new BurrowError('closed', 'lost the connection to the server')));
-      readControlLines(control, {
-        onLine: (line) => this.onLine(line),
-        onTooLong: () => this.shutdown(new BurrowError('line-too-long', 'the server sent an over-long line')),
-        onEnd: () => this.shutdown(new BurrowError('closed', 'the server closed the connection')),
-      });
-      // Send every EXPOSE at once (one round trip for all); replies come in order.
-      const answers = this.options.tunnels.map((request) => this.expose(request));
-      await Promise.race([Promise.all(answers), deadline]);
+      // One deadline for the whole exchange; every EXPOSE goes out at once.
+      return await Promise.race([(async () => {
+        await link.connect();
+        const moves = await Promise.all(this.entries.map((entry) => this.expose(link, entry)));
+        return moves.filter((move): move is TunnelMove => move !== undefined);
+      })(), deadline]);
     } catch (error) {
-      await this.close();
+      link.close();
       throw error;
     } finally {
       clearTimeout(timer);
@@ -91,77 +133,74 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }
   }
 
-  /** Closes the control connection and every visitor connection. Idempotent. */
-  close(): Promise<void> {
-    this.shutdown(undefined);
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    return Promise.resolve();
-  }
-
-  /** Sends one EXPOSE; resolves when its tunnel is open (see onReply). */
-  private expose(request: TunnelRequest): Promise<OpenTunnel> {
-    return new Promise<OpenTunnel>((resolve, reject) => {
-      this.replies.push({ request, resolve, reject });
-      this.send(formatExpose(request.localPort, request.remotePort ?? 0));
-    });
-  }
-
-  /** Matches an OK/ERR to the oldest EXPOSE. The tunnel is registered right here, before
-   * anything else is read, because a CONNECTION for it may follow in the same packet. */
-  private onReply(message: ServerControlMessage): void {
-    const waiter = this.replies.shift();
-    if (!waiter) {
-      if (message.verb === 'ERR') {
-        this.warn(new BurrowError('refused', `server error: ${message.reason} ${message.detail}`.trim(), { reason: message.reason }));
+  /** Exposes one entry on `link`, reclaiming its port with its lease if it has one. */
+  private async expose(link: ControlLink, entry: Entry): Promise<TunnelMove | undefined> {
+    const previous = entry.tunnel?.publicPort;
+    const asked = entry.request.remotePort ?? 0;
+    const record = (opened: Opened): void => this.record(entry, opened);
+    try {
+      if (previous !== undefined && entry.lease !== undefined) {
+        await link.expose({ localPort: entry.request.localPort, remotePort: previous, lease: entry.lease }, record);
       } else {
-        this.warn(new BurrowError('protocol', `unexpected ${message.verb} from the server`));
+        await link.expose({ localPort: entry.request.localPort, remotePort: asked }, record);
       }
-      return;
+    } catch (error) {
+      // Our old port is gone (lease expired and taken): any port will do, unless the
+      // user asked for that one.
+      const lost = error instanceof BurrowError && error.reason === 'port-in-use' && previous !== undefined && asked === 0;
+      if (!lost) throw error;
+      await link.expose({ localPort: entry.request.localPort, remotePort: 0 }, record);
     }
-    const { request } = waiter;
-    if (message.verb === 'OK') {
-      const tunnel: OpenTunnel = {
-        localHost: request.localHost ?? this.options.localHost ?? 'localhost',
-        localPort: request.localPort,
-        publicPort: message.publicPort,
-        url: `tcp://${hostForUrl(this.serverHost)}:${message.publicPort}`,
-      };
-      this.tunnels.push(tunnel);
-      waiter.resolve(tunnel);
-      return;
-    }
-    const why = message.verb === 'ERR' ? `${message.detail || message.reason} (${message.reason})` : 'unexpected reply';
-    const reason = message.verb === 'ERR' ? message.reason : undefined;
-    waiter.reject(new BurrowError('refused', `server refused to expose port ${request.localPort}: ${why}`, { reason }));
+    const tunnel = entry.tunnel;
+    return tunnel && previous !== undefined && tunnel.publicPort !== previous ? { tunnel, previousPort: previous } : undefined;
   }
 
-  private send(line: string): void {
-    this.trace('control', 'send', line.trimEnd());
-    this.control?.write(line);
+  /** Runs the moment an OK is read: the tunnel must be known before the next line. */
+  private record(entry: Entry, { publicPort, lease }: Opened): void {
+    entry.lease = lease;
+    const url = `tcp://${hostForUrl(this.serverHost)}:${publicPort}`;
+    if (entry.tunnel) {
+      entry.tunnel.publicPort = publicPort;
+      entry.tunnel.url = url;
+      return;
+    }
+    const { localPort } = entry.request;
+    entry.tunnel = { localHost: entry.request.localHost ?? this.options.localHost ?? 'localhost', localPort, publicPort, url };
+    // Keep `tunnels` in request order, whatever order the replies came in.
+    this.tunnels.splice(0, this.tunnels.length, ...this.entries.flatMap((e) => (e.tunnel ? [e.tunnel] : [])));
   }
 
-  private onLine(line: string): void {
-    if (this.closed) return;
-    this.trace('control', 'recv', line);
-    const parsed = parseServerControlLine(line);
-    if (!parsed.ok && parsed.reason === 'unknown-verb') {
-      // A newer server may say things we do not know yet: skip them, keep serving.
-      this.warn(new BurrowError('protocol', `ignored a line from the server: ${parsed.detail}`));
+  private onLost(link: ControlLink, error: BurrowError, goAway: boolean): void {
+    if (this.stopped || link !== this.link) return;
+    this.emit('disconnected', error);
+    if (!this.options.reconnect) {
+      this.stop(error);
       return;
     }
-    if (!parsed.ok) {
-      // A known verb we cannot parse, or bytes that are not a line at all: this server
-      // cannot be trusted with our tunnels.
-      this.shutdown(new BurrowError('protocol', `the server sent an invalid line (${parsed.reason}: ${parsed.detail})`));
-      return;
-    }
-    const message = parsed.message;
-    if (message.verb === 'CONNECTION') {
-      this.onConnection(message.id, message.publicPort);
-      return;
-    }
-    this.onReply(message);
+    // A server that said GOAWAY is restarting: start the backoff one step in.
+    this.retry(goAway ? 1 : 0, 1);
+  }
+
+  /** Schedules reconnect attempt number `attempt` (1-based, for events). */
+  private retry(step: number, attempt: number): void {
+    const backoff = typeof this.options.reconnect === 'object' ? this.options.reconnect : {};
+    const delayMs = backoffDelay(step, backoff);
+    this.emit('reconnecting', { attempt, delayMs });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.openLink().then(
+        (moved) => {
+          if (!this.stopped) this.emit('reconnected', { moved });
+        },
+        (error: unknown) => {
+          if (this.stopped) return;
+          const failure = error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
+          if (isPermanent(failure)) return this.stop(failure);
+          this.warn(failure);
+          this.retry(step + 1, attempt + 1);
+        },
+      );
+    }, delayMs);
   }
 
   private onConnection(id: string, publicPort: number): void {
@@ -179,6 +218,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }
     this.connections++;
     const conn = `data:${id.slice(0, 6)}`;
+    const event = { id, tunnel };
     dialBack({
       id,
       serverHost: this.serverHost,
@@ -188,44 +228,42 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       timeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       track: (socket) => this.track(socket),
       trace: (kind, text) => this.trace(conn, kind, text),
-      onJoined: () => this.emit('connection', { id, tunnel }),
-    }).then(
-      (totals) => {
-        this.trace(conn, 'event', `closed: ${totals.bytesIn} bytes in, ${totals.bytesOut} bytes out, ${totals.durationMs} ms`);
-        this.emit('connection-close', { id, tunnel, ...totals });
-      },
-      (error: unknown) => {
-        const failure = error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
-        this.trace(conn, 'event', `failed: ${failure.message}`);
-        if (!this.closed) this.warn(failure);
-      },
-    ).finally(() => this.connections--);
+      onJoined: () => this.emit('connection', event),
+    })
+      .then(
+        (totals) => {
+          this.trace(conn, 'event', `closed: ${totals.bytesIn} bytes in, ${totals.bytesOut} bytes out, ${totals.durationMs} ms`);
+          this.emit('connection-close', { ...event, ...totals });
+        },
+        (error: unknown) => {
+          const failure = error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
+          this.trace(conn, 'event', `failed: ${failure.message}`);
+          if (!this.stopped) this.warn(failure);
+        },
+      )
+      .finally(() => this.connections--);
   }
 
   private track(socket: net.Socket): void {
-    if (this.closed) {
-      socket.destroy();
-      return;
-    }
-    if (socket.destroyed) return; // its 'close' has fired or is about to: nothing to own
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    if (this.closing) socket.destroy();
+    else this.sockets.add(socket);
+  }
+
+  /** Stops serving: no retries, no new visitors; the link says GOAWAY when we leave on
+   * purpose. Joined connections keep flowing (close() drains them). */
+  private stop(error: BurrowError | undefined): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    if (error) this.link?.close();
+    else this.link?.goAway();
+    this.trace('control', 'event', error ? `closed: ${error.message}` : 'closed');
+    this.emit('close', error);
   }
 
   private warn(error: BurrowError): void {
     debug('warning: %s', error.message);
     this.emit('warning', error);
-  }
-
-  /** Ends the control session. Visitor connections already joined are independent TCP
-   * connections: they keep flowing until they end or `close()` is called. */
-  private shutdown(error: BurrowError | undefined): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const waiter of this.replies.splice(0)) waiter.reject(error ?? new BurrowError('closed', 'the client was closed'));
-    this.control?.destroy();
-    this.trace('control', 'event', error ? `closed: ${error.message}` : 'closed');
-    this.emit('close', error);
   }
 
   private trace(conn: string, kind: TraceEvent['kind'], text: string): void {

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import createDebug from 'debug';
 import { BurrowError, describe } from '../shared/errors.ts';
+import { KEEPALIVE_DELAY_MS } from '../shared/protocol.ts';
 
 const debug = createDebug('burrow:client');
 
@@ -20,7 +21,7 @@ export interface DialOptions {
 /** Connects with `allowHalfOpen` (so FIN is carried through) and Nagle off (we relay bytes
  * that the original sender already batched). Rejects with `code` if it fails or times out. */
 export function dial({ host, port, timeoutMs, code, what, track }: DialOptions): Promise<net.Socket> {
-  const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+  const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS });
   track(socket);
   // A permanent listener: an error between two awaits must never crash the process.
   socket.on('error', (error) => debug('%s %s:%d: %s', what, host, port, error.message));

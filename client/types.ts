@@ -1,6 +1,7 @@
 // The client's vocabulary: its options, the tunnels it opens and the events it emits.
 import type { BurrowError } from '../shared/errors.ts';
 import type { TraceEvent } from '../shared/trace.ts';
+import type { BackoffOptions } from './backoff.ts';
 import type { ConnectionTotals } from './connection.ts';
 
 /** Deadline for reaching the server and getting every EXPOSE answered. */
@@ -35,6 +36,15 @@ export interface ClientOptions {
   /** Most visitor connections (being dialed or joined) at once; further CONNECTIONs are
    * ignored with a warning. Default 1024. */
   maxConnections?: number;
+  /** Reconnect when the server is lost, reclaiming the same public ports. `false` (the
+   * library default; the CLI turns it on) makes a lost server end the client. */
+  reconnect?: boolean | BackoffOptions;
+  /** Send PING this often. Default 10 s. */
+  heartbeatIntervalMs?: number;
+  /** Declare the server lost after this long without a line from it. Default 30 s. */
+  heartbeatTimeoutMs?: number;
+  /** How long close() lets joined connections finish. Default 10 s. */
+  shutdownTimeoutMs?: number;
 }
 
 /** A tunnel the server accepted. */
@@ -51,7 +61,19 @@ export interface ConnectionEvent {
   tunnel: OpenTunnel;
 }
 
+/** A change of public address after a reconnect. */
+export interface TunnelMove {
+  tunnel: OpenTunnel;
+  previousPort: number;
+}
+
 export interface BurrowClientEvents {
+  /** The control connection was lost; with `reconnect` on, a retry follows. */
+  disconnected: [BurrowError];
+  /** The next retry starts in `delayMs` (attempt counts from 1). */
+  reconnecting: [{ attempt: number; delayMs: number }];
+  /** Every tunnel is open again; `moved` lists those whose public port changed. */
+  reconnected: [{ moved: TunnelMove[] }];
   trace: [TraceEvent];
   /** A visitor was joined to the local service. */
   connection: [ConnectionEvent];
@@ -60,7 +82,8 @@ export interface BurrowClientEvents {
   /** A problem with one visitor connection (local service down, visitor gone, ...). The
    * client keeps serving. */
   warning: [BurrowError];
-  /** The control connection is gone: `error` is set unless `close()` was called. Joined
-   * visitor connections may still be flowing; `close()` ends them. */
+  /** The client has stopped serving: `error` is set unless `close()` was called (the
+   * server was lost with `reconnect` off, or a retry met a permanent refusal). Joined
+   * visitor connections may still be flowing; `close()` or `destroy()` ends them. */
   close: [BurrowError | undefined];
 }

@@ -2,6 +2,7 @@
 // connection talks to. BurrowServer implements it.
 import type { Socket } from 'node:net';
 import type { TraceEvent } from '../shared/trace.ts';
+import type { Leases } from './leases.ts';
 import type { Limits } from './limits.ts';
 import type { PendingVisitors } from './pending.ts';
 import type { PortPool } from './ports.ts';
@@ -11,6 +12,12 @@ export interface ServerContext {
   readonly ports: PortPool;
   readonly pending: PendingVisitors<Tunnel>;
   readonly limits: Readonly<Limits>;
+  /** Ports kept for clients that dropped (see leases.ts). */
+  readonly leases: Leases;
+  /** Open tunnels by public port. */
+  readonly liveTunnels: Map<number, Tunnel>;
+  /** True once the server has begun to shut down: tunnels then close without leases. */
+  readonly shuttingDown: boolean;
   /** Counts one more tunnel towards `maxTunnels`; false if the server is full. */
   reserveTunnel(): boolean;
   /** Gives a reservation back (the tunnel closed, or was never opened). */

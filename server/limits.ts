@@ -1,7 +1,14 @@
 // Every bound the server enforces, with its default. A public relay meets scanners and
 // broken clients from its first hour: each resource a peer can make us hold has a ceiling
 // here or a timer that clears it. docs/PROTOCOL.md lists them all.
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_VISITOR_TIMEOUT_MS } from '../shared/protocol.ts';
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_LEASE_GRACE_MS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_VISITOR_TIMEOUT_MS,
+} from '../shared/protocol.ts';
 
 export interface Limits {
   /** Tunnels one control connection may hold; beyond: `ERR too-many-tunnels`. */
@@ -21,6 +28,14 @@ export interface Limits {
   /** How long a new control connection has for its first line, and a data connection
    * for its ID line; then `ERR timeout` and close. */
   handshakeTimeoutMs: number;
+  /** The server sends `PING` this often on each control connection. */
+  heartbeatIntervalMs: number;
+  /** A control connection silent for this long is dead: `ERR timeout`, close. */
+  heartbeatTimeoutMs: number;
+  /** How long a dropped client's ports stay reserved for its lease (0: not at all). */
+  leaseGraceMs: number;
+  /** How long a graceful shutdown lets joined connections finish. */
+  shutdownTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = {
@@ -33,6 +48,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxClientsPerIp: 64,
   visitorTimeoutMs: DEFAULT_VISITOR_TIMEOUT_MS,
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+  heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  leaseGraceMs: DEFAULT_LEASE_GRACE_MS,
+  shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
 };
 
 /** Refused lines a control connection may send before it is closed (`ERR too-many-errors`):

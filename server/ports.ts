@@ -3,7 +3,7 @@
 import net from 'node:net';
 import createDebug from 'debug';
 import { systemCode } from '../shared/errors.ts';
-import type { ErrReason, PortRange } from '../shared/protocol.ts';
+import { KEEPALIVE_DELAY_MS, type ErrReason, type PortRange } from '../shared/protocol.ts';
 
 const debug = createDebug('burrow:ports');
 
@@ -77,7 +77,10 @@ export class PortPool {
   private bind(port: number, onVisitor: (socket: net.Socket) => void): Promise<net.Server | string> {
     // pauseOnConnect: a visitor's bytes stay in the kernel until it is paired, so waiting
     // visitors cost no user-space memory; allowHalfOpen: carry FIN through (see pipe.ts).
-    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, onVisitor);
+    const server = net.createServer(
+      { pauseOnConnect: true, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS },
+      onVisitor,
+    );
     this.held.add(port); // reserve before the await so a concurrent request skips it
     return new Promise((resolve) => {
       const onError = (error: Error): void => {

@@ -5,10 +5,19 @@ import net from 'node:net';
 import createDebug from 'debug';
 import { BurrowError, describe } from '../shared/errors.ts';
 import { closeWithLine } from '../shared/control-lines.ts';
-import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, formatErr, type PortRange } from '../shared/protocol.ts';
+import {
+  DEFAULT_CONTROL_PORT,
+  DEFAULT_DATA_PORT,
+  DEFAULT_PORT_RANGE,
+  formatErr,
+  KEEPALIVE_DELAY_MS,
+  type PortRange,
+} from '../shared/protocol.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import type { ServerContext } from './context.ts';
 import { acceptDataConnection } from './data-port.ts';
+import { OwnedSockets } from '../shared/owned-sockets.ts';
+import { Leases } from './leases.ts';
 import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { PendingVisitors } from './pending.ts';
 import { PortPool } from './ports.ts';
@@ -53,9 +62,12 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   readonly ports: PortPool;
   readonly pending: PendingVisitors<Tunnel>;
   readonly limits: Readonly<Limits>;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly sockets = new OwnedSockets();
   private readonly sessions = new Set<ControlSession>();
   private readonly clientsPerAddress: CountPerKey<string>;
+  readonly leases: Leases;
+  readonly liveTunnels = new Map<number, Tunnel>();
+  shuttingDown = false;
   private tunnelCount = 0;
   private readonly counters = { control: 0, data: 0 };
   private readonly controlListener: net.Server;
@@ -72,11 +84,13 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.limits = limits;
     this.ports = new PortPool({ range: options.portRange ?? DEFAULT_PORT_RANGE, host: options.bind });
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
+    this.leases = new Leases(limits.leaseGraceMs, (port) => this.ports.release(port));
     this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) =>
       this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`),
     );
-    this.controlListener = net.createServer({ allowHalfOpen: true }, (socket) => this.openSession(socket));
-    this.dataListener = net.createServer({ allowHalfOpen: true }, (socket) => void acceptDataConnection(socket, this));
+    const socketOptions = { allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
+    this.controlListener = net.createServer(socketOptions, (socket) => this.openSession(socket));
+    this.dataListener = net.createServer(socketOptions, (socket) => void acceptDataConnection(socket, this));
     for (const listener of [this.controlListener, this.dataListener]) {
       // Accept errors (EMFILE when out of file descriptors) must not crash the relay.
       listener.on('error', (error) => debug('listener: %s', error.message));
@@ -106,22 +120,36 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     debug('listening: control %d, data %d', this.controlPort, this.dataPort);
   }
 
-  /** Stops listening and closes every connection: control, data, visitors, tunnels.
-   * Idempotent; resolves when every listener, public ones included, has closed. */
+  /** Graceful shutdown: stops accepting clients and visitors, sends GOAWAY to every
+   * client (they reconnect later), closes tunnels and waiting visitors, lets joined
+   * connections finish for up to `shutdownTimeoutMs`, then closes everything.
+   * Idempotent; resolves when every listener and socket has closed. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      const listeners = [this.controlListener, this.dataListener].map(
-        (listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve())),
-      );
-      const tunnels = [...this.sessions].map((session) => {
-        session.close();
-        return session.settled();
-      });
-      this.pending.clear();
-      for (const socket of this.sockets) socket.destroy();
-      await Promise.all([...listeners, ...tunnels]);
-    })();
+    this.closing ??= this.shutDown();
     return this.closing;
+  }
+
+  /** Like close(), but without waiting for joined connections. */
+  destroy(): Promise<void> {
+    const closing = this.close();
+    this.sockets.stopDraining();
+    return closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.shuttingDown = true;
+    const listeners = [this.controlListener, this.dataListener].map(
+      (listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve())),
+    );
+    const binds = [...this.sessions].map((session) => {
+      session.goAway();
+      return session.settled();
+    });
+    this.pending.clear();
+    this.leases.clear();
+    await this.sockets.drain(this.limits.shutdownTimeoutMs);
+    this.sockets.destroyAll();
+    await Promise.all([...listeners, ...binds]);
   }
 
   /** What the server holds right now. */
@@ -137,7 +165,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   }
 
   private openSession(socket: net.Socket): void {
-    if (this.closing) {
+    if (this.shuttingDown) {
       socket.destroy();
       return;
     }
@@ -169,12 +197,11 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   }
 
   track(socket: net.Socket): void {
-    if (this.closing) {
+    if (this.shuttingDown) {
       socket.destroy();
       return;
     }
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
   }
 
   label(kind: 'control' | 'data'): string {

@@ -3,8 +3,9 @@
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
-import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientControlLine } from '../shared/protocol.ts';
+import { formatErr, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlLine } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
+import { sameToken } from './leases.ts';
 import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
 import { PortError } from './ports.ts';
 import { Tunnel } from './tunnel.ts';
@@ -22,8 +23,12 @@ export class ControlSession {
   /** Refused lines, counted as they arrive and as their replies are sent (see refuse). */
   private refusedSeen = 0;
   private refusedInTurn = 0;
-  /** A client must say something soon after connecting (slowloris guard). */
-  private firstLineTimer: NodeJS.Timeout | undefined;
+  /** Deadline for the next line: the handshake timeout for the first one (slowloris
+   * guard), then the heartbeat timeout (a frozen or unplugged client). */
+  private receiveTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  /** The client said GOAWAY: it is leaving on purpose, so its ports need no lease. */
+  private leaving = false;
   private closed = false;
   /** Set once the connection is condemned: later lines are ignored, the close is queued. */
   private failed = false;
@@ -38,8 +43,7 @@ export class ControlSession {
     socket.setNoDelay(true);
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
-    const { handshakeTimeoutMs } = ctx.limits;
-    this.firstLineTimer = setTimeout(() => this.fail(formatErr('timeout', `no line within ${handshakeTimeoutMs} ms`)), handshakeTimeoutMs);
+    this.expectLineWithin(ctx.limits.handshakeTimeoutMs);
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
       onTooLong: () => this.fail(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
@@ -59,12 +63,15 @@ export class ControlSession {
     }
   }
 
-  /** Closes the connection and every tunnel it holds; `finalLine` is sent first. */
+  /** Closes the connection and every tunnel it holds; `finalLine` is sent first. A client
+   * that did not say GOAWAY keeps its ports under lease for the grace period. */
   close(finalLine?: string): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.firstLineTimer);
-    for (const tunnel of this.tunnels) tunnel.close();
+    clearTimeout(this.receiveTimer);
+    clearInterval(this.pingTimer);
+    const keep = this.leaving || this.ctx.shuttingDown || this.ctx.limits.leaseGraceMs <= 0 ? 'release' : 'lease';
+    for (const tunnel of this.tunnels) tunnel.close(keep);
     this.tunnels.clear();
     if (finalLine === undefined) {
       this.socket.destroy();
@@ -75,6 +82,13 @@ export class ControlSession {
     this.ctx.trace(this.label, 'event', 'closed; its public ports are free again');
   }
 
+  /** The server is shutting down: tell the client (so it reconnects later rather than
+   * fail) and close, releasing the ports. */
+  goAway(): void {
+    this.leaving = true;
+    this.close(formatSignal('GOAWAY'));
+  }
+
   /** Resolves when no EXPOSE of this session is still binding a port (after close(), a
    * bind in flight finishes and its listener is closed at once). */
   settled(): Promise<void> {
@@ -83,13 +97,24 @@ export class ControlSession {
 
   private onLine(line: string): void {
     if (this.closed || this.failed) return;
-    clearTimeout(this.firstLineTimer);
     this.ctx.trace(this.label, 'recv', line);
+    this.expectLineWithin(this.ctx.limits.heartbeatTimeoutMs);
+    if (!this.pingTimer) {
+      this.pingTimer = setInterval(() => this.send(formatSignal('PING')), this.ctx.limits.heartbeatIntervalMs);
+    }
     const parsed = parseClientControlLine(line);
     if (!parsed.ok) {
       // A line we could not even frame means the stream cannot be trusted: close it.
       if (parsed.reason === 'line-too-long') this.fail(formatErr(parsed.reason, parsed.detail));
       else this.refuse(formatErr(parsed.reason, parsed.detail));
+      return;
+    }
+    const message = parsed.message;
+    // Signals are not requests: they get no place in the reply order.
+    if (message.verb === 'PING') return this.send(formatSignal('PONG'));
+    if (message.verb === 'PONG') return; // its arrival already reset the receive deadline
+    if (message.verb === 'GOAWAY') {
+      this.leaving = true; // the client closes next; its ports need no lease
       return;
     }
     const { maxTunnelsPerClient, maxTunnels } = this.ctx.limits;
@@ -101,9 +126,14 @@ export class ControlSession {
       this.refuse(formatErr('server-full', `the server holds its limit of ${maxTunnels} tunnels`));
       return;
     }
-    const { localPort, remotePort } = parsed.message;
     this.exposing++; // counted now, so that pipelined EXPOSEs cannot overshoot the limit
-    this.inOrder(() => this.expose(localPort, remotePort).finally(() => this.exposing--));
+    this.inOrder(() => this.expose(message.localPort, message.remotePort, message.lease).finally(() => this.exposing--));
+  }
+
+  /** (Re)arms the receive deadline: no line by then and the client is dead to us. */
+  private expectLineWithin(ms: number): void {
+    clearTimeout(this.receiveTimer);
+    this.receiveTimer = setTimeout(() => this.fail(formatErr('timeout', `no line for ${ms} ms`)), ms);
   }
 
   /** Answers a refused line in its turn; past the error budget the answer is
@@ -143,11 +173,12 @@ export class ControlSession {
   }
 
   /** Opens the tunnel for one EXPOSE (its reservation was taken by onLine) and answers. */
-  private async expose(localPort: number, remotePort: number): Promise<void> {
+  private async expose(localPort: number, remotePort: number, lease: string | undefined): Promise<void> {
     let tunnel: Tunnel | undefined;
     let listener;
     try {
       if (this.closed) throw new PortError('no-free-port', 'the client has gone');
+      if (lease !== undefined) this.reclaim(remotePort, lease);
       listener = await this.ctx.ports.listen(
         remotePort,
         (visitor) => (tunnel ? tunnel.acceptVisitor(visitor) : visitor.destroy()),
@@ -168,7 +199,19 @@ export class ControlSession {
       return;
     }
     this.tunnels.add(tunnel);
-    this.send(formatOk(publicPort));
+    this.send(formatOk(publicPort, tunnel.lease));
     this.ctx.trace(this.label, 'event', `public port ${publicPort} now forwards to the client's port ${localPort}`);
+  }
+
+  /** A client presenting the lease of `port` gets it back: from a lease kept after its
+   * drop, or from a tunnel of its old connection that the server has not yet seen die.
+   * Without a lease, or with a wrong one, the port stays taken (listen() refuses). */
+  private reclaim(port: number, lease: string): void {
+    const live = this.ctx.liveTunnels.get(port);
+    if (live && sameToken(live.lease, lease)) {
+      live.close('release'); // the old connection is a zombie; this client owns the port
+      return;
+    }
+    if (!live && this.ctx.leases.claim(port, lease) === 'claimed') this.ctx.ports.release(port);
   }
 }

@@ -10,6 +10,8 @@ import type { ServerContext } from './context.ts';
 const debug = createDebug('burrow:server');
 
 export class Tunnel {
+  /** Proof of ownership, sent with OK: presenting it later reclaims this public port. */
+  readonly lease = nanoid();
   private closed = false;
   /** Visitors of this tunnel still connected, waiting or joined. */
   private connections = 0;
@@ -23,6 +25,7 @@ export class Tunnel {
     private readonly ctx: ServerContext,
   ) {
     listener.on('error', (error) => debug('public port %d: %s', publicPort, error.message));
+    ctx.liveTunnels.set(publicPort, this);
   }
 
   /** A visitor connected to the public port: park it and ask the client to dial back. */
@@ -44,17 +47,22 @@ export class Tunnel {
     this.sendControl(formatConnection(id, this.publicPort));
   }
 
-  /** Stops accepting, closes waiting visitors and returns the port to the pool. Visitors
-   * already joined to a data connection are independent TCP connections and live on. */
-  close(): void {
+  /** Stops accepting and closes waiting visitors. The port goes back to the pool, or with
+   * `keep: 'lease'` stays reserved for this tunnel's lease holder for the grace period.
+   * Visitors already joined to a data connection are independent TCP connections and
+   * live on. */
+  close(keep: 'lease' | 'release' = 'release'): void {
     if (this.closed) return;
     this.closed = true;
     this.ctx.pending.dropOwner(this);
     // The port is free as soon as the listening socket is closed, which close() does at
     // once; its callback waits for joined visitors too, which may take hours.
     this.listener.close();
-    this.ctx.ports.release(this.publicPort);
+    if (this.ctx.liveTunnels.get(this.publicPort) === this) this.ctx.liveTunnels.delete(this.publicPort);
+    if (keep === 'lease') this.ctx.leases.hold(this.publicPort, this.lease);
+    else this.ctx.ports.release(this.publicPort);
     this.ctx.releaseTunnel();
+    this.ctx.trace(`tunnel:${this.publicPort}`, 'event', keep === 'lease' ? 'closed; port kept for its lease holder' : 'closed; port free');
   }
 
   /** Why one more visitor would be too many, if it would. */

@@ -16,6 +16,18 @@ export const DEFAULT_PORT_RANGE: PortRange = { min: 1024, max: 65535 };
 export const DEFAULT_VISITOR_TIMEOUT_MS = 10_000;
 /** How long a data connection may take to complete its handshake (`ID` line and reply). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** Each side sends `PING` this often on an established control connection. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
+/** A control connection on which nothing arrived for this long is dead: three missed
+ * heartbeats, so one lost or late packet is not enough (rathole uses 30 s / 40 s). */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
+/** How long the server keeps a dropped client's public port for it (see leases). */
+export const DEFAULT_LEASE_GRACE_MS = 60_000;
+/** How long a graceful shutdown waits for joined connections before closing them. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+/** TCP keep-alive on every socket: keeps idle NAT mappings open and finds dead peers of
+ * joined connections, which carry no heartbeat of their own. */
+export const KEEPALIVE_DELAY_MS = 30_000;
 
 export interface PortRange {
   min: number;
@@ -40,20 +52,33 @@ export const ERR_REASONS = [
 ] as const;
 export type ErrReason = (typeof ERR_REASONS)[number];
 
-/** A connection id as it travels: nanoid's alphabet, bounded length. Opaque to the client. */
+/** A connection id or lease token as it travels: nanoid's alphabet, bounded length.
+ * Opaque to the client. */
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A verb without arguments that either side may send on a control connection. */
+function signalOf(fields: string[]): Parsed<ControlSignal> | undefined {
+  const [verb] = fields;
+  if (verb !== 'PING' && verb !== 'PONG' && verb !== 'GOAWAY') return undefined;
+  return fields.length === 1 ? { ok: true, message: { verb } } : fail('bad-arguments', `usage: ${verb}`);
+}
 /** A decimal port number without sign or leading zeros. */
 const PORT_PATTERN = /^(0|[1-9][0-9]{0,4})$/;
 /** Printable ASCII: what every line must consist of. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
-/** Lines a client sends on its control connection. */
-export type ClientControlMessage = { verb: 'EXPOSE'; localPort: number; remotePort: number };
+/** Lines either side may send on a control connection: a heartbeat and its answer, and
+ * the notice of a graceful close. */
+export type ControlSignal = { verb: 'PING' } | { verb: 'PONG' } | { verb: 'GOAWAY' };
+/** Lines a client sends on its control connection. `lease` proves the client held
+ * `remotePort` before (the token from that tunnel's OK). */
+export type ClientControlMessage = { verb: 'EXPOSE'; localPort: number; remotePort: number; lease?: string } | ControlSignal;
 /** Lines a server sends on a control connection. */
 export type ServerControlMessage =
-  | { verb: 'OK'; publicPort: number }
+  | { verb: 'OK'; publicPort: number; lease?: string }
   | { verb: 'CONNECTION'; id: string; publicPort: number }
-  | ErrMessage;
+  | ErrMessage
+  | ControlSignal;
 /** The line a client sends first on a data connection. */
 export type ClientDataMessage = { verb: 'ID'; id: string };
 /** The line a server answers on a data connection before piping starts (or it closes). */
@@ -92,31 +117,42 @@ function parseErr(fields: string[]): Parsed<ErrMessage> {
   return { ok: true, message: { verb: 'ERR', reason, detail: rest.join(' ') } };
 }
 
-/** `EXPOSE <localPort> [<remotePort>]` — remotePort 0 or absent means "any". */
+/** `EXPOSE <localPort> [<remotePort> [<lease>]]` — remotePort 0 or absent means "any";
+ * a lease needs a real remotePort. Also `PING`, `PONG`, `GOAWAY`. */
 export function parseClientControlLine(line: string): Parsed<ClientControlMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
+  const signal = signalOf(parsed.message);
+  if (signal) return signal;
   const [verb, ...args] = parsed.message;
   if (verb !== 'EXPOSE') return fail('unknown-verb', `${verb} is not a control verb`);
   const localPort = portOf(args[0], false);
   const remotePort = args[1] === undefined ? 0 : portOf(args[1], true);
-  if (args.length < 1 || args.length > 2 || localPort === undefined || remotePort === undefined) {
-    return fail('bad-arguments', 'usage: EXPOSE <localPort 1-65535> [<remotePort 0-65535>]');
+  const lease = args[2];
+  const leaseOk = lease === undefined || (ID_PATTERN.test(lease) && remotePort !== 0);
+  if (args.length < 1 || args.length > 3 || localPort === undefined || remotePort === undefined || !leaseOk) {
+    return fail('bad-arguments', 'usage: EXPOSE <localPort 1-65535> [<remotePort 0-65535> [<lease>]]');
   }
-  return { ok: true, message: { verb, localPort, remotePort } };
+  const message: ClientControlMessage = { verb, localPort, remotePort };
+  if (lease !== undefined) message.lease = lease;
+  return { ok: true, message };
 }
 
-/** `OK <publicPort>`, `CONNECTION <id> <publicPort>` or `ERR <reason> [<detail>]`. */
+/** `OK <publicPort> [<lease>]`, `CONNECTION <id> <publicPort>`, `ERR <reason> [<detail>]`,
+ * `PING`, `PONG` or `GOAWAY`. */
 export function parseServerControlLine(line: string): Parsed<ServerControlMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
   const fields = parsed.message;
+  const signal = signalOf(fields);
+  if (signal) return signal;
   const [verb, first, second] = fields;
   switch (verb) {
     case 'OK': {
       const publicPort = portOf(first, false);
-      if (fields.length !== 2 || publicPort === undefined) return fail('bad-arguments', 'usage: OK <publicPort>');
-      return { ok: true, message: { verb, publicPort } };
+      const leaseOk = second === undefined || ID_PATTERN.test(second);
+      if (fields.length > 3 || publicPort === undefined || !leaseOk) return fail('bad-arguments', 'usage: OK <publicPort> [<lease>]');
+      return { ok: true, message: second === undefined ? { verb, publicPort } : { verb, publicPort, lease: second } };
     }
     case 'CONNECTION': {
       const publicPort = portOf(second, false);
@@ -155,9 +191,15 @@ export function parseServerDataLine(line: string): Parsed<ServerDataMessage> {
 }
 
 // Formatters: each returns one complete line, newline included.
-export const formatExpose = (localPort: number, remotePort = 0): string =>
-  remotePort === 0 ? `EXPOSE ${localPort}\n` : `EXPOSE ${localPort} ${remotePort}\n`;
-export const formatOk = (publicPort?: number): string => (publicPort === undefined ? 'OK\n' : `OK ${publicPort}\n`);
+export function formatExpose(localPort: number, remotePort = 0, lease?: string): string {
+  if (remotePort === 0) return `EXPOSE ${localPort}\n`;
+  return lease === undefined ? `EXPOSE ${localPort} ${remotePort}\n` : `EXPOSE ${localPort} ${remotePort} ${lease}\n`;
+}
+export function formatOk(publicPort?: number, lease?: string): string {
+  if (publicPort === undefined) return 'OK\n';
+  return lease === undefined ? `OK ${publicPort}\n` : `OK ${publicPort} ${lease}\n`;
+}
+export const formatSignal = (verb: ControlSignal['verb']): string => `${verb}\n`;
 export const formatConnection = (id: string, publicPort: number): string => `CONNECTION ${id} ${publicPort}\n`;
 export const formatId = (id: string): string => `ID ${id}\n`;
 /** The detail is cleaned so that an ERR line is always a valid, bounded line. */

@@ -1,0 +1,45 @@
+// The sockets one side owns, so that closing it closes every one of them: at once
+// (destroy) or after letting them finish for a while (drain).
+import type { Socket } from 'node:net';
+
+export class OwnedSockets {
+  private readonly sockets = new Set<Socket>();
+  private endDrain: (() => void) | undefined;
+
+  /** Takes ownership of `socket` until it closes. */
+  add(socket: Socket): void {
+    if (socket.destroyed) return; // its 'close' has fired or is about to: nothing to own
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      if (this.sockets.size === 0) this.endDrain?.();
+    });
+  }
+
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  /** Resolves when every socket has closed, after `ms`, or on stopDraining(). */
+  drain(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.endDrain = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.endDrain = done;
+      if (this.sockets.size === 0) done();
+    });
+  }
+
+  /** Ends a drain() in progress now. */
+  stopDraining(): void {
+    this.endDrain?.();
+  }
+
+  destroyAll(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+}
