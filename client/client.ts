@@ -17,7 +17,8 @@ import {
 import type { TraceEvent } from '../shared/trace.ts';
 import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
-import { ControlLink, type Opened } from './control.ts';
+import { ControlLink } from './control.ts';
+import { TunnelTable } from './tunnel-table.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -26,27 +27,21 @@ import {
   type ClientOptions,
   type OpenTunnel,
   type TunnelMove,
-  type TunnelRequest,
 } from './types.ts';
 
 export * from './types.ts';
 
 const debug = createDebug('burrow:client');
 
-/** A requested tunnel and what the server last gave it. */
-interface Entry {
-  request: TunnelRequest;
-  tunnel: OpenTunnel | undefined;
-  lease: string | undefined;
-}
-
 export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** Open tunnels, in the order they were requested (updated in place on reconnect). */
-  readonly tunnels: OpenTunnel[] = [];
-  private readonly entries: Entry[];
+  readonly tunnels: OpenTunnel[];
+  private readonly table: TunnelTable;
   private readonly serverHost: string;
   private readonly sockets = new OwnedSockets();
   private link: ControlLink | undefined;
+  /** The current link has every tunnel open (a loss from here on means: reconnect). */
+  private linkOpen = false;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Visitor connections being dialed or joined. */
   private connections = 0;
@@ -57,7 +52,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   constructor(private readonly options: ClientOptions) {
     super();
     this.serverHost = options.server ?? 'localhost';
-    this.entries = options.tunnels.map((request) => ({ request, tunnel: undefined, lease: undefined }));
+    this.table = new TunnelTable(options.tunnels, this.serverHost, options.localHost ?? 'localhost');
+    this.tunnels = this.table.open;
   }
 
   /** Connects, exposes every requested port, and resolves once all are open. Rejects with
@@ -113,6 +109,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       },
     );
     this.link = link;
+    this.linkOpen = false;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`)), timeoutMs);
@@ -121,8 +118,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       // One deadline for the whole exchange; every EXPOSE goes out at once.
       return await Promise.race([(async () => {
         await link.connect();
-        const moves = await Promise.all(this.entries.map((entry) => this.expose(link, entry)));
-        return moves.filter((move): move is TunnelMove => move !== undefined);
+        const moves = await this.table.exposeAll(link);
+        if (!link.open) throw new BurrowError('closed', 'the server closed the connection');
+        this.linkOpen = true;
+        return moves;
       })(), deadline]);
     } catch (error) {
       link.close();
@@ -133,45 +132,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }
   }
 
-  /** Exposes one entry on `link`, reclaiming its port with its lease if it has one. */
-  private async expose(link: ControlLink, entry: Entry): Promise<TunnelMove | undefined> {
-    const previous = entry.tunnel?.publicPort;
-    const asked = entry.request.remotePort ?? 0;
-    const record = (opened: Opened): void => this.record(entry, opened);
-    try {
-      if (previous !== undefined && entry.lease !== undefined) {
-        await link.expose({ localPort: entry.request.localPort, remotePort: previous, lease: entry.lease }, record);
-      } else {
-        await link.expose({ localPort: entry.request.localPort, remotePort: asked }, record);
-      }
-    } catch (error) {
-      // Our old port is gone (lease expired and taken): any port will do, unless the
-      // user asked for that one.
-      const lost = error instanceof BurrowError && error.reason === 'port-in-use' && previous !== undefined && asked === 0;
-      if (!lost) throw error;
-      await link.expose({ localPort: entry.request.localPort, remotePort: 0 }, record);
-    }
-    const tunnel = entry.tunnel;
-    return tunnel && previous !== undefined && tunnel.publicPort !== previous ? { tunnel, previousPort: previous } : undefined;
-  }
-
-  /** Runs the moment an OK is read: the tunnel must be known before the next line. */
-  private record(entry: Entry, { publicPort, lease }: Opened): void {
-    entry.lease = lease;
-    const url = `tcp://${hostForUrl(this.serverHost)}:${publicPort}`;
-    if (entry.tunnel) {
-      entry.tunnel.publicPort = publicPort;
-      entry.tunnel.url = url;
-      return;
-    }
-    const { localPort } = entry.request;
-    entry.tunnel = { localHost: entry.request.localHost ?? this.options.localHost ?? 'localhost', localPort, publicPort, url };
-    // Keep `tunnels` in request order, whatever order the replies came in.
-    this.tunnels.splice(0, this.tunnels.length, ...this.entries.flatMap((e) => (e.tunnel ? [e.tunnel] : [])));
-  }
-
   private onLost(link: ControlLink, error: BurrowError, goAway: boolean): void {
-    if (this.stopped || link !== this.link) return;
+    // A link lost while still opening is handled by whoever awaits openLink().
+    if (this.stopped || link !== this.link || !this.linkOpen) return;
+    this.linkOpen = false;
     this.emit('disconnected', error);
     if (!this.options.reconnect) {
       this.stop(error);
@@ -276,9 +240,4 @@ export async function startClient(options: ClientOptions): Promise<BurrowClient>
   const client = new BurrowClient(options);
   await client.start();
   return client;
-}
-
-/** IPv6 literals need brackets inside a URL. */
-function hostForUrl(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

@@ -75,6 +75,11 @@ export class ControlLink {
     this.pingTimer = setInterval(() => this.send(formatSignal('PING')), this.options.heartbeatIntervalMs);
   }
 
+  /** False once the connection has ended, for whatever reason. */
+  get open(): boolean {
+    return !this.ended && this.socket !== undefined;
+  }
+
   /** Sends one EXPOSE. `onOpened` runs the moment its OK is read — before any later line,
    * since a CONNECTION for the new tunnel may follow in the same packet. */
   expose(request: ExposeRequest, onOpened: (opened: Opened) => void): Promise<Opened> {

@@ -1,0 +1,74 @@
+// The client's tunnels: what it asked for, what the server gave it (public port and
+// lease), and how to ask again on a new control link after a reconnect.
+import { BurrowError } from '../shared/errors.ts';
+import type { ControlLink, Opened } from './control.ts';
+import type { OpenTunnel, TunnelMove, TunnelRequest } from './types.ts';
+
+/** A requested tunnel and what the server last gave it. */
+interface Entry {
+  request: TunnelRequest;
+  tunnel: OpenTunnel | undefined;
+  lease: string | undefined;
+}
+
+export class TunnelTable {
+  /** Open tunnels in request order; the objects are updated in place when a port changes. */
+  readonly open: OpenTunnel[] = [];
+  private readonly entries: Entry[];
+
+  constructor(
+    requests: TunnelRequest[],
+    private readonly serverHost: string,
+    private readonly localHost: string,
+  ) {
+    this.entries = requests.map((request) => ({ request, tunnel: undefined, lease: undefined }));
+  }
+
+  /** Exposes every tunnel on `link` at once; resolves with the tunnels whose port moved. */
+  async exposeAll(link: ControlLink): Promise<TunnelMove[]> {
+    const moves = await Promise.all(this.entries.map((entry) => this.expose(link, entry)));
+    return moves.filter((move): move is TunnelMove => move !== undefined);
+  }
+
+  /** Exposes one entry on `link`, reclaiming its port with its lease if it has one. */
+  private async expose(link: ControlLink, entry: Entry): Promise<TunnelMove | undefined> {
+    const previous = entry.tunnel?.publicPort;
+    const asked = entry.request.remotePort ?? 0;
+    const record = (opened: Opened): void => this.record(entry, opened);
+    try {
+      if (previous !== undefined && entry.lease !== undefined) {
+        await link.expose({ localPort: entry.request.localPort, remotePort: previous, lease: entry.lease }, record);
+      } else {
+        await link.expose({ localPort: entry.request.localPort, remotePort: asked }, record);
+      }
+    } catch (error) {
+      // Our old port is gone (lease expired and taken): any port will do, unless the
+      // user asked for that one.
+      const lost = error instanceof BurrowError && error.reason === 'port-in-use' && previous !== undefined && asked === 0;
+      if (!lost) throw error;
+      await link.expose({ localPort: entry.request.localPort, remotePort: 0 }, record);
+    }
+    const tunnel = entry.tunnel;
+    return tunnel && previous !== undefined && tunnel.publicPort !== previous ? { tunnel, previousPort: previous } : undefined;
+  }
+
+  /** Runs the moment an OK is read: the tunnel must be known before the next line. */
+  private record(entry: Entry, { publicPort, lease }: Opened): void {
+    entry.lease = lease;
+    const url = `tcp://${hostForUrl(this.serverHost)}:${publicPort}`;
+    if (entry.tunnel) {
+      entry.tunnel.publicPort = publicPort;
+      entry.tunnel.url = url;
+      return;
+    }
+    const { localPort } = entry.request;
+    entry.tunnel = { localHost: entry.request.localHost ?? this.localHost, localPort, publicPort, url };
+    // Keep `open` in request order, whatever order the replies came in.
+    this.open.splice(0, this.open.length, ...this.entries.flatMap((e) => (e.tunnel ? [e.tunnel] : [])));
+  }
+}
+
+/** IPv6 literals need brackets inside a URL. */
+function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
