@@ -61,9 +61,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
    * nothing open if any step fails. */
   async start(): Promise<void> {
     try {
-      await this.openLink();
+      await this.openLink('release');
     } catch (error) {
-      await this.destroy();
+      // Graceful, so the GOAWAY reaches the server; nothing joined yet, so it is quick.
+      await this.close();
       throw error;
     }
   }
@@ -76,6 +77,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       this.stop(undefined);
       await this.sockets.drain(this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
       this.sockets.destroyAll();
+      await this.sockets.closed();
     })();
     return this.closing;
   }
@@ -90,7 +92,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** Opens a control link and (re-)exposes every tunnel on it; throws on any refusal. A
    * tunnel whose lease no longer holds gets a new public port, unless the user asked for
    * a specific one. Returns the tunnels whose public port changed. */
-  private async openLink(): Promise<TunnelMove[]> {
+  private async openLink(onFailure: 'release' | 'keep'): Promise<TunnelMove[]> {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const link = new ControlLink(
       {
@@ -124,7 +126,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         return moves;
       })(), deadline]);
     } catch (error) {
-      link.close();
+      // A failed start gives up: say GOAWAY so the server frees the ports it did open.
+      // A failed retry tries again soon: drop the link so those ports stay leased to us.
+      if (onFailure === 'release') link.goAway();
+      else link.close();
       throw error;
     } finally {
       clearTimeout(timer);
@@ -152,7 +157,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.emit('reconnecting', { attempt, delayMs });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.openLink().then(
+      this.openLink('keep').then(
         (moved) => {
           if (!this.stopped) this.emit('reconnected', { moved });
         },

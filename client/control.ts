@@ -2,7 +2,7 @@
 // notices, and the heartbeat that tells a silent server from a quiet one. The client
 // (client.ts) opens a new link whenever it has to reconnect.
 import type net from 'node:net';
-import { readControlLines } from '../shared/control-lines.ts';
+import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { formatExpose, formatSignal, parseServerControlLine, type ServerControlMessage } from '../shared/protocol.ts';
 import { dial } from './dial.ts';
@@ -90,12 +90,14 @@ export class ControlLink {
     });
   }
 
-  /** Leaves on purpose: tells the server (so it frees our ports at once) and closes. */
+  /** Leaves on purpose: tells the server (so it frees our ports at once) and closes,
+   * lingering at most LINGER_MS for the server to close its side. */
   goAway(): void {
     if (this.ended || !this.socket) return this.close();
-    this.send(formatSignal('GOAWAY'));
+    const line = formatSignal('GOAWAY');
+    this.events.trace('send', line.trimEnd());
     this.end(new BurrowError('closed', 'the client is closing'));
-    this.socket.end();
+    closeWithLine(this.socket, line);
   }
 
   /** Closes at once, without telling the server. */

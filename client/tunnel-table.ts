@@ -42,9 +42,10 @@ export class TunnelTable {
         await link.expose({ localPort: entry.request.localPort, remotePort: asked }, record);
       }
     } catch (error) {
-      // Our old port is gone (lease expired and taken): any port will do, unless the
-      // user asked for that one.
-      const lost = error instanceof BurrowError && error.reason === 'port-in-use' && previous !== undefined && asked === 0;
+      // Our old port is gone (lease expired and taken, or outside a restarted server's
+      // new range): any port will do, unless the user asked for that one.
+      const gone = error instanceof BurrowError && (error.reason === 'port-in-use' || error.reason === 'port-out-of-range');
+      const lost = gone && previous !== undefined && asked === 0;
       if (!lost) throw error;
       await link.expose({ localPort: entry.request.localPort, remotePort: 0 }, record);
     }

@@ -149,6 +149,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.leases.clear();
     await this.sockets.drain(this.limits.shutdownTimeoutMs);
     this.sockets.destroyAll();
+    await this.sockets.closed();
     await Promise.all([...listeners, ...binds]);
   }
 

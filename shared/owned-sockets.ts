@@ -1,6 +1,7 @@
 // The sockets one side owns, so that closing it closes every one of them: at once
 // (destroy) or after letting them finish for a while (drain).
 import type { Socket } from 'node:net';
+import { abortSocket } from './pipe.ts';
 
 export class OwnedSockets {
   private readonly sockets = new Set<Socket>();
@@ -39,7 +40,17 @@ export class OwnedSockets {
     this.endDrain?.();
   }
 
+  /** Closes every socket now. One whose stream had not ended both ways is reset, so its
+   * peer sees an abort rather than a truncated stream that looks complete. */
   destroyAll(): void {
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets) {
+      if (socket.readableEnded && socket.writableFinished) socket.destroy();
+      else abortSocket(socket);
+    }
+  }
+
+  /** Resolves once every socket has closed (after destroyAll(), a tick or so). */
+  async closed(): Promise<void> {
+    while (this.sockets.size > 0) await this.drain(60_000);
   }
 }

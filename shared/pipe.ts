@@ -50,6 +50,12 @@ export function joinSockets(a: Socket, b: Socket): Promise<PipeTotals> {
 /** Closes a socket with a reset (RST) rather than a FIN, so its peer sees an abort. */
 export function abortSocket(socket: Socket): void {
   if (socket.destroyed) return;
+  if (socket.writableEnded) {
+    // We already sent our FIN: libuv refuses to reset a socket after shutdown, and
+    // resetAndDestroy() would then never emit 'close'. A plain destroy is all that is left.
+    socket.destroy();
+    return;
+  }
   try {
     socket.resetAndDestroy();
   } catch (error) {

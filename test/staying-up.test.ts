@@ -1,0 +1,775 @@
+// Issue 4, "staying up", with real sockets and real processes: heartbeats find a frozen
+// client and a silent server, a client survives server restarts (SIGKILL and SIGTERM) with
+// the same public port, joined connections survive a control-connection drop, leases keep a
+// dropped client's port for it (and only for it) during the grace period, a lease takes a
+// port over from a zombie connection, and the CLI's --no-reconnect / default reconnect.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ClientOptions, type TraceEvent } from '../index.ts';
+import { assertSameBytes, echo, HOST, listenLocal, nextEvent, pseudoRandomBytes, readAll, request, untilEqual, within } from './helpers.ts';
+import { dialBack, errReason, freePort, holdPort, LineReader, openRaw, rejectsWith, serverOn, type Raw } from './raw.ts';
+
+// ---------------------------------------------------------------------------------------
+// Local helpers
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Generous: a child pays for node + tsx start-up, possibly alongside other test files. */
+const CHILD_MS = 20_000;
+const MiB = 1024 * 1024;
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running `burrow` child with everything it printed so far. */
+interface Cli {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Settles on 'close' (all output read). */
+  closed: Promise<Exit>;
+}
+
+/** The parent's environment without any BURROW_*, DEBUG or test-runner variable. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('BURROW_') || key === 'DEBUG' || key === 'NODE_TEST_CONTEXT') delete env[key];
+  }
+  return env;
+}
+
+/** Starts `burrow <args>` as a child; `live` collects it so `killAll` can end it. */
+function startCli(args: string[], live: Set<Cli>): Cli {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+    cwd: REPO_ROOT,
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const cli: Cli = {
+    child,
+    stdout: '',
+    stderr: '',
+    closed: new Promise<Exit>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+    }),
+  };
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (cli.stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (cli.stderr += chunk));
+  live.add(cli);
+  void cli.closed.finally(() => live.delete(cli)).catch(() => {});
+  return cli;
+}
+
+/** Waits until the child's stdout or stderr matches `pattern`; fails early if it exits. */
+function waitForOutput(cli: Cli, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<RegExpExecArray> {
+  const source = stream === 'stdout' ? cli.child.stdout : cli.child.stderr;
+  const found = new Promise<RegExpExecArray>((resolve, reject) => {
+    const check = (): boolean => {
+      const match = pattern.exec(cli[stream]);
+      if (match) {
+        source?.off('data', onData);
+        resolve(match);
+      }
+      return match !== null;
+    };
+    const onData = (): void => void check();
+    if (check()) return;
+    source?.on('data', onData);
+    void cli.closed.then((exit) => {
+      if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
+    });
+  });
+  return within(found, CHILD_MS, what);
+}
+
+/** Resumes (if stopped) and SIGKILLs every child still running, and waits for each. */
+async function killAll(live: Set<Cli>): Promise<void> {
+  for (const cli of [...live]) {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill('SIGCONT');
+      cli.child.kill('SIGKILL');
+    }
+    await within(cli.closed, CHILD_MS, 'a killed child').catch(() => {});
+  }
+}
+
+const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
+const noStack = (text: string): void => {
+  assert.ok(!text.split('\n').some((line) => /^\s+at /.test(line)), `no stack trace expected in: ${text}`);
+};
+
+const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
+const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)$/m;
+
+/** `burrow server` on fixed ports (a restart must find the same ones). */
+function startServerCli(ports: { control: number; data: number; range: string }, live: Set<Cli>, extra: string[] = []): Cli {
+  const args = ['server', '--bind', HOST, '--control-port', String(ports.control), '--data-port', String(ports.data), '--port-range', ports.range];
+  return startCli([...args, ...extra], live);
+}
+
+/** `OK <port> <lease>`, parsed. */
+function parseOk(line: string): { port: number; lease: string } {
+  const match = /^OK ([1-9][0-9]*) ([A-Za-z0-9_-]{21})$/.exec(line);
+  assert.ok(match, `expected OK <port> <21-char lease>, got ${JSON.stringify(line)}`);
+  return { port: Number(match[1]), lease: match[2] ?? '' };
+}
+
+/** Sends an EXPOSE line on a raw control connection and returns the reply line. */
+async function exposeLine(raw: Raw, line: string): Promise<string> {
+  raw.send(`${line}\n`);
+  return raw.reader.line();
+}
+
+/** A free port P such that P..P+20 is a valid range (for a server's public ports). */
+async function freeRangeStart(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freePort();
+    if (port + 20 <= 65535) return port;
+  }
+  assert.fail('no free port below 65515 in 50 attempts');
+}
+
+/** `count` different free ports, each passing `accept`. */
+async function distinctFreePorts(count: number, accept: (port: number) => boolean = () => true): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let attempt = 0; attempt < 100 && ports.size < count; attempt++) {
+    const port = await freePort();
+    if (accept(port)) ports.add(port);
+  }
+  assert.equal(ports.size, count, `${count} distinct free ports`);
+  return [...ports];
+}
+
+/** Every lifecycle event of a client, in order, as text (errors by code). */
+function recordLifecycle(client: BurrowClient): string[] {
+  const events: string[] = [];
+  client.on('disconnected', (error) => events.push(`disconnected ${error.code}`));
+  client.on('reconnecting', ({ attempt }) => events.push(`reconnecting ${attempt}`));
+  client.on('reconnected', ({ moved }) => events.push(`reconnected moved=${moved.length}`));
+  client.on('close', (error) => events.push(`close ${error?.code ?? 'clean'}`));
+  return events;
+}
+
+/** Resolves with the first trace event of `server` for which `match` holds. */
+function traceMatching(server: BurrowServer, match: (event: TraceEvent) => boolean, what: string, ms = 10_000): Promise<TraceEvent> {
+  let listener: (event: TraceEvent) => void = () => {};
+  const found = new Promise<TraceEvent>((resolve) => {
+    listener = (event) => {
+      if (match(event)) resolve(event);
+    };
+    server.on('trace', listener);
+  });
+  return within(found, ms, what).finally(() => server.off('trace', listener));
+}
+
+/** A visitor sends `size` seeded bytes through the echo tunnel on `port`; they must come back. */
+async function assertEchoes(port: number, size: number, seed: number, what: string): Promise<void> {
+  const payload = pseudoRandomBytes(size, seed);
+  assertSameBytes(await request(port, payload), payload, what);
+}
+
+/** A TCP proxy on 127.0.0.1:0 to `targetPort`, whose connections the test can break. */
+async function startProxy(targetPort: number): Promise<{ port: number; accepted(): number; breakAll(): number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const own = (socket: net.Socket): void => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('close', () => sockets.delete(socket));
+  };
+  const server = net.createServer({ allowHalfOpen: true }, (inbound) => {
+    accepted++;
+    const outbound = net.connect({ host: HOST, port: targetPort, allowHalfOpen: true });
+    own(inbound);
+    own(outbound);
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+    inbound.once('close', () => outbound.destroy());
+    outbound.once('close', () => inbound.destroy());
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted: () => accepted,
+    breakAll: () => {
+      const count = sockets.size;
+      for (const socket of sockets) socket.destroy();
+      return count;
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function clientOptions(server: { controlPort: number; dataPort: number }, localPort: number, more: Partial<ClientOptions> = {}): ClientOptions {
+  return {
+    tunnels: [{ localPort }],
+    server: HOST,
+    localHost: HOST,
+    controlPort: server.controlPort,
+    dataPort: server.dataPort,
+    ...more,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Heartbeats
+
+test('a client frozen mid-session (stops reading and writing) gets ERR timeout and is dropped; after the grace its port is free', async () => {
+  const server = await serverOn({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 500, leaseGraceMs: 300 });
+  const local = await listenLocal(echo);
+  let raw: Raw | undefined;
+  let client: BurrowClient | undefined;
+  try {
+    raw = await openRaw(server.controlPort);
+    const { port } = parseOk(await exposeLine(raw, 'EXPOSE 1'));
+    assert.deepEqual(server.stats(), { clients: 1, clientAddresses: 1, tunnels: 1, ports: 1, pendingVisitors: 0, sockets: 1 });
+    // Frozen: no more reads (the server's PINGs pile up in the kernel), no PONG, no PING.
+    raw.socket.pause();
+    await untilEqual(() => server.stats().clients, 0, 'the server drops the frozen client');
+    await untilEqual(() => server.stats().ports, 0, 'the port returns to the pool after the grace');
+    assert.deepEqual(server.stats(), { clients: 0, clientAddresses: 0, tunnels: 0, ports: 0, pendingVisitors: 0, sockets: 0 });
+
+    // What the frozen client would have read: heartbeats, then ERR timeout, then the end.
+    raw.socket.resume();
+    const received: string[] = [];
+    for (let i = 0; i < 1_000; i++) {
+      const line = await raw.reader.next();
+      if (line === null) break;
+      received.push(line);
+    }
+    const last = received.pop() ?? '';
+    assert.equal(errReason(last), 'timeout', `last line ${JSON.stringify(last)}`);
+    assert.equal(last, 'ERR timeout no line for 500 ms');
+    assert.ok(received.length >= 1, 'the server sent at least one PING before giving up');
+    assert.deepEqual(new Set(received), new Set(['PING']), 'only PINGs came between OK and ERR');
+    await within(raw.closed, 5_000, 'the frozen connection to close');
+
+    // A new client asks for exactly that port and gets it.
+    client = await startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }));
+    assert.equal(client.tunnels[0]?.publicPort, port);
+    await assertEchoes(port, 10_000, 1, 'the port after the frozen client');
+  } finally {
+    raw?.socket.destroy();
+    await client?.destroy();
+    await server.destroy();
+    await local.close();
+  }
+});
+
+test('a CLI client stopped with SIGSTOP is dropped by the server within the heartbeat timeout; its port comes free after the grace', async () => {
+  const live = new Set<Cli>();
+  const server = await serverOn({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1_000, leaseGraceMs: 300 });
+  const local = await listenLocal(echo);
+  let client: BurrowClient | undefined;
+  try {
+    const cli = startCli(
+      ['client', String(local.port), '--server', HOST, '--local-host', HOST, '--control-port', String(server.controlPort), '--data-port', String(server.dataPort), '--heartbeat-interval', '0.1', '--heartbeat-timeout', '1'],
+      live,
+    );
+    const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, 'the CLI client to forward');
+    const port = Number(publicPort);
+    await assertEchoes(port, 50_000, 2, 'through the CLI client before SIGSTOP');
+    assert.equal(server.stats().clients, 1);
+
+    const timedOut = traceMatching(server, (e) => e.kind === 'send' && e.text.startsWith('ERR timeout'), 'the server to send ERR timeout');
+    assert.ok(cli.child.kill('SIGSTOP'), 'SIGSTOP delivered');
+    const event = await timedOut;
+    assert.equal(event.text, 'ERR timeout no line for 1000 ms');
+    await untilEqual(() => server.stats().clients, 0, 'the server drops the stopped client');
+    await untilEqual(() => server.stats().ports, 0, 'the port returns to the pool after the grace');
+
+    client = await startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }));
+    assert.equal(client.tunnels[0]?.publicPort, port, 'another client gets the stopped client\'s port');
+    await assertEchoes(port, 10_000, 3, 'the port taken over from the stopped client');
+  } finally {
+    await killAll(live);
+    await client?.destroy();
+    await server.destroy();
+    await local.close();
+  }
+});
+
+test('the client notices a silent server (OK, then nothing): disconnected and close with a timeout BurrowError', async () => {
+  const received: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const fake = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    const reader = new LineReader(socket);
+    void (async () => {
+      // Answer the EXPOSE, then read (and never answer) whatever comes.
+      for (let i = 0; i < 1_000; i++) {
+        const line = await reader.next(10_000).catch(() => null);
+        if (line === null) return;
+        received.push(line);
+        if (line.startsWith('EXPOSE ')) socket.write('OK 23456 AAAAAAAAAAAAAAAAAAAAA\n');
+      }
+    })();
+  });
+  fake.listen(0, HOST);
+  await once(fake, 'listening');
+  const controlPort = (fake.address() as net.AddressInfo).port;
+  let client: BurrowClient | undefined;
+  try {
+    client = await startClient({
+      tunnels: [{ localPort: 3000 }],
+      server: HOST,
+      controlPort,
+      dataPort: controlPort,
+      reconnect: false,
+      heartbeatIntervalMs: 100,
+      heartbeatTimeoutMs: 500,
+    });
+    assert.equal(client.tunnels[0]?.publicPort, 23456);
+    const events = recordLifecycle(client);
+    const disconnected = nextEvent<[BurrowError]>(client, 'disconnected', 10_000);
+    const closed = nextEvent<[BurrowError | undefined]>(client, 'close', 10_000);
+    const [lost] = await disconnected;
+    const [closeError] = await closed;
+    assert.ok(lost instanceof BurrowError);
+    assert.equal(lost.code, 'timeout', lost.message);
+    assert.equal(lost.message, 'the server has been silent for 0.5 s');
+    assert.equal(closeError, lost, 'close carries the same error');
+    assert.deepEqual(events, ['disconnected timeout', 'close timeout']);
+    // The client did its part of the heartbeat: PINGs after its EXPOSE, nothing else.
+    assert.equal(received[0], 'EXPOSE 3000');
+    assert.ok(received.length >= 2, `the client sent PINGs: ${JSON.stringify(received)}`);
+    assert.deepEqual(new Set(received.slice(1)), new Set(['PING']));
+  } finally {
+    await client?.destroy();
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => fake.close(() => resolve()));
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// Reconnect
+
+test('server restart (SIGKILL, then SIGTERM with GOAWAY): the client reconnects to a new process on the same ports and keeps its public port', async () => {
+  const live = new Set<Cli>();
+  const local = await listenLocal(echo);
+  let client: BurrowClient | undefined;
+  try {
+    const rangeStart = await freeRangeStart();
+    const [control, data] = await distinctFreePorts(2, (port) => port < rangeStart || port > rangeStart + 20);
+    const ports = { control: control ?? 0, data: data ?? 0, range: `${rangeStart}-${rangeStart + 20}` };
+    const first = startServerCli(ports, live);
+    await waitForOutput(first, 'stdout', LISTENING, 'the first server to listen');
+
+    client = await startClient(
+      clientOptions({ controlPort: ports.control, dataPort: ports.data }, local.port, {
+        reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+        heartbeatIntervalMs: 200,
+        heartbeatTimeoutMs: 3_000,
+      }),
+    );
+    const publicPort = client.tunnels[0]?.publicPort ?? 0;
+    assert.ok(publicPort >= rangeStart && publicPort <= rangeStart + 20, `public port ${publicPort} in the range`);
+    await assertEchoes(publicPort, 100_000, 4, 'before the restarts');
+    const events = recordLifecycle(client);
+    const delays: Array<{ attempt: number; delayMs: number }> = [];
+    client.on('reconnecting', (retry) => delays.push(retry));
+
+    // 1. SIGKILL: the connection just drops; the first retry is the first backoff step.
+    let reconnected = nextEvent<[{ moved: unknown[] }]>(client, 'reconnected', CHILD_MS);
+    const disconnected = nextEvent<[BurrowError]>(client, 'disconnected', CHILD_MS);
+    first.child.kill('SIGKILL');
+    assert.deepEqual(await within(first.closed, CHILD_MS, 'the first server to die'), { code: null, signal: 'SIGKILL' });
+    const [lost] = await disconnected;
+    assert.equal(lost.code, 'closed', lost.message);
+    const second = startServerCli(ports, live);
+    await waitForOutput(second, 'stdout', LISTENING, 'the second server to listen');
+    const [{ moved }] = await reconnected;
+    assert.deepEqual(moved, []);
+    assert.equal(client.tunnels[0]?.publicPort, publicPort, 'same public port after SIGKILL + restart');
+    await assertEchoes(publicPort, 100_000, 5, 'after the SIGKILL restart');
+    const firstRound = delays.splice(0);
+    assert.ok(firstRound.length >= 1);
+    assert.deepEqual(firstRound.map((d) => d.attempt), firstRound.map((_, i) => i + 1), 'attempts count from 1');
+    const [firstDelay] = firstRound;
+    assert.ok(firstDelay && firstDelay.delayMs >= 25 && firstDelay.delayMs <= 50, `first delay ${firstDelay?.delayMs} is step 0 of 50 ms`);
+    for (const { delayMs } of firstRound) assert.ok(delayMs >= 25 && delayMs <= 200, `delay ${delayMs} within [25, 200]`);
+
+    // 2. SIGTERM: the server says GOAWAY, exits 0; the client starts its backoff one step in.
+    reconnected = nextEvent<[{ moved: unknown[] }]>(client, 'reconnected', CHILD_MS);
+    const disconnectedAgain = nextEvent<[BurrowError]>(client, 'disconnected', CHILD_MS);
+    second.child.kill('SIGTERM');
+    assert.deepEqual(await within(second.closed, CHILD_MS, 'the second server to exit'), { code: 0, signal: null });
+    assert.equal(second.stderr, 'burrow: shutting down: told 1 client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
+    await disconnectedAgain;
+    const third = startServerCli(ports, live);
+    await waitForOutput(third, 'stdout', LISTENING, 'the third server to listen');
+    const [{ moved: movedAgain }] = await reconnected;
+    assert.deepEqual(movedAgain, []);
+    assert.equal(client.tunnels[0]?.publicPort, publicPort, 'same public port after SIGTERM + restart');
+    assert.equal(client.tunnels[0]?.url, `tcp://${HOST}:${publicPort}`);
+    await assertEchoes(publicPort, 100_000, 6, 'after the SIGTERM restart');
+    const [goAwayDelay] = delays;
+    assert.equal(goAwayDelay?.attempt, 1, 'attempts count from 1 again');
+    assert.ok(goAwayDelay && goAwayDelay.delayMs >= 50 && goAwayDelay.delayMs <= 100, `after GOAWAY the first delay ${goAwayDelay?.delayMs} is step 1 (50-100 ms)`);
+
+    const kinds = events.filter((e) => !e.startsWith('reconnecting'));
+    assert.deepEqual(kinds, ['disconnected closed', 'reconnected moved=0', 'disconnected closed', 'reconnected moved=0']);
+  } finally {
+    await client?.destroy();
+    await killAll(live);
+    await local.close();
+  }
+});
+
+test('a control-connection drop during a 20 MiB transfer: the transfer completes byte-exact and the client reconnects to the same public port', async () => {
+  const server = await serverOn();
+  const local = await listenLocal(echo);
+  const proxy = await startProxy(server.controlPort);
+  let client: BurrowClient | undefined;
+  let visitor: net.Socket | undefined;
+  try {
+    // Only the control connection goes through the proxy; data connections go direct.
+    client = await startClient(
+      clientOptions({ controlPort: proxy.port, dataPort: server.dataPort }, local.port, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }),
+    );
+    const publicPort = client.tunnels[0]?.publicPort ?? 0;
+    const events = recordLifecycle(client);
+    const disconnected = nextEvent<[BurrowError]>(client, 'disconnected', 10_000);
+    const reconnected = nextEvent<[{ moved: unknown[] }]>(client, 'reconnected', 20_000);
+
+    const payload = pseudoRandomBytes(20 * MiB, 7);
+    visitor = net.connect({ host: HOST, port: publicPort, allowHalfOpen: true });
+    await within(once(visitor, 'connect'), 5_000, 'the visitor to connect');
+    let received = 0;
+    let brokenAt = -1;
+    let broken = 0;
+    visitor.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (brokenAt === -1 && received >= 2 * MiB) {
+        brokenAt = received;
+        broken = proxy.breakAll();
+      }
+    });
+    const echoed = readAll(visitor);
+    visitor.end(payload);
+
+    const [lost] = await disconnected;
+    assert.equal(lost.code, 'closed', lost.message);
+    assertSameBytes(await within(echoed, 60_000, 'the 20 MiB echo'), payload, '20 MiB through a control-connection drop');
+    assert.ok(brokenAt > 0 && brokenAt < payload.length, `the control connection broke mid-transfer (at ${brokenAt} bytes)`);
+    assert.equal(broken, 2, 'the proxy held the control connection (both halves) when it broke');
+
+    const [{ moved }] = await reconnected;
+    assert.deepEqual(moved, []);
+    assert.equal(client.tunnels[0]?.publicPort, publicPort, 'same public port through the lease');
+    assert.equal(proxy.accepted(), 2, 'the client reconnected through the proxy once');
+    await assertEchoes(publicPort, 100_000, 8, 'after the reconnect');
+    assert.deepEqual(events.filter((e) => !e.startsWith('reconnecting')), ['disconnected closed', 'reconnected moved=0']);
+    await untilEqual(() => server.stats(), { clients: 1, clientAddresses: 1, tunnels: 1, ports: 1, pendingVisitors: 0, sockets: 1 }, 'one client, one tunnel, nothing else');
+  } finally {
+    visitor?.destroy();
+    await client?.destroy();
+    await proxy.close();
+    await server.destroy();
+    await local.close();
+  }
+});
+
+test('after a server restart, a port someone else took meanwhile: the client takes a new port and reports the move', async () => {
+  let server = await serverOn();
+  const local = await listenLocal(echo);
+  let client: BurrowClient | undefined;
+  let holder: { close(): Promise<void> } | undefined;
+  try {
+    const { controlPort, dataPort } = server;
+    client = await startClient(clientOptions(server, local.port, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }));
+    const tunnel = client.tunnels[0];
+    assert.ok(tunnel);
+    const oldPort = tunnel.publicPort;
+    const disconnected = nextEvent(client, 'disconnected');
+    await server.destroy();
+    await disconnected;
+    holder = await holdPort(oldPort); // another program takes the port while the relay is down
+    const reconnected = nextEvent<[{ moved: Array<{ tunnel: unknown; previousPort: number }> }]>(client, 'reconnected', CHILD_MS);
+    server = await startServer({ controlPort, dataPort, bind: HOST });
+    const [{ moved }] = await reconnected;
+    assert.equal(moved.length, 1, JSON.stringify(moved));
+    assert.equal(moved[0]?.previousPort, oldPort);
+    assert.equal(moved[0]?.tunnel, tunnel, 'the move names the tunnel, updated in place');
+    assert.equal(client.tunnels[0], tunnel);
+    assert.notEqual(tunnel.publicPort, oldPort);
+    assert.equal(tunnel.url, `tcp://${HOST}:${tunnel.publicPort}`);
+    await assertEchoes(tunnel.publicPort, 20_000, 13, 'through the new port');
+  } finally {
+    await holder?.close();
+    await client?.destroy();
+    await server.destroy();
+    await local.close();
+  }
+});
+
+test('after a server restart with another port range, a client that never asked for a port takes a new one', async () => {
+  const [first = 0, second = 0] = await distinctFreePorts(2);
+  let server = await serverOn({ portRange: { min: first, max: first } });
+  const local = await listenLocal(echo);
+  let client: BurrowClient | undefined;
+  try {
+    const { controlPort, dataPort } = server;
+    client = await startClient(clientOptions(server, local.port, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }));
+    assert.equal(client.tunnels[0]?.publicPort, first);
+    const disconnected = nextEvent(client, 'disconnected');
+    await server.destroy();
+    await disconnected;
+    const running = client;
+    const outcome = within(
+      new Promise<{ moved: Array<{ previousPort: number }> }>((resolve, reject) => {
+        running.once('reconnected', resolve);
+        running.once('close', (error) => reject(new Error(`the client gave up: ${error?.message}`)));
+      }),
+      CHILD_MS,
+      'the client to reconnect',
+    );
+    server = await startServer({ controlPort, dataPort, bind: HOST, portRange: { min: second, max: second } });
+    const { moved } = await outcome;
+    assert.deepEqual(moved.map((move) => move.previousPort), [first]);
+    assert.equal(client.tunnels[0]?.publicPort, second);
+  } finally {
+    await client?.destroy();
+    await server.destroy();
+    await local.close();
+  }
+});
+
+test('after a server restart, a port the user asked for and someone else holds: the client keeps retrying (port-in-use is not final) and gets it once it is free', async () => {
+  let server = await serverOn();
+  const local = await listenLocal(echo);
+  let client: BurrowClient | undefined;
+  let holder: { close(): Promise<void> } | undefined;
+  try {
+    const { controlPort, dataPort } = server;
+    const asked = await freePort();
+    client = await startClient(
+      clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: asked }], reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }),
+    );
+    assert.equal(client.tunnels[0]?.publicPort, asked);
+    const disconnected = nextEvent(client, 'disconnected');
+    await server.destroy();
+    await disconnected;
+    holder = await holdPort(asked);
+    const refusals: BurrowError[] = [];
+    let sawRefusal: () => void = () => {};
+    const refused = new Promise<void>((resolve) => (sawRefusal = resolve));
+    client.on('warning', (warning) => {
+      if (warning.code === 'refused') {
+        refusals.push(warning);
+        sawRefusal();
+      }
+    });
+    let closedWith: BurrowError | undefined | null = null;
+    client.on('close', (error) => (closedWith = error));
+    server = await startServer({ controlPort, dataPort, bind: HOST });
+    await within(refused, CHILD_MS, 'a retry to be refused port-in-use');
+    assert.equal(refusals[0]?.reason, 'port-in-use', refusals[0]?.message);
+    const reconnected = nextEvent<[{ moved: unknown[] }]>(client, 'reconnected', CHILD_MS);
+    await holder.close();
+    holder = undefined;
+    const [{ moved }] = await reconnected;
+    assert.deepEqual(moved, []);
+    assert.equal(closedWith, null, 'the client never gave up');
+    assert.equal(client.tunnels[0]?.publicPort, asked);
+    await assertEchoes(asked, 20_000, 14, 'through the asked-for port');
+  } finally {
+    await holder?.close();
+    await client?.destroy();
+    await server.destroy();
+    await local.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// Leases
+
+test('a leased port: others get port-in-use during the grace, the lease holder reclaims it, and after the grace anyone can have it', async () => {
+  const GRACE_MS = 1_500;
+  const server = await serverOn({ leaseGraceMs: GRACE_MS });
+  const local = await listenLocal(echo);
+  const raws: Raw[] = [];
+  const open = async (): Promise<Raw> => {
+    const raw = await openRaw(server.controlPort);
+    raws.push(raw);
+    return raw;
+  };
+  let client: BurrowClient | undefined;
+  try {
+    // A opens a port and drops without GOAWAY.
+    const a = await open();
+    const { port, lease } = parseOk(await exposeLine(a, 'EXPOSE 1'));
+    a.socket.destroy();
+    await untilEqual(() => server.stats(), { clients: 0, clientAddresses: 0, tunnels: 0, ports: 1, pendingVisitors: 0, sockets: 0 }, 'the port kept under lease');
+
+    // Another client asking for that port: port-in-use.
+    const refused = await rejectsWith(startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] })), 'refused', 'port-in-use');
+    assert.match(refused.message, new RegExp(`port ${port}`));
+    // With a wrong lease, or without one on a raw connection: port-in-use too.
+    const b = await open();
+    assert.equal(errReason(await exposeLine(b, `EXPOSE 1 ${port} ${'x'.repeat(21)}`)), 'port-in-use');
+    assert.equal(errReason(await exposeLine(b, `EXPOSE 1 ${port}`)), 'port-in-use');
+
+    // The holder comes back with its lease on a new connection: the same port, a new lease.
+    const a2 = await open();
+    const reclaimed = parseOk(await exposeLine(a2, `EXPOSE 1 ${port} ${lease}`));
+    assert.equal(reclaimed.port, port);
+    assert.notEqual(reclaimed.lease, lease, 'a reclaimed port gets a fresh lease');
+    // The old lease was used up: it no longer opens the port after the next drop.
+    a2.socket.destroy();
+    await untilEqual(() => server.stats(), { clients: 1, clientAddresses: 1, tunnels: 0, ports: 1, pendingVisitors: 0, sockets: 1 }, 'the reclaimed port leased again');
+    assert.equal(errReason(await exposeLine(b, `EXPOSE 1 ${port} ${lease}`)), 'port-in-use', 'a spent lease');
+
+    // After the grace, the port returns to the pool and anyone may have it.
+    await untilEqual(() => server.stats().ports, 0, 'the lease to run out', GRACE_MS + 10_000);
+    client = await startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }));
+    assert.equal(client.tunnels[0]?.publicPort, port);
+    await assertEchoes(port, 20_000, 9, 'the port after its lease ran out');
+  } finally {
+    for (const raw of raws) raw.socket.destroy();
+    await client?.destroy();
+    await server.destroy();
+    await local.close();
+  }
+});
+
+test('"any port" requests skip a leased port', async () => {
+  const rangeStart = await freeRangeStart();
+  const server = await serverOn({ leaseGraceMs: 30_000, portRange: { min: rangeStart, max: rangeStart } });
+  const raws: Raw[] = [];
+  try {
+    const a = await openRaw(server.controlPort);
+    raws.push(a);
+    const { port } = parseOk(await exposeLine(a, 'EXPOSE 1'));
+    assert.equal(port, rangeStart);
+    a.socket.destroy();
+    await untilEqual(() => server.stats().ports, 1, 'the lease');
+    await untilEqual(() => server.stats().clients, 0, 'the drop');
+    const b = await openRaw(server.controlPort);
+    raws.push(b);
+    assert.equal(errReason(await exposeLine(b, 'EXPOSE 1')), 'no-free-port', 'the only port of the range is leased');
+  } finally {
+    for (const raw of raws) raw.socket.destroy();
+    await server.destroy();
+  }
+});
+
+test('a lease takes its port over from a zombie connection the server has not seen die', async () => {
+  const server = await serverOn();
+  const raws: Raw[] = [];
+  const sockets: net.Socket[] = [];
+  try {
+    const a = await openRaw(server.controlPort);
+    raws.push(a);
+    const { port, lease } = parseOk(await exposeLine(a, 'EXPOSE 1'));
+
+    const b = await openRaw(server.controlPort);
+    raws.push(b);
+    const taken = parseOk(await exposeLine(b, `EXPOSE 2 ${port} ${lease}`));
+    assert.equal(taken.port, port);
+    assert.deepEqual(server.stats(), { clients: 2, clientAddresses: 1, tunnels: 1, ports: 1, pendingVisitors: 0, sockets: 2 });
+
+    // A visitor now goes to B, not to A.
+    const visitor = net.connect({ host: HOST, port, allowHalfOpen: true });
+    sockets.push(visitor);
+    visitor.on('error', () => {});
+    await within(once(visitor, 'connect'), 5_000, 'the visitor to connect');
+    const connection = await b.reader.line();
+    const match = new RegExp(`^CONNECTION ([A-Za-z0-9_-]{21}) ${port}$`).exec(connection);
+    assert.ok(match, `B gets the CONNECTION: ${connection}`);
+    const data = await dialBack(server.dataPort, match[1] ?? '', sockets);
+    visitor.write('to b');
+    assert.equal((await data.take(4)).toString(), 'to b');
+    // A is still connected but gets nothing: its next line is the answer to its PING.
+    a.send('PING\n');
+    assert.equal(await a.reader.line(), 'PONG', 'A got no CONNECTION (only its PONG)');
+
+    // A's tunnel is gone for good: when A drops, B's tunnel stays.
+    a.socket.destroy();
+    await untilEqual(() => server.stats().clients, 1, 'A to be gone');
+    assert.equal(server.stats().tunnels, 1);
+    const second = net.connect({ host: HOST, port, allowHalfOpen: true });
+    sockets.push(second);
+    second.on('error', () => {});
+    await within(once(second, 'connect'), 5_000, 'a second visitor to connect');
+    assert.match(await b.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${port}$`));
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    for (const raw of raws) raw.socket.destroy();
+    await server.destroy();
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// The CLI client
+
+test('CLI client --no-reconnect: the server goes away → exit 1 with "lost the server" and the error line, no stack', async () => {
+  const live = new Set<Cli>();
+  const server = await serverOn();
+  const local = await listenLocal(echo);
+  try {
+    const cli = startCli(
+      ['client', String(local.port), '--no-reconnect', '--server', HOST, '--local-host', HOST, '--control-port', String(server.controlPort), '--data-port', String(server.dataPort)],
+      live,
+    );
+    const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, 'the client to forward');
+    await assertEchoes(Number(publicPort), 10_000, 10, 'through the CLI client');
+    await server.destroy();
+    assert.deepEqual(await within(cli.closed, CHILD_MS, 'the client to exit'), { code: 1, signal: null });
+    assert.equal(cli.stdout, `Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}\n`);
+    assert.deepEqual(lines(cli.stderr), ['burrow: lost the server: the server closed the connection', 'burrow: the server closed the connection']);
+    noStack(cli.stderr);
+  } finally {
+    await killAll(live);
+    await server.destroy();
+    await local.close();
+  }
+});
+
+test('CLI client (reconnect on by default): prints lost / reconnecting / reconnected across a server restart; SIGINT exits 0', async () => {
+  const live = new Set<Cli>();
+  let server = await serverOn();
+  const local = await listenLocal(echo);
+  try {
+    const { controlPort, dataPort } = server;
+    const cli = startCli(
+      ['client', String(local.port), '--server', HOST, '--local-host', HOST, '--control-port', String(controlPort), '--data-port', String(dataPort)],
+      live,
+    );
+    const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, 'the client to forward');
+    await assertEchoes(Number(publicPort), 10_000, 11, 'before the restart');
+
+    await server.destroy();
+    await waitForOutput(cli, 'stderr', /^burrow: reconnecting in .*$/m, 'the client to announce its retry');
+    server = await startServer({ controlPort, dataPort, bind: HOST });
+    await waitForOutput(cli, 'stderr', /^burrow: reconnected; same public address$/m, 'the client to reconnect');
+    await assertEchoes(Number(publicPort), 10_000, 12, 'after the restart');
+    assert.equal(cli.stdout, `Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}\n`, 'no new Forwarding line: same address');
+
+    cli.child.kill('SIGINT');
+    assert.deepEqual(await within(cli.closed, CHILD_MS, 'the client to exit'), { code: 0, signal: null });
+    const err = lines(cli.stderr);
+    assert.equal(err[0], 'burrow: lost the server: the server closed the connection');
+    // GOAWAY starts the backoff one step in: 1-2 s, printed to a tenth of a second.
+    assert.match(err[1] ?? '', /^burrow: reconnecting in (1(\.\d)?|2) s \(attempt 1\)$/);
+    assert.deepEqual(err.slice(-2), ['burrow: reconnected; same public address', 'burrow: closing; open connections get 10 s to finish (signal again to stop now)']);
+    for (const line of err.slice(2, -2)) assert.match(line, /^burrow: (warning: .*|reconnecting in [0-9.]+ s \(attempt \d+\))$/);
+    noStack(cli.stderr);
+  } finally {
+    await killAll(live);
+    await server.destroy();
+    await local.close();
+  }
+});
