@@ -80,11 +80,12 @@ export const LIMIT_FLAGS = {
 
 function flagOn(args: RawArgs, env: Env, flag: string, fallback = false): boolean {
   if (args[flag] !== undefined) return args[flag] === true;
-  const value = env[envName(flag)]?.toLowerCase();
+  const text = env[envName(flag)];
+  const value = text?.toLowerCase();
   if (value === undefined || value === '') return fallback;
   if (['1', 'true', 'yes', 'on'].includes(value)) return true;
   if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  throw new UsageError(`${envName(flag)}: "${value}" is not one of 1/0, true/false, yes/no, on/off`);
+  throw new UsageError(`${envName(flag)}: "${text}" is not one of 1/0, true/false, yes/no, on/off`);
 }
 
 /** Heartbeat and shutdown settings, shared by both commands. */

@@ -47,6 +47,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private connections = 0;
   /** No more serving: close(), destroy(), or the server lost for good. */
   private stopped = false;
+  /** Aborted by stop(): cuts dial-backs that are not joined yet. */
+  private readonly stopping = new AbortController();
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ClientOptions) {
@@ -188,6 +190,13 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.connections++;
     const conn = `data:${id.slice(0, 6)}`;
     const event = { id, tunnel };
+    // Until it is joined, a dial-back is not a connection close() waits for: stop() cuts it.
+    const dialing: net.Socket[] = [];
+    let joined = false;
+    const cut = (): void => {
+      if (!joined) for (const socket of dialing) socket.destroy();
+    };
+    this.stopping.signal.addEventListener('abort', cut, { once: true });
     dialBack({
       id,
       serverHost: this.serverHost,
@@ -195,9 +204,15 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       localHost: tunnel.localHost,
       localPort: tunnel.localPort,
       timeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-      track: (socket) => this.track(socket),
+      track: (socket) => {
+        dialing.push(socket);
+        this.track(socket);
+      },
       trace: (kind, text) => this.trace(conn, kind, text),
-      onJoined: () => this.emit('connection', event),
+      onJoined: () => {
+        joined = true;
+        this.emit('connection', event);
+      },
     })
       .then(
         (totals) => {
@@ -210,7 +225,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
           if (!this.stopped) this.warn(failure);
         },
       )
-      .finally(() => this.connections--);
+      .finally(() => {
+        this.stopping.signal.removeEventListener('abort', cut);
+        this.connections--;
+      });
   }
 
   private track(socket: net.Socket): void {
@@ -224,6 +242,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.stopping.abort();
     if (error) this.link?.close();
     else this.link?.goAway();
     this.trace('control', 'event', error ? `closed: ${error.message}` : 'closed');

@@ -79,7 +79,7 @@ export class ControlSession {
       this.ctx.trace(this.label, 'send', finalLine.trimEnd());
       closeWithLine(this.socket, finalLine);
     }
-    this.ctx.trace(this.label, 'event', 'closed; its public ports are free again');
+    this.ctx.trace(this.label, 'event', keep === 'lease' ? 'closed; its public ports are kept for its lease' : 'closed; its public ports are free again');
   }
 
   /** The server is shutting down: tell the client (so it reconnects later rather than

@@ -113,19 +113,25 @@ const noStack = (text: string): void => {
 };
 const USAGE_HINT = "Run 'burrow --help' for usage.";
 
+/** What a SIGINT prints (README, "What happens when things go wrong"), default shutdown timeout. */
+const CLIENT_CLOSING = 'burrow: closing; open connections get 10 s to finish (signal again to stop now)';
+const serverShuttingDown = (clients: number): string =>
+  `burrow: shutting down: told ${clients} client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)`;
+
 const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
 const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)$/m;
 
 /** Help text with its wrapping undone: every run of whitespace is one space. */
 const flat = (text: string): string => text.replace(/\s+/g, ' ');
 
-/** The help entry of `--flag`: from the flag to the next flag or section. */
+/** The help entry of `--flag`: from the flag to the next flag or section (a `--no-<flag>`
+ * named in a description is not the next flag). */
 function helpEntry(help: string, flag: string): string {
   const text = flat(help);
   const start = text.indexOf(` --${flag} `);
   assert.notEqual(start, -1, `--${flag} is listed in:\n${help}`);
   const rest = text.slice(start + flag.length + 3);
-  const end = rest.search(/ (--[a-z]|-h, --help|Examples:)/);
+  const end = rest.search(/ (--(?!no-)[a-z]|-h, --help|Examples:)/);
   return end === -1 ? rest : rest.slice(0, end);
 }
 
@@ -138,8 +144,8 @@ test('--help exits 0 and lists both commands', async () => {
 });
 
 /** `burrow <command> --help` exits 0, shows every one of `flags` with its BURROW_* variable,
- * and none of `absent`. */
-async function assertHelpFlags(command: 'server' | 'client', flags: string[], absent: string[]): Promise<void> {
+ * and none of `absent`; returns the help text. */
+async function assertHelpFlags(command: 'server' | 'client', flags: string[], absent: string[]): Promise<string> {
   const result = await runCli([command, '--help']);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stderr, '');
@@ -149,14 +155,31 @@ async function assertHelpFlags(command: 'server' | 'client', flags: string[], ab
   for (const other of absent) {
     assert.ok(!result.stdout.includes(other), `${command} help does not list ${other}`);
   }
+  return result.stdout;
 }
 
+/** Flags both commands take (README: "Both commands also take ..."). */
+const LIVENESS_FLAGS = ['heartbeat-interval', 'heartbeat-timeout', 'shutdown-timeout'];
+
 test('server --help lists every server flag with its BURROW_* variable', async () => {
-  await assertHelpFlags('server', ['control-port', 'data-port', 'bind', 'port-range', 'visitor-timeout', 'trace'], ['--remote-port', '--local-host', '--server ']);
+  const help = await assertHelpFlags(
+    'server',
+    ['control-port', 'data-port', 'bind', 'port-range', 'visitor-timeout', 'handshake-timeout', 'lease-grace', ...LIVENESS_FLAGS, 'trace'],
+    ['--remote-port', '--local-host', '--server ', '--reconnect', '--no-reconnect'],
+  );
+  // 0 turns leases off (README), and the help says so.
+  assert.match(helpEntry(help, 'lease-grace'), /\(0: none\)/);
 });
 
-test('client --help lists every client flag with its BURROW_* variable', async () => {
-  await assertHelpFlags('client', ['control-port', 'data-port', 'server', 'local-host', 'remote-port', 'trace'], ['--bind', '--port-range', '--visitor-timeout']);
+test('client --help lists every client flag with its BURROW_* variable, --reconnect and --no-reconnect included', async () => {
+  const help = await assertHelpFlags(
+    'client',
+    ['control-port', 'data-port', 'server', 'local-host', 'remote-port', 'reconnect', ...LIVENESS_FLAGS, 'trace'],
+    ['--bind', '--port-range', '--visitor-timeout', '--lease-grace'],
+  );
+  // Reconnecting is the default; the help names the flag that turns it off.
+  assert.match(helpEntry(help, 'reconnect'), /--no-reconnect/);
+  assert.match(helpEntry(help, 'reconnect'), /\[default: on\]/);
 });
 
 test('no command: exit 2, one error line (plus the usage hint), nothing on stdout', async () => {
@@ -203,13 +226,17 @@ test('server on a control port already in use: exit 1, one line, no stack', asyn
   }
 });
 
-test('client with no server listening: exit 1, one line "cannot connect", no stack', async () => {
+test('client with no server listening: exit 1, one line "cannot connect", no stack (with --no-reconnect too)', async () => {
   const port = await freePort();
-  const result = await runCli(['client', '3000', '--server', HOST, '--control-port', String(port)]);
-  assert.equal(result.code, 1, result.stderr);
-  assert.equal(result.stdout, '');
-  assert.equal(result.stderr, `burrow: cannot connect to burrow server at ${HOST}:${port}: connection refused\n`);
-  noStack(result.stderr);
+  // Reconnecting is for a server lost after start; a start that fails exits either way.
+  // (--no-reconnect is an accepted flag: an unknown one would exit 2.)
+  for (const extra of [[], ['--no-reconnect']]) {
+    const result = await runCli(['client', '3000', '--server', HOST, '--control-port', String(port), ...extra]);
+    assert.equal(result.code, 1, `${extra.join(' ')}: ${result.stderr}`);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, `burrow: cannot connect to burrow server at ${HOST}:${port}: connection refused\n`);
+    noStack(result.stderr);
+  }
 });
 
 test('env only: server and client configured by BURROW_* carry a request; a second client asking for the taken port gets port-in-use; SIGINT exits 0', async () => {
@@ -251,10 +278,12 @@ test('env only: server and client configured by BURROW_* carry a request; a seco
     // The first tunnel is unaffected.
     assert.equal((await request(publicPort, 'still there')).toString(), 'reply:still there');
 
+    // SIGINT is a graceful close: one line on stderr each, then exit 0. The client has left
+    // (with GOAWAY) by the time the server is stopped, so the server tells 0 clients.
     assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
-    assert.equal(client.stderr, '');
+    assert.equal(client.stderr, `${CLIENT_CLOSING}\n`);
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
-    assert.equal(server.stderr, '');
+    assert.equal(server.stderr, `${serverShuttingDown(0)}\n`);
     assert.equal(server.stdout, `burrow server listening on ${HOST} control port ${controlPort}, data port ${dataPort}; public ports ${rangePort}-${rangePort}\n`);
   } finally {
     await killAll(live);
@@ -281,8 +310,10 @@ test('client --remote-port held by another client: exit 1, one line port-in-use'
     assert.equal(second.stderr, `burrow: server refused to expose port ${local.port}: port ${publicPort} is taken (port-in-use)\n`);
     noStack(second.stderr);
 
-    assert.deepEqual(await interrupt(first, 'the first client'), { code: 0, signal: null });
+    // The server is stopped first this time: it tells its one client to come back later.
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
+    assert.equal(server.stderr, `${serverShuttingDown(1)}\n`);
+    assert.deepEqual(await interrupt(first, 'the first client'), { code: 0, signal: null });
   } finally {
     await killAll(live);
     await local.close();
@@ -303,7 +334,7 @@ test('client --remote-port held by a plain listener in the range: exit 1, one li
     noStack(result.stderr);
 
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
-    assert.equal(server.stderr, '');
+    assert.equal(server.stderr, `${serverShuttingDown(0)}\n`);
   } finally {
     await killAll(live);
     await taken.close();

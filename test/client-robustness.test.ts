@@ -152,6 +152,10 @@ async function beginStart(fake: Fake, options: Partial<ClientOptions>): Promise<
     controlPort: fake.control.port,
     dataPort: fake.data.port,
     connectTimeoutMs: 5_000,
+    // close() is graceful: it lets joined connections finish for shutdownTimeoutMs (10 s by
+    // default), and the fake's echo connections never finish by themselves. None of these
+    // tests is about that wait, so it is short.
+    shutdownTimeoutMs: 200,
     ...options,
   });
   starting.catch(() => {}); // awaited by the caller; this only keeps an early rejection handled
@@ -181,7 +185,7 @@ async function startAgainst(fake: Fake, options: Partial<ClientOptions> = {}, re
 }
 
 /** Runs `body` with a fake server and a client started against it (startAgainst with the
- * `client` options and the `reply`), then closes the client (again, if `body` did) and the
+ * `client` options and the `reply`), then destroys the client (again, if `body` closed it) and the
  * fake. */
 async function withStarted(
   setup: { client?: Partial<ClientOptions>; reply?: string },
@@ -193,7 +197,7 @@ async function withStarted(
     started = await startAgainst(fake, setup.client, setup.reply);
     await body(started, fake);
   } finally {
-    await started?.client.close();
+    await started?.client.destroy(); // clean-up, not a graceful close: nothing waits
     await fake.close();
   }
 }
@@ -230,7 +234,9 @@ test('garbage bytes from the server: the client closes with a protocol BurrowErr
   });
 });
 
-for (const line of ['OK abc', 'CONNECTION x']) {
+// Known verbs with bad arguments, the heartbeat signals included (they take none) and an
+// OK whose lease is not a token.
+for (const line of ['OK abc', 'CONNECTION x', 'PING x', 'PONG 1', 'GOAWAY now', `OK ${FAKE_PUBLIC_PORT} not/a/lease`]) {
   test(`a malformed known verb (${JSON.stringify(line)}): the client closes with a protocol BurrowError`, async () => {
     await withStarted({}, async (started, fake) => {
       started.control.socket.write(`${line}\n`);
@@ -245,11 +251,12 @@ for (const line of ['OK abc', 'CONNECTION x']) {
 // ---------------------------------------------------------------------------------------
 // Lines the client ignores, and keeps serving
 
-test('unknown verbs (PING, HELLO there): one protocol warning each, and a later CONNECTION is still served', async () => {
+test('unknown verbs (HEARTBEAT, HELLO there): one protocol warning each, and a later CONNECTION is still served', async () => {
   await withStarted({}, async (started, fake) => {
     let closeEvents = 0;
     started.client.on('close', () => closeEvents++);
-    started.control.socket.write('PING\n');
+    // (PING is a known verb since heartbeats: it is answered, not warned about; see below.)
+    started.control.socket.write('HEARTBEAT\n');
     started.control.socket.write('HELLO there\n');
     await started.warned(2);
     assert.deepEqual(
@@ -265,6 +272,47 @@ test('unknown verbs (PING, HELLO there): one protocol warning each, and a later 
     await fake.data.allClosed('the data port');
     await fake.local.allClosed('the local service');
   });
+});
+
+test('PING from the server is answered PONG at once; PONG and GOAWAY get no answer; none is a warning', async () => {
+  await withStarted({}, async (started, fake) => {
+    let closeEvents = 0;
+    started.client.on('close', () => closeEvents++);
+    started.control.socket.write('PING\n');
+    assert.equal(await started.control.reader.line(), 'PONG');
+    // PONG gets no answer: the next line the client sends is the PONG for the second PING.
+    started.control.socket.write('PONG\nPING\r\n');
+    assert.equal(await started.control.reader.line(), 'PONG');
+    started.control.socket.write(`CONNECTION after-signals ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'after-signals', 'still serving');
+    assert.deepEqual(started.warnings, []);
+    assert.equal(closeEvents, 0);
+    // GOAWAY: no answer; the server closes next, and then (reconnect off) the client closes
+    // with a closed BurrowError.
+    started.control.socket.end('GOAWAY\n');
+    const error = await closesWith(started, 'closed');
+    assert.equal(await started.control.reader.next(), null, `the client answered GOAWAY (${error.message})`);
+    assert.deepEqual(started.warnings, []);
+    assert.equal(await fake.data.countAfterProbe(), 1, 'only the one dial-back');
+  });
+});
+
+test('PING and PONG before the reply to EXPOSE are not replies: PING is answered, the OK after them opens the tunnel', async () => {
+  const fake = await openFake();
+  let client: BurrowClient | undefined;
+  try {
+    const { starting, control } = await beginStart(fake, {});
+    control.socket.write('PING\nPONG\n');
+    assert.equal(await control.reader.line(), 'PONG');
+    control.socket.write(`OK ${FAKE_PUBLIC_PORT} lease-token_1\n`);
+    client = await within(starting, 5_000, 'startClient to resolve');
+    assert.equal(client.tunnels[0]?.publicPort, FAKE_PUBLIC_PORT);
+    control.socket.write(`CONNECTION after-start ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'after-start', 'served');
+  } finally {
+    await client?.destroy();
+    await fake.close();
+  }
 });
 
 test('CONNECTION for a port that is not ours: a protocol warning and nothing dialed', async () => {
@@ -377,6 +425,22 @@ test('CONNECTIONs beyond maxConnections are ignored with one warning each; close
     await fake.data.allClosed('the data port');
     await fake.local.allClosed('the local service');
     assert.equal(started.warnings.length, 3, 'close() must not report the in-flight dial-backs as warnings');
+  });
+});
+
+test('client.close() does not wait for dial-backs still in their handshake: only joined connections get the shutdown timeout', async () => {
+  // docs/PROTOCOL.md: a client that shuts down "lets its joined connections finish"; the
+  // client "stops taking visitors". Here nothing is joined: the fake data port accepts the
+  // dial-backs and never answers their ID line.
+  await withStarted({ client: { handshakeTimeoutMs: 30_000, shutdownTimeoutMs: 60_000 } }, async (started, fake) => {
+    started.control.socket.write(`CONNECTION h1 ${FAKE_PUBLIC_PORT}\nCONNECTION h2 ${FAKE_PUBLIC_PORT}\n`);
+    const seen = [await (await fake.data.next()).reader.line(), await (await fake.data.next()).reader.line()];
+    assert.deepEqual(seen.sort(), ['ID h1', 'ID h2']);
+    // The fake closes the control connection as soon as the client half-closes it, so
+    // only the two handshakes could keep close() waiting, for up to 60 s.
+    await within(started.client.close(), 1_000, 'close() with two dial-backs in their handshake and nothing joined');
+    await fake.data.allClosed('the data port');
+    assert.deepEqual(started.warnings, []);
   });
 });
 

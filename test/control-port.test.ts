@@ -21,8 +21,11 @@ const MiB = 1024 * KiB;
 /** Documented: a control connection may have 16 lines refused; the 17th gets too-many-errors. */
 const ERROR_BUDGET = 16;
 /** The one server of this file. A short handshake deadline also applies to the healthy
- * client's data connections, which send their ID line at once. */
-const LIMITS = { handshakeTimeoutMs: 300, maxTunnelsPerClient: 8, maxTunnels: 24, maxClientsPerIp: 3 } as const;
+ * client's data connections, which send their ID line at once. Leases are off
+ * (`leaseGraceMs: 0`): the raw connections here drop without GOAWAY, which would otherwise
+ * keep their ports under lease for the grace period, and every test checks that the port
+ * pool is back to the healthy client's one port at once (leases have tests of their own). */
+const LIMITS = { handshakeTimeoutMs: 300, maxTunnelsPerClient: 8, maxTunnels: 24, maxClientsPerIp: 3, leaseGraceMs: 0 } as const;
 /** What the server holds with only the healthy client connected and idle. */
 const BASELINE = ONE_IDLE_TUNNEL;
 
@@ -143,7 +146,7 @@ async function expectErr(raw: Raw, reason: string, what: string): Promise<void> 
 /** The next line must be `OK <port>`; returns the port. */
 async function expectOk(raw: Raw, what: string): Promise<number> {
   const line = await raw.reader.line();
-  const match = /^OK ([1-9][0-9]*)$/.exec(line);
+  const match = /^OK ([1-9][0-9]*) [A-Za-z0-9_-]+$/.exec(line);
   assert.ok(match, `${what}: expected OK <port>, got ${JSON.stringify(line)}`);
   return Number(match[1]);
 }
@@ -216,14 +219,18 @@ const BAD_BYTES: Array<string | Buffer> = [
 /** Empty lines and lines whose fields are not single-space separated. */
 const BAD_SPACING = ['\n', '\r\n', ' \n', 'EXPOSE  1\n', ' EXPOSE 1\n', 'EXPOSE 1 \n', 'EXPOSE 1\r\r\n'];
 
-/** EXPOSE with missing, extra or malformed ports. */
+/** EXPOSE with missing, extra or malformed ports. (`EXPOSE 1 2 3` is valid since leases:
+ * its third field is a lease token; extra arguments are a fourth field, or a lease with
+ * remotePort 0.) 15 lines plus the check that the connection still answers: exactly the
+ * error budget of 16. */
 const BAD_ARGUMENTS = [
   'EXPOSE abc\n',
   'EXPOSE -1\n',
   'EXPOSE 70000\n',
   'EXPOSE 3000 99999\n',
   'EXPOSE\n',
-  'EXPOSE 1 2 3\n',
+  'EXPOSE 1 2 3 4\n',
+  'EXPOSE 1 0 abc\n',
   'EXPOSE 0\n',
   'EXPOSE 65536\n',
   'EXPOSE 080\n',
@@ -402,13 +409,45 @@ for (const [name, lines, reason] of [
   });
 }
 
-test('EXPOSE abc / -1 / 70000 / 3000 99999 / no port / 1 2 3 get ERR bad-arguments; the connection stays open and usable', async () => {
+test('EXPOSE abc / -1 / 70000 / 3000 99999 / no port / 1 2 3 4 / 1 0 <lease> get ERR bad-arguments; the connection stays open and usable', async () => {
   await withHealthyTunnel(async (conns) => {
     const raw = await conns.open();
     await refusesOneByOne(raw, BAD_ARGUMENTS, 'bad-arguments');
     raw.send('EXPOSE 1\n');
     await expectOk(raw, 'a valid EXPOSE after the refused ones');
     await refusalScenario(conns, BAD_ARGUMENTS, 'bad-arguments', true);
+  });
+});
+
+test('PING is answered PONG outside the reply order; PONG and GOAWAY get no answer; with an argument each is ERR bad-arguments', async () => {
+  await withHealthyTunnel(async (conns) => {
+    const raw = await conns.open();
+    // A signal as the very first line is a first line like any other.
+    raw.send('PING\n');
+    assert.equal(await raw.reader.line(), 'PONG');
+    // Between two refused lines: their two ERRs keep their order; the PONG takes no
+    // place among the replies (it may come before them), and PONG gets nothing.
+    raw.send('HELLO\nPING\r\nPONG\nEXPOSE abc\n');
+    const lines = [await raw.reader.line(), await raw.reader.line(), await raw.reader.line()];
+    assert.deepEqual(lines.filter((line) => line === 'PONG'), ['PONG'], lines.join(' | '));
+    assert.deepEqual(
+      lines.filter((line) => line !== 'PONG').map((line) => errReason(line)),
+      ['unknown-verb', 'bad-arguments'],
+      lines.join(' | '),
+    );
+    // Signals take no argument.
+    for (const line of ['PING x\n', 'PONG 1\n', 'GOAWAY now\n']) {
+      raw.send(line);
+      await expectErr(raw, 'bad-arguments', `reply to ${show(line)}`);
+    }
+    await assertStillOpen(raw, 'after the signals');
+    // GOAWAY: no answer; we close next, and the server closes too without a line.
+    raw.send('EXPOSE 1\n');
+    const port = await expectOk(raw, 'EXPOSE before GOAWAY');
+    raw.send('GOAWAY\n');
+    raw.socket.end();
+    await assertClosedByServer(raw);
+    await untilRefused(port);
   });
 });
 

@@ -299,7 +299,7 @@ test('control port: refused lines keep the connection usable; a too-long line cl
     }
     control.send('EXPOSE 1\n');
     const ok = await control.reader.line();
-    assert.match(ok, /^OK [0-9]+$/);
+    assert.match(ok, /^OK [0-9]+ [A-Za-z0-9_-]+$/);
     assert.equal((await request(rig.publicPort, 'between')).toString(), 'rig:between');
 
     control.send(`${'A'.repeat(300)}\n`);
@@ -327,8 +327,8 @@ test('control port: the EXPOSE beyond maxTunnelsPerClient gets ERR too-many-tunn
       control.send('EXPOSE 1\n');
       replies.push(await control.reader.line());
     }
-    assert.match(replies[0] ?? '', /^OK [0-9]+$/);
-    assert.match(replies[1] ?? '', /^OK [0-9]+$/);
+    assert.match(replies[0] ?? '', /^OK [0-9]+ [A-Za-z0-9_-]+$/);
+    assert.match(replies[1] ?? '', /^OK [0-9]+ [A-Za-z0-9_-]+$/);
     assert.equal(errReason(replies[2] ?? ''), 'too-many-tunnels');
     // The connection stays open: a bad line still gets its own answer.
     control.send('HELLO\n');
@@ -343,8 +343,8 @@ test('control port: pipelined lines are answered in the order they arrived (ERR 
     control.send('EXPOSE 1\nEXPOSE 1\nEXPOSE 1\nHELLO\n');
     const replies: string[] = [];
     for (let i = 0; i < 4; i++) replies.push(await control.reader.line());
-    assert.match(replies[0] ?? '', /^OK [0-9]+$/, replies.join(' | '));
-    assert.match(replies[1] ?? '', /^OK [0-9]+$/, replies.join(' | '));
+    assert.match(replies[0] ?? '', /^OK [0-9]+ [A-Za-z0-9_-]+$/, replies.join(' | '));
+    assert.match(replies[1] ?? '', /^OK [0-9]+ [A-Za-z0-9_-]+$/, replies.join(' | '));
     assert.equal(errReason(replies[2] ?? ''), 'too-many-tunnels', replies.join(' | '));
     assert.equal(errReason(replies[3] ?? ''), 'unknown-verb', replies.join(' | '));
   });
@@ -379,6 +379,9 @@ test('startServer on a data port in use rejects and releases the control port it
   }
 });
 
+// The client that gives up leaves on purpose; a client that shuts down says GOAWAY
+// (docs/PROTOCOL.md, Graceful shutdown), so the server frees its first port at once
+// rather than keeping it under a lease nobody holds.
 test('startClient whose second tunnel is refused rejects and releases the first tunnel\'s port', async () => {
   const local = await listenLocal(replyOnEnd((req) => `hi:${req.toString()}`));
   const server = await serverOn();

@@ -14,9 +14,15 @@ function assertUsageError(fn: () => unknown, ...parts: string[]): void {
   });
 }
 
-/** The server limits every resolved server option carries unless a flag sets them. */
+/** The server limits every resolved server option carries unless a flag sets them: the
+ * counts, and the timeouts of staying up (README: heartbeat 10 s / 30 s, shutdown 10 s,
+ * lease grace 60 s). */
 const DEFAULT_COUNTS = {
   handshakeTimeoutMs: 5_000,
+  heartbeatIntervalMs: 10_000,
+  heartbeatTimeoutMs: 30_000,
+  shutdownTimeoutMs: 10_000,
+  leaseGraceMs: 60_000,
   maxTunnelsPerClient: 64,
   maxTunnels: 1024,
   maxPendingPerTunnel: 64,
@@ -47,14 +53,21 @@ function assertBadServerValues(flag: string, variable: string, bads: string[]): 
 /** yargs hands the client its positional ports as an array of strings. */
 const clientArgs = (ports: string[], more: RawArgs = {}): RawArgs => ({ 'local-port': ports, ...more });
 
+/** What every resolved client option carries unless a flag sets it: the CLI reconnects by
+ * default (the library does not), and the heartbeat and shutdown defaults of the README. */
+const CLIENT_DEFAULTS = { reconnect: true, heartbeatIntervalMs: 10_000, heartbeatTimeoutMs: 30_000, shutdownTimeoutMs: 10_000 };
+
 /** What resolveClientOptions returns: the tunnels, how to reach the server, and trace. */
 function resolvedClient(
   tunnels: Array<{ localPort: number; remotePort: number }>,
   connection: { server: string; localHost: string; controlPort: number; dataPort: number },
   trace: boolean,
 ): ClientCliOptions {
-  return { client: { tunnels, ...connection }, trace };
+  return { client: { tunnels, ...connection, ...CLIENT_DEFAULTS }, trace };
 }
+
+/** Settings in seconds that both commands take (README: "Both commands also take ..."). */
+const SECONDS_FLAGS = ['heartbeat-interval', 'heartbeat-timeout', 'shutdown-timeout'] as const;
 
 describe('envName', () => {
   test('maps a flag to its BURROW_* variable', () => {
@@ -67,6 +80,11 @@ describe('envName', () => {
     assert.equal(envName('bind'), 'BURROW_BIND');
     assert.equal(envName('trace'), 'BURROW_TRACE');
     assert.equal(envName('server'), 'BURROW_SERVER');
+    assert.equal(envName('reconnect'), 'BURROW_RECONNECT');
+    assert.equal(envName('heartbeat-interval'), 'BURROW_HEARTBEAT_INTERVAL');
+    assert.equal(envName('heartbeat-timeout'), 'BURROW_HEARTBEAT_TIMEOUT');
+    assert.equal(envName('shutdown-timeout'), 'BURROW_SHUTDOWN_TIMEOUT');
+    assert.equal(envName('lease-grace'), 'BURROW_LEASE_GRACE');
   });
 });
 
@@ -154,14 +172,65 @@ describe('resolveServerOptions', () => {
     assert.deepEqual(server, { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000, ...DEFAULT_COUNTS });
   });
 
-  test('BURROW_TRACE: 1/true/yes/on (any case) turn tracing on; anything else leaves it off', () => {
+  test('BURROW_TRACE: 1/true/yes/on (any case) turn tracing on, 0/false/no/off or empty leave it off, anything else is a usage error', () => {
     for (const value of ['1', 'true', 'TRUE', 'yes', 'Yes', 'on', 'ON']) {
       assert.equal(resolveServerOptions({}, { BURROW_TRACE: value }).trace, true, value);
     }
-    for (const value of ['', '0', 'false', 'no', 'off', 'nope']) {
+    for (const value of ['', '0', 'false', 'no', 'off', 'OFF']) {
       assert.equal(resolveServerOptions({}, { BURROW_TRACE: value }).trace, false, value);
     }
+    // A boolean variable shares the parser of BURROW_RECONNECT: a typo is a bad value
+    // (exit 2), not a silent "off".
+    for (const value of ['nope', '2', 'y']) {
+      assertUsageError(() => resolveServerOptions({}, { BURROW_TRACE: value }), 'BURROW_TRACE', `"${value}"`);
+    }
     assert.equal(resolveServerOptions({ trace: true }, {}).trace, true);
+    assert.equal(resolveServerOptions({ trace: false }, { BURROW_TRACE: 'nope' }).trace, false, 'the flag wins');
+  });
+
+  test('heartbeat, shutdown and lease-grace settings: each flag and each BURROW_* variable, in seconds', () => {
+    const fromFlags = resolveServerOptions(
+      { 'heartbeat-interval': '2', 'heartbeat-timeout': '7.5', 'shutdown-timeout': '3', 'lease-grace': '0.25' },
+      {},
+    ).server;
+    assert.deepEqual(
+      [fromFlags.heartbeatIntervalMs, fromFlags.heartbeatTimeoutMs, fromFlags.shutdownTimeoutMs, fromFlags.leaseGraceMs],
+      [2000, 7500, 3000, 250],
+    );
+    const fromEnv = resolveServerOptions(
+      {},
+      { BURROW_HEARTBEAT_INTERVAL: '4', BURROW_HEARTBEAT_TIMEOUT: '12', BURROW_SHUTDOWN_TIMEOUT: '1.5', BURROW_LEASE_GRACE: '120' },
+    ).server;
+    assert.deepEqual(
+      [fromEnv.heartbeatIntervalMs, fromEnv.heartbeatTimeoutMs, fromEnv.shutdownTimeoutMs, fromEnv.leaseGraceMs],
+      [4000, 12_000, 1500, 120_000],
+    );
+    // A flag wins over its variable.
+    const both = resolveServerOptions({ 'lease-grace': '5', 'heartbeat-interval': '1' }, { BURROW_LEASE_GRACE: '9', BURROW_HEARTBEAT_INTERVAL: '8' }).server;
+    assert.deepEqual([both.leaseGraceMs, both.heartbeatIntervalMs], [5000, 1000]);
+    // Everything else keeps its default.
+    assert.deepEqual(resolveServerOptions({ 'lease-grace': '5' }, {}).server, { ...resolveServerOptions({}, {}).server, leaseGraceMs: 5000 });
+  });
+
+  test('--shutdown-timeout 0 (close at once) and --lease-grace 0 (no leases) are allowed', () => {
+    const { server } = resolveServerOptions({ 'shutdown-timeout': '0', 'lease-grace': '0' }, {});
+    assert.equal(server.shutdownTimeoutMs, 0);
+    assert.equal(server.leaseGraceMs, 0);
+    const fromEnv = resolveServerOptions({}, { BURROW_SHUTDOWN_TIMEOUT: '0', BURROW_LEASE_GRACE: '0' }).server;
+    assert.equal(fromEnv.shutdownTimeoutMs, 0);
+    assert.equal(fromEnv.leaseGraceMs, 0);
+  });
+
+  test('bad heartbeat, shutdown and lease-grace values are usage errors naming their source; 0 is no heartbeat setting', () => {
+    for (const flag of ['heartbeat-interval', 'heartbeat-timeout']) {
+      assertBadServerValues(flag, envName(flag), ['0', '-1', 'abc', '86401', 'Infinity', 'NaN', '1s']);
+    }
+    for (const flag of ['shutdown-timeout', 'lease-grace']) {
+      assertBadServerValues(flag, envName(flag), ['-1', '-0.5', 'abc', '86401', 'Infinity', 'NaN', '10s']);
+    }
+    // An empty flag is a bad value; an empty variable counts as unset.
+    assertUsageError(() => resolveServerOptions({ 'lease-grace': '' }, {}), '--lease-grace', '""');
+    assert.equal(resolveServerOptions({}, { BURROW_LEASE_GRACE: '' }).server.leaseGraceMs, 60_000);
   });
 
   test('bad --control-port / BURROW_CONTROL_PORT values are usage errors naming their source', () => {
@@ -197,6 +266,7 @@ describe('resolveServerOptions', () => {
       BURROW_REMOTE_PORT: 'not,a,port,list',
       BURROW_SERVER: 'relay.example.com',
       BURROW_LOCAL_HOST: '!!',
+      BURROW_RECONNECT: 'bogus',
       BURROW_UNKNOWN_THING: 'whatever',
     };
     assert.deepEqual(resolveServerOptions({}, env), resolveServerOptions({}, {}));
@@ -361,8 +431,69 @@ describe('resolveClientOptions', () => {
       BURROW_PORT_RANGE: '9-3',
       BURROW_BIND: '127.0.0.1',
       BURROW_VISITOR_TIMEOUT: 'never',
+      BURROW_HANDSHAKE_TIMEOUT: 'never',
+      BURROW_LEASE_GRACE: 'forever',
+      BURROW_MAX_TUNNELS: '0',
       BURROW_UNKNOWN_THING: 'whatever',
     };
     assert.deepEqual(resolveClientOptions(clientArgs(['3000']), env), resolveClientOptions(clientArgs(['3000']), {}));
+  });
+
+  test('reconnect is on by default; --no-reconnect (reconnect: false) turns it off, --reconnect on', () => {
+    assert.equal(resolveClientOptions(clientArgs(['3000']), {}).client.reconnect, true);
+    // yargs turns --no-reconnect into reconnect: false and --reconnect into reconnect: true.
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { reconnect: false }), {}).client.reconnect, false);
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { reconnect: true }), {}).client.reconnect, true);
+    // Nothing else changes.
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { reconnect: false }), {}), {
+      ...resolveClientOptions(clientArgs(['3000']), {}),
+      client: { ...resolveClientOptions(clientArgs(['3000']), {}).client, reconnect: false },
+    });
+  });
+
+  test('BURROW_RECONNECT: 0/false/no/off (any case) turn reconnecting off, 1/true/yes/on on, empty is unset', () => {
+    for (const value of ['0', 'false', 'FALSE', 'no', 'No', 'off', 'OFF']) {
+      assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: value }).client.reconnect, false, value);
+    }
+    for (const value of ['1', 'true', 'True', 'yes', 'on', 'ON', '']) {
+      assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: value }).client.reconnect, true, value);
+    }
+  });
+
+  test('a bad BURROW_RECONNECT is a usage error naming it and quoting the value', () => {
+    for (const bad of ['bogus', '2', 'nope', 'disabled', ' ']) {
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: bad }), 'BURROW_RECONNECT', `"${bad}"`);
+    }
+  });
+
+  test('a reconnect flag wins over BURROW_RECONNECT, even a bad one', () => {
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { reconnect: true }), { BURROW_RECONNECT: '0' }).client.reconnect, true);
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { reconnect: false }), { BURROW_RECONNECT: '1' }).client.reconnect, false);
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { reconnect: false }), { BURROW_RECONNECT: 'bogus' }).client.reconnect, false);
+  });
+
+  test('heartbeat and shutdown settings: each flag and each BURROW_* variable, in seconds; a flag wins', () => {
+    const fromFlags = resolveClientOptions(clientArgs(['3000'], { 'heartbeat-interval': '0.5', 'heartbeat-timeout': '2', 'shutdown-timeout': '4' }), {}).client;
+    assert.deepEqual([fromFlags.heartbeatIntervalMs, fromFlags.heartbeatTimeoutMs, fromFlags.shutdownTimeoutMs], [500, 2000, 4000]);
+    const env = { BURROW_HEARTBEAT_INTERVAL: '3', BURROW_HEARTBEAT_TIMEOUT: '9', BURROW_SHUTDOWN_TIMEOUT: '20' };
+    const fromEnv = resolveClientOptions(clientArgs(['3000']), env).client;
+    assert.deepEqual([fromEnv.heartbeatIntervalMs, fromEnv.heartbeatTimeoutMs, fromEnv.shutdownTimeoutMs], [3000, 9000, 20_000]);
+    const both = resolveClientOptions(clientArgs(['3000'], { 'heartbeat-timeout': '45' }), env).client;
+    assert.deepEqual([both.heartbeatIntervalMs, both.heartbeatTimeoutMs, both.shutdownTimeoutMs], [3000, 45_000, 20_000]);
+  });
+
+  test('--shutdown-timeout 0 is allowed for the client (close at once)', () => {
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { 'shutdown-timeout': '0' }), {}).client.shutdownTimeoutMs, 0);
+    assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_SHUTDOWN_TIMEOUT: '0' }).client.shutdownTimeoutMs, 0);
+  });
+
+  test('bad heartbeat and shutdown values are usage errors naming their source; a heartbeat setting cannot be 0', () => {
+    for (const flag of SECONDS_FLAGS) {
+      const bads = flag === 'shutdown-timeout' ? ['-1', 'abc', '86401', 'Infinity', '5m'] : ['0', '-1', 'abc', '86401', 'Infinity', '5m'];
+      for (const bad of bads) {
+        assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { [flag]: bad }), {}), `--${flag}`, `"${bad}"`);
+        assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { [envName(flag)]: bad }), envName(flag), `"${bad}"`);
+      }
+    }
   });
 });

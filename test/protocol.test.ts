@@ -10,6 +10,7 @@ import {
   formatExpose,
   formatId,
   formatOk,
+  formatSignal,
   parseClientControlLine,
   parseClientDataLine,
   parsePortRange,
@@ -61,6 +62,13 @@ const PARSERS: [string, (line: string) => Parsed<unknown>][] = [
   ['parseServerDataLine', parseServerDataLine],
 ];
 
+/** A lease token as the server issues them (21 nanoid characters), from PROTOCOL.md. */
+const LEASE = '0cF3k8kQm2Yp7Lx1Vb9Zq';
+/** The signal verbs either side may send on a control connection; they take no argument. */
+const SIGNALS = ['PING', 'PONG', 'GOAWAY'] as const;
+const EXPOSE_USAGE = 'usage: EXPOSE <localPort 1-65535> [<remotePort 0-65535> [<lease>]]';
+const OK_USAGE = 'usage: OK <publicPort> [<lease>]';
+
 /** A valid-shaped server line (`ERR bad-line xxx...`) of exactly `length` bytes. */
 const errLineOfLength = (length: number): string => {
   const head = 'ERR bad-line ';
@@ -84,7 +92,7 @@ describe('line framing (every parser)', () => {
     });
 
     test(`${name}: double, leading and trailing spaces are bad-line`, () => {
-      for (const line of [' ', '  ', ' OK', 'OK ', 'ERR  timeout', 'ERR timeout ', ' ERR timeout', 'EXPOSE  3000', 'EXPOSE 3000 ', ' ID abc', 'ID abc ', 'ID  abc', 'CONNECTION abc  4000']) {
+      for (const line of [' ', '  ', ' OK', 'OK ', 'ERR  timeout', 'ERR timeout ', ' ERR timeout', 'EXPOSE  3000', 'EXPOSE 3000 ', ' ID abc', 'ID abc ', 'ID  abc', 'CONNECTION abc  4000', 'PING ', ' PONG', 'OK 4000  abc']) {
         assertFails(parse(line), 'bad-line', line);
       }
     });
@@ -136,7 +144,7 @@ describe('line framing (every parser)', () => {
   });
 });
 
-describe('parseClientControlLine (EXPOSE)', () => {
+describe('parseClientControlLine (EXPOSE, PING, PONG, GOAWAY)', () => {
   test('EXPOSE <local> means any remote port (0)', () => {
     assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 0 });
   });
@@ -180,14 +188,53 @@ describe('parseClientControlLine (EXPOSE)', () => {
     }
   });
 
-  test('missing or extra arguments are bad-arguments', () => {
-    for (const line of ['EXPOSE', 'EXPOSE 3000 8080 9090', 'EXPOSE 3000 8080 x']) {
-      assertFails(parseClientControlLine(line), 'bad-arguments', line);
-    }
+  test('missing or extra arguments are bad-arguments (a fourth field; a lease with remote port 0 or none)', () => {
+    // (Three arguments are valid since leases: `EXPOSE 3000 8080 9090` carries lease "9090".)
+    assertUsage(
+      parseClientControlLine,
+      ['EXPOSE', 'EXPOSE 3000 8080 9090 1', `EXPOSE 3000 8080 ${LEASE} x`, 'EXPOSE 1 2 3 4 5', `EXPOSE 3000 0 ${LEASE}`, 'EXPOSE 3000 0 x'],
+      EXPOSE_USAGE,
+    );
+  });
+
+  test('EXPOSE <local> <remote> <lease> carries the lease; without one there is no lease field', () => {
+    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 41234 ${LEASE}`), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 41234, lease: LEASE });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 1 2 3'), ''), { verb: 'EXPOSE', localPort: 1, remotePort: 2, lease: '3' });
+    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 41234 ${LEASE}\r`), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 41234, lease: LEASE });
+    // The lease is id-shaped: the whole alphabet, 1 to 64 characters.
+    const long = `AZaz09_-${'q'.repeat(56)}`;
+    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 8080 ${long}`), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 8080, lease: long });
+    const parsed = assertParses(parseClientControlLine('EXPOSE 3000 8080'), '');
+    assert.ok(!('lease' in parsed), `no lease field: ${JSON.stringify(parsed)}`);
+  });
+
+  test('a malformed lease is bad-arguments', () => {
+    assertUsage(
+      parseClientControlLine,
+      [`EXPOSE 3000 8080 ${'a'.repeat(65)}`, 'EXPOSE 3000 8080 a.b', 'EXPOSE 3000 8080 a/b', 'EXPOSE 3000 8080 a=', 'EXPOSE 3000 8080 ~', 'EXPOSE 3000 8080 "x"'],
+      EXPOSE_USAGE,
+    );
+    // A bad port is still a bad port with a good lease.
+    assertUsage(parseClientControlLine, [`EXPOSE 3000 99999 ${LEASE}`, `EXPOSE 0 8080 ${LEASE}`, `EXPOSE 3000 abc ${LEASE}`], EXPOSE_USAGE);
   });
 
   test('unknown verbs (ID, OK, lower case) are unknown-verb', () => {
-    assertUnknownVerbs(parseClientControlLine, [['ID abc', 'ID'], ['OK 3000', 'OK'], ['CONNECTION abc 3000', 'CONNECTION'], ['expose 3000', 'expose'], ['Expose 3000', 'Expose'], ['HELLO', 'HELLO']], 'is not a control verb');
+    assertUnknownVerbs(
+      parseClientControlLine,
+      [['ID abc', 'ID'], ['OK 3000', 'OK'], ['CONNECTION abc 3000', 'CONNECTION'], ['expose 3000', 'expose'], ['Expose 3000', 'Expose'], ['HELLO', 'HELLO'], ['ping', 'ping'], ['Goaway', 'Goaway'], ['PINGS', 'PINGS']],
+      'is not a control verb',
+    );
+  });
+
+  test('PING, PONG and GOAWAY from the client parse as signals (with a \\r\\n ending too)', () => {
+    for (const verb of SIGNALS) {
+      assert.deepEqual(assertParses(parseClientControlLine(verb), verb), { verb });
+      assert.deepEqual(assertParses(parseClientControlLine(`${verb}\r`), verb), { verb });
+    }
+  });
+
+  test('PING, PONG or GOAWAY with any argument is bad-arguments', () => {
+    for (const verb of SIGNALS) assertUsage(parseClientControlLine, [`${verb} x`, `${verb} 1`, `${verb} ${LEASE}`, `${verb} a b`], `usage: ${verb}`);
   });
 
   test('the verb is checked before the arguments', () => {
@@ -195,14 +242,35 @@ describe('parseClientControlLine (EXPOSE)', () => {
   });
 });
 
-describe('parseServerControlLine (OK, CONNECTION, ERR)', () => {
+describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () => {
   test('OK <publicPort>', () => {
     assert.deepEqual(assertParses(parseServerControlLine('OK 40000'), ''), { verb: 'OK', publicPort: 40000 });
   });
 
   test('OK without a port, with port 0, a bad port or extra fields is bad-arguments', () => {
-    for (const line of ['OK', 'OK 0', 'OK 65536', 'OK 040000', 'OK abc', 'OK 40000 1']) {
-      assertFails(parseServerControlLine(line), 'bad-arguments', line);
+    // (`OK 40000 1` is valid since leases: "1" is its lease.)
+    assertUsage(parseServerControlLine, ['OK', 'OK 0', 'OK 65536', 'OK 040000', 'OK abc', 'OK 40000 1 2', `OK 40000 ${LEASE} extra`, `OK ${LEASE}`], OK_USAGE);
+  });
+
+  test('OK <publicPort> <lease> carries the lease; OK without one has no lease field', () => {
+    assert.deepEqual(assertParses(parseServerControlLine(`OK 41234 ${LEASE}`), ''), { verb: 'OK', publicPort: 41234, lease: LEASE });
+    assert.deepEqual(assertParses(parseServerControlLine(`OK 41234 ${LEASE}\r`), ''), { verb: 'OK', publicPort: 41234, lease: LEASE });
+    assert.deepEqual(assertParses(parseServerControlLine('OK 40000 1'), ''), { verb: 'OK', publicPort: 40000, lease: '1' });
+    const long = `-_${'Z'.repeat(62)}`;
+    assert.deepEqual(assertParses(parseServerControlLine(`OK 65535 ${long}`), ''), { verb: 'OK', publicPort: 65535, lease: long });
+    const parsed = assertParses(parseServerControlLine('OK 41234'), '');
+    assert.ok(!('lease' in parsed), `no lease field: ${JSON.stringify(parsed)}`);
+  });
+
+  test('OK with a malformed lease is bad-arguments', () => {
+    assertUsage(parseServerControlLine, [`OK 40000 ${'a'.repeat(65)}`, 'OK 40000 a.b', 'OK 40000 a/b', 'OK 40000 a+b', 'OK 40000 =', 'OK 0 abc'], OK_USAGE);
+  });
+
+  test('PING, PONG and GOAWAY from the server parse as signals; with any argument they are bad-arguments', () => {
+    for (const verb of SIGNALS) {
+      assert.deepEqual(assertParses(parseServerControlLine(verb), verb), { verb });
+      assert.deepEqual(assertParses(parseServerControlLine(`${verb}\r`), verb), { verb });
+      assertUsage(parseServerControlLine, [`${verb} x`, `${verb} 40000`, `${verb} a b`], `usage: ${verb}`);
     }
   });
 
@@ -261,7 +329,12 @@ describe('parseServerControlLine (OK, CONNECTION, ERR)', () => {
   });
 
   test('unknown verbs (EXPOSE, ID, lower case) are unknown-verb', () => {
-    assertUnknownVerbs(parseServerControlLine, [['EXPOSE 3000', 'EXPOSE'], ['ID abc', 'ID'], ['ok 40000', 'ok'], ['Err timeout', 'Err'], ['PING', 'PING']], 'is not a server control verb');
+    // (PING is a known verb since heartbeats.)
+    assertUnknownVerbs(
+      parseServerControlLine,
+      [['EXPOSE 3000', 'EXPOSE'], ['ID abc', 'ID'], ['ok 40000', 'ok'], ['Err timeout', 'Err'], ['ping', 'ping'], ['HEARTBEAT', 'HEARTBEAT'], ['GOAWAY!', 'GOAWAY!']],
+      'is not a server control verb',
+    );
   });
 });
 
@@ -283,7 +356,12 @@ describe('parseClientDataLine (ID)', () => {
   });
 
   test('unknown verbs (EXPOSE, OK, lower case) are unknown-verb', () => {
-    assertUnknownVerbs(parseClientDataLine, [['EXPOSE 3000', 'EXPOSE'], ['OK', 'OK'], ['id abc', 'id'], ['ERR timeout', 'ERR']], 'is not a data verb');
+    // The signals belong to control connections only.
+    assertUnknownVerbs(
+      parseClientDataLine,
+      [['EXPOSE 3000', 'EXPOSE'], ['OK', 'OK'], ['id abc', 'id'], ['ERR timeout', 'ERR'], ['PING', 'PING'], ['PONG', 'PONG'], ['GOAWAY', 'GOAWAY']],
+      'is not a data verb',
+    );
   });
 });
 
@@ -310,7 +388,11 @@ describe('parseServerDataLine (OK, ERR)', () => {
   });
 
   test('unknown verbs (CONNECTION, EXPOSE, ID, lower case) are unknown-verb', () => {
-    assertUnknownVerbs(parseServerDataLine, [['CONNECTION abc 40000', 'CONNECTION'], ['EXPOSE 3000', 'EXPOSE'], ['ID abc', 'ID'], ['ok', 'ok']], 'is not a server data verb');
+    assertUnknownVerbs(
+      parseServerDataLine,
+      [['CONNECTION abc 40000', 'CONNECTION'], ['EXPOSE 3000', 'EXPOSE'], ['ID abc', 'ID'], ['ok', 'ok'], ['PING', 'PING'], ['PONG', 'PONG'], ['GOAWAY', 'GOAWAY']],
+      'is not a server data verb',
+    );
   });
 });
 
@@ -364,11 +446,22 @@ describe('formatters', () => {
     assert.equal(formatExpose(3000), 'EXPOSE 3000\n');
     assert.equal(formatExpose(3000, 0), 'EXPOSE 3000\n');
     assert.equal(formatExpose(3000, 8080), 'EXPOSE 3000 8080\n');
+    assert.equal(formatExpose(3000, 41234, LEASE), `EXPOSE 3000 41234 ${LEASE}\n`);
+    // A lease only goes with a real remote port: with "any port" it is left out, so the
+    // line stays valid.
+    assert.equal(formatExpose(3000, 0, LEASE), 'EXPOSE 3000\n');
   });
 
   test('formatOk', () => {
     assert.equal(formatOk(), 'OK\n');
     assert.equal(formatOk(40000), 'OK 40000\n');
+    assert.equal(formatOk(41234, LEASE), `OK 41234 ${LEASE}\n`);
+  });
+
+  test('formatSignal', () => {
+    assert.equal(formatSignal('PING'), 'PING\n');
+    assert.equal(formatSignal('PONG'), 'PONG\n');
+    assert.equal(formatSignal('GOAWAY'), 'GOAWAY\n');
   });
 
   test('formatConnection', () => {
@@ -454,12 +547,26 @@ describe('round trips: every formatter output parses back to the same message', 
       assert.deepEqual(assertParses(parseClientControlLine(`${line.slice(0, -1)}\r`), line), { verb: 'EXPOSE', localPort, remotePort });
     }
     assert.deepEqual(assertParses(parseClientControlLine(formatExpose(4000).slice(0, -1)), ''), { verb: 'EXPOSE', localPort: 4000, remotePort: 0 });
+    for (const lease of [LEASE, 'x', 'Q'.repeat(64)]) {
+      const line = formatExpose(3000, 41234, lease);
+      assert.deepEqual(assertParses(parseClientControlLine(line.slice(0, -1)), line), { verb: 'EXPOSE', localPort: 3000, remotePort: 41234, lease });
+    }
+  });
+
+  test('formatSignal → parseClientControlLine and parseServerControlLine', () => {
+    for (const verb of SIGNALS) {
+      const line = formatSignal(verb);
+      assert.deepEqual(assertParses(parseClientControlLine(line.slice(0, -1)), line), { verb });
+      assert.deepEqual(assertParses(parseServerControlLine(line.slice(0, -1)), line), { verb });
+    }
   });
 
   test('formatOk(port) → parseServerControlLine, formatOk() → parseServerDataLine', () => {
     for (const publicPort of [1, 1024, 40000, 65535]) {
       const line = formatOk(publicPort);
       assert.deepEqual(assertParses(parseServerControlLine(line.slice(0, -1)), line), { verb: 'OK', publicPort });
+      const leased = formatOk(publicPort, LEASE);
+      assert.deepEqual(assertParses(parseServerControlLine(leased.slice(0, -1)), leased), { verb: 'OK', publicPort, lease: LEASE });
     }
     assert.deepEqual(assertParses(parseServerDataLine(formatOk().slice(0, -1)), 'OK'), { verb: 'OK' });
   });

@@ -195,7 +195,7 @@ export async function rejectsWith(promise: Promise<unknown>, code: string, reaso
 export async function exposeAndVisit(control: Raw): Promise<{ id: string; publicPort: number; visitor: net.Socket }> {
   control.send('EXPOSE 1\n');
   const ok = await control.reader.line();
-  const match = /^OK ([0-9]+)$/.exec(ok);
+  const match = /^OK ([0-9]+) [A-Za-z0-9_-]+$/.exec(ok);
   assert.ok(match, `expected OK <port>, got ${ok}`);
   const publicPort = Number(match[1]);
   const visitor = await connectVisitor(publicPort);
@@ -213,7 +213,7 @@ export async function exposeAndVisit(control: Raw): Promise<{ id: string; public
 export async function expose(control: Raw, localPort: number): Promise<number> {
   control.send(`EXPOSE ${localPort}\n`);
   const reply = await control.reader.line();
-  const match = /^OK ([1-9][0-9]*)$/.exec(reply);
+  const match = /^OK ([1-9][0-9]*) [A-Za-z0-9_-]+$/.exec(reply);
   assert.ok(match, `EXPOSE answered ${JSON.stringify(reply)}`);
   return Number(match[1]);
 }
