@@ -175,9 +175,10 @@ export class ControlLink {
   /** The connection failed: settle everything and tell the client, once. */
   private lose(error: BurrowError): void {
     if (this.ended) return;
-    this.end(error);
+    const reason = this.goAwayReceived ? new BurrowError('closed', 'the server is restarting or shutting down (GOAWAY)') : error;
+    this.end(reason);
     this.socket?.destroy();
-    this.events.onLost(error, this.goAwayReceived);
+    this.events.onLost(reason, this.goAwayReceived);
   }
 
   private end(error: BurrowError): void {

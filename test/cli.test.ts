@@ -2,112 +2,12 @@
 // usage errors (exit 2), runtime errors (exit 1, one line, no stack), and a full tunnel
 // configured only through BURROW_* variables, stopped with SIGINT (exit 0).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { envName } from '../cli/options.ts';
+import { CHILD_MS, FORWARDING, interrupt, killAll, LISTENING, lines, runCli, startCli, waitForOutput, type Cli } from './child.ts';
 import { HOST, listenLocal, pseudoRandomBytes, replyOnEnd, request, within } from './helpers.ts';
 import { freePort, holdPort } from './raw.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** Generous: a child pays for node + tsx start-up, possibly alongside other test files. */
-const CHILD_MS = 20_000;
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** A running `burrow` child with everything it printed so far. */
-interface Cli {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  /** Settles on 'close' (all output read). */
-  closed: Promise<Exit>;
-}
-
-/** The parent's environment without any BURROW_*, DEBUG or test-runner variable, plus `vars`. */
-function cleanEnv(vars: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) {
-    if (key.startsWith('BURROW_') || key === 'DEBUG' || key === 'NODE_TEST_CONTEXT') delete env[key];
-  }
-  return { ...env, ...vars };
-}
-
-/** Starts `burrow <args>`; `live` collects it so the test can kill it in `finally`. */
-function startCli(args: string[], vars: Record<string, string> = {}, live?: Set<Cli>): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(vars),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const cli: Cli = {
-    child,
-    stdout: '',
-    stderr: '',
-    closed: new Promise<Exit>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
-    }),
-  };
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (cli.stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (cli.stderr += chunk));
-  if (live) {
-    live.add(cli);
-    void cli.closed.finally(() => live.delete(cli)).catch(() => {});
-  }
-  return cli;
-}
-
-/** Runs `burrow <args>` to completion. */
-async function runCli(args: string[], vars: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
-  const cli = startCli(args, vars);
-  try {
-    const exit = await within(cli.closed, CHILD_MS, `burrow ${args.join(' ')} to exit`);
-    return { ...exit, stdout: cli.stdout, stderr: cli.stderr };
-  } finally {
-    if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
-  }
-}
-
-/** Waits until the child's stdout matches `pattern`; fails early if the child exits. */
-async function waitForStdout(cli: Cli, pattern: RegExp, what: string): Promise<RegExpExecArray> {
-  const found = new Promise<RegExpExecArray>((resolve, reject) => {
-    const check = (): boolean => {
-      const match = pattern.exec(cli.stdout);
-      if (match) {
-        cli.child.stdout?.off('data', onData);
-        resolve(match);
-      }
-      return match !== null;
-    };
-    const onData = (): void => void check();
-    if (check()) return;
-    cli.child.stdout?.on('data', onData);
-    void cli.closed.then((exit) => {
-      if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
-    });
-  });
-  return within(found, CHILD_MS, what);
-}
-
-/** SIGINT, then the exit. */
-async function interrupt(cli: Cli, what: string): Promise<Exit> {
-  cli.child.kill('SIGINT');
-  return within(cli.closed, CHILD_MS, `${what} to exit after SIGINT`);
-}
-
-/** SIGKILLs every child still running and waits for it. */
-async function killAll(live: Set<Cli>): Promise<void> {
-  for (const cli of [...live]) {
-    if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
-    await within(cli.closed, CHILD_MS, 'a killed child').catch(() => {});
-  }
-}
-
-const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
 const noStack = (text: string): void => {
   assert.ok(!text.split('\n').some((line) => line.startsWith('    at ')), `no stack trace expected in: ${text}`);
 };
@@ -117,9 +17,6 @@ const USAGE_HINT = "Run 'burrow --help' for usage.";
 const CLIENT_CLOSING = 'burrow: closing; open connections get 10 s to finish (signal again to stop now)';
 const serverShuttingDown = (clients: number): string =>
   `burrow: shutting down: told ${clients} client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)`;
-
-const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
-const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)$/m;
 
 /** Help text with its wrapping undone: every run of whitespace is one space. */
 const flat = (text: string): string => text.replace(/\s+/g, ' ');
@@ -249,7 +146,7 @@ test('env only: server and client configured by BURROW_* carry a request; a seco
       { BURROW_BIND: HOST, BURROW_CONTROL_PORT: '0', BURROW_DATA_PORT: '0', BURROW_PORT_RANGE: `${rangePort}-${rangePort}` },
       live,
     );
-    const listening = await waitForStdout(server, LISTENING, 'the server to listen');
+    const listening = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
     const [, controlPort = '', dataPort = '', lo, hi] = listening;
     assert.equal(lo, String(rangePort));
     assert.equal(hi, String(rangePort));
@@ -258,7 +155,7 @@ test('env only: server and client configured by BURROW_* carry a request; a seco
 
     const clientEnv = { BURROW_SERVER: HOST, BURROW_CONTROL_PORT: controlPort, BURROW_DATA_PORT: dataPort, BURROW_LOCAL_HOST: HOST };
     const client = startCli(['client', String(local.port)], clientEnv, live);
-    const forwarding = await waitForStdout(client, FORWARDING, 'the client to forward');
+    const forwarding = await waitForOutput(client, 'stdout', FORWARDING, 'the client to forward');
     const publicPort = Number(forwarding[1]);
     assert.equal(publicPort, rangePort, 'the only port of the range');
     assert.equal(Number(forwarding[2]), local.port);
@@ -297,11 +194,11 @@ test('client --remote-port held by another client: exit 1, one line port-in-use'
   try {
     const rangePort = await freePort();
     const server = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${rangePort}-${rangePort}`], {}, live);
-    const [, controlPort = '', dataPort = ''] = await waitForStdout(server, LISTENING, 'the server to listen');
+    const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
     const common = ['--server', HOST, '--local-host', HOST, '--control-port', controlPort, '--data-port', dataPort];
 
     const first = startCli(['client', String(local.port), ...common], {}, live);
-    const [, publicPort = ''] = await waitForStdout(first, FORWARDING, 'the first client to forward');
+    const [, publicPort = ''] = await waitForOutput(first, 'stdout', FORWARDING, 'the first client to forward');
     assert.equal(publicPort, String(rangePort));
 
     const second = await runCli(['client', String(local.port), ...common, '--remote-port', publicPort]);
@@ -325,7 +222,7 @@ test('client --remote-port held by a plain listener in the range: exit 1, one li
   const taken = await holdPort();
   try {
     const server = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${taken.port}-${taken.port}`], {}, live);
-    const [, controlPort = '', dataPort = ''] = await waitForStdout(server, LISTENING, 'the server to listen');
+    const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
 
     const result = await runCli(['client', '3000', '--server', HOST, '--control-port', controlPort, '--data-port', dataPort, '--remote-port', String(taken.port)]);
     assert.equal(result.code, 1, result.stderr);

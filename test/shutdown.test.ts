@@ -3,12 +3,11 @@
 // on both sides: GOAWAY, no new clients or visitors, joined connections finish (up to the
 // shutdown timeout), destroy() at once, all idempotent.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startClient, type BurrowClient, type ClientOptions, type ServerOptions } from '../index.ts';
+import { CHILD_MS, killAll, LISTENING, startCli, waitForOutput, type Cli } from './child.ts';
 import { assertSameBytes, echo, HOST, listenLocal, pseudoRandomBytes, request, untilEqual, within } from './helpers.ts';
 import { endingOf, openInbox, type Inbox } from './inbox.ts';
 import { LineReader, openRaw, probe, serverOn, untilRefused, type Raw } from './raw.ts';
@@ -16,87 +15,10 @@ import { LineReader, openRaw, probe, serverOn, untilRefused, type Raw } from './
 // ---------------------------------------------------------------------------------------
 // Local helpers
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** Generous: a child pays for node + tsx start-up, possibly alongside other test files. */
-const CHILD_MS = 20_000;
 const KiB = 1024;
 /** Far longer than any test: a close() that waited for it would miss its deadline. */
 const LONG_MS = 60_000;
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface Cli {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  /** Settles on 'close' (all output read). */
-  closed: Promise<Exit>;
-}
-
-/** The parent's environment without any BURROW_*, DEBUG or test-runner variable. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) {
-    if (key.startsWith('BURROW_') || key === 'DEBUG' || key === 'NODE_TEST_CONTEXT') delete env[key];
-  }
-  return env;
-}
-
-function startCli(args: string[], live: Set<Cli>): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const cli: Cli = {
-    child,
-    stdout: '',
-    stderr: '',
-    closed: new Promise<Exit>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
-    }),
-  };
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (cli.stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (cli.stderr += chunk));
-  live.add(cli);
-  void cli.closed.finally(() => live.delete(cli)).catch(() => {});
-  return cli;
-}
-
-/** Waits until the child's stdout or stderr matches `pattern`; fails early if it exits. */
-function waitForOutput(cli: Cli, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<RegExpExecArray> {
-  const source = stream === 'stdout' ? cli.child.stdout : cli.child.stderr;
-  const found = new Promise<RegExpExecArray>((resolve, reject) => {
-    const check = (): boolean => {
-      const match = pattern.exec(cli[stream]);
-      if (match) {
-        source?.off('data', onData);
-        resolve(match);
-      }
-      return match !== null;
-    };
-    const onData = (): void => void check();
-    if (check()) return;
-    source?.on('data', onData);
-    void cli.closed.then((exit) => {
-      if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
-    });
-  });
-  return within(found, CHILD_MS, what);
-}
-
-async function killAll(live: Set<Cli>): Promise<void> {
-  for (const cli of [...live]) {
-    if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
-    await within(cli.closed, CHILD_MS, 'a killed child').catch(() => {});
-  }
-}
-
-const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
 const SHUTTING_DOWN = /^burrow: shutting down: .*$/m;
 
 /** A library client with one tunnel to `localPort` on a server's ports. */
@@ -151,6 +73,23 @@ async function startEchoRig(server: ServerOptions, client: Partial<ClientOptions
   };
 }
 
+type EchoRig = Awaited<ReturnType<typeof startEchoRig>>;
+
+/** Runs `body` once per way a server shutdown cuts a joined connection: 'deadline' (close()
+ * with a 500 ms shutdown timeout) and 'destroy'; each time on a fresh echo rig (client without
+ * reconnect, its warnings ignored) with one stream open through it. */
+async function eachServerCut(body: (mode: 'deadline' | 'destroy', rig: EchoRig, stream: Stream) => Promise<void>): Promise<void> {
+  for (const mode of ['deadline', 'destroy'] as const) {
+    const rig = await startEchoRig({ shutdownTimeoutMs: mode === 'deadline' ? 500 : LONG_MS }, { reconnect: false });
+    try {
+      rig.client.on('warning', () => {});
+      await body(mode, rig, await openStream(rig.publicPort));
+    } finally {
+      await rig.close();
+    }
+  }
+}
+
 const ZERO = { clients: 0, clientAddresses: 0, tunnels: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
 
 /** Whether `promise` has settled by the time a few turns of the event loop have passed. */
@@ -161,13 +100,65 @@ async function settledYet(promise: Promise<unknown>): Promise<boolean> {
   return settled;
 }
 
+/** A hand-made server that answers the first EXPOSE with OK (and a lease) and otherwise only
+ * reads: `readers` has one line reader per connection, in order; `close()` destroys them all. */
+async function fakeServer(): Promise<{ port: number; sockets: Set<net.Socket>; readers: LineReader[]; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const readers: LineReader[] = [];
+  const fake = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    const reader = new LineReader(socket);
+    readers.push(reader);
+    void reader.next().then((line) => {
+      if (line?.startsWith('EXPOSE ')) socket.write('OK 23456 AAAAAAAAAAAAAAAAAAAAA\n');
+    }, () => {});
+  });
+  fake.listen(0, HOST);
+  await once(fake, 'listening');
+  return {
+    port: (fake.address() as net.AddressInfo).port,
+    sockets,
+    readers,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => fake.close(() => resolve()));
+    },
+  };
+}
+
+/** Opens a stream through `publicPort`, then destroys `side` (the server or the client) at once
+ * or, in 'close-then-destroy', while its close() waits for that stream; destroy() must resolve
+ * without the long wait (returning `close()`'s promise if one is in progress: `sameShutdown`)
+ * and end the joined connection. Returns the stream. */
+async function destroyDuringStream(
+  side: { close(): Promise<void>; destroy(): Promise<void> },
+  publicPort: number,
+  mode: 'destroy' | 'close-then-destroy',
+  sameShutdown: string,
+): Promise<Stream> {
+  const stream = await openStream(publicPort);
+  const ending = endingOf(stream.inbox.socket);
+  let closing: Promise<void> | undefined;
+  if (mode === 'close-then-destroy') {
+    closing = side.close();
+    await stream.pulse(4 * KiB, 'while close() waits');
+    assert.equal(await settledYet(closing), false, 'close() is waiting');
+  }
+  const destroying = side.destroy();
+  if (closing) assert.equal(destroying, closing, sameShutdown);
+  await within(destroying, 5_000, `${mode}: destroy() to resolve without the ${LONG_MS} ms wait`);
+  await within(ending, 5_000, `${mode}: the joined connection to be closed`);
+  return stream;
+}
+
 // ---------------------------------------------------------------------------------------
 // The server process
 
 /** A `burrow server` child, a library client on it exposing an echo service, and a joined
  * visitor connection through the tunnel. */
 async function serverProcessWithTransfer(live: Set<Cli>) {
-  const server = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0'], live);
+  const server = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0'], {}, live);
   const [, control = '', data = ''] = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
   const ports = { controlPort: Number(control), dataPort: Number(data) };
   const local = await listenLocal(echo);
@@ -178,12 +169,23 @@ async function serverProcessWithTransfer(live: Set<Cli>) {
   return { server, ports, local, client, publicPort, stream };
 }
 
-test('SIGTERM to the server process during a transfer: new clients are refused at once, the transfer completes byte-exact, exit 0', async () => {
+/** Runs `body` with a `serverProcessWithTransfer`, then closes all of it and kills the child. */
+async function withServerProcess(body: (rig: Awaited<ReturnType<typeof serverProcessWithTransfer>>) => Promise<void>): Promise<void> {
   const live = new Set<Cli>();
   let rig: Awaited<ReturnType<typeof serverProcessWithTransfer>> | undefined;
   try {
     rig = await serverProcessWithTransfer(live);
-    const { server, ports, client, publicPort, stream } = rig;
+    await body(rig);
+  } finally {
+    rig?.stream.inbox.socket.destroy();
+    await rig?.client.destroy();
+    await killAll(live);
+    await rig?.local.close();
+  }
+}
+
+test('SIGTERM to the server process during a transfer: new clients are refused at once, the transfer completes byte-exact, exit 0', async () => {
+  await withServerProcess(async ({ server, ports, client, publicPort, stream }) => {
     const CHUNK = 64 * KiB;
     for (let i = 0; i < 8; i++) await stream.pulse(CHUNK, `chunk ${i} before SIGTERM`);
 
@@ -207,20 +209,11 @@ test('SIGTERM to the server process during a transfer: new clients are refused a
     assert.deepEqual(await within(server.closed, CHILD_MS, 'the server to exit'), { code: 0, signal: null });
     assert.match(server.stdout, LISTENING);
     assert.equal(server.stderr.split('\n').filter((line) => line !== '').length, 1, `one stderr line: ${server.stderr}`);
-  } finally {
-    rig?.stream.inbox.socket.destroy();
-    await rig?.client.destroy();
-    await killAll(live);
-    await rig?.local.close();
-  }
+  });
 });
 
 test('a second SIGTERM while a transfer is still open: the server process exits at once with 143', async () => {
-  const live = new Set<Cli>();
-  let rig: Awaited<ReturnType<typeof serverProcessWithTransfer>> | undefined;
-  try {
-    rig = await serverProcessWithTransfer(live);
-    const { server, stream } = rig;
+  await withServerProcess(async ({ server, stream }) => {
     const ending = endingOf(stream.inbox.socket);
     server.child.kill('SIGTERM');
     await waitForOutput(server, 'stderr', SHUTTING_DOWN, 'the shutdown notice');
@@ -233,12 +226,7 @@ test('a second SIGTERM while a transfer is still open: the server process exits 
     assert.deepEqual(await within(server.closed, CHILD_MS, 'the server to exit'), { code: 143, signal: null });
     await within(ending, 5_000, 'the visitor connection to end with the server');
     assert.equal(server.stderr.split('\n').filter((line) => line !== '').length, 1, `one stderr line: ${server.stderr}`);
-  } finally {
-    rig?.stream.inbox.socket.destroy();
-    await rig?.client.destroy();
-    await killAll(live);
-    await rig?.local.close();
-  }
+  });
 });
 
 // ---------------------------------------------------------------------------------------
@@ -314,18 +302,7 @@ test('server.destroy() ends a joined connection at once; destroy() during a clos
     const rig = await startEchoRig({ shutdownTimeoutMs: LONG_MS }, { reconnect: false });
     try {
       rig.client.on('warning', () => {});
-      const stream = await openStream(rig.publicPort);
-      const ending = endingOf(stream.inbox.socket);
-      let closing: Promise<void> | undefined;
-      if (mode === 'close-then-destroy') {
-        closing = rig.server.close();
-        await stream.pulse(4 * KiB, 'while close() waits');
-        assert.equal(await settledYet(closing), false, 'close() is waiting');
-      }
-      const destroying = rig.server.destroy();
-      if (closing) assert.equal(destroying, closing, 'destroy() returns the shutdown in progress');
-      await within(destroying, 5_000, `${mode}: destroy() to resolve without the ${LONG_MS} ms wait`);
-      await within(ending, 5_000, `${mode}: the joined connection to be closed`);
+      await destroyDuringStream(rig.server, rig.publicPort, mode, 'destroy() returns the shutdown in progress');
       await untilEqual(() => rig.server.stats(), ZERO, `${mode}: the server to hold nothing`);
       await within(rig.server.destroy(), 5_000, 'destroy() again');
       await within(rig.server.close(), 5_000, 'close() after destroy()');
@@ -336,36 +313,22 @@ test('server.destroy() ends a joined connection at once; destroy() during a clos
 });
 
 test('a joined connection the server cuts at shutdown (deadline or destroy) reaches the visitor as a reset, not a clean end', async () => {
-  for (const mode of ['deadline', 'destroy'] as const) {
-    const rig = await startEchoRig({ shutdownTimeoutMs: mode === 'deadline' ? 500 : LONG_MS }, { reconnect: false });
-    try {
-      rig.client.on('warning', () => {});
-      const stream = await openStream(rig.publicPort);
-      const ending = endingOf(stream.inbox.socket);
-      if (mode === 'deadline') await rig.server.close();
-      else await rig.server.destroy();
-      const { code } = await within(ending, 5_000, 'the visitor connection to end');
-      assert.equal(code, 'ECONNRESET', `${mode}: the visitor must see an abort`);
-    } finally {
-      await rig.close();
-    }
-  }
+  await eachServerCut(async (mode, rig, stream) => {
+    const ending = endingOf(stream.inbox.socket);
+    if (mode === 'deadline') await rig.server.close();
+    else await rig.server.destroy();
+    const { code } = await within(ending, 5_000, 'the visitor connection to end');
+    assert.equal(code, 'ECONNRESET', `${mode}: the visitor must see an abort`);
+  });
 });
 
 test('server.close() resolves only once every socket has closed (stats().sockets is 0 when it resolves)', async () => {
-  for (const mode of ['deadline', 'destroy'] as const) {
-    const rig = await startEchoRig({ shutdownTimeoutMs: mode === 'deadline' ? 500 : LONG_MS }, { reconnect: false });
-    try {
-      rig.client.on('warning', () => {});
-      const stream = await openStream(rig.publicPort);
-      if (mode === 'deadline') await within(rig.server.close(), 10_000, 'close()');
-      else await within(rig.server.destroy(), 5_000, 'destroy()');
-      assert.deepEqual(rig.server.stats(), ZERO, `${mode}: nothing held when the shutdown resolves`);
-      stream.inbox.socket.destroy();
-    } finally {
-      await rig.close();
-    }
-  }
+  await eachServerCut(async (mode, rig, stream) => {
+    if (mode === 'deadline') await within(rig.server.close(), 10_000, 'close()');
+    else await within(rig.server.destroy(), 5_000, 'destroy()');
+    assert.deepEqual(rig.server.stats(), ZERO, `${mode}: nothing held when the shutdown resolves`);
+    stream.inbox.socket.destroy();
+  });
 });
 
 // ---------------------------------------------------------------------------------------
@@ -396,34 +359,20 @@ test('client.close() sends GOAWAY: the server frees its port at once (no lease) 
 });
 
 test('the GOAWAY is on the wire: a raw server reads EXPOSE, then GOAWAY, then EOF from client.close()', async () => {
-  const sockets = new Set<net.Socket>();
-  const readers: LineReader[] = [];
-  const fake = net.createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    const reader = new LineReader(socket);
-    readers.push(reader);
-    void reader.next().then((line) => {
-      if (line?.startsWith('EXPOSE ')) socket.write('OK 23456 AAAAAAAAAAAAAAAAAAAAA\n');
-    }, () => {});
-  });
-  fake.listen(0, HOST);
-  await once(fake, 'listening');
-  const port = (fake.address() as net.AddressInfo).port;
+  const fake = await fakeServer();
   let client: BurrowClient | undefined;
   try {
-    client = await startClient({ tunnels: [{ localPort: 3000 }], server: HOST, controlPort: port, dataPort: port, heartbeatIntervalMs: LONG_MS });
+    client = await startClient({ tunnels: [{ localPort: 3000 }], server: HOST, controlPort: fake.port, dataPort: fake.port, heartbeatIntervalMs: LONG_MS });
     const closing = client.close();
-    const reader = readers[0];
+    const reader = fake.readers[0];
     assert.ok(reader);
     assert.equal(await reader.next(), 'GOAWAY');
     assert.equal(await reader.next(), null, 'the client half-closes after GOAWAY');
-    for (const socket of sockets) socket.end();
+    for (const socket of fake.sockets) socket.end();
     await within(closing, 5_000, 'close() once the server closed too');
   } finally {
     await client?.destroy();
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => fake.close(() => resolve()));
+    await fake.close();
   }
 });
 
@@ -467,18 +416,7 @@ test('client.destroy() ends a joined connection at once, also during a close(); 
   for (const mode of ['destroy', 'close-then-destroy'] as const) {
     const rig = await startEchoRig({}, { shutdownTimeoutMs: LONG_MS });
     try {
-      const stream = await openStream(rig.publicPort);
-      const ending = endingOf(stream.inbox.socket);
-      let closing: Promise<void> | undefined;
-      if (mode === 'close-then-destroy') {
-        closing = rig.client.close();
-        await stream.pulse(4 * KiB, 'while close() waits');
-        assert.equal(await settledYet(closing), false, 'close() is waiting');
-      }
-      const destroying = rig.client.destroy();
-      if (closing) assert.equal(destroying, closing, 'destroy() returns the close in progress');
-      await within(destroying, 5_000, `${mode}: destroy() to resolve without the ${LONG_MS} ms wait`);
-      await within(ending, 5_000, `${mode}: the joined connection to be closed`);
+      const stream = await destroyDuringStream(rig.client, rig.publicPort, mode, 'destroy() returns the close in progress');
       stream.inbox.socket.destroy(); // let the server let go of the pair at once
       await untilEqual(() => rig.server.stats(), ZERO, 'the server to hold nothing');
       await within(rig.client.destroy(), 5_000, 'destroy() again');
@@ -506,25 +444,13 @@ test('a joined connection the client cuts (destroy, or the close deadline) reach
 });
 
 test('client.close() with no joined connection resolves at once, even if the server never closes its side of the control connection', async () => {
-  const sockets = new Set<net.Socket>();
-  const fake = net.createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    const reader = new LineReader(socket);
-    void reader.next().then((line) => {
-      if (line?.startsWith('EXPOSE ')) socket.write('OK 23456 AAAAAAAAAAAAAAAAAAAAA\n');
-    }, () => {});
-  });
-  fake.listen(0, HOST);
-  await once(fake, 'listening');
-  const port = (fake.address() as net.AddressInfo).port;
+  const fake = await fakeServer();
   let client: BurrowClient | undefined;
   try {
-    client = await startClient({ tunnels: [{ localPort: 3000 }], server: HOST, controlPort: port, dataPort: port, shutdownTimeoutMs: LONG_MS });
+    client = await startClient({ tunnels: [{ localPort: 3000 }], server: HOST, controlPort: fake.port, dataPort: fake.port, shutdownTimeoutMs: LONG_MS });
     await within(client.close(), 5_000, 'close() with no joined connection');
   } finally {
     await client?.destroy();
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => fake.close(() => resolve()));
+    await fake.close();
   }
 });

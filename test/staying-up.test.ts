@@ -4,114 +4,27 @@
 // dropped client's port for it (and only for it) during the grace period, a lease takes a
 // port over from a zombie connection, and the CLI's --no-reconnect / default reconnect.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ClientOptions, type TraceEvent } from '../index.ts';
+import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ClientOptions, type ServerOptions, type TraceEvent } from '../index.ts';
+import { CHILD_MS, FORWARDING, killAll, LISTENING, lines, startCli, waitForOutput, type Cli } from './child.ts';
 import { assertSameBytes, echo, HOST, listenLocal, nextEvent, pseudoRandomBytes, readAll, request, untilEqual, within } from './helpers.ts';
 import { dialBack, errReason, freePort, holdPort, LineReader, openRaw, rejectsWith, serverOn, type Raw } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** Generous: a child pays for node + tsx start-up, possibly alongside other test files. */
-const CHILD_MS = 20_000;
 const MiB = 1024 * 1024;
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** A running `burrow` child with everything it printed so far. */
-interface Cli {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  /** Settles on 'close' (all output read). */
-  closed: Promise<Exit>;
-}
-
-/** The parent's environment without any BURROW_*, DEBUG or test-runner variable. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) {
-    if (key.startsWith('BURROW_') || key === 'DEBUG' || key === 'NODE_TEST_CONTEXT') delete env[key];
-  }
-  return env;
-}
-
-/** Starts `burrow <args>` as a child; `live` collects it so `killAll` can end it. */
-function startCli(args: string[], live: Set<Cli>): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const cli: Cli = {
-    child,
-    stdout: '',
-    stderr: '',
-    closed: new Promise<Exit>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
-    }),
-  };
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (cli.stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (cli.stderr += chunk));
-  live.add(cli);
-  void cli.closed.finally(() => live.delete(cli)).catch(() => {});
-  return cli;
-}
-
-/** Waits until the child's stdout or stderr matches `pattern`; fails early if it exits. */
-function waitForOutput(cli: Cli, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<RegExpExecArray> {
-  const source = stream === 'stdout' ? cli.child.stdout : cli.child.stderr;
-  const found = new Promise<RegExpExecArray>((resolve, reject) => {
-    const check = (): boolean => {
-      const match = pattern.exec(cli[stream]);
-      if (match) {
-        source?.off('data', onData);
-        resolve(match);
-      }
-      return match !== null;
-    };
-    const onData = (): void => void check();
-    if (check()) return;
-    source?.on('data', onData);
-    void cli.closed.then((exit) => {
-      if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
-    });
-  });
-  return within(found, CHILD_MS, what);
-}
-
-/** Resumes (if stopped) and SIGKILLs every child still running, and waits for each. */
-async function killAll(live: Set<Cli>): Promise<void> {
-  for (const cli of [...live]) {
-    if (cli.child.exitCode === null && cli.child.signalCode === null) {
-      cli.child.kill('SIGCONT');
-      cli.child.kill('SIGKILL');
-    }
-    await within(cli.closed, CHILD_MS, 'a killed child').catch(() => {});
-  }
-}
-
-const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
 const noStack = (text: string): void => {
   assert.ok(!text.split('\n').some((line) => /^\s+at /.test(line)), `no stack trace expected in: ${text}`);
 };
 
-const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
-const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)$/m;
-
 /** `burrow server` on fixed ports (a restart must find the same ones). */
 function startServerCli(ports: { control: number; data: number; range: string }, live: Set<Cli>, extra: string[] = []): Cli {
   const args = ['server', '--bind', HOST, '--control-port', String(ports.control), '--data-port', String(ports.data), '--port-range', ports.range];
-  return startCli([...args, ...extra], live);
+  return startCli([...args, ...extra], {}, live);
 }
 
 /** `OK <port> <lease>`, parsed. */
@@ -222,6 +135,60 @@ function clientOptions(server: { controlPort: number; dataPort: number }, localP
   };
 }
 
+/** For the restart tests: a server (on `setup.server`), an echo service, and a library client
+ * of them that retries fast (its one tunnel asking for `setup.remotePort`, if given). `body`
+ * stops the server, holds ports while it is down, and starts it again on the same ports; the
+ * fixture closes all of it afterwards. */
+async function withRestarts(
+  setup: { server?: ServerOptions; remotePort?: number },
+  body: (rig: {
+    client: BurrowClient;
+    /** Stops the server and waits until the client has noticed ('disconnected'). */
+    stop(): Promise<void>;
+    /** Starts a server on the same control and data ports again, with `more`. */
+    restart(more?: ServerOptions): Promise<void>;
+    /** Holds `port` with a plain listener until its close() or the end of the test. */
+    hold(port: number): Promise<{ close(): Promise<void> }>;
+  }) => Promise<void>,
+): Promise<void> {
+  let server = await serverOn(setup.server);
+  const local = await listenLocal(echo);
+  let client: BurrowClient | undefined;
+  const holders = new Set<{ close(): Promise<void> }>();
+  try {
+    const { controlPort, dataPort } = server;
+    const tunnels = [setup.remotePort === undefined ? { localPort: local.port } : { localPort: local.port, remotePort: setup.remotePort }];
+    const running = await startClient(clientOptions(server, local.port, { tunnels, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }));
+    client = running;
+    await body({
+      client: running,
+      async stop() {
+        const disconnected = nextEvent(running, 'disconnected');
+        await server.destroy();
+        await disconnected;
+      },
+      async restart(more = {}) {
+        server = await startServer({ controlPort, dataPort, bind: HOST, ...more });
+      },
+      async hold(port) {
+        const held = await holdPort(port);
+        const holder = {
+          close: async () => {
+            if (holders.delete(holder)) await held.close();
+          },
+        };
+        holders.add(holder);
+        return holder;
+      },
+    });
+  } finally {
+    for (const holder of [...holders]) await holder.close();
+    await client?.destroy();
+    await server.destroy();
+    await local.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Heartbeats
 
@@ -275,6 +242,7 @@ test('a CLI client stopped with SIGSTOP is dropped by the server within the hear
   try {
     const cli = startCli(
       ['client', String(local.port), '--server', HOST, '--local-host', HOST, '--control-port', String(server.controlPort), '--data-port', String(server.dataPort), '--heartbeat-interval', '0.1', '--heartbeat-timeout', '1'],
+      {},
       live,
     );
     const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, 'the CLI client to forward');
@@ -483,22 +451,14 @@ test('a control-connection drop during a 20 MiB transfer: the transfer completes
 });
 
 test('after a server restart, a port someone else took meanwhile: the client takes a new port and reports the move', async () => {
-  let server = await serverOn();
-  const local = await listenLocal(echo);
-  let client: BurrowClient | undefined;
-  let holder: { close(): Promise<void> } | undefined;
-  try {
-    const { controlPort, dataPort } = server;
-    client = await startClient(clientOptions(server, local.port, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }));
+  await withRestarts({}, async ({ client, stop, restart, hold }) => {
     const tunnel = client.tunnels[0];
     assert.ok(tunnel);
     const oldPort = tunnel.publicPort;
-    const disconnected = nextEvent(client, 'disconnected');
-    await server.destroy();
-    await disconnected;
-    holder = await holdPort(oldPort); // another program takes the port while the relay is down
+    await stop();
+    await hold(oldPort); // another program takes the port while the relay is down
     const reconnected = nextEvent<[{ moved: Array<{ tunnel: unknown; previousPort: number }> }]>(client, 'reconnected', CHILD_MS);
-    server = await startServer({ controlPort, dataPort, bind: HOST });
+    await restart();
     const [{ moved }] = await reconnected;
     assert.equal(moved.length, 1, JSON.stringify(moved));
     assert.equal(moved[0]?.previousPort, oldPort);
@@ -507,62 +467,35 @@ test('after a server restart, a port someone else took meanwhile: the client tak
     assert.notEqual(tunnel.publicPort, oldPort);
     assert.equal(tunnel.url, `tcp://${HOST}:${tunnel.publicPort}`);
     await assertEchoes(tunnel.publicPort, 20_000, 13, 'through the new port');
-  } finally {
-    await holder?.close();
-    await client?.destroy();
-    await server.destroy();
-    await local.close();
-  }
+  });
 });
 
 test('after a server restart with another port range, a client that never asked for a port takes a new one', async () => {
   const [first = 0, second = 0] = await distinctFreePorts(2);
-  let server = await serverOn({ portRange: { min: first, max: first } });
-  const local = await listenLocal(echo);
-  let client: BurrowClient | undefined;
-  try {
-    const { controlPort, dataPort } = server;
-    client = await startClient(clientOptions(server, local.port, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }));
+  await withRestarts({ server: { portRange: { min: first, max: first } } }, async ({ client, stop, restart }) => {
     assert.equal(client.tunnels[0]?.publicPort, first);
-    const disconnected = nextEvent(client, 'disconnected');
-    await server.destroy();
-    await disconnected;
-    const running = client;
+    await stop();
     const outcome = within(
       new Promise<{ moved: Array<{ previousPort: number }> }>((resolve, reject) => {
-        running.once('reconnected', resolve);
-        running.once('close', (error) => reject(new Error(`the client gave up: ${error?.message}`)));
+        client.once('reconnected', resolve);
+        client.once('close', (error) => reject(new Error(`the client gave up: ${error?.message}`)));
       }),
       CHILD_MS,
       'the client to reconnect',
     );
-    server = await startServer({ controlPort, dataPort, bind: HOST, portRange: { min: second, max: second } });
+    await restart({ portRange: { min: second, max: second } });
     const { moved } = await outcome;
     assert.deepEqual(moved.map((move) => move.previousPort), [first]);
     assert.equal(client.tunnels[0]?.publicPort, second);
-  } finally {
-    await client?.destroy();
-    await server.destroy();
-    await local.close();
-  }
+  });
 });
 
 test('after a server restart, a port the user asked for and someone else holds: the client keeps retrying (port-in-use is not final) and gets it once it is free', async () => {
-  let server = await serverOn();
-  const local = await listenLocal(echo);
-  let client: BurrowClient | undefined;
-  let holder: { close(): Promise<void> } | undefined;
-  try {
-    const { controlPort, dataPort } = server;
-    const asked = await freePort();
-    client = await startClient(
-      clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: asked }], reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }),
-    );
+  const asked = await freePort();
+  await withRestarts({ remotePort: asked }, async ({ client, stop, restart, hold }) => {
     assert.equal(client.tunnels[0]?.publicPort, asked);
-    const disconnected = nextEvent(client, 'disconnected');
-    await server.destroy();
-    await disconnected;
-    holder = await holdPort(asked);
+    await stop();
+    const holder = await hold(asked);
     const refusals: BurrowError[] = [];
     let sawRefusal: () => void = () => {};
     const refused = new Promise<void>((resolve) => (sawRefusal = resolve));
@@ -574,23 +507,17 @@ test('after a server restart, a port the user asked for and someone else holds: 
     });
     let closedWith: BurrowError | undefined | null = null;
     client.on('close', (error) => (closedWith = error));
-    server = await startServer({ controlPort, dataPort, bind: HOST });
+    await restart();
     await within(refused, CHILD_MS, 'a retry to be refused port-in-use');
     assert.equal(refusals[0]?.reason, 'port-in-use', refusals[0]?.message);
     const reconnected = nextEvent<[{ moved: unknown[] }]>(client, 'reconnected', CHILD_MS);
     await holder.close();
-    holder = undefined;
     const [{ moved }] = await reconnected;
     assert.deepEqual(moved, []);
     assert.equal(closedWith, null, 'the client never gave up');
     assert.equal(client.tunnels[0]?.publicPort, asked);
     await assertEchoes(asked, 20_000, 14, 'through the asked-for port');
-  } finally {
-    await holder?.close();
-    await client?.destroy();
-    await server.destroy();
-    await local.close();
-  }
+  });
 });
 
 // ---------------------------------------------------------------------------------------
@@ -722,6 +649,7 @@ test('CLI client --no-reconnect: the server goes away → exit 1 with "lost the 
   try {
     const cli = startCli(
       ['client', String(local.port), '--no-reconnect', '--server', HOST, '--local-host', HOST, '--control-port', String(server.controlPort), '--data-port', String(server.dataPort)],
+      {},
       live,
     );
     const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, 'the client to forward');
@@ -729,7 +657,7 @@ test('CLI client --no-reconnect: the server goes away → exit 1 with "lost the 
     await server.destroy();
     assert.deepEqual(await within(cli.closed, CHILD_MS, 'the client to exit'), { code: 1, signal: null });
     assert.equal(cli.stdout, `Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}\n`);
-    assert.deepEqual(lines(cli.stderr), ['burrow: lost the server: the server closed the connection', 'burrow: the server closed the connection']);
+    assert.deepEqual(lines(cli.stderr), ['burrow: lost the server: the server is restarting or shutting down (GOAWAY)', 'burrow: the server is restarting or shutting down (GOAWAY)']);
     noStack(cli.stderr);
   } finally {
     await killAll(live);
@@ -746,6 +674,7 @@ test('CLI client (reconnect on by default): prints lost / reconnecting / reconne
     const { controlPort, dataPort } = server;
     const cli = startCli(
       ['client', String(local.port), '--server', HOST, '--local-host', HOST, '--control-port', String(controlPort), '--data-port', String(dataPort)],
+      {},
       live,
     );
     const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, 'the client to forward');
@@ -761,7 +690,7 @@ test('CLI client (reconnect on by default): prints lost / reconnecting / reconne
     cli.child.kill('SIGINT');
     assert.deepEqual(await within(cli.closed, CHILD_MS, 'the client to exit'), { code: 0, signal: null });
     const err = lines(cli.stderr);
-    assert.equal(err[0], 'burrow: lost the server: the server closed the connection');
+    assert.equal(err[0], 'burrow: lost the server: the server is restarting or shutting down (GOAWAY)');
     // GOAWAY starts the backoff one step in: 1-2 s, printed to a tenth of a second.
     assert.match(err[1] ?? '', /^burrow: reconnecting in (1(\.\d)?|2) s \(attempt 1\)$/);
     assert.deepEqual(err.slice(-2), ['burrow: reconnected; same public address', 'burrow: closing; open connections get 10 s to finish (signal again to stop now)']);

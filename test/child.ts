@@ -1,0 +1,116 @@
+// The real `burrow` command as a child process (node --import tsx cli/main.ts), for the tests
+// of the CLI: start it with a clean environment, watch what it prints, stop it with SIGINT,
+// and SIGKILL whatever is still running when a test ends.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { within } from './helpers.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Generous: a child pays for node + tsx start-up, possibly alongside other test files. */
+export const CHILD_MS = 20_000;
+
+/** What `burrow server` prints once it listens: control port, data port, public range. */
+export const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
+/** What `burrow client` prints per tunnel: public port, local port. */
+export const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)$/m;
+
+/** The non-empty lines of a child's output. */
+export const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running `burrow` child with everything it printed so far. */
+export interface Cli {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Settles on 'close' (all output read). */
+  closed: Promise<Exit>;
+}
+
+/** The parent's environment without any BURROW_*, DEBUG or test-runner variable, plus `vars`. */
+export function cleanEnv(vars: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('BURROW_') || key === 'DEBUG' || key === 'NODE_TEST_CONTEXT') delete env[key];
+  }
+  return { ...env, ...vars };
+}
+
+/** Starts `burrow <args>`; `live` collects it so the test can `killAll` in `finally`. */
+export function startCli(args: string[], vars: Record<string, string> = {}, live?: Set<Cli>): Cli {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+    cwd: REPO_ROOT,
+    env: cleanEnv(vars),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const cli: Cli = {
+    child,
+    stdout: '',
+    stderr: '',
+    closed: new Promise<Exit>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+    }),
+  };
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (cli.stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (cli.stderr += chunk));
+  if (live) {
+    live.add(cli);
+    void cli.closed.finally(() => live.delete(cli)).catch(() => {});
+  }
+  return cli;
+}
+
+/** Runs `burrow <args>` to completion. */
+export async function runCli(args: string[], vars: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const cli = startCli(args, vars);
+  try {
+    const exit = await within(cli.closed, CHILD_MS, `burrow ${args.join(' ')} to exit`);
+    return { ...exit, stdout: cli.stdout, stderr: cli.stderr };
+  } finally {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+  }
+}
+
+/** Waits until the child's stdout or stderr matches `pattern`; fails early if it exits. */
+export function waitForOutput(cli: Cli, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<RegExpExecArray> {
+  const source = stream === 'stdout' ? cli.child.stdout : cli.child.stderr;
+  const found = new Promise<RegExpExecArray>((resolve, reject) => {
+    const check = (): boolean => {
+      const match = pattern.exec(cli[stream]);
+      if (match) {
+        source?.off('data', onData);
+        resolve(match);
+      }
+      return match !== null;
+    };
+    const onData = (): void => void check();
+    if (check()) return;
+    source?.on('data', onData);
+    void cli.closed.then((exit) => {
+      if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
+    });
+  });
+  return within(found, CHILD_MS, what);
+}
+
+/** SIGINT, then the exit. */
+export async function interrupt(cli: Cli, what: string): Promise<Exit> {
+  cli.child.kill('SIGINT');
+  return within(cli.closed, CHILD_MS, `${what} to exit after SIGINT`);
+}
+
+/** Resumes (if stopped) and SIGKILLs every child still running, and waits for each. */
+export async function killAll(live: Set<Cli>): Promise<void> {
+  for (const cli of [...live]) {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill('SIGCONT');
+      cli.child.kill('SIGKILL');
+    }
+    await within(cli.closed, CHILD_MS, 'a killed child').catch(() => {});
+  }
+}
