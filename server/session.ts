@@ -209,7 +209,9 @@ export class ControlSession {
   private reclaim(port: number, lease: string): void {
     const live = this.ctx.liveTunnels.get(port);
     if (live && sameToken(live.lease, lease)) {
-      live.close('release'); // the old connection is a zombie; this client owns the port
+      // The old connection is a zombie (or this one asks again): this client owns the port.
+      live.close('release');
+      this.tunnels.delete(live);
       return;
     }
     if (!live && this.ctx.leases.claim(port, lease) === 'claimed') this.ctx.ports.release(port);

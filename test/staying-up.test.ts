@@ -702,3 +702,26 @@ test('CLI client (reconnect on by default): prints lost / reconnecting / reconne
     await local.close();
   }
 });
+
+test('presenting its own lease again on the same connection reopens the port without using up a tunnel slot', async () => {
+  const server = await serverOn({ maxTunnelsPerClient: 2 });
+  const raw = await openRaw(server.controlPort);
+  try {
+    raw.send('EXPOSE 1\n');
+    const [, port, lease] = /^OK ([0-9]+) ([A-Za-z0-9_-]+)$/.exec(await raw.reader.line()) ?? [];
+    assert.ok(port !== undefined && lease !== undefined, 'OK <port> <lease>');
+    raw.send(`EXPOSE 1 ${port} ${lease}\n`);
+    const again = /^OK ([0-9]+) ([A-Za-z0-9_-]+)$/.exec(await raw.reader.line());
+    assert.equal(again?.[1], port, 'the same port');
+    assert.notEqual(again?.[2], lease, 'a fresh lease');
+    // The reopened tunnel replaced the old one: one slot is still free.
+    raw.send('EXPOSE 2\n');
+    assert.match(await raw.reader.line(), /^OK [0-9]+ [A-Za-z0-9_-]+$/);
+    assert.equal(server.stats().tunnels, 2);
+    raw.send('EXPOSE 3\n');
+    assert.equal(errReason(await raw.reader.line()), 'too-many-tunnels');
+  } finally {
+    raw.socket.destroy();
+    await server.destroy();
+  }
+});
