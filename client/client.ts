@@ -77,9 +77,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stop(undefined);
-      await this.sockets.drain(this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
-      this.sockets.destroyAll();
-      await this.sockets.closed();
+      await this.sockets.close(this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
     })();
     return this.closing;
   }
@@ -232,8 +230,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   }
 
   private track(socket: net.Socket): void {
-    if (this.closing) socket.destroy();
-    else this.sockets.add(socket);
+    this.sockets.add(socket);
   }
 
   /** Stops serving: no retries, no new visitors; the link says GOAWAY when we leave on

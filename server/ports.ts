@@ -27,6 +27,12 @@ export interface PortPoolOptions {
   host: string | undefined;
 }
 
+/** The port a listener is bound to (0 before it listens). */
+export function portOf(listener: net.Server): number {
+  const address = listener.address();
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}
+
 export class PortPool {
   /** Ports our own tunnels hold, so we never try to bind them twice. */
   private readonly held = new Set<number>();

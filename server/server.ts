@@ -20,7 +20,7 @@ import { OwnedSockets } from '../shared/owned-sockets.ts';
 import { Leases } from './leases.ts';
 import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { PendingVisitors } from './pending.ts';
-import { PortPool } from './ports.ts';
+import { PortPool, portOf } from './ports.ts';
 import { ControlSession } from './session.ts';
 import type { Tunnel } from './tunnel.ts';
 
@@ -147,9 +147,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     });
     this.pending.clear();
     this.leases.clear();
-    await this.sockets.drain(this.limits.shutdownTimeoutMs);
-    this.sockets.destroyAll();
-    await this.sockets.closed();
+    await this.sockets.close(this.limits.shutdownTimeoutMs);
     await Promise.all([...listeners, ...binds]);
   }
 
@@ -198,10 +196,6 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   }
 
   track(socket: net.Socket): void {
-    if (this.shuttingDown) {
-      socket.destroy();
-      return;
-    }
     this.sockets.add(socket);
   }
 
@@ -219,11 +213,6 @@ export async function startServer(options: ServerOptions = {}): Promise<BurrowSe
   const server = new BurrowServer(options);
   await server.listen();
   return server;
-}
-
-function portOf(listener: net.Server): number {
-  const address = listener.address();
-  return typeof address === 'object' && address !== null ? address.port : 0;
 }
 
 function listenOn(listener: net.Server, port: number, host: string | undefined, name: string): Promise<void> {

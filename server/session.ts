@@ -7,7 +7,7 @@ import { formatErr, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlL
 import type { ServerContext } from './context.ts';
 import { sameToken } from './leases.ts';
 import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
-import { PortError } from './ports.ts';
+import { PortError, portOf } from './ports.ts';
 import { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
@@ -190,8 +190,7 @@ export class ControlSession {
       this.refuseNow(formatErr(error.reason, error.message));
       return;
     }
-    const address = listener.address();
-    const publicPort = typeof address === 'object' && address !== null ? address.port : remotePort;
+    const publicPort = portOf(listener);
     // From here the tunnel owns the reservation and gives it back when it closes.
     tunnel = new Tunnel(publicPort, localPort, listener, (line) => this.send(line), this.ctx);
     if (this.closed) {

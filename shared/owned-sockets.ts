@@ -1,14 +1,20 @@
-// The sockets one side owns, so that closing it closes every one of them: at once
-// (destroy) or after letting them finish for a while (drain).
+// The sockets one side owns, so that closing it closes every one of them: after letting
+// them finish for a while, or at once (stopDraining).
 import type { Socket } from 'node:net';
 import { abortSocket } from './pipe.ts';
 
 export class OwnedSockets {
   private readonly sockets = new Set<Socket>();
   private endDrain: (() => void) | undefined;
+  private closing = false;
 
-  /** Takes ownership of `socket` until it closes. */
+  /** Takes ownership of `socket` until it closes; once close() has begun, a new socket
+   * is destroyed at once instead. */
   add(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
     if (socket.destroyed) return; // its 'close' has fired or is about to: nothing to own
     this.sockets.add(socket);
     socket.once('close', () => {
@@ -21,8 +27,24 @@ export class OwnedSockets {
     return this.sockets.size;
   }
 
+  /** Refuses new sockets, lets the owned ones finish for up to `graceMs` (or until
+   * stopDraining()), then closes the rest and resolves once every one has closed. A socket
+   * whose stream had not ended both ways is reset, so its peer sees an abort rather than
+   * a truncated stream that looks complete. */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    await this.drain(graceMs);
+    for (const socket of this.sockets) abortSocket(socket);
+    while (this.sockets.size > 0) await this.drain(60_000);
+  }
+
+  /** Ends the grace period of a close() in progress now. */
+  stopDraining(): void {
+    this.endDrain?.();
+  }
+
   /** Resolves when every socket has closed, after `ms`, or on stopDraining(). */
-  drain(ms: number): Promise<void> {
+  private drain(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -33,24 +55,5 @@ export class OwnedSockets {
       this.endDrain = done;
       if (this.sockets.size === 0) done();
     });
-  }
-
-  /** Ends a drain() in progress now. */
-  stopDraining(): void {
-    this.endDrain?.();
-  }
-
-  /** Closes every socket now. One whose stream had not ended both ways is reset, so its
-   * peer sees an abort rather than a truncated stream that looks complete. */
-  destroyAll(): void {
-    for (const socket of this.sockets) {
-      if (socket.readableEnded && socket.writableFinished) socket.destroy();
-      else abortSocket(socket);
-    }
-  }
-
-  /** Resolves once every socket has closed (after destroyAll(), a tick or so). */
-  async closed(): Promise<void> {
-    while (this.sockets.size > 0) await this.drain(60_000);
   }
 }

@@ -51,8 +51,9 @@ export function joinSockets(a: Socket, b: Socket): Promise<PipeTotals> {
 export function abortSocket(socket: Socket): void {
   if (socket.destroyed) return;
   if (socket.writableEnded) {
-    // We already sent our FIN: libuv refuses to reset a socket after shutdown, and
-    // resetAndDestroy() would then never emit 'close'. A plain destroy is all that is left.
+    // We already sent our FIN (or the stream is complete): libuv refuses to reset a socket
+    // after shutdown, and resetAndDestroy() would then never emit 'close'. A plain destroy
+    // is all that is left.
     socket.destroy();
     return;
   }
