@@ -490,6 +490,23 @@ test('after a server restart with another port range, a client that never asked 
   });
 });
 
+test('after a server restart with another port range, a client that asked for its port stops: port-out-of-range is final', async () => {
+  const [first = 0, second = 0] = await distinctFreePorts(2);
+  await withRestarts({ server: { portRange: { min: first, max: first } }, remotePort: first }, async ({ client, stop, restart }) => {
+    assert.equal(client.tunnels[0]?.publicPort, first);
+    await stop();
+    let reconnected = false;
+    client.once('reconnected', () => (reconnected = true));
+    const closed = nextEvent<[BurrowError | undefined]>(client, 'close', CHILD_MS);
+    await restart({ portRange: { min: second, max: second } });
+    const [error] = await closed;
+    assert.ok(error instanceof BurrowError, 'close carries the refusal');
+    assert.equal(error.code, 'refused');
+    assert.equal(error.reason, 'port-out-of-range');
+    assert.equal(reconnected, false);
+  });
+});
+
 test('after a server restart, a port the user asked for and someone else holds: the client keeps retrying (port-in-use is not final) and gets it once it is free', async () => {
   const asked = await freePort();
   await withRestarts({ remotePort: asked }, async ({ client, stop, restart, hold }) => {
