@@ -40,10 +40,6 @@ export class Leases {
     }
   }
 
-  get size(): number {
-    return this.records.size;
-  }
-
   private drop(port: number): void {
     const record = this.records.get(port);
     if (!record) return;
