@@ -22,9 +22,23 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}, rand
 }
 
 /** Refusals that the same request would meet again, however long we wait. */
-const PERMANENT_REASONS = new Set(['port-out-of-range', 'bad-arguments', 'unknown-verb', 'bad-line', 'line-too-long', 'too-many-tunnels']);
+const PERMANENT_REASONS = new Set([
+  'port-out-of-range',
+  'bad-arguments',
+  'unknown-verb',
+  'bad-line',
+  'line-too-long',
+  'too-many-tunnels',
+  'auth-required',
+  'auth-failed',
+  'auth-disabled',
+  'tls-required',
+  'bad-certificate',
+]);
 
-/** Whether retrying can fix `error` (a lost connection can; a port out of range cannot). */
+/** Whether retrying can fix `error` (a lost connection can; a port out of range, a wrong
+ * secret or a certificate that fails its check cannot). */
 export function isPermanent(error: BurrowError): boolean {
+  if (error.code === 'tls') return true;
   return error.code === 'refused' && error.reason !== undefined && PERMANENT_REASONS.has(error.reason);
 }

@@ -19,6 +19,7 @@ import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
 import { ControlLink } from './control.ts';
 import { TunnelTable } from './tunnel-table.ts';
+import { clientTls, type ClientTls } from './tls.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -38,6 +39,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   readonly tunnels: OpenTunnel[];
   private readonly table: TunnelTable;
   private readonly serverHost: string;
+  private readonly tls: ClientTls | undefined;
   private readonly sockets = new OwnedSockets();
   private link: ControlLink | undefined;
   /** The current link has every tunnel open (a loss from here on means: reconnect). */
@@ -54,6 +56,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   constructor(private readonly options: ClientOptions) {
     super();
     this.serverHost = options.server ?? 'localhost';
+    // Resolved once (a bad fingerprint throws here), used by the control and data dials.
+    this.tls = options.tls ? clientTls(options.tls, this.serverHost) : undefined;
     this.table = new TunnelTable(options.tunnels, this.serverHost, options.localHost ?? 'localhost');
     this.tunnels = this.table.open;
   }
@@ -101,6 +105,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         connectTimeoutMs: timeoutMs,
         heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        secret: this.options.secret,
+        tls: this.tls,
       },
       {
         onConnection: (id, publicPort) => this.onConnection(id, publicPort),
@@ -202,6 +208,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       localHost: tunnel.localHost,
       localPort: tunnel.localPort,
       timeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      secret: this.options.secret,
+      tls: this.tls,
       track: (socket) => {
         dialing.push(socket);
         this.track(socket);

@@ -5,7 +5,9 @@ import { BurrowError } from '../shared/errors.ts';
 import { readFirstLine } from '../shared/first-line.ts';
 import { abortSocket, joinSockets } from '../shared/pipe.ts';
 import { formatId, MAX_LINE_LENGTH, parseServerDataLine } from '../shared/protocol.ts';
+import { dataProof } from '../shared/secret.ts';
 import { dial } from './dial.ts';
+import type { ClientTls } from './tls.ts';
 
 export interface DialBackOptions {
   /** The id from the CONNECTION line. */
@@ -16,6 +18,10 @@ export interface DialBackOptions {
   localPort: number;
   /** Deadline for the local dial, and for the data dial plus the server's answer to `ID`. */
   timeoutMs: number;
+  /** Prove the secret in the ID line. */
+  secret: string | undefined;
+  /** TLS to the data port, as to the control port. */
+  tls: ClientTls | undefined;
   /** Registers a socket, as soon as it exists, to be destroyed when the client closes. */
   track(socket: net.Socket): void;
   /** Reports a line or moment of this connection's data socket. */
@@ -45,7 +51,7 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
     what: 'local service',
     track,
   });
-  const dataDial = dial({ host: options.serverHost, port: options.dataPort, timeoutMs, code: 'unreachable', what: 'data port', track }).then(
+  const dataDial = dial({ host: options.serverHost, port: options.dataPort, timeoutMs, code: 'unreachable', what: 'data port', track, tls: options.tls }).then(
     // One deadline for connect + answer: the handshake gets what the connect left over.
     (data) => handshake(data, id, Math.max(1, started + timeoutMs - Date.now()), options),
   );
@@ -73,7 +79,7 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
 /** Sends `ID <id>` and waits for `OK`; after it, every byte on the socket is the visitor's. */
 async function handshake(data: net.Socket, id: string, timeoutMs: number, options: DialBackOptions): Promise<net.Socket> {
   try {
-    const idLine = formatId(id);
+    const idLine = formatId(id, options.secret === undefined ? undefined : dataProof(options.secret, id));
     options.trace('send', idLine.trimEnd());
     data.write(idLine);
     const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs });

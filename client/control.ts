@@ -1,11 +1,24 @@
-// One control connection, client side: EXPOSE requests and their replies, CONNECTION
-// notices, and the heartbeat that tells a silent server from a quiet one. The client
-// (client.ts) opens a new link whenever it has to reconnect.
+// One control connection, client side: authentication when we have a secret, EXPOSE
+// requests and their replies, CONNECTION notices, and the heartbeat that tells a silent
+// server from a quiet one. The client (client.ts) opens a new link whenever it has to
+// reconnect.
 import type net from 'node:net';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { BurrowError } from '../shared/errors.ts';
-import { formatExpose, formatSignal, parseServerControlLine, type ServerControlMessage } from '../shared/protocol.ts';
+import {
+  formatAuth,
+  formatExpose,
+  formatProof,
+  formatSignal,
+  parseServerAuthLine,
+  parseServerControlLine,
+  type ServerAuthMessage,
+  type ServerControlMessage,
+} from '../shared/protocol.ts';
+import { controlProof } from '../shared/secret.ts';
 import { dial } from './dial.ts';
+import { refusal } from './refusals.ts';
+import { tlsFailure, type ClientTls } from './tls.ts';
 
 export interface ExposeRequest {
   localPort: number;
@@ -26,6 +39,9 @@ export interface LinkOptions {
   connectTimeoutMs: number;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /** Prove this secret (AUTH, CHALLENGE, PROOF) before anything else. */
+  secret: string | undefined;
+  tls: ClientTls | undefined;
 }
 
 export interface LinkEvents {
@@ -40,11 +56,14 @@ export interface LinkEvents {
 }
 
 type Waiter = { resolve: (opened: Opened) => void; reject: (error: BurrowError) => void; onOpened: (opened: Opened) => void; localPort: number };
+type AuthReply = Extract<ServerAuthMessage, { verb: 'CHALLENGE' | 'OK' }>;
 
 export class ControlLink {
   private socket: net.Socket | undefined;
   /** EXPOSEs waiting for their OK/ERR; the server answers them in order. */
   private readonly waiters: Waiter[] = [];
+  /** Set while AUTH or PROOF waits for its answer. */
+  private authWaiter: { resolve: (reply: AuthReply) => void; reject: (error: BurrowError) => void } | undefined;
   private receiveTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private goAwayReceived = false;
@@ -55,17 +74,23 @@ export class ControlLink {
     private readonly events: LinkEvents,
   ) {}
 
-  /** Connects; rejects with `unreachable` (or `closed` if close() came first). */
+  /** Connects and authenticates; rejects with `unreachable`, `tls`, `refused` (or
+   * `closed` if close() came first). */
   async connect(): Promise<void> {
-    const { host, port, connectTimeoutMs } = this.options;
-    const socket = await dial({ host, port, timeoutMs: connectTimeoutMs, code: 'unreachable', what: 'burrow server', track: this.events.track });
+    const { host, port, connectTimeoutMs, tls } = this.options;
+    const socket = await dial({ host, port, timeoutMs: connectTimeoutMs, code: 'unreachable', what: 'burrow server', track: this.events.track, tls });
     if (this.ended) {
       socket.destroy();
       throw new BurrowError('closed', 'the client was closed while connecting');
     }
     this.socket = socket;
-    this.events.trace('event', `connected to ${host}:${port}`);
+    this.events.trace('event', `connected to ${host}:${port}${tls ? ' over TLS' : ''}`);
     socket.once('close', () => this.lose(new BurrowError('closed', 'lost the connection to the server')));
+    // A server that rejects our client certificate says so after the TLS handshake.
+    socket.on('error', (error) => {
+      const failure = tlsFailure(error, 'the burrow server');
+      if (failure) this.lose(failure);
+    });
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
       onTooLong: () => this.lose(new BurrowError('line-too-long', 'the server sent an over-long line')),
@@ -73,6 +98,40 @@ export class ControlLink {
     });
     this.expectLine();
     this.pingTimer = setInterval(() => this.send(formatSignal('PING')), this.options.heartbeatIntervalMs);
+    if (this.options.secret !== undefined) await this.authenticate(this.options.secret);
+  }
+
+  /** Proves we know the secret without sending it: an HMAC of the server's fresh nonce. */
+  private async authenticate(secret: string): Promise<void> {
+    const challenge = await this.ask(formatAuth());
+    if (challenge.verb !== 'CHALLENGE') throw new BurrowError('protocol', 'the server answered AUTH without a CHALLENGE');
+    const accepted = await this.ask(formatProof(controlProof(secret, challenge.nonce)));
+    if (accepted.verb !== 'OK') throw new BurrowError('protocol', 'the server answered PROOF with a second CHALLENGE');
+  }
+
+  /** Sends an authentication line and waits for its answer. */
+  private ask(line: string): Promise<AuthReply> {
+    return new Promise((resolve, reject) => {
+      if (this.ended) return reject(new BurrowError('closed', 'the connection to the server is closed'));
+      this.authWaiter = { resolve, reject };
+      this.send(line);
+    });
+  }
+
+  private onAuthLine(line: string): void {
+    const parsed = parseServerAuthLine(line);
+    if (!parsed.ok) return this.lose(new BurrowError('protocol', `the server sent an invalid line while we authenticated (${parsed.reason}: ${parsed.detail})`));
+    const message = parsed.message;
+    if (message.verb === 'PING') return this.send(formatSignal('PONG'));
+    if (message.verb === 'PONG') return;
+    if (message.verb === 'GOAWAY') {
+      this.goAwayReceived = true;
+      return;
+    }
+    const waiter = this.authWaiter;
+    this.authWaiter = undefined;
+    if (message.verb === 'ERR') waiter?.reject(refusal(message.reason, message.detail, 'the server refused to authenticate us'));
+    else waiter?.resolve(message);
   }
 
   /** False once the connection has ended, for whatever reason. */
@@ -116,6 +175,7 @@ export class ControlLink {
     if (this.ended) return;
     this.events.trace('recv', line);
     this.expectLine();
+    if (this.authWaiter) return this.onAuthLine(line);
     const parsed = parseServerControlLine(line);
     if (!parsed.ok && parsed.reason === 'unknown-verb') {
       // A newer server may say things we do not know yet: skip them, keep serving.
@@ -158,8 +218,7 @@ export class ControlLink {
       waiter.resolve(opened);
       return;
     }
-    const why = `${message.detail || message.reason} (${message.reason})`;
-    waiter.reject(new BurrowError('refused', `server refused to expose port ${waiter.localPort}: ${why}`, { reason: message.reason }));
+    waiter.reject(refusal(message.reason, message.detail, `server refused to expose port ${waiter.localPort}`));
   }
 
   /** No line from the server for the heartbeat timeout: it is gone, whatever TCP thinks. */
@@ -186,5 +245,7 @@ export class ControlLink {
     clearTimeout(this.receiveTimer);
     clearInterval(this.pingTimer);
     for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+    this.authWaiter?.reject(error);
+    this.authWaiter = undefined;
   }
 }

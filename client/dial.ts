@@ -1,8 +1,12 @@
-// Opening a TCP connection with a deadline, the way every client socket is opened.
+// Opening a connection with a deadline, the way every client socket is opened: plain TCP,
+// or TLS over it for the server's ports.
 import net from 'node:net';
+import tls from 'node:tls';
 import createDebug from 'debug';
 import { BurrowError, describe } from '../shared/errors.ts';
+import { rememberTcp } from '../shared/pipe.ts';
 import { KEEPALIVE_DELAY_MS } from '../shared/protocol.ts';
+import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
 
 const debug = createDebug('burrow:client');
 
@@ -14,34 +18,71 @@ export interface DialOptions {
   code: 'unreachable' | 'local-unavailable';
   /** What we are dialing, for messages: `burrow server`, `local service`, ... */
   what: string;
-  /** Receives the socket at once, so that its owner can close it even mid-connect. */
+  /** Receives each socket at once, so that its owner can close it even mid-connect. */
   track(socket: net.Socket): void;
+  /** Speak TLS over the connection (to the server's control and data ports). */
+  tls?: ClientTls;
 }
 
 /** Connects with `allowHalfOpen` (so FIN is carried through) and Nagle off (we relay bytes
- * that the original sender already batched). Rejects with `code` if it fails or times out. */
-export function dial({ host, port, timeoutMs, code, what, track }: DialOptions): Promise<net.Socket> {
-  const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS });
-  track(socket);
+ * that the original sender already batched), then does the TLS handshake if asked; one
+ * deadline covers both. Rejects with `code` if it fails or times out, or with a `tls`
+ * error that says what to do. */
+export async function dial(options: DialOptions): Promise<net.Socket> {
+  const { host, port, timeoutMs, track } = options;
+  const deadline = Date.now() + timeoutMs;
+  const tcp = net.connect({ host, port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS });
+  track(tcp);
   // A permanent listener: an error between two awaits must never crash the process.
-  socket.on('error', (error) => debug('%s %s:%d: %s', what, host, port, error.message));
+  tcp.on('error', (error) => debug('%s %s:%d: %s', options.what, host, port, error.message));
+  await settle(tcp, 'connect', timeoutMs, options);
+  if (!options.tls) return tcp;
+
+  // allowHalfOpen is honoured by tls.connect(), though @types/node does not list it.
+  const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = { socket: tcp, allowHalfOpen: true, ...options.tls.connect };
+  const secure = tls.connect(connectOptions);
+  rememberTcp(secure, tcp);
+  track(secure);
+  secure.once('close', () => tcp.destroy()); // closing a TLS socket leaves its TCP socket open
+  secure.on('error', (error) => {
+    debug('%s %s:%d: TLS: %s', options.what, host, port, error.message);
+    secure.destroy(); // a TLS error after the handshake does not always destroy the socket
+  });
+  await settle(secure, 'secureConnect', Math.max(1, deadline - Date.now()), options);
+  const pinError = checkPin(secure, options.tls.pin, `the ${options.what} at ${host}:${port}`);
+  if (pinError) {
+    secure.destroy();
+    throw pinError;
+  }
+  return secure;
+}
+
+/** Resolves when `socket` emits `ready`; rejects (destroying it) on error, close or timeout. */
+function settle(socket: net.Socket, ready: 'connect' | 'secureConnect', timeoutMs: number, options: DialOptions): Promise<void> {
+  const where = `${options.what} at ${options.host}:${options.port}`;
   return new Promise((resolve, reject) => {
-    const fail = (message: string, cause?: unknown): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(new BurrowError(code, `cannot connect to ${what} at ${host}:${port}: ${message}`, { cause }));
-    };
-    const onError = (error: Error): void => fail(describe(error), error);
-    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
-    // Closed by its owner before it connected: no 'error' comes, so settle here.
-    const onClose = (): void => fail('closed before it connected');
-    socket.once('error', onError);
-    socket.once('close', onClose);
-    socket.once('connect', () => {
+    const done = (error?: BurrowError): void => {
       clearTimeout(timer);
       socket.off('error', onError);
       socket.off('close', onClose);
-      resolve(socket);
-    });
+      socket.off(ready, onReady);
+      if (!error) return resolve();
+      socket.destroy();
+      reject(error);
+    };
+    const fail = (message: string, cause?: unknown): void =>
+      done(new BurrowError(options.code, `cannot connect to ${where}: ${message}`, { cause }));
+    const onError = (error: Error): void => {
+      const tlsError = options.tls && tlsFailure(error, `cannot connect to ${where}`);
+      if (tlsError) done(tlsError);
+      else fail(describe(error), error);
+    };
+    // Closed by its owner before it connected: no 'error' comes, so settle here.
+    const onClose = (): void => fail(ready === 'connect' ? 'closed before it connected' : 'closed during the TLS handshake');
+    const onReady = (): void => done();
+    const timer = setTimeout(() => fail(`no answer within ${options.timeoutMs} ms`), timeoutMs);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    socket.once(ready, onReady);
   });
 }

@@ -3,6 +3,7 @@ import type { BurrowError } from '../shared/errors.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { ConnectionTotals } from './connection.ts';
+import type { ClientTlsOptions } from './tls.ts';
 
 /** Deadline for reaching the server and getting every EXPOSE answered. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -45,6 +46,11 @@ export interface ClientOptions {
   heartbeatTimeoutMs?: number;
   /** How long close() lets joined connections finish. Default 10 s. */
   shutdownTimeoutMs?: number;
+  /** The server's shared secret: proved (never sent) on every control and data connection. */
+  secret?: string;
+  /** Speak TLS to the server: `true` trusts the system's CAs; see ClientTlsOptions for a
+   * CA file, a pinned fingerprint and a client certificate. Default: plain TCP. */
+  tls?: boolean | ClientTlsOptions;
 }
 
 /** A tunnel the server accepted. */

@@ -2,13 +2,21 @@
 // connection talks to. BurrowServer implements it.
 import type { Socket } from 'node:net';
 import type { TraceEvent } from '../shared/trace.ts';
+import type { ServerTls } from './tls-server.ts';
 import type { Leases } from './leases.ts';
 import type { Limits } from './limits.ts';
 import type { PendingVisitors } from './pending.ts';
 import type { PortPool } from './ports.ts';
 import type { Tunnel } from './tunnel.ts';
 
+/** Why a connection was turned away at the door (TLS) or at authentication. */
+export type RefusalReason = 'tls-required' | 'tls-not-enabled' | 'tls-failed' | 'bad-certificate' | 'auth-required' | 'auth-failed' | 'auth-disabled';
+
 export interface ServerContext {
+  /** The shared secret clients must prove they know; undefined for an open relay. */
+  readonly secret: string | undefined;
+  /** TLS for the control and data ports; undefined for plain TCP. */
+  readonly tls: ServerTls | undefined;
   readonly ports: PortPool;
   readonly pending: PendingVisitors<Tunnel>;
   readonly limits: Readonly<Limits>;
@@ -27,4 +35,6 @@ export interface ServerContext {
   /** A fresh label for a connection: `control#1`, `data#7`. */
   label(kind: 'control' | 'data'): string;
   trace(conn: string, kind: TraceEvent['kind'], text: string): void;
+  /** Reports a connection turned away for TLS or authentication (the operator's log). */
+  refused(conn: string, socket: Socket, reason: RefusalReason, message: string): void;
 }

@@ -1,5 +1,6 @@
 // A connection to the data port: the client answering a CONNECTION. It must send
-// `ID <id>` first; we then join it to the waiting visitor, byte for byte.
+// `ID <id>` first (with a proof when the server has a secret); we then join it to the
+// waiting visitor, byte for byte.
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
 import { closeWithLine } from '../shared/control-lines.ts';
@@ -7,20 +8,23 @@ import { BurrowError } from '../shared/errors.ts';
 import { readFirstLine } from '../shared/first-line.ts';
 import { joinSockets } from '../shared/pipe.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
+import { admit } from './admit.ts';
+import { checkDataProof } from './auth.ts';
 import type { ServerContext } from './context.ts';
 
 const debug = createDebug('burrow:server');
 
-export async function acceptDataConnection(socket: Socket, ctx: ServerContext): Promise<void> {
+export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Promise<void> {
   const conn = ctx.label('data');
-  ctx.track(socket);
-  socket.setNoDelay(true);
-  socket.on('error', (error) => debug('%s: %s', conn, error.message));
-  const reject = (reason: ErrReason, detail: string): void => {
-    const line = formatErr(reason, detail);
+  ctx.track(raw);
+  raw.on('error', (error) => debug('%s: %s', conn, error.message));
+  const socket = await admit(raw, ctx, conn);
+  if (!socket) return;
+  const close = (line: string): void => {
     ctx.trace(conn, 'send', line.trimEnd());
     closeWithLine(socket, line);
   };
+  const reject = (reason: ErrReason, detail: string): void => close(formatErr(reason, detail));
 
   let line: string;
   try {
@@ -37,7 +41,12 @@ export async function acceptDataConnection(socket: Socket, ctx: ServerContext): 
   const parsed = parseClientDataLine(line);
   if (!parsed.ok) return reject(parsed.reason, parsed.detail);
 
-  const { id } = parsed.message;
+  const { id, proof } = parsed.message;
+  const refusal = checkDataProof(ctx.secret, id, proof);
+  if (refusal) {
+    ctx.refused(conn, raw, refusal.refused.reason, refusal.refused.detail);
+    return close(refusal.line);
+  }
   const visitor = ctx.pending.take(id);
   if (!visitor) return reject('unknown-id', 'no visitor is waiting for this id');
 

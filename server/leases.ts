@@ -1,7 +1,7 @@
 // Ports kept for a client that dropped without saying goodbye: for a grace period only the
 // holder of the lease token (handed out with OK) can open the port again, so a client that
 // reconnects after a network hiccup or a server restart gets the same public address.
-import { timingSafeEqual } from 'node:crypto';
+import { sameToken } from '../shared/secret.ts';
 
 export class Leases {
   private readonly records = new Map<number, { token: string; timer: NodeJS.Timeout }>();
@@ -46,11 +46,4 @@ export class Leases {
     clearTimeout(record.timer);
     this.records.delete(port);
   }
-}
-
-/** Constant-time comparison, so a guesser learns nothing from response times. */
-export function sameToken(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }

@@ -14,7 +14,9 @@ import {
   type PortRange,
 } from '../shared/protocol.ts';
 import type { TraceEvent } from '../shared/trace.ts';
-import type { ServerContext } from './context.ts';
+import { admit } from './admit.ts';
+import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
+import type { RefusalReason, ServerContext } from './context.ts';
 import { acceptDataConnection } from './data-port.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
 import { Leases } from './leases.ts';
@@ -35,6 +37,22 @@ export interface ServerOptions extends Partial<Limits> {
   bind?: string;
   /** Public ports the server may hand out. Default 1024-65535. */
   portRange?: PortRange;
+  /** Clients must prove they know this secret (docs/SECURITY.md). Default: none, an open
+   * relay. */
+  secret?: string;
+  /** Speak TLS on the control and data ports. Default: plain TCP. */
+  tls?: ServerTlsOptions;
+}
+
+export type { ServerTlsOptions };
+
+/** A connection turned away for TLS or authentication: what an operator wants to see. */
+export interface RefusedEvent {
+  conn: string;
+  /** The peer's address and port. */
+  address: string;
+  reason: RefusalReason;
+  message: string;
 }
 
 /** What the server holds right now: for monitoring, and for tests that check every
@@ -56,12 +74,15 @@ export interface ServerStats {
 
 export interface BurrowServerEvents {
   trace: [TraceEvent];
+  refused: [RefusedEvent];
 }
 
 export class BurrowServer extends EventEmitter<BurrowServerEvents> implements ServerContext {
   readonly ports: PortPool;
   readonly pending: PendingVisitors<Tunnel>;
   readonly limits: Readonly<Limits>;
+  readonly secret: string | undefined;
+  readonly tls: ServerTls | undefined;
   private readonly sockets = new OwnedSockets();
   private readonly sessions = new Set<ControlSession>();
   private readonly clientsPerAddress: CountPerKey<string>;
@@ -82,14 +103,16 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
       if (value !== undefined) limits[key] = value;
     }
     this.limits = limits;
+    this.secret = options.secret;
+    this.tls = options.tls && new ServerTls(options.tls, limits.handshakeTimeoutMs);
     this.ports = new PortPool({ range: options.portRange ?? DEFAULT_PORT_RANGE, host: options.bind });
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
     this.leases = new Leases(limits.leaseGraceMs, (port) => this.ports.release(port));
     this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) =>
       this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`),
     );
-    const socketOptions = { allowHalfOpen: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
-    this.controlListener = net.createServer(socketOptions, (socket) => this.openSession(socket));
+    const socketOptions = { allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
+    this.controlListener = net.createServer(socketOptions, (socket) => void this.openSession(socket));
     this.dataListener = net.createServer(socketOptions, (socket) => void acceptDataConnection(socket, this));
     for (const listener of [this.controlListener, this.dataListener]) {
       // Accept errors (EMFILE when out of file descriptors) must not crash the relay.
@@ -163,26 +186,31 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     };
   }
 
-  private openSession(socket: net.Socket): void {
+  private async openSession(raw: net.Socket): Promise<void> {
     if (this.shuttingDown) {
-      socket.destroy();
+      raw.destroy();
       return;
     }
-    const address = socket.remoteAddress ?? 'unknown';
+    this.track(raw);
+    raw.on('error', (error) => debug('control connection: %s', error.message));
+    const address = raw.remoteAddress ?? 'unknown';
     if (!this.clientsPerAddress.tryAdd(address)) {
-      this.track(socket);
-      socket.on('error', (error) => debug('refused control connection: %s', error.message));
       const line = formatErr('too-many-connections', `limit is ${this.limits.maxClientsPerIp} per address`);
       this.trace('control', 'send', `${line.trimEnd()} (to ${address})`);
-      closeWithLine(socket, line);
+      closeWithLine(raw, line);
       return;
     }
-    const session = new ControlSession(socket, this);
+    raw.once('close', () => this.clientsPerAddress.remove(address));
+    const conn = this.label('control');
+    this.trace(conn, 'event', `client connected from ${address}:${raw.remotePort}`);
+    const socket = await admit(raw, this, conn);
+    if (!socket || this.shuttingDown) {
+      socket?.destroy();
+      return;
+    }
+    const session = new ControlSession(socket, this, conn);
     this.sessions.add(session);
-    socket.once('close', () => {
-      this.sessions.delete(session);
-      this.clientsPerAddress.remove(address);
-    });
+    socket.once('close', () => this.sessions.delete(session));
   }
 
   reserveTunnel(): boolean {
@@ -205,6 +233,13 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
 
   trace(conn: string, kind: TraceEvent['kind'], text: string): void {
     if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'server', conn, kind, text });
+  }
+
+  refused(conn: string, socket: net.Socket, reason: RefusalReason, message: string): void {
+    const address = `${socket.remoteAddress}:${socket.remotePort}`;
+    debug('%s from %s refused (%s): %s', conn, address, reason, message);
+    this.trace(conn, 'event', `refused (${reason}): ${message}`);
+    this.emit('refused', { conn, address, reason, message });
   }
 }
 

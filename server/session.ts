@@ -5,7 +5,8 @@ import createDebug from 'debug';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { formatErr, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlLine } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
-import { sameToken } from './leases.ts';
+import { sameToken } from '../shared/secret.ts';
+import { ControlAuth, type AuthAnswer } from './auth.ts';
 import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
 import { PortError, portOf } from './ports.ts';
 import { Tunnel } from './tunnel.ts';
@@ -13,7 +14,6 @@ import { Tunnel } from './tunnel.ts';
 const debug = createDebug('burrow:server');
 
 export class ControlSession {
-  readonly label: string;
   private readonly tunnels = new Set<Tunnel>();
   /** Replies go out strictly in the order their lines arrived: each step waits for the
    * last, even while an early EXPOSE is still binding its port. */
@@ -32,15 +32,15 @@ export class ControlSession {
   private closed = false;
   /** Set once the connection is condemned: later lines are ignored, the close is queued. */
   private failed = false;
+  private readonly auth: ControlAuth;
 
+  /** `socket` has passed the door (admit.ts): it is plain TCP or TLS, as the server speaks. */
   constructor(
     private readonly socket: Socket,
     private readonly ctx: ServerContext,
+    readonly label: string,
   ) {
-    this.label = ctx.label('control');
-    ctx.track(socket);
-    ctx.trace(this.label, 'event', `client connected from ${socket.remoteAddress}:${socket.remotePort}`);
-    socket.setNoDelay(true);
+    this.auth = new ControlAuth(ctx.secret);
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
     this.expectLineWithin(ctx.limits.handshakeTimeoutMs);
@@ -98,10 +98,8 @@ export class ControlSession {
   private onLine(line: string): void {
     if (this.closed || this.failed) return;
     this.ctx.trace(this.label, 'recv', line);
-    this.expectLineWithin(this.ctx.limits.heartbeatTimeoutMs);
-    if (!this.pingTimer) {
-      this.pingTimer = setInterval(() => this.send(formatSignal('PING')), this.ctx.limits.heartbeatIntervalMs);
-    }
+    // Until it has authenticated, the first-line deadline stands: lines do not extend it.
+    if (this.auth.authenticated) this.heard();
     const parsed = parseClientControlLine(line);
     if (!parsed.ok) {
       // A line we could not even frame means the stream cannot be trusted: close it.
@@ -117,6 +115,14 @@ export class ControlSession {
       this.leaving = true; // the client closes next; its ports need no lease
       return;
     }
+    if (message.verb === 'AUTH' || message.verb === 'PROOF') {
+      const answer = message.verb === 'AUTH' ? this.auth.answerAuth() : this.auth.answerProof(message.proof);
+      if (answer.refused) return this.refuseAuth(answer);
+      this.inOrder(() => this.send(answer.line));
+      if (this.auth.authenticated) this.heard();
+      return;
+    }
+    if (!this.auth.authenticated) return this.refuseAuth(ControlAuth.required());
     const { maxTunnelsPerClient, maxTunnels } = this.ctx.limits;
     if (this.tunnels.size + this.exposing >= maxTunnelsPerClient) {
       this.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
@@ -130,10 +136,20 @@ export class ControlSession {
     this.inOrder(() => this.expose(message.localPort, message.remotePort, message.lease).finally(() => this.exposing--));
   }
 
+  /** A line arrived on an authenticated connection: the client is alive, so re-arm the
+   * heartbeat deadline, and start our own PINGs. */
+  private heard(): void {
+    this.expectLineWithin(this.ctx.limits.heartbeatTimeoutMs);
+    this.pingTimer ??= setInterval(() => this.send(formatSignal('PING')), this.ctx.limits.heartbeatIntervalMs);
+  }
+
   /** (Re)arms the receive deadline: no line by then and the client is dead to us. */
   private expectLineWithin(ms: number): void {
     clearTimeout(this.receiveTimer);
-    this.receiveTimer = setTimeout(() => this.fail(formatErr('timeout', `no line for ${ms} ms`)), ms);
+    this.receiveTimer = setTimeout(() => {
+      const detail = this.auth.authenticated ? `no line for ${ms} ms` : `not authenticated within ${ms} ms`;
+      this.fail(formatErr('timeout', detail));
+    }, ms);
   }
 
   /** Answers a refused line in its turn; past the error budget the answer is
@@ -155,6 +171,12 @@ export class ControlSession {
     } else {
       this.send(reply);
     }
+  }
+
+  /** An authentication refusal: the operator hears of it, and the connection closes. */
+  private refuseAuth({ line, refused }: AuthAnswer): void {
+    if (refused) this.ctx.refused(this.label, this.socket, refused.reason, refused.detail);
+    this.fail(line);
   }
 
   /** Stops reading and closes with `finalLine` once earlier replies have been sent. */

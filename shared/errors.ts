@@ -9,7 +9,8 @@ export type BurrowErrorCode =
   | 'timeout' // the peer did not answer within its deadline
   | 'line-too-long' // the peer sent a line over MAX_LINE_LENGTH
   | 'listen-failed' // the server could not open one of its own ports
-  | 'local-unavailable'; // the client could not connect to the local service
+  | 'local-unavailable' // the client could not connect to the local service
+  | 'tls'; // TLS failed for a reason retrying cannot fix: certificate, pin, or a peer without TLS
 
 export class BurrowError extends Error {
   override readonly name = 'BurrowError';

@@ -47,6 +47,15 @@ export function joinSockets(a: Socket, b: Socket): Promise<PipeTotals> {
   });
 }
 
+/** The TCP socket under each TLS socket: an abort must reset the TCP connection, since a
+ * TLS socket that just closes looks to its peer like a clean end of stream. */
+const tcpUnder = new WeakMap<Socket, Socket>();
+
+/** Records that `secure` runs over `tcp`, for abortSocket(). */
+export function rememberTcp(secure: Socket, tcp: Socket): void {
+  tcpUnder.set(secure, tcp);
+}
+
 /** Closes a socket with a reset (RST) rather than a FIN, so its peer sees an abort. */
 export function abortSocket(socket: Socket): void {
   if (socket.destroyed) return;
@@ -58,7 +67,8 @@ export function abortSocket(socket: Socket): void {
     return;
   }
   try {
-    socket.resetAndDestroy();
+    // Under TLS, reset the TCP connection: the TLS socket closes with it.
+    (tcpUnder.get(socket) ?? socket).resetAndDestroy();
   } catch (error) {
     // resetAndDestroy() throws for sockets without a TCP handle (not yet connected).
     debug('reset failed (%s); destroying instead', (error as Error).message);

@@ -48,7 +48,13 @@ export const ERR_REASONS = [
   'too-many-connections', // this source address already has the most control connections allowed
   'too-many-errors', // this control connection sent too many refused lines; it is closed
   'unknown-id', // ID names no waiting visitor (never issued, expired or already used)
-  'timeout', // the connection did not send its first line (EXPOSE or ID) in time
+  'timeout', // the connection did not send its first line (EXPOSE or ID) in time, or did not authenticate in time
+  'auth-required', // the server has a secret: AUTH and PROOF must come first, and every ID needs a proof
+  'auth-failed', // the proof does not match: the client's secret is not the server's
+  'auth-disabled', // the server has no secret, but the client offered to prove one
+  'tls-required', // the server speaks TLS only, and the connection began in plain text
+  'tls-not-enabled', // the connection began a TLS handshake, and the server does not speak TLS
+  'bad-certificate', // mutual TLS: the client's certificate is missing or not signed by the client CA
 ] as const;
 export type ErrReason = (typeof ERR_REASONS)[number];
 
@@ -71,16 +77,24 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
  * the notice of a graceful close. */
 export type ControlSignal = { verb: 'PING' } | { verb: 'PONG' } | { verb: 'GOAWAY' };
 /** Lines a client sends on its control connection. `lease` proves the client held
- * `remotePort` before (the token from that tunnel's OK). */
-export type ClientControlMessage = { verb: 'EXPOSE'; localPort: number; remotePort: number; lease?: string } | ControlSignal;
+ * `remotePort` before (the token from that tunnel's OK). AUTH and PROOF authenticate the
+ * connection when the server has a secret. */
+export type ClientControlMessage =
+  | { verb: 'EXPOSE'; localPort: number; remotePort: number; lease?: string }
+  | { verb: 'AUTH' }
+  | { verb: 'PROOF'; proof: string }
+  | ControlSignal;
 /** Lines a server sends on a control connection. */
 export type ServerControlMessage =
   | { verb: 'OK'; publicPort: number; lease?: string }
   | { verb: 'CONNECTION'; id: string; publicPort: number }
   | ErrMessage
   | ControlSignal;
-/** The line a client sends first on a data connection. */
-export type ClientDataMessage = { verb: 'ID'; id: string };
+/** What the server answers while a control connection authenticates: the challenge to
+ * AUTH, then OK (or ERR) to PROOF. */
+export type ServerAuthMessage = { verb: 'CHALLENGE'; nonce: string } | { verb: 'OK' } | ErrMessage | ControlSignal;
+/** The line a client sends first on a data connection; `proof` when the server has a secret. */
+export type ClientDataMessage = { verb: 'ID'; id: string; proof?: string };
 /** The line a server answers on a data connection before piping starts (or it closes). */
 export type ServerDataMessage = { verb: 'OK' } | ErrMessage;
 /** An error reply. The client keeps unknown reasons as they are (newer servers may add some). */
@@ -118,13 +132,19 @@ function parseErr(fields: string[]): Parsed<ErrMessage> {
 }
 
 /** `EXPOSE <localPort> [<remotePort> [<lease>]]` — remotePort 0 or absent means "any";
- * a lease needs a real remotePort. Also `PING`, `PONG`, `GOAWAY`. */
+ * a lease needs a real remotePort. Also `AUTH`, `PROOF <proof>`, `PING`, `PONG`, `GOAWAY`. */
 export function parseClientControlLine(line: string): Parsed<ClientControlMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
   const signal = signalOf(parsed.message);
   if (signal) return signal;
   const [verb, ...args] = parsed.message;
+  if (verb === 'AUTH') return args.length === 0 ? { ok: true, message: { verb } } : fail('bad-arguments', 'usage: AUTH');
+  if (verb === 'PROOF') {
+    const [proof] = args;
+    if (args.length !== 1 || proof === undefined || !ID_PATTERN.test(proof)) return fail('bad-arguments', 'usage: PROOF <proof>');
+    return { ok: true, message: { verb, proof } };
+  }
   if (verb !== 'EXPOSE') return fail('unknown-verb', `${verb} is not a control verb`);
   const localPort = portOf(args[0], false);
   const remotePort = args[1] === undefined ? 0 : portOf(args[1], true);
@@ -168,14 +188,37 @@ export function parseServerControlLine(line: string): Parsed<ServerControlMessag
   }
 }
 
-/** `ID <id>` */
+/** `CHALLENGE <nonce>`, `OK`, `ERR <reason> [<detail>]`, `PING`, `PONG` or `GOAWAY`: what
+ * the client may read while it authenticates. */
+export function parseServerAuthLine(line: string): Parsed<ServerAuthMessage> {
+  const parsed = fieldsOf(line);
+  if (!parsed.ok) return parsed;
+  const fields = parsed.message;
+  const signal = signalOf(fields);
+  if (signal) return signal;
+  const [verb, first] = fields;
+  switch (verb) {
+    case 'CHALLENGE':
+      if (fields.length !== 2 || first === undefined || !ID_PATTERN.test(first)) return fail('bad-arguments', 'usage: CHALLENGE <nonce>');
+      return { ok: true, message: { verb, nonce: first } };
+    case 'OK':
+      return fields.length === 1 ? { ok: true, message: { verb } } : fail('bad-arguments', 'usage: OK');
+    case 'ERR':
+      return parseErr(fields);
+    default:
+      return fail('unknown-verb', `${verb} is not an authentication reply`);
+  }
+}
+
+/** `ID <id> [<proof>]` */
 export function parseClientDataLine(line: string): Parsed<ClientDataMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
-  const [verb, id, ...extra] = parsed.message;
+  const [verb, id, proof, ...extra] = parsed.message;
   if (verb !== 'ID') return fail('unknown-verb', `${verb} is not a data verb`);
-  if (id === undefined || extra.length > 0 || !ID_PATTERN.test(id)) return fail('bad-arguments', 'usage: ID <id>');
-  return { ok: true, message: { verb, id } };
+  const proofOk = proof === undefined || ID_PATTERN.test(proof);
+  if (id === undefined || extra.length > 0 || !ID_PATTERN.test(id) || !proofOk) return fail('bad-arguments', 'usage: ID <id> [<proof>]');
+  return { ok: true, message: proof === undefined ? { verb, id } : { verb, id, proof } };
 }
 
 /** `OK` or `ERR <reason> [<detail>]` */
@@ -201,7 +244,10 @@ export function formatOk(publicPort?: number, lease?: string): string {
 }
 export const formatSignal = (verb: ControlSignal['verb']): string => `${verb}\n`;
 export const formatConnection = (id: string, publicPort: number): string => `CONNECTION ${id} ${publicPort}\n`;
-export const formatId = (id: string): string => `ID ${id}\n`;
+export const formatId = (id: string, proof?: string): string => (proof === undefined ? `ID ${id}\n` : `ID ${id} ${proof}\n`);
+export const formatAuth = (): string => 'AUTH\n';
+export const formatChallenge = (nonce: string): string => `CHALLENGE ${nonce}\n`;
+export const formatProof = (proof: string): string => `PROOF ${proof}\n`;
 /** The detail is cleaned so that an ERR line is always a valid, bounded line. */
 export function formatErr(reason: ErrReason, detail = ''): string {
   const clean = detail.replace(/[^\x20-\x7e]/g, '?').replace(/ +/g, ' ').trim();

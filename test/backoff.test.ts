@@ -72,8 +72,21 @@ test('huge attempt numbers do not overflow: the delay stays the cap', () => {
 });
 
 test('isPermanent: refusals the same request meets again stop retrying; the rest retry', () => {
-  // Retrying cannot change these: the request itself is wrong for this server.
-  const permanent = new Set(['port-out-of-range', 'bad-arguments', 'unknown-verb', 'bad-line', 'line-too-long', 'too-many-tunnels']);
+  // Retrying cannot change these: the request itself is wrong for this server, or this
+  // client lacks the secret, TLS or the certificate the server asks for.
+  const permanent = new Set([
+    'port-out-of-range',
+    'bad-arguments',
+    'unknown-verb',
+    'bad-line',
+    'line-too-long',
+    'too-many-tunnels',
+    'auth-required',
+    'auth-failed',
+    'auth-disabled',
+    'tls-required',
+    'bad-certificate',
+  ]);
   const expected: Record<string, boolean> = {};
   const actual: Record<string, boolean> = {};
   for (const reason of ERR_REASONS) {
@@ -97,4 +110,8 @@ test('isPermanent: unknown reasons, refusals without a reason and every non-refu
     // Only a refusal's reason counts: the same word on another code is not a refusal.
     assert.equal(isPermanent(new BurrowError(code, code, { reason: 'port-out-of-range' })), false, `${code} with a reason`);
   }
+});
+
+test('isPermanent: a TLS failure (certificate, pin, a server without TLS) stops retrying', () => {
+  assert.equal(isPermanent(new BurrowError('tls', 'the pinned fingerprint does not match')), true);
 });

@@ -56,7 +56,8 @@ test('data port: malformed first lines get unknown-verb / bad-arguments / line-t
   await withServer({}, async (server) => {
     const cases: Array<[string, string]> = [
       ['HELLO\n', 'unknown-verb'],
-      ['ID a b\n', 'bad-arguments'],
+      ['ID a b c\n', 'bad-arguments'],
+      ['ID a b\n', 'auth-disabled'], // a proof, to a server without a secret
       ['ID !!!\n', 'bad-arguments'],
       ['ID\n', 'bad-arguments'],
       [`ID ${'x'.repeat(300)}`, 'line-too-long'],

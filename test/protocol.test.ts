@@ -352,7 +352,7 @@ describe('parseClientDataLine (ID)', () => {
   });
 
   test('missing id, extra fields and invalid id characters are bad-arguments', () => {
-    assertUsage(parseClientDataLine, ['ID', 'ID abc def', 'ID abc.def', 'ID abc/def', 'ID ab!c', 'ID a=b', 'ID ~abc', 'ID "abc"'], 'usage: ID <id>');
+    assertUsage(parseClientDataLine, ['ID', 'ID abc def ghi', 'ID abc de.f', 'ID abc.def', 'ID abc/def', 'ID ab!c', 'ID a=b', 'ID ~abc', 'ID "abc"'], 'usage: ID <id> [<proof>]');
   });
 
   test('unknown verbs (EXPOSE, OK, lower case) are unknown-verb', () => {

@@ -1,0 +1,18 @@
+// An ERR from the server as an error a user can act on. The reasons a user fixes on their
+// side (the secret, TLS) get a sentence that says how; the others keep the server's words.
+import { BurrowError } from '../shared/errors.ts';
+
+const ADVICE: Record<string, string> = {
+  'auth-required': 'the server requires a secret: give this client the same secret as the server (--secret-file, BURROW_SECRET or --secret)',
+  'auth-failed': "the server rejected our secret: it is not the server's secret",
+  'auth-disabled': 'the server has no secret, but this client was given one: check that this is the right server, or drop the secret',
+  'tls-required': 'the server speaks TLS only: connect with --tls (and --tls-ca or --tls-fingerprint for a self-signed certificate)',
+  'bad-certificate': "the server requires a client certificate signed by its client CA: pass --tls-client-cert and --tls-client-key",
+};
+
+/** `context` says what was refused: `server refused to expose port 3000`. */
+export function refusal(reason: string, detail: string, context: string): BurrowError {
+  const advice = ADVICE[reason];
+  const message = advice === undefined ? `${context}: ${detail || reason} (${reason})` : `${advice} (${reason})`;
+  return new BurrowError('refused', message, { reason });
+}

@@ -1,0 +1,92 @@
+// TLS as the client speaks it: which certificates to trust (system CAs, a CA file, or a
+// pinned fingerprint), our own certificate for mutual TLS, and TLS failures told as what
+// the user should do about them.
+import type tls from 'node:tls';
+import { BurrowError, systemCode } from '../shared/errors.ts';
+import { normalizeFingerprint } from '../shared/fingerprint.ts';
+
+export interface ClientTlsOptions {
+  /** Trust this CA (PEM) instead of the system's: a private CA, or the server's own
+   * self-signed certificate. */
+  ca?: string | Buffer;
+  /** Pin the server's certificate: accept it if and only if its SHA-256 fingerprint is
+   * this (`AB:CD:...` or 64 hex digits), like an SSH host key. The CA chain and host name
+   * are then not checked, unless `ca` is given too. */
+  fingerprint?: string;
+  /** Mutual TLS: our certificate (PEM) and its key. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+/** What dial() needs for every TLS connection to the server. */
+export interface ClientTls {
+  connect: tls.ConnectionOptions;
+  /** The canonical fingerprint to insist on, if pinned. */
+  pin: string | undefined;
+}
+
+/** Resolves the options once, for the control and every data connection. */
+export function clientTls(options: true | ClientTlsOptions, host: string): ClientTls {
+  const { ca, fingerprint, cert, key } = options === true ? {} : options;
+  const pin = fingerprint === undefined ? undefined : normalizeFingerprint(fingerprint);
+  if (fingerprint !== undefined && pin === undefined) {
+    throw new BurrowError('tls', `"${fingerprint}" is not a SHA-256 fingerprint (64 hex digits, AB:CD:... as the server prints it)`);
+  }
+  const connect: tls.ConnectionOptions = {
+    minVersion: 'TLSv1.2',
+    ca,
+    cert,
+    key,
+    // A pin alone replaces the CA and host name checks; with a CA file, both must hold.
+    rejectUnauthorized: pin === undefined || ca !== undefined,
+  };
+  // SNI carries host names only; an address is checked against the certificate's IP SANs.
+  if (!/^[0-9.]+$|:/.test(host)) connect.servername = host;
+  return { connect, pin };
+}
+
+/** The pin check, once the handshake is done; undefined if the certificate is accepted. */
+export function checkPin(socket: tls.TLSSocket, pin: string | undefined, where: string): BurrowError | undefined {
+  if (pin === undefined) return undefined;
+  const actual = socket.getPeerCertificate().fingerprint256;
+  if (actual === pin) return undefined;
+  return new BurrowError(
+    'tls',
+    `the certificate of ${where} has SHA-256 fingerprint ${actual || '(none)'}, not the pinned ${pin}: ` +
+      'someone may be intercepting the connection, or the server has a new certificate',
+  );
+}
+
+/** Certificate checks that failed on our side. */
+const VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A TLS failure as a `tls` BurrowError that says what to do, or undefined if `error` is
+ * not one (a reset or a timeout is a network matter, worth retrying). */
+export function tlsFailure(error: unknown, where: string): BurrowError | undefined {
+  const code = systemCode(error) ?? '';
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  const fail = (message: string): BurrowError => new BurrowError('tls', `${where}: ${message}`, { cause: error });
+  if (VERIFY_CODES.has(code)) {
+    return fail(`cannot verify the server's certificate (${reason}): trust its CA with --tls-ca, or pin it with --tls-fingerprint`);
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return fail('the server does not speak TLS here (it answered in plain text): drop --tls, or check the port');
+  if (/CERTIFICATE_REQUIRED|ALERT_HANDSHAKE_FAILURE/.test(code)) {
+    return fail('the server requires a client certificate: pass --tls-client-cert and --tls-client-key');
+  }
+  if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|CERTIFICATE_EXPIRED|ACCESS_DENIED)/.test(code)) {
+    return fail(`the server rejected our client certificate (${reason})`);
+  }
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return fail(`TLS failed: ${reason}`);
+  return undefined;
+}

@@ -1,0 +1,102 @@
+// The door of the control and data ports: every connection passes here before it speaks
+// the protocol. A TLS server wraps it in TLS and turns away one that begins in plain
+// text; a plain server turns away one that begins a TLS handshake. Either refusal is one
+// plain-text ERR line, which a person with `nc` and our own client can both read.
+import type net from 'node:net';
+import createDebug from 'debug';
+import { closeWithLine } from '../shared/control-lines.ts';
+import { rememberTcp } from '../shared/pipe.ts';
+import { formatErr } from '../shared/protocol.ts';
+import type { ServerContext } from './context.ts';
+import type { ServerTls } from './tls-server.ts';
+
+const debug = createDebug('burrow:server');
+
+/** Every TLS connection begins with a handshake record; no protocol line can (it is not
+ * printable ASCII). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/** Resolves with the socket to speak the protocol on (`socket` itself, or TLS over it), or
+ * undefined if the connection was turned away or went away. The first byte and the TLS
+ * handshake each have the handshake timeout. */
+export async function admit(socket: net.Socket, ctx: ServerContext, conn: string): Promise<net.Socket | undefined> {
+  const deadline = ctx.limits.handshakeTimeoutMs;
+  const first = await firstByte(socket, deadline);
+  if (first === 'closed') {
+    socket.destroy(); // it ended (or failed) before saying anything
+    return undefined;
+  }
+  if (first === 'timeout') {
+    turnAway(socket, ctx, conn, formatErr('timeout', `nothing received within ${deadline} ms`));
+    return undefined;
+  }
+  const speaksTls = first === TLS_HANDSHAKE_RECORD;
+  if (!ctx.tls) {
+    if (!speaksTls) return socket;
+    ctx.refused(conn, socket, 'tls-not-enabled', 'the client began a TLS handshake; this server does not speak TLS');
+    // The TLS client cannot read this line, but reports "wrong version number": plain text.
+    turnAway(socket, ctx, conn, formatErr('tls-not-enabled', 'this server does not speak TLS'));
+    return undefined;
+  }
+  if (!speaksTls) {
+    ctx.refused(conn, socket, 'tls-required', 'the client spoke plain text; this server speaks TLS only');
+    turnAway(socket, ctx, conn, formatErr('tls-required', 'this server speaks TLS only'));
+    return undefined;
+  }
+  return handshake(socket, ctx.tls, ctx, conn);
+}
+
+async function handshake(socket: net.Socket, serverTls: ServerTls, ctx: ServerContext, conn: string): Promise<net.Socket | undefined> {
+  const result = await serverTls.handshake(socket);
+  if (!result.socket) {
+    ctx.refused(conn, socket, 'tls-failed', result.failed);
+    socket.destroy();
+    return undefined;
+  }
+  const secure = result.socket;
+  rememberTcp(secure, socket);
+  ctx.track(secure);
+  secure.once('close', () => socket.destroy());
+  // Not only during the handshake: a later TLS error does not always destroy the socket.
+  secure.on('error', (error) => {
+    debug('%s: TLS: %s', conn, error.message);
+    secure.destroy();
+  });
+  if (result.rejected !== undefined) {
+    ctx.refused(conn, socket, 'bad-certificate', result.rejected);
+    turnAway(secure, ctx, conn, formatErr('bad-certificate', result.rejected));
+    return undefined;
+  }
+  const client = serverTls.requireClientCert ? ` (client certificate: ${secure.getPeerX509Certificate()?.subject ?? 'none'})` : '';
+  ctx.trace(conn, 'event', `TLS ${secure.getProtocol()} established${client}`);
+  return secure;
+}
+
+/** Waits for the first byte without consuming it (it is put back for whoever reads next). */
+function firstByte(socket: net.Socket, timeoutMs: number): Promise<number | 'timeout' | 'closed'> {
+  return new Promise((resolve) => {
+    const settle = (result: number | 'timeout' | 'closed'): void => {
+      clearTimeout(timer);
+      socket.off('readable', onReadable);
+      socket.off('end', onClose);
+      socket.off('close', onClose);
+      resolve(result);
+    };
+    const onReadable = (): void => {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk === null) return; // end of stream: 'end' follows
+      socket.unshift(chunk);
+      settle(chunk[0] ?? 0);
+    };
+    const onClose = (): void => settle('closed');
+    const timer = setTimeout(() => settle('timeout'), timeoutMs);
+    socket.on('readable', onReadable);
+    socket.once('end', onClose);
+    socket.once('close', onClose);
+  });
+}
+
+function turnAway(socket: net.Socket, ctx: ServerContext, conn: string, line: string): void {
+  ctx.trace(conn, 'send', line.trimEnd());
+  closeWithLine(socket, line);
+}

@@ -1,0 +1,78 @@
+// TLS on the control and data ports. The handshake runs in a real tls.Server that never
+// listens: admit.ts hands it each connection that began with a TLS record. A tls.Server,
+// not a bare TLSSocket, because only it checks client certificates: a bare server-side
+// TLSSocket never fills in `authorized`.
+import type net from 'node:net';
+import tls from 'node:tls';
+import { BurrowError, describe, systemCode } from '../shared/errors.ts';
+
+/** PEM certificate (chain) and key; `clientCa` turns on mutual TLS. */
+export interface ServerTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Require every client to present a certificate signed by this CA. */
+  clientCa?: string | Buffer;
+}
+
+/** `socket` is set if the handshake completed; `rejected` then says why the client's
+ * certificate is not accepted (mutual TLS), and the caller answers it with an ERR line. */
+export type HandshakeResult = { socket: tls.TLSSocket; rejected?: string } | { socket?: undefined; failed: string };
+
+export class ServerTls {
+  readonly requireClientCert: boolean;
+  private readonly server: tls.Server;
+  /** Handshakes in progress, by connection (a TCP 4-tuple is unique while it is open). */
+  private readonly waiting = new Map<string, (result: HandshakeResult) => void>();
+
+  /** Throws a `listen-failed` BurrowError if the certificate or key cannot be used. */
+  constructor({ cert, key, clientCa }: ServerTlsOptions, handshakeTimeoutMs: number) {
+    this.requireClientCert = clientCa !== undefined;
+    try {
+      this.server = tls.createServer({
+        cert,
+        key,
+        ca: clientCa,
+        minVersion: 'TLSv1.2',
+        requestCert: this.requireClientCert,
+        // We check `authorized` ourselves, after the handshake: the client can then be told
+        // in words why it is turned away, which a TLS alert cannot do.
+        rejectUnauthorized: false,
+        handshakeTimeout: handshakeTimeoutMs,
+      });
+    } catch (error) {
+      throw new BurrowError('listen-failed', `cannot use the TLS certificate and key: ${describe(error)}`, { cause: error });
+    }
+    this.server.on('secureConnection', (socket) => {
+      if (!this.requireClientCert || socket.authorized) return this.settle(socket, { socket });
+      const why = socket.getPeerX509Certificate() ? `not signed by the client CA (${socket.authorizationError})` : 'none presented';
+      this.settle(socket, { socket, rejected: `client certificate: ${why}` });
+    });
+    this.server.on('tlsClientError', (error, socket) => {
+      // A client that distrusts our certificate just hangs up; with half-open sockets that
+      // shows only as a handshake that never completes.
+      const why = systemCode(error) === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? `not completed within ${handshakeTimeoutMs} ms (does the client trust our certificate?)` : error.message.split('\n')[0];
+      this.settle(socket, { failed: `TLS handshake failed: ${why}` });
+      socket.destroy();
+    });
+  }
+
+  /** Runs the server side of the handshake on `tcp` (whose first bytes are still unread). */
+  handshake(tcp: net.Socket): Promise<HandshakeResult> {
+    const key = keyOf(tcp);
+    return new Promise((resolve) => {
+      this.waiting.set(key, resolve);
+      tcp.once('close', () => this.settle(tcp, { failed: 'the client closed the connection during the TLS handshake' }));
+      this.server.emit('connection', tcp);
+    });
+  }
+
+  private settle(socket: net.Socket, result: HandshakeResult): void {
+    const key = keyOf(socket);
+    const resolve = this.waiting.get(key);
+    this.waiting.delete(key);
+    if (resolve) resolve(result);
+    else result.socket?.destroy(); // its TCP connection has closed already
+  }
+}
+
+const keyOf = (socket: net.Socket): string => `${socket.localPort} ${socket.remoteAddress} ${socket.remotePort}`;
