@@ -45,9 +45,43 @@ const shared = {
   },
 } as const;
 
+/** The secret, for both commands; in a file or the environment it stays out of `ps`. */
+const secretFlags = {
+  secret: { type: 'string', describe: describe('secret', 'Shared secret clients must prove they know (prefer the variable or --secret-file)'), group: 'Security:' },
+  'secret-file': { type: 'string', describe: describe('secret-file', 'Read the shared secret from this file'), group: 'Security:' },
+} as const;
+
+const serverSecurity = {
+  ...secretFlags,
+  tls: { type: 'boolean', describe: describe('tls', 'Speak TLS; without --tls-cert, use a self-signed certificate made once in --tls-dir'), group: 'Security:' },
+  'tls-cert': { type: 'string', describe: describe('tls-cert', 'TLS certificate (PEM, chain first) for the control and data ports'), group: 'Security:' },
+  'tls-key': { type: 'string', describe: describe('tls-key', 'Private key (PEM) of --tls-cert'), group: 'Security:' },
+  'tls-dir': {
+    type: 'string',
+    describe: describe('tls-dir', 'Where --tls keeps its self-signed certificate'),
+    defaultDescription: '$XDG_CONFIG_HOME/burrow or ~/.config/burrow',
+    group: 'Security:',
+  },
+  'tls-client-ca': { type: 'string', describe: describe('tls-client-ca', 'Mutual TLS: require client certificates signed by this CA (PEM)'), group: 'Security:' },
+} as const;
+
+const clientSecurity = {
+  ...secretFlags,
+  tls: { type: 'boolean', describe: describe('tls', "Speak TLS, trusting the system's CAs (implied by the other --tls-* flags)"), group: 'Security:' },
+  'tls-ca': { type: 'string', describe: describe('tls-ca', "Trust this CA (PEM) instead: a private CA or the server's self-signed certificate"), group: 'Security:' },
+  'tls-fingerprint': {
+    type: 'string',
+    describe: describe('tls-fingerprint', "Pin the server's certificate by its SHA-256 fingerprint (the server prints it)"),
+    group: 'Security:',
+  },
+  'tls-client-cert': { type: 'string', describe: describe('tls-client-cert', 'Mutual TLS: our certificate (PEM)'), group: 'Security:' },
+  'tls-client-key': { type: 'string', describe: describe('tls-client-key', 'Mutual TLS: the private key of --tls-client-cert'), group: 'Security:' },
+} as const;
+
 function serverArgs(y: Argv): Argv {
   return y
     .options(shared)
+    .options(serverSecurity)
     .option('bind', { type: 'string', describe: describe('bind', 'Address every listener binds to'), defaultDescription: 'all interfaces' })
     .option('port-range', { type: 'string', describe: describe('port-range', 'Public ports to hand out, LO-HI'), defaultDescription: '1024-65535' })
     .option('visitor-timeout', {
@@ -73,7 +107,8 @@ function serverArgs(y: Argv): Argv {
         ]),
       ),
     )
-    .example('$0 server', 'Listen on 7835/7836 and hand out any port 1024-65535')
+    .example('$0 server', 'Listen on 7835/7836 and hand out any port 1024-65535 (an open relay: for demos)')
+    .example('$0 server --tls --secret-file /etc/burrow/secret', 'For real: TLS with a self-signed certificate, and a secret')
     .example('$0 server --bind 127.0.0.1 --port-range 40000-40100', 'Loopback only, 101 public ports');
 }
 
@@ -81,6 +116,7 @@ function clientArgs(y: Argv): Argv {
   return y
     .positional('local-port', { type: 'string', array: true, describe: 'Local port(s) to expose' })
     .options(shared)
+    .options(clientSecurity)
     .option('local-host', { type: 'string', describe: describe('local-host', 'Host of the local service'), defaultDescription: 'localhost' })
     .option('server', { type: 'string', describe: describe('server', 'Host of the burrow server'), defaultDescription: 'localhost' })
     .option('remote-port', {
@@ -96,7 +132,8 @@ function clientArgs(y: Argv): Argv {
     })
     .example('$0 client 3000', 'Expose localhost:3000 through a server on localhost')
     .example('$0 client 3000 5432 --server relay.example.com', 'Two tunnels over one connection')
-    .example('$0 client 3000 --remote-port 8080', 'Ask for public port 8080');
+    .example('$0 client 3000 --remote-port 8080', 'Ask for public port 8080')
+    .example('$0 client 3000 --server relay.example.com --tls-fingerprint AB:CD:… --secret-file ~/.burrow-secret', 'To a server started with --tls and a secret');
 }
 
 /** Parses `argv` and runs the command; resolves with the process exit code. */

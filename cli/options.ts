@@ -20,12 +20,12 @@ export class UsageError extends Error {}
 /** The environment variable behind a flag: `control-port` → `BURROW_CONTROL_PORT`. */
 export const envName = (flag: string): string => `BURROW_${flag.toUpperCase().replace(/-/g, '_')}`;
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 /** What yargs hands us: strings as typed (we validate them ourselves), unset when absent. */
 export type RawArgs = Record<string, unknown>;
 
 /** The flag's value, else its environment variable's, else undefined; with its source. */
-function raw(args: RawArgs, env: Env, flag: string): { text: string; source: string } | undefined {
+export function raw(args: RawArgs, env: Env, flag: string): { text: string; source: string } | undefined {
   const value = args[flag];
   if (value !== undefined && value !== null) {
     const last = Array.isArray(value) ? value[value.length - 1] : value; // a repeated flag: the last wins
@@ -78,7 +78,7 @@ export const LIMIT_FLAGS = {
   'max-clients-per-ip': 'maxClientsPerIp',
 } as const satisfies Record<string, keyof Limits>;
 
-function flagOn(args: RawArgs, env: Env, flag: string, fallback = false): boolean {
+export function flagOn(args: RawArgs, env: Env, flag: string, fallback = false): boolean {
   if (args[flag] !== undefined) return args[flag] === true;
   const text = env[envName(flag)];
   const value = text?.toLowerCase();

@@ -1,16 +1,26 @@
 // What `burrow server` and `burrow client` do once their options are known: start the
 // library, print the few lines a user needs, and stop cleanly on a signal.
-import { BurrowClient, type OpenTunnel } from '../client/client.ts';
+import { BurrowClient, type ClientOptions, type OpenTunnel } from '../client/client.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { formatTrace, type TraceEvent } from '../shared/trace.ts';
 import { BurrowServer } from '../server/server.ts';
 import { resolveClientOptions, resolveServerOptions, type RawArgs } from './options.ts';
+import { loadClientTls, loadSecret, loadServerTls, resolveClientSecurity, resolveServerSecurity, SHORT_SECRET, type LoadedServerTls } from './security.ts';
+import { throttled } from './throttle.ts';
 
 type Env = Record<string, string | undefined>;
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const err = (line: string): void => void process.stderr.write(`burrow: ${line}\n`);
 const printTrace = (event: TraceEvent): void => void process.stderr.write(`${formatTrace(event)}\n`);
+/** Repeated warnings: at most 10 a minute. */
+const warnings = (): ((line: string) => void) => throttled(err, 10, 60_000);
+
+function warnIfShort(secret: string | undefined): void {
+  if (secret !== undefined && secret.length < SHORT_SECRET) {
+    err(`warning: the secret is only ${secret.length} characters; without TLS, anyone who records a handshake can try to guess it offline. Use 32 random characters (openssl rand -base64 32).`);
+  }
+}
 
 /** Expected failures (a BurrowError) are one line on stderr and exit code 1; anything
  * else is a bug, and its stack is worth seeing. */
@@ -37,9 +47,15 @@ function untilSignal(): Promise<NodeJS.Signals> {
 
 export async function runServer(args: RawArgs, env: Env): Promise<number> {
   const { server: options, trace } = resolveServerOptions(args, env);
-  const server = new BurrowServer(options);
-  if (trace) server.on('trace', printTrace);
+  const security = resolveServerSecurity(args, env);
+  let server: BurrowServer;
+  let tls: LoadedServerTls | undefined;
   try {
+    const secret = await loadSecret(security.secret);
+    tls = await loadServerTls(security.tls);
+    warnIfShort(secret);
+    server = new BurrowServer({ ...options, secret, tls: tls?.options });
+    if (trace) server.on('trace', printTrace);
     await server.listen();
   } catch (error) {
     return failure(error);
@@ -47,6 +63,15 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
   const range = options.portRange ? `${options.portRange.min}-${options.portRange.max}` : '';
   const where = options.bind ? `${options.bind} ` : '';
   out(`burrow server listening on ${where}control port ${server.controlPort}, data port ${server.dataPort}; public ports ${range}`);
+  if (tls) {
+    if (tls.createdIn !== undefined) err(`created a self-signed TLS certificate in ${tls.createdIn}`);
+    out(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}`);
+  }
+  if (server.secret === undefined) {
+    err('notice: no secret is set, so anyone who can reach this server can expose ports through it. Set one with BURROW_SECRET or --secret-file (docs/SECURITY.md).');
+  }
+  const refused = warnings();
+  server.on('refused', ({ conn, address, reason, message }) => refused(`refused ${conn} from ${address}: ${message} (${reason})`));
   await untilSignal();
   const { clients } = server.stats();
   err(`shutting down: told ${clients} client(s) to reconnect later; open connections get ${seconds(server.limits.shutdownTimeoutMs)} to finish (signal again to stop now)`);
@@ -55,10 +80,16 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
 }
 
 export async function runClient(args: RawArgs, env: Env): Promise<number> {
-  const { client: options, trace } = resolveClientOptions(args, env);
-  const client = new BurrowClient(options);
-  if (trace) client.on('trace', printTrace);
+  const { client: resolved, trace } = resolveClientOptions(args, env);
+  const security = resolveClientSecurity(args, env);
+  let client: BurrowClient;
+  let options: ClientOptions;
   try {
+    const secret = await loadSecret(security.secret);
+    warnIfShort(secret);
+    options = { ...resolved, secret, tls: await loadClientTls(security.tls) };
+    client = new BurrowClient(options);
+    if (trace) client.on('trace', printTrace);
     await client.start();
   } catch (error) {
     return failure(error);
@@ -66,7 +97,8 @@ export async function runClient(args: RawArgs, env: Env): Promise<number> {
   const forwarding = (tunnel: OpenTunnel): void => out(`Forwarding ${tunnel.url} -> ${tunnel.localHost}:${tunnel.localPort}`);
   client.tunnels.forEach(forwarding);
   // One line per state change, on stderr; a new public address also goes to stdout.
-  client.on('warning', (warning) => err(`warning: ${warning.message}`));
+  const warn = warnings();
+  client.on('warning', (warning) => warn(`warning: ${warning.message}`));
   client.on('disconnected', (error) => err(`lost the server: ${error.message}`));
   client.on('reconnecting', ({ attempt, delayMs }) => err(`reconnecting in ${seconds(delayMs)} (attempt ${attempt})`));
   client.on('reconnected', ({ moved }) => {
