@@ -20,6 +20,7 @@ const TLS_HANDSHAKE_RECORD = 0x16;
  * undefined if the connection was turned away or went away. The first byte and the TLS
  * handshake each have the handshake timeout. */
 export async function admit(socket: net.Socket, ctx: ServerContext, conn: string): Promise<net.Socket | undefined> {
+  const peer = peerOf(socket); // now: a failed TLS handshake can take the address with it
   const deadline = ctx.limits.handshakeTimeoutMs;
   const first = await firstByte(socket, deadline);
   if (first === 'closed') {
@@ -33,23 +34,23 @@ export async function admit(socket: net.Socket, ctx: ServerContext, conn: string
   const speaksTls = first === TLS_HANDSHAKE_RECORD;
   if (!ctx.tls) {
     if (!speaksTls) return socket;
-    ctx.refused(conn, socket, 'tls-not-enabled', 'the client began a TLS handshake; this server does not speak TLS');
+    ctx.refused(conn, peer, 'tls-not-enabled', 'the client began a TLS handshake; this server does not speak TLS');
     // The TLS client cannot read this line, but reports "wrong version number": plain text.
     turnAway(socket, ctx, conn, formatErr('tls-not-enabled', 'this server does not speak TLS'));
     return undefined;
   }
   if (!speaksTls) {
-    ctx.refused(conn, socket, 'tls-required', 'the client spoke plain text; this server speaks TLS only');
+    ctx.refused(conn, peer, 'tls-required', 'the client spoke plain text; this server speaks TLS only');
     turnAway(socket, ctx, conn, formatErr('tls-required', 'this server speaks TLS only'));
     return undefined;
   }
-  return handshake(socket, ctx.tls, ctx, conn);
+  return handshake(socket, ctx.tls, ctx, conn, peer);
 }
 
-async function handshake(socket: net.Socket, serverTls: ServerTls, ctx: ServerContext, conn: string): Promise<net.Socket | undefined> {
+async function handshake(socket: net.Socket, serverTls: ServerTls, ctx: ServerContext, conn: string, peer: string): Promise<net.Socket | undefined> {
   const result = await serverTls.handshake(socket);
   if (!result.socket) {
-    ctx.refused(conn, socket, 'tls-failed', result.failed);
+    ctx.refused(conn, peer, 'tls-failed', result.failed);
     socket.destroy();
     return undefined;
   }
@@ -63,7 +64,7 @@ async function handshake(socket: net.Socket, serverTls: ServerTls, ctx: ServerCo
     secure.destroy();
   });
   if (result.rejected !== undefined) {
-    ctx.refused(conn, socket, 'bad-certificate', result.rejected);
+    ctx.refused(conn, peer, 'bad-certificate', result.rejected);
     turnAway(secure, ctx, conn, formatErr('bad-certificate', result.rejected));
     return undefined;
   }
@@ -95,6 +96,9 @@ function firstByte(socket: net.Socket, timeoutMs: number): Promise<number | 'tim
     socket.once('close', onClose);
   });
 }
+
+/** `address:port` of the peer, for the operator's log. */
+export const peerOf = (socket: net.Socket): string => `${socket.remoteAddress}:${socket.remotePort}`;
 
 function turnAway(socket: net.Socket, ctx: ServerContext, conn: string, line: string): void {
   ctx.trace(conn, 'send', line.trimEnd());

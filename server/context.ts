@@ -36,5 +36,5 @@ export interface ServerContext {
   label(kind: 'control' | 'data'): string;
   trace(conn: string, kind: TraceEvent['kind'], text: string): void;
   /** Reports a connection turned away for TLS or authentication (the operator's log). */
-  refused(conn: string, socket: Socket, reason: RefusalReason, message: string): void;
+  refused(conn: string, peer: string, reason: RefusalReason, message: string): void;
 }

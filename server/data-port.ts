@@ -8,7 +8,7 @@ import { BurrowError } from '../shared/errors.ts';
 import { readFirstLine } from '../shared/first-line.ts';
 import { joinSockets } from '../shared/pipe.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
-import { admit } from './admit.ts';
+import { admit, peerOf } from './admit.ts';
 import { checkDataProof } from './auth.ts';
 import type { ServerContext } from './context.ts';
 
@@ -44,7 +44,7 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   const { id, proof } = parsed.message;
   const refusal = checkDataProof(ctx.secret, id, proof);
   if (refusal) {
-    ctx.refused(conn, raw, refusal.refused.reason, refusal.refused.detail);
+    ctx.refused(conn, peerOf(socket), refusal.refused.reason, refusal.refused.detail);
     return close(refusal.line);
   }
   const visitor = ctx.pending.take(id);

@@ -235,8 +235,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'server', conn, kind, text });
   }
 
-  refused(conn: string, socket: net.Socket, reason: RefusalReason, message: string): void {
-    const address = `${socket.remoteAddress}:${socket.remotePort}`;
+  refused(conn: string, address: string, reason: RefusalReason, message: string): void {
     debug('%s from %s refused (%s): %s', conn, address, reason, message);
     this.trace(conn, 'event', `refused (${reason}): ${message}`);
     this.emit('refused', { conn, address, reason, message });

@@ -6,6 +6,7 @@ import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { formatErr, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlLine } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
 import { sameToken } from '../shared/secret.ts';
+import { peerOf } from './admit.ts';
 import { ControlAuth, type AuthAnswer } from './auth.ts';
 import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
 import { PortError, portOf } from './ports.ts';
@@ -175,7 +176,7 @@ export class ControlSession {
 
   /** An authentication refusal: the operator hears of it, and the connection closes. */
   private refuseAuth({ line, refused }: AuthAnswer): void {
-    if (refused) this.ctx.refused(this.label, this.socket, refused.reason, refused.detail);
+    if (refused) this.ctx.refused(this.label, peerOf(this.socket), refused.reason, refused.detail);
     this.fail(line);
   }
 
