@@ -16,19 +16,22 @@ const debug = createDebug('burrow:server');
  * printable ASCII). */
 const TLS_HANDSHAKE_RECORD = 0x16;
 
+/** Time left until `deadline` (a Date.now() value), at least 1 ms. */
+export const msLeft = (deadline: number): number => Math.max(1, deadline - Date.now());
+
 /** Resolves with the socket to speak the protocol on (`socket` itself, or TLS over it), or
- * undefined if the connection was turned away or went away. The first byte and the TLS
- * handshake each have the handshake timeout. */
-export async function admit(socket: net.Socket, ctx: ServerContext, conn: string): Promise<net.Socket | undefined> {
+ * undefined if the connection was turned away or went away. `deadline` is the connection's
+ * handshake deadline, counted from its accept: the first byte, the TLS handshake and then
+ * the first line (or authentication) must all be done by then. */
+export async function admit(socket: net.Socket, ctx: ServerContext, conn: string, deadline: number): Promise<net.Socket | undefined> {
   const peer = peerOf(socket); // now: a failed TLS handshake can take the address with it
-  const deadline = ctx.limits.handshakeTimeoutMs;
-  const first = await firstByte(socket, deadline);
+  const first = await firstByte(socket, msLeft(deadline));
   if (first === 'closed') {
     socket.destroy(); // it ended (or failed) before saying anything
     return undefined;
   }
   if (first === 'timeout') {
-    turnAway(socket, ctx, conn, formatErr('timeout', `nothing received within ${deadline} ms`));
+    turnAway(socket, ctx, conn, formatErr('timeout', `nothing received within ${ctx.limits.handshakeTimeoutMs} ms`));
     return undefined;
   }
   const speaksTls = first === TLS_HANDSHAKE_RECORD;
@@ -44,11 +47,11 @@ export async function admit(socket: net.Socket, ctx: ServerContext, conn: string
     turnAway(socket, ctx, conn, formatErr('tls-required', 'this server speaks TLS only'));
     return undefined;
   }
-  return handshake(socket, ctx.tls, ctx, conn, peer);
+  return handshake(socket, ctx.tls, ctx, conn, peer, deadline);
 }
 
-async function handshake(socket: net.Socket, serverTls: ServerTls, ctx: ServerContext, conn: string, peer: string): Promise<net.Socket | undefined> {
-  const result = await serverTls.handshake(socket);
+async function handshake(socket: net.Socket, serverTls: ServerTls, ctx: ServerContext, conn: string, peer: string, deadline: number): Promise<net.Socket | undefined> {
+  const result = await serverTls.handshake(socket, msLeft(deadline));
   if (!result.socket) {
     ctx.refused(conn, peer, 'tls-failed', result.failed);
     socket.destroy();

@@ -8,7 +8,7 @@ import { BurrowError } from '../shared/errors.ts';
 import { readFirstLine } from '../shared/first-line.ts';
 import { joinSockets } from '../shared/pipe.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
-import { admit, peerOf } from './admit.ts';
+import { admit, msLeft, peerOf } from './admit.ts';
 import { checkDataProof } from './auth.ts';
 import type { ServerContext } from './context.ts';
 
@@ -16,9 +16,11 @@ const debug = createDebug('burrow:server');
 
 export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Promise<void> {
   const conn = ctx.label('data');
+  // One deadline from accept: the first byte, TLS, and the ID line.
+  const deadline = Date.now() + ctx.limits.handshakeTimeoutMs;
   ctx.track(raw);
   raw.on('error', (error) => debug('%s: %s', conn, error.message));
-  const socket = await admit(raw, ctx, conn);
+  const socket = await admit(raw, ctx, conn, deadline);
   if (!socket) return;
   const close = (line: string): void => {
     ctx.trace(conn, 'send', line.trimEnd());
@@ -28,7 +30,7 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
 
   let line: string;
   try {
-    line = await readFirstLine(socket, { maxLength: MAX_LINE_LENGTH, timeoutMs: ctx.limits.handshakeTimeoutMs });
+    line = await readFirstLine(socket, { maxLength: MAX_LINE_LENGTH, timeoutMs: msLeft(deadline) });
   } catch (error) {
     const code = error instanceof BurrowError ? error.code : undefined;
     debug('%s: no ID line: %s', conn, (error as Error).message);

@@ -104,7 +104,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     }
     this.limits = limits;
     this.secret = options.secret;
-    this.tls = options.tls && new ServerTls(options.tls, limits.handshakeTimeoutMs);
+    this.tls = options.tls && new ServerTls(options.tls);
     this.ports = new PortPool({ range: options.portRange ?? DEFAULT_PORT_RANGE, host: options.bind });
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
     this.leases = new Leases(limits.leaseGraceMs, (port) => this.ports.release(port));
@@ -203,12 +203,14 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     raw.once('close', () => this.clientsPerAddress.remove(address));
     const conn = this.label('control');
     this.trace(conn, 'event', `client connected from ${address}:${raw.remotePort}`);
-    const socket = await admit(raw, this, conn);
+    // One deadline from accept: the first byte, TLS, and the first line or authentication.
+    const deadline = Date.now() + this.limits.handshakeTimeoutMs;
+    const socket = await admit(raw, this, conn, deadline);
     if (!socket || this.shuttingDown) {
       socket?.destroy();
       return;
     }
-    const session = new ControlSession(socket, this, conn);
+    const session = new ControlSession(socket, this, conn, deadline);
     this.sessions.add(session);
     socket.once('close', () => this.sessions.delete(session));
   }

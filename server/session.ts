@@ -6,7 +6,7 @@ import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { formatErr, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlLine } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
 import { sameToken } from '../shared/secret.ts';
-import { peerOf } from './admit.ts';
+import { msLeft, peerOf } from './admit.ts';
 import { ControlAuth, type AuthAnswer } from './auth.ts';
 import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
 import { PortError, portOf } from './ports.ts';
@@ -35,16 +35,19 @@ export class ControlSession {
   private failed = false;
   private readonly auth: ControlAuth;
 
-  /** `socket` has passed the door (admit.ts): it is plain TCP or TLS, as the server speaks. */
+  /** `socket` has passed the door (admit.ts): it is plain TCP or TLS, as the server speaks.
+   * Its first line (with a secret: its authentication) is due by `deadline`. */
   constructor(
     private readonly socket: Socket,
     private readonly ctx: ServerContext,
     readonly label: string,
+    deadline: number,
   ) {
     this.auth = new ControlAuth(ctx.secret);
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
-    this.expectLineWithin(ctx.limits.handshakeTimeoutMs);
+    const first = ctx.limits.handshakeTimeoutMs;
+    this.expectLineWithin(msLeft(deadline), () => `${this.auth.authenticated ? 'no line' : 'not authenticated'} within ${first} ms of connecting`);
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
       onTooLong: () => this.fail(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
@@ -140,17 +143,15 @@ export class ControlSession {
   /** A line arrived on an authenticated connection: the client is alive, so re-arm the
    * heartbeat deadline, and start our own PINGs. */
   private heard(): void {
-    this.expectLineWithin(this.ctx.limits.heartbeatTimeoutMs);
+    const silence = this.ctx.limits.heartbeatTimeoutMs;
+    this.expectLineWithin(silence, () => `no line for ${silence} ms`);
     this.pingTimer ??= setInterval(() => this.send(formatSignal('PING')), this.ctx.limits.heartbeatIntervalMs);
   }
 
   /** (Re)arms the receive deadline: no line by then and the client is dead to us. */
-  private expectLineWithin(ms: number): void {
+  private expectLineWithin(ms: number, why: () => string): void {
     clearTimeout(this.receiveTimer);
-    this.receiveTimer = setTimeout(() => {
-      const detail = this.auth.authenticated ? `no line for ${ms} ms` : `not authenticated within ${ms} ms`;
-      this.fail(formatErr('timeout', detail));
-    }, ms);
+    this.receiveTimer = setTimeout(() => this.fail(formatErr('timeout', why())), ms);
   }
 
   /** Answers a refused line in its turn; past the error budget the answer is

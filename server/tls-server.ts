@@ -4,7 +4,7 @@
 // TLSSocket never fills in `authorized`.
 import type net from 'node:net';
 import tls from 'node:tls';
-import { BurrowError, describe, systemCode } from '../shared/errors.ts';
+import { BurrowError, describe } from '../shared/errors.ts';
 
 /** PEM certificate (chain) and key; `clientCa` turns on mutual TLS. */
 export interface ServerTlsOptions {
@@ -25,7 +25,7 @@ export class ServerTls {
   private readonly waiting = new Map<string, (result: HandshakeResult) => void>();
 
   /** Throws a `listen-failed` BurrowError if the certificate or key cannot be used. */
-  constructor({ cert, key, clientCa }: ServerTlsOptions, handshakeTimeoutMs: number) {
+  constructor({ cert, key, clientCa }: ServerTlsOptions) {
     this.requireClientCert = clientCa !== undefined;
     try {
       this.server = tls.createServer({
@@ -37,7 +37,6 @@ export class ServerTls {
         // We check `authorized` ourselves, after the handshake: the client can then be told
         // in words why it is turned away, which a TLS alert cannot do.
         rejectUnauthorized: false,
-        handshakeTimeout: handshakeTimeoutMs,
       });
     } catch (error) {
       throw new BurrowError('listen-failed', `cannot use the TLS certificate and key: ${describe(error)}`, { cause: error });
@@ -48,19 +47,26 @@ export class ServerTls {
       this.settle(socket, { socket, rejected: `client certificate: ${why}` });
     });
     this.server.on('tlsClientError', (error, socket) => {
-      // A client that distrusts our certificate just hangs up; with half-open sockets that
-      // shows only as a handshake that never completes.
-      const why = systemCode(error) === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? `not completed within ${handshakeTimeoutMs} ms (does the client trust our certificate?)` : error.message.split('\n')[0];
-      this.settle(socket, { failed: `TLS handshake failed: ${why}` });
+      this.settle(socket, { failed: `TLS handshake failed: ${error.message.split('\n')[0]}` });
       socket.destroy();
     });
   }
 
-  /** Runs the server side of the handshake on `tcp` (whose first bytes are still unread). */
-  handshake(tcp: net.Socket): Promise<HandshakeResult> {
+  /** Runs the server side of the handshake on `tcp` (whose first bytes are still unread),
+   * closing it if the handshake is not done within `timeoutMs`. */
+  handshake(tcp: net.Socket, timeoutMs: number): Promise<HandshakeResult> {
     const key = keyOf(tcp);
     return new Promise((resolve) => {
-      this.waiting.set(key, resolve);
+      const timer = setTimeout(() => {
+        // A client that distrusts our certificate just hangs up; with half-open sockets
+        // that shows only as a handshake that never completes.
+        this.settle(tcp, { failed: `TLS handshake not completed in time (does the client trust our certificate?)` });
+        tcp.destroy();
+      }, timeoutMs);
+      this.waiting.set(key, (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      });
       tcp.once('close', () => this.settle(tcp, { failed: 'the client closed the connection during the TLS handshake' }));
       this.server.emit('connection', tcp);
     });
