@@ -42,6 +42,7 @@ export class ServerTls {
       throw new BurrowError('listen-failed', `cannot use the TLS certificate and key: ${describe(error)}`, { cause: error });
     }
     this.server.on('secureConnection', (socket) => {
+      socket.allowHalfOpen = true; // see handshake()
       if (!this.requireClientCert || socket.authorized) return this.settle(socket, { socket });
       const why = socket.getPeerX509Certificate() ? `not signed by the client CA (${socket.authorizationError})` : 'none presented';
       this.settle(socket, { socket, rejected: `client certificate: ${why}` });
@@ -58,16 +59,18 @@ export class ServerTls {
     const key = keyOf(tcp);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        // A client that distrusts our certificate just hangs up; with half-open sockets
-        // that shows only as a handshake that never completes.
-        this.settle(tcp, { failed: `TLS handshake not completed in time (does the client trust our certificate?)` });
+        this.settle(tcp, { failed: 'TLS handshake not completed in time' });
         tcp.destroy();
       }, timeoutMs);
       this.waiting.set(key, (result) => {
         clearTimeout(timer);
         resolve(result);
       });
-      tcp.once('close', () => this.settle(tcp, { failed: 'the client closed the connection during the TLS handshake' }));
+      tcp.once('close', () => this.settle(tcp, { failed: 'the client hung up during the TLS handshake (does it trust our certificate?)' }));
+      // A client that distrusts our certificate hangs up mid-handshake. A half-open socket
+      // would wait for the rest of a handshake that never comes: half-close only once the
+      // handshake is done (the TLS socket takes this setting from `tcp`).
+      tcp.allowHalfOpen = false;
       this.server.emit('connection', tcp);
     });
   }

@@ -95,6 +95,9 @@ export function waitForOutput(cli: Cli, stream: 'stdout' | 'stderr', pattern: Re
       if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
     });
   });
+  // If the wait times out, `found` may still reject later (when the child exits during
+  // cleanup): that must not become an unhandled rejection.
+  found.catch(() => {});
   return within(found, CHILD_MS, what);
 }
 
