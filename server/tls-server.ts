@@ -43,12 +43,12 @@ export class ServerTls {
     }
     this.server.on('secureConnection', (socket) => {
       socket.allowHalfOpen = true; // see handshake()
-      if (!this.requireClientCert || socket.authorized) return this.settle(socket, { socket });
+      if (!this.requireClientCert || socket.authorized) return this.settle(keyOf(socket), { socket });
       const why = socket.getPeerX509Certificate() ? `not signed by the client CA (${socket.authorizationError})` : 'none presented';
-      this.settle(socket, { socket, rejected: `client certificate: ${why}` });
+      this.settle(keyOf(socket), { socket, rejected: `client certificate: ${why}` });
     });
     this.server.on('tlsClientError', (error, socket) => {
-      this.settle(socket, { failed: `TLS handshake failed: ${error.message.split('\n')[0]}` });
+      this.settle(keyOf(socket), { failed: `TLS handshake failed: ${error.message.split('\n')[0]}` });
       socket.destroy();
     });
   }
@@ -56,17 +56,17 @@ export class ServerTls {
   /** Runs the server side of the handshake on `tcp` (whose first bytes are still unread),
    * closing it if the handshake is not done within `timeoutMs`. */
   handshake(tcp: net.Socket, timeoutMs: number): Promise<HandshakeResult> {
-    const key = keyOf(tcp);
+    const key = keyOf(tcp); // now: a closed socket no longer knows its own address
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.settle(tcp, { failed: 'TLS handshake not completed in time' });
+        this.settle(key, { failed: 'TLS handshake not completed in time' });
         tcp.destroy();
       }, timeoutMs);
       this.waiting.set(key, (result) => {
         clearTimeout(timer);
         resolve(result);
       });
-      tcp.once('close', () => this.settle(tcp, { failed: 'the client hung up during the TLS handshake (does it trust our certificate?)' }));
+      tcp.once('close', () => this.settle(key, { failed: 'the client hung up during the TLS handshake (does it trust our certificate?)' }));
       // A client that distrusts our certificate hangs up mid-handshake. A half-open socket
       // would wait for the rest of a handshake that never comes: half-close only once the
       // handshake is done (the TLS socket takes this setting from `tcp`).
@@ -75,8 +75,7 @@ export class ServerTls {
     });
   }
 
-  private settle(socket: net.Socket, result: HandshakeResult): void {
-    const key = keyOf(socket);
+  private settle(key: string, result: HandshakeResult): void {
     const resolve = this.waiting.get(key);
     this.waiting.delete(key);
     if (resolve) resolve(result);
