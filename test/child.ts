@@ -14,6 +14,10 @@ export const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port 
 /** What `burrow client` prints per tunnel: public port, local port. */
 export const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)$/m;
 
+/** What a server without a secret prints on stderr when it starts (an open relay). */
+export const OPEN_RELAY_NOTICE =
+  'burrow: notice: no secret is set, so anyone who can reach this server can expose ports through it. Set one with BURROW_SECRET or --secret-file (docs/SECURITY.md).';
+
 /** The non-empty lines of a child's output. */
 export const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
 

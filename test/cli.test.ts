@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { envName } from '../cli/options.ts';
-import { CHILD_MS, FORWARDING, interrupt, killAll, LISTENING, lines, runCli, startCli, waitForOutput, type Cli } from './child.ts';
+import { CHILD_MS, FORWARDING, interrupt, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, runCli, startCli, waitForOutput, type Cli } from './child.ts';
 import { HOST, listenLocal, pseudoRandomBytes, replyOnEnd, request, within } from './helpers.ts';
 import { freePort, holdPort } from './raw.ts';
 
@@ -180,7 +180,7 @@ test('env only: server and client configured by BURROW_* carry a request; a seco
     assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
     assert.equal(client.stderr, `${CLIENT_CLOSING}\n`);
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
-    assert.equal(server.stderr, `${serverShuttingDown(0)}\n`);
+    assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n${serverShuttingDown(0)}\n`);
     assert.equal(server.stdout, `burrow server listening on ${HOST} control port ${controlPort}, data port ${dataPort}; public ports ${rangePort}-${rangePort}\n`);
   } finally {
     await killAll(live);
@@ -209,7 +209,7 @@ test('client --remote-port held by another client: exit 1, one line port-in-use'
 
     // The server is stopped first this time: it tells its one client to come back later.
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
-    assert.equal(server.stderr, `${serverShuttingDown(1)}\n`);
+    assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n${serverShuttingDown(1)}\n`);
     assert.deepEqual(await interrupt(first, 'the first client'), { code: 0, signal: null });
   } finally {
     await killAll(live);
@@ -231,7 +231,7 @@ test('client --remote-port held by a plain listener in the range: exit 1, one li
     noStack(result.stderr);
 
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
-    assert.equal(server.stderr, `${serverShuttingDown(0)}\n`);
+    assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n${serverShuttingDown(0)}\n`);
   } finally {
     await killAll(live);
     await taken.close();

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import { startClient, type BurrowClient, type ClientOptions, type ServerOptions } from '../index.ts';
-import { CHILD_MS, killAll, LISTENING, startCli, waitForOutput, type Cli } from './child.ts';
+import { CHILD_MS, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, startCli, waitForOutput, type Cli } from './child.ts';
 import { assertSameBytes, echo, HOST, listenLocal, pseudoRandomBytes, request, untilEqual, within } from './helpers.ts';
 import { endingOf, openInbox, type Inbox } from './inbox.ts';
 import { LineReader, openRaw, probe, serverOn, untilRefused, type Raw } from './raw.ts';
@@ -192,7 +192,7 @@ test('SIGTERM to the server process during a transfer: new clients are refused a
     const lost = once(client, 'disconnected');
     server.child.kill('SIGTERM');
     await waitForOutput(server, 'stderr', SHUTTING_DOWN, 'the shutdown notice');
-    assert.equal(server.stderr, 'burrow: shutting down: told 1 client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
+    assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n` + 'burrow: shutting down: told 1 client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
     // No new clients, no new visitors; the client was told (GOAWAY) and let go.
     await untilRefused(ports.controlPort);
     await untilRefused(publicPort);
@@ -208,7 +208,7 @@ test('SIGTERM to the server process during a transfer: new clients are refused a
 
     assert.deepEqual(await within(server.closed, CHILD_MS, 'the server to exit'), { code: 0, signal: null });
     assert.match(server.stdout, LISTENING);
-    assert.equal(server.stderr.split('\n').filter((line) => line !== '').length, 1, `one stderr line: ${server.stderr}`);
+    assert.deepEqual(lines(server.stderr).map((line) => line.slice(0, 30)), [OPEN_RELAY_NOTICE.slice(0, 30), 'burrow: shutting down: told 1 '], `the notice and one shutdown line: ${server.stderr}`);
   });
 });
 
@@ -225,7 +225,7 @@ test('a second SIGTERM while a transfer is still open: the server process exits 
     // finished draining would have exited 0, one killed by the signal itself has no code.
     assert.deepEqual(await within(server.closed, CHILD_MS, 'the server to exit'), { code: 143, signal: null });
     await within(ending, 5_000, 'the visitor connection to end with the server');
-    assert.equal(server.stderr.split('\n').filter((line) => line !== '').length, 1, `one stderr line: ${server.stderr}`);
+    assert.deepEqual(lines(server.stderr).map((line) => line.slice(0, 30)), [OPEN_RELAY_NOTICE.slice(0, 30), 'burrow: shutting down: told 1 '], `the notice and one shutdown line: ${server.stderr}`);
   });
 });
 

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ClientOptions, type ServerOptions, type TraceEvent } from '../index.ts';
-import { CHILD_MS, FORWARDING, killAll, LISTENING, lines, startCli, waitForOutput, type Cli } from './child.ts';
+import { CHILD_MS, FORWARDING, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, startCli, waitForOutput, type Cli } from './child.ts';
 import { assertSameBytes, echo, HOST, listenLocal, nextEvent, pseudoRandomBytes, readAll, request, untilEqual, within } from './helpers.ts';
 import { dialBack, errReason, freePort, holdPort, LineReader, openRaw, rejectsWith, serverOn, type Raw } from './raw.ts';
 
@@ -374,7 +374,7 @@ test('server restart (SIGKILL, then SIGTERM with GOAWAY): the client reconnects 
     const disconnectedAgain = nextEvent<[BurrowError]>(client, 'disconnected', CHILD_MS);
     second.child.kill('SIGTERM');
     assert.deepEqual(await within(second.closed, CHILD_MS, 'the second server to exit'), { code: 0, signal: null });
-    assert.equal(second.stderr, 'burrow: shutting down: told 1 client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
+    assert.equal(second.stderr, `${OPEN_RELAY_NOTICE}\n` + 'burrow: shutting down: told 1 client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
     await disconnectedAgain;
     const third = startServerCli(ports, live);
     await waitForOutput(third, 'stdout', LISTENING, 'the third server to listen');
