@@ -14,7 +14,7 @@ import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } from '../shared/protocol.ts';
-import type { TraceEvent } from '../shared/trace.ts';
+import { hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
 import { ControlLink } from './control.ts';
@@ -260,7 +260,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   }
 
   private trace(conn: string, kind: TraceEvent['kind'], text: string): void {
-    if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'client', conn, kind, text });
+    if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'client', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
   }
 }
 

@@ -60,6 +60,8 @@ type AuthReply = Extract<ServerAuthMessage, { verb: 'CHALLENGE' | 'OK' }>;
 
 export class ControlLink {
   private socket: net.Socket | undefined;
+  /** The sockets of a dial in progress (TCP, then TLS over it): close() cuts them. */
+  private readonly dialing: net.Socket[] = [];
   /** EXPOSEs waiting for their OK/ERR; the server answers them in order. */
   private readonly waiters: Waiter[] = [];
   /** Set while AUTH or PROOF waits for its answer. */
@@ -78,7 +80,19 @@ export class ControlLink {
    * `closed` if close() came first). */
   async connect(): Promise<void> {
     const { host, port, connectTimeoutMs, tls } = this.options;
-    const socket = await dial({ host, port, timeoutMs: connectTimeoutMs, code: 'unreachable', what: 'burrow server', track: this.events.track, tls });
+    const track = (socket: net.Socket): void => {
+      this.dialing.push(socket);
+      this.events.track(socket);
+    };
+    let socket: net.Socket;
+    try {
+      socket = await dial({ host, port, timeoutMs: connectTimeoutMs, code: 'unreachable', what: 'burrow server', track, tls });
+    } catch (error) {
+      // A dial we cut ourselves fails as "closed during the handshake": say what happened.
+      throw this.ended ? new BurrowError('closed', 'the client was closed while connecting') : error;
+    } finally {
+      this.dialing.length = 0;
+    }
     if (this.ended) {
       socket.destroy();
       throw new BurrowError('closed', 'the client was closed while connecting');
@@ -130,8 +144,12 @@ export class ControlLink {
     }
     const waiter = this.authWaiter;
     this.authWaiter = undefined;
-    if (message.verb === 'ERR') waiter?.reject(refusal(message.reason, message.detail, 'the server refused to authenticate us'));
-    else waiter?.resolve(message);
+    if (message.verb !== 'ERR') return waiter?.resolve(message);
+    const context =
+      message.reason === 'unknown-verb'
+        ? 'the server does not know AUTH (an older burrow, or not a burrow server), so it cannot check our secret'
+        : 'the server refused to authenticate us';
+    waiter?.reject(refusal(message.reason, message.detail, context));
   }
 
   /** False once the connection has ended, for whatever reason. */
@@ -163,6 +181,7 @@ export class ControlLink {
   close(): void {
     if (!this.ended) this.end(new BurrowError('closed', 'the client was closed'));
     this.socket?.destroy();
+    for (const socket of this.dialing) socket.destroy();
   }
 
   private send(line: string): void {

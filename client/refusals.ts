@@ -13,6 +13,8 @@ const ADVICE: Record<string, string> = {
 /** `context` says what was refused: `server refused to expose port 3000`. */
 export function refusal(reason: string, detail: string, context: string): BurrowError {
   const advice = ADVICE[reason];
-  const message = advice === undefined ? `${context}: ${detail || reason} (${reason})` : `${advice} (${reason})`;
+  // The server's detail says which case it is (e.g. "none presented" or "not signed by the
+  // client CA"), so it stays in the message.
+  const message = advice === undefined ? `${context}: ${detail || reason} (${reason})` : `${advice} (${reason}${detail ? `: ${detail}` : ''})`;
   return new BurrowError('refused', message, { reason });
 }

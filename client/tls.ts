@@ -81,9 +81,9 @@ export function tlsFailure(error: unknown, where: string): BurrowError | undefin
     return fail(`cannot verify the server's certificate (${reason}): trust its CA with --tls-ca, or pin it with --tls-fingerprint`);
   }
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return fail('the server does not speak TLS here (it answered in plain text): drop --tls, or check the port');
-  if (/CERTIFICATE_REQUIRED|ALERT_HANDSHAKE_FAILURE/.test(code)) {
-    return fail('the server requires a client certificate: pass --tls-client-cert and --tls-client-key');
-  }
+  // A burrow server answers a missing certificate with ERR bad-certificate; a TLS proxy in
+  // front of it may send this alert instead.
+  if (code.includes('CERTIFICATE_REQUIRED')) return fail('the server requires a client certificate: pass --tls-client-cert and --tls-client-key');
   if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|CERTIFICATE_EXPIRED|ACCESS_DENIED)/.test(code)) {
     return fail(`the server rejected our client certificate (${reason})`);
   }

@@ -13,7 +13,7 @@ import {
   KEEPALIVE_DELAY_MS,
   type PortRange,
 } from '../shared/protocol.ts';
-import type { TraceEvent } from '../shared/trace.ts';
+import { hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { admit } from './admit.ts';
 import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
 import type { RefusalReason, ServerContext } from './context.ts';
@@ -234,7 +234,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   }
 
   trace(conn: string, kind: TraceEvent['kind'], text: string): void {
-    if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'server', conn, kind, text });
+    if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'server', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
   }
 
   refused(conn: string, address: string, reason: RefusalReason, message: string): void {

@@ -2,6 +2,7 @@
 // listens: admit.ts hands it each connection that began with a TLS record. A tls.Server,
 // not a bare TLSSocket, because only it checks client certificates: a bare server-side
 // TLSSocket never fills in `authorized`.
+import { constants } from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { BurrowError, describe } from '../shared/errors.ts';
@@ -21,7 +22,8 @@ export type HandshakeResult = { socket: tls.TLSSocket; rejected?: string } | { s
 export class ServerTls {
   readonly requireClientCert: boolean;
   private readonly server: tls.Server;
-  /** Handshakes in progress, by connection (a TCP 4-tuple is unique while it is open). */
+  /** Handshakes in progress, by connection: its TCP 4-tuple, unique while it is open (the
+   * tls.Server hands back a TLS socket, not ours, so this is how we find our own). */
   private readonly waiting = new Map<string, (result: HandshakeResult) => void>();
 
   /** Throws a `listen-failed` BurrowError if the certificate or key cannot be used. */
@@ -33,6 +35,9 @@ export class ServerTls {
         key,
         ca: clientCa,
         minVersion: 'TLSv1.2',
+        // No session resumption: our clients do not use it, and a resumed TLS 1.3 session
+        // counts as `authorized` even when the client never showed a certificate.
+        secureOptions: constants.SSL_OP_NO_TICKET,
         requestCert: this.requireClientCert,
         // We check `authorized` ourselves, after the handshake: the client can then be told
         // in words why it is turned away, which a TLS alert cannot do.
@@ -43,7 +48,9 @@ export class ServerTls {
     }
     this.server.on('secureConnection', (socket) => {
       socket.allowHalfOpen = true; // see handshake()
-      if (!this.requireClientCert || socket.authorized) return this.settle(keyOf(socket), { socket });
+      // A certificate must be there as well as verified (see secureOptions above).
+      const verified = socket.authorized && socket.getPeerX509Certificate() !== undefined;
+      if (!this.requireClientCert || verified) return this.settle(keyOf(socket), { socket });
       const why = socket.getPeerX509Certificate() ? `not signed by the client CA (${socket.authorizationError})` : 'none presented';
       this.settle(keyOf(socket), { socket, rejected: `client certificate: ${why}` });
     });
@@ -57,6 +64,10 @@ export class ServerTls {
    * closing it if the handshake is not done within `timeoutMs`. */
   handshake(tcp: net.Socket, timeoutMs: number): Promise<HandshakeResult> {
     const key = keyOf(tcp); // now: a closed socket no longer knows its own address
+    if (this.waiting.has(key)) {
+      tcp.destroy(); // cannot happen for two live connections; never cross two handshakes
+      return Promise.resolve({ failed: 'a connection with the same addresses is already in its TLS handshake' });
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.settle(key, { failed: 'TLS handshake not completed in time' });
@@ -83,4 +94,4 @@ export class ServerTls {
   }
 }
 
-const keyOf = (socket: net.Socket): string => `${socket.localPort} ${socket.remoteAddress} ${socket.remotePort}`;
+const keyOf = (socket: net.Socket): string => `${socket.localAddress} ${socket.localPort} ${socket.remoteAddress} ${socket.remotePort}`;

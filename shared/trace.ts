@@ -11,6 +11,14 @@ export interface TraceEvent {
   text: string;
 }
 
+/** A line as traces show it: proofs left out, since a logged nonce and its proof let
+ * anyone who reads the log test guesses of a weak secret offline. */
+export function hideProofs(line: string): string {
+  if (line.startsWith('PROOF ')) return 'PROOF <hidden>';
+  const id = /^ID ([^ ]+) [^ ]+$/.exec(line);
+  return id ? `ID ${id[1]} <hidden>` : line;
+}
+
 const ARROWS: Record<TraceEvent['kind'], string> = { send: '->', recv: '<-', event: '..' };
 
 /** `[server] control#1 <- EXPOSE 3000` */

@@ -214,7 +214,7 @@ for (const mismatch of MISMATCHES) {
         mismatch.reason,
       );
       assert.ok(error.message.includes(mismatch.says), `the client's message: ${error.message}`);
-      assert.ok(error.message.includes(`(${mismatch.reason})`), `the message names the reason: ${error.message}`);
+      assert.ok(error.message.includes(`(${mismatch.reason}`), `the message names the reason: ${error.message}`);
       // The server emits 'refused' before it sends the ERR line the client has just read.
       assert.equal(refusals.length, 1, JSON.stringify(refusals));
       const [refusal] = refusals;
@@ -685,18 +685,28 @@ test('a reconnecting client whose server comes back (same ports) with another se
 
 test('a secret with non-ASCII characters works end to end, as a UTF-8 key on both sides', async () => {
   const secret = 'pässwörd-✓';
-  const traces: TraceEvent[] = [];
-  const rig = await startRig(echo, { server: { secret }, client: { secret } });
+  const local = await listenLocal(echo);
+  const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, secret });
+  // The data port behind a recording proxy: the client's ID lines, proofs and all.
+  const dataProxy = await startRecordingProxy(server.dataPort);
+  let client: BurrowClient | undefined;
   try {
-    rig.client.on('trace', (event) => traces.push(event));
+    client = await startClient({
+      tunnels: [{ localPort: local.port }],
+      server: HOST,
+      localHost: HOST,
+      controlPort: server.controlPort,
+      dataPort: dataProxy.port,
+      secret,
+    });
     const payload = pseudoRandomBytes(256 * KiB, 81);
-    assertSameBytes(await request(rig.publicPort, payload), payload, 'the echo');
+    assertSameBytes(await request(client.tunnels[0]?.publicPort ?? 0, payload), payload, 'the echo');
     // The client's data proof is HMAC-SHA256 keyed with the secret's UTF-8 bytes.
-    const idLine = traces.find((event) => event.kind === 'send' && event.text.startsWith('ID '))?.text ?? '';
+    const idLine = linesOf(dataProxy.recordings[0]?.fromClient ?? [])[0] ?? '';
     const [, id = '', proof = ''] = idLine.split(' ');
     assert.equal(proof, independentProof(secret, `burrow-data:${id}`), `the ID line ${JSON.stringify(idLine)}`);
     // The server accepts a control proof keyed with the UTF-8 bytes.
-    const raw = await openRaw(rig.server.controlPort);
+    const raw = await openRaw(server.controlPort);
     try {
       raw.send('AUTH\n');
       const nonce = /^CHALLENGE (\S+)$/.exec(await raw.reader.line())?.[1] ?? '';
@@ -705,6 +715,34 @@ test('a secret with non-ASCII characters works end to end, as a UTF-8 key on bot
     } finally {
       raw.socket.destroy();
     }
+  } finally {
+    await client?.close();
+    await dataProxy.close();
+    await server.close();
+    await local.close();
+  }
+});
+
+test('traces hide proofs: PROOF and the proof of an ID line never reach a trace listener', async () => {
+  const traces: TraceEvent[] = [];
+  const rig = await startRig(echo, { server: { secret: SECRET }, client: { secret: SECRET } });
+  try {
+    rig.server.on('trace', (event) => traces.push(event));
+    rig.client.on('trace', (event) => traces.push(event));
+    assertSameBytes(await request(rig.publicPort, 'hello'), Buffer.from('hello'), 'the echo');
+    const idLines = traces.filter((event) => event.text.startsWith('ID '));
+    assert.equal(idLines.length, 2, 'the client sent and the server received one ID line');
+    for (const event of idLines) assert.match(event.text, /^ID [A-Za-z0-9_-]{21} <hidden>$/, `${event.side} ${event.kind}`);
+    // A fresh raw authentication, traced by the server.
+    const raw = await openRaw(rig.server.controlPort);
+    try {
+      await answerChallenge(raw, SECRET);
+    } finally {
+      raw.socket.destroy();
+    }
+    const proofs = traces.filter((event) => event.text.startsWith('PROOF'));
+    assert.ok(proofs.length >= 1, 'the server traced the PROOF line');
+    for (const event of proofs) assert.equal(event.text, 'PROOF <hidden>');
   } finally {
     await rig.close();
   }

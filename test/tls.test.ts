@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import tls from 'node:tls';
 import {
   startClient,
-  type BurrowClient,
+  BurrowClient,
   type BurrowServer,
   type ClientOptions,
   type ClientTlsOptions,
@@ -294,14 +294,56 @@ test('mutual TLS: a client without a certificate, or with one the client CA did 
   await withServerAndLocal({ tls: await serverTls({ clientCa: certs.clientCa.cert }) }, async (server, localPort) => {
     const refusals = recordRefusals(server);
     const none = await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.ca.cert } }), 'refused', 'bad-certificate');
-    assert.match(none.message, /client certificate/, none.message);
+    assert.match(none.message, /client certificate.*none presented/, none.message);
     await untilRefusals(refusals, ['bad-certificate'], 'the server to report the client without a certificate');
     assertRefusedEvent(refusals[0], 'control', 'bad-certificate');
 
-    await rejectsWith(clientOf(server, localPort, { tls: withClientCert(certs, certs.strangerClient) }), 'refused', 'bad-certificate');
+    const stranger = await rejectsWith(clientOf(server, localPort, { tls: withClientCert(certs, certs.strangerClient) }), 'refused', 'bad-certificate');
+    assert.match(stranger.message, /not signed by the client CA/, stranger.message);
     await untilRefusals(refusals, ['bad-certificate', 'bad-certificate'], 'the server to report the stranger');
     assertRefusedEvent(refusals[1], 'control', 'bad-certificate');
     assert.equal(server.stats().clients, 0, 'no control session was opened');
+  });
+});
+
+/** One raw TLS 1.3 connection to `port` without a client certificate: sends `line`, and
+ * returns what the server answered, whether the session was resumed, and the session
+ * ticket the server issued (if it did). */
+function tlsAttempt(port: number, ca: string, line: string, session?: Buffer): Promise<{ answer: string; reused: boolean; ticket?: Buffer }> {
+  return within(
+    new Promise((resolve) => {
+      let ticket: Buffer | undefined;
+      let reused = false;
+      let answer = '';
+      const socket = tls.connect({ host: HOST, port, ca, servername: 'localhost', minVersion: 'TLSv1.3', session });
+      socket.on('session', (value: Buffer) => (ticket = value));
+      socket.on('secureConnect', () => {
+        reused = socket.isSessionReused();
+        socket.write(line);
+      });
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (answer += chunk));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(ticket === undefined ? { answer, reused } : { answer, reused, ticket }));
+    }),
+    10_000,
+    'a raw TLS attempt to end',
+  );
+}
+
+test('mutual TLS: a session resumed without a certificate is turned away like a fresh one (no tickets, and a certificate must be there)', async () => {
+  const certs = await testCerts();
+  await withServerAndLocal({ tls: await serverTls({ clientCa: certs.clientCa.cert }) }, async (server) => {
+    const refusals = recordRefusals(server);
+    const first = await tlsAttempt(server.controlPort, certs.ca.cert, 'EXPOSE 3000\n');
+    assert.match(first.answer, /^ERR bad-certificate /, first.answer);
+    // Whatever the client keeps from the first connection, presenting it again gets nothing.
+    const again = await tlsAttempt(server.controlPort, certs.ca.cert, 'EXPOSE 3000\n', first.ticket);
+    assert.equal(again.reused, false, 'the server does not resume sessions');
+    assert.match(again.answer, /^ERR bad-certificate /, again.answer);
+    assert.doesNotMatch(again.answer, /^OK/m, 'no tunnel for a client without a certificate');
+    await untilRefusals(refusals, ['bad-certificate', 'bad-certificate'], 'both attempts reported');
+    await untilEqual(() => server.stats(), ZERO, 'nothing held');
   });
 });
 
@@ -509,4 +551,28 @@ test('a TLS handshake that never completes (only the byte 0x16) is closed at the
     }
     await untilEqual(() => server.stats(), ZERO, 'the server to hold nothing');
   });
+});
+
+test('closing a client whose TLS handshake hangs ends it at once: start() rejects with closed, close() does not wait for the drain', async () => {
+  // A server that accepts TCP and never answers the ClientHello.
+  let connected = 0;
+  const silent = await listenLocal(() => connected++);
+  try {
+    const client = new BurrowClient({
+      tunnels: [{ localPort: 1 }],
+      server: HOST,
+      controlPort: silent.port,
+      dataPort: silent.port,
+      tls: true,
+      connectTimeoutMs: 60_000,
+      shutdownTimeoutMs: 60_000,
+    });
+    const failure = rejectsWith(client.start(), 'closed');
+    await untilEqual(() => connected, 1, 'the client to connect');
+    // A drain of 60 s would make this time out: the dialing sockets must be cut instead.
+    await within(client.close(), 10_000, 'close() during the TLS handshake');
+    await within(failure, 10_000, 'start() to reject');
+  } finally {
+    await silent.close();
+  }
 });
