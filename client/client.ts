@@ -26,6 +26,7 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   type BurrowClientEvents,
   type ClientOptions,
+  type ConnectionEvent,
   type OpenTunnel,
   type TunnelMove,
 } from './types.ts';
@@ -109,7 +110,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         tls: this.tls,
       },
       {
-        onConnection: (id, publicPort) => this.onConnection(id, publicPort),
+        onConnection: (id, publicPort, visitor) => this.onConnection(id, publicPort, visitor),
         onWarning: (warning) => this.warn(warning),
         onLost: (error, goAway) => this.onLost(link, error, goAway),
         trace: (kind, text) => this.trace('control', kind, text),
@@ -178,7 +179,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }, delayMs);
   }
 
-  private onConnection(id: string, publicPort: number): void {
+  private onConnection(id: string, publicPort: number, visitor: string | undefined): void {
     const tunnel = this.tunnels.find((t) => t.publicPort === publicPort);
     if (!tunnel) {
       this.warn(new BurrowError('protocol', `CONNECTION for public port ${publicPort}, which is not one of our tunnels`));
@@ -193,7 +194,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }
     this.connections++;
     const conn = `data:${id.slice(0, 6)}`;
-    const event = { id, tunnel };
+    const event: ConnectionEvent = visitor === undefined ? { id, tunnel } : { id, tunnel, visitor };
     // Until it is joined, a dial-back is not a connection close() waits for: stop() cuts it.
     const dialing: net.Socket[] = [];
     let joined = false;
@@ -222,7 +223,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     })
       .then(
         (totals) => {
-          this.trace(conn, 'event', `closed: ${totals.bytesIn} bytes in, ${totals.bytesOut} bytes out, ${totals.durationMs} ms`);
+          const how = totals.aborted ? 'reset' : 'closed';
+          this.trace(conn, 'event', `${how}: ${totals.bytesIn} bytes in (from the visitor), ${totals.bytesOut} bytes out, ${totals.durationMs} ms`);
           this.emit('connection-close', { ...event, ...totals });
         },
         (error: unknown) => {

@@ -36,6 +36,8 @@ export interface ConnectionTotals {
   /** Bytes from the visitor to the local service. */
   bytesIn: number;
   durationMs: number;
+  /** It ended with a reset (one side failed or closed early), not two clean ends. */
+  aborted: boolean;
 }
 
 /** Resolves when the connection has closed; rejects (with nothing left open) if it could
@@ -72,8 +74,11 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
   }
   options.trace('event', `joined to ${options.localHost}:${options.localPort}; piping`);
   options.onJoined();
-  const totals = await joinSockets(local.value, data.value);
-  return { bytesOut: totals.fromA, bytesIn: totals.toA, durationMs: Date.now() - started };
+  const totals = await joinSockets(local.value, data.value, {
+    onHalfClose: (from) =>
+      options.trace('event', from === 'a' ? 'the local service half-closed (FIN); passed on' : 'the visitor half-closed (FIN); passed on to the local service'),
+  });
+  return { bytesOut: totals.fromA, bytesIn: totals.toA, durationMs: Date.now() - started, aborted: totals.aborted };
 }
 
 /** Sends `ID <id>` and waits for `OK`; after it, every byte on the socket is the visitor's. */

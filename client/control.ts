@@ -45,7 +45,7 @@ export interface LinkOptions {
 }
 
 export interface LinkEvents {
-  onConnection(id: string, publicPort: number): void;
+  onConnection(id: string, publicPort: number, visitor: string | undefined): void;
   onWarning(error: BurrowError): void;
   /** The connection is gone (never called after close() or goAway()). `goAway`: the
    * server announced it, so this is a planned restart, not a failure. */
@@ -210,7 +210,7 @@ export class ControlLink {
     const message = parsed.message;
     switch (message.verb) {
       case 'CONNECTION':
-        return this.events.onConnection(message.id, message.publicPort);
+        return this.events.onConnection(message.id, message.publicPort, message.visitor);
       case 'PING':
         return this.send(formatSignal('PONG'));
       case 'PONG':

@@ -65,6 +65,9 @@ export interface OpenTunnel {
 export interface ConnectionEvent {
   id: string;
   tunnel: OpenTunnel;
+  /** The visitor's address and port (`203.0.113.9:51234`, `[::1]:51234`), as the server
+   * saw it; absent if the server did not say. */
+  visitor?: string;
 }
 
 /** A change of public address after a reconnect. */

@@ -2,6 +2,7 @@
 // connection talks to. BurrowServer implements it.
 import type { Socket } from 'node:net';
 import type { TraceEvent } from '../shared/trace.ts';
+import type { ServerCounters } from './counters.ts';
 import type { ServerTls } from './tls-server.ts';
 import type { Leases } from './leases.ts';
 import type { Limits } from './limits.ts';
@@ -35,6 +36,10 @@ export interface ServerContext {
   /** A fresh label for a connection: `control#1`, `data#7`. */
   label(kind: 'control' | 'data'): string;
   trace(conn: string, kind: TraceEvent['kind'], text: string): void;
+  /** Running totals, for monitoring. */
+  readonly counters: ServerCounters;
+  /** A visitor was joined after waiting `waitMs`. */
+  paired(visitor: Socket, waitMs: number): void;
   /** Reports a connection turned away for TLS or authentication (the operator's log). */
   refused(conn: string, peer: string, reason: RefusalReason, message: string): void;
 }

@@ -55,7 +55,14 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   const visitorLabel = `visitor:${id.slice(0, 6)}`;
   ctx.trace(conn, 'send', 'OK');
   socket.write(formatOk());
-  ctx.trace(visitorLabel, 'event', `paired with ${conn} after ${Date.now() - visitor.since} ms; piping`);
-  const totals = await joinSockets(visitor.socket, socket);
-  ctx.trace(visitorLabel, 'event', `closed: ${totals.fromA} bytes from visitor, ${totals.toA} bytes to visitor`);
+  const waitMs = Date.now() - visitor.since;
+  ctx.paired(visitor.socket, waitMs);
+  ctx.trace(visitorLabel, 'event', `paired with ${conn} after ${waitMs} ms; piping`);
+  const totals = await joinSockets(visitor.socket, socket, {
+    onHalfClose: (from) =>
+      ctx.trace(visitorLabel, 'event', from === 'a' ? 'the visitor half-closed (FIN); passed on to the client' : 'the client half-closed (FIN); passed on to the visitor'),
+  });
+  ctx.counters.unpaired(visitor.socket);
+  const how = totals.aborted ? 'reset' : 'closed';
+  ctx.trace(visitorLabel, 'event', `${how}: ${totals.fromA} bytes from the visitor, ${totals.toA} bytes to it, ${Date.now() - visitor.since} ms`);
 }

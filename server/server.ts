@@ -15,6 +15,7 @@ import {
 } from '../shared/protocol.ts';
 import { hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { admit } from './admit.ts';
+import { ServerCounters, type ServerTotals } from './counters.ts';
 import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
 import type { RefusalReason, ServerContext } from './context.ts';
 import { acceptDataConnection } from './data-port.ts';
@@ -75,7 +76,11 @@ export interface ServerStats {
 export interface BurrowServerEvents {
   trace: [TraceEvent];
   refused: [RefusedEvent];
+  /** A visitor was joined to its client's data connection after waiting `waitMs`. */
+  paired: [{ waitMs: number }];
 }
+
+export type { ServerTotals };
 
 export class BurrowServer extends EventEmitter<BurrowServerEvents> implements ServerContext {
   readonly ports: PortPool;
@@ -88,9 +93,10 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   private readonly clientsPerAddress: CountPerKey<string>;
   readonly leases: Leases;
   readonly liveTunnels = new Map<number, Tunnel>();
+  readonly counters = new ServerCounters();
   shuttingDown = false;
   private tunnelCount = 0;
-  private readonly counters = { control: 0, data: 0 };
+  private readonly labels = { control: 0, data: 0 };
   private readonly controlListener: net.Server;
   private readonly dataListener: net.Server;
   private closing: Promise<void> | undefined;
@@ -108,9 +114,10 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.ports = new PortPool({ range: options.portRange ?? DEFAULT_PORT_RANGE, host: options.bind });
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
     this.leases = new Leases(limits.leaseGraceMs, (port) => this.ports.release(port));
-    this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) =>
-      this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`),
-    );
+    this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) => {
+      this.counters.visitorsTimedOut++;
+      this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`);
+    });
     const socketOptions = { allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
     this.controlListener = net.createServer(socketOptions, (socket) => void this.openSession(socket));
     this.dataListener = net.createServer(socketOptions, (socket) => void acceptDataConnection(socket, this));
@@ -174,6 +181,11 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     await Promise.all([...listeners, ...binds]);
   }
 
+  /** Running totals since start (connections, bytes, errors by reason). */
+  totals(): ServerTotals {
+    return this.counters.snapshot();
+  }
+
   /** What the server holds right now. */
   stats(): ServerStats {
     return {
@@ -192,6 +204,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
       return;
     }
     this.track(raw);
+    this.counters.controlConnections++;
     raw.on('error', (error) => debug('control connection: %s', error.message));
     const address = raw.remoteAddress ?? 'unknown';
     if (!this.clientsPerAddress.tryAdd(address)) {
@@ -230,10 +243,17 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   }
 
   label(kind: 'control' | 'data'): string {
-    return `${kind}#${++this.counters[kind]}`;
+    return `${kind}#${++this.labels[kind]}`;
+  }
+
+  paired(visitor: net.Socket, waitMs: number): void {
+    this.counters.paired(visitor);
+    this.emit('paired', { waitMs });
   }
 
   trace(conn: string, kind: TraceEvent['kind'], text: string): void {
+    // Every line the server sends passes here: count its refusals by reason.
+    if (kind === 'send' && text.startsWith('ERR ')) this.counters.error(text.split(' ')[1] ?? '');
     if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'server', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
   }
 

@@ -4,7 +4,7 @@ import type net from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
 import { abortSocket } from '../shared/pipe.ts';
-import { formatConnection } from '../shared/protocol.ts';
+import { formatAddress, formatConnection } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
 
 const debug = createDebug('burrow:server');
@@ -34,17 +34,20 @@ export class Tunnel {
     const refusal = this.closed ? 'the tunnel is closed' : this.overLimit();
     if (refusal !== undefined) {
       // A reset, so the visitor sees "try later" rather than an empty reply.
+      this.ctx.counters.visitorsOverLimit++;
       this.ctx.trace(`visitor`, 'event', `refused on public port ${this.publicPort}: ${refusal}`);
       abortSocket(socket);
       return;
     }
     this.ctx.track(socket);
+    this.ctx.counters.visitors++;
     this.connections++;
     socket.once('close', () => this.connections--);
     const id = nanoid(); // 126 random bits: unguessable, so only the client can claim it
     this.ctx.pending.add(id, socket, this);
-    this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', `accepted from ${socket.remoteAddress}:${socket.remotePort} on public port ${this.publicPort}`);
-    this.sendControl(formatConnection(id, this.publicPort));
+    const visitor = formatAddress(socket.remoteAddress, socket.remotePort);
+    this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', `accepted from ${visitor ?? 'an unknown address'} on public port ${this.publicPort}`);
+    this.sendControl(formatConnection(id, this.publicPort, visitor));
   }
 
   /** Stops accepting and closes waiting visitors. The port goes back to the pool, or with

@@ -12,6 +12,14 @@ export interface PipeTotals {
   fromA: number;
   /** Bytes written to `a` (read from `b`). */
   toA: number;
+  /** One side failed or closed early, so the other was reset rather than ended. */
+  aborted: boolean;
+}
+
+/** Moments of a joined pair worth reporting (traces, logs). */
+export interface PipeObserver {
+  /** `from` sent its FIN: it has no more to say; the other direction goes on. */
+  onHalfClose?(from: 'a' | 'b'): void;
 }
 
 /**
@@ -24,20 +32,30 @@ export interface PipeTotals {
  * - Abort: if one side closes before both of its directions completed (an error, a reset,
  *   a destroy), the other side is reset, so a truncated stream never looks like a clean end.
  */
-export function joinSockets(a: Socket, b: Socket): Promise<PipeTotals> {
-  const totals = (): PipeTotals => ({ fromA: a.bytesRead, toA: a.bytesWritten });
+export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): Promise<PipeTotals> {
+  let aborted = false;
+  const totals = (): PipeTotals => ({ fromA: a.bytesRead, toA: a.bytesWritten, aborted });
   if (a.destroyed || b.destroyed) {
     // One side is already gone (its 'close' may have fired): nothing can flow.
     abortSocket(a);
     abortSocket(b);
+    aborted = true;
     return Promise.resolve(totals());
   }
   return new Promise((resolve) => {
     let open = 2;
     const onClose = (self: Socket, other: Socket) => (hadError: boolean) => {
-      if (hadError || !self.readableEnded || !self.writableFinished) abortSocket(other);
+      if (hadError || !self.readableEnded || !self.writableFinished) {
+        aborted = true;
+        abortSocket(other);
+      }
       if (--open === 0) resolve(totals());
     };
+    const { onHalfClose } = observer;
+    if (onHalfClose) {
+      a.once('end', () => onHalfClose('a'));
+      b.once('end', () => onHalfClose('b'));
+    }
     a.once('close', onClose(a, b));
     b.once('close', onClose(b, a));
     a.on('error', (error) => debug('socket a: %s', error.message));

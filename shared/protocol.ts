@@ -70,6 +70,8 @@ function signalOf(fields: string[]): Parsed<ControlSignal> | undefined {
 }
 /** A decimal port number without sign or leading zeros. */
 const PORT_PATTERN = /^(0|[1-9][0-9]{0,4})$/;
+/** A visitor's address as the server reports it: `203.0.113.9:51234` or `[2001:db8::1]:51234`. */
+const ADDRESS_PATTERN = /^([0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}\]):(0|[1-9][0-9]{0,4})$/;
 /** Printable ASCII: what every line must consist of. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
@@ -87,7 +89,7 @@ export type ClientControlMessage =
 /** Lines a server sends on a control connection. */
 export type ServerControlMessage =
   | { verb: 'OK'; publicPort: number; lease?: string }
-  | { verb: 'CONNECTION'; id: string; publicPort: number }
+  | { verb: 'CONNECTION'; id: string; publicPort: number; visitor?: string }
   | ErrMessage
   | ControlSignal;
 /** What the server answers while a control connection authenticates: the challenge to
@@ -158,7 +160,7 @@ export function parseClientControlLine(line: string): Parsed<ClientControlMessag
   return { ok: true, message };
 }
 
-/** `OK <publicPort> [<lease>]`, `CONNECTION <id> <publicPort>`, `ERR <reason> [<detail>]`,
+/** `OK <publicPort> [<lease>]`, `CONNECTION <id> <publicPort> [<visitor>]`, `ERR <reason> [<detail>]`,
  * `PING`, `PONG` or `GOAWAY`. */
 export function parseServerControlLine(line: string): Parsed<ServerControlMessage> {
   const parsed = fieldsOf(line);
@@ -176,10 +178,12 @@ export function parseServerControlLine(line: string): Parsed<ServerControlMessag
     }
     case 'CONNECTION': {
       const publicPort = portOf(second, false);
-      if (fields.length !== 3 || first === undefined || !ID_PATTERN.test(first) || publicPort === undefined) {
-        return fail('bad-arguments', 'usage: CONNECTION <id> <publicPort>');
+      const visitor = fields[3];
+      const visitorOk = visitor === undefined || ADDRESS_PATTERN.test(visitor);
+      if (fields.length < 3 || fields.length > 4 || first === undefined || !ID_PATTERN.test(first) || publicPort === undefined || !visitorOk) {
+        return fail('bad-arguments', 'usage: CONNECTION <id> <publicPort> [<visitor address:port>]');
       }
-      return { ok: true, message: { verb, id: first, publicPort } };
+      return { ok: true, message: visitor === undefined ? { verb, id: first, publicPort } : { verb, id: first, publicPort, visitor } };
     }
     case 'ERR':
       return parseErr(fields);
@@ -243,7 +247,16 @@ export function formatOk(publicPort?: number, lease?: string): string {
   return lease === undefined ? `OK ${publicPort}\n` : `OK ${publicPort} ${lease}\n`;
 }
 export const formatSignal = (verb: ControlSignal['verb']): string => `${verb}\n`;
-export const formatConnection = (id: string, publicPort: number): string => `CONNECTION ${id} ${publicPort}\n`;
+export const formatConnection = (id: string, publicPort: number, visitor?: string): string =>
+  visitor === undefined ? `CONNECTION ${id} ${publicPort}\n` : `CONNECTION ${id} ${publicPort} ${visitor}\n`;
+
+/** `address:port` as a CONNECTION line carries it (IPv6 in brackets), or undefined if the
+ * socket no longer knows its peer. */
+export function formatAddress(address: string | undefined, port: number | undefined): string | undefined {
+  if (address === undefined || port === undefined) return undefined;
+  const host = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
 export const formatId = (id: string, proof?: string): string => (proof === undefined ? `ID ${id}\n` : `ID ${id} ${proof}\n`);
 export const formatAuth = (): string => 'AUTH\n';
 export const formatChallenge = (nonce: string): string => `CHALLENGE ${nonce}\n`;

@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import {
   ERR_REASONS,
   MAX_LINE_LENGTH,
+  formatAddress,
   formatConnection,
   formatErr,
   formatExpose,
@@ -282,6 +283,28 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
     });
   });
 
+  test('CONNECTION <id> <publicPort> <visitor>: IPv4 and bracketed IPv6 addresses with a port', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 203.0.113.9:51234'), ''), {
+      verb: 'CONNECTION',
+      id: 'abc',
+      publicPort: 40000,
+      visitor: '203.0.113.9:51234',
+    });
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 [2001:db8::1]:0'), ''), {
+      verb: 'CONNECTION',
+      id: 'abc',
+      publicPort: 40000,
+      visitor: '[2001:db8::1]:0',
+    });
+    for (const line of ['CONNECTION abc 40000 2001:db8::1:5', 'CONNECTION abc 40000 host.example:80', 'CONNECTION abc 40000 1.2.3.4', 'CONNECTION abc 40000 1.2.3.4:65536x', 'CONNECTION abc 40000 [::1]']) {
+      assertFails(parseServerControlLine(line), 'bad-arguments', line);
+    }
+    assert.equal(formatConnection('abc', 40000, '[::1]:5'), 'CONNECTION abc 40000 [::1]:5\n');
+    assert.equal(formatAddress('::ffff:127.0.0.1', 80), '127.0.0.1:80');
+    assert.equal(formatAddress('::1', 80), '[::1]:80');
+    assert.equal(formatAddress(undefined, 80), undefined);
+  });
+
   test('CONNECTION ids: 64 characters are accepted, 65 or invalid characters are bad-arguments', () => {
     const id64 = 'a'.repeat(64);
     assert.deepEqual(assertParses(parseServerControlLine(`CONNECTION ${id64} 40000`), ''), { verb: 'CONNECTION', id: id64, publicPort: 40000 });
@@ -298,6 +321,7 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
       'CONNECTION abc 040000',
       'CONNECTION abc 70000',
       'CONNECTION abc 40000 extra',
+      'CONNECTION abc 40000 1.2.3.4:5 extra',
     ]) {
       assertFails(parseServerControlLine(line), 'bad-arguments', line);
     }

@@ -202,9 +202,10 @@ export async function exposeAndVisit(control: Raw): Promise<{ id: string; public
   visitor.on('error', () => {});
   const connection = await control.reader.line();
   const fields = connection.split(' ');
-  assert.equal(fields.length, 3, connection);
+  assert.equal(fields.length, 4, connection);
   assert.equal(fields[0], 'CONNECTION');
   assert.equal(fields[2], String(publicPort));
+  assert.equal(fields[3], `127.0.0.1:${visitor.localPort}`, 'the server names the visitor by its address and port');
   return { id: fields[1] ?? '', publicPort, visitor };
 }
 
@@ -218,10 +219,14 @@ export async function expose(control: Raw, localPort: number): Promise<number> {
   return Number(match[1]);
 }
 
-/** Reads the `CONNECTION <id> <publicPort>` line for a visitor on `publicPort` and returns its id. */
+/** A CONNECTION line as the server sends it: `CONNECTION <id> <publicPort> <visitor>`. */
+export const CONNECTION_LINE = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+) (127\.0\.0\.1|\[::1\]):([0-9]+)$/;
+
+/** Reads the `CONNECTION <id> <publicPort> <visitor>` line for a visitor on `publicPort`
+ * and returns its id. */
 export async function connectionId(control: Raw, publicPort: number): Promise<string> {
   const line = await control.reader.line();
-  const match = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+)$/.exec(line);
+  const match = CONNECTION_LINE.exec(line);
   assert.ok(match, `expected a CONNECTION line, got ${JSON.stringify(line)}`);
   assert.equal(Number(match[2]), publicPort, line);
   return match[1] ?? '';

@@ -1,0 +1,73 @@
+// Running totals since the server started: what monitoring graphs (server/metrics.ts).
+// The core only calls these small methods; everything about how the numbers are exposed
+// lives elsewhere.
+import type { Socket } from 'node:net';
+
+export interface ServerTotals {
+  /** Control connections accepted (before TLS and authentication). */
+  controlConnections: number;
+  /** Visitor connections accepted onto a tunnel (not those reset over a limit). */
+  visitors: number;
+  /** Visitors reset at once because a limit was reached. */
+  visitorsOverLimit: number;
+  /** Visitors joined to a data connection. */
+  visitorsPaired: number;
+  /** Visitors closed because no data connection came in time. */
+  visitorsTimedOut: number;
+  /** Visitors joined right now. */
+  visitorsActive: number;
+  /** Bytes read from visitors and written to them, joined connections still open included. */
+  bytesFromVisitors: number;
+  bytesToVisitors: number;
+  /** `ERR` lines the server sent, by reason. */
+  errors: Record<string, number>;
+}
+
+export class ServerCounters {
+  controlConnections = 0;
+  visitors = 0;
+  visitorsOverLimit = 0;
+  visitorsPaired = 0;
+  visitorsTimedOut = 0;
+  private readonly errors = new Map<string, number>();
+  /** Joined visitors, whose byte counts are still growing. */
+  private readonly joined = new Set<Socket>();
+  private closedBytesFrom = 0;
+  private closedBytesTo = 0;
+
+  error(reason: string): void {
+    this.errors.set(reason, (this.errors.get(reason) ?? 0) + 1);
+  }
+
+  paired(visitor: Socket): void {
+    this.visitorsPaired++;
+    this.joined.add(visitor);
+  }
+
+  /** A joined visitor closed: its bytes move from live to closed. */
+  unpaired(visitor: Socket): void {
+    if (!this.joined.delete(visitor)) return;
+    this.closedBytesFrom += visitor.bytesRead;
+    this.closedBytesTo += visitor.bytesWritten;
+  }
+
+  snapshot(): ServerTotals {
+    let from = this.closedBytesFrom;
+    let to = this.closedBytesTo;
+    for (const visitor of this.joined) {
+      from += visitor.bytesRead;
+      to += visitor.bytesWritten;
+    }
+    return {
+      controlConnections: this.controlConnections,
+      visitors: this.visitors,
+      visitorsOverLimit: this.visitorsOverLimit,
+      visitorsPaired: this.visitorsPaired,
+      visitorsTimedOut: this.visitorsTimedOut,
+      visitorsActive: this.joined.size,
+      bytesFromVisitors: from,
+      bytesToVisitors: to,
+      errors: Object.fromEntries(this.errors),
+    };
+  }
+}
