@@ -1,6 +1,7 @@
 // `npm run demo`: the whole tunnel on loopback in one process. A tiny HTTP service, a
 // relay server and a client start; one HTTP request crosses the tunnel; every protocol
-// line is printed as it happens, so you can watch the rendezvous.
+// line is printed as it happens (the same trace as `--trace`), so you can watch the
+// rendezvous. Short enough to read in a minute.
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +10,11 @@ import { BurrowClient, formatTrace, startServer, type TraceEvent } from '../inde
 const HOST = '127.0.0.1';
 const say = (text: string): void => console.log(`\n# ${text}`);
 const show = (event: TraceEvent): void => console.log(`  ${formatTrace(event)}`);
+
+console.log('How to read the trace:  [who saw it] which-socket  -> sent  <- received  .. a moment');
+console.log('  control#1 / control   the client\'s one long-lived control connection (server / client side)');
+console.log('  visitor:<id>          a visitor\'s socket on the public port (server side)');
+console.log('  data#1 / data:<id>    the data connection the client opens for that visitor');
 
 // 1. The "local service": what you would run on your laptop.
 const service = http.createServer((req, res) => {
@@ -42,17 +48,21 @@ say(`Forwarding ${tunnel.url} -> ${HOST}:${servicePort}`);
 
 // 4. A visitor: anyone who connects to the public port.
 say(`A visitor requests http://${HOST}:${tunnel.publicPort}/hello. Watch the rendezvous:`);
-console.log('  the server tells the client CONNECTION <id>; the client dials the data port with');
-console.log('  ID <id> (and the local service at the same time); the server pairs the two sockets.');
+console.log('  the server parks the visitor and tells the client CONNECTION <id>; the client dials');
+console.log('  the data port with ID <id> (and the local service at the same time); the server');
+console.log('  answers OK and pairs the two sockets; bytes flow until each side half-closes.');
 const closed = once(client, 'connection-close');
 const response = await fetchText(`http://${HOST}:${tunnel.publicPort}/hello`);
 await closed;
 
-say(`The visitor got HTTP ${response.status}: ${JSON.stringify(response.body)}`);
+// Quietly now: the shutdown has its own lines (GOAWAY), but the story ends here.
+server.off('trace', show);
+client.off('trace', show);
 await client.close();
 await server.close();
 service.close();
-console.log('\nDone. Run `npx burrow server` and `npx burrow client <port>` to do it for real.');
+say('Run `npx burrow server` and `npx burrow client <port>` to do it for real (add --trace to see this).');
+say(`What crossed the tunnel back to the visitor: HTTP ${response.status} ${JSON.stringify(response.body)}`);
 
 function fetchText(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
