@@ -7,6 +7,7 @@ export {
   type ServerStats,
   type BurrowServerEvents,
   type RefusedEvent,
+  type ServerTotals,
 } from './server/server.ts';
 export { loadOrCreateCertificate, defaultTlsDir, type StoredCertificate } from './server/self-signed-cert.ts';
 export { fingerprintOf } from './shared/fingerprint.ts';
