@@ -9,6 +9,7 @@ export {
   type RefusedEvent,
   type ServerTotals,
 } from './server/server.ts';
+export { startMetrics, parseMetricsAddress, type MetricsOptions, type MetricsEndpoint } from './server/metrics.ts';
 export { loadOrCreateCertificate, defaultTlsDir, type StoredCertificate } from './server/self-signed-cert.ts';
 export { fingerprintOf } from './shared/fingerprint.ts';
 export { DEFAULT_LIMITS, type Limits } from './server/limits.ts';

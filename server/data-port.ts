@@ -55,7 +55,7 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   const visitorLabel = `visitor:${id.slice(0, 6)}`;
   ctx.trace(conn, 'send', 'OK');
   socket.write(formatOk());
-  const waitMs = Date.now() - visitor.since;
+  const waitMs = Math.round(performance.now() - visitor.since);
   ctx.paired(visitor.socket, waitMs);
   ctx.trace(visitorLabel, 'event', `paired with ${conn} after ${waitMs} ms; piping`);
   const totals = await joinSockets(visitor.socket, socket, {
@@ -64,5 +64,5 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   });
   ctx.counters.unpaired(visitor.socket);
   const how = totals.aborted ? 'reset' : 'closed';
-  ctx.trace(visitorLabel, 'event', `${how}: ${totals.fromA} bytes from the visitor, ${totals.toA} bytes to it, ${Date.now() - visitor.since} ms`);
+  ctx.trace(visitorLabel, 'event', `${how}: ${totals.fromA} bytes from the visitor, ${totals.toA} bytes to it, ${Math.round(performance.now() - visitor.since)} ms`);
 }

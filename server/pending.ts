@@ -7,7 +7,8 @@ export interface PendingVisitor<Owner> {
   socket: Socket;
   /** The tunnel the visitor arrived on. */
   owner: Owner;
-  /** When it was accepted (ms since epoch), to report how long pairing took. */
+  /** When it was accepted (performance.now(): a clock that never jumps), to report how
+   * long pairing took. */
   since: number;
 }
 
@@ -29,7 +30,7 @@ export class PendingVisitors<Owner> {
       this.onExpire(id, entry);
       entry.socket.destroy();
     }, this.timeoutMs);
-    this.entries.set(id, { socket, owner, since: Date.now(), timer });
+    this.entries.set(id, { socket, owner, since: performance.now(), timer });
     this.perOwner.tryAdd(owner);
     // Forget the entry whenever the socket closes (destroyed by us, or by the server
     // closing). A visitor who leaves is not seen here: waiting sockets are paused, so

@@ -1,0 +1,164 @@
+// The /metrics endpoint: the server's totals and what it holds now, in the Prometheus text
+// format (prom-client). Everything is read at scrape time from stats() and totals(), so the
+// relay does no work for monitoring between scrapes; only the 'refused' and 'paired' events
+// are counted as they happen, since no total holds them.
+import { createServer, type Server } from 'node:http';
+import net from 'node:net';
+import createDebug from 'debug';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { BurrowError, describe } from '../shared/errors.ts';
+import { portOf } from './ports.ts';
+import type { BurrowServer, RefusedEvent } from './server.ts';
+
+const debug = createDebug('burrow:metrics');
+
+export interface MetricsOptions {
+  host: string;
+  port: number;
+}
+
+export interface MetricsEndpoint {
+  /** Where to scrape: `http://host:port/metrics` (an IPv6 host in brackets). */
+  url: string;
+  /** Stops serving and stops listening to the server's events. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Pairing waits from a loopback hop (1 ms) to the default visitor deadline (10 s). */
+const WAIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+let processMetrics: Registry | undefined;
+
+/** CPU, memory, event loop and GC belong to the process, not to one server, and prom-client
+ * never stops the GC observer and event-loop monitor it starts for them: so they are set up
+ * once per process and shared by every endpoint. */
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics, prefix: 'burrow_' });
+  }
+  return processMetrics;
+}
+
+/** `server`'s metrics, in a registry of its own: prom-client's global one would make two
+ * servers in one process fight over the same names. */
+function serverMetrics(server: BurrowServer) {
+  const own = new Registry();
+  const registers = [own];
+  // One reading per scrape, so related numbers (bytes in and out) agree with each other.
+  let now = { stats: server.stats(), totals: server.totals() };
+  const gauge = (name: string, help: string, read: () => number): void => {
+    new Gauge({ name, help, registers, collect() { this.set(read()); } });
+  };
+  // Counters whose running totals live in the server: set to those totals at each scrape.
+  const total = (name: string, help: string, read: () => number): void => {
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+  };
+  const totalsBy = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
+    new Counter({ name, help, labelNames: [label], registers, collect() {
+      this.reset();
+      for (const [value, count] of Object.entries(read())) this.inc({ [label]: value }, count);
+    } });
+  };
+
+  gauge('burrow_clients', 'Control connections open now.', () => now.stats.clients);
+  gauge('burrow_tunnels', 'Tunnels open now (public ports listening, or being opened).', () => now.stats.tunnels);
+  gauge('burrow_visitors_pending', 'Visitors waiting now for their client to dial back.', () => now.stats.pendingVisitors);
+  gauge('burrow_visitors_active', 'Visitors joined to a data connection now.', () => now.totals.visitorsActive);
+  total('burrow_control_connections_total', 'Control connections accepted (before TLS and authentication).', () => now.totals.controlConnections);
+  total('burrow_visitor_connections_total', 'Visitor connections accepted onto a tunnel.', () => now.totals.visitors);
+  total('burrow_visitors_over_limit_total', 'Visitor connections reset at once because a limit was reached.', () => now.totals.visitorsOverLimit);
+  total('burrow_visitors_timed_out_total', 'Visitors closed because no data connection came in time.', () => now.totals.visitorsTimedOut);
+  total('burrow_visitors_paired_total', 'Visitors joined to their data connection.', () => now.totals.visitorsPaired);
+  totalsBy('burrow_visitor_bytes_total', 'Bytes of joined visitors (in: from them, out: to them), open connections included.', 'direction', () => ({
+    in: now.totals.bytesFromVisitors,
+    out: now.totals.bytesToVisitors,
+  }));
+  totalsBy('burrow_errors_total', 'ERR lines the server sent, by reason.', 'reason', () => now.totals.errors);
+  const refused = new Counter({ name: 'burrow_refused_connections_total', help: 'Connections turned away for TLS or authentication, by reason.', labelNames: ['reason'], registers });
+  const wait = new Histogram({ name: 'burrow_pairing_wait_seconds', help: 'How long a visitor waited for its client to dial back.', buckets: WAIT_BUCKETS, registers });
+
+  const registry = Registry.merge([processRegistry(), own]);
+  return {
+    contentType: registry.contentType,
+    scrape: (): Promise<string> => {
+      now = { stats: server.stats(), totals: server.totals() };
+      return registry.metrics();
+    },
+    onRefused: (event: RefusedEvent): void => refused.inc({ reason: event.reason }),
+    onPaired: (event: { waitMs: number }): void => wait.observe(Math.max(0, event.waitMs) / 1000),
+  };
+}
+
+/** Serves `server`'s metrics at http://host:port/metrics (GET or HEAD; anything else is a
+ * 404). Rejects with a `listen-failed` BurrowError if it cannot listen. */
+export async function startMetrics(server: BurrowServer, options: MetricsOptions): Promise<MetricsEndpoint> {
+  const metrics = serverMetrics(server);
+  const http = createServer((request, response) => {
+    const path = request.url?.split('?')[0];
+    if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: metrics are at /metrics\n');
+      return;
+    }
+    metrics.scrape().then(
+      (body) => response.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(body) }).end(body),
+      (error: unknown) => {
+        // A failed scrape is the scraper's problem, never the relay's.
+        debug('scrape failed: %s', describe(error));
+        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('cannot collect metrics\n');
+      },
+    );
+  });
+  await listen(http, options);
+  // Errors after listening (EMFILE on accept) must not crash the relay.
+  http.on('error', (error) => debug('metrics listener: %s', describe(error)));
+  server.on('refused', metrics.onRefused);
+  server.on('paired', metrics.onPaired);
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${hostPort(options.host, portOf(http))}/metrics`,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        server.off('refused', metrics.onRefused);
+        server.off('paired', metrics.onPaired);
+        http.close(() => resolve());
+        // Scrapers keep their connections alive: without this, close() would wait for them.
+        http.closeAllConnections();
+      })),
+  };
+}
+
+function listen(http: Server, { host, port }: MetricsOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: unknown): void =>
+      reject(new BurrowError('listen-failed', `cannot serve metrics on ${hostPort(host, port)}: ${describe(error)}`, { cause: error }));
+    http.once('error', fail);
+    try {
+      http.listen({ host, port }, () => {
+        http.off('error', fail);
+        resolve();
+      });
+    } catch (error) {
+      fail(error); // a port out of range throws at once
+    }
+  });
+}
+
+const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** Reads `PORT`, `HOST:PORT` or `[IPv6]:PORT` (port 0-65535, 0 for any free one). A bare
+ * port binds 127.0.0.1: metrics go on a public interface only when asked. */
+export function parseMetricsAddress(text: string): MetricsOptions | undefined {
+  const match = /^(?:(?:\[([^\]]*)\]|([^:[\]]*)):)?([0-9]{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const [, ipv6, name, digits] = match;
+  const port = Number(digits);
+  if (port > 65535) return undefined;
+  if (ipv6 !== undefined) return net.isIPv6(ipv6) ? { host: ipv6, port } : undefined;
+  if (name === undefined) return { host: '127.0.0.1', port };
+  // Digits and dots must make an IPv4 address, not a "hostname" such as 300.1.1.1.
+  const valid = /^[0-9.]+$/.test(name) ? net.isIPv4(name) : HOSTNAME.test(name);
+  return valid ? { host: name, port } : undefined;
+}
