@@ -27,7 +27,14 @@ const LIMIT_HELP: Record<(typeof LIMIT_FLAGS)[keyof typeof LIMIT_FLAGS], string>
 const shared = {
   'control-port': { type: 'string', describe: describe('control-port', 'Control port of the server'), defaultDescription: String(DEFAULT_CONTROL_PORT) },
   'data-port': { type: 'string', describe: describe('data-port', 'Data port of the server'), defaultDescription: String(DEFAULT_DATA_PORT) },
-  trace: { type: 'boolean', describe: describe('trace', 'Print every protocol line and connection event to stderr') },
+  trace: {
+    type: 'boolean',
+    describe: describe('trace', 'Print every protocol line and connection event to stderr (coloured on a terminal, unless NO_COLOR is set)'),
+  },
+  json: {
+    type: 'boolean',
+    describe: describe('json', 'Print every event (start lines, connections, warnings, traces, ...) as one JSON object per line on stdout; stderr only for usage errors'),
+  },
   'heartbeat-interval': {
     type: 'string',
     describe: describe('heartbeat-interval', 'Seconds between PINGs on the control connection'),
@@ -83,6 +90,11 @@ function serverArgs(y: Argv): Argv {
     .options(shared)
     .options(serverSecurity)
     .option('bind', { type: 'string', describe: describe('bind', 'Address every listener binds to'), defaultDescription: 'all interfaces' })
+    .option('metrics', {
+      type: 'string',
+      describe: describe('metrics', 'Serve Prometheus metrics at http://ADDR:PORT/metrics (a bare PORT: 127.0.0.1 only)'),
+      defaultDescription: 'off',
+    })
     .option('port-range', { type: 'string', describe: describe('port-range', 'Public ports to hand out, LO-HI'), defaultDescription: '1024-65535' })
     .option('visitor-timeout', {
       type: 'string',
@@ -124,6 +136,10 @@ function clientArgs(y: Argv): Argv {
       array: true,
       describe: describe('remote-port', 'Public port to ask for; repeat once per local port (env: comma-separated)'),
       defaultDescription: 'any free port',
+    })
+    .option('quiet', {
+      type: 'boolean',
+      describe: describe('quiet', 'No connection log (the line printed on stdout when a visitor connection closes)'),
     })
     .option('reconnect', {
       type: 'boolean',

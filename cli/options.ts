@@ -13,6 +13,7 @@ import {
 } from '../shared/protocol.ts';
 import { DEFAULT_LIMITS, type Limits } from '../server/limits.ts';
 import type { ServerOptions } from '../server/server.ts';
+import { parseMetricsAddress, type MetricsOptions } from '../server/metrics.ts';
 
 /** A mistake in the command line or environment: printed as one line, exit code 2. */
 export class UsageError extends Error {}
@@ -164,4 +165,27 @@ export function resolveClientOptions(args: RawArgs, env: Env): ClientCliOptions 
     },
     trace: flagOn(args, env, 'trace'),
   };
+}
+
+export interface OutputCliOptions {
+  /** --json: every event as a JSON line on stdout. */
+  json: boolean;
+  /** --quiet (client): no connection log. */
+  quiet: boolean;
+}
+
+/** How the command prints (kept apart from the library options above). `--quiet` is the
+ * client's: the server has no connection log, and ignores BURROW_QUIET. */
+export function resolveOutputOptions(args: RawArgs, env: Env, command: 'server' | 'client'): OutputCliOptions {
+  return { json: flagOn(args, env, 'json'), quiet: command === 'client' && flagOn(args, env, 'quiet') };
+}
+
+/** `--metrics ADDR:PORT` (a bare port means 127.0.0.1: metrics stay off public interfaces
+ * unless asked); undefined when not given. */
+export function resolveMetricsAddress(args: RawArgs, env: Env): MetricsOptions | undefined {
+  const value = raw(args, env, 'metrics');
+  if (value === undefined) return undefined;
+  const address = parseMetricsAddress(value.text);
+  if (address === undefined) throw new UsageError(`${value.source}: "${value.text}" is not PORT, HOST:PORT or [IPv6]:PORT`);
+  return address;
 }

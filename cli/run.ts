@@ -1,32 +1,59 @@
 // What `burrow server` and `burrow client` do once their options are known: start the
-// library, print the few lines a user needs, and stop cleanly on a signal.
-import { BurrowClient, type ClientOptions, type OpenTunnel } from '../client/client.ts';
-import { BurrowError } from '../shared/errors.ts';
-import { formatTrace, type TraceEvent } from '../shared/trace.ts';
+// library, report what happens (cli/output.ts: as text or JSON lines), and stop cleanly on
+// a signal.
+import { BurrowClient, type ClientOptions } from '../client/client.ts';
+import { BurrowError, systemCode } from '../shared/errors.ts';
+import type { TraceEvent } from '../shared/trace.ts';
+import { startMetrics, type MetricsEndpoint } from '../server/metrics.ts';
 import { BurrowServer } from '../server/server.ts';
-import { resolveClientOptions, resolveServerOptions, type RawArgs } from './options.ts';
+import {
+  resolveClientOptions,
+  resolveMetricsAddress,
+  resolveOutputOptions,
+  resolveServerOptions,
+  type Env,
+  type OutputCliOptions,
+  type RawArgs,
+} from './options.ts';
+import { useColour } from './format.ts';
+import { connectionEntry, openRelay, problem, shortSecret, tunnelEvent } from './output.ts';
+import { createReporter, type Reporter } from './reporter.ts';
 import { loadClientTls, loadSecret, loadServerTls, resolveClientSecurity, resolveServerSecurity, SHORT_SECRET, type LoadedServerTls } from './security.ts';
-import { throttled } from './throttle.ts';
 
-type Env = Record<string, string | undefined>;
-
-const out = (line: string): void => void process.stdout.write(`${line}\n`);
-const err = (line: string): void => void process.stderr.write(`burrow: ${line}\n`);
-const printTrace = (event: TraceEvent): void => void process.stderr.write(`${formatTrace(event)}\n`);
-/** Repeated warnings: at most 10 a minute. */
-const warnings = (): ((line: string) => void) => throttled(err, 10, 60_000);
-
-function warnIfShort(secret: string | undefined): void {
-  if (secret !== undefined && secret.length < SHORT_SECRET) {
-    err(`warning: the secret is only ${secret.length} characters; without TLS, anyone who records a handshake can try to guess it offline. Use 32 random characters (openssl rand -base64 32).`);
-  }
+/** Writes to stdout until its reader goes away (`burrow client 3000 | head -1`): then the
+ * tunnel keeps serving, and its connection log goes nowhere instead of crashing it (EPIPE). */
+function stdoutWriter(): (text: string) => void {
+  let open = true;
+  process.stdout.on('error', (error) => {
+    if (systemCode(error) !== 'EPIPE') throw error;
+    open = false;
+  });
+  return (text) => void (open && process.stdout.write(text));
 }
 
-/** Expected failures (a BurrowError) are one line on stderr and exit code 1; anything
- * else is a bug, and its stack is worth seeing. */
-function failure(error: unknown): number {
+function reporter({ json }: OutputCliOptions, env: Env): Reporter {
+  return createReporter({
+    json,
+    colour: useColour(process.stderr.isTTY, env), // traces go to stderr
+    stdout: stdoutWriter(),
+    stderr: (text) => void process.stderr.write(text),
+  });
+}
+
+const traceTo =
+  (out: Reporter) =>
+  (event: TraceEvent): void =>
+    out.print({ event: 'trace', ...event });
+
+function warnIfShort(out: Reporter, secret: string | undefined): void {
+  if (secret !== undefined && secret.length < SHORT_SECRET) out.print(shortSecret(secret.length));
+}
+
+/** Expected failures (a BurrowError) are one line on stderr (an "error" event with --json)
+ * and exit code 1; anything else is a bug, and its stack is worth seeing. */
+function failure(out: Reporter, error: unknown): number {
   if (error instanceof BurrowError) {
-    err(error.message);
+    out.print(problem('error', error));
     return 1;
   }
   throw error;
@@ -47,74 +74,86 @@ function untilSignal(): Promise<NodeJS.Signals> {
 
 export async function runServer(args: RawArgs, env: Env): Promise<number> {
   const { server: options, trace } = resolveServerOptions(args, env);
+  const out = reporter(resolveOutputOptions(args, env, 'server'), env);
   const security = resolveServerSecurity(args, env);
+  const metricsAt = resolveMetricsAddress(args, env);
   let server: BurrowServer;
   let tls: LoadedServerTls | undefined;
+  let metrics: MetricsEndpoint | undefined;
   try {
     const secret = await loadSecret(security.secret);
     tls = await loadServerTls(security.tls);
-    warnIfShort(secret);
+    warnIfShort(out, secret);
     server = new BurrowServer({ ...options, secret, tls: tls?.options });
-    if (trace) server.on('trace', printTrace);
+    if (trace) server.on('trace', traceTo(out));
     await server.listen();
+    metrics = metricsAt && (await startMetrics(server, metricsAt).catch(async (error: unknown) => {
+      await server.destroy();
+      throw error;
+    }));
   } catch (error) {
-    return failure(error);
+    return failure(out, error);
   }
-  const range = options.portRange ? `${options.portRange.min}-${options.portRange.max}` : '';
-  const where = options.bind ? `${options.bind} ` : '';
-  out(`burrow server listening on ${where}control port ${server.controlPort}, data port ${server.dataPort}; public ports ${range}`);
-  if (tls) {
-    if (tls.createdIn !== undefined) err(`created a self-signed TLS certificate in ${tls.createdIn}`);
-    out(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}`);
-  }
-  if (server.secret === undefined) {
-    err('notice: no secret is set, so anyone who can reach this server can expose ports through it. Set one with BURROW_SECRET or --secret-file (docs/SECURITY.md).');
-  }
-  const refused = warnings();
-  server.on('refused', ({ conn, address, reason, message }) => refused(`refused ${conn} from ${address}: ${message} (${reason})`));
-  await untilSignal();
-  const { clients } = server.stats();
-  err(`shutting down: told ${clients} client(s) to reconnect later; open connections get ${seconds(server.limits.shutdownTimeoutMs)} to finish (signal again to stop now)`);
+  // Listen for signals before saying we are ready: whoever reads that line may signal at once.
+  const signalled = untilSignal();
+  const range = options.portRange ?? { min: 0, max: 0 }; // always set by resolveServerOptions
+  out.print({
+    event: 'listening',
+    controlPort: server.controlPort,
+    dataPort: server.dataPort,
+    bind: options.bind ?? null,
+    publicPorts: { min: range.min, max: range.max },
+    tls: tls !== undefined,
+    ...(tls ? { fingerprint: tls.fingerprint } : {}),
+    secret: server.secret !== undefined,
+    ...(metrics ? { metrics: metrics.url } : {}),
+  });
+  if (tls?.createdIn !== undefined) out.print({ event: 'certificate-created', dir: tls.createdIn });
+  if (server.secret === undefined) out.print(openRelay());
+  out.started();
+  server.on('refused', ({ conn, address, reason, message }) => out.print({ event: 'refused', conn, address, reason, message }));
+  await signalled;
+  out.print({ event: 'shutdown', clients: server.stats().clients, timeoutMs: server.limits.shutdownTimeoutMs });
   await server.close();
+  await metrics?.close();
   return 0;
 }
 
 export async function runClient(args: RawArgs, env: Env): Promise<number> {
   const { client: resolved, trace } = resolveClientOptions(args, env);
+  const output = resolveOutputOptions(args, env, 'client');
+  const out = reporter(output, env);
   const security = resolveClientSecurity(args, env);
   let client: BurrowClient;
   let options: ClientOptions;
   try {
     const secret = await loadSecret(security.secret);
-    warnIfShort(secret);
+    warnIfShort(out, secret);
     options = { ...resolved, secret, tls: await loadClientTls(security.tls) };
     client = new BurrowClient(options);
-    if (trace) client.on('trace', printTrace);
+    if (trace) client.on('trace', traceTo(out));
     await client.start();
   } catch (error) {
-    return failure(error);
+    return failure(out, error);
   }
-  const forwarding = (tunnel: OpenTunnel): void => out(`Forwarding ${tunnel.url} -> ${tunnel.localHost}:${tunnel.localPort}`);
-  client.tunnels.forEach(forwarding);
-  // One line per state change, on stderr; a new public address also goes to stdout.
-  const warn = warnings();
-  client.on('warning', (warning) => warn(`warning: ${warning.message}`));
-  client.on('disconnected', (error) => err(`lost the server: ${error.message}`));
-  client.on('reconnecting', ({ attempt, delayMs }) => err(`reconnecting in ${seconds(delayMs)} (attempt ${attempt})`));
+  const signalled = untilSignal(); // before the tunnel lines, as in runServer
+  for (const tunnel of client.tunnels) out.print(tunnelEvent(tunnel));
+  out.started();
+  if (!output.quiet) client.on('connection-close', (closed) => out.print(connectionEntry(closed)));
+  client.on('warning', (warning) => out.print(problem('warning', warning)));
+  client.on('disconnected', (error) => out.print(problem('disconnected', error)));
+  client.on('reconnecting', ({ attempt, delayMs }) => out.print({ event: 'reconnecting', attempt, delayMs }));
   client.on('reconnected', ({ moved }) => {
-    err(moved.length === 0 ? 'reconnected; same public address' : 'reconnected; the old public port was taken:');
-    for (const { tunnel } of moved) forwarding(tunnel);
+    out.print({ event: 'reconnected', moved: moved.length });
+    for (const { tunnel, previousPort } of moved) out.print(tunnelEvent(tunnel, previousPort));
   });
   const closed = new Promise<BurrowError | undefined>((resolve) => client.once('close', resolve));
-  const ended = await Promise.race([untilSignal(), closed]);
+  const ended = await Promise.race([signalled, closed]);
   if (ended instanceof BurrowError) {
     await client.destroy();
-    err(ended.message);
-    return 1;
+    return failure(out, ended);
   }
-  err(`closing; open connections get ${seconds(options.shutdownTimeoutMs ?? 0)} to finish (signal again to stop now)`);
+  out.print({ event: 'shutdown', timeoutMs: options.shutdownTimeoutMs ?? 0 });
   await client.close();
   return 0;
 }
-
-const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;

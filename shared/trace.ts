@@ -21,7 +21,30 @@ export function hideProofs(line: string): string {
 
 const ARROWS: Record<TraceEvent['kind'], string> = { send: '->', recv: '<-', event: '..' };
 
+/** ANSI SGR sequences; `--trace` uses them only on a terminal (cli/output.ts useColour). */
+const SGR = { reset: '\x1b[0m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', magenta: '\x1b[35m', cyan: '\x1b[36m' } as const;
+const SIDE_COLOUR: Record<TraceEvent['side'], string> = { server: SGR.magenta, client: SGR.cyan };
+const ARROW_COLOUR: Record<TraceEvent['kind'], string> = { send: SGR.green, recv: SGR.yellow, event: SGR.dim };
+
+const paint = (colour: string, text: string): string => `${colour}${text}${SGR.reset}`;
+
+/** Control characters shown as `\xNN`: a received line is the peer's bytes (decoded as
+ * latin1), and its escape sequences must not reach the terminal of whoever reads the trace. */
+const visible = (text: string): string =>
+  text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+export interface TraceFormat {
+  /** ANSI colours: the side, the arrow (`->` green, `<-` yellow), moments dim. Default off. */
+  colour?: boolean;
+}
+
 /** `[server] control#1 <- EXPOSE 3000` */
-export function formatTrace(event: TraceEvent): string {
-  return `[${event.side}] ${event.conn.padEnd(11)} ${ARROWS[event.kind]} ${event.text}`;
+export function formatTrace(event: TraceEvent, { colour = false }: TraceFormat = {}): string {
+  const side = `[${event.side}]`;
+  const conn = event.conn.padEnd(11);
+  const arrow = ARROWS[event.kind];
+  const text = visible(event.text);
+  if (!colour) return `${side} ${conn} ${arrow} ${text}`;
+  const tail = event.kind === 'event' ? paint(ARROW_COLOUR.event, `${arrow} ${text}`) : `${paint(ARROW_COLOUR[event.kind], arrow)} ${text}`;
+  return `${paint(SIDE_COLOUR[event.side], side)} ${conn} ${tail}`;
 }

@@ -631,7 +631,7 @@ test('a lease takes its port over from a zombie connection the server has not se
     visitor.on('error', () => {});
     await within(once(visitor, 'connect'), 5_000, 'the visitor to connect');
     const connection = await b.reader.line();
-    const match = new RegExp(`^CONNECTION ([A-Za-z0-9_-]{21}) ${port}$`).exec(connection);
+    const match = new RegExp(`^CONNECTION ([A-Za-z0-9_-]{21}) ${port} 127\\.0\\.0\\.1:[0-9]+$`).exec(connection);
     assert.ok(match, `B gets the CONNECTION: ${connection}`);
     const data = await dialBack(server.dataPort, match[1] ?? '', sockets);
     visitor.write('to b');
@@ -648,7 +648,7 @@ test('a lease takes its port over from a zombie connection the server has not se
     sockets.push(second);
     second.on('error', () => {});
     await within(once(second, 'connect'), 5_000, 'a second visitor to connect');
-    assert.match(await b.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${port}$`));
+    assert.match(await b.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${port} 127\\.0\\.0\\.1:[0-9]+$`));
   } finally {
     for (const socket of sockets) socket.destroy();
     for (const raw of raws) raw.socket.destroy();
@@ -665,7 +665,8 @@ test('CLI client --no-reconnect: the server goes away → exit 1 with "lost the 
   const local = await listenLocal(echo);
   try {
     const cli = startCli(
-      ['client', String(local.port), '--no-reconnect', '--server', HOST, '--local-host', HOST, '--control-port', String(server.controlPort), '--data-port', String(server.dataPort)],
+      // --quiet: no connection log, so stdout holds only the Forwarding line.
+      ['client', String(local.port), '--no-reconnect', '--quiet', '--server', HOST, '--local-host', HOST, '--control-port', String(server.controlPort), '--data-port', String(server.dataPort)],
       {},
       live,
     );
@@ -690,7 +691,8 @@ test('CLI client (reconnect on by default): prints lost / reconnecting / reconne
   try {
     const { controlPort, dataPort } = server;
     const cli = startCli(
-      ['client', String(local.port), '--server', HOST, '--local-host', HOST, '--control-port', String(controlPort), '--data-port', String(dataPort)],
+      // --quiet: no connection log, so stdout holds only the Forwarding line.
+      ['client', String(local.port), '--quiet', '--server', HOST, '--local-host', HOST, '--control-port', String(controlPort), '--data-port', String(dataPort)],
       {},
       live,
     );

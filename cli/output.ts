@@ -1,0 +1,184 @@
+// What `burrow server` and `burrow client` print, as events: each event is one or two text
+// lines (stdout for what a user or script acts on, stderr for notices), or with --json one
+// JSON object per line on stdout. Pure; cli/reporter.ts does the printing.
+//
+// --json: one object per line, every one with "event" and "time" (ISO 8601, UTC). Nothing
+// goes to stderr but usage errors (exit 2) and crashes. Never coloured. Not rate-limited,
+// except "refused" and "warning", which keep their cap of 10 a minute (a "throttled" line
+// tells what was held back). The first line is "listening" (server) or one "tunnel" per
+// tunnel (client); events that happen while starting follow them.
+//   listening    controlPort, dataPort, bind (null: all interfaces), publicPorts {min,max},
+//                tls (boolean), fingerprint (with tls), secret (boolean: one is required),
+//                metrics (the /metrics URL, with --metrics)
+//   tunnel       url, publicPort, local ("host:port"); previousPort after a reconnect moved it
+//   connection   id, visitor ("addr:port" or null), publicPort, url, local, bytesIn (from
+//                the visitor), bytesOut (to it), durationMs, reset (ended by a reset)
+//   trace        side ("server"/"client"), conn, kind ("send"/"recv"/"event"), text
+//   warning      code, message: a failure the client lives with (a visitor's local service
+//                down, a reconnect attempt that failed, ...)
+//   refused      conn, address, reason, message: a connection turned away (TLS, auth)
+//   disconnected code, message: the client lost the server
+//   reconnecting attempt, delayMs
+//   reconnected  moved: how many tunnels got a new public port ("tunnel" lines follow)
+//   open-relay   message: the server has no secret
+//   short-secret length, message
+//   certificate-created  dir: where --tls made its self-signed certificate
+//   shutdown     timeoutMs (for open connections); clients told (server only)
+//   error        code, message (reason, for a refusal): fatal; the process exits 1
+//   throttled    message: lines held back by the cap
+import type { ConnectionEvent, OpenTunnel } from '../client/types.ts';
+import type { ConnectionTotals } from '../client/connection.ts';
+import type { BurrowError } from '../shared/errors.ts';
+import { formatTrace, type TraceEvent } from '../shared/trace.ts';
+import { clock, formatBytes, formatDuration, hostPort, seconds } from './format.ts';
+
+export interface ListeningEvent {
+  event: 'listening';
+  controlPort: number;
+  dataPort: number;
+  bind: string | null;
+  publicPorts: { min: number; max: number };
+  tls: boolean;
+  fingerprint?: string;
+  secret: boolean;
+  metrics?: string;
+}
+
+export interface TunnelEvent {
+  event: 'tunnel';
+  url: string;
+  publicPort: number;
+  local: string;
+  previousPort?: number;
+}
+
+export interface ConnectionEntry {
+  event: 'connection';
+  id: string;
+  visitor: string | null;
+  publicPort: number;
+  url: string;
+  local: string;
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+  reset: boolean;
+}
+
+export type ProblemEvent = { event: 'warning' | 'disconnected' | 'error'; code: string; message: string; reason?: string };
+
+export type OutputEvent =
+  | ListeningEvent
+  | TunnelEvent
+  | ConnectionEntry
+  | ProblemEvent
+  | ({ event: 'trace' } & TraceEvent)
+  | { event: 'refused'; conn: string; address: string; reason: string; message: string }
+  | { event: 'reconnecting'; attempt: number; delayMs: number }
+  | { event: 'reconnected'; moved: number }
+  | { event: 'open-relay'; message: string }
+  | { event: 'short-secret'; length: number; message: string }
+  | { event: 'certificate-created'; dir: string }
+  | { event: 'shutdown'; timeoutMs: number; clients?: number }
+  | { event: 'throttled'; message: string };
+
+export const tunnelEvent = (tunnel: OpenTunnel, previousPort?: number): TunnelEvent => ({
+  event: 'tunnel',
+  url: tunnel.url,
+  publicPort: tunnel.publicPort,
+  local: hostPort(tunnel.localHost, tunnel.localPort),
+  ...(previousPort === undefined ? {} : { previousPort }),
+});
+
+export const connectionEntry = (c: ConnectionEvent & ConnectionTotals): ConnectionEntry => ({
+  event: 'connection',
+  id: c.id,
+  visitor: c.visitor ?? null,
+  publicPort: c.tunnel.publicPort,
+  url: c.tunnel.url,
+  local: hostPort(c.tunnel.localHost, c.tunnel.localPort),
+  bytesIn: c.bytesIn,
+  bytesOut: c.bytesOut,
+  durationMs: c.durationMs,
+  reset: c.aborted,
+});
+
+export const problem = (event: ProblemEvent['event'], error: BurrowError): ProblemEvent => ({
+  event,
+  code: error.code,
+  message: error.message,
+  ...(error.reason === undefined ? {} : { reason: error.reason }),
+});
+
+export const openRelay = (): OutputEvent => ({
+  event: 'open-relay',
+  message: 'no secret is set, so anyone who can reach this server can expose ports through it. Set one with BURROW_SECRET or --secret-file (docs/SECURITY.md).',
+});
+
+export const shortSecret = (length: number): OutputEvent => ({
+  event: 'short-secret',
+  length,
+  message: `the secret is only ${length} characters; without TLS, anyone who records a handshake can try to guess it offline. Use 32 random characters (openssl rand -base64 32).`,
+});
+
+/** `03:31:05 127.0.0.1:53422 -> tcp://127.0.0.1:41234 -> localhost:3000  in 78 B  out 210 B  12 ms` */
+export function connectionLine(c: ConnectionEntry, at: Date): string {
+  const sizes = `in ${formatBytes(c.bytesIn)}  out ${formatBytes(c.bytesOut)}`;
+  return `${clock(at)} ${c.visitor ?? '?'} -> ${c.url} -> ${c.local}  ${sizes}  ${formatDuration(c.durationMs)}${c.reset ? ' (reset)' : ''}`;
+}
+
+export interface TextLine {
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+const stdout = (line: string): TextLine => ({ stream: 'stdout', line });
+const stderr = (line: string): TextLine => ({ stream: 'stderr', line: `burrow: ${line}` });
+
+/** The event as the text output shows it; `colour` only affects traces. */
+export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] {
+  switch (e.event) {
+    case 'listening': {
+      const where = e.bind === null ? '' : `${e.bind} `;
+      const listening = stdout(`burrow server listening on ${where}control port ${e.controlPort}, data port ${e.dataPort}; public ports ${e.publicPorts.min}-${e.publicPorts.max}`);
+      const lines = [listening];
+      if (e.fingerprint !== undefined) lines.push(stdout(`TLS certificate SHA-256 fingerprint: ${e.fingerprint}`));
+      if (e.metrics !== undefined) lines.push(stdout(`Prometheus metrics at ${e.metrics}`));
+      return lines;
+    }
+    case 'tunnel':
+      return [stdout(`Forwarding ${e.url} -> ${e.local}`)];
+    case 'connection':
+      return [stdout(connectionLine(e, at))];
+    case 'trace':
+      return [{ stream: 'stderr', line: formatTrace(e, { colour }) }];
+    case 'refused':
+      return [stderr(`refused ${e.conn} from ${e.address}: ${e.message} (${e.reason})`)];
+    case 'warning':
+    case 'short-secret':
+      return [stderr(`warning: ${e.message}`)];
+    case 'open-relay':
+      return [stderr(`notice: ${e.message}`)];
+    case 'disconnected':
+      return [stderr(`lost the server: ${e.message}`)];
+    case 'reconnecting':
+      return [stderr(`reconnecting in ${seconds(e.delayMs)} (attempt ${e.attempt})`)];
+    case 'reconnected':
+      return [stderr(e.moved === 0 ? 'reconnected; same public address' : 'reconnected; the old public port was taken:')];
+    case 'certificate-created':
+      return [stderr(`created a self-signed TLS certificate in ${e.dir}`)];
+    case 'shutdown': {
+      const finish = `open connections get ${seconds(e.timeoutMs)} to finish (signal again to stop now)`;
+      return [stderr(e.clients === undefined ? `closing; ${finish}` : `shutting down: told ${e.clients} client(s) to reconnect later; ${finish}`)];
+    }
+    case 'error':
+    case 'throttled':
+      return [stderr(e.message)];
+  }
+}
+
+/** The event as one line of --json output (without the newline). */
+export function jsonLine(e: OutputEvent, at: Date): string {
+  const { event, ...fields } = e;
+  return JSON.stringify({ event, time: at.toISOString(), ...fields });
+}
