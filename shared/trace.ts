@@ -41,7 +41,7 @@ export interface TraceFormat {
 /** `[server] control#1 <- EXPOSE 3000` */
 export function formatTrace(event: TraceEvent, { colour = false }: TraceFormat = {}): string {
   const side = `[${event.side}]`;
-  const conn = event.conn.padEnd(11);
+  const conn = event.conn.padEnd(14); // `visitor:<id>`, the longest label, lines up
   const arrow = ARROWS[event.kind];
   const text = visible(event.text);
   if (!colour) return `${side} ${conn} ${arrow} ${text}`;

@@ -35,8 +35,8 @@ describe('formatTrace', () => {
   const moment: TraceEvent = { side: 'server', conn: 'visitor:abc123', kind: 'event', text: 'paired with data#1 after 3 ms; piping' };
 
   test('without colour (the default): as before, no escape codes', () => {
-    assert.equal(formatTrace(recv), '[server] control#1   <- EXPOSE 3000');
-    assert.equal(formatTrace(send), '[client] data:abc123 -> ID abc123');
+    assert.equal(formatTrace(recv), '[server] control#1      <- EXPOSE 3000');
+    assert.equal(formatTrace(send), '[client] data:abc123    -> ID abc123');
     assert.equal(formatTrace(moment), '[server] visitor:abc123 .. paired with data#1 after 3 ms; piping');
     for (const event of [recv, send, moment]) {
       assert.equal(formatTrace(event, { colour: false }), formatTrace(event));
@@ -45,8 +45,8 @@ describe('formatTrace', () => {
   });
 
   test('with colour: the side per side, -> green, <- yellow, moments dim; the same text underneath', () => {
-    assert.equal(formatTrace(recv, { colour: true }), `${ESC}[35m[server]${ESC}[0m control#1   ${ESC}[33m<-${ESC}[0m EXPOSE 3000`);
-    assert.equal(formatTrace(send, { colour: true }), `${ESC}[36m[client]${ESC}[0m data:abc123 ${ESC}[32m->${ESC}[0m ID abc123`);
+    assert.equal(formatTrace(recv, { colour: true }), `${ESC}[35m[server]${ESC}[0m control#1      ${ESC}[33m<-${ESC}[0m EXPOSE 3000`);
+    assert.equal(formatTrace(send, { colour: true }), `${ESC}[36m[client]${ESC}[0m data:abc123    ${ESC}[32m->${ESC}[0m ID abc123`);
     assert.equal(
       formatTrace(moment, { colour: true }),
       `${ESC}[35m[server]${ESC}[0m visitor:abc123 ${ESC}[2m.. paired with data#1 after 3 ms; piping${ESC}[0m`,
@@ -56,9 +56,9 @@ describe('formatTrace', () => {
 
   test("a peer's control characters are shown, not sent to the terminal", () => {
     const hostile: TraceEvent = { side: 'server', conn: 'control#9', kind: 'recv', text: 'EXPOSE \x1b[2J\x07 1\r' };
-    assert.equal(formatTrace(hostile), '[server] control#9   <- EXPOSE \\x1b[2J\\x07 1\\x0d');
+    assert.equal(formatTrace(hostile), '[server] control#9      <- EXPOSE \\x1b[2J\\x07 1\\x0d');
     assert.equal(stripAnsi(formatTrace(hostile, { colour: true })), formatTrace(hostile));
-    assert.equal(formatTrace({ ...hostile, text: 'caf\u00e9 \u009b' }), '[server] control#9   <- caf\u00e9 \\x9b');
+    assert.equal(formatTrace({ ...hostile, text: 'caf\u00e9 \u009b' }), '[server] control#9      <- caf\u00e9 \\x9b');
   });
 });
 
@@ -180,7 +180,7 @@ const EVERY_EVENT: Array<{ event: OutputEvent; json: Record<string, unknown>; te
     },
     text: [['stdout', '03:31:05 127.0.0.1:53422 -> tcp://127.0.0.1:41234 -> localhost:3000  in 78 B  out 210 B  12 ms (reset)']],
   },
-  { event: trace, json: { side: 'client', conn: 'control', kind: 'send', text: 'EXPOSE 3000' }, text: [['stderr', '[client] control     -> EXPOSE 3000']] },
+  { event: trace, json: { side: 'client', conn: 'control', kind: 'send', text: 'EXPOSE 3000' }, text: [['stderr', '[client] control        -> EXPOSE 3000']] },
   {
     event: problem('warning', new BurrowError('local-unavailable', 'cannot connect to local service at localhost:3000: connection refused')),
     json: { code: 'local-unavailable', message: 'cannot connect to local service at localhost:3000: connection refused' },
