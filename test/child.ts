@@ -82,15 +82,21 @@ export async function runCli(args: string[], vars: Record<string, string> = {}):
 
 /** Waits until the child's stdout or stderr matches `pattern`; fails early if it exits. */
 export function waitForOutput(cli: Cli, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<RegExpExecArray> {
+  return waitFor(cli, stream, (text) => pattern.exec(text) ?? undefined, what);
+}
+
+/** Waits until `find` finds something in all the child has printed on `stream` so far;
+ * fails early if the child exits first. */
+export function waitFor<T>(cli: Cli, stream: 'stdout' | 'stderr', find: (text: string) => T | undefined, what: string): Promise<T> {
   const source = stream === 'stdout' ? cli.child.stdout : cli.child.stderr;
-  const found = new Promise<RegExpExecArray>((resolve, reject) => {
+  const found = new Promise<T>((resolve, reject) => {
     const check = (): boolean => {
-      const match = pattern.exec(cli[stream]);
-      if (match) {
+      const hit = find(cli[stream]);
+      if (hit !== undefined) {
         source?.off('data', onData);
-        resolve(match);
+        resolve(hit);
       }
-      return match !== null;
+      return hit !== undefined;
     };
     const onData = (): void => void check();
     if (check()) return;

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { envName } from '../cli/options.ts';
-import { CHILD_MS, FORWARDING, interrupt, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, runCli, startCli, waitForOutput, type Cli } from './child.ts';
+import { FORWARDING, interrupt, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, runCli, startCli, waitFor, waitForOutput, type Cli } from './child.ts';
 import { assertSameBytes, connectVisitor, echo, HOST, listenLocal, pseudoRandomBytes, readAll, replyOnEnd, within } from './helpers.ts';
 import { freePort, holdPort } from './raw.ts';
 
@@ -40,25 +40,7 @@ function jsonLines(text: string, who: string): Json[] {
 
 /** Waits until the child's stdout holds a JSON line that `match`es; fails early if it exits. */
 function untilJson(cli: Cli, match: (event: Json) => boolean, what: string): Promise<Json> {
-  const source = cli.child.stdout;
-  const found = new Promise<Json>((resolve, reject) => {
-    const check = (): boolean => {
-      const hit = jsonLines(cli.stdout, what).find(match);
-      if (hit) {
-        source?.off('data', onData);
-        resolve(hit);
-      }
-      return hit !== undefined;
-    };
-    const onData = (): void => void check();
-    if (check()) return;
-    source?.on('data', onData);
-    void cli.closed.then((exit) => {
-      if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
-    });
-  });
-  found.catch(() => {});
-  return within(found, CHILD_MS, what);
+  return waitFor(cli, 'stdout', (text) => jsonLines(text, what).find(match), what);
 }
 
 /** The object without its "time" (which the test cannot know). */
