@@ -2,7 +2,7 @@
 // exposed local port, and a dial-back for every CONNECTION. When the link is lost it
 // reconnects with backoff and reclaims its public ports with their leases.
 // `startClient()` is the library entry point.
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type net from 'node:net';
 import createDebug from 'debug';
 import { BurrowError } from '../shared/errors.ts';
@@ -57,6 +57,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   constructor(private readonly options: ClientOptions) {
     super();
     this.serverHost = options.server ?? 'localhost';
+    // One 'abort' listener per dial-back in flight (up to maxConnections): not a leak.
+    setMaxListeners(0, this.stopping.signal);
     // Resolved once (a bad fingerprint throws here), used by the control and data dials.
     this.tls = options.tls ? clientTls(options.tls, this.serverHost) : undefined;
     this.table = new TunnelTable(options.tunnels, this.serverHost, options.localHost ?? 'localhost');

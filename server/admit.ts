@@ -6,7 +6,7 @@ import type net from 'node:net';
 import createDebug from 'debug';
 import { closeWithLine } from '../shared/control-lines.ts';
 import { rememberTcp } from '../shared/pipe.ts';
-import { formatErr } from '../shared/protocol.ts';
+import { formatAddress, formatErr } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
 import type { ServerTls } from './tls-server.ts';
 
@@ -101,7 +101,7 @@ function firstByte(socket: net.Socket, timeoutMs: number): Promise<number | 'tim
 }
 
 /** `address:port` of the peer, for the operator's log. */
-export const peerOf = (socket: net.Socket): string => `${socket.remoteAddress}:${socket.remotePort}`;
+export const peerOf = (socket: net.Socket): string => formatAddress(socket.remoteAddress, socket.remotePort) ?? 'an unknown address';
 
 function turnAway(socket: net.Socket, ctx: ServerContext, conn: string, line: string): void {
   ctx.trace(conn, 'send', line.trimEnd());

@@ -9,6 +9,7 @@ import {
   DEFAULT_CONTROL_PORT,
   DEFAULT_DATA_PORT,
   DEFAULT_PORT_RANGE,
+  formatAddress,
   formatErr,
   KEEPALIVE_DELAY_MS,
   type PortRange,
@@ -215,7 +216,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     }
     raw.once('close', () => this.clientsPerAddress.remove(address));
     const conn = this.label('control');
-    this.trace(conn, 'event', `client connected from ${address}:${raw.remotePort}`);
+    this.trace(conn, 'event', `client connected from ${formatAddress(address, raw.remotePort) ?? address}`);
     // One deadline from accept: the first byte, TLS, and the first line or authentication.
     const deadline = Date.now() + this.limits.handshakeTimeoutMs;
     const socket = await admit(raw, this, conn, deadline);

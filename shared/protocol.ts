@@ -71,7 +71,7 @@ function signalOf(fields: string[]): Parsed<ControlSignal> | undefined {
 /** A decimal port number without sign or leading zeros. */
 const PORT_PATTERN = /^(0|[1-9][0-9]{0,4})$/;
 /** A visitor's address as the server reports it: `203.0.113.9:51234` or `[2001:db8::1]:51234`. */
-const ADDRESS_PATTERN = /^([0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}\]):(0|[1-9][0-9]{0,4})$/;
+const ADDRESS_PATTERN = /^([0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}(%[A-Za-z0-9_.-]{1,32})?\]):(0|[1-9][0-9]{0,4})$/;
 /** Printable ASCII: what every line must consist of. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
@@ -178,9 +178,10 @@ export function parseServerControlLine(line: string): Parsed<ServerControlMessag
     }
     case 'CONNECTION': {
       const publicPort = portOf(second, false);
-      const visitor = fields[3];
-      const visitorOk = visitor === undefined || ADDRESS_PATTERN.test(visitor);
-      if (fields.length < 3 || fields.length > 4 || first === undefined || !ID_PATTERN.test(first) || publicPort === undefined || !visitorOk) {
+      // The visitor's address only informs the client's log: one it cannot read is dropped,
+      // never a reason to end the session.
+      const visitor = fields[3] !== undefined && ADDRESS_PATTERN.test(fields[3]) ? fields[3] : undefined;
+      if (fields.length < 3 || fields.length > 4 || first === undefined || !ID_PATTERN.test(first) || publicPort === undefined) {
         return fail('bad-arguments', 'usage: CONNECTION <id> <publicPort> [<visitor address:port>]');
       }
       return { ok: true, message: visitor === undefined ? { verb, id: first, publicPort } : { verb, id: first, publicPort, visitor } };
