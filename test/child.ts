@@ -127,3 +127,21 @@ export async function killAll(live: Set<Cli>): Promise<void> {
     await within(cli.closed, CHILD_MS, 'a killed child').catch(() => {});
   }
 }
+
+/** Runs a TypeScript file of this repository (`demo/demo.ts`) to completion with tsx. */
+export async function runScript(file: string): Promise<Exit & { stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const closed = new Promise<Exit>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+  });
+  try {
+    return { ...(await within(closed, CHILD_MS, `${file} to finish`)), stdout, stderr };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}

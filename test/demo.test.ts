@@ -1,26 +1,12 @@
 // `npm run demo` is the first command in the README: it must run, narrate the rendezvous
 // with the trace, and end with the response that crossed the tunnel.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { within } from './helpers.ts';
-
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { runScript } from './child.ts';
 
 test('the demo exits 0, shows CONNECTION, ID and OK in order, and ends with the response', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'demo/demo.ts'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  try {
-    const [code] = (await within(once(child, 'close'), 30_000, 'the demo to finish')) as [number | null];
-    assert.equal(code, 0, `exit code; stderr: ${stderr}`);
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
+  const { code, stdout, stderr } = await runScript('demo/demo.ts');
+  assert.equal(code, 0, `exit code; stderr: ${stderr}`);
   const lines = stdout.split('\n');
   const at = (pattern: RegExp): number => lines.findIndex((line) => pattern.test(line));
   const steps = [

@@ -1,14 +1,9 @@
 // The README's library example is demo/library.ts, which tsc checks and a test runs: the
 // two must not drift apart.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { within } from './helpers.ts';
-
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { runScript } from './child.ts';
 
 test("the README's library example is demo/library.ts (importing 'burrow' instead of '../index.ts')", async () => {
   const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
@@ -22,17 +17,8 @@ test("the README's library example is demo/library.ts (importing 'burrow' instea
 });
 
 test('demo/library.ts runs: one visitor crosses, every event prints, exit 0', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'demo/library.ts'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  try {
-    const [code] = (await within(once(child, 'close'), 30_000, 'the example to finish')) as [number | null];
-    assert.equal(code, 0, `exit code; stderr: ${stderr}`);
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
+  const { code, stdout, stderr } = await runScript('demo/library.ts');
+  assert.equal(code, 0, `exit code; stderr: ${stderr}`);
   assert.match(stdout, /^forwarding tcp:\/\/127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$/m);
   assert.match(stdout, /^visitor 127\.0\.0\.1:\d+ joined on tcp:/m);
   assert.match(stdout, /^visitor 127\.0\.0\.1:\d+: 24 B in, 24 B out, \d+ ms$/m);
