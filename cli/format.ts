@@ -8,9 +8,6 @@ export function useColour(isTTY: boolean | undefined, env: Env): boolean {
   return isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '') && env.TERM !== 'dumb';
 }
 
-/** `localhost:3000`, `[::1]:3000`. */
-export const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
-
 const UNITS = ['B', 'KiB', 'MiB', 'GiB'] as const;
 
 /** `78 B`, `4.9 KiB`, `1.0 MiB`: one decimal above bytes. */

@@ -30,7 +30,8 @@ import type { ConnectionEvent, OpenTunnel } from '../client/types.ts';
 import type { ConnectionTotals } from '../client/connection.ts';
 import type { BurrowError } from '../shared/errors.ts';
 import { formatTrace, type TraceEvent } from '../shared/trace.ts';
-import { clock, formatBytes, formatDuration, hostPort, seconds } from './format.ts';
+import { hostPort } from '../shared/protocol.ts';
+import { clock, formatBytes, formatDuration, seconds } from './format.ts';
 
 export interface ListeningEvent {
   event: 'listening';

@@ -7,6 +7,7 @@ import net from 'node:net';
 import createDebug from 'debug';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { BurrowError, describe } from '../shared/errors.ts';
+import { hostPort } from '../shared/protocol.ts';
 import { portOf } from './ports.ts';
 import type { BurrowServer, RefusedEvent } from './server.ts';
 
@@ -144,7 +145,6 @@ function listen(http: Server, { host, port }: MetricsOptions): Promise<void> {
   });
 }
 
-const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 

@@ -255,9 +255,11 @@ export const formatConnection = (id: string, publicPort: number, visitor?: strin
  * socket no longer knows its peer. */
 export function formatAddress(address: string | undefined, port: number | undefined): string | undefined {
   if (address === undefined || port === undefined) return undefined;
-  const host = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return hostPort(address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address, port);
 }
+
+/** `host:port`, with an IPv6 host in brackets. */
+export const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 export const formatId = (id: string, proof?: string): string => (proof === undefined ? `ID ${id}\n` : `ID ${id} ${proof}\n`);
 export const formatAuth = (): string => 'AUTH\n';
 export const formatChallenge = (nonce: string): string => `CHALLENGE ${nonce}\n`;
