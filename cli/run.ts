@@ -77,7 +77,7 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
   const out = reporter(resolveOutputOptions(args, env, 'server'), env);
   const security = resolveServerSecurity(args, env);
   const metricsAt = resolveMetricsAddress(args, env);
-  let server: BurrowServer;
+  let server: BurrowServer | undefined;
   let tls: LoadedServerTls | undefined;
   let metrics: MetricsEndpoint | undefined;
   try {
@@ -87,11 +87,9 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
     server = new BurrowServer({ ...options, secret, tls: tls?.options });
     if (trace) server.on('trace', traceTo(out));
     await server.listen();
-    metrics = metricsAt && (await startMetrics(server, metricsAt).catch(async (error: unknown) => {
-      await server.destroy();
-      throw error;
-    }));
+    if (metricsAt) metrics = await startMetrics(server, metricsAt);
   } catch (error) {
+    await server?.destroy(); // it may be listening already: nothing must stay open
     return failure(out, error);
   }
   // Listen for signals before saying we are ready: whoever reads that line may signal at once.
