@@ -137,6 +137,15 @@ function clientArgs(y: Argv): Argv {
       describe: describe('remote-port', 'Public port to ask for; repeat once per local port (env: comma-separated)'),
       defaultDescription: 'any free port',
     })
+    .option('proxy-protocol', {
+      type: 'string',
+      array: true,
+      describe: describe(
+        'proxy-protocol',
+        "Send the local service a PROXY protocol header (v1 text, v2 binary) with the visitor's address; only for services that expect one (nginx proxy_protocol, haproxy accept-proxy). One value for all tunnels, or one per local port (none to skip)",
+      ),
+      defaultDescription: 'none',
+    })
     .option('quiet', {
       type: 'boolean',
       describe: describe('quiet', 'No connection log (the line printed on stdout when a visitor connection closes)'),
@@ -149,6 +158,7 @@ function clientArgs(y: Argv): Argv {
     .example('$0 client 3000', 'Expose localhost:3000 through a server on localhost')
     .example('$0 client 3000 5432 --server relay.example.com', 'Two tunnels over one connection')
     .example('$0 client 3000 --remote-port 8080', 'Ask for public port 8080')
+    .example('$0 client 8080 --proxy-protocol v2', "nginx on 8080 (listen 8080 proxy_protocol) logs the visitor's address")
     .example('$0 client 3000 --server relay.example.com --tls-fingerprint AB:CD:… --secret-file ~/.burrow-secret', 'To a server started with --tls and a secret');
 }
 

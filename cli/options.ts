@@ -1,6 +1,7 @@
 // Turns flags and BURROW_* environment variables into library options. One vocabulary:
 // `--control-port` is `BURROW_CONTROL_PORT` is `controlPort`. A flag wins over its
 // variable, which wins over the default. Pure, so it is tested without processes.
+import net from 'node:net';
 import type { ClientOptions } from '../client/client.ts';
 import {
   DEFAULT_CONTROL_PORT,
@@ -14,6 +15,7 @@ import {
 import { DEFAULT_LIMITS, type Limits } from '../server/limits.ts';
 import type { ServerOptions } from '../server/server.ts';
 import { parseMetricsAddress, type MetricsOptions } from '../server/metrics.ts';
+import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from '../shared/proxy-header.ts';
 
 /** A mistake in the command line or environment: printed as one line, exit code 2. */
 export class UsageError extends Error {}
@@ -35,6 +37,16 @@ export function raw(args: RawArgs, env: Env, flag: string): { text: string; sour
   const fromEnv = env[envName(flag)];
   if (fromEnv !== undefined && fromEnv !== '') return { text: fromEnv, source: envName(flag) };
   return undefined;
+}
+
+/** A host name or address. burrow prints IPv6 as `[::1]:41234`, so a user may type `[::1]`
+ * back: the brackets come off. Any other bracket is a mistake (ports have their own flags). */
+function host(args: RawArgs, env: Env, flag: string): string | undefined {
+  const value = raw(args, env, flag);
+  if (value === undefined || !/[[\]]/.test(value.text)) return value?.text;
+  const inner = /^\[(.*)\]$/.exec(value.text)?.[1];
+  if (inner !== undefined && net.isIPv6(inner)) return inner;
+  throw new UsageError(`${value.source}: "${value.text}" is not a host name or address (an IPv6 address may be written ::1 or [::1]; ports have their own flags)`);
 }
 
 function port(text: string, source: string, allowZero = false): number {
@@ -109,7 +121,7 @@ export function resolveServerOptions(args: RawArgs, env: Env): ServerCliOptions 
   if (portRange === undefined) {
     throw new UsageError(`${range?.source}: "${range?.text}" is not a port range like 1024-65535`);
   }
-  const bind = raw(args, env, 'bind')?.text;
+  const bind = host(args, env, 'bind');
   return {
     server: {
       // 0 lets the system pick a free port (printed at start): handy for tests.
@@ -140,24 +152,21 @@ export function resolveClientOptions(args: RawArgs, env: Env): ClientCliOptions 
   if (localPorts.length === 0) throw new UsageError('give at least one local port to expose');
 
   // --remote-port may repeat: the Nth applies to the Nth local port (0 = any).
-  const remoteArg = args['remote-port'];
-  const remoteEnv = env[envName('remote-port')];
-  const remoteList: { text: string; source: string }[] =
-    remoteArg !== undefined
-      ? (Array.isArray(remoteArg) ? remoteArg : [remoteArg]).map((r) => ({ text: String(r), source: '--remote-port' }))
-      : remoteEnv
-        ? remoteEnv.split(',').map((text) => ({ text, source: envName('remote-port') }))
-        : [];
+  const remoteList = perTunnel(args, env, 'remote-port');
   if (remoteList.length > localPorts.length) {
     throw new UsageError(`${remoteList.length} remote ports for ${localPorts.length} local port(s): give at most one per local port`);
   }
   const remotePorts = remoteList.map((r) => port(r.text, r.source, true));
+  const proxyProtocols = proxyProtocolsFor(localPorts.length, perTunnel(args, env, 'proxy-protocol'));
 
   return {
     client: {
-      tunnels: localPorts.map((localPort, i) => ({ localPort, remotePort: remotePorts[i] ?? 0 })),
-      server: raw(args, env, 'server')?.text ?? 'localhost',
-      localHost: raw(args, env, 'local-host')?.text ?? 'localhost',
+      tunnels: localPorts.map((localPort, i) => {
+        const proxyProtocol = proxyProtocols[i];
+        return proxyProtocol === undefined ? { localPort, remotePort: remotePorts[i] ?? 0 } : { localPort, remotePort: remotePorts[i] ?? 0, proxyProtocol };
+      }),
+      server: host(args, env, 'server') ?? 'localhost',
+      localHost: host(args, env, 'local-host') ?? 'localhost',
       controlPort: portFlag(args, env, 'control-port', DEFAULT_CONTROL_PORT),
       dataPort: portFlag(args, env, 'data-port', DEFAULT_DATA_PORT),
       reconnect: flagOn(args, env, 'reconnect', true),
@@ -165,6 +174,29 @@ export function resolveClientOptions(args: RawArgs, env: Env): ClientCliOptions 
     },
     trace: flagOn(args, env, 'trace'),
   };
+}
+
+/** A flag that may repeat, one value per tunnel (its variable: comma-separated values). */
+function perTunnel(args: RawArgs, env: Env, flag: string): { text: string; source: string }[] {
+  const value = args[flag];
+  if (value !== undefined && value !== null) return (Array.isArray(value) ? value : [value]).map((v) => ({ text: String(v), source: `--${flag}` }));
+  const fromEnv = env[envName(flag)];
+  return fromEnv ? fromEnv.split(',').map((text) => ({ text, source: envName(flag) })) : [];
+}
+
+/** `--proxy-protocol v1|v2|none`: one value for every tunnel, or exactly one per local port. */
+function proxyProtocolsFor(tunnels: number, values: { text: string; source: string }[]): (ProxyProtocolVersion | undefined)[] {
+  if (values.length > 1 && values.length !== tunnels) {
+    throw new UsageError(`${values.length} --proxy-protocol values for ${tunnels} local port(s): give one for all, or one per local port`);
+  }
+  const versions = values.map(({ text, source }) => {
+    const version = text.trim();
+    if (version === 'none') return undefined;
+    const known = PROXY_PROTOCOL_VERSIONS.find((v) => v === version);
+    if (known === undefined) throw new UsageError(`${source}: "${text}" is not v1, v2 or none`);
+    return known;
+  });
+  return values.length === 1 ? Array<ProxyProtocolVersion | undefined>(tunnels).fill(versions[0]) : versions;
 }
 
 export interface OutputCliOptions {

@@ -140,7 +140,7 @@ const stderr = (line: string): TextLine => ({ stream: 'stderr', line: `burrow: $
 export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] {
   switch (e.event) {
     case 'listening': {
-      const where = e.bind === null ? '' : `${e.bind} `;
+      const where = e.bind === null ? '' : `${e.bind.includes(':') ? `[${e.bind}]` : e.bind} `;
       const listening = stdout(`burrow server listening on ${where}control port ${e.controlPort}, data port ${e.dataPort}; public ports ${e.publicPorts.min}-${e.publicPorts.max}`);
       const lines = [listening];
       if (e.fingerprint !== undefined) lines.push(stdout(`TLS certificate SHA-256 fingerprint: ${e.fingerprint}`));

@@ -13,7 +13,10 @@ import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  unbracket,
+  type ConnectionMessage,
 } from '../shared/protocol.ts';
+import { parseEndpoint, proxyHeader } from '../shared/proxy-header.ts';
 import { hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
@@ -56,12 +59,12 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
 
   constructor(private readonly options: ClientOptions) {
     super();
-    this.serverHost = options.server ?? 'localhost';
+    this.serverHost = unbracket(options.server ?? 'localhost');
     // One 'abort' listener per dial-back in flight (up to maxConnections): not a leak.
     setMaxListeners(0, this.stopping.signal);
     // Resolved once (a bad fingerprint throws here), used by the control and data dials.
     this.tls = options.tls ? clientTls(options.tls, this.serverHost) : undefined;
-    this.table = new TunnelTable(options.tunnels, this.serverHost, options.localHost ?? 'localhost');
+    this.table = new TunnelTable(options.tunnels, this.serverHost, unbracket(options.localHost ?? 'localhost'));
     this.tunnels = this.table.open;
   }
 
@@ -112,7 +115,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         tls: this.tls,
       },
       {
-        onConnection: (id, publicPort, visitor) => this.onConnection(id, publicPort, visitor),
+        onConnection: (message) => this.onConnection(message),
         onWarning: (warning) => this.warn(warning),
         onLost: (error, goAway) => this.onLost(link, error, goAway),
         trace: (kind, text) => this.trace('control', kind, text),
@@ -181,7 +184,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }, delayMs);
   }
 
-  private onConnection(id: string, publicPort: number, visitor: string | undefined): void {
+  private onConnection({ id, publicPort, visitor, destination }: ConnectionMessage): void {
     const tunnel = this.tunnels.find((t) => t.publicPort === publicPort);
     if (!tunnel) {
       this.warn(new BurrowError('protocol', `CONNECTION for public port ${publicPort}, which is not one of our tunnels`));
@@ -210,6 +213,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       dataPort: this.options.dataPort ?? DEFAULT_DATA_PORT,
       localHost: tunnel.localHost,
       localPort: tunnel.localPort,
+      proxyHeader: tunnel.proxyProtocol && proxyHeader(tunnel.proxyProtocol, parseEndpoint(visitor), parseEndpoint(destination)),
       timeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       secret: this.options.secret,
       tls: this.tls,

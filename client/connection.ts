@@ -4,7 +4,8 @@ import type net from 'node:net';
 import { BurrowError } from '../shared/errors.ts';
 import { readFirstLine } from '../shared/first-line.ts';
 import { abortSocket, joinSockets } from '../shared/pipe.ts';
-import { formatId, MAX_LINE_LENGTH, parseServerDataLine } from '../shared/protocol.ts';
+import { formatId, hostPort, MAX_LINE_LENGTH, parseServerDataLine } from '../shared/protocol.ts';
+import { describeProxyHeader } from '../shared/proxy-header.ts';
 import { dataProof } from '../shared/secret.ts';
 import { dial } from './dial.ts';
 import type { ClientTls } from './tls.ts';
@@ -16,6 +17,8 @@ export interface DialBackOptions {
   dataPort: number;
   localHost: string;
   localPort: number;
+  /** Written to the local service before any visitor byte (a PROXY protocol header). */
+  proxyHeader: Buffer | undefined;
   /** Deadline for the local dial, and for the data dial plus the server's answer to `ID`. */
   timeoutMs: number;
   /** Prove the secret in the ID line. */
@@ -72,13 +75,19 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
     local.value.destroy();
     throw new BurrowError('closed', `connection ${id} closed before it was joined`);
   }
-  options.trace('event', `joined to ${options.localHost}:${options.localPort}; piping`);
+  if (options.proxyHeader !== undefined) {
+    local.value.write(options.proxyHeader);
+    options.trace('event', `sent the local service a PROXY header: ${describeProxyHeader(options.proxyHeader)}`);
+  }
+  options.trace('event', `joined to ${hostPort(options.localHost, options.localPort)}; piping`);
   options.onJoined();
   const totals = await joinSockets(local.value, data.value, {
     onHalfClose: (from) =>
       options.trace('event', from === 'a' ? 'the local service half-closed (FIN); passed on' : 'the visitor half-closed (FIN); passed on to the local service'),
   });
-  return { bytesOut: totals.fromA, bytesIn: totals.toA, durationMs: Date.now() - started, aborted: totals.aborted };
+  // The header went to the local service too, but it is not the visitor's.
+  const bytesIn = totals.toA - (options.proxyHeader?.length ?? 0);
+  return { bytesOut: totals.fromA, bytesIn, durationMs: Date.now() - started, aborted: totals.aborted };
 }
 
 /** Sends `ID <id>` and waits for `OK`; after it, every byte on the socket is the visitor's. */

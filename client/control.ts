@@ -10,8 +10,10 @@ import {
   formatExpose,
   formatProof,
   formatSignal,
+  hostPort,
   parseServerAuthLine,
   parseServerControlLine,
+  type ConnectionMessage,
   type ServerAuthMessage,
   type ServerControlMessage,
 } from '../shared/protocol.ts';
@@ -45,7 +47,7 @@ export interface LinkOptions {
 }
 
 export interface LinkEvents {
-  onConnection(id: string, publicPort: number, visitor: string | undefined): void;
+  onConnection(message: ConnectionMessage): void;
   onWarning(error: BurrowError): void;
   /** The connection is gone (never called after close() or goAway()). `goAway`: the
    * server announced it, so this is a planned restart, not a failure. */
@@ -98,7 +100,7 @@ export class ControlLink {
       throw new BurrowError('closed', 'the client was closed while connecting');
     }
     this.socket = socket;
-    this.events.trace('event', `connected to ${host}:${port}${tls ? ' over TLS' : ''}`);
+    this.events.trace('event', `connected to ${hostPort(host, port)}${tls ? ' over TLS' : ''}`);
     socket.once('close', () => this.lose(new BurrowError('closed', 'lost the connection to the server')));
     // A server that rejects our client certificate says so after the TLS handshake.
     socket.on('error', (error) => {
@@ -210,7 +212,7 @@ export class ControlLink {
     const message = parsed.message;
     switch (message.verb) {
       case 'CONNECTION':
-        return this.events.onConnection(message.id, message.publicPort, message.visitor);
+        return this.events.onConnection(message);
       case 'PING':
         return this.send(formatSignal('PONG'));
       case 'PONG':

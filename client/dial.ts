@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import createDebug from 'debug';
 import { BurrowError, describe } from '../shared/errors.ts';
 import { rememberTcp } from '../shared/pipe.ts';
-import { KEEPALIVE_DELAY_MS } from '../shared/protocol.ts';
+import { hostPort, KEEPALIVE_DELAY_MS } from '../shared/protocol.ts';
 import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
 
 const debug = createDebug('burrow:client');
@@ -49,7 +49,7 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
     secure.destroy(); // a TLS error after the handshake does not always destroy the socket
   });
   await settle(secure, 'secureConnect', Math.max(1, deadline - Date.now()), options);
-  const pinError = checkPin(secure, options.tls.pin, `the ${options.what} at ${host}:${port}`);
+  const pinError = checkPin(secure, options.tls.pin, `the ${options.what} at ${hostPort(host, port)}`);
   if (pinError) {
     secure.destroy();
     throw pinError;
@@ -59,7 +59,7 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
 
 /** Resolves when `socket` emits `ready`; rejects (destroying it) on error, close or timeout. */
 function settle(socket: net.Socket, ready: 'connect' | 'secureConnect', timeoutMs: number, options: DialOptions): Promise<void> {
-  const where = `${options.what} at ${options.host}:${options.port}`;
+  const where = `${options.what} at ${hostPort(options.host, options.port)}`;
   return new Promise((resolve, reject) => {
     const done = (error?: BurrowError): void => {
       clearTimeout(timer);

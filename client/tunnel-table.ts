@@ -1,6 +1,7 @@
 // The client's tunnels: what it asked for, what the server gave it (public port and
 // lease), and how to ask again on a new control link after a reconnect.
 import { BurrowError } from '../shared/errors.ts';
+import { hostPort, unbracket } from '../shared/protocol.ts';
 import type { ControlLink, Opened } from './control.ts';
 import type { OpenTunnel, TunnelMove, TunnelRequest } from './types.ts';
 
@@ -56,20 +57,16 @@ export class TunnelTable {
   /** Runs the moment an OK is read: the tunnel must be known before the next line. */
   private record(entry: Entry, { publicPort, lease }: Opened): void {
     entry.lease = lease;
-    const url = `tcp://${hostForUrl(this.serverHost)}:${publicPort}`;
+    const url = `tcp://${hostPort(this.serverHost, publicPort)}`;
     if (entry.tunnel) {
       entry.tunnel.publicPort = publicPort;
       entry.tunnel.url = url;
       return;
     }
-    const { localPort } = entry.request;
-    entry.tunnel = { localHost: entry.request.localHost ?? this.localHost, localPort, publicPort, url };
+    const { localPort, proxyProtocol } = entry.request;
+    entry.tunnel = { localHost: entry.request.localHost === undefined ? this.localHost : unbracket(entry.request.localHost), localPort, publicPort, url };
+    if (proxyProtocol !== undefined) entry.tunnel.proxyProtocol = proxyProtocol;
     // Keep `open` in request order, whatever order the replies came in.
     this.open.splice(0, this.open.length, ...this.entries.flatMap((e) => (e.tunnel ? [e.tunnel] : [])));
   }
-}
-
-/** IPv6 literals need brackets inside a URL. */
-function hostForUrl(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

@@ -1,5 +1,6 @@
 // The client's vocabulary: its options, the tunnels it opens and the events it emits.
 import type { BurrowError } from '../shared/errors.ts';
+import type { ProxyProtocolVersion } from '../shared/proxy-header.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { ConnectionTotals } from './connection.ts';
@@ -17,6 +18,10 @@ export interface TunnelRequest {
   localHost?: string;
   /** A specific public port to ask for; 0 or absent for any. */
   remotePort?: number;
+  /** Send the local service a PROXY protocol header (HAProxy's `v1` text or `v2` binary)
+   * with the visitor's address before any of its bytes. Only for services that expect
+   * one (nginx `proxy_protocol`, haproxy `accept-proxy`, ...): others would read it as data. */
+  proxyProtocol?: ProxyProtocolVersion;
 }
 
 export interface ClientOptions {
@@ -60,6 +65,8 @@ export interface OpenTunnel {
   publicPort: number;
   /** The address visitors use: `tcp://<server>:<publicPort>`. */
   url: string;
+  /** The PROXY protocol header this tunnel sends its local service, if any. */
+  proxyProtocol?: ProxyProtocolVersion;
 }
 
 export interface ConnectionEvent {

@@ -11,6 +11,7 @@ import {
   DEFAULT_PORT_RANGE,
   formatAddress,
   formatErr,
+  hostPort,
   KEEPALIVE_DELAY_MS,
   type PortRange,
 } from '../shared/protocol.ts';
@@ -210,7 +211,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     const address = raw.remoteAddress ?? 'unknown';
     if (!this.clientsPerAddress.tryAdd(address)) {
       const line = formatErr('too-many-connections', `limit is ${this.limits.maxClientsPerIp} per address`);
-      this.trace('control', 'send', `${line.trimEnd()} (to ${address})`);
+      this.trace('control', 'send', `${line.trimEnd()} (to ${formatAddress(address, raw.remotePort) ?? address})`);
       closeWithLine(raw, line);
       return;
     }
@@ -275,7 +276,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BurrowSe
 function listenOn(listener: net.Server, port: number, host: string | undefined, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => {
-      const where = host === undefined ? `port ${port}` : `${host}:${port}`;
+      const where = host === undefined ? `port ${port}` : hostPort(host, port);
       reject(new BurrowError('listen-failed', `cannot listen on ${name} ${where}: ${describe(error)}`, { cause: error }));
     };
     listener.once('error', onError);

@@ -47,7 +47,10 @@ export class Tunnel {
     this.ctx.pending.add(id, socket, this);
     const visitor = formatAddress(socket.remoteAddress, socket.remotePort);
     this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', `accepted from ${visitor ?? 'an unknown address'} on public port ${this.publicPort}`);
-    this.sendControl(formatConnection(id, this.publicPort, visitor));
+    // Where the visitor connected to (this host's address as it dialed it), for the
+    // client's PROXY header.
+    const destination = formatAddress(socket.localAddress, socket.localPort);
+    this.sendControl(formatConnection(id, this.publicPort, visitor, destination));
   }
 
   /** Stops accepting and closes waiting visitors. The port goes back to the pool, or with

@@ -7,8 +7,8 @@ export const DEFAULT_CONTROL_PORT = 7835;
 /** Where the server listens for data connections unless told otherwise. */
 export const DEFAULT_DATA_PORT = 7836;
 /** Longest line either side accepts, in bytes, not counting the line ending. A CONNECTION
- * line is under 50 bytes; 256 leaves room for later fields and bounds what a peer can make
- * us buffer (same limit as bore's frames). */
+ * line with two IPv6 addresses is under 200 bytes; 256 bounds what a peer can make us
+ * buffer (same limit as bore's frames). */
 export const MAX_LINE_LENGTH = 256;
 /** Public ports handed out when no range is configured: every unprivileged port. */
 export const DEFAULT_PORT_RANGE: PortRange = { min: 1024, max: 65535 };
@@ -70,7 +70,7 @@ function signalOf(fields: string[]): Parsed<ControlSignal> | undefined {
 }
 /** A decimal port number without sign or leading zeros. */
 const PORT_PATTERN = /^(0|[1-9][0-9]{0,4})$/;
-/** A visitor's address as the server reports it: `203.0.113.9:51234` or `[2001:db8::1]:51234`. */
+/** An address as CONNECTION carries it: `203.0.113.9:51234` or `[2001:db8::1]:51234`. */
 const ADDRESS_PATTERN = /^([0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}(%[A-Za-z0-9_.-]{1,32})?\]):(0|[1-9][0-9]{0,4})$/;
 /** Printable ASCII: what every line must consist of. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
@@ -86,10 +86,13 @@ export type ClientControlMessage =
   | { verb: 'AUTH' }
   | { verb: 'PROOF'; proof: string }
   | ControlSignal;
+/** A visitor arrived: `visitor` is its address, `destination` the server's address and
+ * public port it connected to (both `addr:port`, IPv6 in brackets). */
+export type ConnectionMessage = { verb: 'CONNECTION'; id: string; publicPort: number; visitor?: string; destination?: string };
 /** Lines a server sends on a control connection. */
 export type ServerControlMessage =
   | { verb: 'OK'; publicPort: number; lease?: string }
-  | { verb: 'CONNECTION'; id: string; publicPort: number; visitor?: string }
+  | ConnectionMessage
   | ErrMessage
   | ControlSignal;
 /** What the server answers while a control connection authenticates: the challenge to
@@ -160,7 +163,7 @@ export function parseClientControlLine(line: string): Parsed<ClientControlMessag
   return { ok: true, message };
 }
 
-/** `OK <publicPort> [<lease>]`, `CONNECTION <id> <publicPort> [<visitor>]`, `ERR <reason> [<detail>]`,
+/** `OK <publicPort> [<lease>]`, `CONNECTION <id> <publicPort> [<visitor> [<destination>]]`, `ERR <reason> [<detail>]`,
  * `PING`, `PONG` or `GOAWAY`. */
 export function parseServerControlLine(line: string): Parsed<ServerControlMessage> {
   const parsed = fieldsOf(line);
@@ -178,13 +181,17 @@ export function parseServerControlLine(line: string): Parsed<ServerControlMessag
     }
     case 'CONNECTION': {
       const publicPort = portOf(second, false);
-      // The visitor's address only informs the client's log: one it cannot read is dropped,
-      // never a reason to end the session.
-      const visitor = fields[3] !== undefined && ADDRESS_PATTERN.test(fields[3]) ? fields[3] : undefined;
-      if (fields.length < 3 || fields.length > 4 || first === undefined || !ID_PATTERN.test(first) || publicPort === undefined) {
-        return fail('bad-arguments', 'usage: CONNECTION <id> <publicPort> [<visitor address:port>]');
+      if (fields.length < 3 || first === undefined || !ID_PATTERN.test(first) || publicPort === undefined) {
+        return fail('bad-arguments', 'usage: CONNECTION <id> <publicPort> [<visitor address:port> [<destination address:port>]]');
       }
-      return { ok: true, message: visitor === undefined ? { verb, id: first, publicPort } : { verb, id: first, publicPort, visitor } };
+      // The addresses only inform the client (its log, a PROXY header): one it cannot read
+      // is dropped, never a reason to end the session. Fields after them are ignored, so a
+      // later server can add one without breaking this client.
+      const [visitor, destination] = [fields[3], fields[4]].map((field) => (field !== undefined && ADDRESS_PATTERN.test(field) ? field : undefined));
+      const message: ConnectionMessage = { verb, id: first, publicPort };
+      if (visitor !== undefined) message.visitor = visitor;
+      if (destination !== undefined) message.destination = destination;
+      return { ok: true, message };
     }
     case 'ERR':
       return parseErr(fields);
@@ -248,8 +255,12 @@ export function formatOk(publicPort?: number, lease?: string): string {
   return lease === undefined ? `OK ${publicPort}\n` : `OK ${publicPort} ${lease}\n`;
 }
 export const formatSignal = (verb: ControlSignal['verb']): string => `${verb}\n`;
-export const formatConnection = (id: string, publicPort: number, visitor?: string): string =>
-  visitor === undefined ? `CONNECTION ${id} ${publicPort}\n` : `CONNECTION ${id} ${publicPort} ${visitor}\n`;
+/** `destination` (the server's address and port the visitor connected to) is only sent
+ * after a `visitor`. */
+export function formatConnection(id: string, publicPort: number, visitor?: string, destination?: string): string {
+  if (visitor === undefined) return `CONNECTION ${id} ${publicPort}\n`;
+  return destination === undefined ? `CONNECTION ${id} ${publicPort} ${visitor}\n` : `CONNECTION ${id} ${publicPort} ${visitor} ${destination}\n`;
+}
 
 /** `address:port` as a CONNECTION line carries it (IPv6 in brackets), or undefined if the
  * socket no longer knows its peer. */
@@ -257,6 +268,10 @@ export function formatAddress(address: string | undefined, port: number | undefi
   if (address === undefined || port === undefined) return undefined;
   return hostPort(address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address, port);
 }
+
+/** A host as a user may type it after seeing `[::1]:41234`: an IPv6 address without its
+ * brackets; anything else unchanged. */
+export const unbracket = (host: string): string => /^\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[^\]]*)?)\]$/.exec(host)?.[1] ?? host;
 
 /** `host:port`, with an IPv6 host in brackets. */
 export const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);

@@ -1,6 +1,7 @@
 // The real `burrow` command as a child process (node --import tsx cli/main.ts), for the tests
 // of the CLI: start it with a clean environment, watch what it prints, stop it with SIGINT,
 // and SIGKILL whatever is still running when a test ends.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { within } from './helpers.ts';
@@ -144,4 +145,31 @@ export async function runScript(file: string): Promise<Exit & { stdout: string; 
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
+}
+
+/** One `--json` output line. */
+export type Json = Record<string, unknown>;
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/** The complete lines of `text` as JSON objects; every one must have "event" and an ISO "time". */
+export function jsonLines(text: string, who: string): Json[] {
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+  return lines(complete).map((line) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      assert.fail(`${who}: not a JSON line: ${line}`);
+    }
+    assert.ok(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed), `${who}: not an object: ${line}`);
+    const object = parsed as Json;
+    assert.equal(typeof object.event, 'string', `${who}: no "event": ${line}`);
+    assert.match(String(object.time), ISO_TIME, `${who}: no ISO "time": ${line}`);
+    return object;
+  });
+}
+
+/** Waits until the child's stdout holds a JSON line that `match`es; fails early if it exits. */
+export function untilJson(cli: Cli, match: (event: Json) => boolean, what: string): Promise<Json> {
+  return waitFor(cli, 'stdout', (text) => jsonLines(text, what).find(match), what);
 }

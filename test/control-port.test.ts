@@ -462,7 +462,7 @@ test('\\r\\n line endings are accepted: EXPOSE 1\\r\\n gets OK and its tunnel is
     const visitor = await connectVisitor(first);
     try {
       const announced = await raw.reader.line();
-      assert.match(announced, new RegExp(`^CONNECTION [A-Za-z0-9_-]{1,64} ${first} 127\\.0\\.0\\.1:[0-9]+$`));
+      assert.match(announced, new RegExp(`^CONNECTION [A-Za-z0-9_-]{1,64} ${first} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${first}$`));
     } finally {
       visitor.destroy();
     }
@@ -570,7 +570,7 @@ test('error budget: 16 refused lines are answered, the 17th gets ERR too-many-er
     const visitor = await connectVisitor(port);
     visitor.on('error', () => {});
     const visitorGot = readAll(visitor);
-    assert.match(await raw.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{1,64} ${port} 127\\.0\\.0\\.1:[0-9]+$`));
+    assert.match(await raw.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{1,64} ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`));
 
     // Every kind of refusal counts, a taken port included.
     const refused: Array<[string | Buffer, string]> = [

@@ -13,7 +13,7 @@ test('the demo exits 0, shows CONNECTION, ID and OK in order, and ends with the 
     /\[client\] control +-> EXPOSE \d+$/,
     /\[server\] control#1 +-> OK \d+ /,
     /\[server\] visitor:\S+ +\.\. accepted from 127\.0\.0\.1:\d+/,
-    /\[server\] control#1 +-> CONNECTION \S+ \d+ 127\.0\.0\.1:\d+$/,
+    /\[server\] control#1 +-> CONNECTION \S+ (\d+) 127\.0\.0\.1:\d+ 127\.0\.0\.1:\1$/,
     /\[client\] data:\S+ +-> ID \S+$/,
     /\[server\] data#1 +-> OK$/,
     /\[client\] data:\S+ +\.\. (closed|reset): /,

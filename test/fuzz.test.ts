@@ -378,7 +378,7 @@ class IdSource {
     this.visitors.add(visitor);
     visitor.once('close', () => this.visitors.delete(visitor));
     const line = await this.control.reader.line();
-    const match = /^CONNECTION ([A-Za-z0-9_-]+) ([0-9]+) 127\.0\.0\.1:[0-9]+$/.exec(line);
+    const match = /^CONNECTION ([A-Za-z0-9_-]+) ([0-9]+) 127\.0\.0\.1:[0-9]+ 127\.0\.0\.1:\2$/.exec(line);
     assert.ok(match, `expected a CONNECTION line, got ${line}`);
     this.ids.push(match[1] ?? '');
   }

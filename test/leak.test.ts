@@ -250,7 +250,7 @@ const scenarios = {
     // A second visitor on the same tunnel, which leaves with a FIN once it is announced.
     const second = await connectVisitor(publicPort);
     second.on('error', () => {});
-    assert.match(await control.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]+ ${publicPort} 127\\.0\\.0\\.1:[0-9]+$`));
+    assert.match(await control.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]+ ${publicPort} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${publicPort}$`));
     second.end();
     // The control connection stays: its visitors are dropped only when their wait runs out.
     await within(readAll(second), 5_000, 'the second visitor to be closed after its wait');

@@ -11,37 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { envName } from '../cli/options.ts';
-import { FORWARDING, interrupt, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, runCli, startCli, waitFor, waitForOutput, type Cli } from './child.ts';
+import { FORWARDING, interrupt, jsonLines, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, runCli, startCli, untilJson, waitForOutput, type Cli, type Json } from './child.ts';
 import { assertSameBytes, connectVisitor, echo, HOST, listenLocal, pseudoRandomBytes, readAll, replyOnEnd, within } from './helpers.ts';
 import { freePort, holdPort } from './raw.ts';
 
-type Json = Record<string, unknown>;
 
 const USAGE_HINT = "Run 'burrow --help' for usage.";
-const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-/** The complete lines of `text` as JSON objects; every one must have "event" and an ISO "time". */
-function jsonLines(text: string, who: string): Json[] {
-  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  return lines(complete).map((line) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      assert.fail(`${who}: not a JSON line: ${line}`);
-    }
-    assert.ok(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed), `${who}: not an object: ${line}`);
-    const object = parsed as Json;
-    assert.equal(typeof object.event, 'string', `${who}: no "event": ${line}`);
-    assert.match(String(object.time), ISO_TIME, `${who}: no ISO "time": ${line}`);
-    return object;
-  });
-}
-
-/** Waits until the child's stdout holds a JSON line that `match`es; fails early if it exits. */
-function untilJson(cli: Cli, match: (event: Json) => boolean, what: string): Promise<Json> {
-  return waitFor(cli, 'stdout', (text) => jsonLines(text, what).find(match), what);
-}
 
 /** The object without its "time" (which the test cannot know). */
 const timeless = ({ time: _time, ...rest }: Json): Json => rest;
@@ -129,7 +104,7 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
     assertInOrder(
       jsonLines(client.stdout, 'client'),
       [
-        ['CONNECTION', (e) => isTrace(e, 'client', 'control', 'recv', (t) => t === `CONNECTION ${id} ${publicPort} ${visitorAddress}`)],
+        ['CONNECTION', (e) => isTrace(e, 'client', 'control', 'recv', (t) => t === `CONNECTION ${id} ${publicPort} ${visitorAddress} 127.0.0.1:${publicPort}`)],
         ['ID', (e) => isTrace(e, 'client', data, 'send', (t) => t === `ID ${id}`)],
         ['OK', (e) => isTrace(e, 'client', data, 'recv', (t) => t === 'OK')],
         ['joined', (e) => isTrace(e, 'client', data, 'event', (t) => t.startsWith(`joined to ${HOST}:${local.port}`))],
@@ -152,7 +127,7 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
       serverEvents,
       [
         ['accepted', (e) => isTrace(e, 'server', parked, 'event', (t) => t === `accepted from ${visitorAddress} on public port ${publicPort}`)],
-        ['CONNECTION', (e) => e.event === 'trace' && e.side === 'server' && e.kind === 'send' && e.text === `CONNECTION ${id} ${publicPort} ${visitorAddress}`],
+        ['CONNECTION', (e) => e.event === 'trace' && e.side === 'server' && e.kind === 'send' && e.text === `CONNECTION ${id} ${publicPort} ${visitorAddress} 127.0.0.1:${publicPort}`],
         ['ID', (e) => isTrace(e, 'server', dataConn, 'recv', (t) => t === `ID ${id}`)],
         ['OK', (e) => isTrace(e, 'server', dataConn, 'send', (t) => t === 'OK')],
         ['paired', (e) => isTrace(e, 'server', parked, 'event', (t) => t.startsWith(`paired with ${dataConn} `))],

@@ -388,6 +388,34 @@ describe('resolveClientOptions', () => {
     assertUsageError(() => resolveClientOptions(clientArgs(['3000', '3001']), { BURROW_REMOTE_PORT: '1,2,3' }), '3 remote ports for 2 local port');
   });
 
+  test('--proxy-protocol: one value for every tunnel, or one per local port; none skips a tunnel', () => {
+    const tunnels = (local: string[], proxy: string | string[] | undefined, env: Record<string, string> = {}) =>
+      resolveClientOptions(clientArgs(local, proxy === undefined ? {} : { 'proxy-protocol': proxy }), env).client.tunnels;
+    assert.deepEqual(tunnels(['3000'], 'v1'), [{ localPort: 3000, remotePort: 0, proxyProtocol: 'v1' }]);
+    assert.deepEqual(tunnels(['3000', '5432'], ['v2']), [
+      { localPort: 3000, remotePort: 0, proxyProtocol: 'v2' },
+      { localPort: 5432, remotePort: 0, proxyProtocol: 'v2' },
+    ]);
+    assert.deepEqual(tunnels(['3000', '5432'], ['none', 'v1']), [
+      { localPort: 3000, remotePort: 0 },
+      { localPort: 5432, remotePort: 0, proxyProtocol: 'v1' },
+    ]);
+    assert.deepEqual(tunnels(['3000', '5432'], undefined, { BURROW_PROXY_PROTOCOL: 'v2, none' }), [
+      { localPort: 3000, remotePort: 0, proxyProtocol: 'v2' },
+      { localPort: 5432, remotePort: 0 },
+    ]);
+    assert.deepEqual(tunnels(['3000'], undefined), [{ localPort: 3000, remotePort: 0 }]);
+  });
+
+  test('--proxy-protocol: a bad version or a count that matches neither one nor every local port is a usage error', () => {
+    const resolve = (local: string[], proxy: string[], env: Record<string, string> = {}) => () =>
+      resolveClientOptions(clientArgs(local, proxy.length === 0 ? {} : { 'proxy-protocol': proxy }), env);
+    assertUsageError(resolve(['3000'], ['v3']), '--proxy-protocol', '"v3"', 'v1, v2 or none');
+    assertUsageError(resolve(['3000'], [], { BURROW_PROXY_PROTOCOL: 'V1' }), 'BURROW_PROXY_PROTOCOL', '"V1"');
+    assertUsageError(resolve(['3000', '3001', '3002'], ['v1', 'v2']), '2 --proxy-protocol values for 3 local port(s)');
+    assertUsageError(resolve(['3000'], ['v1', 'v2']), '2 --proxy-protocol values for 1 local port(s)');
+  });
+
   test('no local port is a usage error', () => {
     assertUsageError(() => resolveClientOptions({}, {}), 'local port');
     assertUsageError(() => resolveClientOptions({ 'local-port': [] }, {}), 'local port');

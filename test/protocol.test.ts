@@ -307,9 +307,41 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
       assert.deepEqual(assertParses(parseServerControlLine(line), ''), { verb: 'CONNECTION', id: 'abc', publicPort: 40000 }, line);
     }
     assert.equal(formatConnection('abc', 40000, '[::1]:5'), 'CONNECTION abc 40000 [::1]:5\n');
+    assert.equal(formatConnection('abc', 40000, '[::1]:5', '[::1]:40000'), 'CONNECTION abc 40000 [::1]:5 [::1]:40000\n');
+    assert.equal(formatConnection('abc', 40000, undefined, '[::1]:40000'), 'CONNECTION abc 40000\n');
     assert.equal(formatAddress('::ffff:127.0.0.1', 80), '127.0.0.1:80');
     assert.equal(formatAddress('::1', 80), '[::1]:80');
     assert.equal(formatAddress(undefined, 80), undefined);
+  });
+
+  test('CONNECTION <id> <publicPort> <visitor> <destination>: the address the visitor connected to', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 203.0.113.9:51234 198.51.100.1:40000'), ''), {
+      verb: 'CONNECTION',
+      id: 'abc',
+      publicPort: 40000,
+      visitor: '203.0.113.9:51234',
+      destination: '198.51.100.1:40000',
+    });
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 [::1]:5 [::1]:40000'), ''), {
+      verb: 'CONNECTION',
+      id: 'abc',
+      publicPort: 40000,
+      visitor: '[::1]:5',
+      destination: '[::1]:40000',
+    });
+    // Unreadable addresses are dropped one by one; the line still counts.
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 1.2.3.4:5 extra'), ''), { verb: 'CONNECTION', id: 'abc', publicPort: 40000, visitor: '1.2.3.4:5' });
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 nowhere 1.2.3.4:5'), ''), { verb: 'CONNECTION', id: 'abc', publicPort: 40000, destination: '1.2.3.4:5' });
+  });
+
+  test('CONNECTION with fields after the known ones: ignored, so a later server can add one', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 1.2.3.4:5 6.7.8.9:40000 tls=1 more'), ''), {
+      verb: 'CONNECTION',
+      id: 'abc',
+      publicPort: 40000,
+      visitor: '1.2.3.4:5',
+      destination: '6.7.8.9:40000',
+    });
   });
 
   test('CONNECTION ids: 64 characters are accepted, 65 or invalid characters are bad-arguments', () => {
@@ -327,7 +359,6 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
       'CONNECTION abc 0',
       'CONNECTION abc 040000',
       'CONNECTION abc 70000',
-      'CONNECTION abc 40000 1.2.3.4:5 extra',
     ]) {
       assertFails(parseServerControlLine(line), 'bad-arguments', line);
     }

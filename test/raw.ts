@@ -202,10 +202,11 @@ export async function exposeAndVisit(control: Raw): Promise<{ id: string; public
   visitor.on('error', () => {});
   const connection = await control.reader.line();
   const fields = connection.split(' ');
-  assert.equal(fields.length, 4, connection);
+  assert.equal(fields.length, 5, connection);
   assert.equal(fields[0], 'CONNECTION');
   assert.equal(fields[2], String(publicPort));
   assert.equal(fields[3], `127.0.0.1:${visitor.localPort}`, 'the server names the visitor by its address and port');
+  assert.equal(fields[4], `127.0.0.1:${publicPort}`, 'and the address and port it connected to');
   return { id: fields[1] ?? '', publicPort, visitor };
 }
 
@@ -219,10 +220,11 @@ export async function expose(control: Raw, localPort: number): Promise<number> {
   return Number(match[1]);
 }
 
-/** A CONNECTION line as the server sends it: `CONNECTION <id> <publicPort> <visitor>`. */
-export const CONNECTION_LINE = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+) (127\.0\.0\.1|\[::1\]):([0-9]+)$/;
+/** A CONNECTION line as the server sends it: `CONNECTION <id> <publicPort> <visitor>
+ * <destination>`, the destination being the server's address and that same public port. */
+export const CONNECTION_LINE = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+) (127\.0\.0\.1|\[::1\]):([0-9]+) (?:127\.0\.0\.1|\[::1\]):\2$/;
 
-/** Reads the `CONNECTION <id> <publicPort> <visitor>` line for a visitor on `publicPort`
+/** Reads the `CONNECTION <id> <publicPort> <visitor> <destination>` line for a visitor on `publicPort`
  * and returns its id. */
 export async function connectionId(control: Raw, publicPort: number): Promise<string> {
   const line = await control.reader.line();

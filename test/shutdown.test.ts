@@ -250,7 +250,7 @@ test('server.close(): GOAWAY then EOF to clients, new clients and visitors refus
     const waiting = net.connect({ host: HOST, port: rawPort });
     sockets.push(waiting);
     const waitingEnding = endingOf(waiting);
-    assert.match(await raw.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${rawPort} 127\\.0\\.0\\.1:[0-9]+$`));
+    assert.match(await raw.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${rawPort} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${rawPort}$`));
     assert.equal(server.stats().pendingVisitors, 1);
 
     const closing = server.close();

@@ -631,7 +631,7 @@ test('a lease takes its port over from a zombie connection the server has not se
     visitor.on('error', () => {});
     await within(once(visitor, 'connect'), 5_000, 'the visitor to connect');
     const connection = await b.reader.line();
-    const match = new RegExp(`^CONNECTION ([A-Za-z0-9_-]{21}) ${port} 127\\.0\\.0\\.1:[0-9]+$`).exec(connection);
+    const match = new RegExp(`^CONNECTION ([A-Za-z0-9_-]{21}) ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`).exec(connection);
     assert.ok(match, `B gets the CONNECTION: ${connection}`);
     const data = await dialBack(server.dataPort, match[1] ?? '', sockets);
     visitor.write('to b');
@@ -648,7 +648,7 @@ test('a lease takes its port over from a zombie connection the server has not se
     sockets.push(second);
     second.on('error', () => {});
     await within(once(second, 'connect'), 5_000, 'a second visitor to connect');
-    assert.match(await b.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${port} 127\\.0\\.0\\.1:[0-9]+$`));
+    assert.match(await b.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`));
   } finally {
     for (const socket of sockets) socket.destroy();
     for (const raw of raws) raw.socket.destroy();
