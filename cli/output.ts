@@ -10,7 +10,8 @@
 //   listening    controlPort, dataPort, bind (null: all interfaces), publicPorts {min,max},
 //                tls (boolean), fingerprint (with tls), secret (boolean: one is required),
 //                metrics (the /metrics URL, with --metrics)
-//   tunnel       url, publicPort, local ("host:port"); previousPort after a reconnect moved it
+//   tunnel       url, publicPort, local ("host:port"); previousPort after a reconnect moved it;
+//                proxyProtocol ("v1"/"v2") if the tunnel sends PROXY headers
 //   connection   id, visitor ("addr:port" or null), publicPort, url, local, bytesIn (from
 //                the visitor), bytesOut (to it), durationMs, reset (ended by a reset)
 //   trace        side ("server"/"client"), conn, kind ("send"/"recv"/"event"), text
@@ -51,6 +52,8 @@ export interface TunnelEvent {
   publicPort: number;
   local: string;
   previousPort?: number;
+  /** "v1" or "v2" when the tunnel sends its local service a PROXY protocol header. */
+  proxyProtocol?: string;
 }
 
 export interface ConnectionEntry {
@@ -89,6 +92,7 @@ export const tunnelEvent = (tunnel: OpenTunnel, previousPort?: number): TunnelEv
   publicPort: tunnel.publicPort,
   local: hostPort(tunnel.localHost, tunnel.localPort),
   ...(previousPort === undefined ? {} : { previousPort }),
+  ...(tunnel.proxyProtocol === undefined ? {} : { proxyProtocol: tunnel.proxyProtocol }),
 });
 
 export const connectionEntry = (c: ConnectionEvent & ConnectionTotals): ConnectionEntry => ({
@@ -148,7 +152,7 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       return lines;
     }
     case 'tunnel':
-      return [stdout(`Forwarding ${e.url} -> ${e.local}`)];
+      return [stdout(`Forwarding ${e.url} -> ${e.local}${e.proxyProtocol === undefined ? '' : ` (PROXY protocol ${e.proxyProtocol})`}`)];
     case 'connection':
       return [stdout(connectionLine(e, at))];
     case 'trace':

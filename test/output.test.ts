@@ -166,6 +166,11 @@ const EVERY_EVENT: Array<{ event: OutputEvent; json: Record<string, unknown>; te
     text: [['stdout', 'Forwarding tcp://relay:40612 -> localhost:3000']],
   },
   {
+    event: tunnelEvent({ localHost: 'localhost', localPort: 8080, publicPort: 40613, url: 'tcp://relay:40613', proxyProtocol: 'v2' }),
+    json: { url: 'tcp://relay:40613', publicPort: 40613, local: 'localhost:8080', proxyProtocol: 'v2' },
+    text: [['stdout', 'Forwarding tcp://relay:40613 -> localhost:8080 (PROXY protocol v2)']],
+  },
+  {
     event: connectionEntry(closed({ aborted: true })),
     json: {
       id: 'Xy3_abcdefghijklmnopq',
