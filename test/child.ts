@@ -12,8 +12,9 @@ export const CHILD_MS = 20_000;
 
 /** What `burrow server` prints once it listens: control port, data port, public range. */
 export const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
-/** What `burrow client` prints per tunnel: public port, local port. */
-export const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)$/m;
+/** What `burrow client` prints per tunnel: public port, local port (and, with
+ * --proxy-protocol, which version). */
+export const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)(?: \(PROXY protocol v[12]\))?$/m;
 
 /** What a server without a secret prints on stderr when it starts (an open relay). */
 export const OPEN_RELAY_NOTICE =
