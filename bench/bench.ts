@@ -1,43 +1,146 @@
-// `npm run bench [-- options]`: burrow side by side with a direct connection, in one run,
-// on 127.0.0.1. See bench/README.md for what each number means. This file is the entry
-// point: it parses the options, starts the harness, measures and reports.
-import { describeProcessLayout, parseConfig, USAGE, type Config } from './config.ts';
-import { progress } from './format.ts';
-import { Harness } from './harness.ts';
+// `npm run bench [-- options]`: burrow beside a direct connection, in one run, on
+// 127.0.0.1 (issue 8). See bench/README.md for what each number means. This file is the
+// entry point: options, the processes under test, each figure in turn, the report.
+import path from 'node:path';
+import { killChildren } from './children.ts';
+import { parseConfig, progress, USAGE, type Config, type Phase, type Side } from './config.ts';
+import { raiseFdLimit } from './fd-limit.ts';
 import { destroyOpenConnections } from './io.ts';
-import { measure } from './measure.ts';
-import { writeReport } from './report.ts';
-import { GcLog } from './stats.ts';
+import { machineInfo, watchMachine } from './machine.ts';
+import { measureConcurrency } from './measure-concurrency.ts';
+import { measureHttp } from './measure-http.ts';
+import { measureRoundTrips, measureSetup } from './measure-latency.ts';
+import { measureThroughput } from './measure-throughput.ts';
+import { jsonOf, tableText, writeJson } from './report.ts';
+import type { Results } from './results.ts';
+import { rowsOf } from './rows.ts';
+import { SERVICES, type ServiceName } from './messages.ts';
+import { ServicesProcess } from './services-process.ts';
+import { TunnelProcesses } from './tunnel.ts';
+import { killWrk, WRK_MISSING, wrkInstalled } from './wrk.ts';
 
-/** The exit code: 0 on success, 1 if a measurement failed, 2 for bad options. */
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Runs one figure if it was asked for; a failure is recorded and the next figure runs. */
+async function phase(config: Config, results: Results, name: Phase, run: () => Promise<void>): Promise<void> {
+  if (!config.phases.has(name) || results.failures[name] !== undefined) return;
+  progress(`— ${name}`);
+  try {
+    await run();
+  } catch (error) {
+    results.failures[name] = message(error);
+    progress(`FAILED ${name}: ${message(error)}`);
+    destroyOpenConnections();
+  }
+}
+
+/** Figures 1, 2, 3, 5 and 6: the services process, and one relay and one client process
+ * with a tunnel to each service. */
+async function sharedFigures(config: Config, results: Results, cpuProfDir: string | undefined): Promise<void> {
+  const shared: Phase[] = ['throughput', 'setup', 'rtt', 'http'];
+  if (!shared.some((p) => config.phases.has(p))) return;
+  let services: ServicesProcess | undefined;
+  let tunnel: TunnelProcesses | undefined;
+  try {
+    services = await ServicesProcess.start();
+    const local = services.ports;
+    tunnel = await TunnelProcesses.start(SERVICES.map((name) => local[name]), cpuProfDir);
+    const publicPorts = tunnel.publicPorts;
+    const both = (name: ServiceName): Record<Side, number> => ({ direct: local[name], burrow: publicPorts[SERVICES.indexOf(name)] ?? 0 });
+    const t = tunnel;
+    await phase(config, results, 'throughput', async () => {
+      results.throughput = await measureThroughput(config, t, { sink: both('sink'), source: both('source') });
+    });
+    await phase(config, results, 'setup', async () => {
+      results.setup = await measureSetup(config, both('echo'));
+    });
+    await phase(config, results, 'rtt', async () => {
+      results.rtt = await measureRoundTrips(config, both('echo'));
+    });
+    if (config.phases.has('http') && !wrkInstalled()) {
+      results.http = WRK_MISSING;
+      progress(WRK_MISSING);
+    }
+    await phase(config, results, 'http', async () => {
+      if (results.http === undefined) results.http = await measureHttp(config, both('http'));
+    });
+  } catch (error) {
+    // Starting the services or the tunnel failed: none of these figures can be measured.
+    for (const p of shared) if (config.phases.has(p)) results.failures[p] ??= message(error);
+  } finally {
+    destroyOpenConnections();
+    await tunnel?.close();
+    await services?.close();
+  }
+}
+
+/** Figure 4, last: it starts fresh processes for every run. */
+async function concurrencyFigure(config: Config, results: Results): Promise<void> {
+  await phase(config, results, 'conns', async () => {
+    const fd = raiseFdLimit(Math.max(...config.conns));
+    if (fd.note) progress(fd.note);
+    for (const requested of config.conns) {
+      const count = Math.min(requested, fd.maxConnections);
+      results.conns.push(await measureConcurrency(config, count, requested, count < requested ? fd.note : undefined));
+    }
+  });
+}
+
+/** The exit code: 0 when every figure was measured (targets may be missed: the table
+ * says which), 1 if a measurement failed, 2 for bad options. */
 async function main(): Promise<number> {
   let config: Config | undefined;
   try {
     config = parseConfig(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`${message(error)}\n${USAGE}\n`);
     return 2;
   }
   if (config === undefined) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const watch = watchMachine();
+  const results: Results = {
+    machine: machineInfo(),
+    quietness: undefined,
+    mode: config.quick ? 'quick' : 'full',
+    throughput: undefined,
+    setup: undefined,
+    rtt: undefined,
+    conns: [],
+    http: undefined,
+    failures: {},
+  };
+  progress(`burrow bench (${results.mode}) at ${results.machine.commit}; progress on stderr, the table on stdout`);
+  const cpuProfDir = config.cpuProf ? path.resolve('bench/results/profiles', results.machine.date.replace(/[:.]/g, '-')) : undefined;
+  if (cpuProfDir) progress(`CPU profiles of the relay and client processes go to ${cpuProfDir}`);
 
-  const gcLog = new GcLog();
-  const harness = new Harness();
-  try {
-    const { relay, ports } = await harness.start(config.relayProcess);
-    progress(config, `burrow bench (${config.quick ? 'quick' : 'full'}): ${describeProcessLayout(config)}`);
-    writeReport(config, await measure(config, relay, ports, gcLog));
-    return 0;
-  } catch (error) {
-    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    return 1;
-  } finally {
-    gcLog.stop();
+  await sharedFigures(config, results, cpuProfDir);
+  await concurrencyFigure(config, results);
+
+  results.quietness = watch.stop(); // every child has exited: their CPU time is ours
+  const rows = rowsOf(results, { setups: config.setups, rounds: config.rounds }, config.phases);
+  const json = jsonOf(config, results, rows);
+  writeJson(config.jsonOut, json);
+  progress(`JSON written to ${config.jsonOut}`);
+  process.stdout.write(`${config.json ? json : tableText(config, results, rows)}\n`);
+  return Object.keys(results.failures).length > 0 ? 1 : 0;
+}
+
+// Whatever happens, no child process outlives the bench.
+const cleanUp = (): void => {
+  killWrk();
+  killChildren();
+};
+process.on('exit', cleanUp);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}, stopping\n`);
+    cleanUp();
     destroyOpenConnections();
-    await harness.close();
-  }
+    process.exit(130);
+  });
 }
 
 process.exitCode = await main();

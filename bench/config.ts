@@ -1,31 +1,54 @@
 // The bench's command-line options: the usage text and parsing them into a Config.
 import { parseArgs } from 'node:util';
 
+/** The figures, in the order they run (conns last: it starts fresh processes per run). */
+export const PHASES = ['throughput', 'setup', 'rtt', 'http', 'conns'] as const;
+export type Phase = (typeof PHASES)[number];
+
 export const USAGE = `usage: npm run bench -- [options]
-  --quick            small sizes, for a smoke run (a few seconds)
-  --json             print one JSON object instead of the table
-  --relay-process    run the relay server in a child process (reports its RSS/CPU apart)
-  --mib N            throughput transfer size per run, MiB (default 256; quick 16)
-  --repeat N         throughput and concurrency runs per side (default 5; quick 1)
-  --rounds N         ping-pong round trips (default 5000; quick 500)
-  --setups N         sequential connections for the setup test (default 500; quick 50)
-  --conns N          concurrent connections (default 100; quick 20)
-  --conn-kib N       bytes echoed per concurrent connection, KiB (default 1024; quick 256)
+  --quick            smoke run, well under a minute (small sizes, 1,000 conns, short wrk)
+  --json             print the results as JSON on stdout instead of the table
+  --json-out FILE    where to write the JSON (default bench/results/latest.json,
+                     or latest-quick.json with --quick)
+  --only LIST        run only these figures: ${PHASES.join(',')}
+  --cpu-prof         write CPU profiles of the relay and client processes
+                     (node --cpu-prof) to bench/results/profiles/
+  --mib N            throughput transfer per run, MiB (default 1024; quick 128)
+  --repeat N         throughput runs per side and direction (default 5; quick 2)
+  --setups N         sequential connections for the setup figure (default 1000; quick 200)
+  --rounds N         64-byte round trips (default 10000; quick 1000)
+  --conns LIST       connection counts to hold at once (default 1000,10000; quick 1000)
+  --conn-repeat N    concurrency runs per side and count (default 3; quick 1)
+  --wrk-seconds N    length of each wrk run (default 5; quick 1)
+  --wrk-repeat N     wrk runs per side and mode (default 3; quick 1)
   --help`;
 
 export interface Config {
   quick: boolean;
   json: boolean;
-  relayProcess: boolean;
+  jsonOut: string;
+  phases: ReadonlySet<Phase>;
+  cpuProf: boolean;
   throughputMiB: number;
   repeat: number;
-  pingPongRounds: number;
-  pingPongBytes: number;
   setups: number;
   setupBytes: number;
-  connections: number;
-  connectionKiB: number;
+  rounds: number;
+  roundBytes: number;
+  conns: number[];
+  connRepeat: number;
+  /** Connections opened at once while building up the concurrency figure. */
+  connBatch: number;
+  wrkSeconds: number;
+  wrkRepeat: number;
+  wrkConnections: number;
 }
+
+const positive = (name: string, text: string): number => {
+  const n = Number(text);
+  if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`--${name} wants a positive integer, got '${text}'`);
+  return n;
+};
 
 /** The Config for `argv`, or undefined for `--help`. Throws on a bad option. */
 export function parseConfig(argv: string[]): Config | undefined {
@@ -35,42 +58,61 @@ export function parseConfig(argv: string[]): Config | undefined {
     options: {
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      'relay-process': { type: 'boolean', default: false },
+      'json-out': { type: 'string' },
+      only: { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
       mib: { type: 'string' },
       repeat: { type: 'string' },
-      rounds: { type: 'string' },
       setups: { type: 'string' },
+      rounds: { type: 'string' },
       conns: { type: 'string' },
-      'conn-kib': { type: 'string' },
+      'conn-repeat': { type: 'string' },
+      'wrk-seconds': { type: 'string' },
+      'wrk-repeat': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) return undefined;
   const quick = values.quick;
-  const count = (name: string, text: string | undefined, full: number, small: number): number => {
-    if (text === undefined) return quick ? small : full;
-    const n = Number(text);
-    if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`--${name} wants a positive integer, got '${text}'`);
-    return n;
-  };
+  const count = (name: string, text: string | undefined, full: number, small: number): number =>
+    text === undefined ? (quick ? small : full) : positive(name, text);
+  const phases = values.only === undefined ? PHASES : values.only.split(',');
+  for (const phase of phases) {
+    if (!(PHASES as readonly string[]).includes(phase)) throw new Error(`--only: unknown figure '${phase}' (known: ${PHASES.join(', ')})`);
+  }
+  const conns = values.conns === undefined ? (quick ? [1000] : [1000, 10_000]) : values.conns.split(',').map((x) => positive('conns', x));
   return {
     quick,
     json: values.json,
-    relayProcess: values['relay-process'],
-    throughputMiB: count('mib', values.mib, 256, 16),
-    repeat: count('repeat', values.repeat, 5, 1),
-    pingPongRounds: count('rounds', values.rounds, 5000, 500),
-    pingPongBytes: 64,
-    setups: count('setups', values.setups, 500, 50),
+    jsonOut: values['json-out'] ?? `bench/results/${quick ? 'latest-quick' : 'latest'}.json`,
+    phases: new Set(phases as Phase[]),
+    cpuProf: values['cpu-prof'],
+    throughputMiB: count('mib', values.mib, 1024, 128),
+    repeat: count('repeat', values.repeat, 5, 2),
+    setups: count('setups', values.setups, 1000, 200),
     setupBytes: 64,
-    connections: count('conns', values.conns, 100, 20),
-    connectionKiB: count('conn-kib', values['conn-kib'], 1024, 256),
+    rounds: count('rounds', values.rounds, 10_000, 1000),
+    roundBytes: 64,
+    conns,
+    connRepeat: count('conn-repeat', values['conn-repeat'], 3, 1),
+    connBatch: 500,
+    wrkSeconds: count('wrk-seconds', values['wrk-seconds'], 5, 1),
+    wrkRepeat: count('wrk-repeat', values['wrk-repeat'], 3, 1),
+    wrkConnections: 50,
   };
 }
 
-/** Where each part runs, in words (the progress line, the table header and the JSON). */
-export function describeProcessLayout(config: Config): string {
-  return config.relayProcess
-    ? 'relay server in a child process (bench/relay-child.ts); burrow client, local services and load generator in this process'
-    : 'relay server, burrow client (library startServer/startClient), local services and load generator all in this one process';
+/** The sides compared: the visitor talks to the service itself, or through burrow. */
+export type Side = 'direct' | 'burrow';
+export const SIDES: readonly Side[] = ['direct', 'burrow'];
+
+/** The sides in the order to measure them in round `index`: alternating which goes
+ * first, so neither always runs on a warmer heap or in a quieter spell. */
+export function sidesInOrder(index: number): Side[] {
+  return index % 2 === 0 ? ['direct', 'burrow'] : ['burrow', 'direct'];
+}
+
+/** One progress line on stderr. */
+export function progress(text: string): void {
+  process.stderr.write(`  ${text}\n`);
 }

@@ -13,15 +13,27 @@ export class Reader {
   closed = false;
   error: Error | undefined;
   readonly chunks: Buffer[] = [];
+  /** Resolves once connected; rejects if the socket closes first. */
+  readonly connected: Promise<void>;
   private wake: (() => void) | undefined;
   private readonly endedPromise: Promise<void>;
   private readonly closedPromise: Promise<void>;
 
   constructor(
     readonly socket: net.Socket,
+    what: string,
     private readonly keep = false,
   ) {
     this.closedPromise = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    this.connected = new Promise<void>((resolve, reject) => {
+      const onClose = (): void => reject(this.failure(`${what}: connect to ${socket.remotePort ?? 'the port'} failed`));
+      socket.once('close', onClose);
+      socket.once('connect', () => {
+        socket.off('close', onClose);
+        resolve();
+      });
+    });
+    this.connected.catch(() => undefined); // only a caller that awaits it cares
     this.endedPromise = new Promise<void>((resolve, reject) => {
       socket.once('end', () => resolve());
       socket.once('close', () => reject(this.failure(`closed without a FIN after ${this.bytes} bytes`)));
@@ -89,30 +101,29 @@ export function guard(socket: net.Socket, ms: number, what: string): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
-/** Every connection opened by connect() that has not closed yet. */
-const open = new Set<net.Socket>();
+/** Every connection opened by open() that has not closed yet. */
+const live = new Set<net.Socket>();
 
-/** Destroys every connection connect() opened that is still open (cleanup after a failure). */
+/** Destroys every connection open() opened that is still open (cleanup after a failure). */
 export function destroyOpenConnections(): void {
-  for (const socket of open) socket.destroy();
+  for (const socket of live) socket.destroy();
 }
 
-/** Opens a TCP connection to 127.0.0.1:`port` with Nagle off and a deadline for its
- * whole life; resolves with a Reader already attached (so no byte is missed). */
-export function connect(port: number, deadlineMs: number, what: string, keep = false): Promise<Reader> {
+/** Starts a TCP connection to 127.0.0.1:`port` with Nagle off, destroyed if still open
+ * after `lifeMs`; returns its Reader at once (attached before any byte can arrive). */
+export function open(port: number, lifeMs: number, what: string, keep = false): Reader {
   const socket = net.connect({ host: HOST, port, noDelay: true });
-  open.add(socket);
-  socket.once('close', () => open.delete(socket));
-  guard(socket, deadlineMs, what);
-  const reader = new Reader(socket, keep);
-  return new Promise<Reader>((resolve, reject) => {
-    const onClose = (): void => reject(new Error(`${what}: connect to ${port} failed: ${reader.error?.message ?? 'closed'}`));
-    socket.once('close', onClose);
-    socket.once('connect', () => {
-      socket.off('close', onClose);
-      resolve(reader);
-    });
-  });
+  live.add(socket);
+  socket.once('close', () => live.delete(socket));
+  guard(socket, lifeMs, what);
+  return new Reader(socket, what, keep);
+}
+
+/** open(), resolved once connected. */
+export async function connect(port: number, lifeMs: number, what: string, keep = false): Promise<Reader> {
+  const reader = open(port, lifeMs, what, keep);
+  await reader.connected;
+  return reader;
 }
 
 /** Writes `total` bytes taken from `chunk` (repeated), honouring backpressure. */
@@ -141,6 +152,22 @@ function drained(socket: net.Socket): Promise<void> {
     socket.once('drain', onDrain);
     socket.once('close', onClose);
   });
+}
+
+/** Resolves with `promise`, or rejects after `ms` (calling `onTimeout` first). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new Error(`${what}: not done within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Nanoseconds since an arbitrary origin, as a number (exact below 2^53 ns ≈ 104 days). */

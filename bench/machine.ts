@@ -1,18 +1,52 @@
-// How busy the rest of the machine was during the run: CPU time of other processes,
-// hypervisor steal and the load average, so the report can say when numbers are disturbed.
+// What ran the bench (CPU, cores, Node, kernel, date, commit), and how busy the rest of
+// the machine was meanwhile, so the report can say when its numbers are disturbed.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { round } from './format.ts';
 import { nowNs } from './io.ts';
-import type { Relay } from './relay.ts';
-import type { Machine } from './results.ts';
+import type { MachineInfo, Quietness } from './results.ts';
 
-/** CPU time of the whole machine so far (all CPUs, every process), in µs. */
+function git(args: string[]): string | undefined {
+  try {
+    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function machineInfo(): MachineInfo {
+  const commit = git(['rev-parse', '--short', 'HEAD']) ?? 'unknown';
+  const dirty = (git(['status', '--porcelain', '--untracked-files=no']) ?? '') !== '';
+  return {
+    date: new Date().toISOString(),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+    commit: dirty ? `${commit} (with uncommitted changes)` : commit,
+  };
+}
+
+/** CPU time of the whole machine so far (all CPUs, every process), µs. */
 function machineBusyUs(): number {
   return os.cpus().reduce((sum, cpu) => sum + (cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq) * 1000, 0);
 }
 
-/** Steal and total ticks of all CPUs so far (Linux /proc/stat), or undefined. */
+/** CPU time of this process plus every child it has waited for (wrk, and the relay,
+ * client and echo processes once they exited), µs: fields 14-17 of /proc/self/stat. */
+function ownAndChildrenUs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After the ')' field 3 (state) is index 0: utime, stime, cutime, cstime are 14-17.
+    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+    return Number.isFinite(ticks) ? ticks * (1e6 / 100) : undefined; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/** Steal and total ticks of all CPUs so far (/proc/stat), or undefined. */
 function stealTicks(): { steal: number; total: number } | undefined {
   try {
     const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0] ?? '';
@@ -26,40 +60,28 @@ function stealTicks(): { steal: number; total: number } | undefined {
   return undefined;
 }
 
-/** CPU time of this process plus the relay process so far, in µs. */
-async function ownCpuUs(relay: Relay): Promise<number> {
-  const self = process.cpuUsage();
-  const child = await relay.report();
-  return self.user + self.system + (child?.totalCpuUs ?? 0);
-}
-
-export interface MachineWatch {
-  /** The machine's figures from the start of the watch until now. */
-  stop(): Promise<Machine>;
-}
-
-/** Starts watching the machine; the relay's CPU time counts as ours, not as others'. */
-export async function watchMachine(relay: Relay): Promise<MachineWatch> {
+/** Starts watching the machine. Call stop() once every child has exited, so that all of
+ * their CPU time counts as the bench's own. */
+export function watchMachine(): { stop(): Quietness | undefined } {
   const loadAverageAtStart = os.loadavg()[0] ?? Number.NaN;
   const wallStart = nowNs();
-  const machineStart = machineBusyUs();
+  const busyStart = machineBusyUs();
+  const ownStart = ownAndChildrenUs();
   const stealStart = stealTicks();
-  const ownStart = await ownCpuUs(relay);
   return {
-    stop: async () => {
-      const wallUs = (nowNs() - wallStart) / 1_000;
-      const otherUs = machineBusyUs() - machineStart - ((await ownCpuUs(relay)) - ownStart);
+    stop: () => {
+      const ownEnd = ownAndChildrenUs();
+      if (ownStart === undefined || ownEnd === undefined) return undefined;
+      const wallUs = (nowNs() - wallStart) / 1e3;
+      const otherUs = machineBusyUs() - busyStart - (ownEnd - ownStart);
       const stealEnd = stealTicks();
-      const stolenCpus =
-        stealStart && stealEnd && stealEnd.total > stealStart.total
-          ? round(((stealEnd.steal - stealStart.steal) / (stealEnd.total - stealStart.total)) * os.availableParallelism(), 2)
-          : undefined;
+      const cpus = os.availableParallelism();
+      const stolen = stealStart && stealEnd && stealEnd.total > stealStart.total ? ((stealEnd.steal - stealStart.steal) / (stealEnd.total - stealStart.total)) * cpus : undefined;
       return {
-        cpus: os.availableParallelism(),
-        loadAverageAtStart: round(loadAverageAtStart, 2),
-        otherProcessesCpus: round(Math.max(0, otherUs / wallUs), 2),
-        stolenCpus,
-        wallSeconds: round(wallUs / 1e6, 1),
+        wallSeconds: wallUs / 1e6,
+        otherProcessesCpus: Math.max(0, otherUs / wallUs),
+        stolenCpus: stolen,
+        loadAverageAtStart,
       };
     },
   };

@@ -1,104 +1,76 @@
-// The results on stdout: the table (header, direct/tunnel rows, memory, ratios) or,
-// with --json, one JSON object.
-import os from 'node:os';
-import { describeProcessLayout, type Config } from './config.ts';
-import { fmt, mibOf, round } from './format.ts';
-import { HOST } from './io.ts';
-import { describeRatio, ratiosOf } from './ratios.ts';
-import { DIRECTIONS, type MemoryResults, type Results, type Side } from './results.ts';
-import { forceGc, type GcStats, type MemorySnapshot } from './stats.ts';
+// The report: a markdown table (figure | direct | burrow | ratio | target | met) with the
+// machine and the run above it, and the same results as JSON.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from './config.ts';
+import type { Results } from './results.ts';
+import type { Row } from './rows.ts';
 
-export function writeReport(config: Config, results: Results): void {
-  // undefined (a figure that could not be taken) becomes null rather than vanishing.
-  if (config.json) process.stdout.write(`${JSON.stringify(toJson(config, results), (_, value: unknown) => value ?? null, 2)}\n`);
-  else process.stdout.write(`${tableLines(config, results).join('\n')}\n`);
-}
+const cell = (value: number | undefined | null, digits: number): string =>
+  value === null ? 'not measured' : value === undefined ? '-' : Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
 
-function headerLines(config: Config, r: Results): string[] {
+function header(config: Config, r: Results): string[] {
   const m = r.machine;
-  const steal = m.stolenCpus === undefined ? '' : `, hypervisor steal ${fmt(m.stolenCpus, 2)} CPUs`;
-  const disturbed = m.otherProcessesCpus + (m.stolenCpus ?? 0) > 0.2;
-  return [
-    `burrow bench: Node ${process.version}, ${process.platform}/${process.arch}, ${m.cpus} CPUs, all on ${HOST}`,
-    `  ${describeProcessLayout(config)}`,
-    `  throughput and concurrency: median of ${config.repeat} run(s) per side; GC before each run: ${forceGc ? 'yes' : 'no (unavailable)'}`,
-    `  machine over the ${fmt(m.wallSeconds, 1)} s run: other processes busy ${fmt(m.otherProcessesCpus, 2)} CPUs${steal} on average; load average ${fmt(m.loadAverageAtStart, 2)} at start` +
-      (disturbed ? '\n  (the machine was not quiet: numbers are disturbed, rerun when it is)' : ''),
+  const q = r.quietness;
+  const lines = [
+    `burrow bench (${r.mode}), ${m.date}`,
+    `machine: ${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node}; burrow commit ${m.commit}`,
+    'load generator in the bench process; local services, relay and client each in their own process; wrk for HTTP; all on 127.0.0.1',
+    `medians of ${config.repeat} throughput runs, ${config.connRepeat} concurrency runs and ${config.wrkRepeat} wrk runs per side; latency samples in 10 interleaved blocks`,
   ];
-}
-
-/** The direct/tunnel table: one row a figure, the label and unit left, the numbers right. */
-function sideBySideLines(config: Config, r: Results): string[] {
-  const rows: [string, string, string, string][] = [];
-  const row = (label: string, unit: string, direct: string, tunnel: string): void => {
-    rows.push([label, unit, direct, tunnel]);
-  };
-  const t = r.throughput;
-  const gcCell = (gc: GcStats): string => `${gc.count} / ${fmt(gc.pauseMs, 1)}`;
-  for (const kind of DIRECTIONS) {
-    row(`${kind} ${config.throughputMiB} MiB, 1 conn`, 'MiB/s', fmt(t[kind].direct.mibPerSec), fmt(t[kind].tunnel.mibPerSec));
-    row('  CPU per MiB, this process', 'µs', fmt(t[kind].direct.cpuUsPerMiB), fmt(t[kind].tunnel.cpuUsPerMiB));
-    row('  CPU busy, this process', 'cores', fmt(t[kind].direct.cpuCores, 2), fmt(t[kind].tunnel.cpuCores, 2));
-    const relayCpu = t[kind].tunnel.relayCpuUsPerMiB;
-    // The relay carries nothing on the direct side: its CPU there is idle noise (GC probes).
-    if (relayCpu !== undefined) row('  CPU per MiB, relay process', 'µs', '-', fmt(relayCpu));
+  if (q) {
+    const steal = q.stolenCpus === undefined ? '' : `, hypervisor steal ${q.stolenCpus.toFixed(2)}`;
+    const busy = q.otherProcessesCpus + (q.stolenCpus ?? 0) > 0.2;
+    lines.push(
+      `other processes kept ${q.otherProcessesCpus.toFixed(2)} CPUs busy on average over the ${q.wallSeconds.toFixed(0)} s run${steal}; load average ${q.loadAverageAtStart.toFixed(2)} at start` +
+        (busy ? ' — NOT QUIET: absolute numbers are disturbed, ratios less so' : ' (quiet)'),
+    );
   }
-  row(`ping-pong ${config.pingPongBytes} B ×${config.pingPongRounds}, p50`, 'µs', fmt(r.latency.direct.p50Us), fmt(r.latency.tunnel.p50Us));
-  row(`ping-pong ${config.pingPongBytes} B ×${config.pingPongRounds}, p99`, 'µs', fmt(r.latency.direct.p99Us), fmt(r.latency.tunnel.p99Us));
-  row('  GCs in this process / pause', 'ms', gcCell(r.latency.direct.gc), gcCell(r.latency.tunnel.gc));
-  row(`connect+echo+close ×${config.setups}, p50`, 'µs', fmt(r.setup.direct.p50Us), fmt(r.setup.tunnel.p50Us));
-  row(`connect+echo+close ×${config.setups}, p99`, 'µs', fmt(r.setup.direct.p99Us), fmt(r.setup.tunnel.p99Us));
-  row('  GCs in this process / pause', 'ms', gcCell(r.setup.direct.gc), gcCell(r.setup.tunnel.gc));
-  row(`${config.connections} conns × ${config.connectionKiB} KiB echo`, 'ms', fmt(r.concurrency.direct.ms, 1), fmt(r.concurrency.tunnel.ms, 1));
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((x) => x[i]?.length ?? 0), ['', '', 'direct', 'tunnel'][i]?.length ?? 0));
-  const line = (cells: string[]): string =>
-    cells
-      .map((cell, i) => (i < 2 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(Math.max(widths[i] ?? 0, 10))))
-      .join('  ')
-      .trimEnd();
-  return [line(['', '', 'direct', 'tunnel']), ...rows.map(line)];
+  return lines;
 }
 
-function memoryLines(memory: MemoryResults): string[] {
-  const out = ['memory during the throughput runs (MiB)   before   peak direct   peak tunnel'];
-  const mem = (label: string, before: MemorySnapshot, peak: Record<Side, MemorySnapshot>, live: Record<Side, number | undefined>): void => {
-    const cell = (bytes: number | undefined, width: number): string => (bytes === undefined ? 'n/a' : fmt(mibOf(bytes), 1)).padStart(width);
-    const cols = (a: number | undefined, b: number | undefined, c: number | undefined): string => `${cell(a, 8)}  ${cell(b, 12)}  ${cell(c, 12)}`;
-    out.push(`${`${label} RSS`.padEnd(41)}${cols(before.rss, peak.direct.rss, peak.tunnel.rss)}`);
-    out.push(`${`${label} arrayBuffers`.padEnd(41)}${cols(before.arrayBuffers, peak.direct.arrayBuffers, peak.tunnel.arrayBuffers)}`);
-    out.push(`${'  live after a GC mid-run'.padEnd(41)}${cols(before.arrayBuffers, live.direct, live.tunnel)}`);
-  };
-  mem('this process', memory.before, memory.peak, memory.liveArrayBuffers);
-  const relayMem = memory.relayProcess;
-  if (relayMem) mem('relay process', relayMem.before, relayMem.peak, relayMem.liveArrayBuffers);
-  return out;
+function table(rows: Row[]): string[] {
+  const lines = ['| figure | unit | direct | burrow | ratio | target | met |', '|---|---|--:|--:|--:|---|:-:|'];
+  for (const row of rows) {
+    const undecided = row.target !== undefined && row.burrow !== null;
+    const met = row.met === undefined ? (undecided ? '?' : '') : row.met ? '✓' : '✗';
+    const ratio = row.ratio === undefined ? '' : row.ratio.toFixed(2);
+    lines.push(`| ${row.figure} | ${row.unit} | ${cell(row.direct, row.digits)} | ${cell(row.burrow, row.digits)} | ${ratio} | ${row.target ?? ''} | ${met} |`);
+  }
+  return lines;
 }
 
-function ratioLines(r: Results): string[] {
-  const ratios = ratiosOf(r);
-  const nameWidth = Math.max(...ratios.map((x) => x.name.length));
-  return ['tunnel / direct:', ...ratios.map((ratio) => `  ${ratio.name.padEnd(nameWidth)}  ${fmt(ratio.value, 2).padStart(6)}   ${describeRatio(ratio)}`)];
+function summary(r: Results, rows: Row[]): string[] {
+  const judged = rows.filter((row) => row.met !== undefined);
+  const missed = judged.filter((row) => row.met === false);
+  const undecided = rows.filter((row) => row.met === undefined && row.target !== undefined && row.burrow !== null);
+  const lines = [
+    `targets met: ${judged.length - missed.length} of ${judged.length} decided` +
+      (undecided.length > 0 ? `, ${undecided.length} undecided (?)` : '') +
+      (missed.length > 0 ? `; missed: ${missed.map((row) => row.figure).join('; ')}` : ''),
+  ];
+  for (const c of r.conns) {
+    if (c.note) lines.push(`note: ${c.count} connections: ${c.note}`);
+    for (const [side, s] of Object.entries(c.sides)) {
+      for (const [message, n] of Object.entries(s.errors)) lines.push(`failures, ${c.count} conns ${side}: ${n} × ${message}`);
+    }
+  }
+  for (const [phase, message] of Object.entries(r.failures)) lines.push(`FAILED ${phase}: ${message}`);
+  return lines;
 }
 
-function tableLines(config: Config, r: Results): string[] {
-  return [...headerLines(config, r), '', ...sideBySideLines(config, r), '', ...memoryLines(r.memory), '', ...ratioLines(r)];
+export function tableText(config: Config, r: Results, rows: Row[]): string {
+  return [...header(config, r), '', ...table(rows), '', ...summary(r, rows)].join('\n');
 }
 
-function toJson(config: Config, r: Results): unknown {
-  return {
-    meta: {
-      node: process.version,
-      platform: process.platform,
-      arch: process.arch,
-      cpus: os.availableParallelism(),
-      host: HOST,
-      relay: config.relayProcess ? 'child-process' : 'in-process',
-      note: describeProcessLayout(config),
-      gcBetweenRuns: forceGc !== undefined,
-      units: { throughput: 'MiB/s', latency: 'µs', concurrency: 'ms', memory: 'bytes', cpu: 'µs per MiB' },
-    },
-    config,
-    results: r,
-    ratios: Object.fromEntries(ratiosOf(r).map((x) => [x.name, round(x.value, 4)])),
-  };
+export function jsonOf(config: Config, r: Results, rows: Row[]): string {
+  const json = { config: { ...config, phases: [...config.phases] }, results: r, rows };
+  // NaN and undefined become null rather than vanishing or breaking the JSON.
+  return JSON.stringify(json, (_, value: unknown) => (typeof value === 'number' && !Number.isFinite(value) ? null : (value ?? null)), 2);
+}
+
+/** Writes the JSON to `file`, creating its folder. */
+export function writeJson(file: string, text: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${text}\n`);
 }

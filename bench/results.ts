@@ -1,78 +1,102 @@
-// The shape of a bench run's results: the two sides compared, the ports each side
-// connects to, and the figures the measurements hand to the report.
-import type { GcStats, MemorySnapshot } from './stats.ts';
-
-/** direct: to a service's own port; tunnel: to the public port of its tunnel. */
-export type Side = 'direct' | 'tunnel';
-export const SIDES: readonly Side[] = ['direct', 'tunnel'];
-
-/** The sides in the order to measure them in round `index`: alternating which goes
- * first, so neither always runs on a warmer heap or in a quieter spell. */
-export function sidesInOrder(index: number): Side[] {
-  return index % 2 === 0 ? ['direct', 'tunnel'] : ['tunnel', 'direct'];
-}
+// The shape of a bench run's results, as the measurements hand them to the report (and
+// as they appear in the JSON).
+import type { Phase, Side } from './config.ts';
 
 export type Direction = 'upload' | 'download';
 export const DIRECTIONS: readonly Direction[] = ['upload', 'download'];
 
-export interface Ports {
-  sink: number;
-  source: number;
-  echo: number;
+/** One connection moving `bytes` one way, `runs` times per side. */
+export interface ThroughputFigure {
+  bytes: number;
+  /** Decimal MB (10^6 bytes) per second: the median of the runs. */
+  mbPerSec: Record<Side, number>;
+  runsMbPerSec: Record<Side, number[]>;
+  /** CPU seconds (user + system) of the relay and client processes per GiB moved through
+   * the tunnel: medians of the runs. */
+  cpuSecPerGiB: { relay: number; client: number; tunnel: number };
 }
 
-export interface SideSummary {
-  mibPerSec: number;
-  runsMibPerSec: number[];
-  cpuUsPerMiB: number;
-  /** CPU time / wall time of this process during the run: 1.0 = one core fully busy. */
-  cpuCores: number;
-  relayCpuUsPerMiB: number | undefined;
-}
-
+/** Percentiles of one side's samples. */
 export interface Percentiles {
-  p50Us: number;
-  p99Us: number;
-  meanUs: number;
-  maxUs: number;
+  p50: number;
+  p90: number;
+  p99: number;
   samples: number;
-  /** GCs of this process during the measured rounds (warm-up excluded). */
-  gc: GcStats;
 }
 
-export interface ConcurrencySummary {
-  ms: number;
-  runsMs: number[];
+/** Percentiles per side; `unit` is 'ms' (setup) or 'µs' (round trips). */
+export interface LatencyFigure {
+  unit: 'ms' | 'µs';
+  bytes: number;
+  sides: Record<Side, Percentiles>;
 }
 
-export interface Machine {
-  cpus: number;
-  /** 1-minute load average when the run started (includes earlier activity). */
-  loadAverageAtStart: number;
-  /** Average number of CPUs kept busy by other processes during the run (all CPU time
-   * on the machine minus this process's and the relay process's). Near 0 on a quiet box. */
-  otherProcessesCpus: number;
-  /** Average number of CPUs the hypervisor gave to other guests while ours wanted them
-   * (steal time, from /proc/stat; undefined where unavailable). */
-  stolenCpus: number | undefined;
+/** One side of holding `count` connections open at once: medians over the runs, and
+ * the failures of every run added up. RSS figures are bytes after two full GCs. */
+export interface ConnsSide {
+  failures: number;
+  errors: Record<string, number>;
+  /** Time to open and verify all of them, ms. */
+  openMs: number;
+  /** (RSS with the connections held − idle RSS) / count, KiB, of the measured processes:
+   * the echo service (direct) or relay + client (burrow). */
+  rssPerConnKiB: number;
+  /** Per process: idle RSS and RSS while holding, bytes (medians). */
+  processes: Record<string, { idleRss: number; heldRss: number; heldFds: number }>;
+}
+
+export interface ConnsFigure {
+  /** Connections held (may be fewer than asked: see `note`). */
+  count: number;
+  requested: number;
+  runs: number;
+  note: string | undefined;
+  sides: Record<Side, ConnsSide>;
+}
+
+/** One wrk mode: requests/s and latency per side, medians over runs. */
+export interface HttpSide {
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** wrk socket errors (connect, read, write, timeout) plus non-2xx/3xx answers, all runs. */
+  errors: number;
+  runsRequestsPerSec: number[];
+}
+
+export interface HttpFigure {
+  mode: 'keep-alive' | 'close';
+  sides: Record<Side, HttpSide>;
+}
+
+export interface MachineInfo {
+  date: string;
+  cpuModel: string;
+  cores: number;
+  node: string;
+  kernel: string;
+  commit: string;
+}
+
+export interface Quietness {
   wallSeconds: number;
-}
-
-export interface MemoryResults {
-  before: MemorySnapshot;
-  peak: Record<Side, MemorySnapshot>;
-  /** Highest arrayBuffers left after a forced GC in the middle of a run. */
-  liveArrayBuffers: Record<Side, number | undefined>;
-  relayProcess:
-    | { before: MemorySnapshot; peak: Record<Side, MemorySnapshot>; liveArrayBuffers: Record<Side, number | undefined> }
-    | undefined;
+  /** CPUs kept busy, on average, by processes other than the bench and its children. */
+  otherProcessesCpus: number;
+  /** CPUs the hypervisor took for other guests (steal), on average; undefined off Linux. */
+  stolenCpus: number | undefined;
+  loadAverageAtStart: number;
 }
 
 export interface Results {
-  machine: Machine;
-  throughput: Record<Direction, Record<Side, SideSummary>>;
-  latency: Record<Side, Percentiles>;
-  setup: Record<Side, Percentiles>;
-  concurrency: Record<Side, ConcurrencySummary>;
-  memory: MemoryResults;
+  machine: MachineInfo;
+  quietness: Quietness | undefined;
+  mode: 'quick' | 'full';
+  throughput: Record<Direction, ThroughputFigure> | undefined;
+  setup: LatencyFigure | undefined;
+  rtt: LatencyFigure | undefined;
+  conns: ConnsFigure[];
+  /** A string when HTTP could not be measured (wrk missing). */
+  http: HttpFigure[] | string | undefined;
+  /** Figures that could not be measured, and why. */
+  failures: Partial<Record<Phase, string>>;
 }

@@ -2,12 +2,13 @@
 // - sink:   reads until the peer half-closes, then answers the byte count (8 bytes, BE).
 // - source: reads an 8-byte BE length, sends that many bytes, then half-closes.
 // - echo:   sends every byte back; half-close carried through.
+// - http:   node:http answering every request with the same small body (for wrk).
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { HOST, writeBytes } from './io.ts';
 
 export interface Service {
-  readonly name: string;
   readonly port: number;
   close(): Promise<void>;
 }
@@ -16,7 +17,10 @@ export interface Service {
  * burrow (it never looks at visitor bytes), so it is not random. */
 export const CHUNK = Buffer.alloc(256 * 1024, 0x5a);
 
-export async function listenService(name: string, onSocket: (socket: net.Socket) => void): Promise<Service> {
+/** The HTTP service's answer to every request. */
+export const HTTP_BODY = Buffer.from('hello from the burrow bench\n');
+
+export async function listenTcp(onSocket: (socket: net.Socket) => void): Promise<Service> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.add(socket);
@@ -24,15 +28,29 @@ export async function listenService(name: string, onSocket: (socket: net.Socket)
     socket.on('error', () => {}); // the load generator reports failures, not the service
     onSocket(socket);
   });
+  return listening(server, () => {
+    for (const socket of sockets) socket.destroy();
+  });
+}
+
+export async function listenHttp(): Promise<Service> {
+  const server = http.createServer((_request, response) => {
+    response.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': HTTP_BODY.length });
+    response.end(HTTP_BODY);
+  });
+  server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
+  return listening(server, () => server.closeAllConnections());
+}
+
+async function listening(server: net.Server, destroyAll: () => void): Promise<Service> {
   server.listen(0, HOST);
   await once(server, 'listening');
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
-    name,
     port,
     close: async () => {
-      for (const socket of sockets) socket.destroy();
+      destroyAll();
       if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

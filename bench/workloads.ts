@@ -1,7 +1,7 @@
 // The load generator: each workload runs against a port (a service directly, or the
 // tunnel's public port for it) and returns raw timings. The same code runs for both,
 // so any difference is the tunnel's.
-import { connect, nowNs, writeBytes, type Reader } from './io.ts';
+import { connect, nowNs, open, within, writeBytes, type Reader } from './io.ts';
 import { CHUNK } from './services.ts';
 
 /** One connection sends `bytes` to the sink, half-closes, and waits for the sink's count.
@@ -30,13 +30,14 @@ export async function download(port: number, bytes: number, deadlineMs: number):
   conn.socket.write(request);
   await conn.end();
   const elapsed = nowNs() - start;
+  conn.socket.end();
   await conn.close();
   if (conn.bytes !== bytes) throw new Error(`download: got ${conn.bytes} bytes, expected ${bytes}`);
   return elapsed;
 }
 
 /** One echo connection for sequential `size`-byte round trips, kept open so the caller
- * can measure it in blocks (interleaved with another side's blocks). */
+ * can measure it in blocks (interleaved with the other side's blocks). */
 export class PingPong {
   private rounds = 0;
 
@@ -46,7 +47,7 @@ export class PingPong {
   ) {}
 
   static async open(port: number, size: number, deadlineMs: number): Promise<PingPong> {
-    return new PingPong(await connect(port, deadlineMs, 'ping-pong'), Buffer.alloc(size, 0x70));
+    return new PingPong(await connect(port, deadlineMs, 'round trip'), Buffer.alloc(size, 0x70));
   }
 
   /** `count` round trips; one duration per round, in µs. */
@@ -68,8 +69,8 @@ export class PingPong {
   }
 }
 
-/** `count` times, one after the other: connect to the echo service, one `size`-byte round
- * trip, half-close, wait for the close. Returns one duration per connection, in µs. */
+/** `count` times, one after the other: connect to the echo service, send `size` bytes,
+ * await the echo, half-close, wait for the close. One duration per connection, in µs. */
 export async function connectionSetup(port: number, size: number, count: number, deadlineMs: number): Promise<number[]> {
   const message = Buffer.alloc(size, 0x63);
   const samples: number[] = [];
@@ -86,18 +87,62 @@ export async function connectionSetup(port: number, size: number, count: number,
   return samples;
 }
 
-/** `connections` at once, each sending `bytes` to the echo service while reading them
- * back, then closing. Returns elapsed ns until the last one closed. */
-export async function concurrentEcho(port: number, connections: number, bytes: number, deadlineMs: number): Promise<number> {
+export interface Held {
+  /** The connections open and verified. */
+  conns: Reader[];
+  failures: number;
+  /** Failure messages and how often each came (the first few kinds). */
+  errors: Record<string, number>;
+  /** From the first connect until the last batch was verified, ms. */
+  openMs: number;
+}
+
+/** Opens `count` connections to an echo port, `batch` at a time, and keeps them open.
+ * Each is verified by echoing 16 bytes naming it; one that is not verified within
+ * `openMs` counts as a failure (and is closed). Each lives at most `lifeMs`. */
+export async function holdConnections(port: number, count: number, batch: number, openMs: number, lifeMs: number): Promise<Held> {
+  const held: Held = { conns: [], failures: 0, errors: {}, openMs: 0 };
   const start = nowNs();
-  const one = async (): Promise<void> => {
-    const conn = await connect(port, deadlineMs, 'concurrent echo');
-    await Promise.all([writeBytes(conn.socket, bytes, CHUNK), conn.atLeast(bytes)]);
-    conn.socket.end();
-    await conn.end();
-    await conn.close();
-    if (conn.bytes !== bytes) throw new Error(`concurrent echo: got ${conn.bytes} bytes back, expected ${bytes}`);
+  const openOne = async (index: number): Promise<Reader> => {
+    const conn = open(port, lifeMs, 'held connection', true);
+    const message = Buffer.from(`conn ${index}`.padEnd(16, '.'));
+    await within(
+      (async () => {
+        await conn.connected;
+        conn.socket.write(message);
+        await conn.atLeast(message.length);
+      })(),
+      openMs,
+      'connect and echo',
+      () => conn.socket.destroy(),
+    );
+    const echoed = Buffer.concat(conn.chunks);
+    conn.chunks.length = 0;
+    if (!echoed.equals(message)) {
+      conn.socket.destroy();
+      throw new Error(`wrong echo: ${JSON.stringify(echoed.toString('latin1'))}`);
+    }
+    return conn;
   };
-  await Promise.all(Array.from({ length: connections }, one));
-  return nowNs() - start;
+  for (let first = 0; first < count; first += batch) {
+    const size = Math.min(batch, count - first);
+    const results = await Promise.allSettled(Array.from({ length: size }, (_, i) => openOne(first + i)));
+    for (const result of results) {
+      if (result.status === 'fulfilled') {
+        held.conns.push(result.value);
+        continue;
+      }
+      held.failures++;
+      const message = result.reason instanceof Error ? result.reason.message : String(result.reason);
+      if (message in held.errors || Object.keys(held.errors).length < 5) held.errors[message] = (held.errors[message] ?? 0) + 1;
+    }
+  }
+  held.openMs = (nowNs() - start) / 1e6;
+  return held;
+}
+
+/** Closes every held connection and waits (at most `ms`) until all have closed. */
+export async function releaseConnections(held: Held, ms: number): Promise<void> {
+  for (const conn of held.conns) conn.socket.destroy();
+  await within(Promise.all(held.conns.map((conn) => conn.close())), ms, 'closing the held connections');
 }

@@ -1,0 +1,107 @@
+// A process of the bench: the relay server, the burrow client, or the local services.
+// Started by children.ts (`node --expose-gc --import tsx bench/child.ts '<ChildArgs JSON>'`)
+// so its CPU time and RSS are its own; answers `stats` over IPC, and exits when told to
+// close or when the bench process goes away.
+import { readdirSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { startClient, startServer } from '../index.ts';
+import { HOST } from './io.ts';
+import { isToChild, type ChildArgs, type FromChild, type ProcessStats } from './messages.ts';
+import { echo, listenHttp, listenTcp, sink, source } from './services.ts';
+
+/** The library's defaults cap a tunnel at 512 connections, 64 waiting visitors and a
+ * client at 1024 connections (sane for a public relay); the concurrency figure holds
+ * 10,000 on one tunnel, so the bench lifts them. Timeouts stay at their defaults. */
+const UNLIMITED = 1_000_000;
+
+interface Running {
+  ports: number[];
+  close(): Promise<void>;
+}
+
+async function start(args: ChildArgs): Promise<Running> {
+  switch (args.role) {
+    case 'relay': {
+      const server = await startServer({
+        controlPort: 0,
+        dataPort: 0,
+        bind: HOST,
+        maxConnectionsPerTunnel: UNLIMITED,
+        maxPendingPerTunnel: UNLIMITED,
+        maxPending: UNLIMITED,
+      });
+      return { ports: [server.controlPort, server.dataPort], close: () => server.destroy() };
+    }
+    case 'client': {
+      const client = await startClient({
+        tunnels: args.localPorts.map((localPort) => ({ localPort })),
+        server: HOST,
+        localHost: HOST,
+        controlPort: args.controlPort,
+        dataPort: args.dataPort,
+        maxConnections: UNLIMITED,
+      });
+      client.on('warning', (warning) => process.stderr.write(`bench client: ${warning.message}\n`));
+      return { ports: client.tunnels.map((tunnel) => tunnel.publicPort), close: () => client.destroy() };
+    }
+    case 'services': {
+      const services = [await listenTcp(sink), await listenTcp(source), await listenTcp(echo), await listenHttp()]; // SERVICES order
+      return {
+        ports: services.map((service) => service.port),
+        close: async () => {
+          for (const service of services) await service.close();
+        },
+      };
+    }
+  }
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+async function stats(collect: boolean): Promise<ProcessStats> {
+  if (collect && gc) {
+    // Two GCs with a pause: V8 frees ArrayBuffer memory on a helper thread.
+    gc();
+    await delay(10);
+    gc();
+  }
+  const cpu = process.cpuUsage();
+  const memory = process.memoryUsage();
+  let fds = -1;
+  try {
+    fds = readdirSync('/proc/self/fd').length;
+  } catch {
+    // not Linux
+  }
+  return { rss: memory.rss, heapUsed: memory.heapUsed, cpuUs: cpu.user + cpu.system, fds };
+}
+
+const send = (message: FromChild): void => {
+  process.send?.(message);
+};
+
+let running: Running | undefined;
+let exiting = false;
+async function exit(code: number): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  const backstop = setTimeout(() => process.exit(code), 10_000); // a close that hangs
+  backstop.unref();
+  await running?.close().catch(() => undefined);
+  process.exit(code); // also writes the --cpu-prof profile
+}
+
+process.on('message', (message: unknown) => {
+  if (!isToChild(message)) return;
+  if (message.type === 'close') void exit(0);
+  else void stats(message.gc).then((value) => send({ type: 'stats', id: message.id, stats: value }));
+});
+process.once('disconnect', () => void exit(0)); // the bench process is gone
+
+try {
+  running = await start(JSON.parse(process.argv[2] ?? '') as ChildArgs);
+  send({ type: 'ready', ports: running.ports });
+} catch (error) {
+  send({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+  await exit(1);
+}

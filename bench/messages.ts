@@ -1,0 +1,45 @@
+// What the bench process and its child processes (child.ts) say to each other over the
+// fork() IPC channel.
+
+/** What a child runs, given as its command-line argument (JSON). */
+export type ChildArgs =
+  /** The relay server (startServer), on ephemeral control and data ports. */
+  | { role: 'relay' }
+  /** The burrow client (startClient): one tunnel per local port, to the relay's ports. */
+  | { role: 'client'; controlPort: number; dataPort: number; localPorts: number[] }
+  /** The local services (services.ts): sink, source, echo and http. */
+  | { role: 'services' };
+
+export type Role = ChildArgs['role'];
+
+/** The services process's ports, in this order. */
+export const SERVICES = ['sink', 'source', 'echo', 'http'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export interface ProcessStats {
+  /** Resident set size, bytes. */
+  rss: number;
+  heapUsed: number;
+  /** CPU time (user + system) since the process started, µs. */
+  cpuUs: number;
+  /** Open file descriptors (sockets, mostly); -1 where /proc is missing. */
+  fds: number;
+}
+
+/** Parent → child. `stats` with `gc` first runs two full GCs, so RSS is not inflated by
+ * garbage; `close` shuts down and exits. */
+export type ToChild = { type: 'stats'; id: number; gc: boolean } | { type: 'close' };
+
+/** Child → parent. `ready.ports`: relay [control, data]; client: each tunnel's public
+ * port, in the order of `localPorts`; services: SERVICES order. */
+export type FromChild = { type: 'ready'; ports: number[] } | { type: 'failed'; message: string } | { type: 'stats'; id: number; stats: ProcessStats };
+
+const isObject = (value: unknown): value is { type: unknown } => typeof value === 'object' && value !== null && 'type' in value;
+
+export function isFromChild(value: unknown): value is FromChild {
+  return isObject(value) && (value.type === 'ready' || value.type === 'failed' || value.type === 'stats');
+}
+
+export function isToChild(value: unknown): value is ToChild {
+  return isObject(value) && (value.type === 'stats' || value.type === 'close');
+}

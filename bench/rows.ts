@@ -1,0 +1,159 @@
+// The results as table rows, each with its ratio (burrow / direct) and, where issue 8
+// sets one, its target and whether it is met. The markdown table and the JSON's `rows`
+// both come from here, so "is every target met" has one answer.
+import type { Phase } from './config.ts';
+import type { ConnsFigure, HttpFigure, LatencyFigure, Results, ThroughputFigure } from './results.ts';
+
+export interface Row {
+  figure: string;
+  unit: string;
+  /** undefined: not applicable ('-'); null: not measured. */
+  direct: number | undefined | null;
+  burrow: number | undefined | null;
+  /** burrow / direct. */
+  ratio: number | undefined;
+  digits: number;
+  target: string | undefined;
+  /** undefined: no target, not measured, or (with a target and a measurement) not
+   * decided by it, shown as '?'. */
+  met: boolean | undefined;
+}
+
+/** The targets of issue 8 (ratios against direct, same run). */
+export const TARGETS = {
+  throughputRatio: 0.35,
+  cpuSecPerGiB: 1.6,
+  setupP50Ratio: 3,
+  setupP99OverP50: 3,
+  rttP50Ratio: 2,
+  connections: 10_000,
+  rssPerConnKiB: 40,
+  httpRatio: 0.5,
+} as const;
+
+const ratioOf = (direct: number | undefined | null, burrow: number | undefined | null): number | undefined =>
+  typeof direct === 'number' && typeof burrow === 'number' && direct > 0 ? burrow / direct : undefined;
+
+/** A row comparing both sides, with an optional target on the ratio. */
+function compare(figure: string, unit: string, direct: number, burrow: number, digits: number, target?: { atLeast?: number; atMost?: number }): Row {
+  const ratio = ratioOf(direct, burrow);
+  let text: string | undefined;
+  let met: boolean | undefined;
+  if (target?.atLeast !== undefined) {
+    text = `ratio ≥ ${target.atLeast}`;
+    met = ratio !== undefined && ratio >= target.atLeast;
+  } else if (target?.atMost !== undefined) {
+    text = `ratio ≤ ${target.atMost}`;
+    met = ratio !== undefined && ratio <= target.atMost;
+  }
+  return { figure, unit, direct, burrow, ratio, digits, target: text, met };
+}
+
+/** A row for a figure that was not measured (the reason goes in the target column). */
+function missing(figure: string, unit: string, why: string): Row {
+  return { figure, unit, direct: null, burrow: null, ratio: undefined, digits: 0, target: why, met: undefined };
+}
+
+function throughputRows(t: Record<'upload' | 'download', ThroughputFigure>): Row[] {
+  const size = `${t.upload.bytes / 2 ** 30 >= 1 ? `${t.upload.bytes / 2 ** 30} GiB` : `${t.upload.bytes / 2 ** 20} MiB`}`;
+  const rows: Row[] = [];
+  for (const direction of ['upload', 'download'] as const) {
+    const f = t[direction];
+    rows.push(compare(`1. throughput, 1 conn, ${direction} ${size}`, 'MB/s', f.mbPerSec.direct, f.mbPerSec.burrow, 0, { atLeast: TARGETS.throughputRatio }));
+  }
+  for (const direction of ['upload', 'download'] as const) {
+    const cpu = t[direction].cpuSecPerGiB;
+    rows.push({
+      figure: `6. tunnel CPU per GiB, ${direction} (relay ${cpu.relay.toFixed(2)} + client ${cpu.client.toFixed(2)})`,
+      unit: 's',
+      direct: undefined,
+      burrow: cpu.tunnel,
+      ratio: undefined,
+      digits: 2,
+      target: `≤ ${TARGETS.cpuSecPerGiB} s`,
+      met: cpu.tunnel <= TARGETS.cpuSecPerGiB,
+    });
+  }
+  return rows;
+}
+
+function setupRows(s: LatencyFigure, count: number): Row[] {
+  const { direct, burrow } = s.sides;
+  const p99OverP50 = burrow.p99 / burrow.p50;
+  return [
+    compare(`2. connection setup ×${count}, p50`, 'ms', direct.p50, burrow.p50, 3, { atMost: TARGETS.setupP50Ratio }),
+    compare(`2. connection setup ×${count}, p90`, 'ms', direct.p90, burrow.p90, 3),
+    {
+      ...compare(`2. connection setup ×${count}, p99`, 'ms', direct.p99, burrow.p99, 3),
+      target: `burrow p99 ≤ ${TARGETS.setupP99OverP50} × its p50 (is ${p99OverP50.toFixed(1)}×)`,
+      met: p99OverP50 <= TARGETS.setupP99OverP50,
+    },
+  ];
+}
+
+function rttRows(r: LatencyFigure, count: number): Row[] {
+  const { direct, burrow } = r.sides;
+  return [
+    compare(`3. round trip ${r.bytes} B ×${count}, p50`, 'µs', direct.p50, burrow.p50, 0, { atMost: TARGETS.rttP50Ratio }),
+    compare(`3. round trip ${r.bytes} B ×${count}, p99`, 'µs', direct.p99, burrow.p99, 0),
+  ];
+}
+
+function connsRows(c: ConnsFigure, withTargets: boolean): Row[] {
+  const n = c.count.toLocaleString('en-US');
+  const label = c.count < c.requested ? `${n} (of ${c.requested.toLocaleString('en-US')} asked: fd limit)` : n;
+  const { direct, burrow } = c.sides;
+  const mib = (bytes: number | undefined): number | undefined => (bytes === undefined ? undefined : bytes / 2 ** 20);
+  const short = withTargets && c.count < TARGETS.connections ? ` (only ${n} measured)` : '';
+  const failures: Row = {
+    figure: `4. ${label} conns held at once: failures`,
+    unit: 'conns',
+    direct: direct.failures,
+    burrow: burrow.failures,
+    ratio: undefined,
+    digits: 0,
+    target: withTargets ? `0 at ${TARGETS.connections.toLocaleString('en-US')}${short}` : undefined,
+    // Fewer than the target held without a failure proves nothing either way: '?'.
+    met: !withTargets ? undefined : burrow.failures > 0 ? false : c.count >= TARGETS.connections ? true : undefined,
+  };
+  const perConn: Row = {
+    ...compare(`4. ${n} conns: RSS per conn (direct: services process; burrow: relay + client)`, 'KiB', direct.rssPerConnKiB, burrow.rssPerConnKiB, 1),
+    target: withTargets ? `burrow ≤ ${TARGETS.rssPerConnKiB} KiB${short}` : undefined,
+    met: withTargets ? burrow.rssPerConnKiB <= TARGETS.rssPerConnKiB : undefined,
+  };
+  const held = (name: string): number | undefined => mib(burrow.processes[name]?.heldRss);
+  const idle = (name: string): string => (mib(burrow.processes[name]?.idleRss) ?? Number.NaN).toFixed(0);
+  return [
+    failures,
+    compare(`4. ${n} conns: time to open and echo all`, 'ms', direct.openMs, burrow.openMs, 0),
+    { figure: `4. ${n} conns: relay RSS holding them (idle ${idle('relay')})`, unit: 'MiB', direct: undefined, burrow: held('relay'), ratio: undefined, digits: 1, target: undefined, met: undefined },
+    { figure: `4. ${n} conns: client RSS holding them (idle ${idle('client')})`, unit: 'MiB', direct: undefined, burrow: held('client'), ratio: undefined, digits: 1, target: undefined, met: undefined },
+    perConn,
+  ];
+}
+
+function httpRows(h: HttpFigure): Row[] {
+  const name = h.mode === 'keep-alive' ? 'keep-alive' : 'Connection: close';
+  const { direct, burrow } = h.sides;
+  return [
+    compare(`5. HTTP ${name}, requests/s`, 'req/s', direct.requestsPerSec, burrow.requestsPerSec, 0, { atLeast: TARGETS.httpRatio }),
+    compare(`5. HTTP ${name}, p99 latency`, 'ms', direct.p99Ms, burrow.p99Ms, 2),
+    { ...compare(`5. HTTP ${name}, errors (socket + non-2xx)`, 'count', direct.errors, burrow.errors, 0), ratio: undefined },
+  ];
+}
+
+/** Every row, in figure order; a figure not measured gets one row saying why. */
+export function rowsOf(r: Results, counts: { setups: number; rounds: number }, ran: ReadonlySet<Phase>): Row[] {
+  const why = (phase: Phase): string => r.failures[phase] ?? (ran.has(phase) ? 'failed' : 'not run (--only)');
+  const rows: Row[] = [];
+  rows.push(...(r.throughput ? throughputRows(r.throughput) : [missing('1, 6. throughput and tunnel CPU', '', why('throughput'))]));
+  rows.push(...(r.setup ? setupRows(r.setup, counts.setups) : [missing('2. connection setup', '', why('setup'))]));
+  rows.push(...(r.rtt ? rttRows(r.rtt, counts.rounds) : [missing('3. round trip', '', why('rtt'))]));
+  const largest = Math.max(...r.conns.map((c) => c.requested));
+  for (const c of r.conns) rows.push(...connsRows(c, c.requested === largest));
+  if (r.conns.length === 0 || r.failures.conns !== undefined) rows.push(missing('4. connections held at once', '', why('conns')));
+  if (typeof r.http === 'string') rows.push(missing('5. HTTP (wrk)', '', r.http));
+  else if (r.http) for (const h of r.http) rows.push(...httpRows(h));
+  else rows.push(missing('5. HTTP (wrk)', '', why('http')));
+  return rows;
+}
