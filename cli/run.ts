@@ -130,6 +130,10 @@ export async function runClient(args: RawArgs, env: Env): Promise<number> {
     options = { ...resolved, secret, tls: await loadClientTls(security.tls) };
     client = new BurrowClient(options);
     if (trace) client.on('trace', traceTo(out));
+    // Before start(): with several tunnels, a visitor of the first may come and go while
+    // the last EXPOSE is still unanswered.
+    if (!output.quiet) client.on('connection-close', (closed) => out.print(connectionEntry(closed)));
+    client.on('warning', (warning) => out.print(problem('warning', warning)));
     await client.start();
   } catch (error) {
     return failure(out, error);
@@ -137,8 +141,6 @@ export async function runClient(args: RawArgs, env: Env): Promise<number> {
   const signalled = untilSignal(); // before the tunnel lines, as in runServer
   for (const tunnel of client.tunnels) out.print(tunnelEvent(tunnel));
   out.started();
-  if (!output.quiet) client.on('connection-close', (closed) => out.print(connectionEntry(closed)));
-  client.on('warning', (warning) => out.print(problem('warning', warning)));
   client.on('disconnected', (error) => out.print(problem('disconnected', error)));
   client.on('reconnecting', ({ attempt, delayMs }) => out.print({ event: 'reconnecting', attempt, delayMs }));
   client.on('reconnected', ({ moved }) => {
