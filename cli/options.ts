@@ -11,6 +11,7 @@ import {
   DEFAULT_PORT_RANGE,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   parsePortRange,
+  unbracket,
 } from '../shared/protocol.ts';
 import { DEFAULT_LIMITS, type Limits } from '../server/limits.ts';
 import type { ServerOptions } from '../server/server.ts';
@@ -43,9 +44,9 @@ export function raw(args: RawArgs, env: Env, flag: string): { text: string; sour
  * back: the brackets come off. Any other bracket is a mistake (ports have their own flags). */
 function host(args: RawArgs, env: Env, flag: string): string | undefined {
   const value = raw(args, env, flag);
-  if (value === undefined || !/[[\]]/.test(value.text)) return value?.text;
-  const inner = /^\[(.*)\]$/.exec(value.text)?.[1];
-  if (inner !== undefined && net.isIPv6(inner)) return inner;
+  if (value === undefined) return undefined;
+  const host = unbracket(value.text);
+  if (!/[[\]]/.test(host) && (host === value.text || net.isIPv6(host))) return host;
   throw new UsageError(`${value.source}: "${value.text}" is not a host name or address (an IPv6 address may be written ::1 or [::1]; ports have their own flags)`);
 }
 

@@ -6,6 +6,7 @@ import {
   ERR_REASONS,
   MAX_LINE_LENGTH,
   formatAddress,
+  unbracket,
   formatConnection,
   formatErr,
   formatExpose,
@@ -312,6 +313,10 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
     assert.equal(formatAddress('::ffff:127.0.0.1', 80), '127.0.0.1:80');
     assert.equal(formatAddress('::1', 80), '[::1]:80');
     assert.equal(formatAddress(undefined, 80), undefined);
+    // What a user types back after seeing `[::1]:41234`: brackets come off IPv6 only.
+    assert.equal(unbracket('[::1]'), '::1');
+    assert.equal(unbracket('[fe80::1%eth0]'), 'fe80::1%eth0');
+    for (const same of ['::1', 'localhost', '[localhost]', '[127.0.0.1]', '[::1]:80', '127.0.0.1']) assert.equal(unbracket(same), same);
   });
 
   test('CONNECTION <id> <publicPort> <visitor> <destination>: the address the visitor connected to', () => {
