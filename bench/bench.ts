@@ -48,11 +48,12 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
     const publicPorts = tunnel.publicPorts;
     const both = (name: ServiceName): Record<Side, number> => ({ direct: local[name], burrow: publicPorts[SERVICES.indexOf(name)] ?? 0 });
     const t = tunnel;
+    const s = services;
     await phase(config, results, 'throughput', async () => {
       results.throughput = await measureThroughput(config, t, { sink: both('sink'), source: both('source') });
     });
     await phase(config, results, 'setup', async () => {
-      results.setup = await measureSetup(config, both('echo'));
+      results.setup = await measureSetup(config, both('echo'), { services: s, tunnel: t });
     });
     await phase(config, results, 'rtt', async () => {
       results.rtt = await measureRoundTrips(config, both('echo'));

@@ -4,6 +4,8 @@
 import { progress, sidesInOrder, SIDES, type Config, type Side } from './config.ts';
 import type { LatencyFigure, Percentiles } from './results.ts';
 import { collectGarbage, percentile } from './stats.ts';
+import type { ServicesProcess } from './services-process.ts';
+import type { TunnelProcesses } from './tunnel.ts';
 import { connectionSetup, PingPong } from './workloads.ts';
 
 /** Samples are taken in this many alternating blocks per side. */
@@ -38,15 +40,30 @@ function report(what: string, figure: LatencyFigure): void {
   }
 }
 
-/** Connection setup through the echo service, in ms. */
-export async function measureSetup(config: Config, echoPort: Record<Side, number>): Promise<LatencyFigure> {
+/** Connection setup through the echo service, in ms; and the CPU each connection costs
+ * the echo service (direct) or the relay and the client (burrow): the cost that bounds
+ * connections per second. */
+export async function measureSetup(config: Config, echoPort: Record<Side, number>, processes: { services: ServicesProcess; tunnel: TunnelProcesses }): Promise<LatencyFigure> {
   const warmup = Math.max(20, Math.floor(config.setups / 10));
   for (const side of SIDES) await connectionSetup(echoPort[side], config.setupBytes, warmup, 10_000);
-  const samples = await interleave(config.setups, (side, count) => connectionSetup(echoPort[side], config.setupBytes, count, 10_000));
+  const cpuUs = { service: 0, relay: 0, client: 0 };
+  const samples = await interleave(config.setups, async (side, count) => {
+    const before = side === 'direct' ? await processes.services.stats() : await processes.tunnel.stats();
+    const block = await connectionSetup(echoPort[side], config.setupBytes, count, 10_000);
+    if ('relay' in before) {
+      const after = await processes.tunnel.stats();
+      cpuUs.relay += after.relay.cpuUs - before.relay.cpuUs;
+      cpuUs.client += after.client.cpuUs - before.client.cpuUs;
+    } else {
+      cpuUs.service += (await processes.services.stats()).cpuUs - before.cpuUs;
+    }
+    return block;
+  });
   const figure: LatencyFigure = {
     unit: 'ms',
     bytes: config.setupBytes,
     sides: { direct: percentiles(samples.direct, 1e-3), burrow: percentiles(samples.burrow, 1e-3) },
+    cpuUsPerConn: { service: cpuUs.service / samples.direct.length, relay: cpuUs.relay / samples.burrow.length, client: cpuUs.client / samples.burrow.length },
   };
   report('connection setup', figure);
   return figure;

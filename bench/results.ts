@@ -29,6 +29,9 @@ export interface LatencyFigure {
   unit: 'ms' | 'µs';
   bytes: number;
   sides: Record<Side, Percentiles>;
+  /** Setup only: CPU µs per connection of the echo service (direct) and of the relay
+   * and the client (burrow). */
+  cpuUsPerConn?: { service: number; relay: number; client: number };
 }
 
 /** One side of holding `count` connections open at once: medians over the runs, and

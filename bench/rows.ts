@@ -88,6 +88,17 @@ function setupRows(s: LatencyFigure, count: number): Row[] {
       target: `burrow p99 ≤ ${TARGETS.setupP99OverP50} × its p50 (is ${p99OverP50.toFixed(1)}×)`,
       met: p99OverP50 <= TARGETS.setupP99OverP50,
     },
+    ...(s.cpuUsPerConn === undefined
+      ? []
+      : [
+          compare(
+            `2. CPU per connection (direct: echo service; burrow: relay ${s.cpuUsPerConn.relay.toFixed(0)} + client ${s.cpuUsPerConn.client.toFixed(0)})`,
+            'µs',
+            s.cpuUsPerConn.service,
+            s.cpuUsPerConn.relay + s.cpuUsPerConn.client,
+            0,
+          ),
+        ]),
   ];
 }
 
