@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { within } from './helpers.ts';
+import { HOST, within } from './helpers.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Generous: a child pays for node + tsx start-up, possibly alongside other test files. */
@@ -19,6 +19,22 @@ export const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.
 /** What a server without a secret prints on stderr when it starts (an open relay). */
 export const OPEN_RELAY_NOTICE =
   'burrow: notice: no secret is set, so anyone who can reach this server can expose ports through it. Set one with BURROW_SECRET or --secret-file (docs/SECURITY.md).';
+
+/** `burrow client <localPort>` against a server on 127.0.0.1 with these ports, the local
+ * service on 127.0.0.1 too, plus `extra`. */
+export const loopbackClientArgs = (localPort: number, ports: { controlPort: string; dataPort: string }, extra: string[] = []): string[] => [
+  'client',
+  String(localPort),
+  '--server',
+  HOST,
+  '--local-host',
+  HOST,
+  '--control-port',
+  ports.controlPort,
+  '--data-port',
+  ports.dataPort,
+  ...extra,
+];
 
 /** The non-empty lines of a child's output. */
 export const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { envName } from '../cli/options.ts';
-import { FORWARDING, interrupt, jsonLines, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, runCli, startCli, untilJson, waitForOutput, type Cli, type Json } from './child.ts';
+import { FORWARDING, interrupt, jsonLines, killAll, LISTENING, loopbackClientArgs, lines, OPEN_RELAY_NOTICE, runCli, startCli, untilJson, waitForOutput, type Cli, type Json } from './child.ts';
 import { assertSameBytes, connectVisitor, echo, HOST, listenLocal, pseudoRandomBytes, readAll, replyOnEnd, within } from './helpers.ts';
 import { freePort, holdPort } from './raw.ts';
 
@@ -38,19 +38,7 @@ const addressOf = (socket: net.Socket): string => `${socket.localAddress}:${sock
 
 /** `burrow server` on loopback with ephemeral control and data ports and the one-port range `publicPort`. */
 const serverArgs = (publicPort: number, extra: string[]): string[] => ['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${publicPort}-${publicPort}`, ...extra];
-const clientArgs = (localPort: number, controlPort: string, dataPort: string, extra: string[]): string[] => [
-  'client',
-  String(localPort),
-  '--server',
-  HOST,
-  '--local-host',
-  HOST,
-  '--control-port',
-  controlPort,
-  '--data-port',
-  dataPort,
-  ...extra,
-];
+const clientArgs = (localPort: number, controlPort: string, dataPort: string, extra: string[]): string[] => loopbackClientArgs(localPort, { controlPort, dataPort }, extra);
 
 test('--json --trace: JSON lines only, start line first; an echoed visitor traced in order on both sides with an exact connection entry; a dead local service is a warning event; nothing on stderr', async () => {
   const live = new Set<Cli>();

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fingerprintOf } from '../shared/fingerprint.ts';
 import { testCerts } from './certs.ts';
-import { FORWARDING, interrupt, killAll, LISTENING, lines, runCli, startCli, waitForOutput, type Cli, type Exit } from './child.ts';
+import { FORWARDING, interrupt, killAll, LISTENING, loopbackClientArgs, lines, runCli, startCli, waitForOutput, type Cli, type Exit } from './child.ts';
 import { echo, HOST, listenLocal, pseudoRandomBytes, request } from './helpers.ts';
 import { assertRefused, freePort } from './raw.ts';
 
@@ -84,19 +84,7 @@ async function startServer(extra: string[], vars: Record<string, string>, live: 
 }
 
 /** `burrow client <localPort>` arguments for `server`, plus `extra`. */
-const clientArgs = (server: RunningServer, localPort: number, extra: string[]): string[] => [
-  'client',
-  String(localPort),
-  '--server',
-  HOST,
-  '--local-host',
-  HOST,
-  '--control-port',
-  server.controlPort,
-  '--data-port',
-  server.dataPort,
-  ...extra,
-];
+const clientArgs = (server: RunningServer, localPort: number, extra: string[]): string[] => loopbackClientArgs(localPort, server, extra);
 
 /** Waits until the client forwards `server`'s public port, and checks bytes echo through. */
 async function assertForwards(client: Cli, server: RunningServer, localPort: number, seed: number): Promise<void> {

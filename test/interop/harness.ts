@@ -13,7 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { cleanEnv, FORWARDING, killAll, startCli, waitForOutput, type Cli } from '../child.ts';
+import { cleanEnv, FORWARDING, killAll, loopbackClientArgs, startCli, waitForOutput, type Cli } from '../child.ts';
 import { within } from '../helpers.ts';
 
 export const LOOPBACK = '127.0.0.1';
@@ -211,8 +211,7 @@ export async function startTunnel(localPort: number, options: { clientArgs?: str
     const bind = options.bind === false ? [] : ['--bind', LOOPBACK];
     const server = startCli(['server', ...bind, '--control-port', '0', '--data-port', '0', ...(options.serverArgs ?? [])], {}, live);
     const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING_ANY, 'burrow server to listen');
-    const clientArgs = ['client', String(localPort), '--server', LOOPBACK, '--control-port', controlPort, '--data-port', dataPort];
-    const client = startCli([...clientArgs, '--local-host', LOOPBACK, '--quiet', ...(options.clientArgs ?? [])], {}, live);
+    const client = startCli(loopbackClientArgs(localPort, { controlPort, dataPort }, ['--quiet', ...(options.clientArgs ?? [])]), {}, live);
     const [, publicPort = '', shownLocal = ''] = await waitForOutput(client, 'stdout', FORWARDING, 'burrow client to forward');
     if (Number(shownLocal) !== localPort) throw new Error(`burrow client forwards to ${shownLocal}, not ${localPort}`);
     return { publicPort: Number(publicPort), server, client, close };
