@@ -16,11 +16,22 @@ export interface PipeTotals {
   aborted: boolean;
 }
 
-/** Moments of a joined pair worth reporting (traces, logs). */
+/** Moments of a joined pair worth reporting (traces, logs), and the one decision the
+ * owner of a pair may take: whether a FIN may be passed on. */
 export interface PipeObserver {
-  /** `from` sent its FIN: it has no more to say; the other direction goes on. */
+  /** `from` sent its FIN: it has no more to say; the other direction goes on. Called once
+   * the FIN has been passed on. */
   onHalfClose?(from: 'a' | 'b'): void;
+  /** Called when `from` has sent a FIN that is not a disguised reset, before it is passed
+   * on: `proceed(true)` passes it on, `proceed(false)` aborts the pair instead. Lets the
+   * owner check that the program at the other end of `from` is still alive, so that a
+   * FIN its operating system sent for it as it died is not taken for a complete stream.
+   * Without it, a FIN is passed on at once. */
+  confirmEnd?(from: 'a' | 'b', proceed: (ok: boolean) => void): void;
 }
+
+/** What an empty write sends: nothing, but the kernel still fails it on a reset socket. */
+const PROBE = Buffer.alloc(0);
 
 /**
  * Pipes `a` and `b` into each other until both are closed, and resolves with the totals.
@@ -44,6 +55,11 @@ export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): 
   }
   return new Promise((resolve) => {
     let open = 2;
+    const abortBoth = (): void => {
+      aborted = true;
+      abortSocket(a);
+      abortSocket(b);
+    };
     const onClose = (self: Socket, other: Socket) => (hadError: boolean) => {
       if (hadError || !self.readableEnded || !self.writableFinished) {
         aborted = true;
@@ -51,17 +67,36 @@ export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): 
       }
       if (--open === 0) resolve(totals());
     };
-    const { onHalfClose } = observer;
-    if (onHalfClose) {
-      a.once('end', () => onHalfClose('a'));
-      b.once('end', () => onHalfClose('b'));
-    }
+    /** `self` ended its stream: pass the FIN on once it is known to be a real one. */
+    const onEnd = (self: Socket, other: Socket, from: 'a' | 'b') => () => {
+      const passOn = (): void => {
+        if (other.destroyed) return;
+        other.end();
+        observer.onHalfClose?.(from);
+      };
+      const confirmed = (): void => {
+        if (!observer.confirmEnd) return passOn();
+        observer.confirmEnd(from, (ok) => (ok ? passOn() : abortBoth()));
+      };
+      // libuv reports a reset that arrives while it reads as a plain end of stream, and
+      // the error is then never read. An empty write makes the kernel tell: it fails on a
+      // reset connection (the failure destroys `self`, and onClose resets `other`) and
+      // succeeds on one that only half-closed. Once we have sent our own FIN there is
+      // nothing to write with: that case stays undetectable (docs/PROTOCOL.md).
+      if (self.writableEnded || self.destroyed) return confirmed();
+      self.write(PROBE, (error) => {
+        if (!error) confirmed();
+      });
+    };
+    a.once('end', onEnd(a, b, 'a'));
+    b.once('end', onEnd(b, a, 'b'));
     a.once('close', onClose(a, b));
     b.once('close', onClose(b, a));
     a.on('error', (error) => debug('socket a: %s', error.message));
     b.on('error', (error) => debug('socket b: %s', error.message));
-    a.pipe(b);
-    b.pipe(a);
+    // end: false: a FIN is passed on by onEnd, after it has been checked.
+    a.pipe(b, { end: false });
+    b.pipe(a, { end: false });
   });
 }
 

@@ -1,0 +1,60 @@
+// How a connection really ended, for the tests of honest ends: a FIN (the stream is
+// complete) or a reset (it was cut). Node cannot always tell by events alone: libuv
+// reports a reset that arrives while it reads as a plain end of stream. So on 'end' the
+// socket is probed with an empty write, which the kernel fails on a reset connection (the
+// same probe shared/pipe.ts uses). The socket must be half-open (allowHalfOpen) and must
+// not have ended its own side, or the probe cannot run.
+import type net from 'node:net';
+
+export interface HonestEnding {
+  how: 'fin' | 'reset';
+  /** Bytes received before the end. */
+  received: number;
+  /** The error code behind a reset, as the socket reported it. */
+  code?: string;
+}
+
+/** Resolves once the peer ended `socket`; attach before data can arrive. */
+export function honestEnding(socket: net.Socket): Promise<HonestEnding> {
+  return new Promise((resolve) => {
+    let received = 0;
+    let settled = false;
+    const settle = (ending: HonestEnding): void => {
+      if (settled) return;
+      settled = true;
+      resolve(ending);
+      socket.destroy();
+    };
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.on('error', (error: NodeJS.ErrnoException) => settle({ how: 'reset', received, code: error.code ?? error.message }));
+    socket.once('end', () => {
+      if (socket.writableEnded) return settle({ how: 'fin', received });
+      socket.write(Buffer.alloc(0), (error?: Error | null) => {
+        if (error) settle({ how: 'reset', received, code: (error as NodeJS.ErrnoException).code ?? error.message });
+        else settle({ how: 'fin', received });
+      });
+    });
+    socket.once('close', (hadError) => settle({ how: hadError ? 'reset' : 'fin', received }));
+  });
+}
+
+/** A local service that sends bytes as fast as its reader takes them, until it is closed
+ * or `stopAfter` bytes were written; then `finish` decides how it ends. */
+export function pushBytes(socket: net.Socket, stopAfter: number, finish: 'end' | 'reset' | 'none' = 'none'): { written(): number } {
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  let written = 0;
+  const pump = (): void => {
+    while (!socket.destroyed && written < stopAfter) {
+      written += chunk.length;
+      if (!socket.write(chunk)) return;
+    }
+    if (written >= stopAfter && !socket.destroyed) {
+      if (finish === 'end') socket.end();
+      if (finish === 'reset') socket.resetAndDestroy();
+    }
+  };
+  socket.on('drain', pump);
+  socket.on('error', () => {});
+  pump();
+  return { written: () => written };
+}
