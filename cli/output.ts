@@ -13,7 +13,8 @@
 //   tunnel       url, publicPort, local ("host:port"); previousPort after a reconnect moved it;
 //                proxyProtocol ("v1"/"v2") if the tunnel sends PROXY headers
 //   connection   id, visitor ("addr:port" or null), publicPort, url, local, bytesIn (from
-//                the visitor), bytesOut (to it), durationMs, reset (ended by a reset)
+//                the visitor), bytesOut (to it), durationMs, reset (ended by a reset),
+//                localUnavailable (the local service refused it: the visitor was reset)
 //   trace        side ("server"/"client"), conn, kind ("send"/"recv"/"event"), text
 //   warning      code, message: a failure the client lives with (a visitor's local service
 //                down, a reconnect attempt that failed, ...)
@@ -27,8 +28,7 @@
 //   shutdown     timeoutMs (for open connections); clients told (server only)
 //   error        code, message (reason, for a refusal): fatal; the process exits 1
 //   throttled    message: lines held back by the cap
-import type { ConnectionEvent, OpenTunnel } from '../client/types.ts';
-import type { ConnectionTotals } from '../client/connection.ts';
+import type { ConnectionClosed, OpenTunnel } from '../client/types.ts';
 import type { BurrowError } from '../shared/errors.ts';
 import { formatTrace, type TraceEvent } from '../shared/trace.ts';
 import { hostPort } from '../shared/protocol.ts';
@@ -67,6 +67,7 @@ export interface ConnectionEntry {
   bytesOut: number;
   durationMs: number;
   reset: boolean;
+  localUnavailable: boolean;
 }
 
 export type ProblemEvent = { event: 'warning' | 'disconnected' | 'error'; code: string; message: string; reason?: string };
@@ -95,7 +96,7 @@ export const tunnelEvent = (tunnel: OpenTunnel, previousPort?: number): TunnelEv
   ...(tunnel.proxyProtocol === undefined ? {} : { proxyProtocol: tunnel.proxyProtocol }),
 });
 
-export const connectionEntry = (c: ConnectionEvent & ConnectionTotals): ConnectionEntry => ({
+export const connectionEntry = (c: ConnectionClosed): ConnectionEntry => ({
   event: 'connection',
   id: c.id,
   visitor: c.visitor ?? null,
@@ -106,6 +107,7 @@ export const connectionEntry = (c: ConnectionEvent & ConnectionTotals): Connecti
   bytesOut: c.bytesOut,
   durationMs: c.durationMs,
   reset: c.aborted,
+  localUnavailable: c.localUnavailable === true,
 });
 
 export const problem = (event: ProblemEvent['event'], error: BurrowError): ProblemEvent => ({
@@ -126,8 +128,10 @@ export const shortSecret = (length: number): OutputEvent => ({
   message: `the secret is only ${length} characters; without TLS, anyone who records a handshake can try to guess it offline. Use 32 random characters (openssl rand -base64 32).`,
 });
 
-/** `03:31:05 127.0.0.1:53422 -> tcp://127.0.0.1:41234 -> localhost:3000  in 78 B  out 210 B  12 ms` */
+/** `03:31:05 127.0.0.1:53422 -> tcp://127.0.0.1:41234 -> localhost:3000  in 78 B  out 210 B  12 ms`,
+ * or `... -> localhost:3000  local service unreachable (reset)` */
 export function connectionLine(c: ConnectionEntry, at: Date): string {
+  if (c.localUnavailable) return `${clock(at)} ${c.visitor ?? '?'} -> ${c.url} -> ${c.local}  local service unreachable (reset)`;
   const sizes = `in ${formatBytes(c.bytesIn)}  out ${formatBytes(c.bytesOut)}`;
   return `${clock(at)} ${c.visitor ?? '?'} -> ${c.url} -> ${c.local}  ${sizes}  ${formatDuration(c.durationMs)}${c.reset ? ' (reset)' : ''}`;
 }

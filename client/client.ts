@@ -5,6 +5,9 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type net from 'node:net';
 import createDebug from 'debug';
+import { nanoid } from 'nanoid';
+import { confirmAcrossReconnects, WaitsForVoucher, type Answer, type Voucher } from '../shared/alive-check.ts';
+import { LINGER_MS } from '../shared/control-lines.ts';
 import { BurrowError } from '../shared/errors.ts';
 import {
   DEFAULT_CONTROL_PORT,
@@ -22,6 +25,7 @@ import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
 import { ControlLink } from './control.ts';
 import { TunnelTable } from './tunnel-table.ts';
+import { TurnAwayWarnings } from './turn-away.ts';
 import { clientTls, type ClientTls } from './tls.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
 import {
@@ -44,7 +48,14 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private readonly table: TunnelTable;
   private readonly serverHost: string;
   private readonly tls: ClientTls | undefined;
+  /** Visitor connections (local and data sockets): what close() lets finish. */
   private readonly sockets = new OwnedSockets();
+  /** Control connections: they stay while the rest drains, to answer for its FINs. */
+  private readonly controlSockets = new OwnedSockets();
+  /** This process, as `fin-check` names it (see BurrowServer.instance). */
+  private readonly instance = nanoid();
+  /** Server FINs waiting for the control connection to come back. */
+  private readonly finWaits = new WaitsForVoucher();
   private link: ControlLink | undefined;
   /** The current link has every tunnel open (a loss from here on means: reconnect). */
   private linkOpen = false;
@@ -55,6 +66,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private stopped = false;
   /** Aborted by stop(): cuts dial-backs that are not joined yet. */
   private readonly stopping = new AbortController();
+  private readonly turnAway: TurnAwayWarnings;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ClientOptions) {
@@ -66,6 +78,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.tls = options.tls ? clientTls(options.tls, this.serverHost) : undefined;
     this.table = new TunnelTable(options.tunnels, this.serverHost, unbracket(options.localHost ?? 'localhost'));
     this.tunnels = this.table.open;
+    this.turnAway = new TurnAwayWarnings(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, (warning) => this.warn(warning));
   }
 
   /** Connects, exposes every requested port, and resolves once all are open. Rejects with
@@ -88,6 +101,12 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.closing ??= (async () => {
       this.stop(undefined);
       await this.sockets.close(this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+      // The control connection stayed to vouch for the FINs of what was draining; it
+      // closes once both sides have said BYE.
+      if (this.link?.extensions.has('goaway')) await this.link.closedWithin(2 * LINGER_MS);
+      this.link?.finish();
+      this.finWaits.close();
+      await this.controlSockets.close(2 * LINGER_MS);
     })();
     return this.closing;
   }
@@ -96,6 +115,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   destroy(): Promise<void> {
     const closing = this.close();
     this.sockets.stopDraining();
+    this.controlSockets.stopDraining();
     return closing;
   }
 
@@ -106,6 +126,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const link = new ControlLink(
       {
+        instance: this.instance,
         host: this.serverHost,
         port: this.options.controlPort ?? DEFAULT_CONTROL_PORT,
         connectTimeoutMs: timeoutMs,
@@ -115,11 +136,13 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         tls: this.tls,
       },
       {
-        onConnection: (message) => this.onConnection(message),
+        onConnection: (message) => this.onConnection(link, message),
         onWarning: (warning) => this.warn(warning),
         onLost: (error, goAway) => this.onLost(link, error, goAway),
         trace: (kind, text) => this.trace('control', kind, text),
-        track: (socket) => this.track(socket),
+        track: (socket) => this.controlSockets.add(socket),
+        onAgreed: () => this.finWaits.wake(),
+        onGoAway: () => this.byeWhenIdle(),
       },
     );
     this.link = link;
@@ -184,17 +207,25 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }, delayMs);
   }
 
-  private onConnection({ id, publicPort, visitor, destination }: ConnectionMessage): void {
-    const tunnel = this.tunnels.find((t) => t.publicPort === publicPort);
+  private onConnection(link: ControlLink, { id, publicPort, visitor, destination }: ConnectionMessage): void {
+    if (this.stopped) {
+      link.refuse(id); // we said GOAWAY: no new visitors, and the server should know
+      return;
+    }
+    // A minimal server names only the id: then it can only mean our one tunnel.
+    const tunnel = publicPort === undefined ? (this.tunnels.length === 1 ? this.tunnels[0] : undefined) : this.tunnels.find((t) => t.publicPort === publicPort);
     if (!tunnel) {
-      this.warn(new BurrowError('protocol', `CONNECTION for public port ${publicPort}, which is not one of our tunnels`));
+      const which = publicPort === undefined ? 'without a public port, and we have several tunnels' : `for public port ${publicPort}, which is not one of our tunnels`;
+      this.warn(new BurrowError('protocol', `CONNECTION ${which}`));
+      link.refuse(id);
       return;
     }
     const limit = this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     if (this.connections >= limit) {
       // Each CONNECTION costs two sockets here: a flood must not exhaust this machine.
-      // The visitor is closed by the server when its wait runs out.
-      this.warn(new BurrowError('protocol', `ignored CONNECTION ${id}: already ${limit} connections`));
+      // The server resets the visitor at once if it can be told (REFUSE); otherwise its
+      // wait for a dial-back runs out there.
+      this.turnAway.count(link.refuse(id));
       return;
     }
     this.connections++;
@@ -207,6 +238,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       if (!joined) for (const socket of dialing) socket.destroy();
     };
     this.stopping.signal.addEventListener('abort', cut, { once: true });
+    const started = Date.now();
     dialBack({
       id,
       serverHost: this.serverHost,
@@ -217,6 +249,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       timeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       secret: this.options.secret,
       tls: this.tls,
+      idReply: link.extensions.has('id-reply'),
+      // The server's FIN may be its operating system closing up after a crash: pass it on
+      // to the local service only once the server has proved it is alive (fin-check).
+      confirmEnd: link.extensions.has('fin-check') ? (answer) => this.confirmServerAlive(link, answer) : undefined,
       track: (socket) => {
         dialing.push(socket);
         this.track(socket);
@@ -236,13 +272,40 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         (error: unknown) => {
           const failure = error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
           this.trace(conn, 'event', `failed: ${failure.message}`);
-          if (!this.stopped) this.warn(failure);
+          if (this.stopped) return;
+          this.warn(failure);
+          // The visitor's connection log shows it too: it came, and was turned away.
+          if (failure.code === 'local-unavailable') {
+            this.emit('connection-close', { ...event, bytesIn: 0, bytesOut: 0, durationMs: Date.now() - started, aborted: true, localUnavailable: true });
+          }
         },
       )
       .finally(() => {
         this.stopping.signal.removeEventListener('abort', cut);
         this.connections--;
+        this.byeWhenIdle();
       });
+  }
+
+  /** After a GOAWAY either way, says BYE once none of our joined connections needs the
+   * control connection's heartbeat to check a FIN (at once if there are none). */
+  private byeWhenIdle(): void {
+    if (this.connections === 0 && (this.stopped || this.link?.serverLeaving)) this.link?.bye();
+  }
+
+  /** Asks the server that `link` reached whether it is alive: over `link`, or after a
+   * reconnect over the new control connection if it reached the same server process. One
+   * that reached a restarted server cannot vouch: the old one is gone. */
+  private confirmServerAlive(link: ControlLink, answer: Answer): void {
+    const deadline = Date.now() + (this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS);
+    const lookup = (): Voucher | 'gone' | undefined => {
+      const current = this.link;
+      if (current === link) return link.open ? link : undefined;
+      if (!current?.open || !current.agreedYet) return undefined;
+      const same = link.serverInstance !== undefined && current.serverInstance === link.serverInstance;
+      return same ? current : 'gone';
+    };
+    confirmAcrossReconnects(lookup, this.finWaits, deadline, answer);
   }
 
   private track(socket: net.Socket): void {
@@ -255,9 +318,13 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.turnAway.close();
     this.stopping.abort();
     if (error) this.link?.close();
-    else this.link?.goAway();
+    else {
+      this.link?.goAway();
+      this.byeWhenIdle();
+    }
     this.trace('control', 'event', error ? `closed: ${error.message}` : 'closed');
     this.emit('close', error);
   }

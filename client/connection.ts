@@ -25,6 +25,11 @@ export interface DialBackOptions {
   secret: string | undefined;
   /** TLS to the data port, as to the control port. */
   tls: ClientTls | undefined;
+  /** The server answers `ID` with `OK` (id-reply): wait for it before piping. */
+  idReply: boolean;
+  /** With fin-check: decides whether the server's FIN may reach the local service (it is
+   * answered true once the server has proved it is alive). */
+  confirmEnd: ((answer: (alive: boolean) => void) => void) | undefined;
   /** Registers a socket, as soon as it exists, to be destroyed when the client closes. */
   track(socket: net.Socket): void;
   /** Reports a line or moment of this connection's data socket. */
@@ -81,21 +86,34 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
   }
   options.trace('event', `joined to ${hostPort(options.localHost, options.localPort)}; piping`);
   options.onJoined();
+  const { confirmEnd } = options;
   const totals = await joinSockets(local.value, data.value, {
     onHalfClose: (from) =>
       options.trace('event', from === 'a' ? 'the local service half-closed (FIN); passed on' : 'the visitor half-closed (FIN); passed on to the local service'),
+    confirmEnd: confirmEnd
+      ? (from, proceed) => {
+          if (from === 'a') return proceed(true);
+          options.trace('event', 'the server half-closed (FIN); checking that the server is alive before passing it on');
+          confirmEnd((alive) => {
+            if (!alive) options.trace('event', 'the server is gone: resetting the local connection instead of passing on its FIN');
+            proceed(alive);
+          });
+        }
+      : undefined,
   });
   // The header went to the local service too, but it is not the visitor's.
   const bytesIn = totals.toA - (options.proxyHeader?.length ?? 0);
   return { bytesOut: totals.fromA, bytesIn, durationMs: Date.now() - started, aborted: totals.aborted };
 }
 
-/** Sends `ID <id>` and waits for `OK`; after it, every byte on the socket is the visitor's. */
+/** Sends `ID <id>` and (with id-reply) waits for `OK`; after it, every byte on the socket
+ * is the visitor's. */
 async function handshake(data: net.Socket, id: string, timeoutMs: number, options: DialBackOptions): Promise<net.Socket> {
   try {
     const idLine = formatId(id, options.secret === undefined ? undefined : dataProof(options.secret, id));
     options.trace('send', idLine.trimEnd());
     data.write(idLine);
+    if (!options.idReply) return data; // a minimal server pipes at once, with no answer
     const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs });
     options.trace('recv', line);
     const parsed = parseServerDataLine(line);

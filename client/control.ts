@@ -5,12 +5,18 @@
 import type net from 'node:net';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { BurrowError } from '../shared/errors.ts';
+import { AliveCheck, type Answer } from '../shared/alive-check.ts';
 import {
+  agreeOn,
+  EXTENSIONS,
   formatAuth,
   formatExpose,
+  formatHello,
   formatProof,
+  formatRefuse,
   formatSignal,
   hostPort,
+  type Extension,
   parseServerAuthLine,
   parseServerControlLine,
   type ConnectionMessage,
@@ -36,6 +42,8 @@ export interface Opened {
 }
 
 export interface LinkOptions {
+  /** This client process's id for `fin-check`. */
+  instance: string;
   host: string;
   port: number;
   connectTimeoutMs: number;
@@ -55,6 +63,10 @@ export interface LinkEvents {
   trace(kind: 'send' | 'recv' | 'event', text: string): void;
   /** Receives every socket at once, so that its owner can close it even mid-connect. */
   track(socket: net.Socket): void;
+  /** The server answered our HELLO (or ignored it): `extensions` is known now. */
+  onAgreed(): void;
+  /** The server said GOAWAY: say BYE once no joined connection needs the link. */
+  onGoAway(): void;
 }
 
 type Waiter = { resolve: (opened: Opened) => void; reject: (error: BurrowError) => void; onOpened: (opened: Opened) => void; localPort: number };
@@ -71,7 +83,18 @@ export class ControlLink {
   private receiveTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private goAwayReceived = false;
+  private byeSent = false;
+  private byeReceived = false;
   private ended = false;
+  /** What the server agreed to in its answer to our HELLO; empty for a minimal server,
+   * which ignores HELLO. Known before any CONNECTION can arrive. */
+  private agreed: ReadonlySet<Extension> = new Set();
+  /** Our HELLO is not answered yet: the first line from the server decides. */
+  private helloPending = false;
+  private helloAnswered = false;
+  /** The server process's id from its `fin-check=<instance>`. */
+  private instance: string | undefined;
+  private readonly alive = new AliveCheck(() => this.ping());
 
   constructor(
     private readonly options: LinkOptions,
@@ -112,9 +135,123 @@ export class ControlLink {
       onTooLong: () => this.lose(new BurrowError('line-too-long', 'the server sent an over-long line')),
       onEnd: () => this.lose(new BurrowError('closed', 'the server closed the connection')),
     });
-    this.expectLine();
-    this.pingTimer = setInterval(() => this.send(formatSignal('PING')), this.options.heartbeatIntervalMs);
+    // Offer every extension first. A minimal server ignores the line (the base protocol
+    // asks it to), so its first line is the answer to what follows; no round trip is spent.
+    this.helloPending = true;
+    this.send(formatHello(EXTENSIONS, { 'fin-check': this.options.instance }));
     if (this.options.secret !== undefined) await this.authenticate(this.options.secret);
+  }
+
+  /** The extensions both sides speak on this connection. */
+  get extensions(): ReadonlySet<Extension> {
+    return this.agreed;
+  }
+
+  /** Which server process this connection reached (its `fin-check` instance), once the
+   * HELLO is answered; undefined before, or if the server does not say. */
+  get serverInstance(): string | undefined {
+    return this.instance;
+  }
+
+  /** True once the server has answered (or ignored) our HELLO. */
+  get agreedYet(): boolean {
+    return this.helloAnswered;
+  }
+
+  /** Answers once the server has answered a PING sent after now; false if the connection
+   * ends first or the server speaks no heartbeats (see AliveCheck). */
+  confirmAlive(answer: Answer): void {
+    if (this.ended || !this.agreed.has('ping')) return answer(false);
+    this.alive.ask(answer);
+  }
+
+  /** Turns a visitor away at once (REFUSE); false if this server cannot be told. */
+  refuse(id: string): boolean {
+    if (this.ended || !this.agreed.has('refuse')) return false;
+    this.send(formatRefuse(id));
+    return true;
+  }
+
+  /** The first line after our HELLO: the server's answer, or (from a minimal server, which
+   * ignored it) already the answer to the next request. Returns true if it was consumed. */
+  private onHelloAnswer(line: string): boolean {
+    this.helloPending = false;
+    const parsed = parseServerControlLine(line);
+    // A server that refuses unknown verbs instead of ignoring them: no extensions either.
+    const refused = parsed.ok && parsed.message.verb === 'ERR' && parsed.message.reason === 'unknown-verb';
+    const consumed = parsed.ok && (parsed.message.verb === 'HELLO' || refused);
+    if (parsed.ok && parsed.message.verb === 'HELLO') {
+      this.agreed = agreeOn(parsed.message.extensions);
+      if (this.agreed.has('fin-check')) this.instance = parsed.message.values['fin-check'];
+    }
+    if (this.agreed.has('ping')) {
+      this.expectLine();
+      this.pingTimer = setInterval(() => this.ping(), this.options.heartbeatIntervalMs);
+    }
+    this.helloAnswered = true;
+    this.events.onAgreed();
+    return consumed;
+  }
+
+  /** The server is going away: we say BYE once our joined connections no longer need
+   * this connection (the client decides when: onGoAway), and it closes after both BYEs. */
+  private onServerGoAway(): void {
+    this.goAwayReceived = true;
+    this.events.onGoAway();
+  }
+
+  /** Says BYE (once, after a GOAWAY either way): none of our joined connections is left.
+   * Both BYEs said, the connection has done its last job and closes. */
+  bye(): void {
+    if (this.ended || this.byeSent) return;
+    this.byeSent = true;
+    this.send(formatSignal('BYE'));
+    if (this.byeReceived) this.closeAfterBye();
+  }
+
+  private onBye(): void {
+    this.byeReceived = true;
+    if (this.byeSent) this.closeAfterBye();
+  }
+
+  private closeAfterBye(): void {
+    if (this.goAwayReceived) this.leave();
+    else this.finish();
+  }
+
+  /** The server said GOAWAY: it is restarting or shutting down. */
+  get serverLeaving(): boolean {
+    return this.goAwayReceived;
+  }
+
+  /** After the server's GOAWAY, once nothing needs this connection: close it gracefully
+   * and report it lost, as a planned restart (the client reconnects later). */
+  leave(): void {
+    if (this.ended || !this.socket) return;
+    const reason = new BurrowError('closed', 'the server is restarting or shutting down (GOAWAY)');
+    this.end(reason);
+    closeWithLine(this.socket, '');
+    this.events.onLost(reason, true);
+  }
+
+  /** Resolves once the connection has closed, or after `ms`. */
+  closedWithin(ms: number): Promise<void> {
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        socket.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      socket.once('close', done);
+    });
+  }
+
+  private ping(): void {
+    this.send(formatSignal('PING'));
+    this.alive.pingSent();
   }
 
   /** Proves we know the secret without sending it: an HMAC of the server's fresh nonce. */
@@ -139,11 +276,9 @@ export class ControlLink {
     if (!parsed.ok) return this.lose(new BurrowError('protocol', `the server sent an invalid line while we authenticated (${parsed.reason}: ${parsed.detail})`));
     const message = parsed.message;
     if (message.verb === 'PING') return this.send(formatSignal('PONG'));
-    if (message.verb === 'PONG') return;
-    if (message.verb === 'GOAWAY') {
-      this.goAwayReceived = true;
-      return;
-    }
+    if (message.verb === 'PONG') return this.alive.pongReceived();
+    if (message.verb === 'GOAWAY') return this.onServerGoAway();
+    if (message.verb === 'BYE') return this.onBye();
     const waiter = this.authWaiter;
     this.authWaiter = undefined;
     if (message.verb !== 'ERR') return waiter?.resolve(message);
@@ -169,14 +304,20 @@ export class ControlLink {
     });
   }
 
-  /** Leaves on purpose: tells the server (so it frees our ports at once) and closes,
-   * lingering at most LINGER_MS for the server to close its side. */
+  /** Leaves on purpose: tells the server, which frees our ports at once. A server that
+   * speaks GOAWAY keeps the connection (heartbeats go on, so the FINs of our joined
+   * connections can still be checked) until finish(); any other server just sees it end. */
   goAway(): void {
     if (this.ended || !this.socket) return this.close();
-    const line = formatSignal('GOAWAY');
-    this.events.trace('send', line.trimEnd());
+    if (!this.agreed.has('goaway')) return this.finish();
+    this.send(formatSignal('GOAWAY'));
+  }
+
+  /** Closes gracefully (a FIN), lingering at most LINGER_MS for the server's. */
+  finish(): void {
+    if (this.ended || !this.socket) return this.close();
     this.end(new BurrowError('closed', 'the client is closing'));
-    closeWithLine(this.socket, line);
+    closeWithLine(this.socket, '');
   }
 
   /** Closes at once, without telling the server. */
@@ -195,7 +336,8 @@ export class ControlLink {
   private onLine(line: string): void {
     if (this.ended) return;
     this.events.trace('recv', line);
-    this.expectLine();
+    if (this.agreed.has('ping')) this.expectLine();
+    if (this.helloPending && this.onHelloAnswer(line)) return;
     if (this.authWaiter) return this.onAuthLine(line);
     const parsed = parseServerControlLine(line);
     if (!parsed.ok && parsed.reason === 'unknown-verb') {
@@ -216,10 +358,13 @@ export class ControlLink {
       case 'PING':
         return this.send(formatSignal('PONG'));
       case 'PONG':
-        return; // its arrival already reset the receive deadline
+        return this.alive.pongReceived(); // its arrival also reset the receive deadline
       case 'GOAWAY':
-        this.goAwayReceived = true; // the server closes next
-        return;
+        return this.onServerGoAway();
+      case 'BYE':
+        return this.onBye();
+      case 'HELLO':
+        return this.events.onWarning(new BurrowError('protocol', 'ignored a HELLO from the server that answers nothing we asked'));
       default:
         return this.onReply(message);
     }
@@ -265,6 +410,7 @@ export class ControlLink {
     this.ended = true;
     clearTimeout(this.receiveTimer);
     clearInterval(this.pingTimer);
+    this.alive.fail();
     for (const waiter of this.waiters.splice(0)) waiter.reject(error);
     this.authWaiter?.reject(error);
     this.authWaiter = undefined;

@@ -77,6 +77,13 @@ export interface ConnectionEvent {
   visitor?: string;
 }
 
+/** A visitor connection that has ended, with its totals. */
+export type ConnectionClosed = ConnectionEvent &
+  ConnectionTotals & {
+    /** The local service could not be reached: the visitor was reset at once. */
+    localUnavailable?: boolean;
+  };
+
 /** A change of public address after a reconnect. */
 export interface TunnelMove {
   tunnel: OpenTunnel;
@@ -93,8 +100,8 @@ export interface BurrowClientEvents {
   trace: [TraceEvent];
   /** A visitor was joined to the local service. */
   connection: [ConnectionEvent];
-  /** A joined visitor connection closed. */
-  'connection-close': [ConnectionEvent & ConnectionTotals];
+  /** A visitor connection closed: a joined one, or one the local service refused. */
+  'connection-close': [ConnectionClosed];
   /** A problem with one visitor connection (local service down, visitor gone, ...). The
    * client keeps serving. */
   warning: [BurrowError];

@@ -23,7 +23,7 @@ export const msLeft = (deadline: number): number => Math.max(1, deadline - Date.
  * undefined if the connection was turned away or went away. `deadline` is the connection's
  * handshake deadline, counted from its accept: the first byte, the TLS handshake and then
  * the first line (or authentication) must all be done by then. */
-export async function admit(socket: net.Socket, ctx: ServerContext, conn: string, deadline: number): Promise<net.Socket | undefined> {
+export async function admit(socket: net.Socket, ctx: ServerContext, conn: string, deadline: number, kind: 'control' | 'data'): Promise<net.Socket | undefined> {
   const peer = peerOf(socket); // now: a failed TLS handshake can take the address with it
   const first = await firstByte(socket, msLeft(deadline));
   if (first === 'closed') {
@@ -47,10 +47,18 @@ export async function admit(socket: net.Socket, ctx: ServerContext, conn: string
     turnAway(socket, ctx, conn, formatErr('tls-required', 'this server speaks TLS only'));
     return undefined;
   }
-  return handshake(socket, ctx.tls, ctx, conn, peer, deadline);
+  return handshake(socket, ctx.tls, ctx, conn, peer, deadline, kind);
 }
 
-async function handshake(socket: net.Socket, serverTls: ServerTls, ctx: ServerContext, conn: string, peer: string, deadline: number): Promise<net.Socket | undefined> {
+async function handshake(
+  socket: net.Socket,
+  serverTls: ServerTls,
+  ctx: ServerContext,
+  conn: string,
+  peer: string,
+  deadline: number,
+  kind: 'control' | 'data',
+): Promise<net.Socket | undefined> {
   const result = await serverTls.handshake(socket, msLeft(deadline));
   if (!result.socket) {
     ctx.refused(conn, peer, 'tls-failed', result.failed);
@@ -59,7 +67,7 @@ async function handshake(socket: net.Socket, serverTls: ServerTls, ctx: ServerCo
   }
   const secure = result.socket;
   rememberTcp(secure, socket);
-  ctx.track(secure);
+  ctx.track(secure, kind);
   secure.once('close', () => socket.destroy());
   // Not only during the handshake: a later TLS error does not always destroy the socket.
   secure.on('error', (error) => {

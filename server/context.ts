@@ -1,13 +1,16 @@
 // What the parts of the server share: the one object every session, tunnel and data
 // connection talks to. BurrowServer implements it.
 import type { Socket } from 'node:net';
+import type { WaitsForVoucher } from '../shared/alive-check.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import type { ServerCounters } from './counters.ts';
+import type { Departures } from './departures.ts';
 import type { ServerTls } from './tls-server.ts';
 import type { Leases } from './leases.ts';
 import type { Limits } from './limits.ts';
 import type { PendingVisitors } from './pending.ts';
 import type { PortPool } from './ports.ts';
+import type { TunnelQuota } from './quota.ts';
 import type { Tunnel } from './tunnel.ts';
 
 /** Why a connection was turned away at the door (TLS) or at authentication. */
@@ -27,12 +30,17 @@ export interface ServerContext {
   readonly liveTunnels: Map<number, Tunnel>;
   /** True once the server has begun to shut down: tunnels then close without leases. */
   readonly shuttingDown: boolean;
-  /** Counts one more tunnel towards `maxTunnels`; false if the server is full. */
-  reserveTunnel(): boolean;
-  /** Gives a reservation back (the tunnel closed, or was never opened). */
-  releaseTunnel(): void;
-  /** Registers a socket to be destroyed when the server closes. */
-  track(socket: Socket): void;
+  /** Ports held per address and in all: tunnels, tunnels binding, leases. */
+  readonly quota: TunnelQuota;
+  /** Registers a socket to be destroyed when the server closes: a control connection
+   * stays until the rest (data connections, visitors) has drained. */
+  track(socket: Socket, kind?: 'control' | 'data'): void;
+  /** This server process's id for `fin-check` (see BurrowServer.instance). */
+  readonly instance: string;
+  /** FINs waiting for their client's control connection to come back. */
+  readonly finWaits: WaitsForVoucher;
+  /** Clients that said GOAWAY, kept until their joined connections end. */
+  readonly departures: Departures;
   /** A fresh label for a connection: `control#1`, `data#7`. */
   label(kind: 'control' | 'data'): string;
   trace(conn: string, kind: TraceEvent['kind'], text: string): void;

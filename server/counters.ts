@@ -12,6 +12,8 @@ export interface ServerTotals {
   visitorsOverLimit: number;
   /** Visitors joined to a data connection. */
   visitorsPaired: number;
+  /** Visitors reset at once because their client turned them away (REFUSE). */
+  visitorsRefused: number;
   /** Visitors closed because no data connection came in time. */
   visitorsTimedOut: number;
   /** Visitors joined right now. */
@@ -28,6 +30,7 @@ export class ServerCounters {
   visitors = 0;
   visitorsOverLimit = 0;
   visitorsPaired = 0;
+  visitorsRefused = 0;
   visitorsTimedOut = 0;
   private readonly errors = new Map<string, number>();
   /** Joined visitors, whose byte counts are still growing. */
@@ -63,6 +66,7 @@ export class ServerCounters {
       visitors: this.visitors,
       visitorsOverLimit: this.visitorsOverLimit,
       visitorsPaired: this.visitorsPaired,
+      visitorsRefused: this.visitorsRefused,
       visitorsTimedOut: this.visitorsTimedOut,
       visitorsActive: this.joined.size,
       bytesFromVisitors: from,

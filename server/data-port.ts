@@ -6,11 +6,13 @@ import createDebug from 'debug';
 import { closeWithLine } from '../shared/control-lines.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { readFirstLine } from '../shared/first-line.ts';
+import { confirmAcrossReconnects, type Voucher } from '../shared/alive-check.ts';
 import { joinSockets } from '../shared/pipe.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
 import { admit, msLeft, peerOf } from './admit.ts';
 import { checkDataProof } from './auth.ts';
 import type { ServerContext } from './context.ts';
+import type { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
 
@@ -20,7 +22,7 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   const deadline = Date.now() + ctx.limits.handshakeTimeoutMs;
   ctx.track(raw);
   raw.on('error', (error) => debug('%s: %s', conn, error.message));
-  const socket = await admit(raw, ctx, conn, deadline);
+  const socket = await admit(raw, ctx, conn, deadline, 'data');
   if (!socket) return;
   const close = (line: string): void => {
     ctx.trace(conn, 'send', line.trimEnd());
@@ -53,16 +55,51 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   if (!visitor) return reject('unknown-id', 'no visitor is waiting for this id');
 
   const visitorLabel = `visitor:${id.slice(0, 6)}`;
-  ctx.trace(conn, 'send', 'OK');
-  socket.write(formatOk());
+  const { session } = visitor.owner;
+  // A minimal client pipes the data connection straight to its local service: it gets
+  // no OK, or the OK would reach that service as the visitor's first bytes.
+  if (session.extensions.has('id-reply')) {
+    ctx.trace(conn, 'send', 'OK');
+    socket.write(formatOk());
+  }
   const waitMs = Math.round(performance.now() - visitor.since);
   ctx.paired(visitor.socket, waitMs);
+  // While it is joined, its client's control connection must stay to check its FIN.
+  const instance = session.extensions.has('fin-check') ? session.clientInstance : undefined;
+  if (instance !== undefined) ctx.departures.started(instance);
   ctx.trace(visitorLabel, 'event', `paired with ${conn} after ${waitMs} ms; piping`);
   const totals = await joinSockets(visitor.socket, socket, {
     onHalfClose: (from) =>
       ctx.trace(visitorLabel, 'event', from === 'a' ? 'the visitor half-closed (FIN); passed on to the client' : 'the client half-closed (FIN); passed on to the visitor'),
+    // The client's FIN may be its operating system closing up after a crash: pass it on
+    // only once the client has proved it is alive (fin-check); otherwise reset the visitor.
+    confirmEnd: session.extensions.has('fin-check')
+      ? (from, proceed) => {
+          if (from === 'a') return proceed(true);
+          ctx.trace(visitorLabel, 'event', 'the client half-closed (FIN); checking that the client is alive before passing it on');
+          const deadline = Date.now() + ctx.limits.heartbeatTimeoutMs;
+          confirmAcrossReconnects(() => voucherFor(visitor.owner, ctx), ctx.finWaits, deadline, (alive) => {
+            if (!alive) ctx.trace(visitorLabel, 'event', 'the client is gone: resetting the visitor instead of passing on its FIN');
+            proceed(alive);
+          });
+        }
+      : undefined,
   });
   ctx.counters.unpaired(visitor.socket);
+  if (instance !== undefined) ctx.departures.ended(instance);
   const how = totals.aborted ? 'reset' : 'closed';
   ctx.trace(visitorLabel, 'event', `${how}: ${totals.fromA} bytes from the visitor, ${totals.toA} bytes to it, ${Math.round(performance.now() - visitor.since)} ms`);
+}
+
+/** Who can vouch that the client process behind `tunnel` is alive: its own control
+ * connection while it is open; after a reconnect, the connection of the same process
+ * (same `fin-check` instance) that holds the same tunnel again (same lease). Another
+ * process holding that tunnel means ours is gone; nobody holding it, that it may still
+ * be reconnecting. */
+function voucherFor(tunnel: Tunnel, ctx: ServerContext): Voucher | 'gone' | undefined {
+  if (tunnel.session.open) return tunnel.session;
+  const now = ctx.liveTunnels.get(tunnel.publicPort);
+  if (now === undefined || !now.session.open) return undefined;
+  const same = now.lease === tunnel.lease && tunnel.session.clientInstance !== undefined && now.session.clientInstance === tunnel.session.clientInstance;
+  return same ? now.session : 'gone';
 }

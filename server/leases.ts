@@ -1,43 +1,58 @@
 // Ports kept for a client that dropped without saying goodbye: for a grace period only the
 // holder of the lease token (handed out with OK) can open the port again, so a client that
 // reconnects after a network hiccup or a server restart gets the same public address.
+// A leased port still counts towards the limits of the address that held it (quota.ts).
 import { sameToken } from '../shared/secret.ts';
 
+interface Held {
+  token: string;
+  /** The source address of the control connection that held the port. */
+  address: string;
+  timer: NodeJS.Timeout;
+}
+
 export class Leases {
-  private readonly records = new Map<number, { token: string; timer: NodeJS.Timeout }>();
+  private readonly records = new Map<number, Held>();
 
   constructor(
     private readonly graceMs: number,
-    /** Called when a lease runs out: the port goes back to the pool. */
-    private readonly onExpire: (port: number) => void,
+    /** Called when a lease ends unclaimed (it ran out, or the server closes): the port
+     * goes back to the pool and stops counting for `address`. */
+    private readonly onExpire: (port: number, address: string) => void,
   ) {}
 
   /** Keeps `port` for whoever presents `token`, for the grace period. */
-  hold(port: number, token: string): void {
+  hold(port: number, token: string, address: string): void {
     this.drop(port);
     const timer = setTimeout(() => {
       this.records.delete(port);
-      this.onExpire(port);
+      this.onExpire(port, address);
     }, this.graceMs);
-    this.records.set(port, { token, timer });
+    this.records.set(port, { token, address, timer });
   }
 
-  /** Ends the lease on `port` if `token` is its token: the caller may then open the port.
-   * 'mismatch' if someone else holds it, 'none' if nobody does. */
-  claim(port: number, token: string): 'claimed' | 'mismatch' | 'none' {
+  /** Ends the lease on `port` if `token` is its token: the caller may then open the port,
+   * which still counts for the address returned until the caller moves it. 'mismatch' if
+   * someone else holds it, 'none' if nobody does. */
+  claim(port: number, token: string): { address: string } | 'mismatch' | 'none' {
     const record = this.records.get(port);
     if (!record) return 'none';
     if (!sameToken(record.token, token)) return 'mismatch';
     this.drop(port);
-    return 'claimed';
+    return { address: record.address };
   }
 
   /** Ends every lease at once (the server is closing), returning the ports to the pool. */
   clear(): void {
-    for (const port of [...this.records.keys()]) {
+    for (const [port, record] of [...this.records]) {
       this.drop(port);
-      this.onExpire(port);
+      this.onExpire(port, record.address);
     }
+  }
+
+  /** Ports under lease now. */
+  get size(): number {
+    return this.records.size;
   }
 
   private drop(port: number): void {

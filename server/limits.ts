@@ -13,8 +13,11 @@ import {
 export interface Limits {
   /** Tunnels one control connection may hold; beyond: `ERR too-many-tunnels`. */
   maxTunnelsPerClient: number;
-  /** Tunnels the whole server may hold; beyond: `ERR server-full`. */
+  /** Public ports the whole server may hold, tunnels and leases; beyond: `ERR server-full`. */
   maxTunnels: number;
+  /** Public ports one source address may hold, tunnels and leases; beyond:
+   * `ERR too-many-tunnels`. */
+  maxTunnelsPerIp: number;
   /** Visitors waiting for their data connection on one tunnel; beyond: reset at once. */
   maxPendingPerTunnel: number;
   /** Visitors waiting on the whole server; beyond: reset at once. */
@@ -41,6 +44,9 @@ export interface Limits {
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxTunnelsPerClient: 64,
   maxTunnels: 1024,
+  // A classroom behind one NAT (60 people, a few tunnels each) fits; one address cannot
+  // hoard more than a quarter of the server, leases included.
+  maxTunnelsPerIp: 256,
   maxPendingPerTunnel: 64,
   maxPending: 1024,
   maxConnectionsPerTunnel: 512,
@@ -75,6 +81,11 @@ export class CountPerKey<Key> {
     if (count >= this.limit) return false;
     this.counts.set(key, count + 1);
     return true;
+  }
+
+  /** Counts one more holder for `key` whatever the limit (a holder moving in). */
+  force(key: Key): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
   }
 
   remove(key: Key): void {

@@ -43,6 +43,12 @@ export class PendingVisitors<Owner> {
     return this.remove(id);
   }
 
+  /** Claims a visitor only if its owner passes `check` (otherwise it keeps waiting). */
+  takeIf(id: string, check: (owner: Owner) => boolean): PendingVisitor<Owner> | undefined {
+    const entry = this.entries.get(id);
+    return entry && check(entry.owner) ? this.remove(id) : undefined;
+  }
+
   /** Closes every visitor waiting on `owner` (its tunnel is closing). */
   dropOwner(owner: Owner): void {
     for (const [id, entry] of this.entries) {

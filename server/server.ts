@@ -3,8 +3,10 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import createDebug from 'debug';
+import { nanoid } from 'nanoid';
+import { WaitsForVoucher } from '../shared/alive-check.ts';
 import { BurrowError, describe } from '../shared/errors.ts';
-import { closeWithLine } from '../shared/control-lines.ts';
+import { closeWithLine, LINGER_MS } from '../shared/control-lines.ts';
 import {
   DEFAULT_CONTROL_PORT,
   DEFAULT_DATA_PORT,
@@ -22,10 +24,12 @@ import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
 import type { RefusalReason, ServerContext } from './context.ts';
 import { acceptDataConnection } from './data-port.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
+import { Departures } from './departures.ts';
 import { Leases } from './leases.ts';
 import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { PendingVisitors } from './pending.ts';
 import { PortPool, portOf } from './ports.ts';
+import { TunnelQuota } from './quota.ts';
 import { ControlSession } from './session.ts';
 import type { Tunnel } from './tunnel.ts';
 
@@ -67,6 +71,9 @@ export interface ServerStats {
   clientAddresses: number;
   /** Open tunnels (public listeners), counting EXPOSEs still binding. */
   tunnels: number;
+  /** Public ports kept under lease for clients that dropped (they count towards the
+   * tunnel limits too). */
+  leasedPorts: number;
   /** Public ports held in the pool. */
   ports: number;
   /** Visitors waiting for their data connection. */
@@ -90,14 +97,24 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   readonly limits: Readonly<Limits>;
   readonly secret: string | undefined;
   readonly tls: ServerTls | undefined;
+  /** Data connections and visitors: what a graceful shutdown lets finish. */
   private readonly sockets = new OwnedSockets();
+  /** Control connections: they stay while the rest drains, to answer for its FINs. */
+  private readonly controlSockets = new OwnedSockets();
   private readonly sessions = new Set<ControlSession>();
+  /** This process, as `fin-check` names it: a client vouches for old data connections
+   * over a new control connection only to the same server process. */
+  readonly instance = nanoid();
+  /** FINs from clients whose control connection is down, waiting for it to come back. */
+  readonly finWaits = new WaitsForVoucher();
+  /** Clients that said GOAWAY, kept until their joined connections end. */
+  readonly departures = new Departures();
   private readonly clientsPerAddress: CountPerKey<string>;
   readonly leases: Leases;
   readonly liveTunnels = new Map<number, Tunnel>();
   readonly counters = new ServerCounters();
+  readonly quota: TunnelQuota;
   shuttingDown = false;
-  private tunnelCount = 0;
   private readonly labels = { control: 0, data: 0 };
   private readonly controlListener: net.Server;
   private readonly dataListener: net.Server;
@@ -115,7 +132,11 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.tls = options.tls && new ServerTls(options.tls);
     this.ports = new PortPool({ range: options.portRange ?? DEFAULT_PORT_RANGE, host: options.bind });
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
-    this.leases = new Leases(limits.leaseGraceMs, (port) => this.ports.release(port));
+    this.quota = new TunnelQuota(limits.maxTunnels, limits.maxTunnelsPerIp);
+    this.leases = new Leases(limits.leaseGraceMs, (port, address) => {
+      this.ports.release(port);
+      this.quota.remove(address);
+    });
     this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) => {
       this.counters.visitorsTimedOut++;
       this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`);
@@ -165,6 +186,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   destroy(): Promise<void> {
     const closing = this.close();
     this.sockets.stopDraining();
+    this.controlSockets.stopDraining();
     return closing;
   }
 
@@ -173,6 +195,8 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     const listeners = [this.controlListener, this.dataListener].map(
       (listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve())),
     );
+    // GOAWAY frees every port now; a client that speaks it keeps its control connection
+    // while its joined connections finish, so that their FINs can still be checked.
     const binds = [...this.sessions].map((session) => {
       session.goAway();
       return session.settled();
@@ -180,6 +204,12 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.pending.clear();
     this.leases.clear();
     await this.sockets.close(this.limits.shutdownTimeoutMs);
+    // A client that speaks GOAWAY closes its control connection once its last joined
+    // connection is checked, which is moments after ours have drained.
+    await this.controlSockets.settled(2 * LINGER_MS);
+    for (const session of this.sessions) session.close('');
+    this.finWaits.close();
+    await this.controlSockets.close(2 * LINGER_MS);
     await Promise.all([...listeners, ...binds]);
   }
 
@@ -193,10 +223,11 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     return {
       clients: this.sessions.size,
       clientAddresses: this.clientsPerAddress.size,
-      tunnels: this.tunnelCount,
+      tunnels: this.quota.total - this.leases.size,
+      leasedPorts: this.leases.size,
       ports: this.ports.heldCount,
       pendingVisitors: this.pending.size,
-      sockets: this.sockets.size,
+      sockets: this.sockets.size + this.controlSockets.size,
     };
   }
 
@@ -205,7 +236,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
       raw.destroy();
       return;
     }
-    this.track(raw);
+    this.track(raw, 'control');
     this.counters.controlConnections++;
     raw.on('error', (error) => debug('control connection: %s', error.message));
     const address = raw.remoteAddress ?? 'unknown';
@@ -220,7 +251,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.trace(conn, 'event', `client connected from ${formatAddress(address, raw.remotePort) ?? address}`);
     // One deadline from accept: the first byte, TLS, and the first line or authentication.
     const deadline = Date.now() + this.limits.handshakeTimeoutMs;
-    const socket = await admit(raw, this, conn, deadline);
+    const socket = await admit(raw, this, conn, deadline, 'control');
     if (!socket || this.shuttingDown) {
       socket?.destroy();
       return;
@@ -230,18 +261,8 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     socket.once('close', () => this.sessions.delete(session));
   }
 
-  reserveTunnel(): boolean {
-    if (this.tunnelCount >= this.limits.maxTunnels) return false;
-    this.tunnelCount++;
-    return true;
-  }
-
-  releaseTunnel(): void {
-    this.tunnelCount--;
-  }
-
-  track(socket: net.Socket): void {
-    this.sockets.add(socket);
+  track(socket: net.Socket, kind: 'control' | 'data' = 'data'): void {
+    (kind === 'control' ? this.controlSockets : this.sockets).add(socket);
   }
 
   label(kind: 'control' | 'data'): string {

@@ -2,8 +2,11 @@
 // CONNECTION lines of its tunnels. When it closes, its tunnels close with it.
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
+import { nanoid } from 'nanoid';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
-import { formatErr, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlLine } from '../shared/protocol.ts';
+import { AliveCheck, type Answer } from '../shared/alive-check.ts';
+import { abortSocket } from '../shared/pipe.ts';
+import { agreeOn, formatErr, formatHello, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlLine, type Extension } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
 import { sameToken } from '../shared/secret.ts';
 import { msLeft, peerOf } from './admit.ts';
@@ -15,7 +18,19 @@ import { Tunnel } from './tunnel.ts';
 const debug = createDebug('burrow:server');
 
 export class ControlSession {
+  /** The client's source address: its ports count towards that address's limits. */
+  readonly address: string;
+  /** What the client switched on with HELLO (nothing for a minimal client). Fixed before
+   * any other line, so every tunnel and visitor of this session sees the same set. */
+  extensions: ReadonlySet<Extension> = new Set();
+  /** The client process's id from `fin-check=<instance>`: which later control connection
+   * may vouch for this one's data connections. */
+  clientInstance: string | undefined;
   private readonly tunnels = new Set<Tunnel>();
+  /** Lines received so far: HELLO is only valid as the first. */
+  private linesReceived = 0;
+  /** Answers "is the client still alive?" with our PINGs (fin-check). */
+  private readonly alive = new AliveCheck(() => this.ping());
   /** Replies go out strictly in the order their lines arrived: each step waits for the
    * last, even while an early EXPOSE is still binding its port. */
   private replies: Promise<void> = Promise.resolve();
@@ -28,8 +43,11 @@ export class ControlSession {
    * guard), then the heartbeat timeout (a frozen or unplugged client). */
   private receiveTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
-  /** The client said GOAWAY: it is leaving on purpose, so its ports need no lease. */
+  /** The client said GOAWAY (or we did): its ports need no lease. */
   private leaving = false;
+  /** BYE, each way: none of that side's joined connections is left. */
+  private byeSent = false;
+  private byeReceived = false;
   private closed = false;
   /** Set once the connection is condemned: later lines are ignored, the close is queued. */
   private failed = false;
@@ -44,6 +62,7 @@ export class ControlSession {
     deadline: number,
   ) {
     this.auth = new ControlAuth(ctx.secret);
+    this.address = socket.remoteAddress ?? 'unknown';
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
     const first = ctx.limits.handshakeTimeoutMs;
@@ -67,30 +86,73 @@ export class ControlSession {
     }
   }
 
-  /** Closes the connection and every tunnel it holds; `finalLine` is sent first. A client
+  /** Closes the connection and every tunnel it holds; `finalLine` is sent first (an empty
+   * one: just a graceful FIN). A client
    * that did not say GOAWAY keeps its ports under lease for the grace period. */
   close(finalLine?: string): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.receiveTimer);
     clearInterval(this.pingTimer);
+    this.alive.fail();
+    this.ctx.departures.forget(this.clientInstance, this);
     const keep = this.leaving || this.ctx.shuttingDown || this.ctx.limits.leaseGraceMs <= 0 ? 'release' : 'lease';
     for (const tunnel of this.tunnels) tunnel.close(keep);
     this.tunnels.clear();
     if (finalLine === undefined) {
       this.socket.destroy();
     } else {
-      this.ctx.trace(this.label, 'send', finalLine.trimEnd());
+      if (finalLine !== '') this.ctx.trace(this.label, 'send', finalLine.trimEnd());
       closeWithLine(this.socket, finalLine);
     }
     this.ctx.trace(this.label, 'event', keep === 'lease' ? 'closed; its public ports are kept for its lease' : 'closed; its public ports are free again');
   }
 
   /** The server is shutting down: tell the client (so it reconnects later rather than
-   * fail) and close, releasing the ports. */
+   * fail) and free its ports. A client that speaks GOAWAY closes the connection itself
+   * once its joined connections have ended (their FINs checked); a minimal one sees it
+   * end now. */
   goAway(): void {
     this.leaving = true;
-    this.close(formatSignal('GOAWAY'));
+    if (!this.extensions.has('goaway')) return this.close('');
+    this.send(formatSignal('GOAWAY'));
+    this.depart();
+  }
+
+  /** Says BYE (once): none of our joined connections with this client is left. Both
+   * BYEs said, the connection has done its last job. */
+  bye(): void {
+    if (this.closed || this.byeSent || !this.extensions.has('goaway')) return;
+    this.byeSent = true;
+    this.send(formatSignal('BYE'));
+    if (this.byeReceived) this.close('');
+  }
+
+  /** A GOAWAY either way: free the ports now (no lease), and say BYE once our joined
+   * connections with this client have ended, since until then its heartbeat is what
+   * checks their FINs. */
+  private depart(): void {
+    this.leaving = true;
+    this.releaseTunnels();
+    this.ctx.departures.leave(this.extensions.has('fin-check') ? this.clientInstance : undefined, this);
+  }
+
+  /** False once the connection has closed. */
+  get open(): boolean {
+    return !this.closed;
+  }
+
+  /** Closes every tunnel and frees its port at once: the client is leaving on purpose. */
+  private releaseTunnels(): void {
+    for (const tunnel of this.tunnels) tunnel.close('release');
+    this.tunnels.clear();
+  }
+
+  /** Answers once the client has answered a PING sent after now (false if it is gone or
+   * never agreed to heartbeats): proof that a FIN it sent before was not its death. */
+  confirmAlive(answer: Answer): void {
+    if (this.closed || !this.extensions.has('ping')) return answer(false);
+    this.alive.ask(answer);
   }
 
   /** Resolves when no EXPOSE of this session is still binding a port (after close(), a
@@ -101,6 +163,7 @@ export class ControlSession {
 
   private onLine(line: string): void {
     if (this.closed || this.failed) return;
+    this.linesReceived++;
     this.ctx.trace(this.label, 'recv', line);
     // Until it has authenticated, the first-line deadline stands: lines do not extend it.
     if (this.auth.authenticated) this.heard();
@@ -112,11 +175,22 @@ export class ControlSession {
       return;
     }
     const message = parsed.message;
+    if (message.verb === 'HELLO') {
+      if (this.linesReceived !== 1) return this.refuse(formatErr('bad-arguments', 'HELLO must be the first line'));
+      this.extensions = agreeOn(message.extensions);
+      this.clientInstance = this.extensions.has('fin-check') ? message.values['fin-check'] : undefined;
+      // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
+      this.inOrder(() => this.send(formatHello(this.extensions, { 'fin-check': this.ctx.instance })));
+      if (this.auth.authenticated) this.heard(); // now with the heartbeats it agreed to
+      return;
+    }
     // Signals are not requests: they get no place in the reply order.
     if (message.verb === 'PING') return this.send(formatSignal('PONG'));
-    if (message.verb === 'PONG') return; // its arrival already reset the receive deadline
-    if (message.verb === 'GOAWAY') {
-      this.leaving = true; // the client closes next; its ports need no lease
+    if (message.verb === 'PONG') return this.alive.pongReceived(); // its arrival already reset the receive deadline
+    if (message.verb === 'GOAWAY') return this.depart(); // the client is leaving on purpose
+    if (message.verb === 'BYE') {
+      this.byeReceived = true;
+      if (this.byeSent) this.close('');
       return;
     }
     if (message.verb === 'AUTH' || message.verb === 'PROOF') {
@@ -127,25 +201,54 @@ export class ControlSession {
       return;
     }
     if (!this.auth.authenticated) return this.refuseAuth(ControlAuth.required());
-    const { maxTunnelsPerClient, maxTunnels } = this.ctx.limits;
+    if (message.verb === 'REFUSE') return this.refuseVisitor(message.id);
+    const { maxTunnelsPerClient } = this.ctx.limits;
     if (this.tunnels.size + this.exposing >= maxTunnelsPerClient) {
       this.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
       return;
     }
-    if (!this.ctx.reserveTunnel()) {
-      this.refuse(formatErr('server-full', `the server holds its limit of ${maxTunnels} tunnels`));
-      return;
-    }
     this.exposing++; // counted now, so that pipelined EXPOSEs cannot overshoot the limit
-    this.inOrder(() => this.expose(message.localPort, message.remotePort, message.lease).finally(() => this.exposing--));
+    this.heard(); // again: the connection now holds (or is opening) a tunnel
+    this.inOrder(() =>
+      this.expose(message.localPort, message.remotePort, message.lease).finally(() => {
+        this.exposing--;
+        if (!this.closed) this.heard();
+      }),
+    );
   }
 
-  /** A line arrived on an authenticated connection: the client is alive, so re-arm the
-   * heartbeat deadline, and start our own PINGs. */
+  /** A line arrived on an authenticated connection (or an EXPOSE was answered): re-arm
+   * the receive deadline.
+   * - With heartbeats (`ping`): silence for the heartbeat timeout means the client is
+   *   dead; and we start our own PINGs.
+   * - A minimal client never sends PING: while it holds a tunnel it may stay quiet for
+   *   hours (TCP keep-alive finds it if it dies), but a connection that holds nothing is
+   *   closed after the same silence. */
   private heard(): void {
     const silence = this.ctx.limits.heartbeatTimeoutMs;
-    this.expectLineWithin(silence, () => `no line for ${silence} ms`);
-    this.pingTimer ??= setInterval(() => this.send(formatSignal('PING')), this.ctx.limits.heartbeatIntervalMs);
+    if (this.extensions.has('ping')) {
+      this.expectLineWithin(silence, () => `no line for ${silence} ms`);
+      this.pingTimer ??= setInterval(() => this.ping(), this.ctx.limits.heartbeatIntervalMs);
+    } else if (this.tunnels.size + this.exposing > 0) {
+      clearTimeout(this.receiveTimer);
+    } else {
+      this.expectLineWithin(silence, () => `no tunnel and no line for ${silence} ms`);
+    }
+  }
+
+  private ping(): void {
+    this.send(formatSignal('PING'));
+    this.alive.pingSent();
+  }
+
+  /** REFUSE: the client will not serve this visitor (it is at its own limit): reset it now
+   * rather than let it wait for the visitor timeout. Only this session's visitors. */
+  private refuseVisitor(id: string): void {
+    const visitor = this.ctx.pending.takeIf(id, (tunnel) => this.tunnels.has(tunnel));
+    if (!visitor) return; // gone already, or not ours: nothing to do, nothing to reveal
+    this.ctx.counters.visitorsRefused++;
+    this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', 'reset: the client turned it away (REFUSE)');
+    abortSocket(visitor.socket);
   }
 
   /** (Re)arms the receive deadline: no line by then and the client is dead to us. */
@@ -196,47 +299,62 @@ export class ControlSession {
     });
   }
 
-  /** Opens the tunnel for one EXPOSE (its reservation was taken by onLine) and answers. */
+  /** Opens the tunnel for one EXPOSE, in its turn, and answers. Its port counts towards
+   * the server's and this address's limits from now on (see quota.ts). */
   private async expose(localPort: number, remotePort: number, lease: string | undefined): Promise<void> {
+    if (this.closed) return; // the client left before its turn
+    // A reclaimed port is counted already, for whoever held it: it moves to us, and keeps
+    // its lease token. Any other port is one more for the limits.
+    const reclaimed = lease === undefined ? undefined : this.reclaim(remotePort, lease);
+    if (reclaimed) {
+      this.ctx.quota.move(reclaimed.address, this.address);
+    } else {
+      const refusal = this.ctx.quota.tryAdd(this.address);
+      if (refusal) return this.refuseNow(formatErr(refusal.reason, refusal.detail));
+    }
     let tunnel: Tunnel | undefined;
     let listener;
     try {
-      if (this.closed) throw new PortError('no-free-port', 'the client has gone');
-      if (lease !== undefined) this.reclaim(remotePort, lease);
       listener = await this.ctx.ports.listen(
         remotePort,
         (visitor) => (tunnel ? tunnel.acceptVisitor(visitor) : visitor.destroy()),
         () => this.closed,
       );
     } catch (error) {
-      this.ctx.releaseTunnel();
+      this.ctx.quota.remove(this.address);
       if (!(error instanceof PortError)) throw error;
       this.refuseNow(formatErr(error.reason, error.message));
       return;
     }
     const publicPort = portOf(listener);
-    // From here the tunnel owns the reservation and gives it back when it closes.
-    tunnel = new Tunnel(publicPort, localPort, listener, (line) => this.send(line), this.ctx);
+    // From here the tunnel owns the port's place in the limits and gives it back when it closes.
+    tunnel = new Tunnel(publicPort, localPort, reclaimed && lease !== undefined ? lease : nanoid(), listener, this, this.ctx);
     if (this.closed) {
       tunnel.close(); // the client left while we were binding
       return;
     }
     this.tunnels.add(tunnel);
     this.send(formatOk(publicPort, tunnel.lease));
+    this.ctx.finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
     this.ctx.trace(this.label, 'event', `public port ${publicPort} now forwards to the client's port ${localPort}`);
   }
 
   /** A client presenting the lease of `port` gets it back: from a lease kept after its
    * drop, or from a tunnel of its old connection that the server has not yet seen die.
-   * Without a lease, or with a wrong one, the port stays taken (listen() refuses). */
-  private reclaim(port: number, lease: string): void {
+   * Returns the address the port was counted for, or undefined if the lease does not
+   * match (then the port stays taken, and listen() refuses it). */
+  private reclaim(port: number, lease: string): { address: string } | undefined {
     const live = this.ctx.liveTunnels.get(port);
-    if (live && sameToken(live.lease, lease)) {
+    if (live) {
+      if (!sameToken(live.lease, lease)) return undefined;
       // The old connection is a zombie (or this one asks again): this client owns the port.
-      live.close('release');
+      live.close('handover');
       this.tunnels.delete(live);
-      return;
+      return { address: live.session.address };
     }
-    if (!live && this.ctx.leases.claim(port, lease) === 'claimed') this.ctx.ports.release(port);
+    const claim = this.ctx.leases.claim(port, lease);
+    if (typeof claim !== 'object') return undefined;
+    this.ctx.ports.release(port);
+    return claim;
   }
 }

@@ -4,14 +4,29 @@ import type net from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
 import { abortSocket } from '../shared/pipe.ts';
-import { formatAddress, formatConnection } from '../shared/protocol.ts';
+import type { Answer } from '../shared/alive-check.ts';
+import { formatAddress, formatConnection, type Extension } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
+
+/** The control session a tunnel belongs to, as the tunnel and its visitors see it. */
+export interface TunnelSession {
+  /** The client's source address: its ports count towards that address's limit. */
+  readonly address: string;
+  /** What the client switched on with HELLO. */
+  readonly extensions: ReadonlySet<Extension>;
+  /** The client process's `fin-check` instance, if it gave one. */
+  readonly clientInstance: string | undefined;
+  /** False once the control connection has closed. */
+  readonly open: boolean;
+  /** Sends a line on the control connection. */
+  send(line: string): void;
+  /** Answers once the client has proved it is alive (see AliveCheck). */
+  confirmAlive(answer: Answer): void;
+}
 
 const debug = createDebug('burrow:server');
 
 export class Tunnel {
-  /** Proof of ownership, sent with OK: presenting it later reclaims this public port. */
-  readonly lease = nanoid();
   private closed = false;
   /** Visitors of this tunnel still connected, waiting or joined. */
   private connections = 0;
@@ -19,9 +34,13 @@ export class Tunnel {
   constructor(
     readonly publicPort: number,
     readonly localPort: number,
+    /** Proof of ownership, sent with OK: presenting it later reclaims this public port.
+     * It stays the same when the port is reclaimed, so it names the client's tunnel across
+     * reconnects (an attempt the client gave up on cannot make its token stale). */
+    readonly lease: string,
     private readonly listener: net.Server,
-    /** Sends a line on the owning control connection. */
-    private readonly sendControl: (line: string) => void,
+    /** The control session that opened it. */
+    readonly session: TunnelSession,
     private readonly ctx: ServerContext,
   ) {
     listener.on('error', (error) => debug('public port %d: %s', publicPort, error.message));
@@ -50,14 +69,15 @@ export class Tunnel {
     // Where the visitor connected to (this host's address as it dialed it), for the
     // client's PROXY header.
     const destination = formatAddress(socket.localAddress, socket.localPort);
-    this.sendControl(formatConnection(id, this.publicPort, visitor, destination));
+    this.session.send(formatConnection(id, this.publicPort, visitor, destination));
   }
 
-  /** Stops accepting and closes waiting visitors. The port goes back to the pool, or with
-   * `keep: 'lease'` stays reserved for this tunnel's lease holder for the grace period.
+  /** Stops accepting and closes waiting visitors. The port goes back to the pool
+   * ('release'), stays reserved for this tunnel's lease holder for the grace period
+   * ('lease'), or passes to the tunnel that reclaims it ('handover': it stays counted).
    * Visitors already joined to a data connection are independent TCP connections and
    * live on. */
-  close(keep: 'lease' | 'release' = 'release'): void {
+  close(keep: 'lease' | 'release' | 'handover' = 'release'): void {
     if (this.closed) return;
     this.closed = true;
     this.ctx.pending.dropOwner(this);
@@ -65,10 +85,14 @@ export class Tunnel {
     // once; its callback waits for joined visitors too, which may take hours.
     this.listener.close();
     if (this.ctx.liveTunnels.get(this.publicPort) === this) this.ctx.liveTunnels.delete(this.publicPort);
-    if (keep === 'lease') this.ctx.leases.hold(this.publicPort, this.lease);
-    else this.ctx.ports.release(this.publicPort);
-    this.ctx.releaseTunnel();
-    this.ctx.trace(`tunnel:${this.publicPort}`, 'event', keep === 'lease' ? 'closed; port kept for its lease holder' : 'closed; port free');
+    if (keep === 'lease') {
+      this.ctx.leases.hold(this.publicPort, this.lease, this.session.address);
+    } else {
+      this.ctx.ports.release(this.publicPort);
+      if (keep === 'release') this.ctx.quota.remove(this.session.address);
+    }
+    const outcome = { lease: 'port kept for its lease holder', release: 'port free', handover: 'port handed to the client that reclaimed it' };
+    this.ctx.trace(`tunnel:${this.publicPort}`, 'event', `closed; ${outcome[keep]}`);
   }
 
   /** Why one more visitor would be too many, if it would. */

@@ -10,6 +10,7 @@ export type BurrowErrorCode =
   | 'line-too-long' // the peer sent a line over MAX_LINE_LENGTH
   | 'listen-failed' // the server could not open one of its own ports
   | 'local-unavailable' // the client could not connect to the local service
+  | 'over-limit' // visitors turned away: the client already serves its most connections
   | 'tls'; // TLS failed for a reason retrying cannot fix: certificate, pin, or a peer without TLS
 
 export class BurrowError extends Error {

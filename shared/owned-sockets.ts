@@ -7,6 +7,8 @@ export class OwnedSockets {
   private readonly sockets = new Set<Socket>();
   private endDrain: (() => void) | undefined;
   private closing = false;
+  /** stopDraining() was called: no wait of ours lasts any longer. */
+  private stopped = false;
 
   /** Takes ownership of `socket` until it closes; once close() has begun, a new socket
    * is destroyed at once instead. */
@@ -33,27 +35,35 @@ export class OwnedSockets {
    * a truncated stream that looks complete. */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
-    await this.drain(graceMs);
+    await this.drain(graceMs, true);
     for (const socket of this.sockets) abortSocket(socket);
-    while (this.sockets.size > 0) await this.drain(60_000);
+    while (this.sockets.size > 0) await this.drain(60_000, false);
   }
 
-  /** Ends the grace period of a close() in progress now. */
+  /** Resolves once every owned socket has closed, after `ms`, or on stopDraining(),
+   * whichever comes first; closes nothing itself. */
+  settled(ms: number): Promise<void> {
+    return this.drain(ms, true);
+  }
+
+  /** Ends the grace period of a close() (or the wait of settled()) in progress now. */
   stopDraining(): void {
+    this.stopped = true;
     this.endDrain?.();
   }
 
-  /** Resolves when every socket has closed, after `ms`, or on stopDraining(). */
-  private drain(ms: number): Promise<void> {
+  /** Resolves when every socket has closed, after `ms`, or (if `cuttable`) on
+   * stopDraining(). */
+  private drain(ms: number, cuttable: boolean): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.endDrain = undefined;
+        if (this.endDrain === done) this.endDrain = undefined;
         resolve();
       };
       const timer = setTimeout(done, ms);
       this.endDrain = done;
-      if (this.sockets.size === 0) done();
+      if (this.sockets.size === 0 || (cuttable && this.stopped)) done();
     });
   }
 }

@@ -58,6 +58,42 @@ export const ERR_REASONS = [
 ] as const;
 export type ErrReason = (typeof ERR_REASONS)[number];
 
+/** What a peer may switch on with `HELLO`, beyond the base protocol (docs/PROTOCOL.md,
+ * *Extensions*). A client offers the ones it speaks; the server answers with those it
+ * speaks too, and from then on both use exactly that set.
+ * - `ping`: PING/PONG both ways, and each side's receive deadline (heartbeats).
+ * - `goaway`: GOAWAY both ways: "I am leaving on purpose; let what is joined finish";
+ *   then BYE from each side once its joined connections have ended; the connection closes
+ *   when both have said BYE.
+ * - `id-reply`: the server answers every `ID` line with `OK` before the visitor's bytes.
+ * - `fin-check`: a FIN on a data connection is passed on only once the other program has
+ *   answered a PING sent after it (needs `ping`). Offered as `fin-check=<instance>`: the
+ *   sender's id, new for every process, so that after a reconnect only the same process
+ *   can vouch for its old connections.
+ * - `refuse`: the client may turn a visitor away with `REFUSE <id>`. */
+export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-check', 'refuse'] as const;
+export type Extension = (typeof EXTENSIONS)[number];
+/** A HELLO word: an extension name (lower case, digits, dashes), optionally `=<token>`.
+ * Unknown names are allowed (a newer peer may offer more) and simply not agreed to. */
+const HELLO_WORD = /^([a-z][a-z0-9-]{0,31})(?:=([A-Za-z0-9_-]{1,64}))?$/;
+/** Most words one HELLO may carry: bounds what a peer can make us parse. */
+export const MAX_HELLO_WORDS = 16;
+
+/** What a HELLO says: the extensions named, and the values some carry (`fin-check`'s
+ * instance). */
+export interface Hello {
+  extensions: string[];
+  values: Record<string, string>;
+}
+
+/** The extensions of `offered` that are also in `supported`; `fin-check` only with `ping`,
+ * which carries it. */
+export function agreeOn(offered: readonly string[], supported: readonly Extension[] = EXTENSIONS): Set<Extension> {
+  const agreed = new Set(supported.filter((extension) => offered.includes(extension)));
+  if (!agreed.has('ping')) agreed.delete('fin-check');
+  return agreed;
+}
+
 /** A connection id or lease token as it travels: nanoid's alphabet, bounded length.
  * Opaque to the client. */
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -65,7 +101,7 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** A verb without arguments that either side may send on a control connection. */
 function signalOf(fields: string[]): Parsed<ControlSignal> | undefined {
   const [verb] = fields;
-  if (verb !== 'PING' && verb !== 'PONG' && verb !== 'GOAWAY') return undefined;
+  if (verb !== 'PING' && verb !== 'PONG' && verb !== 'GOAWAY' && verb !== 'BYE') return undefined;
   return fields.length === 1 ? { ok: true, message: { verb } } : fail('bad-arguments', `usage: ${verb}`);
 }
 /** A decimal port number without sign or leading zeros. */
@@ -75,22 +111,28 @@ const ADDRESS_PATTERN = /^([0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}(%[A-Za-z0-9_.-]{1,
 /** Printable ASCII: what every line must consist of. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
-/** Lines either side may send on a control connection: a heartbeat and its answer, and
- * the notice of a graceful close. */
-export type ControlSignal = { verb: 'PING' } | { verb: 'PONG' } | { verb: 'GOAWAY' };
+/** Lines either side may send on a control connection: a heartbeat and its answer, the
+ * notice of a graceful close, and (after it) "none of my joined connections is left". */
+export type ControlSignal = { verb: 'PING' } | { verb: 'PONG' } | { verb: 'GOAWAY' } | { verb: 'BYE' };
 /** Lines a client sends on its control connection. `lease` proves the client held
  * `remotePort` before (the token from that tunnel's OK). AUTH and PROOF authenticate the
  * connection when the server has a secret. */
 export type ClientControlMessage =
+  | HelloMessage
   | { verb: 'EXPOSE'; localPort: number; remotePort: number; lease?: string }
+  | { verb: 'REFUSE'; id: string }
   | { verb: 'AUTH' }
   | { verb: 'PROOF'; proof: string }
   | ControlSignal;
+/** `HELLO <extension>...`: the client's offer (its first line), or the server's answer. */
+export type HelloMessage = { verb: 'HELLO' } & Hello;
 /** A visitor arrived: `visitor` is its address, `destination` the server's address and
- * public port it connected to (both `addr:port`, IPv6 in brackets). */
-export type ConnectionMessage = { verb: 'CONNECTION'; id: string; publicPort: number; visitor?: string; destination?: string };
+ * public port it connected to (both `addr:port`, IPv6 in brackets). A minimal server
+ * sends the id alone. */
+export type ConnectionMessage = { verb: 'CONNECTION'; id: string; publicPort?: number; visitor?: string; destination?: string };
 /** Lines a server sends on a control connection. */
 export type ServerControlMessage =
+  | HelloMessage
   | { verb: 'OK'; publicPort: number; lease?: string }
   | ConnectionMessage
   | ErrMessage
@@ -130,6 +172,19 @@ function portOf(field: string | undefined, allowZero: boolean): number | undefin
   return port;
 }
 
+function parseHello(words: string[]): Parsed<HelloMessage> {
+  const message: HelloMessage = { verb: 'HELLO', extensions: [], values: {} };
+  for (const word of words) {
+    const match = HELLO_WORD.exec(word);
+    if (!match?.[1] || words.length > MAX_HELLO_WORDS) {
+      return fail('bad-arguments', `usage: HELLO [<extension>[=<token>]...] (at most ${MAX_HELLO_WORDS} lower-case words)`);
+    }
+    message.extensions.push(match[1]);
+    if (match[2] !== undefined) message.values[match[1]] = match[2];
+  }
+  return { ok: true, message };
+}
+
 function parseErr(fields: string[]): Parsed<ErrMessage> {
   const [, reason, ...rest] = fields;
   if (reason === undefined) return fail('bad-arguments', 'ERR needs a reason');
@@ -137,14 +192,21 @@ function parseErr(fields: string[]): Parsed<ErrMessage> {
 }
 
 /** `EXPOSE <localPort> [<remotePort> [<lease>]]` — remotePort 0 or absent means "any";
- * a lease needs a real remotePort. Also `AUTH`, `PROOF <proof>`, `PING`, `PONG`, `GOAWAY`. */
+ * a lease needs a real remotePort. Also `HELLO [<extension>...]`, `AUTH`, `PROOF <proof>`,
+ * `REFUSE <id>`, `PING`, `PONG`, `GOAWAY`. */
 export function parseClientControlLine(line: string): Parsed<ClientControlMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
   const signal = signalOf(parsed.message);
   if (signal) return signal;
   const [verb, ...args] = parsed.message;
+  if (verb === 'HELLO') return parseHello(args);
   if (verb === 'AUTH') return args.length === 0 ? { ok: true, message: { verb } } : fail('bad-arguments', 'usage: AUTH');
+  if (verb === 'REFUSE') {
+    const [id] = args;
+    if (args.length !== 1 || id === undefined || !ID_PATTERN.test(id)) return fail('bad-arguments', 'usage: REFUSE <id>');
+    return { ok: true, message: { verb, id } };
+  }
   if (verb === 'PROOF') {
     const [proof] = args;
     if (args.length !== 1 || proof === undefined || !ID_PATTERN.test(proof)) return fail('bad-arguments', 'usage: PROOF <proof>');
@@ -163,8 +225,8 @@ export function parseClientControlLine(line: string): Parsed<ClientControlMessag
   return { ok: true, message };
 }
 
-/** `OK <publicPort> [<lease>]`, `CONNECTION <id> <publicPort> [<visitor> [<destination>]]`, `ERR <reason> [<detail>]`,
- * `PING`, `PONG` or `GOAWAY`. */
+/** `OK <publicPort> [<lease>]`, `CONNECTION <id> [<publicPort> [<visitor> [<destination>]]]`,
+ * `HELLO [<extension>...]`, `ERR <reason> [<detail>]`, `PING`, `PONG` or `GOAWAY`. */
 export function parseServerControlLine(line: string): Parsed<ServerControlMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
@@ -179,16 +241,20 @@ export function parseServerControlLine(line: string): Parsed<ServerControlMessag
       if (fields.length > 3 || publicPort === undefined || !leaseOk) return fail('bad-arguments', 'usage: OK <publicPort> [<lease>]');
       return { ok: true, message: second === undefined ? { verb, publicPort } : { verb, publicPort, lease: second } };
     }
+    case 'HELLO':
+      return parseHello(fields.slice(1));
     case 'CONNECTION': {
-      const publicPort = portOf(second, false);
-      if (fields.length < 3 || first === undefined || !ID_PATTERN.test(first) || publicPort === undefined) {
-        return fail('bad-arguments', 'usage: CONNECTION <id> <publicPort> [<visitor address:port> [<destination address:port>]]');
+      // A minimal server sends the id alone: the client then knows its one tunnel.
+      const publicPort = second === undefined ? undefined : portOf(second, false);
+      if (first === undefined || !ID_PATTERN.test(first) || (second !== undefined && publicPort === undefined)) {
+        return fail('bad-arguments', 'usage: CONNECTION <id> [<publicPort> [<visitor address:port> [<destination address:port>]]]');
       }
       // The addresses only inform the client (its log, a PROXY header): one it cannot read
       // is dropped, never a reason to end the session. Fields after them are ignored, so a
       // later server can add one without breaking this client.
       const [visitor, destination] = [fields[3], fields[4]].map((field) => (field !== undefined && ADDRESS_PATTERN.test(field) ? field : undefined));
-      const message: ConnectionMessage = { verb, id: first, publicPort };
+      const message: ConnectionMessage = { verb, id: first };
+      if (publicPort !== undefined) message.publicPort = publicPort;
       if (visitor !== undefined) message.visitor = visitor;
       if (destination !== undefined) message.destination = destination;
       return { ok: true, message };
@@ -255,6 +321,10 @@ export function formatOk(publicPort?: number, lease?: string): string {
   return lease === undefined ? `OK ${publicPort}\n` : `OK ${publicPort} ${lease}\n`;
 }
 export const formatSignal = (verb: ControlSignal['verb']): string => `${verb}\n`;
+/** `HELLO ping ... fin-check=<instance> ...`: `values` are written after their names. */
+export const formatHello = (extensions: Iterable<string>, values: Record<string, string> = {}): string =>
+  ['HELLO', ...[...extensions].map((name) => (values[name] === undefined ? name : `${name}=${values[name]}`))].join(' ') + '\n';
+export const formatRefuse = (id: string): string => `REFUSE ${id}\n`;
 /** `destination` (the server's address and port the visitor connected to) is only sent
  * after a `visitor`. */
 export function formatConnection(id: string, publicPort: number, visitor?: string, destination?: string): string {

@@ -142,9 +142,14 @@ interface Started {
   warned(count: number, ms?: number): Promise<void>;
 }
 
+/** What the fake answers the client's HELLO by default: everything but fin-check, whose
+ * PING per FIN the tests would have to answer by hand. */
+const FAKE_HELLO = 'HELLO ping goaway id-reply refuse\n';
+
 /** Starts a client against the fake and takes its control connection, whose first line
- * must be the EXPOSE of the fake's local port (left unanswered). */
-async function beginStart(fake: Fake, options: Partial<ClientOptions>): Promise<{ starting: Promise<BurrowClient>; control: Accepted }> {
+ * must be the HELLO (answered with `hello`; null: ignored, as a minimal server does), then
+ * the EXPOSE of the fake's local port (left unanswered). */
+async function beginStart(fake: Fake, options: Partial<ClientOptions>, hello: string | null = FAKE_HELLO): Promise<{ starting: Promise<BurrowClient>; control: Accepted }> {
   const starting = startClient({
     tunnels: [{ localPort: fake.local.port }],
     server: HOST,
@@ -160,12 +165,19 @@ async function beginStart(fake: Fake, options: Partial<ClientOptions>): Promise<
   });
   starting.catch(() => {}); // awaited by the caller; this only keeps an early rejection handled
   const control = await fake.control.next();
+  assert.match(await control.reader.line(), /^HELLO ping goaway id-reply fin-check=[A-Za-z0-9_-]{21} refuse$/);
+  if (hello !== null) control.socket.write(hello);
   assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);
   return { starting, control };
 }
 
-async function startAgainst(fake: Fake, options: Partial<ClientOptions> = {}, reply: string | Buffer = `OK ${FAKE_PUBLIC_PORT}\n`): Promise<Started> {
-  const { starting, control } = await beginStart(fake, options);
+async function startAgainst(
+  fake: Fake,
+  options: Partial<ClientOptions> = {},
+  reply: string | Buffer = `OK ${FAKE_PUBLIC_PORT}\n`,
+  hello: string | null = FAKE_HELLO,
+): Promise<Started> {
+  const { starting, control } = await beginStart(fake, options, hello);
   control.socket.write(reply);
   const client = await within(starting, 5_000, 'startClient to resolve');
   const warnings: BurrowError[] = [];
@@ -188,13 +200,13 @@ async function startAgainst(fake: Fake, options: Partial<ClientOptions> = {}, re
  * `client` options and the `reply`), then destroys the client (again, if `body` closed it) and the
  * fake. */
 async function withStarted(
-  setup: { client?: Partial<ClientOptions>; reply?: string },
+  setup: { client?: Partial<ClientOptions>; reply?: string; hello?: string | null },
   body: (started: Started, fake: Fake) => Promise<void>,
 ): Promise<void> {
   const fake = await openFake();
   let started: Started | undefined;
   try {
-    started = await startAgainst(fake, setup.client, setup.reply);
+    started = await startAgainst(fake, setup.client, setup.reply, setup.hello);
     await body(started, fake);
   } finally {
     await started?.client.destroy(); // clean-up, not a graceful close: nothing waits
@@ -236,7 +248,7 @@ test('garbage bytes from the server: the client closes with a protocol BurrowErr
 
 // Known verbs with bad arguments, the heartbeat signals included (they take none) and an
 // OK whose lease is not a token.
-for (const line of ['OK abc', 'CONNECTION x', 'PING x', 'PONG 1', 'GOAWAY now', `OK ${FAKE_PUBLIC_PORT} not/a/lease`]) {
+for (const line of ['OK abc', 'CONNECTION x.y', 'CONNECTION x 0', 'PING x', 'PONG 1', 'GOAWAY now', `OK ${FAKE_PUBLIC_PORT} not/a/lease`]) {
   test(`a malformed known verb (${JSON.stringify(line)}): the client closes with a protocol BurrowError`, async () => {
     await withStarted({}, async (started, fake) => {
       started.control.socket.write(`${line}\n`);
@@ -251,13 +263,13 @@ for (const line of ['OK abc', 'CONNECTION x', 'PING x', 'PONG 1', 'GOAWAY now', 
 // ---------------------------------------------------------------------------------------
 // Lines the client ignores, and keeps serving
 
-test('unknown verbs (HEARTBEAT, HELLO there): one protocol warning each, and a later CONNECTION is still served', async () => {
+test('unknown verbs (HEARTBEAT, HOWDY there): one protocol warning each, and a later CONNECTION is still served', async () => {
   await withStarted({}, async (started, fake) => {
     let closeEvents = 0;
     started.client.on('close', () => closeEvents++);
     // (PING is a known verb since heartbeats: it is answered, not warned about; see below.)
     started.control.socket.write('HEARTBEAT\n');
-    started.control.socket.write('HELLO there\n');
+    started.control.socket.write('HOWDY there\n');
     await started.warned(2);
     assert.deepEqual(
       started.warnings.map((w) => w.code),
@@ -403,7 +415,7 @@ test('the data port answers ERR unknown-id: a refused warning and the local conn
   });
 });
 
-test('CONNECTIONs beyond maxConnections are ignored with one warning each; close() then closes every socket', async () => {
+test('CONNECTIONs beyond maxConnections are turned away at once (REFUSE) with one warning for the burst; close() then closes every socket', async () => {
   // The fake data port accepts and never answers, so the first three stay in flight.
   await withStarted({ client: { maxConnections: 3, handshakeTimeoutMs: 30_000 } }, async (started, fake) => {
     const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
@@ -411,12 +423,12 @@ test('CONNECTIONs beyond maxConnections are ignored with one warning each; close
     const seen: string[] = [];
     for (let i = 0; i < 3; i++) seen.push(await (await fake.data.next()).reader.line());
     assert.deepEqual(seen.sort(), ['ID c1', 'ID c2', 'ID c3']);
-    await started.warned(3);
-    assert.equal(started.warnings.length, 3, started.warnings.map((w) => w.message).join('; '));
-    for (const [i, warning] of started.warnings.entries()) {
-      assert.equal(warning.code, 'protocol');
-      assert.match(warning.message, new RegExp(`CONNECTION ${ids[3 + i]}\\b`));
-    }
+    // The other three are refused on the control connection, in the order they came.
+    assert.deepEqual([await started.control.reader.line(), await started.control.reader.line(), await started.control.reader.line()], ['REFUSE c4', 'REFUSE c5', 'REFUSE c6']);
+    await started.warned(1);
+    assert.equal(started.warnings.length, 1, started.warnings.map((w) => w.message).join('; '));
+    assert.equal(started.warnings[0]?.code, 'over-limit');
+    assert.match(started.warnings[0]?.message ?? '', /^turned away 1 visitor \(reset at once\): already serving 3 connections/);
     assert.equal(await fake.data.countAfterProbe(), 3, 'dial-backs beyond maxConnections');
     assert.equal(await fake.local.countAfterProbe(), 3, 'local dials beyond maxConnections');
 
@@ -424,7 +436,20 @@ test('CONNECTIONs beyond maxConnections are ignored with one warning each; close
     await fake.control.allClosed('the control port');
     await fake.data.allClosed('the data port');
     await fake.local.allClosed('the local service');
-    assert.equal(started.warnings.length, 3, 'close() must not report the in-flight dial-backs as warnings');
+    assert.equal(started.warnings.length, 1, 'close() must not report the in-flight dial-backs, nor the rest of the burst, as warnings');
+  });
+});
+
+test('CONNECTIONs beyond maxConnections from a server without refuse are only ignored, and the warning says so', async () => {
+  await withStarted({ client: { maxConnections: 1, handshakeTimeoutMs: 30_000 }, hello: 'HELLO ping goaway id-reply\n' }, async (started, fake) => {
+    started.control.socket.write(`CONNECTION d1 ${FAKE_PUBLIC_PORT}\nCONNECTION d2 ${FAKE_PUBLIC_PORT}\n`);
+    assert.equal(await (await fake.data.next()).reader.line(), 'ID d1');
+    await started.warned(1);
+    assert.match(started.warnings[0]?.message ?? '', /^ignored 1 visitor \(this server cannot be told to reset them/);
+    // Nothing was sent for d2: the next line from the client answers our PING.
+    started.control.socket.write('PING\n');
+    assert.equal(await started.control.reader.line(), 'PONG');
+    assert.equal(await fake.data.countAfterProbe(), 1);
   });
 });
 
@@ -436,9 +461,12 @@ test('client.close() does not wait for dial-backs still in their handshake: only
     started.control.socket.write(`CONNECTION h1 ${FAKE_PUBLIC_PORT}\nCONNECTION h2 ${FAKE_PUBLIC_PORT}\n`);
     const seen = [await (await fake.data.next()).reader.line(), await (await fake.data.next()).reader.line()];
     assert.deepEqual(seen.sort(), ['ID h1', 'ID h2']);
-    // The fake closes the control connection as soon as the client half-closes it, so
-    // only the two handshakes could keep close() waiting, for up to 60 s.
-    await within(started.client.close(), 1_000, 'close() with two dial-backs in their handshake and nothing joined');
+    // The fake closes the control connection after GOAWAY, as a server does for a client
+    // with nothing joined, so only the two handshakes could keep close() waiting (60 s).
+    const closing = started.client.close();
+    assert.equal(await started.control.reader.line(), 'GOAWAY');
+    started.control.socket.end();
+    await within(closing, 1_000, 'close() with two dial-backs in their handshake and nothing joined');
     await fake.data.allClosed('the data port');
     assert.deepEqual(started.warnings, []);
   });

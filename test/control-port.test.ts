@@ -153,7 +153,7 @@ async function expectOk(raw: Raw, what: string): Promise<number> {
 
 /** Asserts the connection is still open and answering: one more refused line, its answer. */
 async function assertStillOpen(raw: Raw, what: string): Promise<void> {
-  raw.send('HELLO\n');
+  raw.send('HOWDY\n');
   await expectErr(raw, 'unknown-verb', `${what}: the connection should still answer`);
   assert.equal(raw.socket.readableEnded, false, `${what}: the server half-closed`);
 }
@@ -190,7 +190,7 @@ async function withHealthyTunnel(body: (conns: Conns) => Promise<void>): Promise
 
 /** Text that is a well-formed line but not a control verb. */
 const UNKNOWN_VERBS = [
-  'HELLO\n',
+  'HOWDY\n',
   'hello world\n',
   'expose 3000\n',
   'EXPOSE1\n',
@@ -274,8 +274,8 @@ async function crlfScenario(conns: Conns): Promise<number> {
   const raw = await conns.open();
   raw.send('EXPOSE 1\r\n');
   const port = await expectOk(raw, 'EXPOSE 1\\r\\n');
-  raw.send('HELLO\r\n');
-  await expectErr(raw, 'unknown-verb', 'HELLO\\r\\n');
+  raw.send('HOWDY\r\n');
+  await expectErr(raw, 'unknown-verb', 'HOWDY\\r\\n');
   return port;
 }
 
@@ -284,13 +284,13 @@ async function crlfScenario(conns: Conns): Promise<number> {
 async function bytewiseScenario(conns: Conns, afterFirstLine = false): Promise<number> {
   const raw = await conns.open();
   if (afterFirstLine) {
-    raw.send('HELLO\n');
+    raw.send('HOWDY\n');
     await expectErr(raw, 'unknown-verb', 'the line before the byte-wise one');
   }
   await writeBytewise(raw.socket, 'EXPOSE 1\n');
   const port = await expectOk(raw, 'EXPOSE 1 sent byte by byte');
-  await writeBytewise(raw.socket, 'HELLO\r\n');
-  await expectErr(raw, 'unknown-verb', 'HELLO\\r\\n sent byte by byte');
+  await writeBytewise(raw.socket, 'HOWDY\r\n');
+  await expectErr(raw, 'unknown-verb', 'HOWDY\\r\\n sent byte by byte');
   return port;
 }
 
@@ -329,7 +329,7 @@ async function partialLineScenario(conns: Conns): Promise<void> {
 /** 17 refused lines in one write: 16 answers, then too-many-errors and close. */
 async function errorBudgetScenario(conns: Conns): Promise<void> {
   const raw = await conns.open();
-  raw.send('HELLO\n'.repeat(ERROR_BUDGET + 1) + 'EXPOSE 1\n');
+  raw.send('HOWDY\n'.repeat(ERROR_BUDGET + 1) + 'EXPOSE 1\n');
   for (let i = 1; i <= ERROR_BUDGET; i++) await expectErr(raw, 'unknown-verb', `refused line ${i}`);
   await expectErr(raw, 'too-many-errors', `refused line ${ERROR_BUDGET + 1}`);
   await assertClosedByServer(raw);
@@ -355,7 +355,7 @@ async function perAddressScenario(conns: Conns): Promise<void> {
   const from = freshAddress();
   for (let i = 0; i < LIMITS.maxClientsPerIp; i++) {
     const raw = await conns.open({ from });
-    raw.send('HELLO\n');
+    raw.send('HOWDY\n');
     await expectErr(raw, 'unknown-verb', `connection ${i + 1} from ${from}`);
   }
   const extra = await conns.open({ from });
@@ -363,13 +363,13 @@ async function perAddressScenario(conns: Conns): Promise<void> {
   await assertClosedByServer(extra);
 }
 
-const HELLO_CHUNK = Buffer.from('HELLO\n'.repeat(Math.floor((64 * KiB) / 6)), 'latin1');
+const HOWDY_CHUNK = Buffer.from('HOWDY\n'.repeat(Math.floor((64 * KiB) / 6)), 'latin1');
 
 /** Sends `total` bytes of refused lines without ever reading, then reads what came: the
  * error budget closed it (16 answers, too-many-errors, end). */
 async function neverReadsScenario(conns: Conns, total = 256 * KiB): Promise<void> {
   const socket = await conns.socket(); // paused: no 'data' listener until it has sent all
-  for (let sent = 0; sent < total; sent += HELLO_CHUNK.length) await write(socket, HELLO_CHUNK);
+  for (let sent = 0; sent < total; sent += HOWDY_CHUNK.length) await write(socket, HOWDY_CHUNK);
   const raw = rawOf(socket);
   for (let i = 1; i <= ERROR_BUDGET; i++) await expectErr(raw, 'unknown-verb', `unread reply ${i}`);
   await expectErr(raw, 'too-many-errors', `unread reply ${ERROR_BUDGET + 1}`);
@@ -427,7 +427,7 @@ test('PING is answered PONG outside the reply order; PONG and GOAWAY get no answ
     assert.equal(await raw.reader.line(), 'PONG');
     // Between two refused lines: their two ERRs keep their order; the PONG takes no
     // place among the replies (it may come before them), and PONG gets nothing.
-    raw.send('HELLO\nPING\r\nPONG\nEXPOSE abc\n');
+    raw.send('HOWDY\nPING\r\nPONG\nEXPOSE abc\n');
     const lines = [await raw.reader.line(), await raw.reader.line(), await raw.reader.line()];
     assert.deepEqual(lines.filter((line) => line === 'PONG'), ['PONG'], lines.join(' | '));
     assert.deepEqual(
@@ -466,8 +466,8 @@ test('\\r\\n line endings are accepted: EXPOSE 1\\r\\n gets OK and its tunnel is
     } finally {
       visitor.destroy();
     }
-    raw.send('HELLO\r\n');
-    await expectErr(raw, 'unknown-verb', 'HELLO\\r\\n');
+    raw.send('HOWDY\r\n');
+    await expectErr(raw, 'unknown-verb', 'HOWDY\\r\\n');
     raw.socket.destroy();
     await untilRefused(first);
     await untilRefused(second);
@@ -479,12 +479,12 @@ test('a valid EXPOSE sent one byte per write gets OK (as the very first line, to
   await withHealthyTunnel(async (conns) => {
     await bytewiseScenario(conns);
     await bytewiseScenario(conns, true);
-    // A line split anywhere across writes: "EXPOSE 1\nHEL" + "LO\n".
+    // A line split anywhere across writes: "EXPOSE 1\nHOW" + "DY\n".
     const raw = await conns.open();
-    await write(raw.socket, 'EXPOSE 1\nHEL');
+    await write(raw.socket, 'EXPOSE 1\nHOW');
     await expectOk(raw, 'EXPOSE 1 before a split line');
-    await write(raw.socket, 'LO\n');
-    await expectErr(raw, 'unknown-verb', 'HEL + LO');
+    await write(raw.socket, 'DY\n');
+    await expectErr(raw, 'unknown-verb', 'HOW + DY');
   });
 });
 
@@ -551,7 +551,7 @@ test('a silent client gets ERR timeout after handshakeTimeoutMs and is closed; t
     // One that said something first, and has been connected longer than the deadline
     // by the time the silent one below is timed out.
     const talker = await conns.open();
-    talker.send('HELLO\n');
+    talker.send('HOWDY\n');
     await expectErr(talker, 'unknown-verb', 'the first line of the talker');
 
     await Promise.all([silentScenario(conns), partialLineScenario(conns)]);
@@ -574,7 +574,7 @@ test('error budget: 16 refused lines are answered, the 17th gets ERR too-many-er
 
     // Every kind of refusal counts, a taken port included.
     const refused: Array<[string | Buffer, string]> = [
-      ['HELLO\n', 'unknown-verb'],
+      ['HOWDY\n', 'unknown-verb'],
       [Buffer.from([0x00, 0x0a]), 'bad-line'],
       ['\n', 'bad-line'],
       ['EXPOSE abc\n', 'bad-arguments'],
@@ -588,7 +588,7 @@ test('error budget: 16 refused lines are answered, the 17th gets ERR too-many-er
       raw.socket.write(line);
       await expectErr(raw, reason, `refused line ${i + 1}: ${show(line)}`);
     }
-    raw.send('HELLO\n');
+    raw.send('HOWDY\n');
     await expectErr(raw, 'too-many-errors', `refused line ${ERROR_BUDGET + 1}`);
     await assertClosedByServer(raw);
     await untilRefused(port);
@@ -606,7 +606,7 @@ test(
     await withHealthyTunnel(async (conns) => {
       const raw = await conns.open();
       // Refused lines 1-15, 16 (a taken port: refused only in its turn), 17, 18.
-      raw.send('HELLO\n'.repeat(ERROR_BUDGET - 1) + `EXPOSE 1 ${rig().publicPort}\n` + 'HELLO\nHELLO\n');
+      raw.send('HOWDY\n'.repeat(ERROR_BUDGET - 1) + `EXPOSE 1 ${rig().publicPort}\n` + 'HOWDY\nHOWDY\n');
       for (let i = 1; i < ERROR_BUDGET; i++) await expectErr(raw, 'unknown-verb', `refused line ${i}`);
       await expectErr(raw, 'port-in-use', `refused line ${ERROR_BUDGET} (EXPOSE of a taken port)`);
       await expectErr(raw, 'too-many-errors', `refused line ${ERROR_BUDGET + 1}`);
@@ -632,7 +632,7 @@ test('maxClientsPerIp: beside the healthy client, 2 more connect from 127.0.0.1,
     let refused: Raw | undefined;
     for (let i = 0; i < 10 && refused === undefined; i++) {
       const raw = await conns.open({ from: HOST });
-      raw.send('HELLO\n');
+      raw.send('HOWDY\n');
       const line = await raw.reader.line();
       if (errReason(line) === 'too-many-connections') refused = raw;
       else {
@@ -715,13 +715,13 @@ test('a client that sends refused lines and never reads: the error budget closes
       socket.once('close', () => (gone = true));
       const before = liveBytes(gc);
       let written = 0;
-      for (let i = 0; i < (4 * MiB) / HELLO_CHUNK.length && !gone; i++) {
+      for (let i = 0; i < (4 * MiB) / HOWDY_CHUNK.length && !gone; i++) {
         try {
-          await write(socket, HELLO_CHUNK);
+          await write(socket, HOWDY_CHUNK);
         } catch {
           break; // the server has destroyed the connection
         }
-        written += HELLO_CHUNK.length;
+        written += HOWDY_CHUNK.length;
       }
       const grown = liveBytes(gc) - before;
       assert.ok(grown < 2 * MiB, `memory grew by ${grown} bytes while ${written} bytes of lines were never read back`);

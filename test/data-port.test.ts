@@ -14,7 +14,7 @@ import { parseServerDataLine } from '../shared/protocol.ts';
 import { assertSameBytes, pseudoRandomBytes, within } from './helpers.ts';
 import { withHealthy, type Healthy } from './healthy-tunnel.ts';
 import { endingOf, openInbox, type Ending } from './inbox.ts';
-import { assertClosedByServer, assertRefused, dialBack, errReason, exposeAndVisit, openRaw, type Raw } from './raw.ts';
+import { assertClosedByServer, assertRefused, dialBack, errReason, exposeAndVisit, openControl, openRaw, type Raw } from './raw.ts';
 
 const KiB = 1024;
 
@@ -31,7 +31,7 @@ async function expectRefusal(dataPort: number, bytes: Buffer | string, reason: s
 /** A raw control connection exposing a tunnel, and a visitor on it waiting for its
  * dial-back (`id`), with `ending` attached before any byte can arrive. */
 async function waitingVisitor(healthy: Healthy, sockets: net.Socket[]): Promise<{ control: Raw; id: string; visitor: net.Socket; ending: Promise<Ending> }> {
-  const control = await openRaw(healthy.server.controlPort);
+  const control = await openControl(healthy.server.controlPort);
   sockets.push(control.socket);
   const { id, visitor } = await exposeAndVisit(control);
   sockets.push(visitor);
@@ -144,7 +144,7 @@ test('data port: the id of a visitor that timed out gets ERR unknown-id and is c
       healthy.pulse('during the expired id'),
     ]);
     // The control connection that exposed it is untouched by the expiry.
-    control.send('HELLO\n');
+    control.send('HOWDY\n');
     assert.equal(errReason(await control.reader.line()), 'unknown-verb');
   });
 });
@@ -199,7 +199,7 @@ test('data port: a socket that sends ID for a waiting visitor and then resets ma
   // visitorTimeoutMs is left at its 10 s default: the visitor must be reset by the data
   // socket's reset (ECONNRESET), not closed (FIN) by its own deadline.
   await withHealthy({}, async (healthy, sockets) => {
-    const control = await openRaw(healthy.server.controlPort);
+    const control = await openControl(healthy.server.controlPort);
     sockets.push(control.socket);
     const resetAfter = async (waitForOk: boolean): Promise<void> => {
       const what = waitForOk ? 'reset after OK' : 'reset right after the ID line';

@@ -15,7 +15,7 @@ import {
   exposeAndVisit,
   freePort,
   holdPort,
-  openRaw,
+  openControl, openRaw,
   rejectsWith,
   serverOn,
   tryHold,
@@ -34,7 +34,7 @@ test('data port: an id nobody issued gets ERR unknown-id and the connection is c
 
 test('data port: an id is single-use; a second ID for it gets ERR unknown-id', async () => {
   await withServer({}, async (server, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const { id, visitor } = await exposeAndVisit(control);
     sockets.push(visitor);
@@ -55,7 +55,7 @@ test('data port: an id is single-use; a second ID for it gets ERR unknown-id', a
 test('data port: malformed first lines get unknown-verb / bad-arguments / line-too-long and are closed', async () => {
   await withServer({}, async (server) => {
     const cases: Array<[string, string]> = [
-      ['HELLO\n', 'unknown-verb'],
+      ['HOWDY\n', 'unknown-verb'],
       ['ID a b c\n', 'bad-arguments'],
       ['ID a b\n', 'auth-disabled'], // a proof, to a server without a secret
       ['ID !!!\n', 'bad-arguments'],
@@ -79,7 +79,7 @@ test('data port: a connection that never sends its ID line gets ERR timeout and 
 
 test('a visitor whose client never dials back is closed after visitorTimeoutMs and its id expires', async () => {
   await withServer({ visitorTimeoutMs: 300 }, async (server, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const { id, visitor } = await exposeAndVisit(control);
     sockets.push(visitor);
@@ -285,10 +285,10 @@ test('control port: refused lines keep the connection usable; a too-long line cl
   const sockets: net.Socket[] = [];
   try {
     assert.equal((await request(rig.publicPort, 'before')).toString(), 'rig:before');
-    const control = await openRaw(rig.server.controlPort);
+    const control = await openControl(rig.server.controlPort);
     sockets.push(control.socket);
     const refused: Array<[string, string]> = [
-      ['HELLO\n', 'unknown-verb'],
+      ['HOWDY\n', 'unknown-verb'],
       ['EXPOSE abc\n', 'bad-arguments'],
       ['\n', 'bad-line'],
       ['ID abc\n', 'unknown-verb'],
@@ -321,7 +321,7 @@ test('control port: refused lines keep the connection usable; a too-long line cl
 
 test('control port: the EXPOSE beyond maxTunnelsPerClient gets ERR too-many-tunnels', async () => {
   await withServer({ maxTunnelsPerClient: 2 }, async (server, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const replies: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -332,16 +332,16 @@ test('control port: the EXPOSE beyond maxTunnelsPerClient gets ERR too-many-tunn
     assert.match(replies[1] ?? '', /^OK [0-9]+ [A-Za-z0-9_-]+$/);
     assert.equal(errReason(replies[2] ?? ''), 'too-many-tunnels');
     // The connection stays open: a bad line still gets its own answer.
-    control.send('HELLO\n');
+    control.send('HOWDY\n');
     assert.equal(errReason(await control.reader.line()), 'unknown-verb');
   });
 });
 
 test('control port: pipelined lines are answered in the order they arrived (ERR replies included)', async () => {
   await withServer({ maxTunnelsPerClient: 2 }, async (server, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
-    control.send('EXPOSE 1\nEXPOSE 1\nEXPOSE 1\nHELLO\n');
+    control.send('EXPOSE 1\nEXPOSE 1\nEXPOSE 1\nHOWDY\n');
     const replies: string[] = [];
     for (let i = 0; i < 4; i++) replies.push(await control.reader.line());
     assert.match(replies[0] ?? '', /^OK [0-9]+ [A-Za-z0-9_-]+$/, replies.join(' | '));

@@ -18,7 +18,7 @@ import type { BurrowServer } from '../index.ts';
 import { ERR_REASONS, parseClientDataLine, parseServerControlLine, parseServerDataLine } from '../shared/protocol.ts';
 import { HOST, untilEqual, within } from './helpers.ts';
 import { assertEchoes, ONE_IDLE_TUNNEL, startEchoTunnel } from './healthy-tunnel.ts';
-import { errReason, openRaw, type Raw } from './raw.ts';
+import { errReason, openControl, openRaw, type Raw } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Configuration
@@ -173,7 +173,7 @@ function controlLine(rng: Rng, ctx: LineContext): Buffer {
     'OK 3000',
     `CONNECTION ${fakeId(rng)} 3000`,
     'ERR timeout',
-    'HELLO there',
+    'HOWDY there',
     '',
   ];
   if (rng.chance(0.15)) return mutate(rng, randomLine(rng));
@@ -343,7 +343,7 @@ class IdSource {
   ) {}
 
   static async open(server: BurrowServer): Promise<IdSource> {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     control.send('EXPOSE 1\n');
     const ok = await control.reader.line();
     const match = /^OK ([0-9]+) [A-Za-z0-9_-]+$/.exec(ok);
@@ -489,7 +489,7 @@ test(`fuzz: ${CONTROL_LINES} control and ${DATA_LINES} data lines beside a healt
     await untilIdle(server, 'one idle tunnel after fuzzing');
 
     // The server is still up, answers a new control connection as documented...
-    const probe = await openRaw(server.controlPort);
+    const probe = await openControl(server.controlPort);
     try {
       probe.send('EXPOSE abc\n');
       assert.equal(errReason(await probe.reader.line()), 'bad-arguments');

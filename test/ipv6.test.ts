@@ -392,7 +392,7 @@ test('CLI --json: a dual-stack server (no --bind, --metrics [::1]:0) and a clien
     for (const [visitor, bytes] of [[`[::1]:${v6Port}`, 3000], [`127.0.0.1:${v4Port}`, 2000]] as const) {
       const entry = await untilJson(client, (e) => e.event === 'connection' && e.visitor === visitor, `the connection of ${visitor}`);
       const { id: _id, durationMs: _duration, ...rest } = timeless(entry);
-      assert.deepEqual(rest, { event: 'connection', visitor, publicPort, url, local: `[::1]:${local.port}`, bytesIn: bytes, bytesOut: bytes, reset: false });
+      assert.deepEqual(rest, { event: 'connection', visitor, publicPort, url, local: `[::1]:${local.port}`, bytesIn: bytes, bytesOut: bytes, reset: false, localUnavailable: false });
     }
 
     assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });

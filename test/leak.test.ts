@@ -12,7 +12,7 @@ import type { BurrowError, BurrowServer } from '../index.ts';
 import { connectVisitor, HOST, pseudoRandomBytes, readAll, request, startRig, untilEqual, within, type Rig } from './helpers.ts';
 import { ONE_IDLE_TUNNEL } from './healthy-tunnel.ts';
 import { heapAfterGc, loadGc } from './memory.ts';
-import { assertRefused, exposeAndVisit, openRaw, withServer, type Raw } from './raw.ts';
+import { assertRefused, exposeAndVisit, openControl, openRaw, withServer, type Raw } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -159,7 +159,7 @@ const scenarios = {
 
   /** A control connection that leaves before its EXPOSE. */
   async controlLeavesBeforeExpose(rig, i) {
-    const control = await openRaw(rig.server.controlPort);
+    const control = await openControl(rig.server.controlPort);
     await leave(control, i % 2 === 0 ? 'end' : 'reset');
     return 1;
   },
@@ -169,7 +169,7 @@ const scenarios = {
    * (their port is released at once), half do not (their port stays under lease until the
    * grace runs out). */
   async controlLeavesAfterExpose(rig, i) {
-    const control = await openRaw(rig.server.controlPort);
+    const control = await openControl(rig.server.controlPort);
     if (i % 2 === 0) {
       control.send('EXPOSE 1\n');
       assert.match(await control.reader.line(), /^OK [0-9]+ [A-Za-z0-9_-]{21}$/);
@@ -213,7 +213,7 @@ const scenarios = {
 
   /** A raw client dials back by hand, is joined, and both ends close after a few bytes. */
   async dataJoinedThenClosed(rig, i) {
-    const control = await openRaw(rig.server.controlPort);
+    const control = await openControl(rig.server.controlPort);
     const { id, visitor } = await exposeAndVisit(control);
     const data = await openRaw(rig.server.dataPort);
     data.send(`ID ${id}\n`);
@@ -229,7 +229,7 @@ const scenarios = {
 
   /** A data connection that resets right after its ID line: the visitor is reset too. */
   async dataResetsAfterId(rig) {
-    const control = await openRaw(rig.server.controlPort);
+    const control = await openControl(rig.server.controlPort);
     const { id, visitor } = await exposeAndVisit(control);
     const visitorClosed = within(readAll(visitor), 5_000, 'the visitor to be reset');
     const data = await openRaw(rig.server.dataPort);
@@ -244,7 +244,7 @@ const scenarios = {
   /** Visitors that leave while waiting for a dial-back that never comes (they are
    * dropped when their wait runs out). */
   async visitorsLeaveWhileWaiting(rig) {
-    const control = await openRaw(rig.server.controlPort);
+    const control = await openControl(rig.server.controlPort);
     const { visitor, publicPort } = await exposeAndVisit(control);
     visitor.resetAndDestroy();
     // A second visitor on the same tunnel, which leaves with a FIN once it is announced.
@@ -403,7 +403,7 @@ test('a visitor that leaves while waiting holds its place until its wait runs ou
   // Waiting visitors are paused (their bytes stay in the kernel), so the server cannot see
   // them leave: by design (docs/PROTOCOL.md), their place is freed by the visitor timeout.
   await withServer({ visitorTimeoutMs: 500, maxPendingPerTunnel: 2 }, async (server, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const first = await exposeAndVisit(control);
     const second = await connectVisitor(first.publicPort);

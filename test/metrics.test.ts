@@ -12,7 +12,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { startClient, startServer, type BurrowServer } from '../index.ts';
 import { parseMetricsAddress, startMetrics, type MetricsEndpoint } from '../server/metrics.ts';
 import { assertSameBytes, HOST, listenLocal, pseudoRandomBytes, readAll, replyOnEnd, request, within } from './helpers.ts';
-import { dialBack, exposeAndVisit, holdPort, openRaw, probe, rejectsWith, withServer } from './raw.ts';
+import { dialBack, exposeAndVisit, holdPort, openControl, openRaw, probe, rejectsWith, withServer } from './raw.ts';
 
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
 const SECRET = 'a long random test secret: 0c5e2a91d7b3f468';
@@ -221,7 +221,7 @@ test('a client and 3 visitors: clients/tunnels 1 while connected and 0 after; vi
 
 test('visitors_pending counts a waiting visitor, visitors_active a joined one (with its bytes so far), and both return to 0', async () => {
   await withMetrics({}, async (server, endpoint, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const { id, visitor } = await exposeAndVisit(control);
     sockets.push(visitor);
@@ -246,7 +246,7 @@ test('visitors_pending counts a waiting visitor, visitors_active a joined one (w
 
 test('visitors_timed_out_total counts a visitor nobody dialled back for', async () => {
   await withMetrics({ visitorTimeoutMs: 200 }, async (server, endpoint, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const { visitor } = await exposeAndVisit(control);
     sockets.push(visitor);
@@ -261,7 +261,7 @@ test('visitors_timed_out_total counts a visitor nobody dialled back for', async 
 
 test('visitors_over_limit_total counts a visitor reset because the tunnel already has one waiting', async () => {
   await withMetrics({ maxPendingPerTunnel: 1 }, async (server, endpoint, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const { publicPort, visitor } = await exposeAndVisit(control);
     sockets.push(visitor);
@@ -354,7 +354,7 @@ test('an IPv6 host is served there and bracketed in the url', async (t) => {
 test('two servers with metrics in one process do not clash: each endpoint reports its own server', async () => {
   await withMetrics({}, async (a, endpointA, sockets) => {
     await withMetrics({}, async (_b, endpointB) => {
-      const control = await openRaw(a.controlPort);
+      const control = await openControl(a.controlPort);
       sockets.push(control.socket);
       const { visitor } = await exposeAndVisit(control);
       sockets.push(visitor);

@@ -40,7 +40,7 @@ const addressOf = (socket: net.Socket): string => `${socket.localAddress}:${sock
 const serverArgs = (publicPort: number, extra: string[]): string[] => ['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${publicPort}-${publicPort}`, ...extra];
 const clientArgs = (localPort: number, controlPort: string, dataPort: string, extra: string[]): string[] => loopbackClientArgs(localPort, { controlPort, dataPort }, extra);
 
-test('--json --trace: JSON lines only, start line first; an echoed visitor traced in order on both sides with an exact connection entry; a dead local service is a warning event; nothing on stderr', async () => {
+test('--json --trace: JSON lines only, start line first; an echoed visitor traced in order on both sides with an exact connection entry; a dead local service is a warning event and a connection entry; nothing on stderr', async () => {
   const live = new Set<Cli>();
   const local = await listenLocal(echo);
   try {
@@ -87,6 +87,7 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
       bytesOut: payload.length,
       durationMs: entry.durationMs,
       reset: false,
+      localUnavailable: false,
     });
     const data = `data:${id.slice(0, 6)}`;
     assertInOrder(
@@ -146,11 +147,12 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
     const clientEvents = jsonLines(client.stdout, 'client');
     assert.ok(client.stdout.endsWith('\n'));
-    assert.deepEqual(
-      clientEvents.filter((e) => e.event === 'connection').map((e) => e.id),
-      [id],
-      'one connection entry: the visitor that met a dead service was never joined',
-    );
+    const entries = clientEvents.filter((e) => e.event === 'connection');
+    assert.equal(entries.length, 2, 'a connection entry for each visitor, the one that met a dead service too');
+    assert.equal(entries[0]?.id, id);
+    assert.equal(entries[1]?.localUnavailable, true);
+    assert.equal(entries[1]?.reset, true);
+    assert.equal(entries[1]?.bytesIn, 0);
     assert.deepEqual(clientEvents.filter((e) => e.event === 'shutdown').map(timeless), [{ event: 'shutdown', timeoutMs: 10_000 }]);
     assert.deepEqual(jsonLines(server.stdout, 'server').filter((e) => e.event === 'shutdown').map(timeless), [{ event: 'shutdown', clients: 0, timeoutMs: 10_000 }]);
     assert.equal(client.stderr, '', 'nothing on the client stderr');

@@ -223,7 +223,7 @@ describe('parseClientControlLine (EXPOSE, PING, PONG, GOAWAY)', () => {
   test('unknown verbs (ID, OK, lower case) are unknown-verb', () => {
     assertUnknownVerbs(
       parseClientControlLine,
-      [['ID abc', 'ID'], ['OK 3000', 'OK'], ['CONNECTION abc 3000', 'CONNECTION'], ['expose 3000', 'expose'], ['Expose 3000', 'Expose'], ['HELLO', 'HELLO'], ['ping', 'ping'], ['Goaway', 'Goaway'], ['PINGS', 'PINGS']],
+      [['ID abc', 'ID'], ['OK 3000', 'OK'], ['CONNECTION abc 3000', 'CONNECTION'], ['expose 3000', 'expose'], ['Expose 3000', 'Expose'], ['HOWDY', 'HOWDY'], ['hello', 'hello'], ['ping', 'ping'], ['Goaway', 'Goaway'], ['PINGS', 'PINGS']],
       'is not a control verb',
     );
   });
@@ -359,7 +359,6 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
       'CONNECTION abc:def 40000',
       'CONNECTION ab+c 40000',
       'CONNECTION abc=',
-      'CONNECTION abc',
       'CONNECTION',
       'CONNECTION abc 0',
       'CONNECTION abc 040000',
@@ -367,6 +366,10 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
     ]) {
       assertFails(parseServerControlLine(line), 'bad-arguments', line);
     }
+  });
+
+  test('a bare CONNECTION <id> (a minimal server) parses without a public port', () => {
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc'), ''), { verb: 'CONNECTION', id: 'abc' });
   });
 
   test('ERR <reason> has an empty detail', () => {

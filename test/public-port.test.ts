@@ -14,7 +14,7 @@ import { assertSameBytes, HOST, pseudoRandomBytes, within } from './helpers.ts';
 import { withHealthy } from './healthy-tunnel.ts';
 import { endingOf, openInbox, type Ending, type Inbox } from './inbox.ts';
 import { loadGc } from './memory.ts';
-import { assertClosedByServer, connectionId, dialBack, errReason, expose, openRaw, type Raw } from './raw.ts';
+import { assertClosedByServer, connectionId, dialBack, errReason, expose, openControl, openRaw, type Raw } from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -25,7 +25,7 @@ const MiB = 1024 * KiB;
 /** Proves no CONNECTION line is queued on `control`: lines go out in order, so the answer
  * to a garbage line must be the very next line. (Costs one of the 16 refused lines.) */
 async function assertNoConnectionLine(control: Raw, what: string): Promise<void> {
-  control.send('HELLO\n');
+  control.send('HOWDY\n');
   const line = await control.reader.line();
   assert.equal(errReason(line), 'unknown-verb', `${what}: expected no CONNECTION line, got ${JSON.stringify(line)}`);
 }
@@ -33,7 +33,7 @@ async function assertNoConnectionLine(control: Raw, what: string): Promise<void>
 /** A raw control connection (a client that will never dial back on its own) that has
  * sent `EXPOSE 1`, and the public port of its tunnel. */
 async function rawTunnel(controlPort: number, sockets: net.Socket[]): Promise<{ control: Raw; publicPort: number }> {
-  const control = await openRaw(controlPort);
+  const control = await openControl(controlPort);
   sockets.push(control.socket);
   return { control, publicPort: await expose(control, 1) };
 }
@@ -133,9 +133,9 @@ test('public port: with the client gone, visitors beyond maxPendingPerTunnel are
 
 test('public port: maxPending counts waiting visitors across tunnels; the extra visitor is reset on any tunnel, the waiting ones keep their place', async () => {
   await withHealthy({ maxPending: 6, maxPendingPerTunnel: 5 }, async (healthy, sockets) => {
-    const controlA = await openRaw(healthy.server.controlPort);
+    const controlA = await openControl(healthy.server.controlPort);
     sockets.push(controlA.socket);
-    const controlB = await openRaw(healthy.server.controlPort);
+    const controlB = await openControl(healthy.server.controlPort);
     sockets.push(controlB.socket);
     const portA = await expose(controlA, 1);
     const portB = await expose(controlB, 1);

@@ -74,6 +74,19 @@ export async function openRaw(port: number): Promise<Raw> {
   return { socket, reader, closed, send: (text) => void socket.write(text) };
 }
 
+/** What a burrow client offers, less `fin-check`: a raw test client that does not answer
+ * PINGs still gets its FINs passed on. */
+export const RAW_EXTENSIONS = 'ping goaway id-reply refuse';
+
+/** A raw control connection that has said `HELLO <extensions>` and read the server's
+ * answer (which must agree to all of them). */
+export async function openControl(port: number, extensions = RAW_EXTENSIONS): Promise<Raw> {
+  const raw = await openRaw(port);
+  raw.send(`HELLO ${extensions}\n`.replace(' \n', '\n'));
+  assert.equal(await raw.reader.line(), `HELLO ${extensions}`.trimEnd(), 'the server agrees to every extension offered');
+  return raw;
+}
+
 /** The reason word of an `ERR <reason> [<detail>]` line (asserting it is one). */
 export function errReason(line: string): string {
   const [verb, reason] = line.split(' ');

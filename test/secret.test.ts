@@ -24,14 +24,14 @@ import {
 import { controlProof, dataProof } from '../shared/secret.ts';
 import { assertSameBytes, echo, HOST, listenLocal, pseudoRandomBytes, request, startRig, untilEqual, within } from './helpers.ts';
 import { Inbox, openInbox } from './inbox.ts';
-import { assertClosedByServer, assertRefused, errReason, expose, exposeAndVisit, openRaw, rejectsWith, withServer, type Raw } from './raw.ts';
+import { assertClosedByServer, assertRefused, errReason, expose, exposeAndVisit, openControl, openRaw, rejectsWith, withServer, type Raw } from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const SECRET = 'a long random test secret: 3f9c1e7a52d8b604';
 /** base64url of 32 bytes: what a nonce and every proof look like on the wire. */
 const TOKEN_43 = /^[A-Za-z0-9_-]{43}$/;
-const EMPTY_SERVER: ServerStats = { clients: 0, clientAddresses: 0, tunnels: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
+const EMPTY_SERVER: ServerStats = { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -58,7 +58,7 @@ async function answerChallenge(raw: Raw, secret: string): Promise<{ nonce: strin
 
 /** A raw control connection to `server`, authenticated with `secret`. */
 async function authenticatedRaw(server: BurrowServer, secret: string, sockets: net.Socket[]): Promise<Raw> {
-  const raw = await openRaw(server.controlPort);
+  const raw = await openControl(server.controlPort);
   sockets.push(raw.socket);
   const { reply } = await answerChallenge(raw, secret);
   assert.equal(reply, 'OK', 'the right proof is accepted');
@@ -250,7 +250,7 @@ test('raw control, secret server: EXPOSE before authenticating (or after AUTH, w
   await withServer({ secret: SECRET }, async (server) => {
     const refusals = recordRefusals(server);
     await assertRefused(server.controlPort, 'EXPOSE 3000\n', 'auth-required', 'EXPOSE as the first line');
-    const raw = await openRaw(server.controlPort);
+    const raw = await openControl(server.controlPort);
     try {
       raw.send('AUTH\n');
       assert.match(await raw.reader.line(), /^CHALLENGE /);
@@ -281,7 +281,7 @@ test('raw control, secret server: a wrong PROOF (another secret, or garbage) →
       ['a proof of the right length but made up', () => 'A'.repeat(43)],
       ['a short proof', () => 'abc'],
     ] as const) {
-      const raw = await openRaw(server.controlPort);
+      const raw = await openControl(server.controlPort);
       try {
         raw.send('AUTH\n');
         const match = /^CHALLENGE (\S+)$/.exec(await raw.reader.line());
@@ -308,7 +308,7 @@ test('raw control, secret server: a second AUTH is refused (after OK, and before
     assert.equal(errReason(await authenticated.reader.line()), 'auth-required', 'AUTH after OK');
     await assertClosedByServer(authenticated);
 
-    const twice = await openRaw(server.controlPort);
+    const twice = await openControl(server.controlPort);
     sockets.push(twice.socket);
     twice.send('AUTH\n');
     assert.match(await twice.reader.line(), /^CHALLENGE /);
@@ -320,8 +320,8 @@ test('raw control, secret server: a second AUTH is refused (after OK, and before
 
 test('raw control, secret server: two connections get different nonces, and a proof for one nonce fails on the other connection', async () => {
   await withServer({ secret: SECRET }, async (server, sockets) => {
-    const first = await openRaw(server.controlPort);
-    const second = await openRaw(server.controlPort);
+    const first = await openControl(server.controlPort);
+    const second = await openControl(server.controlPort);
     sockets.push(first.socket, second.socket);
     first.send('AUTH\n');
     second.send('AUTH\n');
@@ -346,7 +346,7 @@ test('raw control, secret server: two connections get different nonces, and a pr
 
 test('raw control, secret server: PINGs before authenticating get PONGs but do not extend the deadline: ERR timeout', async () => {
   await withServer({ secret: SECRET, handshakeTimeoutMs: 300 }, async (server, sockets) => {
-    const raw = await openRaw(server.controlPort);
+    const raw = await openControl(server.controlPort);
     sockets.push(raw.socket);
     raw.send('AUTH\n');
     assert.match(await raw.reader.line(), /^CHALLENGE /);
@@ -449,26 +449,27 @@ test('replay: the exact bytes a real client sent on its control connection, repl
     const [recording] = proxy.recordings;
     assert.ok(recording);
     const sent = Buffer.concat(recording.fromClient);
-    // The recording is a genuine, accepted handshake: AUTH, the right proof for the nonce
-    // the server chose then, and an EXPOSE that was answered OK.
+    // The recording is a genuine, accepted handshake: HELLO, AUTH, the right proof for the
+    // nonce the server chose then, and an EXPOSE that was answered OK.
     const clientLines = linesOf(recording.fromClient);
     const serverLines = linesOf(recording.fromServer);
-    const recordedNonce = /^CHALLENGE (\S+)$/.exec(serverLines[0] ?? '')?.[1] ?? '';
+    assert.match(serverLines[0] ?? '', /^HELLO /);
+    const recordedNonce = /^CHALLENGE (\S+)$/.exec(serverLines[1] ?? '')?.[1] ?? '';
     assert.match(recordedNonce, TOKEN_43, JSON.stringify(serverLines));
-    assert.deepEqual(clientLines.slice(0, 3), ['AUTH', `PROOF ${controlProof(SECRET, recordedNonce)}`, `EXPOSE ${local.port}`]);
-    assert.equal(serverLines[1], 'OK');
-    assert.match(serverLines[2] ?? '', /^OK [0-9]+ /);
+    assert.deepEqual(clientLines.slice(1, 4), ['AUTH', `PROOF ${controlProof(SECRET, recordedNonce)}`, `EXPOSE ${local.port}`]);
+    assert.equal(serverLines[2], 'OK');
+    assert.match(serverLines[3] ?? '', /^OK [0-9]+ /);
     assert.equal(server.stats().tunnels, 1);
 
     const replay = await openRaw(server.controlPort);
     sockets.push(replay.socket);
     replay.socket.write(sent);
     const lines = await linesUntilClosed(replay);
-    assert.equal(lines.length, 2, JSON.stringify(lines));
-    const nonce = /^CHALLENGE (\S+)$/.exec(lines[0] ?? '')?.[1] ?? '';
+    assert.equal(lines.length, 3, JSON.stringify(lines));
+    const nonce = /^CHALLENGE (\S+)$/.exec(lines[1] ?? '')?.[1] ?? '';
     assert.match(nonce, TOKEN_43, JSON.stringify(lines));
     assert.notEqual(nonce, recordedNonce, 'the replayed connection gets a new nonce');
-    assert.equal(errReason(lines[1] ?? ''), 'auth-failed', JSON.stringify(lines));
+    assert.equal(errReason(lines[2] ?? ''), 'auth-failed', JSON.stringify(lines));
     assert.ok(!lines.some((line) => line.startsWith('OK')), `the replay was accepted: ${JSON.stringify(lines)}`);
     assert.equal(server.stats().tunnels, 1, 'the replay opened no tunnel');
     // The real client is untouched.
@@ -529,7 +530,7 @@ test('data port, secret server: ID without a proof, with a wrong proof, or with 
 test('data port, open server: ID with a proof → ERR auth-disabled; the visitor keeps waiting and joins on a plain ID', async () => {
   await withServer({ visitorTimeoutMs: 30_000 }, async (server, sockets) => {
     const refusals = recordRefusals(server);
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const { id, visitor } = await exposeAndVisit(control);
     sockets.push(visitor);
@@ -603,10 +604,11 @@ test('the secret never crosses the wire: control and data bytes (recorded by pro
     const [control] = controlProxy.recordings;
     assert.ok(control);
     const clientLines = linesOf(control.fromClient);
-    const nonce = /^CHALLENGE (\S+)$/.exec(linesOf(control.fromServer)[0] ?? '')?.[1] ?? '';
-    assert.equal(clientLines[0], 'AUTH');
-    assert.equal(clientLines[1], `PROOF ${controlProof(secret, nonce)}`);
-    assert.match(clientLines[1] ?? '', /^PROOF [A-Za-z0-9_-]{43}$/);
+    const nonce = /^CHALLENGE (\S+)$/.exec(linesOf(control.fromServer)[1] ?? '')?.[1] ?? '';
+    assert.match(clientLines[0] ?? '', /^HELLO /);
+    assert.equal(clientLines[1], 'AUTH');
+    assert.equal(clientLines[2], `PROOF ${controlProof(secret, nonce)}`);
+    assert.match(clientLines[2] ?? '', /^PROOF [A-Za-z0-9_-]{43}$/);
     // ... and on each data connection an ID line whose proof is over its id.
     for (const [i, recording] of dataProxy.recordings.entries()) {
       const first = linesOf(recording.fromClient)[0] ?? '';
@@ -667,7 +669,7 @@ test('a reconnecting client whose server comes back (same ports) with another se
     // Let more than a retry delay (100 ms) pass, measured by the new server's own
     // handshake deadline (500 ms) on a silent connection: a client still retrying would
     // have been refused again meanwhile.
-    const silent = await openRaw(controlPort);
+    const silent = await openControl(controlPort);
     sockets.push(silent.socket);
     assert.equal(errReason(await silent.reader.line()), 'timeout');
     assert.equal(reconnectingAfterClose, 0, "'reconnecting' after 'close'");
@@ -706,7 +708,7 @@ test('a secret with non-ASCII characters works end to end, as a UTF-8 key on bot
     const [, id = '', proof = ''] = idLine.split(' ');
     assert.equal(proof, independentProof(secret, `burrow-data:${id}`), `the ID line ${JSON.stringify(idLine)}`);
     // The server accepts a control proof keyed with the UTF-8 bytes.
-    const raw = await openRaw(server.controlPort);
+    const raw = await openControl(server.controlPort);
     try {
       raw.send('AUTH\n');
       const nonce = /^CHALLENGE (\S+)$/.exec(await raw.reader.line())?.[1] ?? '';
@@ -734,7 +736,7 @@ test('traces hide proofs: PROOF and the proof of an ID line never reach a trace 
     assert.equal(idLines.length, 2, 'the client sent and the server received one ID line');
     for (const event of idLines) assert.match(event.text, /^ID [A-Za-z0-9_-]{21} <hidden>$/, `${event.side} ${event.kind}`);
     // A fresh raw authentication, traced by the server.
-    const raw = await openRaw(rig.server.controlPort);
+    const raw = await openControl(rig.server.controlPort);
     try {
       await answerChallenge(raw, SECRET);
     } finally {

@@ -10,7 +10,7 @@ import { startClient, type BurrowClient, type ClientOptions, type ServerOptions 
 import { CHILD_MS, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, startCli, waitForOutput, type Cli } from './child.ts';
 import { assertSameBytes, echo, HOST, listenLocal, pseudoRandomBytes, request, untilEqual, within } from './helpers.ts';
 import { endingOf, openInbox, type Inbox } from './inbox.ts';
-import { LineReader, openRaw, probe, serverOn, untilRefused, type Raw } from './raw.ts';
+import { LineReader, openControl, probe, serverOn, untilRefused, type Raw } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -90,7 +90,7 @@ async function eachServerCut(body: (mode: 'deadline' | 'destroy', rig: EchoRig, 
   }
 }
 
-const ZERO = { clients: 0, clientAddresses: 0, tunnels: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
+const ZERO = { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
 
 /** Whether `promise` has settled by the time a few turns of the event loop have passed. */
 async function settledYet(promise: Promise<unknown>): Promise<boolean> {
@@ -110,9 +110,11 @@ async function fakeServer(): Promise<{ port: number; sockets: Set<net.Socket>; r
     socket.on('error', () => {});
     const reader = new LineReader(socket);
     readers.push(reader);
-    void reader.next().then((line) => {
-      if (line?.startsWith('EXPOSE ')) socket.write('OK 23456 AAAAAAAAAAAAAAAAAAAAA\n');
-    }, () => {});
+    // A burrow-like server: it agrees to heartbeats and GOAWAY, then opens the tunnel.
+    void (async () => {
+      if ((await reader.next())?.startsWith('HELLO ')) socket.write('HELLO ping goaway\n');
+      if ((await reader.next())?.startsWith('EXPOSE ')) socket.write('OK 23456 AAAAAAAAAAAAAAAAAAAAA\n');
+    })().catch(() => {});
   });
   fake.listen(0, HOST);
   await once(fake, 'listening');
@@ -193,10 +195,10 @@ test('SIGTERM to the server process during a transfer: new clients are refused a
     server.child.kill('SIGTERM');
     await waitForOutput(server, 'stderr', SHUTTING_DOWN, 'the shutdown notice');
     assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n` + 'burrow: shutting down: told 1 client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
-    // No new clients, no new visitors; the client was told (GOAWAY) and let go.
+    // No new clients, no new visitors; the client was told (GOAWAY). It keeps its control
+    // connection while its joined connection lasts (the heartbeat checks its FIN).
     await untilRefused(ports.controlPort);
     await untilRefused(publicPort);
-    await within(lost, 5_000, 'the client to lose the server');
 
     // The transfer goes on: 56 more chunks (4 MiB in all), each echoed.
     for (let i = 8; i < 64; i++) await stream.pulse(CHUNK, `chunk ${i} after SIGTERM`);
@@ -205,6 +207,7 @@ test('SIGTERM to the server process during a transfer: new clients are refused a
     assert.equal((await stream.inbox.rest()).length, 0, 'nothing after the last echo');
     assertSameBytes(Buffer.concat(stream.received), Buffer.concat(stream.sent), 'the whole transfer');
     assert.equal(Buffer.concat(stream.sent).length, 4 * KiB + 64 * CHUNK);
+    await within(lost, 5_000, 'the client to let the server go once the transfer ended');
 
     assert.deepEqual(await within(server.closed, CHILD_MS, 'the server to exit'), { code: 0, signal: null });
     assert.match(server.stdout, LISTENING);
@@ -241,7 +244,7 @@ test('server.close(): GOAWAY then EOF to clients, new clients and visitors refus
     const stream = await openStream(rig.publicPort);
     rig.client.on('warning', () => {});
     // A raw client with a visitor waiting on its tunnel (never dialed back).
-    const raw = await openRaw(server.controlPort);
+    const raw = await openControl(server.controlPort);
     raws.push(raw);
     raw.send('EXPOSE 1\n');
     const okLine = await raw.reader.line();
@@ -255,7 +258,12 @@ test('server.close(): GOAWAY then EOF to clients, new clients and visitors refus
 
     const closing = server.close();
     assert.equal(await raw.reader.line(), 'GOAWAY');
-    assert.equal(await raw.reader.next(), null, 'EOF after GOAWAY');
+    // The raw client has nothing joined: the server says BYE at once (a PING may come
+    // first); the client may close without one of its own.
+    raw.socket.end();
+    const after: string[] = [];
+    for (let line = await raw.reader.next(); line !== null && after.length < 10; line = await raw.reader.next()) after.push(line);
+    assert.deepEqual(after.filter((line) => line !== 'PING'), ['BYE']);
     assert.equal(await probe(server.controlPort), 'refused', 'no new clients');
     assert.equal(await probe(rawPort), 'refused', 'no new visitors');
     assert.equal(await probe(rig.publicPort), 'refused', 'no new visitors on the joined tunnel either');
@@ -358,7 +366,7 @@ test('client.close() sends GOAWAY: the server frees its port at once (no lease) 
   }
 });
 
-test('the GOAWAY is on the wire: a raw server reads EXPOSE, then GOAWAY, then EOF from client.close()', async () => {
+test('the GOAWAY is on the wire: a raw server reads EXPOSE, then GOAWAY and BYE (nothing was joined), and after its own BYE the EOF from client.close()', async () => {
   const fake = await fakeServer();
   let client: BurrowClient | undefined;
   try {
@@ -367,7 +375,9 @@ test('the GOAWAY is on the wire: a raw server reads EXPOSE, then GOAWAY, then EO
     const reader = fake.readers[0];
     assert.ok(reader);
     assert.equal(await reader.next(), 'GOAWAY');
-    assert.equal(await reader.next(), null, 'the client half-closes after GOAWAY');
+    assert.equal(await reader.next(), 'BYE', 'nothing joined: BYE at once');
+    for (const socket of fake.sockets) socket.write('BYE\n');
+    assert.equal(await reader.next(), null, 'both said BYE: the client half-closes');
     for (const socket of fake.sockets) socket.end();
     await within(closing, 5_000, 'close() once the server closed too');
   } finally {

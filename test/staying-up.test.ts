@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ClientOptions, type ServerOptions, type TraceEvent } from '../index.ts';
 import { CHILD_MS, FORWARDING, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, startCli, waitForOutput, type Cli } from './child.ts';
 import { assertSameBytes, echo, HOST, listenLocal, nextEvent, pseudoRandomBytes, readAll, request, untilEqual, within } from './helpers.ts';
-import { dialBack, errReason, freePort, holdPort, LineReader, openRaw, rejectsWith, serverOn, type Raw } from './raw.ts';
+import { dialBack, errReason, freePort, holdPort, LineReader, openControl, rejectsWith, serverOn, type Raw } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -198,14 +198,14 @@ test('a client frozen mid-session (stops reading and writing) gets ERR timeout a
   let raw: Raw | undefined;
   let client: BurrowClient | undefined;
   try {
-    raw = await openRaw(server.controlPort);
+    raw = await openControl(server.controlPort);
     const { port } = parseOk(await exposeLine(raw, 'EXPOSE 1'));
-    assert.deepEqual(server.stats(), { clients: 1, clientAddresses: 1, tunnels: 1, ports: 1, pendingVisitors: 0, sockets: 1 });
+    assert.deepEqual(server.stats(), { clients: 1, clientAddresses: 1, tunnels: 1, leasedPorts: 0, ports: 1, pendingVisitors: 0, sockets: 1 });
     // Frozen: no more reads (the server's PINGs pile up in the kernel), no PONG, no PING.
     raw.socket.pause();
     await untilEqual(() => server.stats().clients, 0, 'the server drops the frozen client');
     await untilEqual(() => server.stats().ports, 0, 'the port returns to the pool after the grace');
-    assert.deepEqual(server.stats(), { clients: 0, clientAddresses: 0, tunnels: 0, ports: 0, pendingVisitors: 0, sockets: 0 });
+    assert.deepEqual(server.stats(), { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports: 0, pendingVisitors: 0, sockets: 0 });
 
     // What the frozen client would have read: heartbeats, then ERR timeout, then the end.
     raw.socket.resume();
@@ -276,11 +276,12 @@ test('the client notices a silent server (OK, then nothing): disconnected and cl
     socket.on('error', () => {});
     const reader = new LineReader(socket);
     void (async () => {
-      // Answer the EXPOSE, then read (and never answer) whatever comes.
+      // Agree to heartbeats, answer the EXPOSE, then read (and never answer) whatever comes.
       for (let i = 0; i < 1_000; i++) {
         const line = await reader.next(10_000).catch(() => null);
         if (line === null) return;
         received.push(line);
+        if (line.startsWith('HELLO ')) socket.write('HELLO ping\n');
         if (line.startsWith('EXPOSE ')) socket.write('OK 23456 AAAAAAAAAAAAAAAAAAAAA\n');
       }
     })();
@@ -311,9 +312,10 @@ test('the client notices a silent server (OK, then nothing): disconnected and cl
     assert.equal(closeError, lost, 'close carries the same error');
     assert.deepEqual(events, ['disconnected timeout', 'close timeout']);
     // The client did its part of the heartbeat: PINGs after its EXPOSE, nothing else.
-    assert.equal(received[0], 'EXPOSE 3000');
-    assert.ok(received.length >= 2, `the client sent PINGs: ${JSON.stringify(received)}`);
-    assert.deepEqual(new Set(received.slice(1)), new Set(['PING']));
+    assert.match(received[0] ?? '', /^HELLO /);
+    assert.equal(received[1], 'EXPOSE 3000');
+    assert.ok(received.length >= 3, `the client sent PINGs: ${JSON.stringify(received)}`);
+    assert.deepEqual(new Set(received.slice(2)), new Set(['PING']));
   } finally {
     await client?.destroy();
     for (const socket of sockets) socket.destroy();
@@ -440,7 +442,7 @@ test('a control-connection drop during a 20 MiB transfer: the transfer completes
     assert.equal(proxy.accepted(), 2, 'the client reconnected through the proxy once');
     await assertEchoes(publicPort, 100_000, 8, 'after the reconnect');
     assert.deepEqual(events.filter((e) => !e.startsWith('reconnecting')), ['disconnected closed', 'reconnected moved=0']);
-    await untilEqual(() => server.stats(), { clients: 1, clientAddresses: 1, tunnels: 1, ports: 1, pendingVisitors: 0, sockets: 1 }, 'one client, one tunnel, nothing else');
+    await untilEqual(() => server.stats(), { clients: 1, clientAddresses: 1, tunnels: 1, leasedPorts: 0, ports: 1, pendingVisitors: 0, sockets: 1 }, 'one client, one tunnel, nothing else');
   } finally {
     visitor?.destroy();
     await client?.destroy();
@@ -546,7 +548,7 @@ test('a leased port: others get port-in-use during the grace, the lease holder r
   const local = await listenLocal(echo);
   const raws: Raw[] = [];
   const open = async (): Promise<Raw> => {
-    const raw = await openRaw(server.controlPort);
+    const raw = await openControl(server.controlPort);
     raws.push(raw);
     return raw;
   };
@@ -556,7 +558,7 @@ test('a leased port: others get port-in-use during the grace, the lease holder r
     const a = await open();
     const { port, lease } = parseOk(await exposeLine(a, 'EXPOSE 1'));
     a.socket.destroy();
-    await untilEqual(() => server.stats(), { clients: 0, clientAddresses: 0, tunnels: 0, ports: 1, pendingVisitors: 0, sockets: 0 }, 'the port kept under lease');
+    await untilEqual(() => server.stats(), { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 1, ports: 1, pendingVisitors: 0, sockets: 0 }, 'the port kept under lease');
 
     // Another client asking for that port: port-in-use.
     const refused = await rejectsWith(startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] })), 'refused', 'port-in-use');
@@ -566,15 +568,15 @@ test('a leased port: others get port-in-use during the grace, the lease holder r
     assert.equal(errReason(await exposeLine(b, `EXPOSE 1 ${port} ${'x'.repeat(21)}`)), 'port-in-use');
     assert.equal(errReason(await exposeLine(b, `EXPOSE 1 ${port}`)), 'port-in-use');
 
-    // The holder comes back with its lease on a new connection: the same port, a new lease.
+    // The holder comes back with its lease on a new connection: the same port, and the
+    // same lease, which stays its proof of ownership across reclaims.
     const a2 = await open();
     const reclaimed = parseOk(await exposeLine(a2, `EXPOSE 1 ${port} ${lease}`));
     assert.equal(reclaimed.port, port);
-    assert.notEqual(reclaimed.lease, lease, 'a reclaimed port gets a fresh lease');
-    // The old lease was used up: it no longer opens the port after the next drop.
+    assert.equal(reclaimed.lease, lease, 'a reclaimed port keeps its lease');
     a2.socket.destroy();
-    await untilEqual(() => server.stats(), { clients: 1, clientAddresses: 1, tunnels: 0, ports: 1, pendingVisitors: 0, sockets: 1 }, 'the reclaimed port leased again');
-    assert.equal(errReason(await exposeLine(b, `EXPOSE 1 ${port} ${lease}`)), 'port-in-use', 'a spent lease');
+    await untilEqual(() => server.stats(), { clients: 1, clientAddresses: 1, tunnels: 0, leasedPorts: 1, ports: 1, pendingVisitors: 0, sockets: 1 }, 'the reclaimed port leased again');
+    assert.equal(errReason(await exposeLine(b, `EXPOSE 1 ${port} ${'y'.repeat(21)}`)), 'port-in-use', 'a wrong lease, still');
 
     // After the grace, the port returns to the pool and anyone may have it.
     await untilEqual(() => server.stats().ports, 0, 'the lease to run out', GRACE_MS + 10_000);
@@ -594,14 +596,14 @@ test('"any port" requests skip a leased port', async () => {
   const server = await serverOn({ leaseGraceMs: 30_000, portRange: { min: rangeStart, max: rangeStart } });
   const raws: Raw[] = [];
   try {
-    const a = await openRaw(server.controlPort);
+    const a = await openControl(server.controlPort);
     raws.push(a);
     const { port } = parseOk(await exposeLine(a, 'EXPOSE 1'));
     assert.equal(port, rangeStart);
     a.socket.destroy();
     await untilEqual(() => server.stats().ports, 1, 'the lease');
     await untilEqual(() => server.stats().clients, 0, 'the drop');
-    const b = await openRaw(server.controlPort);
+    const b = await openControl(server.controlPort);
     raws.push(b);
     assert.equal(errReason(await exposeLine(b, 'EXPOSE 1')), 'no-free-port', 'the only port of the range is leased');
   } finally {
@@ -615,15 +617,15 @@ test('a lease takes its port over from a zombie connection the server has not se
   const raws: Raw[] = [];
   const sockets: net.Socket[] = [];
   try {
-    const a = await openRaw(server.controlPort);
+    const a = await openControl(server.controlPort);
     raws.push(a);
     const { port, lease } = parseOk(await exposeLine(a, 'EXPOSE 1'));
 
-    const b = await openRaw(server.controlPort);
+    const b = await openControl(server.controlPort);
     raws.push(b);
     const taken = parseOk(await exposeLine(b, `EXPOSE 2 ${port} ${lease}`));
     assert.equal(taken.port, port);
-    assert.deepEqual(server.stats(), { clients: 2, clientAddresses: 1, tunnels: 1, ports: 1, pendingVisitors: 0, sockets: 2 });
+    assert.deepEqual(server.stats(), { clients: 2, clientAddresses: 1, tunnels: 1, leasedPorts: 0, ports: 1, pendingVisitors: 0, sockets: 2 });
 
     // A visitor now goes to B, not to A.
     const visitor = net.connect({ host: HOST, port, allowHalfOpen: true });
@@ -724,7 +726,7 @@ test('CLI client (reconnect on by default): prints lost / reconnecting / reconne
 
 test('presenting its own lease again on the same connection reopens the port without using up a tunnel slot', async () => {
   const server = await serverOn({ maxTunnelsPerClient: 2 });
-  const raw = await openRaw(server.controlPort);
+  const raw = await openControl(server.controlPort);
   try {
     raw.send('EXPOSE 1\n');
     const [, port, lease] = /^OK ([0-9]+) ([A-Za-z0-9_-]+)$/.exec(await raw.reader.line()) ?? [];
@@ -732,7 +734,7 @@ test('presenting its own lease again on the same connection reopens the port wit
     raw.send(`EXPOSE 1 ${port} ${lease}\n`);
     const again = /^OK ([0-9]+) ([A-Za-z0-9_-]+)$/.exec(await raw.reader.line());
     assert.equal(again?.[1], port, 'the same port');
-    assert.notEqual(again?.[2], lease, 'a fresh lease');
+    assert.equal(again?.[2], lease, 'the same lease: it names the tunnel across reclaims');
     // The reopened tunnel replaced the old one: one slot is still free.
     raw.send('EXPOSE 2\n');
     assert.match(await raw.reader.line(), /^OK [0-9]+ [A-Za-z0-9_-]+$/);

@@ -29,7 +29,7 @@ import { assertClosedByServer, assertRefused, errReason, LineReader, openRaw, re
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-const ZERO: ServerStats = { clients: 0, clientAddresses: 0, tunnels: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
+const ZERO: ServerStats = { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
 
 /** What the local service answers: the request, byte-reversed. A reply that is exactly the
  * reversed payload proves every byte of the request arrived, in order, and the service

@@ -29,7 +29,7 @@ import {
 } from './helpers.ts';
 import { Inbox, openInbox } from './inbox.ts';
 import { loadGc } from './memory.ts';
-import { connectionId, expose, openRaw, probe, withServer, type Raw } from './raw.ts';
+import { connectionId, expose, openControl, probe, withServer, type Raw } from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -52,7 +52,7 @@ interface RawTunnel {
 /** Runs `body` against a RawTunnel, then destroys every socket it opened and closes the server. */
 async function withRawTunnel(body: (tunnel: RawTunnel) => Promise<void>): Promise<void> {
   await withServer({}, async (server, sockets) => {
-    const control = await openRaw(server.controlPort);
+    const control = await openControl(server.controlPort);
     sockets.push(control.socket);
     const publicPort = await expose(control, 9);
     const visitor = await connectVisitor(publicPort);
