@@ -9,24 +9,33 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } from '../shared/protocol.ts';
 import { DEFAULT_LIMITS } from '../server/limits.ts';
+import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import { runClient, runServer } from './run.ts';
 import { envName, LIMIT_FLAGS, UsageError } from './options.ts';
 
 /** `--help` text for a flag: what it does, its variable, its default. */
 const describe = (flag: string, text: string): string => `${text}  [env ${envName(flag)}]`;
 
+/** A port, count or number of seconds: `[number]` in --help, yet handed to cli/options.ts
+ * as typed. yargs-parser never coerces a `string` key, even one also marked `number` (its
+ * maybeCoerceNumber and guessType check strings first), while the help shows a `number`
+ * key's tag over the others': so "1e3" or "0x10" still reach our validators as text. */
+const NUMBER = { type: 'string', number: true } as const;
+
 const LIMIT_HELP: Record<(typeof LIMIT_FLAGS)[keyof typeof LIMIT_FLAGS], string> = {
   maxTunnelsPerClient: 'Tunnels one client connection may hold',
-  maxTunnels: 'Tunnels the whole server may hold',
+  maxTunnels: 'Public ports the whole server may hold, leased ones included',
+  maxTunnelsPerIp: 'Public ports one IP address may hold, leased ones included',
   maxPendingPerTunnel: 'Visitors waiting for a dial-back, per tunnel',
   maxPending: 'Visitors waiting for a dial-back, in all',
   maxConnectionsPerTunnel: 'Visitor connections (waiting or joined) per tunnel',
   maxClientsPerIp: 'Client connections from one IP address',
+  maxHandshakesPerIp: 'Data connections from one IP address still in their handshake',
 };
 
 const shared = {
-  'control-port': { type: 'string', describe: describe('control-port', 'Control port of the server'), defaultDescription: String(DEFAULT_CONTROL_PORT) },
-  'data-port': { type: 'string', describe: describe('data-port', 'Data port of the server'), defaultDescription: String(DEFAULT_DATA_PORT) },
+  'control-port': { ...NUMBER, describe: describe('control-port', 'Control port of the server'), defaultDescription: String(DEFAULT_CONTROL_PORT) },
+  'data-port': { ...NUMBER, describe: describe('data-port', 'Data port of the server'), defaultDescription: String(DEFAULT_DATA_PORT) },
   trace: {
     type: 'boolean',
     describe: describe('trace', 'Print every protocol line and connection event to stderr (coloured on a terminal, unless NO_COLOR is set)'),
@@ -36,17 +45,17 @@ const shared = {
     describe: describe('json', 'Print every event (start lines, connections, warnings, traces, ...) as one JSON object per line on stdout; stderr only for usage errors'),
   },
   'heartbeat-interval': {
-    type: 'string',
+    ...NUMBER,
     describe: describe('heartbeat-interval', 'Seconds between PINGs on the control connection'),
     defaultDescription: String(DEFAULT_HEARTBEAT_INTERVAL_MS / 1000),
   },
   'heartbeat-timeout': {
-    type: 'string',
+    ...NUMBER,
     describe: describe('heartbeat-timeout', 'Seconds of silence after which the other side counts as gone'),
     defaultDescription: String(DEFAULT_HEARTBEAT_TIMEOUT_MS / 1000),
   },
   'shutdown-timeout': {
-    type: 'string',
+    ...NUMBER,
     describe: describe('shutdown-timeout', 'On SIGINT/SIGTERM, seconds to let open connections finish'),
     defaultDescription: String(DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000),
   },
@@ -97,17 +106,17 @@ function serverArgs(y: Argv): Argv {
     })
     .option('port-range', { type: 'string', describe: describe('port-range', 'Public ports to hand out, LO-HI'), defaultDescription: '1024-65535' })
     .option('visitor-timeout', {
-      type: 'string',
+      ...NUMBER,
       describe: describe('visitor-timeout', 'Seconds a visitor waits for the client to dial back'),
       defaultDescription: String(DEFAULT_LIMITS.visitorTimeoutMs / 1000),
     })
     .option('lease-grace', {
-      type: 'string',
+      ...NUMBER,
       describe: describe('lease-grace', "Seconds a dropped client's public ports stay reserved for it (0: none)"),
       defaultDescription: String(DEFAULT_LIMITS.leaseGraceMs / 1000),
     })
     .option('handshake-timeout', {
-      type: 'string',
+      ...NUMBER,
       describe: describe('handshake-timeout', 'Seconds a new connection has to send its first line'),
       defaultDescription: String(DEFAULT_LIMITS.handshakeTimeoutMs / 1000),
     })
@@ -115,7 +124,7 @@ function serverArgs(y: Argv): Argv {
       Object.fromEntries(
         Object.entries(LIMIT_FLAGS).map(([flag, key]) => [
           flag,
-          { type: 'string', describe: describe(flag, LIMIT_HELP[key]), defaultDescription: String(DEFAULT_LIMITS[key]), group: 'Limits:' },
+          { ...NUMBER, describe: describe(flag, LIMIT_HELP[key]), defaultDescription: String(DEFAULT_LIMITS[key]), group: 'Limits:' },
         ]),
       ),
     )
@@ -145,6 +154,19 @@ function clientArgs(y: Argv): Argv {
         "Send the local service a PROXY protocol header (v1 text, v2 binary) with the visitor's address; only for services that expect one (nginx proxy_protocol, haproxy accept-proxy). One value for all tunnels, or one per local port (none to skip)",
       ),
       defaultDescription: 'none',
+    })
+    .option('max-connections', {
+      ...NUMBER,
+      describe: describe('max-connections', 'Visitor connections served at once; more are turned away at once'),
+      defaultDescription: String(DEFAULT_MAX_CONNECTIONS),
+    })
+    .option('state-file', {
+      type: 'string',
+      describe: describe(
+        'state-file',
+        'Where to keep lease tokens so a restarted client gets its --remote-port back at once (mode 0600); --no-state-file to keep none',
+      ),
+      defaultDescription: '$XDG_STATE_HOME/burrow/leases.json or ~/.local/state/burrow/leases.json',
     })
     .option('quiet', {
       type: 'boolean',

@@ -2,7 +2,9 @@
 // `--control-port` is `BURROW_CONTROL_PORT` is `controlPort`. A flag wins over its
 // variable, which wins over the default. Pure, so it is tested without processes.
 import net from 'node:net';
+import path from 'node:path';
 import type { ClientOptions } from '../client/client.ts';
+import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import {
   DEFAULT_CONTROL_PORT,
   DEFAULT_DATA_PORT,
@@ -86,10 +88,12 @@ function count(args: RawArgs, env: Env, flag: string, fallback: number): number 
 export const LIMIT_FLAGS = {
   'max-tunnels-per-client': 'maxTunnelsPerClient',
   'max-tunnels': 'maxTunnels',
+  'max-tunnels-per-ip': 'maxTunnelsPerIp',
   'max-pending-per-tunnel': 'maxPendingPerTunnel',
   'max-pending': 'maxPending',
   'max-connections-per-tunnel': 'maxConnectionsPerTunnel',
   'max-clients-per-ip': 'maxClientsPerIp',
+  'max-handshakes-per-ip': 'maxHandshakesPerIp',
 } as const satisfies Record<string, keyof Limits>;
 
 export function flagOn(args: RawArgs, env: Env, flag: string, fallback = false): boolean {
@@ -171,10 +175,35 @@ export function resolveClientOptions(args: RawArgs, env: Env): ClientCliOptions 
       controlPort: portFlag(args, env, 'control-port', DEFAULT_CONTROL_PORT),
       dataPort: portFlag(args, env, 'data-port', DEFAULT_DATA_PORT),
       reconnect: flagOn(args, env, 'reconnect', true),
+      maxConnections: count(args, env, 'max-connections', DEFAULT_MAX_CONNECTIONS),
+      leaseFile: stateFile(args, env),
       ...liveness(args, env),
     },
     trace: flagOn(args, env, 'trace'),
   };
+}
+
+/** Where the client keeps its lease tokens: --state-file, else BURROW_STATE_FILE (a
+ * relative path from the working directory), else the default; `--no-state-file` (yargs
+ * hands us false) keeps none. An empty variable counts as unset, as everywhere. */
+function stateFile(args: RawArgs, env: Env): string | undefined {
+  const flag = args['state-file'];
+  const last = Array.isArray(flag) ? flag[flag.length - 1] : flag; // a repeated flag: the last wins
+  if (last === false) return undefined;
+  const value = raw(args, env, 'state-file');
+  if (value === undefined) return defaultStateFile(env);
+  if (value.text.trim() === '') throw new UsageError(`${value.source}: "${value.text}" is not a file path`);
+  return path.resolve(value.text);
+}
+
+/** `$XDG_STATE_HOME/burrow/leases.json`, else `$HOME/.local/state/burrow/leases.json`;
+ * undefined when neither is an absolute path (XDG: a relative one is to be ignored). */
+function defaultStateFile(env: Env): string | undefined {
+  const xdg = env.XDG_STATE_HOME;
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'burrow', 'leases.json');
+  const home = env.HOME;
+  if (home !== undefined && path.isAbsolute(home)) return path.join(home, '.local', 'state', 'burrow', 'leases.json');
+  return undefined;
 }
 
 /** A flag that may repeat, one value per tunnel (its variable: comma-separated values). */

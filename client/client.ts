@@ -16,6 +16,7 @@ import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  hostPort,
   unbracket,
   type ConnectionMessage,
 } from '../shared/protocol.ts';
@@ -24,6 +25,7 @@ import { hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
 import { ControlLink } from './control.ts';
+import { LeaseFile } from './lease-file.ts';
 import { TunnelTable } from './tunnel-table.ts';
 import { TurnAwayWarnings } from './turn-away.ts';
 import { clientTls, type ClientTls } from './tls.ts';
@@ -76,7 +78,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     setMaxListeners(0, this.stopping.signal);
     // Resolved once (a bad fingerprint throws here), used by the control and data dials.
     this.tls = options.tls ? clientTls(options.tls, this.serverHost) : undefined;
-    this.table = new TunnelTable(options.tunnels, this.serverHost, unbracket(options.localHost ?? 'localhost'));
+    const file = options.leaseFile === undefined ? undefined : new LeaseFile(options.leaseFile, (warning) => this.warn(warning));
+    const kept = file && { file, server: hostPort(this.serverHost, options.controlPort ?? DEFAULT_CONTROL_PORT) };
+    this.table = new TunnelTable(options.tunnels, this.serverHost, unbracket(options.localHost ?? 'localhost'), kept);
     this.tunnels = this.table.open;
     this.turnAway = new TurnAwayWarnings(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, (warning) => this.warn(warning));
   }
@@ -323,6 +327,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     if (error) this.link?.close();
     else {
       this.link?.goAway();
+      this.table.forgetKeptLeases(); // GOAWAY frees our ports: no lease to come back with
       this.byeWhenIdle();
     }
     this.trace('control', 'event', error ? `closed: ${error.message}` : 'closed');

@@ -3,6 +3,7 @@
 import { BurrowError } from '../shared/errors.ts';
 import { hostPort, unbracket } from '../shared/protocol.ts';
 import type { ControlLink, Opened } from './control.ts';
+import type { LeaseFile } from './lease-file.ts';
 import type { OpenTunnel, TunnelMove, TunnelRequest } from './types.ts';
 
 /** A requested tunnel and what the server last gave it. */
@@ -21,6 +22,9 @@ export class TunnelTable {
     requests: TunnelRequest[],
     private readonly serverHost: string,
     private readonly localHost: string,
+    /** Where the leases of requested ports outlive this process, and the server's key in
+     * it (`host:controlPort`). */
+    private readonly kept?: { file: LeaseFile; server: string },
   ) {
     this.entries = requests.map((request) => ({ request, tunnel: undefined, lease: undefined }));
   }
@@ -36,9 +40,13 @@ export class TunnelTable {
     const previous = entry.tunnel?.publicPort;
     const asked = entry.request.remotePort ?? 0;
     const record = (opened: Opened): void => this.record(entry, opened);
+    // A requested port's lease from an earlier run: a crashed client gets its port back.
+    const keptLease = previous === undefined && asked !== 0 ? this.kept?.file.get(this.kept.server, asked) : undefined;
     try {
       if (previous !== undefined && entry.lease !== undefined) {
         await link.expose({ localPort: entry.request.localPort, remotePort: previous, lease: entry.lease }, record);
+      } else if (keptLease !== undefined) {
+        await link.expose({ localPort: entry.request.localPort, remotePort: asked, lease: keptLease }, record);
       } else {
         await link.expose({ localPort: entry.request.localPort, remotePort: asked }, record);
       }
@@ -51,12 +59,24 @@ export class TunnelTable {
       await link.expose({ localPort: entry.request.localPort, remotePort: 0 }, record);
     }
     const tunnel = entry.tunnel;
+    if (asked !== 0 && tunnel && tunnel.publicPort !== asked) {
+      // A minimal server ignores the requested port (an extra field to it) and opens any.
+      throw new BurrowError('refused', `the server opened port ${tunnel.publicPort}, not the requested port ${asked}: it does not let clients choose their public port`);
+    }
     return tunnel && previous !== undefined && tunnel.publicPort !== previous ? { tunnel, previousPort: previous } : undefined;
+  }
+
+  /** The ports were freed on purpose (GOAWAY): their leases are worth nothing now. */
+  forgetKeptLeases(): void {
+    for (const { request, tunnel } of this.entries) {
+      if (this.kept && request.remotePort && tunnel) this.kept.file.set(this.kept.server, tunnel.publicPort, undefined);
+    }
   }
 
   /** Runs the moment an OK is read: the tunnel must be known before the next line. */
   private record(entry: Entry, { publicPort, lease }: Opened): void {
     entry.lease = lease;
+    if (this.kept && entry.request.remotePort) this.kept.file.set(this.kept.server, publicPort, lease);
     const url = `tcp://${hostPort(this.serverHost, publicPort)}`;
     if (entry.tunnel) {
       entry.tunnel.publicPort = publicPort;

@@ -39,9 +39,14 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Deadline for each dial-back (data and local connect, `ID` answer). Default 5 s. */
   handshakeTimeoutMs?: number;
-  /** Most visitor connections (being dialed or joined) at once; further CONNECTIONs are
-   * ignored with a warning. Default 1024. */
+  /** Most visitor connections (being dialed or joined) at once; further visitors are
+   * turned away at once (REFUSE) with a warning. Default 1024. */
   maxConnections?: number;
+  /** A file in which to keep the lease of every tunnel with a `remotePort`, so that a
+   * client restarted after a crash reclaims its ports at once instead of meeting
+   * `port-in-use` for the server's grace period. Written with mode 0600. Default: none
+   * (the CLI keeps one under $XDG_STATE_HOME/burrow). */
+  leaseFile?: string;
   /** Reconnect when the server is lost, reclaiming the same public ports. `false` (the
    * library default; the CLI turns it on) makes a lost server end the client. */
   reconnect?: boolean | BackoffOptions;

@@ -26,6 +26,9 @@ export interface Limits {
   maxConnectionsPerTunnel: number;
   /** Control connections from one source IP; beyond: `ERR too-many-connections`, close. */
   maxClientsPerIp: number;
+  /** Data connections from one source IP still in their handshake (before `ID` is
+   * answered); beyond: `ERR too-many-connections`, close. */
+  maxHandshakesPerIp: number;
   /** How long a visitor waits for its data connection before it is closed. */
   visitorTimeoutMs: number;
   /** How long a new control connection has for its first line, and a data connection
@@ -41,17 +44,27 @@ export interface Limits {
   shutdownTimeoutMs: number;
 }
 
+// Why each default is what it is: docs/PROTOCOL.md, *Timeouts and limits*. In short, a
+// demo that goes well must never meet one (a classroom behind one NAT, a chat app with a
+// few hundred browsers, a load test of a thousand connections), while one client, one
+// address or one scanner can never take the whole relay.
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxTunnelsPerClient: 64,
   maxTunnels: 1024,
   // A classroom behind one NAT (60 people, a few tunnels each) fits; one address cannot
   // hoard more than a quarter of the server, leases included.
   maxTunnelsPerIp: 256,
-  maxPendingPerTunnel: 64,
-  maxPending: 1024,
-  maxConnectionsPerTunnel: 512,
+  // A load test opens its connections all at once: they wait a moment each for their
+  // dial-back. Waiting costs a socket and a timer, no buffer (the visitor is paused).
+  maxPendingPerTunnel: 512,
+  maxPending: 2048,
+  // As many as a client serves at once by default (DEFAULT_MAX_CONNECTIONS).
+  maxConnectionsPerTunnel: 1024,
   // A classroom behind one NAT shares an address; 64 clients still bounds one abuser.
   maxClientsPerIp: 64,
+  // A client dials back for every waiting visitor of its tunnels at once: as many as
+  // may wait on one tunnel.
+  maxHandshakesPerIp: 512,
   visitorTimeoutMs: DEFAULT_VISITOR_TIMEOUT_MS,
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,

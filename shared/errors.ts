@@ -11,6 +11,7 @@ export type BurrowErrorCode =
   | 'listen-failed' // the server could not open one of its own ports
   | 'local-unavailable' // the client could not connect to the local service
   | 'over-limit' // visitors turned away: the client already serves its most connections
+  | 'lease-file' // the client could not read or write its lease file (it goes on without)
   | 'tls'; // TLS failed for a reason retrying cannot fix: certificate, pin, or a peer without TLS
 
 export class BurrowError extends Error {

@@ -236,9 +236,10 @@ export function parseServerControlLine(line: string): Parsed<ServerControlMessag
   const [verb, first, second] = fields;
   switch (verb) {
     case 'OK': {
+      // Fields after the lease are ignored: a later server may add one (the base rule).
       const publicPort = portOf(first, false);
       const leaseOk = second === undefined || ID_PATTERN.test(second);
-      if (fields.length > 3 || publicPort === undefined || !leaseOk) return fail('bad-arguments', 'usage: OK <publicPort> [<lease>]');
+      if (publicPort === undefined || !leaseOk) return fail('bad-arguments', 'usage: OK <publicPort> [<lease>]');
       return { ok: true, message: second === undefined ? { verb, publicPort } : { verb, publicPort, lease: second } };
     }
     case 'HELLO':
@@ -304,9 +305,7 @@ export function parseServerDataLine(line: string): Parsed<ServerDataMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
   const fields = parsed.message;
-  if (fields[0] === 'OK') {
-    return fields.length === 1 ? { ok: true, message: { verb: 'OK' } } : fail('bad-arguments', 'usage: OK');
-  }
+  if (fields[0] === 'OK') return { ok: true, message: { verb: 'OK' } }; // later fields: ignored
   if (fields[0] === 'ERR') return parseErr(fields);
   return fail('unknown-verb', `${fields[0]} is not a server data verb`);
 }

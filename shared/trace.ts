@@ -11,12 +11,17 @@ export interface TraceEvent {
   text: string;
 }
 
-/** A line as traces show it: proofs left out, since a logged nonce and its proof let
- * anyone who reads the log test guesses of a weak secret offline. */
+/** A line as traces show it, with its secrets left out: proofs (a logged nonce and its
+ * proof let anyone who reads the log test guesses of a weak secret offline) and lease
+ * tokens (one lets its holder take the port while it is under lease). */
 export function hideProofs(line: string): string {
   if (line.startsWith('PROOF ')) return 'PROOF <hidden>';
   const id = /^ID ([^ ]+) [^ ]+$/.exec(line);
-  return id ? `ID ${id[1]} <hidden>` : line;
+  if (id) return `ID ${id[1]} <hidden>`;
+  const ok = /^OK ([0-9]+) [^ ]+/.exec(line);
+  if (ok) return `OK ${ok[1]} <lease>`;
+  const expose = /^EXPOSE ([0-9]+) ([0-9]+) [^ ]+/.exec(line);
+  return expose ? `EXPOSE ${expose[1]} ${expose[2]} <lease>` : line;
 }
 
 const ARROWS: Record<TraceEvent['kind'], string> = { send: '->', recv: '<-', event: '..' };

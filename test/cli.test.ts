@@ -3,7 +3,9 @@
 // configured only through BURROW_* variables, stopped with SIGINT (exit 0).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { envName } from '../cli/options.ts';
+import { envName, LIMIT_FLAGS } from '../cli/options.ts';
+import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
+import { DEFAULT_LIMITS } from '../server/limits.ts';
 import { CHILD_MS, FORWARDING, interrupt, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, runCli, startCli, waitForOutput, type Cli } from './child.ts';
 import { HOST, listenLocal, pseudoRandomBytes, replyOnEnd, request, within } from './helpers.ts';
 import { freePort, holdPort } from './raw.ts';
@@ -21,15 +23,25 @@ const serverShuttingDown = (clients: number): string =>
 /** Help text with its wrapping undone: every run of whitespace is one space. */
 const flat = (text: string): string => text.replace(/\s+/g, ' ');
 
-/** The help entry of `--flag`: from the flag to the next flag or section (a `--no-<flag>`
- * named in a description is not the next flag). */
+/** The help entry of `--flag`, wrapping undone, without the flag itself. yargs starts a
+ * flag's entry at column 6 (`      --flag`, or `  -h, --help`) and indents its wrapped
+ * lines further, so the entry ends at the next line indented 6 or less (a flag, a
+ * section, a blank line); a `--flag` named in a wrapped description does not end it. */
 function helpEntry(help: string, flag: string): string {
-  const text = flat(help);
-  const start = text.indexOf(` --${flag} `);
+  const rows = help.split('\n');
+  const start = rows.findIndex((row) => row.startsWith(`      --${flag} `) || row === `      --${flag}`);
   assert.notEqual(start, -1, `--${flag} is listed in:\n${help}`);
-  const rest = text.slice(start + flag.length + 3);
-  const end = rest.search(/ (--(?!no-)[a-z]|-h, --help|Examples:)/);
-  return end === -1 ? rest : rest.slice(0, end);
+  const length = rows.slice(start + 1).findIndex((row) => !/^ {7,}\S/.test(row));
+  const entry = rows.slice(start, length === -1 ? undefined : start + 1 + length).join(' ');
+  return flat(entry).trim().slice(`--${flag}`.length).trim();
+}
+
+/** The type tags of a help entry: `[number]`, `[string]`, ... (one, for every flag). */
+const typeTags = (entry: string): string[] => entry.match(/\[(?:string|number|boolean|array|count)\]/g) ?? [];
+
+/** Asserts that every one of `flags` shows exactly the type tag `[tag]` in `help`. */
+function assertTypeTag(help: string, tag: string, flags: string[]): void {
+  for (const flag of flags) assert.deepEqual(typeTags(helpEntry(help, flag)), [`[${tag}]`], `--${flag} shows [${tag}]:\n${helpEntry(help, flag)}`);
 }
 
 test('--help exits 0 and lists both commands', async () => {
@@ -57,26 +69,79 @@ async function assertHelpFlags(command: 'server' | 'client', flags: string[], ab
 
 /** Flags both commands take (README: "Both commands also take ..."). */
 const LIVENESS_FLAGS = ['heartbeat-interval', 'heartbeat-timeout', 'shutdown-timeout'];
+const LIMITS = Object.keys(LIMIT_FLAGS);
 
 test('server --help lists every server flag with its BURROW_* variable', async () => {
   const help = await assertHelpFlags(
     'server',
-    ['control-port', 'data-port', 'bind', 'port-range', 'visitor-timeout', 'handshake-timeout', 'lease-grace', ...LIVENESS_FLAGS, 'trace'],
-    ['--remote-port', '--local-host', '--server ', '--reconnect', '--no-reconnect'],
+    ['control-port', 'data-port', 'bind', 'port-range', 'visitor-timeout', 'handshake-timeout', 'lease-grace', ...LIVENESS_FLAGS, ...LIMITS, 'trace'],
+    ['--remote-port', '--local-host', '--server ', '--reconnect', '--no-reconnect', '--max-connections ', '--state-file'],
   );
   // 0 turns leases off (README), and the help says so.
   assert.match(helpEntry(help, 'lease-grace'), /\(0: none\)/);
+  // The per-IP limits, each with its default; both tunnel caps count leased ports.
+  assert.match(helpEntry(help, 'max-tunnels'), /^Public ports the whole server may hold, leased ones included /);
+  assert.match(helpEntry(help, 'max-tunnels-per-ip'), /^Public ports one IP address may hold, leased ones included /);
+  assert.ok(helpEntry(help, 'max-tunnels-per-ip').endsWith(`[default: ${DEFAULT_LIMITS.maxTunnelsPerIp}]`), helpEntry(help, 'max-tunnels-per-ip'));
+  assert.match(helpEntry(help, 'max-handshakes-per-ip'), /^Data connections from one IP address still in their handshake /);
+  assert.ok(helpEntry(help, 'max-handshakes-per-ip').endsWith(`[default: ${DEFAULT_LIMITS.maxHandshakesPerIp}]`), helpEntry(help, 'max-handshakes-per-ip'));
+});
+
+test('server --help: ports, seconds and limits show [number]; addresses and ranges [string]', async () => {
+  const result = await runCli(['server', '--help']);
+  assert.equal(result.code, 0, result.stderr);
+  const seconds = ['visitor-timeout', 'handshake-timeout', 'lease-grace', ...LIVENESS_FLAGS];
+  assertTypeTag(result.stdout, 'number', ['control-port', 'data-port', ...seconds, ...LIMITS]);
+  assertTypeTag(result.stdout, 'string', ['bind', 'port-range', 'metrics', 'secret-file', 'tls-dir']);
+  assertTypeTag(result.stdout, 'boolean', ['trace', 'tls']);
 });
 
 test('client --help lists every client flag with its BURROW_* variable, --reconnect and --no-reconnect included', async () => {
   const help = await assertHelpFlags(
     'client',
-    ['control-port', 'data-port', 'server', 'local-host', 'remote-port', 'reconnect', ...LIVENESS_FLAGS, 'trace'],
-    ['--bind', '--port-range', '--visitor-timeout', '--lease-grace'],
+    ['control-port', 'data-port', 'server', 'local-host', 'remote-port', 'reconnect', 'max-connections', 'state-file', ...LIVENESS_FLAGS, 'trace'],
+    ['--bind', '--port-range', '--visitor-timeout', '--lease-grace', '--max-tunnels', '--max-handshakes-per-ip'],
   );
   // Reconnecting is the default; the help names the flag that turns it off.
   assert.match(helpEntry(help, 'reconnect'), /--no-reconnect/);
   assert.match(helpEntry(help, 'reconnect'), /\[default: on\]/);
+  assert.match(helpEntry(help, 'max-connections'), /^Visitor connections served at once; more are turned away at once /);
+  assert.ok(helpEntry(help, 'max-connections').endsWith(`[default: ${DEFAULT_MAX_CONNECTIONS}]`), helpEntry(help, 'max-connections'));
+  // The lease file: what it is for, how to keep none, where it goes by default.
+  const stateFile = helpEntry(help, 'state-file');
+  assert.match(stateFile, /^Where to keep lease tokens so a restarted client gets its --remote-port back at once \(mode 0600\); --no-state-file to keep none /);
+  assert.ok(stateFile.endsWith('[default: $XDG_STATE_HOME/burrow/leases.json or ~/.local/state/burrow/leases.json]'), stateFile);
+});
+
+test('client --help: ports, seconds and --max-connections show [number]; hosts and the state file [string]; repeatable flags [array]', async () => {
+  const result = await runCli(['client', '--help']);
+  assert.equal(result.code, 0, result.stderr);
+  assertTypeTag(result.stdout, 'number', ['control-port', 'data-port', 'max-connections', ...LIVENESS_FLAGS]);
+  assertTypeTag(result.stdout, 'string', ['server', 'local-host', 'state-file', 'tls-fingerprint']);
+  // yargs shows one tag: for a flag that repeats, [array] is the one that says so.
+  assertTypeTag(result.stdout, 'array', ['remote-port', 'proxy-protocol']);
+  assertTypeTag(result.stdout, 'boolean', ['reconnect', 'quiet']);
+});
+
+test('a numeric flag reaches the strict validators as typed: "1e3" and "0x10" are usage errors (exit 2), not 1000 and 16', async () => {
+  // Each run also has a bad value checked later (BURROW_TRACE comes last): were yargs ever
+  // to coerce "1e3" to 1000, the run would still end at once, on that value, rather than
+  // start a server or client.
+  const later = { BURROW_TRACE: 'bogus' };
+  const cases = [
+    { args: ['server', '--control-port', '1e3'], error: '--control-port: "1e3" is not a port number (0-65535)' },
+    { args: ['server', '--max-tunnels-per-ip', '0x10', '--max-handshakes-per-ip', '1e3'], error: '--max-tunnels-per-ip: "0x10" is not a whole number of at least 1' },
+    { args: ['client', '3000', '--remote-port', '0x10'], error: '--remote-port: "0x10" is not a port number (0-65535)' },
+    // --no-state-file is a known flag (strict mode lets it through).
+    { args: ['client', '3000', '--no-state-file', '--max-connections', '1e3'], error: '--max-connections: "1e3" is not a whole number of at least 1' },
+  ];
+  const results = await Promise.all(cases.map(({ args }) => runCli(args, later)));
+  results.forEach((result, i) => {
+    const { args, error } = cases[i] ?? assert.fail('a result for every case');
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.equal(result.stdout, '');
+    assert.deepEqual(lines(result.stderr), [`burrow: ${error}`, USAGE_HINT]);
+  });
 });
 
 test('no command: exit 2, one error line (plus the usage hint), nothing on stdout', async () => {

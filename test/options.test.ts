@@ -1,8 +1,11 @@
 // Flags and BURROW_* variables → library options (cli/options.ts), as pure functions:
 // plain objects for the parsed args and for the environment.
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { envName, resolveClientOptions, resolveServerOptions, UsageError, type ClientCliOptions, type RawArgs } from '../cli/options.ts';
+import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
+import { DEFAULT_LIMITS } from '../server/limits.ts';
 
 /** Asserts `fn` throws a UsageError whose message contains every one of `parts`. */
 function assertUsageError(fn: () => unknown, ...parts: string[]): void {
@@ -14,6 +17,19 @@ function assertUsageError(fn: () => unknown, ...parts: string[]): void {
   });
 }
 
+/** Every limit a server flag sets. Their numbers are the library's (server/limits.ts
+ * pins and explains them); here what counts is that each one is resolved. */
+const LIMIT_KEYS = [
+  'maxTunnelsPerClient',
+  'maxTunnels',
+  'maxTunnelsPerIp',
+  'maxPendingPerTunnel',
+  'maxPending',
+  'maxConnectionsPerTunnel',
+  'maxClientsPerIp',
+  'maxHandshakesPerIp',
+] as const;
+
 /** The server limits every resolved server option carries unless a flag sets them: the
  * counts, and the timeouts of staying up (README: heartbeat 10 s / 30 s, shutdown 10 s,
  * lease grace 60 s). */
@@ -23,12 +39,7 @@ const DEFAULT_COUNTS = {
   heartbeatTimeoutMs: 30_000,
   shutdownTimeoutMs: 10_000,
   leaseGraceMs: 60_000,
-  maxTunnelsPerClient: 64,
-  maxTunnels: 1024,
-  maxPendingPerTunnel: 64,
-  maxPending: 1024,
-  maxConnectionsPerTunnel: 512,
-  maxClientsPerIp: 64,
+  ...Object.fromEntries(LIMIT_KEYS.map((key) => [key, DEFAULT_LIMITS[key]])),
 };
 
 /** Every server variable but the limits, each with a value of its own. */
@@ -54,8 +65,17 @@ function assertBadServerValues(flag: string, variable: string, bads: string[]): 
 const clientArgs = (ports: string[], more: RawArgs = {}): RawArgs => ({ 'local-port': ports, ...more });
 
 /** What every resolved client option carries unless a flag sets it: the CLI reconnects by
- * default (the library does not), and the heartbeat and shutdown defaults of the README. */
-const CLIENT_DEFAULTS = { reconnect: true, heartbeatIntervalMs: 10_000, heartbeatTimeoutMs: 30_000, shutdownTimeoutMs: 10_000 };
+ * default (the library does not), the library's connection cap, no lease file (these
+ * tests' environments have no HOME or XDG_STATE_HOME), and the heartbeat and shutdown
+ * defaults of the README. */
+const CLIENT_DEFAULTS = {
+  reconnect: true,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  leaseFile: undefined,
+  heartbeatIntervalMs: 10_000,
+  heartbeatTimeoutMs: 30_000,
+  shutdownTimeoutMs: 10_000,
+};
 
 /** What resolveClientOptions returns: the tunnels, how to reach the server, and trace. */
 function resolvedClient(
@@ -85,6 +105,10 @@ describe('envName', () => {
     assert.equal(envName('heartbeat-timeout'), 'BURROW_HEARTBEAT_TIMEOUT');
     assert.equal(envName('shutdown-timeout'), 'BURROW_SHUTDOWN_TIMEOUT');
     assert.equal(envName('lease-grace'), 'BURROW_LEASE_GRACE');
+    assert.equal(envName('max-tunnels-per-ip'), 'BURROW_MAX_TUNNELS_PER_IP');
+    assert.equal(envName('max-handshakes-per-ip'), 'BURROW_MAX_HANDSHAKES_PER_IP');
+    assert.equal(envName('max-connections'), 'BURROW_MAX_CONNECTIONS');
+    assert.equal(envName('state-file'), 'BURROW_STATE_FILE');
   });
 });
 
@@ -124,19 +148,35 @@ describe('resolveServerOptions', () => {
       'max-tunnels-per-client': '2',
       'max-tunnels': '3',
       'max-pending-per-tunnel': '4',
+      'max-tunnels-per-ip': '8',
     };
     const env = {
       BURROW_MAX_PENDING: '5',
       BURROW_MAX_CONNECTIONS_PER_TUNNEL: '6',
       BURROW_MAX_CLIENTS_PER_IP: '7',
+      BURROW_MAX_HANDSHAKES_PER_IP: '9',
       BURROW_MAX_TUNNELS: '99', // the flag wins
+      BURROW_MAX_TUNNELS_PER_IP: '98', // the flag wins
     };
     const { server } = resolveServerOptions(args, env);
     assert.deepEqual(
-      [server.handshakeTimeoutMs, server.maxTunnelsPerClient, server.maxTunnels, server.maxPendingPerTunnel],
-      [1500, 2, 3, 4],
+      [server.handshakeTimeoutMs, server.maxTunnelsPerClient, server.maxTunnels, server.maxPendingPerTunnel, server.maxTunnelsPerIp],
+      [1500, 2, 3, 4, 8],
     );
-    assert.deepEqual([server.maxPending, server.maxConnectionsPerTunnel, server.maxClientsPerIp], [5, 6, 7]);
+    assert.deepEqual([server.maxPending, server.maxConnectionsPerTunnel, server.maxClientsPerIp, server.maxHandshakesPerIp], [5, 6, 7, 9]);
+  });
+
+  test('--max-tunnels-per-ip and --max-handshakes-per-ip: default, flag, variable; nothing else changes', () => {
+    const defaults = resolveServerOptions({}, {}).server;
+    assert.equal(defaults.maxTunnelsPerIp, DEFAULT_LIMITS.maxTunnelsPerIp);
+    assert.equal(defaults.maxHandshakesPerIp, DEFAULT_LIMITS.maxHandshakesPerIp);
+    assert.deepEqual(resolveServerOptions({ 'max-tunnels-per-ip': '3' }, {}).server, { ...defaults, maxTunnelsPerIp: 3 });
+    assert.deepEqual(resolveServerOptions({}, { BURROW_MAX_TUNNELS_PER_IP: '4' }).server, { ...defaults, maxTunnelsPerIp: 4 });
+    assert.deepEqual(resolveServerOptions({ 'max-handshakes-per-ip': '5' }, {}).server, { ...defaults, maxHandshakesPerIp: 5 });
+    assert.deepEqual(resolveServerOptions({}, { BURROW_MAX_HANDSHAKES_PER_IP: '6' }).server, { ...defaults, maxHandshakesPerIp: 6 });
+    // A flag wins over its variable, even a bad one; an empty variable counts as unset.
+    assert.equal(resolveServerOptions({ 'max-handshakes-per-ip': '7' }, { BURROW_MAX_HANDSHAKES_PER_IP: 'lots' }).server.maxHandshakesPerIp, 7);
+    assert.equal(resolveServerOptions({}, { BURROW_MAX_TUNNELS_PER_IP: '' }).server.maxTunnelsPerIp, DEFAULT_LIMITS.maxTunnelsPerIp);
   });
 
   test('a limit must be a whole number of at least 1', () => {
@@ -144,6 +184,11 @@ describe('resolveServerOptions', () => {
     assertUsageError(() => resolveServerOptions({}, { BURROW_MAX_PENDING: '1.5' }), 'BURROW_MAX_PENDING');
     assertUsageError(() => resolveServerOptions({}, { BURROW_MAX_CLIENTS_PER_IP: 'lots' }), 'BURROW_MAX_CLIENTS_PER_IP');
     assertUsageError(() => resolveServerOptions({ 'handshake-timeout': '0' }, {}), '--handshake-timeout');
+    // Strict: what yargs would read as a number ("1e3", "0x10") is not a count here.
+    for (const flag of ['max-tunnels-per-ip', 'max-handshakes-per-ip']) {
+      assertBadServerValues(flag, envName(flag), ['0', '-1', '1.5', '1e3', '0x10', 'lots', '1234567890']);
+      assertUsageError(() => resolveServerOptions({ [flag]: '' }, {}), `--${flag}`, '""');
+    }
   });
 
   test('port 0 (pick a free one) is allowed for the control and data ports', () => {
@@ -267,6 +312,8 @@ describe('resolveServerOptions', () => {
       BURROW_SERVER: 'relay.example.com',
       BURROW_LOCAL_HOST: '!!',
       BURROW_RECONNECT: 'bogus',
+      BURROW_MAX_CONNECTIONS: '0',
+      BURROW_STATE_FILE: '/tmp/leases.json',
       BURROW_UNKNOWN_THING: 'whatever',
     };
     assert.deepEqual(resolveServerOptions({}, env), resolveServerOptions({}, {}));
@@ -462,6 +509,8 @@ describe('resolveClientOptions', () => {
       BURROW_HANDSHAKE_TIMEOUT: 'never',
       BURROW_LEASE_GRACE: 'forever',
       BURROW_MAX_TUNNELS: '0',
+      BURROW_MAX_TUNNELS_PER_IP: '0',
+      BURROW_MAX_HANDSHAKES_PER_IP: 'lots',
       BURROW_UNKNOWN_THING: 'whatever',
     };
     assert.deepEqual(resolveClientOptions(clientArgs(['3000']), env), resolveClientOptions(clientArgs(['3000']), {}));
@@ -522,6 +571,74 @@ describe('resolveClientOptions', () => {
         assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { [flag]: bad }), {}), `--${flag}`, `"${bad}"`);
         assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { [envName(flag)]: bad }), envName(flag), `"${bad}"`);
       }
+    }
+  });
+
+  test('--max-connections / BURROW_MAX_CONNECTIONS: the library default, else the flag, else the variable', () => {
+    const defaults = resolveClientOptions(clientArgs(['3000']), {});
+    assert.equal(defaults.client.maxConnections, DEFAULT_MAX_CONNECTIONS);
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { 'max-connections': '50' }), {}), {
+      ...defaults,
+      client: { ...defaults.client, maxConnections: 50 },
+    });
+    assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: '60' }).client.maxConnections, 60);
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { 'max-connections': '70' }), { BURROW_MAX_CONNECTIONS: '60' }).client.maxConnections, 70);
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { 'max-connections': '70' }), { BURROW_MAX_CONNECTIONS: 'lots' }).client.maxConnections, 70);
+    assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: '' }).client.maxConnections, DEFAULT_MAX_CONNECTIONS);
+  });
+
+  test('bad --max-connections / BURROW_MAX_CONNECTIONS values are usage errors naming their source', () => {
+    for (const bad of ['0', '-1', '1.5', '1e3', '0x10', 'lots', '1234567890']) {
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'max-connections': bad }), {}), '--max-connections', `"${bad}"`);
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: bad }), 'BURROW_MAX_CONNECTIONS', `"${bad}"`);
+    }
+    assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'max-connections': '' }), {}), '--max-connections', '""');
+  });
+
+  test('the lease file: $XDG_STATE_HOME/burrow/leases.json, else $HOME/.local/state/burrow/leases.json, else none', () => {
+    const leaseFile = (env: Record<string, string>) => resolveClientOptions(clientArgs(['3000']), env).client.leaseFile;
+    assert.equal(leaseFile({ XDG_STATE_HOME: '/var/state', HOME: '/home/ann' }), path.join('/var/state', 'burrow', 'leases.json'));
+    assert.equal(leaseFile({ HOME: '/home/ann' }), path.join('/home/ann', '.local', 'state', 'burrow', 'leases.json'));
+    // An empty or relative XDG_STATE_HOME is ignored (the XDG rule); so is a relative HOME.
+    assert.equal(leaseFile({ XDG_STATE_HOME: '', HOME: '/home/ann' }), path.join('/home/ann', '.local', 'state', 'burrow', 'leases.json'));
+    assert.equal(leaseFile({ XDG_STATE_HOME: 'state', HOME: '/home/ann' }), path.join('/home/ann', '.local', 'state', 'burrow', 'leases.json'));
+    assert.equal(leaseFile({ XDG_STATE_HOME: 'state', HOME: 'ann' }), undefined);
+    assert.equal(leaseFile({ HOME: '' }), undefined);
+    assert.equal(leaseFile({}), undefined);
+  });
+
+  test('--state-file / BURROW_STATE_FILE: the flag wins over the variable, which wins over the default; a relative path is from the working directory', () => {
+    const home = { HOME: '/home/ann', XDG_STATE_HOME: '/var/state' };
+    const leaseFile = (more: RawArgs, env: Record<string, string>) => resolveClientOptions(clientArgs(['3000'], more), env).client.leaseFile;
+    assert.equal(leaseFile({ 'state-file': '/srv/burrow/leases.json' }, home), '/srv/burrow/leases.json');
+    assert.equal(leaseFile({}, { ...home, BURROW_STATE_FILE: '/etc/burrow/leases.json' }), '/etc/burrow/leases.json');
+    assert.equal(leaseFile({ 'state-file': '/srv/a.json' }, { ...home, BURROW_STATE_FILE: '/srv/b.json' }), '/srv/a.json');
+    assert.equal(leaseFile({ 'state-file': 'leases.json' }, {}), path.resolve(process.cwd(), 'leases.json'));
+    assert.equal(leaseFile({}, { BURROW_STATE_FILE: 'state/leases.json' }), path.resolve(process.cwd(), 'state', 'leases.json'));
+    // An empty variable counts as unset: the default.
+    assert.equal(leaseFile({}, { ...home, BURROW_STATE_FILE: '' }), path.join('/var/state', 'burrow', 'leases.json'));
+    // A repeated flag: the last wins.
+    assert.equal(leaseFile({ 'state-file': ['/srv/a.json', '/srv/b.json'] }, {}), '/srv/b.json');
+    // Nothing else changes.
+    const defaults = resolveClientOptions(clientArgs(['3000']), {});
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { 'state-file': '/srv/a.json' }), {}), {
+      ...defaults,
+      client: { ...defaults.client, leaseFile: '/srv/a.json' },
+    });
+  });
+
+  test('--no-state-file (state-file: false) keeps no lease file, whatever the variable and the default say', () => {
+    const env = { HOME: '/home/ann', XDG_STATE_HOME: '/var/state', BURROW_STATE_FILE: '/srv/leases.json' };
+    const leaseFile = (stateFile: unknown) => resolveClientOptions(clientArgs(['3000'], { 'state-file': stateFile }), env).client.leaseFile;
+    assert.equal(leaseFile(false), undefined);
+    // yargs collects `--state-file a --no-state-file` as ['a', false]: the last wins.
+    assert.equal(leaseFile(['/srv/a.json', false]), undefined);
+    assert.equal(leaseFile([false, '/srv/a.json']), '/srv/a.json');
+  });
+
+  test('an empty --state-file (a bare --state-file) is a usage error', () => {
+    for (const bad of ['', '  ']) {
+      assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'state-file': bad }), { HOME: '/home/ann' }), '--state-file', `"${bad}"`, 'file path');
     }
   });
 });

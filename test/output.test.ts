@@ -10,7 +10,7 @@ import { clock, formatBytes, formatDuration, useColour } from '../cli/format.ts'
 import { connectionEntry, connectionLine, jsonLine, openRelay, problem, shortSecret, textLines, tunnelEvent, type OutputEvent } from '../cli/output.ts';
 import { createReporter } from '../cli/reporter.ts';
 import { BurrowError } from '../shared/errors.ts';
-import { formatTrace, type TraceEvent } from '../shared/trace.ts';
+import { formatTrace, hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { OPEN_RELAY_NOTICE } from './child.ts';
 
 const ESC = '\x1b';
@@ -59,6 +59,18 @@ describe('formatTrace', () => {
     assert.equal(formatTrace(hostile), '[server] control#9      <- EXPOSE \\x1b[2J\\x07 1\\x0d');
     assert.equal(stripAnsi(formatTrace(hostile, { colour: true })), formatTrace(hostile));
     assert.equal(formatTrace({ ...hostile, text: 'caf\u00e9 \u009b' }), '[server] control#9      <- caf\u00e9 \\x9b');
+  });
+});
+
+describe('hideProofs', () => {
+  test('proofs and lease tokens never reach a trace; everything else passes unchanged', () => {
+    assert.equal(hideProofs('PROOF 5qX0c8mN2bV7zL4kJ1hG6fD3sA9pO0iU7yT5rE2wQ1e'), 'PROOF <hidden>');
+    assert.equal(hideProofs('ID V1StGXR8_Z5jdHi6B-myT 9fK2mL0pQ7rS4tU1vW8xY5zA3bC6dE0fG2hI9jK4lMn'), 'ID V1StGXR8_Z5jdHi6B-myT <hidden>');
+    assert.equal(hideProofs('OK 41234 0cF3k8kQm2Yp7Lx1Vb9Zq'), 'OK 41234 <lease>');
+    assert.equal(hideProofs('EXPOSE 3000 41234 0cF3k8kQm2Yp7Lx1Vb9Zq'), 'EXPOSE 3000 41234 <lease>');
+    for (const line of ['OK', 'OK 41234', 'EXPOSE 3000', 'EXPOSE 3000 41234', 'ID V1StGXR8_Z5jdHi6B-myT', 'CONNECTION abc 41234 1.2.3.4:5 6.7.8.9:41234', 'HELLO ping fin-check=abc']) {
+      assert.equal(hideProofs(line), line);
+    }
   });
 });
 

@@ -249,9 +249,13 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
     assert.deepEqual(assertParses(parseServerControlLine('OK 40000'), ''), { verb: 'OK', publicPort: 40000 });
   });
 
-  test('OK without a port, with port 0, a bad port or extra fields is bad-arguments', () => {
+  test('OK without a port, with port 0, a bad port or a malformed lease is bad-arguments', () => {
     // (`OK 40000 1` is valid since leases: "1" is its lease.)
-    assertUsage(parseServerControlLine, ['OK', 'OK 0', 'OK 65536', 'OK 040000', 'OK abc', 'OK 40000 1 2', `OK 40000 ${LEASE} extra`, `OK ${LEASE}`], OK_USAGE);
+    assertUsage(parseServerControlLine, ['OK', 'OK 0', 'OK 65536', 'OK 040000', 'OK abc', 'OK 40000 1.2', `OK ${LEASE}`], OK_USAGE);
+  });
+
+  test('OK with fields after the lease: ignored, so a later server can add one', () => {
+    assert.deepEqual(assertParses(parseServerControlLine(`OK 40000 ${LEASE} extra more`), ''), { verb: 'OK', publicPort: 40000, lease: LEASE });
   });
 
   test('OK <publicPort> <lease> carries the lease; OK without one has no lease field', () => {
@@ -439,8 +443,8 @@ describe('parseServerDataLine (OK, ERR)', () => {
     assert.deepEqual(assertParses(parseServerDataLine('OK'), 'OK'), { verb: 'OK' });
   });
 
-  test('OK with any argument is bad-arguments', () => {
-    assertUsage(parseServerDataLine, ['OK 40000', 'OK x', 'OK 1 2'], 'usage: OK');
+  test('OK with fields after it: ignored, so a later server can add one', () => {
+    for (const line of ['OK 40000', 'OK x', 'OK 1 2']) assert.deepEqual(assertParses(parseServerDataLine(line), line), { verb: 'OK' });
   });
 
   test('ERR with and without detail', () => {
