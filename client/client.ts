@@ -161,6 +161,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         await link.connect();
         const moves = await this.table.exposeAll(link);
         if (!link.open) throw new BurrowError('closed', 'the server closed the connection');
+        if (!link.knowsHello && this.tunnels.length > 1) {
+          // Its CONNECTION <id> cannot say which tunnel a visitor came to.
+          throw new BurrowError('protocol', 'this server speaks only the base protocol, which cannot say which tunnel a visitor is for: expose one port per client');
+        }
         this.linkOpen = true;
         return moves;
       })(), deadline]);

@@ -101,9 +101,9 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
         }
       : undefined,
   });
-  // The header went to the local service too, but it is not the visitor's.
-  const bytesIn = totals.toA - (options.proxyHeader?.length ?? 0);
-  return { bytesOut: totals.fromA, bytesIn, durationMs: Date.now() - started, aborted: totals.aborted };
+  // toA counts only what joinSockets wrote (and the kernel took): the PROXY header, written
+  // before the join, is not the visitor's and is not in it.
+  return { bytesOut: totals.fromA, bytesIn: totals.toA, durationMs: Date.now() - started, aborted: totals.aborted };
 }
 
 /** Sends `ID <id>` and (with id-reply) waits for `OK`; after it, every byte on the socket

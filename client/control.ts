@@ -92,6 +92,7 @@ export class ControlLink {
   /** Our HELLO is not answered yet: the first line from the server decides. */
   private helloPending = false;
   private helloAnswered = false;
+  private spokeHello = false;
   /** The server process's id from its `fin-check=<instance>`. */
   private instance: string | undefined;
   private readonly alive = new AliveCheck(() => this.ping());
@@ -153,6 +154,12 @@ export class ControlLink {
     return this.instance;
   }
 
+  /** True if the server answered our HELLO: it knows more than the base protocol (and
+   * names the public port in every CONNECTION). False for a minimal server. */
+  get knowsHello(): boolean {
+    return this.spokeHello;
+  }
+
   /** True once the server has answered (or ignored) our HELLO. */
   get agreedYet(): boolean {
     return this.helloAnswered;
@@ -181,6 +188,7 @@ export class ControlLink {
     const refused = parsed.ok && parsed.message.verb === 'ERR' && parsed.message.reason === 'unknown-verb';
     const consumed = parsed.ok && (parsed.message.verb === 'HELLO' || refused);
     if (parsed.ok && parsed.message.verb === 'HELLO') {
+      this.spokeHello = true;
       this.agreed = agreeOn(parsed.message.extensions);
       if (this.agreed.has('fin-check')) this.instance = parsed.message.values['fin-check'];
     }

@@ -7,7 +7,7 @@ import type { ServerCounters } from './counters.ts';
 import type { Departures } from './departures.ts';
 import type { ServerTls } from './tls-server.ts';
 import type { Leases } from './leases.ts';
-import type { Limits } from './limits.ts';
+import type { CountPerKey, Limits } from './limits.ts';
 import type { PendingVisitors } from './pending.ts';
 import type { PortPool } from './ports.ts';
 import type { TunnelQuota } from './quota.ts';
@@ -32,6 +32,9 @@ export interface ServerContext {
   readonly shuttingDown: boolean;
   /** Ports held per address and in all: tunnels, tunnels binding, leases. */
   readonly quota: TunnelQuota;
+  /** Data connections per source address still in their handshake, under
+   * `maxHandshakesPerIp` (see data-port.ts). */
+  readonly handshakesPerAddress: CountPerKey<string>;
   /** Registers a socket to be destroyed when the server closes: a control connection
    * stays until the rest (data connections, visitors) has drained. */
   track(socket: Socket, kind?: 'control' | 'data'): void;

@@ -2,6 +2,7 @@
 // The core only calls these small methods; everything about how the numbers are exposed
 // lives elsewhere.
 import type { Socket } from 'node:net';
+import { bytesAccepted } from '../shared/pipe.ts';
 
 export interface ServerTotals {
   /** Control connections accepted (before TLS and authentication). */
@@ -18,7 +19,8 @@ export interface ServerTotals {
   visitorsTimedOut: number;
   /** Visitors joined right now. */
   visitorsActive: number;
-  /** Bytes read from visitors and written to them, joined connections still open included. */
+  /** Bytes read from visitors and written to them, joined connections still open included.
+   * Written: only what the kernel took, not what a reset threw away (bytesAccepted()). */
   bytesFromVisitors: number;
   bytesToVisitors: number;
   /** `ERR` lines the server sent, by reason. */
@@ -51,7 +53,7 @@ export class ServerCounters {
   unpaired(visitor: Socket): void {
     if (!this.joined.delete(visitor)) return;
     this.closedBytesFrom += visitor.bytesRead;
-    this.closedBytesTo += visitor.bytesWritten;
+    this.closedBytesTo += bytesAccepted(visitor);
   }
 
   snapshot(): ServerTotals {
@@ -59,7 +61,7 @@ export class ServerCounters {
     let to = this.closedBytesTo;
     for (const visitor of this.joined) {
       from += visitor.bytesRead;
-      to += visitor.bytesWritten;
+      to += bytesAccepted(visitor);
     }
     return {
       controlConnections: this.controlConnections,

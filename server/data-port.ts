@@ -12,6 +12,7 @@ import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReas
 import { admit, msLeft, peerOf } from './admit.ts';
 import { checkDataProof } from './auth.ts';
 import type { ServerContext } from './context.ts';
+import type { PendingVisitor } from './pending.ts';
 import type { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
@@ -22,13 +23,54 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   const deadline = Date.now() + ctx.limits.handshakeTimeoutMs;
   ctx.track(raw);
   raw.on('error', (error) => debug('%s: %s', conn, error.message));
+  if (raw.destroyed) return; // the server is closing: track() has destroyed it
+  // The deadline bounds how long one handshake lasts; this bounds how many one address
+  // holds at once (each costs a socket, a timer and maybe a TLS session).
+  const address = raw.remoteAddress ?? 'unknown';
+  const { handshakesPerAddress } = ctx;
+  if (!handshakesPerAddress.tryAdd(address)) {
+    const line = formatErr('too-many-connections', `limit is ${ctx.limits.maxHandshakesPerIp} data handshakes per address`);
+    ctx.trace(conn, 'send', `${line.trimEnd()} (to ${peerOf(raw)})`);
+    closeWithLine(raw, line);
+    return;
+  }
+  // Counted from accept until the handshake is over, whatever ends it (pairing, a refusal,
+  // a TLS failure, the socket closing, an exception): released exactly once.
+  let counted = true;
+  const release = (): void => {
+    if (!counted) return;
+    counted = false;
+    raw.off('close', release);
+    handshakesPerAddress.remove(address);
+  };
+  raw.once('close', release);
+  let paired: Paired | undefined;
+  try {
+    paired = await handshake(raw, ctx, conn, deadline);
+  } finally {
+    release();
+  }
+  if (paired) await pipe(paired, ctx, conn);
+}
+
+/** A data connection and the visitor it asked for (by `id`). */
+interface Paired {
+  socket: Socket;
+  id: string;
+  visitor: PendingVisitor<Tunnel>;
+}
+
+/** From accept to pairing: admits the connection (TLS), reads its ID line and takes the
+ * visitor waiting for that id. Resolves with both, or undefined once the connection has
+ * been turned away (or went away). */
+async function handshake(raw: Socket, ctx: ServerContext, conn: string, deadline: number): Promise<Paired | undefined> {
   const socket = await admit(raw, ctx, conn, deadline, 'data');
-  if (!socket) return;
-  const close = (line: string): void => {
+  if (!socket) return undefined;
+  const close = (line: string): undefined => {
     ctx.trace(conn, 'send', line.trimEnd());
     closeWithLine(socket, line);
   };
-  const reject = (reason: ErrReason, detail: string): void => close(formatErr(reason, detail));
+  const reject = (reason: ErrReason, detail: string): undefined => close(formatErr(reason, detail));
 
   let line: string;
   try {
@@ -53,7 +95,11 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   }
   const visitor = ctx.pending.take(id);
   if (!visitor) return reject('unknown-id', 'no visitor is waiting for this id');
+  return { socket, id, visitor };
+}
 
+/** Joins a data connection to the visitor it asked for, until both have closed. */
+async function pipe({ socket, id, visitor }: Paired, ctx: ServerContext, conn: string): Promise<void> {
   const visitorLabel = `visitor:${id.slice(0, 6)}`;
   const { session } = visitor.owner;
   // A minimal client pipes the data connection straight to its local service: it gets

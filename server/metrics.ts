@@ -7,7 +7,7 @@ import net from 'node:net';
 import createDebug from 'debug';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { BurrowError, describe } from '../shared/errors.ts';
-import { hostPort } from '../shared/protocol.ts';
+import { formatAddress, hostPort } from '../shared/protocol.ts';
 import { portOf } from './ports.ts';
 import type { BurrowServer, RefusedEvent } from './server.ts';
 
@@ -21,9 +21,21 @@ export interface MetricsOptions {
 export interface MetricsEndpoint {
   /** Where to scrape: `http://host:port/metrics` (an IPv6 host in brackets). */
   url: string;
-  /** Stops serving and stops listening to the server's events. Idempotent. */
+  /** Stops serving and stops listening to the server's events. Idempotent. The server's
+   * own close() (or destroy()) calls it too. */
   close(): Promise<void>;
 }
+
+/** Concurrent connections the endpoint accepts; beyond that, a new one is closed at once.
+ * A scraper needs one (two while a scrape overlaps the next); the bound keeps the endpoint
+ * from becoming a way to take the relay's file descriptors, which its tunnels need. */
+export const METRICS_MAX_CONNECTIONS = 16;
+
+/** How long a connection has to send a complete request (its headers, and its body): a
+ * scraper sends a few hundred bytes at once, so a slow one is holding a connection, not
+ * scraping. Node checks these every METRICS_TIMEOUT_CHECK_MS. */
+const METRICS_REQUEST_TIMEOUT_MS = 10_000;
+const METRICS_TIMEOUT_CHECK_MS = 1_000;
 
 /** Pairing waits from a loopback hop (1 ms) to the default visitor deadline (10 s). */
 const WAIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -66,11 +78,13 @@ function serverMetrics(server: BurrowServer) {
   gauge('burrow_tunnels', 'Tunnels open now (public ports listening, or being opened).', () => now.stats.tunnels);
   gauge('burrow_visitors_pending', 'Visitors waiting now for their client to dial back.', () => now.stats.pendingVisitors);
   gauge('burrow_visitors_active', 'Visitors joined to a data connection now.', () => now.totals.visitorsActive);
+  gauge('burrow_leased_ports', 'Public ports kept under lease now for clients that dropped (they count towards the tunnel limits).', () => now.stats.leasedPorts);
   total('burrow_control_connections_total', 'Control connections accepted (before TLS and authentication).', () => now.totals.controlConnections);
   total('burrow_visitor_connections_total', 'Visitor connections accepted onto a tunnel.', () => now.totals.visitors);
   total('burrow_visitors_over_limit_total', 'Visitor connections reset at once because a limit was reached.', () => now.totals.visitorsOverLimit);
   total('burrow_visitors_timed_out_total', 'Visitors closed because no data connection came in time.', () => now.totals.visitorsTimedOut);
   total('burrow_visitors_paired_total', 'Visitors joined to their data connection.', () => now.totals.visitorsPaired);
+  total('burrow_visitors_refused_total', 'Visitors reset at once because their client turned them away (REFUSE).', () => now.totals.visitorsRefused);
   totalsBy('burrow_visitor_bytes_total', 'Bytes of joined visitors (in: from them, out: to them), open connections included.', 'direction', () => ({
     in: now.totals.bytesFromVisitors,
     out: now.totals.bytesToVisitors,
@@ -92,10 +106,18 @@ function serverMetrics(server: BurrowServer) {
 }
 
 /** Serves `server`'s metrics at http://host:port/metrics (GET or HEAD; anything else is a
- * 404). Rejects with a `listen-failed` BurrowError if it cannot listen. */
+ * 404). Rejects with a `listen-failed` BurrowError if it cannot listen. The endpoint
+ * closes with the server (close() or destroy()); on a server that has shut down already,
+ * it closes at once. */
 export async function startMetrics(server: BurrowServer, options: MetricsOptions): Promise<MetricsEndpoint> {
   const metrics = serverMetrics(server);
-  const http = createServer((request, response) => {
+  const limits = {
+    // Also covers a connection that sends nothing: Node answers 408 and closes it.
+    headersTimeout: METRICS_REQUEST_TIMEOUT_MS,
+    requestTimeout: METRICS_REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: METRICS_TIMEOUT_CHECK_MS,
+  };
+  const http = createServer(limits, (request, response) => {
     const path = request.url?.split('?')[0];
     if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
       response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: metrics are at /metrics\n');
@@ -110,23 +132,30 @@ export async function startMetrics(server: BurrowServer, options: MetricsOptions
       },
     );
   });
+  http.maxConnections = METRICS_MAX_CONNECTIONS;
+  http.on('drop', (peer?: { remoteAddress?: string; remotePort?: number }) =>
+    debug('metrics: closed a connection from %s: over %d at once', formatAddress(peer?.remoteAddress, peer?.remotePort) ?? 'an unknown address', METRICS_MAX_CONNECTIONS),
+  );
   await listen(http, options);
   // Errors after listening (EMFILE on accept) must not crash the relay.
   http.on('error', (error) => debug('metrics listener: %s', describe(error)));
   server.on('refused', metrics.onRefused);
   server.on('paired', metrics.onPaired);
   let closing: Promise<void> | undefined;
-  return {
-    url: `http://${hostPort(options.host, portOf(http))}/metrics`,
-    close: () =>
-      (closing ??= new Promise<void>((resolve) => {
-        server.off('refused', metrics.onRefused);
-        server.off('paired', metrics.onPaired);
-        http.close(() => resolve());
-        // Scrapers keep their connections alive: without this, close() would wait for them.
-        http.closeAllConnections();
-      })),
-  };
+  let forget = (): void => {};
+  const close = (): Promise<void> =>
+    (closing ??= new Promise<void>((resolve) => {
+      forget();
+      server.off('refused', metrics.onRefused);
+      server.off('paired', metrics.onPaired);
+      http.close(() => resolve());
+      // Scrapers keep their connections alive: without this, close() would wait for them.
+      http.closeAllConnections();
+    }));
+  // The server owns the endpoint: its close() or destroy() closes it too, so a library user
+  // who closes the server leaves nothing listening.
+  forget = server.onClose(close);
+  return { url: `http://${hostPort(options.host, portOf(http))}/metrics`, close };
 }
 
 function listen(http: Server, { host, port }: MetricsOptions): Promise<void> {

@@ -110,6 +110,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   /** Clients that said GOAWAY, kept until their joined connections end. */
   readonly departures = new Departures();
   private readonly clientsPerAddress: CountPerKey<string>;
+  readonly handshakesPerAddress: CountPerKey<string>;
   readonly leases: Leases;
   readonly liveTunnels = new Map<number, Tunnel>();
   readonly counters = new ServerCounters();
@@ -119,6 +120,10 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   private readonly controlListener: net.Server;
   private readonly dataListener: net.Server;
   private closing: Promise<void> | undefined;
+  /** What was started on this server and closes with it (a metrics endpoint). */
+  private readonly closers = new Set<() => Promise<void>>();
+  /** Shutdown has run its closers: a closer registered now runs at once. */
+  private closersRun = false;
 
   constructor(private readonly options: ServerOptions = {}) {
     super();
@@ -132,6 +137,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.tls = options.tls && new ServerTls(options.tls);
     this.ports = new PortPool({ range: options.portRange ?? DEFAULT_PORT_RANGE, host: options.bind });
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
+    this.handshakesPerAddress = new CountPerKey(limits.maxHandshakesPerIp);
     this.quota = new TunnelQuota(limits.maxTunnels, limits.maxTunnelsPerIp);
     this.leases = new Leases(limits.leaseGraceMs, (port, address) => {
       this.ports.release(port);
@@ -182,6 +188,20 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     return this.closing;
   }
 
+  /** Registers `closer` to be called once when the server shuts down (close() or
+   * destroy()), after its own ports and connections have closed (so that, say, metrics
+   * still report the drain); the shutdown awaits it. If the server has shut down already,
+   * `closer` is called at once. Returns a function that unregisters it (for a part that
+   * is closed on its own first). A closer's failure is logged, never thrown. */
+  onClose(closer: () => Promise<void>): () => void {
+    if (this.closersRun) {
+      void runCloser(closer);
+      return () => {};
+    }
+    this.closers.add(closer);
+    return () => void this.closers.delete(closer);
+  }
+
   /** Like close(), but without waiting for joined connections. */
   destroy(): Promise<void> {
     const closing = this.close();
@@ -211,6 +231,10 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.finWaits.close();
     await this.controlSockets.close(2 * LINGER_MS);
     await Promise.all([...listeners, ...binds]);
+    this.closersRun = true;
+    const closers = [...this.closers];
+    this.closers.clear();
+    await Promise.all(closers.map(runCloser));
   }
 
   /** Running totals since start (connections, bytes, errors by reason). */
@@ -292,6 +316,14 @@ export async function startServer(options: ServerOptions = {}): Promise<BurrowSe
   const server = new BurrowServer(options);
   await server.listen();
   return server;
+}
+
+async function runCloser(closer: () => Promise<void>): Promise<void> {
+  try {
+    await closer();
+  } catch (error) {
+    debug('closing a part started on the server: %s', describe(error));
+  }
 }
 
 function listenOn(listener: net.Server, port: number, host: string | undefined, name: string): Promise<void> {

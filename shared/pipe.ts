@@ -10,7 +10,8 @@ const debug = createDebug('burrow:pipe');
 export interface PipeTotals {
   /** Bytes read from `a` (and so sent towards `b`). */
   fromA: number;
-  /** Bytes written to `a` (read from `b`). */
+  /** Bytes read from `b` that the kernel took for `a` (see bytesAccepted()): after a
+   * reset, not those that were still queued and so never left. */
   toA: number;
   /** One side failed or closed early, so the other was reset rather than ended. */
   aborted: boolean;
@@ -35,7 +36,7 @@ const PROBE = Buffer.alloc(0);
 
 /**
  * Pipes `a` and `b` into each other until both are closed, and resolves with the totals.
- * - Backpressure: `pipe()` pauses the reader while the writer's buffer is full, so a slow
+ * - Backpressure: pump() pauses the reader while the writer's buffer is full, so a slow
  *   reader never makes us buffer more than one high-water mark per direction.
  * - Half-close: both sockets must be created with `allowHalfOpen: true`; a FIN from one
  *   side becomes `end()` on the other after everything before it is flushed, while the
@@ -45,7 +46,7 @@ const PROBE = Buffer.alloc(0);
  */
 export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): Promise<PipeTotals> {
   let aborted = false;
-  const totals = (): PipeTotals => ({ fromA: a.bytesRead, toA: a.bytesWritten, aborted });
+  const totals = (): PipeTotals => ({ fromA: a.bytesRead, toA: bytesAccepted(a), aborted });
   if (a.destroyed || b.destroyed) {
     // One side is already gone (its 'close' may have fired): nothing can flow.
     abortSocket(a);
@@ -80,12 +81,19 @@ export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): 
       };
       // libuv reports a reset that arrives while it reads as a plain end of stream, and
       // the error is then never read. An empty write makes the kernel tell: it fails on a
-      // reset connection (the failure destroys `self`, and onClose resets `other`) and
-      // succeeds on one that only half-closed. Once we have sent our own FIN there is
-      // nothing to write with: that case stays undetectable (docs/PROTOCOL.md).
+      // reset connection and succeeds on one that only half-closed. Once we have sent our
+      // own FIN there is nothing to write with: that case stays undetectable
+      // (docs/PROTOCOL.md).
       if (self.writableEnded || self.destroyed) return confirmed();
-      self.write(PROBE, (error) => {
-        if (!error) confirmed();
+      // Under TLS the probe goes to the TCP socket beneath: a TLS socket does not pass an
+      // empty write down as a write (it reports success whatever the connection's state),
+      // while an empty write on the TCP socket sends nothing, so the TLS stream on it is
+      // left as it was.
+      (tcpUnder.get(self) ?? self).write(PROBE, (error) => {
+        if (!error) return confirmed();
+        // The failed write destroyed the socket it went to; under TLS that is the TCP
+        // socket, and the TLS socket must close too. Its close resets `other` (onClose).
+        self.destroy();
       });
     };
     a.once('end', onEnd(a, b, 'a'));
@@ -94,10 +102,43 @@ export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): 
     b.once('close', onClose(b, a));
     a.on('error', (error) => debug('socket a: %s', error.message));
     b.on('error', (error) => debug('socket b: %s', error.message));
-    // end: false: a FIN is passed on by onEnd, after it has been checked.
-    a.pipe(b, { end: false });
-    b.pipe(a, { end: false });
+    // A FIN is passed on by onEnd, after it has been checked, not by pump().
+    pump(a, b);
+    pump(b, a);
   });
+}
+
+/** Per socket: bytes joinSockets wrote to it whose write completed while it was open. */
+const accepted = new WeakMap<Socket, number>();
+
+/**
+ * Bytes joinSockets has written to `socket` that its kernel took: those of writes that
+ * completed while the socket was open. Never more than really left: `bytesWritten` also
+ * counts what is still queued in Node and libuv, which a reset throws away, and after a
+ * destroy Node reports the writes it cancelled as done. After an abort it may be short by
+ * the part of the one write in progress that the kernel had taken already (or by a write
+ * that had completed when the abort came but was not reported yet); when both sides end
+ * cleanly it is exact.
+ */
+export function bytesAccepted(socket: Socket): number {
+  return accepted.get(socket) ?? 0;
+}
+
+/** Writes everything `from` reads to `to`, reading only as fast as `to` takes it (what
+ * pipe() does, and no more: no end, no unpipe, since joinSockets decides both); counts what
+ * `to` accepted. */
+function pump(from: Socket, to: Socket): void {
+  accepted.set(to, accepted.get(to) ?? 0);
+  const count = (bytes: number) => (error?: Error | null) => {
+    if (!error && !to.destroyed) accepted.set(to, (accepted.get(to) ?? 0) + bytes);
+  };
+  from.on('data', (chunk: Buffer) => {
+    if (to.destroyed) return; // the pair is being aborted (onClose)
+    if (!to.write(chunk, count(chunk.length))) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  // It may have been paused (while its first line was read): start it, as pipe() would.
+  from.resume();
 }
 
 /** The TCP socket under each TLS socket: an abort must reset the TCP connection, since a
@@ -112,16 +153,24 @@ export function rememberTcp(secure: Socket, tcp: Socket): void {
 /** Closes a socket with a reset (RST) rather than a FIN, so its peer sees an abort. */
 export function abortSocket(socket: Socket): void {
   if (socket.destroyed) return;
-  if (socket.writableEnded) {
-    // We already sent our FIN (or the stream is complete): libuv refuses to reset a socket
-    // after shutdown, and resetAndDestroy() would then never emit 'close'. A plain destroy
-    // is all that is left.
+  if (socket.writableEnded && socket.writableLength === 0) {
+    // We sent our FIN, or will send it right after bytes the kernel already holds: that
+    // direction is complete. libuv refuses to reset a socket after shutdown, and
+    // resetAndDestroy() would then never emit 'close'. A plain destroy is all that is left.
+    // With bytes still queued, Node has not shut the socket down yet (it does so once they
+    // are written): it must be reset, or the peer would get a FIN after a truncated stream.
+    socket.destroy();
+    return;
+  }
+  const tcp = tcpUnder.get(socket);
+  if (tcp?.destroyed) {
+    // Its TCP connection is gone already: the TLS socket only has to follow.
     socket.destroy();
     return;
   }
   try {
     // Under TLS, reset the TCP connection: the TLS socket closes with it.
-    (tcpUnder.get(socket) ?? socket).resetAndDestroy();
+    (tcp ?? socket).resetAndDestroy();
   } catch (error) {
     // resetAndDestroy() throws for sockets without a TCP handle (not yet connected).
     debug('reset failed (%s); destroying instead', (error as Error).message);

@@ -5,16 +5,21 @@
 // Documented reactions: garbage → ERR unknown-verb, bad bytes → ERR bad-line, bad id →
 // ERR bad-arguments, over-long → ERR line-too-long, unknown / expired / used id →
 // ERR unknown-id, each followed by the server closing; silence → ERR timeout after
-// handshakeTimeoutMs; a data socket that resets after its ID line → its visitor is reset.
+// handshakeTimeoutMs; a data socket that resets after its ID line → its visitor is reset;
+// more handshakes at once from one address than maxHandshakesPerIp → ERR
+// too-many-connections, until one of them is over (however it ends).
 import assert from 'node:assert/strict';
-import type net from 'node:net';
+import { once } from 'node:events';
+import net from 'node:net';
 import { test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import tls from 'node:tls';
 import { parseServerDataLine } from '../shared/protocol.ts';
-import { assertSameBytes, pseudoRandomBytes, within } from './helpers.ts';
+import { testCerts } from './certs.ts';
+import { assertSameBytes, HOST, pseudoRandomBytes, within } from './helpers.ts';
 import { withHealthy, type Healthy } from './healthy-tunnel.ts';
 import { endingOf, openInbox, type Ending } from './inbox.ts';
-import { assertClosedByServer, assertRefused, dialBack, errReason, exposeAndVisit, openControl, openRaw, type Raw } from './raw.ts';
+import { assertClosedByServer, assertRefused, dialBack, errReason, exposeAndVisit, LineReader, openControl, openRaw, withServer, type Raw } from './raw.ts';
 
 const KiB = 1024;
 
@@ -242,5 +247,197 @@ test('data port: 100 concurrent garbage connections do not disturb the healthy t
       { clients: after.clients, tunnels: after.tunnels, ports: after.ports },
       { clients: before.clients, tunnels: before.tunnels, ports: before.ports },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Handshakes per address (maxHandshakesPerIp)
+
+/** An ID line for an id nobody issued: a data connection the server has accepted answers
+ * it with ERR unknown-id, like any other. */
+const UNKNOWN_ID_LINE = `ID ${'a'.repeat(21)}\n`;
+
+/** The line that turns away a data connection over the handshake limit. */
+const overLimitLine = (limit: number): string => `ERR too-many-connections limit is ${limit} data handshakes per address`;
+
+/** A raw connection to `port` from `localAddress` (another loopback address). */
+async function openRawFrom(port: number, localAddress: string): Promise<Raw> {
+  const socket = net.connect({ host: HOST, port, localAddress });
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const reader = new LineReader(socket);
+  try {
+    await within(once(socket, 'connect'), 5_000, `connect to ${port} from ${localAddress}`);
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+  socket.on('error', () => {}); // from here on, tests assert on lines and closes
+  return { socket, reader, closed, send: (text) => void socket.write(text) };
+}
+
+/** Asserts that `raw` was turned away over the limit: exactly that ERR line, then closed. */
+async function assertOverLimit(raw: Raw, limit: number, what: string): Promise<void> {
+  assert.equal(await raw.reader.line(), overLimitLine(limit), what);
+  await assertClosedByServer(raw);
+}
+
+/** Sends an unknown id on `raw` (a connection the server holds in its handshake) and
+ * asserts the normal answer, ERR unknown-id, and the close: its handshake is over. */
+async function answerUnknownId(raw: Raw, what: string): Promise<void> {
+  raw.send(UNKNOWN_ID_LINE);
+  assert.equal(errReason(await raw.reader.line()), 'unknown-id', what);
+  await assertClosedByServer(raw);
+}
+
+/** A fresh data connection that sends an unknown id at once: 'accepted' if the server
+ * answered its ID line (ERR unknown-id), 'over' if it was turned away at the door. */
+async function tryHandshake(port: number, limit: number, sockets: net.Socket[]): Promise<'accepted' | 'over'> {
+  const raw = await openRaw(port);
+  sockets.push(raw.socket);
+  raw.send(UNKNOWN_ID_LINE);
+  const line = await raw.reader.line();
+  await assertClosedByServer(raw);
+  if (line === overLimitLine(limit)) return 'over';
+  assert.equal(errReason(line), 'unknown-id', `a data connection under the limit: got ${JSON.stringify(line)}`);
+  return 'accepted';
+}
+
+/** Opens data connections until one is accepted (at most 50): the server notices a close
+ * a few turns after its peer does. Returns how many were turned away first. */
+async function untilAccepted(port: number, limit: number, sockets: net.Socket[]): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if ((await tryHandshake(port, limit, sockets)) === 'accepted') return attempt;
+  }
+  assert.fail('no data connection was accepted in 50 attempts: a handshake slot was not given back');
+}
+
+test('data port: 3 handshakes in progress from one address (maxHandshakesPerIp: 3) and a 4th gets ERR too-many-connections and is closed; the healthy tunnel keeps working; a slot freed is taken again, and all 3 come back', async () => {
+  const LIMIT = 3;
+  await withHealthy({ maxHandshakesPerIp: LIMIT }, async (healthy, sockets) => {
+    const { server } = healthy;
+    const { dataPort } = server;
+    const overLimitErrors = (): number => server.totals().errors['too-many-connections'] ?? 0;
+    let turnedAway = 0;
+    // More pairings than the limit, one after another: each gives its slot back.
+    for (let i = 0; i <= LIMIT; i++) await healthy.check(`pairing ${i + 1} of ${LIMIT + 1}`);
+
+    const silent: Raw[] = [];
+    for (let i = 0; i < LIMIT; i++) {
+      const raw = await openRaw(dataPort);
+      sockets.push(raw.socket);
+      silent.push(raw);
+    }
+    // The server accepts in order: the first 3 are counted before it sees the 4th.
+    const extra = await openRaw(dataPort);
+    sockets.push(extra.socket);
+    await Promise.all([assertOverLimit(extra, LIMIT, 'the 4th handshake'), healthy.pulse('while 3 handshakes are held')]);
+    turnedAway++;
+    assert.equal(overLimitErrors(), turnedAway, 'counted in errors_total by reason');
+    await healthy.pulse('after the 4th was turned away');
+
+    // One of the 3 goes away: its slot is taken again by a data connection that waits
+    // for its ID line like any other.
+    const [gone, ...held] = silent;
+    assert.ok(gone);
+    gone.socket.destroy();
+    await gone.closed;
+    turnedAway += await untilAccepted(dataPort, LIMIT, sockets);
+    // With 2 held, the healthy client's dial-back fits too.
+    await healthy.check('with 2 handshakes held');
+
+    // The other two end by the server's own answer: then nothing is held, exactly: 3 new
+    // handshakes are accepted (none was left counted) and a 4th is not (none counted twice).
+    for (const [i, raw] of held.entries()) await answerUnknownId(raw, `held handshake ${i + 1}`);
+    const again: Raw[] = [];
+    for (let i = 0; i < LIMIT; i++) {
+      const raw = await openRaw(dataPort);
+      sockets.push(raw.socket);
+      again.push(raw);
+    }
+    const fourth = await openRaw(dataPort);
+    sockets.push(fourth.socket);
+    await assertOverLimit(fourth, LIMIT, 'a 4th handshake again');
+    turnedAway++;
+    for (const [i, raw] of again.entries()) await answerUnknownId(raw, `new handshake ${i + 1}`);
+    assert.equal(overLimitErrors(), turnedAway, 'every connection turned away is counted once');
+    await healthy.check('after the handshakes ended');
+  });
+});
+
+test('data port: the handshake limit is per address: another address at its limit does not turn away the healthy client (maxHandshakesPerIp: 2)', async (t) => {
+  // 2, not 1: the healthy tunnel starts with two visitors at once (its long-lived one and
+  // its first check), so its client dials back twice at once.
+  const LIMIT = 2;
+  await withHealthy({ maxHandshakesPerIp: LIMIT }, async (healthy, sockets) => {
+    const { dataPort } = healthy.server;
+    const other: Raw[] = [];
+    try {
+      other.push(await openRawFrom(dataPort, '127.0.0.2'));
+    } catch (error) {
+      t.skip(`cannot connect from 127.0.0.2 here: ${(error as Error).message}`);
+      return;
+    }
+    other.push(await openRawFrom(dataPort, '127.0.0.2'));
+    sockets.push(...other.map((raw) => raw.socket));
+    const extra = await openRawFrom(dataPort, '127.0.0.2');
+    sockets.push(extra.socket);
+    await assertOverLimit(extra, LIMIT, 'a third handshake from 127.0.0.2');
+    // The healthy client dials back from 127.0.0.1, one visitor after another: more
+    // pairings than the limit, each giving its slot of that address back.
+    for (let i = 0; i <= LIMIT; i++) await healthy.check(`while 127.0.0.2 holds its handshakes (${i + 1})`);
+    for (const [i, raw] of other.entries()) await answerUnknownId(raw, `handshake ${i + 1} from 127.0.0.2`);
+  });
+});
+
+test('data port over TLS (maxHandshakesPerIp: 1): a handshake slot is given back after a plaintext refusal, a failed TLS handshake, a TLS connection that closes before its ID line, and an ERR over TLS', async () => {
+  const certs = await testCerts();
+  await withServer({ maxHandshakesPerIp: 1, tls: { cert: certs.server.cert, key: certs.server.key } }, async (server, sockets) => {
+    const { dataPort } = server;
+    /** One plaintext connection, accepted (ERR tls-required) if the slot is free. */
+    const slotFree = async (what: string): Promise<void> => {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const raw = await openRaw(dataPort);
+        sockets.push(raw.socket);
+        raw.send('ID x\n');
+        const line = await raw.reader.line();
+        await assertClosedByServer(raw);
+        if (line !== overLimitLine(1)) {
+          assert.equal(errReason(line), 'tls-required', `${what}: got ${JSON.stringify(line)}`);
+          return;
+        }
+      }
+      assert.fail(`${what}: the handshake slot was not given back`);
+    };
+    await slotFree('at first');
+    await slotFree('after a plaintext refusal');
+
+    // A TLS record the server cannot take: the TLS handshake fails.
+    const broken = await openRaw(dataPort);
+    sockets.push(broken.socket);
+    broken.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00]));
+    await within(broken.closed, 5_000, 'the failed TLS handshake to close');
+    await slotFree('after a failed TLS handshake');
+
+    const secure = async (): Promise<tls.TLSSocket> => {
+      const socket = tls.connect({ host: HOST, port: dataPort, servername: 'localhost', ca: certs.ca.cert });
+      sockets.push(socket);
+      await within(once(socket, 'secureConnect'), 5_000, 'the TLS handshake');
+      return socket;
+    };
+    // While a TLS connection is in its handshake (waiting for its ID), the slot is taken.
+    const quiet = await secure();
+    const closed = new Promise((resolve) => quiet.once('close', resolve));
+    const over = await openRaw(dataPort);
+    sockets.push(over.socket);
+    await assertOverLimit(over, 1, 'a second handshake beside a TLS one');
+    quiet.destroy();
+    await closed;
+    await slotFree('after a TLS connection closed before its ID line');
+
+    const answered = await secure();
+    const reader = new LineReader(answered);
+    answered.write(UNKNOWN_ID_LINE);
+    assert.equal(errReason(await reader.line()), 'unknown-id', 'an unknown id over TLS');
+    await slotFree('after an ERR over TLS');
   });
 });

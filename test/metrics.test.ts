@@ -1,18 +1,21 @@
 // The server's /metrics endpoint (server/metrics.ts), scraped over real HTTP on loopback:
 // the Prometheus text format with a type and help for every metric; counters that move by
 // exactly what happened (visitors, pairings, bytes each way, ERR lines and refusals by
-// reason, timeouts, visitors over a limit); gauges for what the server holds now; 404
-// elsewhere; binding only where told; two servers in one process kept apart; close()
-// freeing the port even with a kept-alive scraper; and parseMetricsAddress.
+// reason, timeouts, visitors over a limit or refused by their client); gauges for what the
+// server holds now (leased ports included); 404 elsewhere; binding only where told; two
+// servers in one process kept apart; close() freeing the port even with a kept-alive
+// scraper; the server's own close() and destroy() closing the endpoint; a cap on
+// concurrent connections; and parseMetricsAddress.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { startClient, startServer, type BurrowServer } from '../index.ts';
-import { parseMetricsAddress, startMetrics, type MetricsEndpoint } from '../server/metrics.ts';
-import { assertSameBytes, HOST, listenLocal, pseudoRandomBytes, readAll, replyOnEnd, request, within } from './helpers.ts';
-import { dialBack, exposeAndVisit, holdPort, openControl, openRaw, probe, rejectsWith, withServer } from './raw.ts';
+import { METRICS_MAX_CONNECTIONS, parseMetricsAddress, startMetrics, type MetricsEndpoint } from '../server/metrics.ts';
+import { assertSameBytes, HOST, listenLocal, pseudoRandomBytes, readAll, replyOnEnd, request, untilEqual, within } from './helpers.ts';
+import { dialBack, exposeAndVisit, holdPort, openControl, openRaw, probe, rejectsWith, withServer, type Raw } from './raw.ts';
 
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
 const SECRET = 'a long random test secret: 0c5e2a91d7b3f468';
@@ -23,11 +26,13 @@ const BURROW_METRICS: Record<string, string> = {
   burrow_tunnels: 'gauge',
   burrow_visitors_pending: 'gauge',
   burrow_visitors_active: 'gauge',
+  burrow_leased_ports: 'gauge',
   burrow_control_connections_total: 'counter',
   burrow_visitor_connections_total: 'counter',
   burrow_visitors_over_limit_total: 'counter',
   burrow_visitors_timed_out_total: 'counter',
   burrow_visitors_paired_total: 'counter',
+  burrow_visitors_refused_total: 'counter',
   burrow_visitor_bytes_total: 'counter',
   burrow_errors_total: 'counter',
   burrow_refused_connections_total: 'counter',
@@ -134,13 +139,13 @@ test('GET /metrics: Prometheus text with a type and help for every burrow metric
       assert.ok((first.help.get(name) ?? '').length > 10, `${name} has a help text`);
     }
     const zeros = [
-      ...Object.keys(BURROW_METRICS).filter((name) => !/bytes|errors|refused|seconds/.test(name)),
+      ...Object.keys(BURROW_METRICS).filter((name) => !/bytes|errors|refused_connections|seconds/.test(name)),
       'burrow_visitor_bytes_total{direction="in"}',
       'burrow_visitor_bytes_total{direction="out"}',
       'burrow_pairing_wait_seconds_count',
       'burrow_pairing_wait_seconds_sum',
     ];
-    assert.equal(zeros.length, 13);
+    assert.equal(zeros.length, 15);
     for (const key of zeros) assert.equal(first.samples.get(key), 0, `${key} on a fresh server`);
     assert.equal(first.types.get('burrow_process_cpu_seconds_total'), 'counter', 'process metrics, prefixed burrow_');
     assert.ok(value(first, 'burrow_process_resident_memory_bytes') > 0);
@@ -276,6 +281,48 @@ test('visitors_over_limit_total counts a visitor reset because the tunnel alread
   });
 });
 
+test('visitors_refused_total counts a visitor its client turned away with REFUSE (reset at once, no longer pending)', async () => {
+  await withMetrics({}, async (server, endpoint, sockets) => {
+    const control = await openControl(server.controlPort);
+    sockets.push(control.socket);
+    const { id, visitor } = await exposeAndVisit(control);
+    sockets.push(visitor);
+    const closed = new Promise((resolve) => visitor.once('close', resolve));
+    const waiting = await scrape(endpoint);
+    assert.deepEqual([value(waiting, 'burrow_visitors_pending'), value(waiting, 'burrow_visitors_refused_total')], [1, 0]);
+    control.send(`REFUSE ${id}\n`);
+    await within(closed, 5_000, 'the refused visitor to be reset');
+    const after = await scrape(endpoint);
+    assert.equal(value(after, 'burrow_visitors_refused_total'), 1);
+    assert.equal(value(after, 'burrow_visitors_pending'), 0);
+    assert.equal(value(after, 'burrow_visitors_timed_out_total'), 0, 'reset by the REFUSE, not by its deadline');
+    assert.equal(value(after, 'burrow_visitors_paired_total'), 0);
+  });
+});
+
+test('leased_ports counts the port of a client that dropped without GOAWAY, not as a tunnel; back to 0 once the holder reclaims it', async () => {
+  await withMetrics({ leaseGraceMs: 60_000 }, async (server, endpoint, sockets) => {
+    const first = await openControl(server.controlPort);
+    sockets.push(first.socket);
+    first.send('EXPOSE 1\n');
+    const ok = /^OK ([0-9]+) ([A-Za-z0-9_-]+)$/.exec(await first.reader.line());
+    assert.ok(ok, 'OK <port> <lease>');
+    const [port, lease] = [ok[1] ?? '', ok[2] ?? ''];
+    const held = await scrape(endpoint);
+    assert.deepEqual([value(held, 'burrow_tunnels'), value(held, 'burrow_leased_ports')], [1, 0]);
+
+    first.socket.destroy(); // a drop, not a goodbye: the port stays under lease
+    await untilScraped(endpoint, (s) => [value(s, 'burrow_clients'), value(s, 'burrow_tunnels'), value(s, 'burrow_leased_ports')], [0, 0, 1], 'the port under lease');
+
+    const again = await openControl(server.controlPort);
+    sockets.push(again.socket);
+    again.send(`EXPOSE 1 ${port} ${lease}\n`);
+    assert.equal(await again.reader.line(), `OK ${port} ${lease}`, 'the holder reclaims its port');
+    const reclaimed = await scrape(endpoint);
+    assert.deepEqual([value(reclaimed, 'burrow_tunnels'), value(reclaimed, 'burrow_leased_ports')], [1, 0]);
+  });
+});
+
 test('errors_total counts ERR lines by reason: one bad ID on the data port is errors_total{reason="unknown-id"} 1, and nothing else', async () => {
   await withMetrics({}, async (server, endpoint) => {
     const raw = await openRaw(server.dataPort);
@@ -396,6 +443,91 @@ test('close() ends kept-alive and half-sent scrape connections, frees the port, 
       stuck.socket.destroy();
       agent.destroy();
       await endpoint.close();
+    }
+  });
+});
+
+/** Connections of this process by kind (listeners, sockets): what a leaked one adds to. */
+function tcpHandles(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const type of process.getActiveResourcesInfo()) if (type.startsWith('TCP')) counts[type] = (counts[type] ?? 0) + 1;
+  return counts;
+}
+
+for (const how of ['close', 'destroy'] as const) {
+  test(`server.${how}() closes the metrics endpoint started on it: the port refuses, its connections end, no handle is left, and the endpoint's own close() still resolves`, async () => {
+    // What the tests before this one closed is gone a turn or two later.
+    for (let turn = 0; turn < 3; turn++) await nextTurn();
+    const handles = tcpHandles();
+    const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST });
+    const endpoint = await startMetrics(server, { host: HOST, port: 0 });
+    const port = portOf(endpoint);
+    const agent = new http.Agent({ keepAlive: true });
+    const idle = await openRaw(port);
+    try {
+      assert.equal((await get(endpoint.url, { agent })).status, 200);
+      await within(how === 'close' ? server.close() : server.destroy(), 10_000, `server.${how}()`);
+      assert.equal(await probe(port), 'refused', 'the metrics port after the server closed');
+      await within(idle.closed, 5_000, 'an idle connection to the endpoint to be closed');
+      assert.deepEqual([server.listenerCount('paired'), server.listenerCount('refused')], [0, 0], 'the endpoint stopped listening to the server');
+      await within(endpoint.close(), 5_000, 'endpoint.close() after the server closed it');
+      agent.destroy();
+      await untilEqual(tcpHandles, handles, 'TCP handles after the server and its endpoint closed');
+    } finally {
+      idle.socket.destroy();
+      agent.destroy();
+      await endpoint.close();
+      await server.destroy();
+    }
+  });
+}
+
+test("an endpoint closed on its own first frees its port; a second endpoint on that port is then closed by the server's close()", async () => {
+  await withServer({}, async (server) => {
+    const first = await startMetrics(server, { host: HOST, port: 0 });
+    const port = portOf(first);
+    await first.close();
+    // Its port is free: a second endpoint takes it, and the server's close() closes that one.
+    const second = await startMetrics(server, { host: HOST, port });
+    try {
+      assert.equal(portOf(second), port);
+      await server.close();
+      assert.equal(await probe(port), 'refused');
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+test(`the endpoint serves at most ${METRICS_MAX_CONNECTIONS} connections at once: one more is closed at once while the others stay open and are served; after one ends, a scrape works again`, async () => {
+  await withMetrics({}, async (_server, endpoint) => {
+    const port = portOf(endpoint);
+    const held: Raw[] = [];
+    try {
+      // One at a time: each is accepted (and counted) before the next connects.
+      for (let i = 0; i < METRICS_MAX_CONNECTIONS; i++) held.push(await openRaw(port));
+      const extra = await openRaw(port);
+      held.push(extra);
+      assert.equal(await extra.reader.next(), null, 'the connection over the cap gets nothing');
+      // Far sooner than the 10 s request timeout that would end an idle one.
+      await within(extra.closed, 5_000, 'the connection over the cap to be closed');
+      // The ones under the cap were kept: each is still served.
+      for (const [i, raw] of held.slice(0, METRICS_MAX_CONNECTIONS).entries()) {
+        raw.send('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+        assert.equal(await raw.reader.line(), 'HTTP/1.1 200 OK\r', `connection ${i} is served`);
+      }
+      // One ends; the server notices its close a few turns after we do.
+      const first = held[0];
+      assert.ok(first);
+      first.socket.destroy();
+      await first.closed;
+      let status: number | string = 'not tried';
+      for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
+        status = await get(endpoint.url).then((response) => response.status, (error: NodeJS.ErrnoException) => error.code ?? 'error');
+      }
+      assert.equal(status, 200, 'a scrape once a connection has ended');
+    } finally {
+      for (const raw of held) raw.socket.destroy();
     }
   });
 });
