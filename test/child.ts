@@ -64,7 +64,13 @@ export function cleanEnv(vars: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** Starts `burrow <args>`; `live` collects it so the test can `killAll` in `finally`. */
 export function startCli(args: string[], vars: Record<string, string> = {}, live?: Set<Cli>): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+  return startNode(['--import', 'tsx', 'cli/main.ts', ...args], vars, live);
+}
+
+/** Starts `node <nodeArgs>` in the repository with a clean environment plus `vars`,
+ * collecting its output; `live` collects it so the test can `killAll` in `finally`. */
+export function startNode(nodeArgs: string[], vars: Record<string, string> = {}, live?: Set<Cli>): Cli {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: REPO_ROOT,
     env: cleanEnv(vars),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -58,3 +58,39 @@ export function pushBytes(socket: net.Socket, stopAfter: number, finish: 'end' |
   pump();
   return { written: () => written };
 }
+
+/** A local service for upload tests: it reads everything, records how each connection
+ * ended, and tells when a connection has received `threshold` bytes. */
+export function uploadSink(threshold: number): {
+  accept(socket: net.Socket): void;
+  /** How each accepted connection ended, in the order they came. */
+  endings: Promise<HonestEnding>[];
+  /** Resolves once the next connection (the first on the first call, and so on) has
+   * received `threshold` bytes, whether it came before or after this call. */
+  nextReached(): Promise<void>;
+} {
+  const endings: Promise<HonestEnding>[] = [];
+  const reached: Array<{ promise: Promise<void>; resolve: () => void }> = [];
+  const slot = (index: number) => {
+    for (let i = reached.length; i <= index; i++) {
+      let resolve = (): void => {};
+      const promise = new Promise<void>((done) => (resolve = done));
+      reached.push({ promise, resolve });
+    }
+    return reached[index] ?? { promise: Promise.resolve(), resolve: () => {} };
+  };
+  let asked = 0;
+  return {
+    endings,
+    accept: (socket) => {
+      const mine = slot(endings.length);
+      endings.push(honestEnding(socket));
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received >= threshold) mine.resolve();
+      });
+    },
+    nextReached: () => slot(asked++).promise,
+  };
+}

@@ -1,12 +1,8 @@
 // The example peers of docs/PROTOCOL.md (examples/minimal-*.mjs) as child processes, on
 // 127.0.0.1 with ephemeral ports, shaped like test/child.ts's `Cli` so that its waitFor,
 // waitForOutput and killAll work on them too.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { cleanEnv, waitForOutput, type Cli, type Exit } from './child.ts';
+import { startNode, waitForOutput, type Cli } from './child.ts';
 import { HOST } from './helpers.ts';
-
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** What minimal-server.mjs prints once both ports listen. */
 export const SERVER_LISTENING = /^listening on control (\d+), data (\d+)$/m;
@@ -16,25 +12,7 @@ export const CLIENT_FORWARDING = /^Forwarding (\S+):(\d+) -> localhost:(\d+)$/m;
 /** Starts `node examples/<name>.mjs <args>` (plain node, no tsx); `live` collects it so
  * the test can `killAll` in `finally`. */
 export function startExample(name: 'minimal-client' | 'minimal-server', args: string[], live: Set<Cli>, vars: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, [`examples/${name}.mjs`, ...args], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(vars),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const cli: Cli = {
-    child,
-    stdout: '',
-    stderr: '',
-    closed: new Promise<Exit>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
-    }),
-  };
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (cli.stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (cli.stderr += chunk));
-  live.add(cli);
-  void cli.closed.finally(() => live.delete(cli)).catch(() => {});
-  return cli;
+  return startNode([`examples/${name}.mjs`, ...args], vars, live);
 }
 
 /** Parses a decimal port printed by a child. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { test } from 'node:test';
 import { CHILD_MS, FORWARDING, killAll, LISTENING, loopbackClientArgs, startCli, waitForOutput, type Cli } from './child.ts';
-import { honestEnding, pushBytes, type HonestEnding } from './endings.ts';
+import { honestEnding, pushBytes, uploadSink, type HonestEnding } from './endings.ts';
 import { connectVisitor, HOST, listenLocal, within } from './helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -93,16 +93,8 @@ test('burrow client killed (SIGKILL) mid-download: the visitor is reset, not end
 
 test('burrow server killed (SIGKILL) mid-upload: the local service is reset, not ended', async () => {
   const live = new Set<Cli>();
-  const locals: Promise<HonestEnding>[] = [];
-  const arrived: Array<() => void> = [];
-  const local = await listenLocal((socket) => {
-    locals.push(honestEnding(socket));
-    let received = 0;
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (received >= 2 * MiB) arrived.shift()?.();
-    });
-  });
+  const sink = uploadSink(2 * MiB);
+  const local = await listenLocal(sink.accept);
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       const relay = await startRelay(live);
@@ -116,12 +108,12 @@ test('burrow server killed (SIGKILL) mid-upload: the local service is reset, not
       // where nothing was unread. No burrow process is left to say otherwise, so that side
       // cannot be made honest (docs/PROTOCOL.md); it is not asserted.
       visitor.on('error', () => {});
-      const twoMiB = new Promise<void>((resolve) => arrived.push(resolve));
+      const twoMiB = sink.nextReached();
       pushBytes(visitor, 256 * MiB);
       try {
         await within(twoMiB, END_MS, '2 MiB at the local service');
         await signal(relay.cli, 'SIGKILL', `server ${round}`);
-        const ending = await within(locals[round - 1] ?? Promise.reject(new Error('no local connection')), END_MS, 'the local service to end');
+        const ending = await within(sink.endings[round - 1] ?? Promise.reject(new Error('no local connection')), END_MS, 'the local service to end');
         assertReset(ending, `round ${round}`);
       } finally {
         visitor.destroy();

@@ -15,7 +15,7 @@ import { startServer, type BurrowServer, type ServerOptions } from '../server/se
 import { abortSocket } from '../shared/pipe.ts';
 import { testCerts } from './certs.ts';
 import { connectVisitor, HOST, listenLocal, startRig, within } from './helpers.ts';
-import { honestEnding, pushBytes, type HonestEnding } from './endings.ts';
+import { honestEnding, pushBytes, uploadSink, type HonestEnding } from './endings.ts';
 import { startTcpProxy } from './tcp-proxy.ts';
 
 const MiB = 1024 * 1024;
@@ -115,26 +115,18 @@ for (const mode of MODES) {
   });
 
   test(`${mode}: the visitor resets mid-upload: the local service is reset, not ended`, async () => {
-    const locals: Promise<HonestEnding>[] = [];
-    const arrived: Array<() => void> = [];
-    const rig = await startRig((socket) => {
-      locals.push(honestEnding(socket));
-      let received = 0;
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (received >= 2 * MiB) arrived.shift()?.();
-      });
-    }, await security(mode));
+    const sink = uploadSink(2 * MiB);
+    const rig = await startRig(sink.accept, await security(mode));
     rig.client.on('warning', () => {});
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const visitor = await connectVisitor(rig.publicPort);
         visitor.on('error', () => {});
-        const twoMiB = new Promise<void>((resolve) => arrived.push(resolve));
+        const twoMiB = sink.nextReached();
         pushBytes(visitor, 256 * MiB);
         await within(twoMiB, 10_000, '2 MiB at the local service');
         visitor.resetAndDestroy();
-        const ending = await within(locals[round] ?? Promise.reject(new Error('no local connection')), 10_000, 'the local service to end');
+        const ending = await within(sink.endings[round] ?? Promise.reject(new Error('no local connection')), 10_000, 'the local service to end');
         assertReset(ending, `round ${round + 1}`);
       }
     } finally {

@@ -128,6 +128,15 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** The first port of a free 21-port range (a port free now, with 20 above it). */
+export async function freeRangeStart(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freePort();
+    if (port + 20 <= 65535) return port;
+  }
+  assert.fail('no free port below 65515 in 50 attempts');
+}
+
 /** A plain (non-burrow) listener holding a port. */
 export async function holdPort(port = 0): Promise<{ port: number; close(): Promise<void> }> {
   const server = net.createServer((socket) => socket.destroy());

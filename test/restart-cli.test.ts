@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { CHILD_MS, FORWARDING, killAll, LISTENING, lines, loopbackClientArgs, startCli, waitForOutput, type Cli } from './child.ts';
-import { assertSameBytes, echo, HOST, listenLocal, pseudoRandomBytes, request, within } from './helpers.ts';
-import { freePort } from './raw.ts';
+import { assertEchoes } from './healthy-tunnel.ts';
+import { echo, HOST, listenLocal, within } from './helpers.ts';
+import { freeRangeStart } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -20,14 +21,6 @@ import { freePort } from './raw.ts';
 /** Public ports of a test server: a range starting at a port found free. */
 const RANGE_SIZE = 20;
 
-/** A free port P such that P..P+RANGE_SIZE is a valid range. */
-async function freeRangeStart(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await freePort();
-    if (port + RANGE_SIZE <= 65535) return port;
-  }
-  assert.fail(`no free port below ${65535 - RANGE_SIZE} in 50 attempts`);
-}
 
 interface ServerCli {
   cli: Cli;
@@ -96,11 +89,6 @@ async function forwardedPort(cli: Cli, localPort: number, what: string): Promise
   return Number(publicPort);
 }
 
-/** A visitor sends `size` seeded bytes through the echo tunnel on `port`; they must come back. */
-async function assertEchoes(port: number, size: number, seed: number, what: string): Promise<void> {
-  const payload = pseudoRandomBytes(size, seed);
-  assertSameBytes(await request(port, payload), payload, what);
-}
 
 /** All the Forwarding lines the client printed. */
 const forwardingLines = (cli: Cli): string[] => lines(cli.stdout).filter((line) => line.startsWith('Forwarding '));

@@ -9,8 +9,10 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ClientOptions, type ServerOptions, type TraceEvent } from '../index.ts';
 import { CHILD_MS, FORWARDING, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, startCli, waitForOutput, type Cli } from './child.ts';
-import { assertSameBytes, echo, HOST, listenLocal, nextEvent, pseudoRandomBytes, readAll, request, untilEqual, within } from './helpers.ts';
-import { dialBack, errReason, freePort, holdPort, LineReader, openControl, rejectsWith, serverOn, type Raw } from './raw.ts';
+import { assertSameBytes, echo, HOST, listenLocal, nextEvent, pseudoRandomBytes, readAll, untilEqual, within } from './helpers.ts';
+import { assertEchoes } from './healthy-tunnel.ts';
+import { startTcpProxy } from './tcp-proxy.ts';
+import { dialBack, errReason, freePort, freeRangeStart, holdPort, LineReader, openControl, rejectsWith, serverOn, type Raw } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -38,15 +40,6 @@ function parseOk(line: string): { port: number; lease: string } {
 async function exposeLine(raw: Raw, line: string): Promise<string> {
   raw.send(`${line}\n`);
   return raw.reader.line();
-}
-
-/** A free port P such that P..P+20 is a valid range (for a server's public ports). */
-async function freeRangeStart(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await freePort();
-    if (port + 20 <= 65535) return port;
-  }
-  assert.fail('no free port below 65515 in 50 attempts');
 }
 
 /** `count` different free ports, each passing `accept`. */
@@ -80,48 +73,6 @@ function traceMatching(server: BurrowServer, match: (event: TraceEvent) => boole
     server.on('trace', listener);
   });
   return within(found, ms, what).finally(() => server.off('trace', listener));
-}
-
-/** A visitor sends `size` seeded bytes through the echo tunnel on `port`; they must come back. */
-async function assertEchoes(port: number, size: number, seed: number, what: string): Promise<void> {
-  const payload = pseudoRandomBytes(size, seed);
-  assertSameBytes(await request(port, payload), payload, what);
-}
-
-/** A TCP proxy on 127.0.0.1:0 to `targetPort`, whose connections the test can break. */
-async function startProxy(targetPort: number): Promise<{ port: number; accepted(): number; breakAll(): number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const own = (socket: net.Socket): void => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => sockets.delete(socket));
-  };
-  const server = net.createServer({ allowHalfOpen: true }, (inbound) => {
-    accepted++;
-    const outbound = net.connect({ host: HOST, port: targetPort, allowHalfOpen: true });
-    own(inbound);
-    own(outbound);
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
-    inbound.once('close', () => outbound.destroy());
-    outbound.once('close', () => inbound.destroy());
-  });
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted: () => accepted,
-    breakAll: () => {
-      const count = sockets.size;
-      for (const socket of sockets) socket.destroy();
-      return count;
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 function clientOptions(server: { controlPort: number; dataPort: number }, localPort: number, more: Partial<ClientOptions> = {}): ClientOptions {
@@ -401,7 +352,7 @@ test('server restart (SIGKILL, then SIGTERM with GOAWAY): the client reconnects 
 test('a control-connection drop during a 20 MiB transfer: the transfer completes byte-exact and the client reconnects to the same public port', async () => {
   const server = await serverOn();
   const local = await listenLocal(echo);
-  const proxy = await startProxy(server.controlPort);
+  const proxy = await startTcpProxy(server.controlPort);
   let client: BurrowClient | undefined;
   let visitor: net.Socket | undefined;
   try {
