@@ -129,12 +129,18 @@ export function bytesAccepted(socket: Socket): number {
  * `to` accepted. */
 function pump(from: Socket, to: Socket): void {
   accepted.set(to, accepted.get(to) ?? 0);
-  const count = (bytes: number) => (error?: Error | null) => {
-    if (!error && !to.destroyed) accepted.set(to, (accepted.get(to) ?? 0) + bytes);
+  // One callback for every write, not a closure each: Node batches the callbacks of
+  // consecutive writes that share one, which keeps a busy pair off the nextTick queue.
+  // Writes complete in order, so each call is for the oldest size still listed.
+  const sizes: number[] = [];
+  const written = (error?: Error | null): void => {
+    const size = sizes.shift() ?? 0;
+    if (!error && !to.destroyed) accepted.set(to, (accepted.get(to) ?? 0) + size);
   };
   from.on('data', (chunk: Buffer) => {
     if (to.destroyed) return; // the pair is being aborted (onClose)
-    if (!to.write(chunk, count(chunk.length))) from.pause();
+    sizes.push(chunk.length);
+    if (!to.write(chunk, written)) from.pause();
   });
   to.on('drain', () => from.resume());
   // It may have been paused (while its first line was read): start it, as pipe() would.
