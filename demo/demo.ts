@@ -32,7 +32,8 @@ server.on('trace', show);
 say(`The burrow server listens: control port ${server.controlPort}, data port ${server.dataPort}.`);
 
 // 3. The client: connects to the control port and asks for a public port.
-say('The client connects and sends EXPOSE; the server opens a public port and answers OK.');
+say('The client connects and sends HELLO (the extensions it speaks) and EXPOSE; the server');
+console.log('  answers HELLO (the extensions it speaks too), opens a public port and answers OK.');
 const client = new BurrowClient({
   tunnels: [{ localPort: servicePort }],
   server: HOST,
@@ -51,6 +52,8 @@ say(`A visitor requests http://${HOST}:${tunnel.publicPort}/hello. Watch the ren
 console.log('  the server parks the visitor and tells the client CONNECTION <id>; the client dials');
 console.log('  the data port with ID <id> (and the local service at the same time); the server');
 console.log('  answers OK and pairs the two sockets; bytes flow until each side half-closes.');
+console.log('  Before passing a FIN on, each side asks the other program with a PING whether it');
+console.log('  is still alive: a program that crashed sends FINs too (fin-check).');
 const closed = once(client, 'connection-close');
 const response = await fetchText(`http://${HOST}:${tunnel.publicPort}/hello`);
 await closed;
