@@ -2,6 +2,11 @@
 // functions and the constants that bound them. docs/PROTOCOL.md is the prose version of
 // this file; change both together.
 
+import { helloOf, MAX_HELLO_WORDS, type Hello } from './extensions.ts';
+
+// HELLO's words and what two peers agree on live in extensions.ts.
+export { agreeOn, EXTENSIONS, formatHello, MAX_HELLO_WORDS, type Extension, type Hello } from './extensions.ts';
+
 /** Where the server listens for control connections unless told otherwise. */
 export const DEFAULT_CONTROL_PORT = 7835;
 /** Where the server listens for data connections unless told otherwise. */
@@ -57,42 +62,6 @@ export const ERR_REASONS = [
   'bad-certificate', // mutual TLS: the client's certificate is missing or not signed by the client CA
 ] as const;
 export type ErrReason = (typeof ERR_REASONS)[number];
-
-/** What a peer may switch on with `HELLO`, beyond the base protocol (docs/PROTOCOL.md,
- * *Extensions*). A client offers the ones it speaks; the server answers with those it
- * speaks too, and from then on both use exactly that set.
- * - `ping`: PING/PONG both ways, and each side's receive deadline (heartbeats).
- * - `goaway`: GOAWAY both ways: "I am leaving on purpose; let what is joined finish";
- *   then BYE from each side once its joined connections have ended; the connection closes
- *   when both have said BYE.
- * - `id-reply`: the server answers every `ID` line with `OK` before the visitor's bytes.
- * - `fin-check`: a FIN on a data connection is passed on only once the other program has
- *   answered a PING sent after it (needs `ping`). Offered as `fin-check=<instance>`: the
- *   sender's id, new for every process, so that after a reconnect only the same process
- *   can vouch for its old connections.
- * - `refuse`: the client may turn a visitor away with `REFUSE <id>`. */
-export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-check', 'refuse'] as const;
-export type Extension = (typeof EXTENSIONS)[number];
-/** A HELLO word: an extension name (lower case, digits, dashes), optionally `=<token>`.
- * Unknown names are allowed (a newer peer may offer more) and simply not agreed to. */
-const HELLO_WORD = /^([a-z][a-z0-9-]{0,31})(?:=([A-Za-z0-9_-]{1,64}))?$/;
-/** Most words one HELLO may carry: bounds what a peer can make us parse. */
-export const MAX_HELLO_WORDS = 16;
-
-/** What a HELLO says: the extensions named, and the values some carry (`fin-check`'s
- * instance). */
-export interface Hello {
-  extensions: string[];
-  values: Record<string, string>;
-}
-
-/** The extensions of `offered` that are also in `supported`; `fin-check` only with `ping`,
- * which carries it. */
-export function agreeOn(offered: readonly string[], supported: readonly Extension[] = EXTENSIONS): Set<Extension> {
-  const agreed = new Set(supported.filter((extension) => offered.includes(extension)));
-  if (!agreed.has('ping')) agreed.delete('fin-check');
-  return agreed;
-}
 
 /** A connection id or lease token as it travels: nanoid's alphabet, bounded length.
  * Opaque to the client. */
@@ -173,16 +142,9 @@ function portOf(field: string | undefined, allowZero: boolean): number | undefin
 }
 
 function parseHello(words: string[]): Parsed<HelloMessage> {
-  const message: HelloMessage = { verb: 'HELLO', extensions: [], values: {} };
-  for (const word of words) {
-    const match = HELLO_WORD.exec(word);
-    if (!match?.[1] || words.length > MAX_HELLO_WORDS) {
-      return fail('bad-arguments', `usage: HELLO [<extension>[=<token>]...] (at most ${MAX_HELLO_WORDS} lower-case words)`);
-    }
-    message.extensions.push(match[1]);
-    if (match[2] !== undefined) message.values[match[1]] = match[2];
-  }
-  return { ok: true, message };
+  const hello = helloOf(words);
+  if (!hello) return fail('bad-arguments', `usage: HELLO [<extension>[=<token>]...] (at most ${MAX_HELLO_WORDS} lower-case words)`);
+  return { ok: true, message: { verb: 'HELLO', ...hello } };
 }
 
 function parseErr(fields: string[]): Parsed<ErrMessage> {
@@ -320,9 +282,6 @@ export function formatOk(publicPort?: number, lease?: string): string {
   return lease === undefined ? `OK ${publicPort}\n` : `OK ${publicPort} ${lease}\n`;
 }
 export const formatSignal = (verb: ControlSignal['verb']): string => `${verb}\n`;
-/** `HELLO ping ... fin-check=<instance> ...`: `values` are written after their names. */
-export const formatHello = (extensions: Iterable<string>, values: Record<string, string> = {}): string =>
-  ['HELLO', ...[...extensions].map((name) => (values[name] === undefined ? name : `${name}=${values[name]}`))].join(' ') + '\n';
 export const formatRefuse = (id: string): string => `REFUSE ${id}\n`;
 /** `destination` (the server's address and port the visitor connected to) is only sent
  * after a `visitor`. */
