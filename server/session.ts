@@ -109,9 +109,9 @@ export class ControlSession {
   }
 
   /** The server is shutting down: tell the client (so it reconnects later rather than
-   * fail) and free its ports. A client that speaks GOAWAY closes the connection itself
-   * once its joined connections have ended (their FINs checked); a minimal one sees it
-   * end now. */
+   * fail) and free its ports. With a client that speaks GOAWAY the connection stays until
+   * both sides have said BYE (joined connections ended, their FINs checked); a minimal
+   * one sees it end now. */
   goAway(): void {
     this.leaving = true;
     if (!this.extensions.has('goaway')) return this.close('');
