@@ -5,6 +5,7 @@
 // same probe shared/pipe.ts uses). The socket must be half-open (allowHalfOpen) and must
 // not have ended its own side, or the probe cannot run.
 import type net from 'node:net';
+import { within } from './helpers.ts';
 
 export interface HonestEnding {
   how: 'fin' | 'reset';
@@ -93,4 +94,23 @@ export function uploadSink(threshold: number): {
     },
     nextReached: () => slot(asked++).promise,
   };
+}
+
+/** Resolves once `socket` has received at least `atLeast` bytes (counted from now), at
+ * most 10 s from now. */
+export function receivedAtLeast(socket: net.Socket, atLeast: number): Promise<void> {
+  let received = 0;
+  return within(
+    new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer): void => {
+        received += chunk.length;
+        if (received < atLeast) return;
+        socket.off('data', onData);
+        resolve();
+      };
+      socket.on('data', onData);
+    }),
+    10_000,
+    `${atLeast} bytes`,
+  );
 }

@@ -6,10 +6,9 @@
 // docs/PROTOCOL.md). A control case checks that a stream that does end cleanly still ends
 // with a FIN and every byte, so a check that never confirms would be caught too.
 import assert from 'node:assert/strict';
-import type net from 'node:net';
 import { test } from 'node:test';
 import { CHILD_MS, FORWARDING, killAll, LISTENING, loopbackClientArgs, startCli, waitForOutput, type Cli } from './child.ts';
-import { honestEnding, pushBytes, uploadSink, type HonestEnding } from './endings.ts';
+import { honestEnding, pushBytes, receivedAtLeast, uploadSink, type HonestEnding } from './endings.ts';
 import { connectVisitor, HOST, listenLocal, within } from './helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -40,23 +39,6 @@ async function startTunnel(live: Set<Cli>, relay: Relay, localPort: number, extr
   return { cli, publicPort: Number(publicPort) };
 }
 
-/** Resolves once `socket` has received at least `atLeast` bytes (counted from now). */
-function receivedAtLeast(socket: net.Socket, atLeast: number): Promise<void> {
-  let received = 0;
-  return within(
-    new Promise<void>((resolve) => {
-      const onData = (chunk: Buffer): void => {
-        received += chunk.length;
-        if (received < atLeast) return;
-        socket.off('data', onData);
-        resolve();
-      };
-      socket.on('data', onData);
-    }),
-    END_MS,
-    `${atLeast} bytes`,
-  );
-}
 
 /** Sends a child `signal` and waits for it to exit. */
 async function signal(cli: Cli, name: NodeJS.Signals, what: string): Promise<void> {

@@ -15,7 +15,7 @@ import { startServer, type BurrowServer, type ServerOptions } from '../server/se
 import { abortSocket } from '../shared/pipe.ts';
 import { testCerts } from './certs.ts';
 import { connectVisitor, HOST, listenLocal, startRig, within } from './helpers.ts';
-import { honestEnding, pushBytes, uploadSink, type HonestEnding } from './endings.ts';
+import { honestEnding, pushBytes, receivedAtLeast, uploadSink, type HonestEnding } from './endings.ts';
 import { startTcpProxy } from './tcp-proxy.ts';
 
 const MiB = 1024 * 1024;
@@ -33,24 +33,6 @@ async function security(mode: Mode): Promise<{ server: Partial<ServerOptions>; c
   return { server: { tls: { cert: certs.server.cert, key: certs.server.key } }, client: { tls: { ca: certs.ca.cert } } };
 }
 
-/** Counts what a socket receives, and resolves `reached` once it has `atLeast` bytes. */
-function receivedAtLeast(socket: net.Socket, atLeast: number): Promise<void> {
-  let received = 0;
-  return within(
-    new Promise<void>((resolve) => {
-      const onData = (chunk: Buffer): void => {
-        received += chunk.length;
-        if (received >= atLeast) {
-          socket.off('data', onData);
-          resolve();
-        }
-      };
-      socket.on('data', onData);
-    }),
-    10_000,
-    `${atLeast} bytes`,
-  );
-}
 
 /** Options for a client of `server` exposing `localPort`, all on loopback. */
 const clientTo = (server: BurrowServer, localPort: number, extra: Partial<ClientOptions> = {}): ClientOptions => ({
