@@ -24,6 +24,7 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}, rand
 /** Refusals that the same request would meet again, however long we wait. */
 const PERMANENT_REASONS = new Set([
   'port-out-of-range',
+  'wrong-port',
   'bad-arguments',
   'unknown-verb',
   'bad-line',

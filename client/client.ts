@@ -24,6 +24,8 @@ import { parseEndpoint, proxyHeader } from '../shared/proxy-header.ts';
 import { hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
+import { dial } from './dial.ts';
+import { nothingListensOn } from './local-check.ts';
 import { ControlLink } from './control.ts';
 import { LeaseFile } from './lease-file.ts';
 import { TunnelTable } from './tunnel-table.ts';
@@ -69,6 +71,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** Aborted by stop(): cuts dial-backs that are not joined yet. */
   private readonly stopping = new AbortController();
   private readonly turnAway: TurnAwayWarnings;
+  /** The check of the data port, begun as soon as the first link knows which it is. */
+  private startupCheck: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ClientOptions) {
@@ -90,7 +94,11 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
    * nothing open if any step fails. */
   async start(): Promise<void> {
     try {
+      // The data port is checked as soon as the server's HELLO says which one it is, so
+      // the check comes before any dial-back (whose connections a server sees in order).
       await this.openLink('release');
+      await this.startupCheck;
+      await this.checkLocalServices();
     } catch (error) {
       // Graceful, so the GOAWAY reaches the server; nothing joined yet, so it is quick.
       await this.close();
@@ -145,7 +153,11 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         onLost: (error, goAway) => this.onLost(link, error, goAway),
         trace: (kind, text) => this.trace('control', kind, text),
         track: (socket) => this.controlSockets.add(socket),
-        onAgreed: () => this.finWaits.wake(),
+        onAgreed: () => {
+          this.finWaits.wake();
+          this.startupCheck ??= this.checkDataPort(link);
+          this.startupCheck.catch(() => {}); // awaited by start(); only the first link's
+        },
         onGoAway: () => this.byeWhenIdle(),
       },
     );
@@ -250,7 +262,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     dialBack({
       id,
       serverHost: this.serverHost,
-      dataPort: this.options.dataPort ?? DEFAULT_DATA_PORT,
+      dataPort: this.dataPortOf(link),
       localHost: tunnel.localHost,
       localPort: tunnel.localPort,
       proxyHeader: tunnel.proxyProtocol && proxyHeader(tunnel.proxyProtocol, parseEndpoint(visitor), parseEndpoint(destination)),
@@ -299,6 +311,44 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
    * control connection's heartbeat to check a FIN (at once if there are none). */
   private byeWhenIdle(): void {
     if (this.connections === 0 && (this.stopped || this.link?.serverLeaving)) this.link?.bye();
+  }
+
+  /** The server's data port: as configured, else as the server named it, else 7836. */
+  private dataPortOf(link: ControlLink | undefined): number {
+    return this.options.dataPort ?? link?.serverDataPort ?? DEFAULT_DATA_PORT;
+  }
+
+  /** At start, so that a mistake shows now rather than at the first visitor: the data
+   * port must take a connection (one that says nothing, which any relay tolerates), or
+   * the start fails. */
+  private async checkDataPort(link: ControlLink): Promise<void> {
+    const dataPort = this.dataPortOf(link);
+    try {
+      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+      const socket = await dial({ host: this.serverHost, port: dataPort, timeoutMs, code: 'unreachable', what: "server's data port", track: (s) => this.track(s) });
+      socket.destroy();
+    } catch (error) {
+      const reason = error instanceof BurrowError ? error.message : String(error);
+      const hint =
+        this.options.dataPort !== undefined
+          ? 'check the data port you gave, or a firewall between us lets only the control port through'
+          : link.serverDataPort !== undefined
+            ? 'this is the data port the server named: a firewall between us lets only the control port through?'
+            : `the server did not name its data port, and it is not the default ${DEFAULT_DATA_PORT}: give it (--data-port)`;
+      throw new BurrowError('unreachable', `${reason}. The control port answered, so ${hint}`, { cause: error });
+    }
+  }
+
+  /** At start: a local service that nothing listens for yet is worth a warning (the
+   * tunnel opens anyway; visitors are reset until it listens). */
+  private async checkLocalServices(): Promise<void> {
+    await Promise.all(
+      this.tunnels.map(async (tunnel) => {
+        if (!(await nothingListensOn(tunnel.localHost, tunnel.localPort))) return;
+        const where = hostPort(tunnel.localHost, tunnel.localPort);
+        this.warn(new BurrowError('local-unavailable', `nothing listens on ${where} yet: visitors of ${tunnel.url} are reset until something does`));
+      }),
+    );
   }
 
   /** Asks the server that `link` reached whether it is alive: over `link`, or after a

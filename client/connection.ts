@@ -120,6 +120,10 @@ async function handshake(data: net.Socket, id: string, timeoutMs: number, option
     if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);
     if (parsed.message.verb === 'ERR') {
       const { reason, detail } = parsed.message;
+      if (reason === 'wrong-port') {
+        const where = hostPort(options.serverHost, options.dataPort);
+        throw new BurrowError('refused', `${where} is a burrow server's control port, not its data port: are the control and data ports swapped?`, { reason });
+      }
       throw new BurrowError('refused', `server refused connection ${id}: ${reason}${detail ? ` (${detail})` : ''}`, { reason });
     }
     return data;

@@ -69,6 +69,19 @@ export interface LinkEvents {
   onGoAway(): void;
 }
 
+/** Why the first line from the server shows this is not a burrow control port, in a
+ * person's words, or undefined if it may well be one. */
+function notOurControlPort(line: string, parsed: ReturnType<typeof parseServerControlLine>, where: string): BurrowError | undefined {
+  if (parsed.ok && parsed.message.verb === 'ERR' && parsed.message.reason === 'wrong-port') {
+    return new BurrowError('refused', `${where} is a burrow server's data port, not its control port: are the control and data ports swapped?`, { reason: 'wrong-port' });
+  }
+  if (parsed.ok || parsed.reason !== 'unknown-verb') return undefined;
+  if (/^HTTP\/[0-9]/.test(line)) return new BurrowError('protocol', `${where} answers HTTP, not burrow: it is a web server, not a burrow server's control port`);
+  if (line.startsWith('SSH-')) return new BurrowError('protocol', `${where} is an SSH server, not a burrow server's control port`);
+  const said = line.replace(/[^\x20-\x7e]/g, '?').slice(0, 40);
+  return new BurrowError('protocol', `${where} does not speak burrow: it answered "${said}"`);
+}
+
 type Waiter = { resolve: (opened: Opened) => void; reject: (error: BurrowError) => void; onOpened: (opened: Opened) => void; localPort: number };
 type AuthReply = Extract<ServerAuthMessage, { verb: 'CHALLENGE' | 'OK' }>;
 
@@ -95,6 +108,8 @@ export class ControlLink {
   private spokeHello = false;
   /** The server process's id from its `fin-check=<instance>`. */
   private instance: string | undefined;
+  /** The data port the server named (`data-port=<port>`), if it did. */
+  private namedDataPort: number | undefined;
   private readonly alive = new AliveCheck(() => this.ping());
 
   constructor(
@@ -154,6 +169,11 @@ export class ControlLink {
     return this.instance;
   }
 
+  /** The data port the server named in its HELLO, if it did. */
+  get serverDataPort(): number | undefined {
+    return this.namedDataPort;
+  }
+
   /** True if the server answered our HELLO: it knows more than the base protocol (and
    * names the public port in every CONNECTION). False for a minimal server. */
   get knowsHello(): boolean {
@@ -184,6 +204,12 @@ export class ControlLink {
   private onHelloAnswer(line: string): boolean {
     this.helloPending = false;
     const parsed = parseServerControlLine(line);
+    // The first thing this port says tells whether it is a burrow control port at all.
+    const wrong = notOurControlPort(line, parsed, hostPort(this.options.host, this.options.port));
+    if (wrong) {
+      this.lose(wrong);
+      return true;
+    }
     // A server that refuses unknown verbs instead of ignoring them: no extensions either.
     const refused = parsed.ok && parsed.message.verb === 'ERR' && parsed.message.reason === 'unknown-verb';
     const consumed = parsed.ok && (parsed.message.verb === 'HELLO' || refused);
@@ -191,6 +217,8 @@ export class ControlLink {
       this.spokeHello = true;
       this.agreed = agreeOn(parsed.message.extensions);
       if (this.agreed.has('fin-check')) this.instance = parsed.message.values['fin-check'];
+      const dataPort = Number(parsed.message.values['data-port']);
+      if (this.agreed.has('data-port') && Number.isInteger(dataPort) && dataPort > 0 && dataPort <= 65535) this.namedDataPort = dataPort;
     }
     if (this.agreed.has('ping')) {
       this.expectLine();

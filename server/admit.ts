@@ -22,14 +22,17 @@ export const msLeft = (deadline: number): number => Math.max(1, deadline - Date.
 /** Resolves with the socket to speak the protocol on (`socket` itself, or TLS over it), or
  * undefined if the connection was turned away or went away. `deadline` is the connection's
  * handshake deadline, counted from its accept: the first byte, the TLS handshake and then
- * the first line (or authentication) must all be done by then. */
-export async function admit(socket: net.Socket, ctx: ServerContext, conn: string, deadline: number, kind: 'control' | 'data'): Promise<net.Socket | undefined> {
+ * the first line (or authentication) must all be done by then. `label` names the
+ * connection in traces; it is asked only once the connection has said something, so one
+ * that closes without a byte (a client checking that the port answers) uses no number. */
+export async function admit(socket: net.Socket, ctx: ServerContext, label: () => string, deadline: number, kind: 'control' | 'data'): Promise<net.Socket | undefined> {
   const peer = peerOf(socket); // now: a failed TLS handshake can take the address with it
   const first = await firstByte(socket, msLeft(deadline));
   if (first === 'closed') {
-    socket.destroy(); // it ended (or failed) before saying anything
+    socket.destroy(); // it ended (or failed) before saying anything: it gets no label
     return undefined;
   }
+  const conn = label();
   if (first === 'timeout') {
     turnAway(socket, ctx, conn, formatErr('timeout', `nothing received within ${ctx.limits.handshakeTimeoutMs} ms`));
     return undefined;

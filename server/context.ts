@@ -38,6 +38,8 @@ export interface ServerContext {
   /** Registers a socket to be destroyed when the server closes: a control connection
    * stays until the rest (data connections, visitors) has drained. */
   track(socket: Socket, kind?: 'control' | 'data'): void;
+  /** The data port actually listened on (`data-port`). */
+  readonly dataPort: number;
   /** This server process's id for `fin-check` (see BurrowServer.instance). */
   readonly instance: string;
   /** FINs waiting for their client's control connection to come back. */

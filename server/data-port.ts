@@ -18,11 +18,13 @@ import type { Tunnel } from './tunnel.ts';
 const debug = createDebug('burrow:server');
 
 export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Promise<void> {
-  const conn = ctx.label('data');
+  // Named on first use: a connection that only checks the port answers takes no number.
+  let named: string | undefined;
+  const label = (): string => (named ??= ctx.label('data'));
   // One deadline from accept: the first byte, TLS, and the ID line.
   const deadline = Date.now() + ctx.limits.handshakeTimeoutMs;
   ctx.track(raw);
-  raw.on('error', (error) => debug('%s: %s', conn, error.message));
+  raw.on('error', (error) => debug('%s: %s', label(), error.message));
   if (raw.destroyed) return; // the server is closing: track() has destroyed it
   // The deadline bounds how long one handshake lasts; this bounds how many one address
   // holds at once (each costs a socket, a timer and maybe a TLS session).
@@ -30,7 +32,7 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   const { handshakesPerAddress } = ctx;
   if (!handshakesPerAddress.tryAdd(address)) {
     const line = formatErr('too-many-connections', `limit is ${ctx.limits.maxHandshakesPerIp} data handshakes per address`);
-    ctx.trace(conn, 'send', `${line.trimEnd()} (to ${peerOf(raw)})`);
+    ctx.trace(label(), 'send', `${line.trimEnd()} (to ${peerOf(raw)})`);
     closeWithLine(raw, line);
     return;
   }
@@ -46,11 +48,11 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   raw.once('close', release);
   let paired: Paired | undefined;
   try {
-    paired = await handshake(raw, ctx, conn, deadline);
+    paired = await handshake(raw, ctx, label, deadline);
   } finally {
     release();
   }
-  if (paired) await pipe(paired, ctx, conn);
+  if (paired) await pipe(paired, ctx, label());
 }
 
 /** A data connection and the visitor it asked for (by `id`). */
@@ -63,9 +65,10 @@ interface Paired {
 /** From accept to pairing: admits the connection (TLS), reads its ID line and takes the
  * visitor waiting for that id. Resolves with both, or undefined once the connection has
  * been turned away (or went away). */
-async function handshake(raw: Socket, ctx: ServerContext, conn: string, deadline: number): Promise<Paired | undefined> {
-  const socket = await admit(raw, ctx, conn, deadline, 'data');
+async function handshake(raw: Socket, ctx: ServerContext, label: () => string, deadline: number): Promise<Paired | undefined> {
+  const socket = await admit(raw, ctx, label, deadline, 'data');
   if (!socket) return undefined;
+  const conn = label();
   const close = (line: string): undefined => {
     ctx.trace(conn, 'send', line.trimEnd());
     closeWithLine(socket, line);

@@ -275,7 +275,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.trace(conn, 'event', `client connected from ${formatAddress(address, raw.remotePort) ?? address}`);
     // One deadline from accept: the first byte, TLS, and the first line or authentication.
     const deadline = Date.now() + this.limits.handshakeTimeoutMs;
-    const socket = await admit(raw, this, conn, deadline, 'control');
+    const socket = await admit(raw, this, () => conn, deadline, 'control');
     if (!socket || this.shuttingDown) {
       socket?.destroy();
       return;

@@ -180,7 +180,8 @@ export class ControlSession {
       this.extensions = agreeOn(message.extensions);
       this.clientInstance = this.extensions.has('fin-check') ? message.values['fin-check'] : undefined;
       // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
-      this.inOrder(() => this.send(formatHello(this.extensions, { 'fin-check': this.ctx.instance })));
+      const values = { 'fin-check': this.ctx.instance, 'data-port': String(this.ctx.dataPort) };
+      this.inOrder(() => this.send(formatHello(this.extensions, values)));
       if (this.auth.authenticated) this.heard(); // now with the heartbeats it agreed to
       return;
     }

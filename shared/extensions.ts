@@ -13,8 +13,10 @@
  *   answered a PING sent after it (needs `ping`). Offered as `fin-check=<instance>`: the
  *   sender's id, new for every process, so that after a reconnect only the same process
  *   can vouch for its old connections.
- * - `refuse`: the client may turn a visitor away with `REFUSE <id>`. */
-export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-check', 'refuse'] as const;
+ * - `refuse`: the client may turn a visitor away with `REFUSE <id>`.
+ * - `data-port`: the server names its data port (`data-port=<port>`), so that a client
+ *   told only the control port dials the right one. */
+export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-check', 'refuse', 'data-port'] as const;
 export type Extension = (typeof EXTENSIONS)[number];
 /** A HELLO word: an extension name (lower case, digits, dashes), optionally `=<token>`.
  * Unknown names are allowed (a newer peer may offer more) and simply not agreed to. */

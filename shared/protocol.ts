@@ -44,6 +44,7 @@ export const ERR_REASONS = [
   'bad-line', // empty, not printable ASCII, or not single-space separated
   'line-too-long', // over MAX_LINE_LENGTH bytes; the connection is closed
   'unknown-verb', // a verb this port does not know
+  'wrong-port', // a data-port line on the control port, or a control line on the data port
   'bad-arguments', // a known verb with missing, extra or malformed fields
   'port-in-use', // the requested public port is taken
   'port-out-of-range', // the requested public port is outside the server's range
@@ -174,6 +175,7 @@ export function parseClientControlLine(line: string): Parsed<ClientControlMessag
     if (args.length !== 1 || proof === undefined || !ID_PATTERN.test(proof)) return fail('bad-arguments', 'usage: PROOF <proof>');
     return { ok: true, message: { verb, proof } };
   }
+  if (verb === 'ID') return fail('wrong-port', 'this is the control port: ID belongs on the data port');
   if (verb !== 'EXPOSE') return fail('unknown-verb', `${verb} is not a control verb`);
   const localPort = portOf(args[0], false);
   const remotePort = args[1] === undefined ? 0 : portOf(args[1], true);
@@ -251,11 +253,15 @@ export function parseServerAuthLine(line: string): Parsed<ServerAuthMessage> {
   }
 }
 
+/** What a client sends on the control port: on the data port, a sign of swapped ports. */
+const CONTROL_VERBS = new Set(['HELLO', 'EXPOSE', 'AUTH', 'PROOF', 'REFUSE', 'PING', 'PONG', 'GOAWAY', 'BYE']);
+
 /** `ID <id> [<proof>]` */
 export function parseClientDataLine(line: string): Parsed<ClientDataMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
   const [verb, id, proof, ...extra] = parsed.message;
+  if (verb !== undefined && CONTROL_VERBS.has(verb)) return fail('wrong-port', `this is the data port: ${verb} belongs on the control port`);
   if (verb !== 'ID') return fail('unknown-verb', `${verb} is not a data verb`);
   const proofOk = proof === undefined || ID_PATTERN.test(proof);
   if (id === undefined || extra.length > 0 || !ID_PATTERN.test(id) || !proofOk) return fail('bad-arguments', 'usage: ID <id> [<proof>]');

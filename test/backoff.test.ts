@@ -76,6 +76,7 @@ test('isPermanent: refusals the same request meets again stop retrying; the rest
   // client lacks the secret, TLS or the certificate the server asks for.
   const permanent = new Set([
     'port-out-of-range',
+    'wrong-port',
     'bad-arguments',
     'unknown-verb',
     'bad-line',

@@ -48,7 +48,7 @@ const LONG = 'X'.repeat(300);
 const REFUSALS: Array<[string, Buffer | string, string]> = [
   ['garbage text', 'hello there\n', 'unknown-verb'],
   ['an HTTP request line (CRLF)', 'GET / HTTP/1.1\r\n', 'unknown-verb'],
-  ['a control verb on the data port', 'EXPOSE 3000\n', 'unknown-verb'],
+  ['a control verb on the data port', 'EXPOSE 3000\n', 'wrong-port'],
   ['a lower-case verb', 'id abcdef\n', 'unknown-verb'],
   ['a server verb', 'OK\n', 'unknown-verb'],
   ['a 256-byte line (the longest allowed) with an unknown verb', `${'V'.repeat(256)}\n`, 'unknown-verb'],

@@ -9,7 +9,7 @@ describe('HELLO and REFUSE lines', () => {
   test('HELLO with words, and without any, parses both ways and round-trips', () => {
     assert.deepEqual(parseClientControlLine('HELLO ping goaway'), { ok: true, message: { verb: 'HELLO', extensions: ['ping', 'goaway'], values: {} } });
     assert.deepEqual(parseServerControlLine('HELLO'), { ok: true, message: { verb: 'HELLO', extensions: [], values: {} } });
-    assert.equal(formatHello(EXTENSIONS), 'HELLO ping goaway id-reply fin-check refuse\n');
+    assert.equal(formatHello(EXTENSIONS), 'HELLO ping goaway id-reply fin-check refuse data-port\n');
     assert.equal(formatHello([]), 'HELLO\n');
     assert.deepEqual(parseClientControlLine(formatHello(EXTENSIONS).trimEnd()), { ok: true, message: { verb: 'HELLO', extensions: [...EXTENSIONS], values: {} } });
   });

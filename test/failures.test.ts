@@ -291,7 +291,7 @@ test('control port: refused lines keep the connection usable; a too-long line cl
       ['HOWDY\n', 'unknown-verb'],
       ['EXPOSE abc\n', 'bad-arguments'],
       ['\n', 'bad-line'],
-      ['ID abc\n', 'unknown-verb'],
+      ['ID abc\n', 'wrong-port'],
       ['EXPOSE 70000\n', 'bad-arguments'],
     ];
     for (const [line, reason] of refused) {

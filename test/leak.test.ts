@@ -321,7 +321,9 @@ async function settle(rig: Rig, handles: Record<string, number>, what: string): 
 async function checkNoLeaks(mix: Mix, rounds: number): Promise<number> {
   const { rig, closes } = await leakRig();
   try {
-    // The idle rig: its four listeners and the two ends of the control connection.
+    // The idle rig: its four listeners and the two ends of the control connection (once
+    // the client's start-up check of the data port has closed on both sides).
+    await untilStats(rig.server, 'the start');
     const handles = handleCounts();
     await scenarios.normal(rig, 0);
     await settle(rig, handles, 'a first request');
@@ -359,6 +361,7 @@ test('the heap does not grow over thousands of connections of every kind', async
   const gc = loadGc();
   const { rig, closes } = await leakRig();
   try {
+    await untilStats(rig.server, 'the start');
     const handles = handleCounts();
     // Warm-up round: first-use allocations (compiled code, pools, caches) happen here.
     await runRound(rig, EVERYTHING, 0);

@@ -220,10 +220,11 @@ describe('parseClientControlLine (EXPOSE, PING, PONG, GOAWAY)', () => {
     assertUsage(parseClientControlLine, [`EXPOSE 3000 99999 ${LEASE}`, `EXPOSE 0 8080 ${LEASE}`, `EXPOSE 3000 abc ${LEASE}`], EXPOSE_USAGE);
   });
 
-  test('unknown verbs (ID, OK, lower case) are unknown-verb', () => {
+  test('ID on the control port is wrong-port (the ports are swapped); other unknown verbs (OK, lower case) are unknown-verb', () => {
+    assert.deepEqual(parseClientControlLine('ID abc'), { ok: false, reason: 'wrong-port', detail: 'this is the control port: ID belongs on the data port' });
     assertUnknownVerbs(
       parseClientControlLine,
-      [['ID abc', 'ID'], ['OK 3000', 'OK'], ['CONNECTION abc 3000', 'CONNECTION'], ['expose 3000', 'expose'], ['Expose 3000', 'Expose'], ['HOWDY', 'HOWDY'], ['hello', 'hello'], ['ping', 'ping'], ['Goaway', 'Goaway'], ['PINGS', 'PINGS']],
+      [['OK 3000', 'OK'], ['CONNECTION abc 3000', 'CONNECTION'], ['expose 3000', 'expose'], ['Expose 3000', 'Expose'], ['HOWDY', 'HOWDY'], ['hello', 'hello'], ['ping', 'ping'], ['Goaway', 'Goaway'], ['PINGS', 'PINGS']],
       'is not a control verb',
     );
   });
@@ -428,13 +429,11 @@ describe('parseClientDataLine (ID)', () => {
     assertUsage(parseClientDataLine, ['ID', 'ID abc def ghi', 'ID abc de.f', 'ID abc.def', 'ID abc/def', 'ID ab!c', 'ID a=b', 'ID ~abc', 'ID "abc"'], 'usage: ID <id> [<proof>]');
   });
 
-  test('unknown verbs (EXPOSE, OK, lower case) are unknown-verb', () => {
-    // The signals belong to control connections only.
-    assertUnknownVerbs(
-      parseClientDataLine,
-      [['EXPOSE 3000', 'EXPOSE'], ['OK', 'OK'], ['id abc', 'id'], ['ERR timeout', 'ERR'], ['PING', 'PING'], ['PONG', 'PONG'], ['GOAWAY', 'GOAWAY']],
-      'is not a data verb',
-    );
+  test('a control verb on the data port is wrong-port (the ports are swapped); other unknown verbs are unknown-verb', () => {
+    for (const verb of ['HELLO', 'EXPOSE', 'AUTH', 'PROOF', 'REFUSE', 'PING', 'PONG', 'GOAWAY', 'BYE']) {
+      assert.deepEqual(parseClientDataLine(`${verb} 3000`), { ok: false, reason: 'wrong-port', detail: `this is the data port: ${verb} belongs on the control port` });
+    }
+    assertUnknownVerbs(parseClientDataLine, [['OK', 'OK'], ['id abc', 'id'], ['ERR timeout', 'ERR'], ['HOWDY', 'HOWDY']], 'is not a data verb');
   });
 });
 
