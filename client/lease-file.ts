@@ -7,10 +7,10 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'n
 import { dirname } from 'node:path';
 import { BurrowError, describe } from '../shared/errors.ts';
 
-/** Entries older than this are dropped: no server keeps a lease that long (the grace
- * period is at most a day). */
-export const LEASE_FILE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
-/** Most entries kept in all (the oldest go first): bounds the file. */
+/** Most entries kept in all (the oldest go first): bounds the file. An entry has no age
+ * limit of its own: a lease stays good as long as its client runs, however long that is,
+ * and a stale one does no harm (a server that does not know it opens the port as for
+ * any request). */
 export const LEASE_FILE_MAX_ENTRIES = 256;
 
 interface Entry {
@@ -73,14 +73,10 @@ export class LeaseFile {
     }
   }
 
-  /** Drops what is too old, and the oldest beyond the limit. */
+  /** Drops the oldest entries beyond the limit. */
   private fresh(contents: Contents): Contents {
-    const cutoff = this.now() - LEASE_FILE_MAX_AGE_MS;
     const all = Object.entries(contents).flatMap(([server, ports]) => Object.entries(ports).map(([port, entry]) => ({ server, port, entry })));
-    const kept = all
-      .filter(({ entry }) => entry.saved > cutoff)
-      .sort((a, b) => b.entry.saved - a.entry.saved)
-      .slice(0, LEASE_FILE_MAX_ENTRIES);
+    const kept = all.sort((a, b) => b.entry.saved - a.entry.saved).slice(0, LEASE_FILE_MAX_ENTRIES);
     const result: Contents = {};
     for (const { server, port, entry } of kept) (result[server] ??= {})[port] = entry;
     return result;

@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import type { WaitsForVoucher } from '../shared/alive-check.ts';
 import type { TraceEvent } from '../shared/trace.ts';
+import type { ClientEvent } from './client-events.ts';
 import type { ServerCounters } from './counters.ts';
 import type { Departures } from './departures.ts';
 import type { ServerTls } from './tls-server.ts';
@@ -11,7 +12,7 @@ import type { CountPerKey, Limits } from './limits.ts';
 import type { PendingVisitors } from './pending.ts';
 import type { PortPool } from './ports.ts';
 import type { TunnelQuota } from './quota.ts';
-import type { Tunnel } from './tunnel.ts';
+import type { Tunnel, TunnelSession } from './tunnel.ts';
 
 /** Why a connection was turned away at the door (TLS) or at authentication. */
 export type RefusalReason = 'tls-required' | 'tls-not-enabled' | 'tls-failed' | 'bad-certificate' | 'auth-required' | 'auth-failed' | 'auth-disabled';
@@ -26,6 +27,8 @@ export interface ServerContext {
   readonly limits: Readonly<Limits>;
   /** Ports kept for clients that dropped (see leases.ts). */
   readonly leases: Leases;
+  /** For each lease, the control session that holds its tunnel now (fin-check asks it). */
+  readonly leaseHolders: Map<string, TunnelSession>;
   /** Open tunnels by public port. */
   readonly liveTunnels: Map<number, Tunnel>;
   /** True once the server has begun to shut down: tunnels then close without leases. */
@@ -53,6 +56,8 @@ export interface ServerContext {
   readonly counters: ServerCounters;
   /** A visitor was joined after waiting `waitMs`. */
   paired(visitor: Socket, waitMs: number): void;
+  /** Reports what a client did (the operator's log: see client-events.ts). */
+  clientEvent(event: ClientEvent): void;
   /** Reports a connection turned away for TLS or authentication (the operator's log). */
   refused(conn: string, peer: string, reason: RefusalReason, message: string): void;
 }

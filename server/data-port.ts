@@ -140,15 +140,16 @@ async function pipe({ socket, id, visitor }: Paired, ctx: ServerContext, conn: s
   ctx.trace(visitorLabel, 'event', `${how}: ${totals.fromA} bytes from the visitor, ${totals.toA} bytes to it, ${Math.round(performance.now() - visitor.since)} ms`);
 }
 
-/** Who can vouch that the client process behind `tunnel` is alive: its own control
- * connection while it is open; after a reconnect, the connection of the same process
- * (same `fin-check` instance) that holds the same tunnel again (same lease). Another
- * process holding that tunnel means ours is gone; nobody holding it, that it may still
- * be reconnecting. */
+/** Who can vouch that the client process behind `tunnel` is alive: the control
+ * connection that holds its tunnel now (by its lease), if it belongs to the same process
+ * (`fin-check` instance) — a newer connection after a reconnect, which keeps that role
+ * after a GOAWAY too — else the tunnel's own connection while it is open. Another process
+ * holding the tunnel now means ours is gone; nobody, that it may still be reconnecting. */
 function voucherFor(tunnel: Tunnel, ctx: ServerContext): Voucher | 'gone' | undefined {
-  if (tunnel.session.open) return tunnel.session;
-  const now = ctx.liveTunnels.get(tunnel.publicPort);
-  if (now === undefined || !now.session.open) return undefined;
-  const same = now.lease === tunnel.lease && tunnel.session.clientInstance !== undefined && now.session.clientInstance === tunnel.session.clientInstance;
-  return same ? now.session : 'gone';
+  const own = tunnel.session;
+  const holder = ctx.leaseHolders.get(tunnel.lease);
+  if (holder && holder !== own && holder.open) {
+    return own.clientInstance !== undefined && holder.clientInstance === own.clientInstance ? holder : 'gone';
+  }
+  return own.open ? own : undefined;
 }

@@ -6,6 +6,8 @@ import { sameToken } from '../shared/secret.ts';
 
 interface Held {
   token: string;
+  /** When it runs out (performance.now()). */
+  until: number;
   /** The source address of the control connection that held the port. */
   address: string;
   timer: NodeJS.Timeout;
@@ -28,7 +30,7 @@ export class Leases {
       this.records.delete(port);
       this.onExpire(port, address);
     }, this.graceMs);
-    this.records.set(port, { token, address, timer });
+    this.records.set(port, { token, address, timer, until: performance.now() + this.graceMs });
   }
 
   /** Ends the lease on `port` if `token` is its token: the caller may then open the port,
@@ -48,6 +50,12 @@ export class Leases {
       this.drop(port);
       this.onExpire(port, record.address);
     }
+  }
+
+  /** How long `port` stays under lease, in ms; undefined if it is not under lease. */
+  remainingMs(port: number): number | undefined {
+    const record = this.records.get(port);
+    return record && Math.max(0, Math.round(record.until - performance.now()));
   }
 
   /** Ports under lease now. */

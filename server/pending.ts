@@ -1,6 +1,9 @@
 // Visitors waiting for their data connection, by connection id. Each entry owns a timer:
-// a visitor nobody claims within the deadline is closed and forgotten.
+// a visitor nobody claims within the deadline is reset and forgotten (reset, not closed:
+// to a visitor that waits for the service to speak first, an empty stream that ends
+// cleanly would look like a complete answer).
 import type { Socket } from 'node:net';
+import { abortSocket } from '../shared/pipe.ts';
 import { CountPerKey } from './limits.ts';
 
 export interface PendingVisitor<Owner> {
@@ -28,7 +31,7 @@ export class PendingVisitors<Owner> {
       const entry = this.remove(id);
       if (!entry) return;
       this.onExpire(id, entry);
-      entry.socket.destroy();
+      abortSocket(entry.socket);
     }, this.timeoutMs);
     this.entries.set(id, { socket, owner, since: performance.now(), timer });
     this.perOwner.tryAdd(owner);
@@ -52,13 +55,17 @@ export class PendingVisitors<Owner> {
   /** Closes every visitor waiting on `owner` (its tunnel is closing). */
   dropOwner(owner: Owner): void {
     for (const [id, entry] of this.entries) {
-      if (entry.owner === owner) this.remove(id)?.socket.destroy();
+      const gone = entry.owner === owner ? this.remove(id) : undefined;
+      if (gone) abortSocket(gone.socket);
     }
   }
 
   /** Closes every waiting visitor. */
   clear(): void {
-    for (const id of [...this.entries.keys()]) this.remove(id)?.socket.destroy();
+    for (const id of [...this.entries.keys()]) {
+      const gone = this.remove(id);
+      if (gone) abortSocket(gone.socket);
+    }
   }
 
   /** Visitors waiting on `owner`. */

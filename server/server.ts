@@ -24,6 +24,7 @@ import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
 import type { RefusalReason, ServerContext } from './context.ts';
 import { acceptDataConnection } from './data-port.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
+import type { ClientEvent } from './client-events.ts';
 import { Departures } from './departures.ts';
 import { Leases } from './leases.ts';
 import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
@@ -31,7 +32,7 @@ import { PendingVisitors } from './pending.ts';
 import { PortPool, portOf } from './ports.ts';
 import { TunnelQuota } from './quota.ts';
 import { ControlSession } from './session.ts';
-import type { Tunnel } from './tunnel.ts';
+import type { Tunnel, TunnelSession } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
 
@@ -83,13 +84,15 @@ export interface ServerStats {
 }
 
 export interface BurrowServerEvents {
+  /** A client connected, opened a tunnel, left; a lease was kept or ran out. */
+  client: [ClientEvent];
   trace: [TraceEvent];
   refused: [RefusedEvent];
   /** A visitor was joined to its client's data connection after waiting `waitMs`. */
   paired: [{ waitMs: number }];
 }
 
-export type { ServerTotals };
+export type { ServerTotals, ClientEvent };
 
 export class BurrowServer extends EventEmitter<BurrowServerEvents> implements ServerContext {
   readonly ports: PortPool;
@@ -113,6 +116,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   readonly handshakesPerAddress: CountPerKey<string>;
   readonly leases: Leases;
   readonly liveTunnels = new Map<number, Tunnel>();
+  readonly leaseHolders = new Map<string, TunnelSession>();
   readonly counters = new ServerCounters();
   readonly quota: TunnelQuota;
   shuttingDown = false;
@@ -142,6 +146,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     this.leases = new Leases(limits.leaseGraceMs, (port, address) => {
       this.ports.release(port);
       this.quota.remove(address);
+      if (!this.shuttingDown) this.clientEvent({ kind: 'lease-expired', address, publicPort: port });
     });
     this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) => {
       this.counters.visitorsTimedOut++;
@@ -282,6 +287,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     }
     const session = new ControlSession(socket, this, conn, deadline);
     this.sessions.add(session);
+    this.clientEvent({ kind: 'connected', conn, address: session.address });
     socket.once('close', () => this.sessions.delete(session));
   }
 
@@ -302,6 +308,11 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     // Every line the server sends passes here: count its refusals by reason.
     if (kind === 'send' && text.startsWith('ERR ')) this.counters.error(text.split(' ')[1] ?? '');
     if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'server', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
+  }
+
+  clientEvent(event: ClientEvent): void {
+    debug('client event: %o', event);
+    this.emit('client', event);
   }
 
   refused(conn: string, address: string, reason: RefusalReason, message: string): void {

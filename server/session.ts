@@ -8,11 +8,11 @@ import { AliveCheck, type Answer } from '../shared/alive-check.ts';
 import { abortSocket } from '../shared/pipe.ts';
 import { agreeOn, formatErr, formatHello, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlLine, type Extension } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
-import { sameToken } from '../shared/secret.ts';
 import { msLeft, peerOf } from './admit.ts';
 import { ControlAuth, type AuthAnswer } from './auth.ts';
 import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
 import { PortError, portOf } from './ports.ts';
+import { reclaimPort } from './reclaim.ts';
 import { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
@@ -27,6 +27,8 @@ export class ControlSession {
    * may vouch for this one's data connections. */
   clientInstance: string | undefined;
   private readonly tunnels = new Set<Tunnel>();
+  /** Leases of the tunnels this session opened (see holdLease). */
+  private readonly heldLeases = new Set<string>();
   /** Lines received so far: HELLO is only valid as the first. */
   private linesReceived = 0;
   /** Answers "is the client still alive?" with our PINGs (fin-check). */
@@ -96,7 +98,10 @@ export class ControlSession {
     clearInterval(this.pingTimer);
     this.alive.fail();
     this.ctx.departures.forget(this.clientInstance, this);
-    const keep = this.leaving || this.ctx.shuttingDown || this.ctx.limits.leaseGraceMs <= 0 ? 'release' : 'lease';
+    const keep = this.keepOnClose();
+    for (const lease of this.heldLeases) if (this.ctx.leaseHolders.get(lease) === this) this.ctx.leaseHolders.delete(lease);
+    // Said first, so that what becomes of its ports (leases kept) reads after it.
+    this.ctx.clientEvent({ kind: 'disconnected', conn: this.label, address: this.address, why: this.why(finalLine), tunnels: this.tunnels.size });
     for (const tunnel of this.tunnels) tunnel.close(keep);
     this.tunnels.clear();
     if (finalLine === undefined) {
@@ -106,6 +111,20 @@ export class ControlSession {
       closeWithLine(this.socket, finalLine);
     }
     this.ctx.trace(this.label, 'event', keep === 'lease' ? 'closed; its public ports are kept for its lease' : 'closed; its public ports are free again');
+  }
+
+  /** What becomes of this client's ports when its connection ends: leased, unless it
+   * left on purpose (or the server is closing, or leases are off). */
+  private keepOnClose(): 'lease' | 'release' {
+    return this.leaving || this.ctx.shuttingDown || this.ctx.limits.leaseGraceMs <= 0 ? 'release' : 'lease';
+  }
+
+  /** Why the connection ends, in a word or two, for the operator. */
+  private why(finalLine: string | undefined): string {
+    if (finalLine?.startsWith('ERR ')) return finalLine.split(' ')[1]?.trimEnd() ?? 'error';
+    if (this.ctx.shuttingDown) return 'server shutting down';
+    if (this.leaving) return 'goaway';
+    return 'connection closed';
   }
 
   /** The server is shutting down: tell the client (so it reconnects later rather than
@@ -177,7 +196,9 @@ export class ControlSession {
     const message = parsed.message;
     if (message.verb === 'HELLO') {
       if (this.linesReceived !== 1) return this.refuse(formatErr('bad-arguments', 'HELLO must be the first line'));
-      this.extensions = agreeOn(message.extensions);
+      // fin-check needs the client's instance: without one it is not agreed.
+      const offered = message.values['fin-check'] === undefined ? message.extensions.filter((name) => name !== 'fin-check') : message.extensions;
+      this.extensions = agreeOn(offered);
       this.clientInstance = this.extensions.has('fin-check') ? message.values['fin-check'] : undefined;
       // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
       const values = { 'fin-check': this.ctx.instance, 'data-port': String(this.ctx.dataPort) };
@@ -203,6 +224,7 @@ export class ControlSession {
     }
     if (!this.auth.authenticated) return this.refuseAuth(ControlAuth.required());
     if (message.verb === 'REFUSE') return this.refuseVisitor(message.id);
+    if (this.leaving) return this.refuse(goingAway());
     const { maxTunnelsPerClient } = this.ctx.limits;
     if (this.tunnels.size + this.exposing >= maxTunnelsPerClient) {
       this.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
@@ -304,10 +326,14 @@ export class ControlSession {
    * the server's and this address's limits from now on (see quota.ts). */
   private async expose(localPort: number, remotePort: number, lease: string | undefined): Promise<void> {
     if (this.closed) return; // the client left before its turn
+    if (this.leaving) return this.refuseNow(goingAway());
     // A reclaimed port is counted already, for whoever held it: it moves to us, and keeps
     // its lease token. Any other port is one more for the limits.
-    const reclaimed = lease === undefined ? undefined : this.reclaim(remotePort, lease);
-    if (reclaimed) {
+    const reclaimed = lease === undefined ? 'no' : await reclaimPort(this.ctx, this, remotePort, lease);
+    if (reclaimed === 'in-use') {
+      return this.refuseNow(formatErr('port-in-use', `port ${remotePort} is in use by another live client with the same lease (two clients sharing one lease file?)`));
+    }
+    if (reclaimed !== 'no') {
       this.ctx.quota.move(reclaimed.address, this.address);
     } else {
       const refusal = this.ctx.quota.tryAdd(this.address);
@@ -324,38 +350,46 @@ export class ControlSession {
     } catch (error) {
       this.ctx.quota.remove(this.address);
       if (!(error instanceof PortError)) throw error;
-      this.refuseNow(formatErr(error.reason, error.message));
+      this.refuseNow(formatErr(error.reason, this.leasedDetail(remotePort) ?? error.message));
       return;
     }
     const publicPort = portOf(listener);
     // From here the tunnel owns the port's place in the limits and gives it back when it closes.
-    tunnel = new Tunnel(publicPort, localPort, reclaimed && lease !== undefined ? lease : nanoid(), listener, this, this.ctx);
-    if (this.closed) {
-      tunnel.close(); // the client left while we were binding
+    tunnel = new Tunnel(publicPort, localPort, reclaimed !== 'no' && lease !== undefined ? lease : nanoid(), listener, this, this.ctx);
+    if (this.closed || this.leaving) {
+      // The client left (or said GOAWAY) while we were binding. A reclaimed port keeps
+      // the lease its client holds; a new one was never told to anyone.
+      tunnel.close(reclaimed !== 'no' ? this.keepOnClose() : 'release');
+      if (!this.closed) this.refuseNow(goingAway());
       return;
     }
     this.tunnels.add(tunnel);
+    this.holdLease(tunnel.lease);
     this.send(formatOk(publicPort, tunnel.lease));
+    this.ctx.clientEvent({ kind: 'tunnel-opened', conn: this.label, address: this.address, publicPort, localPort, reclaimed: reclaimed !== 'no' });
     this.ctx.finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
     this.ctx.trace(this.label, 'event', `public port ${publicPort} now forwards to the client's port ${localPort}`);
   }
 
-  /** A client presenting the lease of `port` gets it back: from a lease kept after its
-   * drop, or from a tunnel of its old connection that the server has not yet seen die.
-   * Returns the address the port was counted for, or undefined if the lease does not
-   * match (then the port stays taken, and listen() refuses it). */
-  private reclaim(port: number, lease: string): { address: string } | undefined {
-    const live = this.ctx.liveTunnels.get(port);
-    if (live) {
-      if (!sameToken(live.lease, lease)) return undefined;
-      // The old connection is a zombie (or this one asks again): this client owns the port.
-      live.close('handover');
-      this.tunnels.delete(live);
-      return { address: live.session.address };
-    }
-    const claim = this.ctx.leases.claim(port, lease);
-    if (typeof claim !== 'object') return undefined;
-    this.ctx.ports.release(port);
-    return claim;
+  /** Why a requested port is taken, when it is kept for a client that went away: a
+   * restarted client sees why, and for how long. */
+  private leasedDetail(port: number): string | undefined {
+    const left = this.ctx.leases.remainingMs(port);
+    if (left === undefined) return undefined;
+    return `port ${port} is kept for the client that held it (a lease), for ${Math.ceil(left / 1000)} s more`;
+  }
+
+  /** This session is now the one to ask about the tunnel named by `lease` (fin-check):
+   * until it closes, even after GOAWAY has closed the tunnel itself. */
+  private holdLease(lease: string): void {
+    this.heldLeases.add(lease);
+    this.ctx.leaseHolders.set(lease, this);
+  }
+
+  /** A tunnel that came back to its client by its lease is no longer this session's. */
+  forget(tunnel: Tunnel): void {
+    this.tunnels.delete(tunnel);
   }
 }
+
+const goingAway = (): string => formatErr('going-away', 'GOAWAY was said on this connection: no new tunnels');

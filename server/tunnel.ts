@@ -22,6 +22,8 @@ export interface TunnelSession {
   send(line: string): void;
   /** Answers once the client has proved it is alive (see AliveCheck). */
   confirmAlive(answer: Answer): void;
+  /** The tunnel went back to its client by its lease (on another connection). */
+  forget(tunnel: Tunnel): void;
 }
 
 const debug = createDebug('burrow:server');
@@ -87,6 +89,8 @@ export class Tunnel {
     if (this.ctx.liveTunnels.get(this.publicPort) === this) this.ctx.liveTunnels.delete(this.publicPort);
     if (keep === 'lease') {
       this.ctx.leases.hold(this.publicPort, this.lease, this.session.address);
+      const graceMs = this.ctx.limits.leaseGraceMs;
+      this.ctx.clientEvent({ kind: 'lease-kept', address: this.session.address, publicPort: this.publicPort, graceMs });
     } else {
       this.ctx.ports.release(this.publicPort);
       if (keep === 'release') this.ctx.quota.remove(this.session.address);

@@ -79,58 +79,73 @@ export interface Voucher {
 export type Lookup = () => Voucher | 'gone' | undefined;
 
 /**
- * Asks whether the program behind `lookup` is alive, and keeps asking across reconnects
- * until `deadline` (a Date.now() value): a FIN that arrives while its control connection
- * is down (a network hiccup) waits for the same program to come back, which proves it
- * was alive; one that never comes back (a crash) gets no by the deadline.
+ * Asks whether the program behind `lookup` is alive, and keeps asking across reconnects,
+ * answering once, by `deadline` (a Date.now() value) at the latest: a FIN that arrives
+ * while its control connection is down (a network hiccup) waits for the same program to
+ * come back, which proves it was alive; one that never comes back (a crash), or whose
+ * connection never answers, gets no by the deadline.
  */
 export function confirmAcrossReconnects(lookup: Lookup, waits: WaitsForVoucher, deadline: number, answer: Answer): void {
+  let settled = false;
+  let stopWaiting = (): void => {};
+  const finish = (alive: boolean): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    stopWaiting();
+    answer(alive);
+  };
+  const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()));
+  const wait = (): void => {
+    stopWaiting = waits.wait(attempt, () => finish(false));
+  };
   const attempt = (): void => {
+    if (settled) return;
     const voucher = lookup();
-    if (voucher === 'gone') return answer(false);
-    if (voucher === undefined) return waits.wait(deadline, attempt, () => answer(false));
+    if (voucher === 'gone') return finish(false);
+    if (voucher === undefined) return wait();
     voucher.confirmAlive((alive) => {
-      if (alive) answer(true);
-      else waits.wait(deadline, attempt, () => answer(false)); // that connection died: maybe the next one
+      if (alive) return finish(true);
+      // That connection died: ask the one that can answer now (a newer connection of the
+      // same program), or wait for one to appear.
+      if (lookup() !== voucher) attempt();
+      else wait();
     });
   };
   attempt();
 }
 
-/** Questions waiting for a control connection that can answer them; each has a deadline.
- * `wake()` when one appears, `close()` when none ever will. */
+/** Questions waiting for a control connection that can answer them. `wake()` when one
+ * appears, `close()` when none ever will. (Each question keeps its own deadline.) */
 export class WaitsForVoucher {
-  private readonly waiting = new Set<{ retry: () => void; timer: NodeJS.Timeout }>();
+  private readonly waiting = new Set<{ retry: () => void; giveUp: () => void }>();
   private closed = false;
 
-  wait(deadline: number, retry: () => void, giveUp: () => void): void {
-    const left = deadline - Date.now();
-    if (this.closed || left <= 0) return giveUp();
-    const entry = {
-      retry,
-      timer: setTimeout(() => {
-        this.waiting.delete(entry);
-        giveUp();
-      }, left),
-    };
+  /** Keeps `retry` until the next wake(); `giveUp` if close() comes first. Returns a
+   * function that forgets it (its question was answered some other way). */
+  wait(retry: () => void, giveUp: () => void): () => void {
+    if (this.closed) {
+      giveUp();
+      return () => {};
+    }
+    const entry = { retry, giveUp };
     this.waiting.add(entry);
-    entry.timer.unref?.();
+    return () => this.waiting.delete(entry);
   }
 
   /** A control connection appeared or changed: every waiting question tries again. */
   wake(): void {
     const entries = [...this.waiting];
     this.waiting.clear();
-    for (const entry of entries) {
-      clearTimeout(entry.timer);
-      entry.retry();
-    }
+    for (const entry of entries) entry.retry();
   }
 
   /** Nobody will ever answer: every waiting question (and any later one) gets no. */
   close(): void {
     this.closed = true;
-    this.wake(); // each retries, finds no voucher, and gives up at once
+    const entries = [...this.waiting];
+    this.waiting.clear();
+    for (const entry of entries) entry.giveUp();
   }
 
   get size(): number {

@@ -45,6 +45,7 @@ export const ERR_REASONS = [
   'line-too-long', // over MAX_LINE_LENGTH bytes; the connection is closed
   'unknown-verb', // a verb this port does not know
   'wrong-port', // a data-port line on the control port, or a control line on the data port
+  'going-away', // an EXPOSE after GOAWAY (either way) on this connection: no new tunnels
   'bad-arguments', // a known verb with missing, extra or malformed fields
   'port-in-use', // the requested public port is taken
   'port-out-of-range', // the requested public port is outside the server's range

@@ -198,7 +198,6 @@ const UNKNOWN_VERBS = [
   'SSH-2.0-OpenSSH_9.6\n',
   'OK 4000\n',
   'CONNECTION abc 4000\n',
-  'ID abc\n',
   '~!@#$%^&*()\n',
 ];
 

@@ -579,7 +579,10 @@ test('the secret never crosses the wire: control and data bytes (recorded by pro
     client = undefined;
 
     assert.equal(controlProxy.recordings.length, 1);
-    assert.equal(dataProxy.recordings.length, VISITORS, 'one data connection per visitor');
+    // The client's start-up check of the data port is a connection that sends nothing.
+    const [check, ...dataRecordings] = dataProxy.recordings;
+    assert.equal(Buffer.concat(check?.fromClient ?? []).length, 0, 'the start-up check sends nothing');
+    assert.equal(dataRecordings.length, VISITORS, 'one data connection per visitor');
     const forbidden = new Map<string, Buffer>([
       ['utf8', Buffer.from(secret, 'utf8')],
       ['base64', Buffer.from(Buffer.from(secret, 'utf8').toString('base64'))],
@@ -610,7 +613,7 @@ test('the secret never crosses the wire: control and data bytes (recorded by pro
     assert.equal(clientLines[2], `PROOF ${controlProof(secret, nonce)}`);
     assert.match(clientLines[2] ?? '', /^PROOF [A-Za-z0-9_-]{43}$/);
     // ... and on each data connection an ID line whose proof is over its id.
-    for (const [i, recording] of dataProxy.recordings.entries()) {
+    for (const [i, recording] of dataRecordings.entries()) {
       const first = linesOf(recording.fromClient)[0] ?? '';
       const match = /^ID ([A-Za-z0-9_-]+) ([A-Za-z0-9_-]{43})$/.exec(first);
       assert.ok(match, `data connection ${i} began with ${JSON.stringify(first.slice(0, 80))}`);
@@ -704,7 +707,7 @@ test('a secret with non-ASCII characters works end to end, as a UTF-8 key on bot
     const payload = pseudoRandomBytes(256 * KiB, 81);
     assertSameBytes(await request(client.tunnels[0]?.publicPort ?? 0, payload), payload, 'the echo');
     // The client's data proof is HMAC-SHA256 keyed with the secret's UTF-8 bytes.
-    const idLine = linesOf(dataProxy.recordings[0]?.fromClient ?? [])[0] ?? '';
+    const idLine = linesOf(dataProxy.recordings[1]?.fromClient ?? [])[0] ?? ''; // [0]: the start-up check
     const [, id = '', proof = ''] = idLine.split(' ');
     assert.equal(proof, independentProof(secret, `burrow-data:${id}`), `the ID line ${JSON.stringify(idLine)}`);
     // The server accepts a control proof keyed with the UTF-8 bytes.
