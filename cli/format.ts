@@ -30,3 +30,6 @@ export const clock = (at: Date): string => [at.getHours(), at.getMinutes(), at.g
 
 /** `1.2 s`, as the shutdown and reconnect lines say it. */
 export const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+
+/** `1 client`, `3 clients`: a count with its noun, singular or plural. */
+export const count = (n: number, noun: string, plural = `${noun}s`): string => `${n} ${n === 1 ? noun : plural}`;

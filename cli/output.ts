@@ -19,20 +19,22 @@
 //   warning      code, message: a failure the client lives with (a visitor's local service
 //                down, a reconnect attempt that failed, ...)
 //   refused      conn, address, reason, message: a connection turned away (TLS, auth)
-//   disconnected code, message: the client lost the server
+//   disconnected code, message: the client lost the server (and will reconnect)
 //   reconnecting attempt, delayMs
 //   reconnected  moved: how many tunnels got a new public port ("tunnel" lines follow)
 //   open-relay   message: the server has no secret
 //   short-secret length, message
 //   certificate-created  dir: where --tls made its self-signed certificate
 //   shutdown     timeoutMs (for open connections); clients told (server only)
-//   error        code, message (reason, for a refusal): fatal; the process exits 1
+//   error        code, message (reason, for a refusal): fatal; the process exits 1. A client
+//                that does not reconnect reports losing the server only so ("lost the
+//                server: ..."), with no "disconnected" before it
 //   throttled    message: lines held back by the cap
 import type { ConnectionClosed, OpenTunnel } from '../client/types.ts';
 import type { BurrowError } from '../shared/errors.ts';
 import { formatTrace, type TraceEvent } from '../shared/trace.ts';
 import { hostPort } from '../shared/protocol.ts';
-import { clock, formatBytes, formatDuration, seconds } from './format.ts';
+import { clock, count, formatBytes, formatDuration, seconds } from './format.ts';
 
 export interface ListeningEvent {
   event: 'listening';
@@ -117,6 +119,9 @@ export const problem = (event: ProblemEvent['event'], error: BurrowError): Probl
   ...(error.reason === undefined ? {} : { reason: error.reason }),
 });
 
+/** The server was lost and the client will not reconnect: fatal, and said once. */
+export const lostServer = (error: BurrowError): ProblemEvent => ({ ...problem('error', error), message: `lost the server: ${error.message}` });
+
 export const openRelay = (): OutputEvent => ({
   event: 'open-relay',
   message: 'no secret is set, so anyone who can reach this server can expose ports through it. Set one with BURROW_SECRET or --secret-file (docs/SECURITY.md).',
@@ -178,7 +183,8 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       return [stderr(`created a self-signed TLS certificate in ${e.dir}`)];
     case 'shutdown': {
       const finish = `open connections get ${seconds(e.timeoutMs)} to finish (signal again to stop now)`;
-      return [stderr(e.clients === undefined ? `closing; ${finish}` : `shutting down: told ${e.clients} client(s) to reconnect later; ${finish}`)];
+      if (e.clients === undefined) return [stderr(`closing; ${finish}`)];
+      return [stderr(e.clients === 0 ? `shutting down; ${finish}` : `shutting down: told ${count(e.clients, 'client')} to reconnect later; ${finish}`)];
     }
     case 'error':
     case 'throttled':

@@ -14,9 +14,10 @@ import {
   type Env,
   type OutputCliOptions,
   type RawArgs,
+  type Spelling,
 } from './options.ts';
 import { useColour } from './format.ts';
-import { connectionEntry, openRelay, problem, shortSecret, tunnelEvent } from './output.ts';
+import { connectionEntry, lostServer, openRelay, problem, shortSecret, tunnelEvent } from './output.ts';
 import { createReporter, type Reporter } from './reporter.ts';
 import { loadClientTls, loadSecret, loadServerTls, resolveClientSecurity, resolveServerSecurity, SHORT_SECRET, type LoadedServerTls } from './security.ts';
 
@@ -117,8 +118,9 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
   return 0;
 }
 
-export async function runClient(args: RawArgs, env: Env): Promise<number> {
-  const { client: resolved, trace } = resolveClientOptions(args, env);
+/** `spelling`: how the command names the client's flags (`burrow local`: bore's). */
+export async function runClient(args: RawArgs, env: Env, spelling?: Spelling): Promise<number> {
+  const { client: resolved, trace } = resolveClientOptions(args, env, spelling);
   const output = resolveOutputOptions(args, env, 'client');
   const out = reporter(output, env);
   const security = resolveClientSecurity(args, env);
@@ -141,7 +143,13 @@ export async function runClient(args: RawArgs, env: Env): Promise<number> {
   const signalled = untilSignal(); // before the tunnel lines, as in runServer
   for (const tunnel of client.tunnels) out.print(tunnelEvent(tunnel));
   out.started();
-  client.on('disconnected', (error) => out.print(problem('disconnected', error)));
+  // Without reconnecting, losing the server ends the client: that is said once, as the
+  // error below, not also as a 'disconnected' line just before it.
+  let lost: BurrowError | undefined;
+  client.on('disconnected', (error) => {
+    lost = error;
+    if (options.reconnect !== false) out.print(problem('disconnected', error));
+  });
   client.on('reconnecting', ({ attempt, delayMs }) => out.print({ event: 'reconnecting', attempt, delayMs }));
   client.on('reconnected', ({ moved }) => {
     out.print({ event: 'reconnected', moved: moved.length });
@@ -151,6 +159,10 @@ export async function runClient(args: RawArgs, env: Env): Promise<number> {
   const ended = await Promise.race([signalled, closed]);
   if (ended instanceof BurrowError) {
     await client.destroy();
+    if (ended === lost) {
+      out.print(lostServer(ended));
+      return 1;
+    }
     return failure(out, ended);
   }
   out.print({ event: 'shutdown', timeoutMs: options.shutdownTimeoutMs ?? 0 });

@@ -1,8 +1,11 @@
 // burrow as a library: a relay and a client in one process, with every event printed.
-// The README's "Use it as a library" shows this file (test/readme.test.ts keeps the two
-// the same); run it with `node --import tsx demo/library.ts`.
+// The README's "Use it as a library" shows the code below this comment, and
+// test/readme.test.ts keeps the two identical and runs the README's copy as a user's file.
+// It imports the package by its name, as a user would: inside this clone that name
+// resolves to the clone's own dist/ (`npm run build`), so run it with
+// `npm run build && node --import tsx demo/library.ts`.
 import net from 'node:net';
-import { BurrowError, startClient, startServer, type ConnectionEvent } from '../index.ts';
+import { BurrowError, startClient, startServer, type ConnectionEvent } from 'burrow-tunnel';
 
 // Something to expose: an echo service on a free local port.
 const service = net.createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));

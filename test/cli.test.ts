@@ -3,22 +3,40 @@
 // configured only through BURROW_* variables, stopped with SIGINT (exit 0).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { EXAMPLES } from '../cli/command.ts';
 import { envName, LIMIT_FLAGS } from '../cli/options.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import { DEFAULT_LIMITS } from '../server/limits.ts';
-import { CHILD_MS, FORWARDING, interrupt, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, runCli, startCli, waitForOutput, type Cli } from './child.ts';
-import { HOST, listenLocal, pseudoRandomBytes, replyOnEnd, request, within } from './helpers.ts';
+import {
+  CHILD_MS,
+  FORWARDING,
+  interrupt,
+  jsonLines,
+  killAll,
+  LISTENING,
+  lines,
+  loopbackClientArgs,
+  OPEN_RELAY_NOTICE,
+  runCli,
+  startCli,
+  untilJson,
+  waitForOutput,
+  type Cli,
+} from './child.ts';
+import { echo, HOST, listenLocal, pseudoRandomBytes, replyOnEnd, request, within } from './helpers.ts';
 import { freePort, holdPort } from './raw.ts';
 
 const noStack = (text: string): void => {
   assert.ok(!text.split('\n').some((line) => line.startsWith('    at ')), `no stack trace expected in: ${text}`);
 };
-const USAGE_HINT = "Run 'burrow --help' for usage.";
+/** The last line of a usage error: the help of the command, once yargs knows it. */
+const usageHint = (command?: 'server' | 'client' | 'local'): string => `Run 'burrow ${command === undefined ? '' : `${command} `}--help' for usage.`;
 
 /** What a SIGINT prints (README, "What happens when things go wrong"), default shutdown timeout. */
 const CLIENT_CLOSING = 'burrow: closing; open connections get 10 s to finish (signal again to stop now)';
+const FINISH = 'open connections get 10 s to finish (signal again to stop now)';
 const serverShuttingDown = (clients: number): string =>
-  `burrow: shutting down: told ${clients} client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)`;
+  clients === 0 ? `burrow: shutting down; ${FINISH}` : `burrow: shutting down: told ${clients} client${clients === 1 ? '' : 's'} to reconnect later; ${FINISH}`;
 
 /** Help text with its wrapping undone: every run of whitespace is one space. */
 const flat = (text: string): string => text.replace(/\s+/g, ' ');
@@ -44,12 +62,90 @@ function assertTypeTag(help: string, tag: string, flags: string[]): void {
   for (const flag of flags) assert.deepEqual(typeTags(helpEntry(help, flag)), [`[${tag}]`], `--${flag} shows [${tag}]:\n${helpEntry(help, flag)}`);
 }
 
-test('--help exits 0 and lists both commands', async () => {
+test('--help exits 0 and lists the commands, local as bore-compatible, and examples', async () => {
   const result = await runCli(['--help']);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stderr, '');
   assert.match(result.stdout, /^ {2}burrow server +Run the relay/m);
   assert.match(result.stdout, /^ {2}burrow client <local-port\.\.> +Expose local port\(s\) through a relay/m);
+  assert.match(result.stdout, /^ {2}burrow local <local-port> +Expose one local port, bore-compatible: --to HOST, --port N$/m);
+  // A server, a client, and a client to a relay with TLS.
+  const examples = result.stdout.slice(result.stdout.indexOf('\nExamples:\n'));
+  assert.match(examples, /^ {2}burrow server +\S/m);
+  assert.match(examples, /^ {2}burrow client 3000 +\S/m);
+  assert.match(examples, /^ {2}burrow client 3000 --server relay\.example\.com --tls-fingerprint /m);
+});
+
+/** The sections of a help text in order (`Connection:`, ..., `Examples:`), each with the
+ * flags (or positionals) it lists, in order. */
+function helpSections(help: string): Array<{ name: string; entries: string[] }> {
+  const sections: Array<{ name: string; entries: string[] }> = [];
+  for (const row of help.split('\n')) {
+    if (/^[A-Z][A-Za-z ]*:$/.test(row)) sections.push({ name: row, entries: [] });
+    const entry = /^ {2}(?:-[a-z], )?--([a-z-]+)|^ {6}--([a-z-]+)|^ {2}([a-z-]+) {2}/.exec(row);
+    const name = entry?.[1] ?? entry?.[2] ?? entry?.[3];
+    if (name !== undefined) sections.at(-1)?.entries.push(name);
+  }
+  return sections;
+}
+
+test('--help reads like a manual: connection flags first, security after, --help last; no bogus default on the local port', async () => {
+  const [client, server, local] = await Promise.all([runCli(['client', '--help']), runCli(['server', '--help']), runCli(['local', '--help'])]);
+  for (const result of [client, server, local]) assert.deepEqual({ code: result.code, stderr: result.stderr }, { code: 0, stderr: '' });
+
+  const clientSections = helpSections(client.stdout);
+  assert.deepEqual(
+    clientSections.map(({ name }) => name),
+    ['Positionals:', 'Connection:', 'Tunnels:', 'Staying up:', 'Output:', 'Security:', 'Options:', 'Examples:'],
+  );
+  assert.deepEqual(clientSections[1]?.entries, ['server', 'control-port', 'data-port', 'local-host', 'remote-port']);
+  assert.deepEqual(clientSections.at(-2)?.entries, ['help', 'version']);
+  // [required] and nothing else: a default of [] contradicted it.
+  assert.match(client.stdout, /^ {2}local-port +Local port\(s\) to expose +\[array\] \[required\]$/m);
+  assert.match(helpEntry(client.stdout, 'server'), /HOST, HOST:PORT, \[IPv6\]:PORT or tcp:\/\/HOST\[:PORT\] \(PORT: its control port\)/);
+
+  const serverSections = helpSections(server.stdout);
+  assert.deepEqual(
+    serverSections.map(({ name }) => name),
+    ['Listening:', 'Timeouts:', 'Limits:', 'Output:', 'Security:', 'Options:', 'Examples:'],
+  );
+  assert.deepEqual(serverSections[0]?.entries, ['bind', 'control-port', 'data-port', 'port-range']);
+
+  // burrow local: bore's flags first, with bore's short forms.
+  const localSections = helpSections(local.stdout);
+  assert.deepEqual(localSections.slice(0, 2), [
+    { name: 'Positionals:', entries: ['local-port'] },
+    { name: 'Connection:', entries: ['to', 'port', 'local-host', 'control-port', 'data-port'] },
+  ]);
+  assert.match(local.stdout, /^ {2}-t, --to +Address of the burrow server/m);
+  assert.match(local.stdout, /^ {2}-p, --port +Public port to ask for, as --remote-port of burrow client/m);
+  assert.match(local.stdout, /^ {2}-l, --local-host +Host of the local service/m);
+  assert.match(local.stdout, /bore-compatible/);
+  assert.match(local.stdout, /^ {2}local-port +Local port to expose +\[string\] \[required\]$/m);
+});
+
+test('--help at width 100: every example command on one line, unbroken, with its text; no line wider than 100', async () => {
+  const helps = await Promise.all(
+    (['top', 'server', 'client', 'local'] as const).map(async (which) => {
+      const result = await runCli(which === 'top' ? ['--help'] : [which, '--help']);
+      assert.equal(result.code, 0, result.stderr);
+      return [which, result.stdout] as const;
+    }),
+  );
+  for (const [which, help] of helps) {
+    const rows = help.split('\n');
+    for (const row of rows) assert.ok(row.trimEnd().length <= 100, `${which} --help: a row of ${row.trimEnd().length} columns: ${row}`);
+    const examples = rows.slice(rows.indexOf('Examples:'));
+    assert.ok(examples.length > 1, `${which} --help has examples`);
+    for (const [command, text] of EXAMPLES[which]) {
+      const typed = command.replace('$0', 'burrow');
+      assert.ok(
+        examples.some((row) => row.startsWith(`  ${typed}`) && (row.length === typed.length + 2 || row[typed.length + 2] === ' ')),
+        `${which} --help shows "${typed}" on one line:\n${examples.join('\n')}`,
+      );
+      assert.ok(flat(examples.join('\n')).includes(flat(text)), `${which} --help explains "${typed}": ${text}`);
+    }
+  }
 });
 
 /** `burrow <command> --help` exits 0, shows every one of `flags` with its BURROW_* variable,
@@ -140,7 +236,7 @@ test('a numeric flag reaches the strict validators as typed: "1e3" and "0x10" ar
     const { args, error } = cases[i] ?? assert.fail('a result for every case');
     assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.equal(result.stdout, '');
-    assert.deepEqual(lines(result.stderr), [`burrow: ${error}`, USAGE_HINT]);
+    assert.deepEqual(lines(result.stderr), [`burrow: ${error}`, usageHint(args[0] === 'server' ? 'server' : 'client')]);
   });
 });
 
@@ -148,23 +244,50 @@ test('no command: exit 2, one error line (plus the usage hint), nothing on stdou
   const result = await runCli([]);
   assert.equal(result.code, 2);
   assert.equal(result.stdout, '');
-  assert.deepEqual(lines(result.stderr), ['burrow: Give a command: server or client', USAGE_HINT]);
+  assert.deepEqual(lines(result.stderr), ['burrow: give a command: server, client or local', usageHint()]);
 });
 
-test('an unknown flag: exit 2 naming it', async () => {
-  for (const args of [['server', '--bogus'], ['client', '3000', '--bogus']]) {
-    const result = await runCli(args);
-    assert.equal(result.code, 2, args.join(' '));
-    assert.equal(result.stdout, '');
-    assert.deepEqual(lines(result.stderr), ['burrow: Unknown argument: bogus', USAGE_HINT]);
-  }
+test("an unknown flag: exit 2 naming it, pointing to the command's own help", async () => {
+  const cases: Array<[string[], string, 'server' | 'client' | 'local']> = [
+    [['server', '--bogus'], 'unknown option --bogus', 'server'],
+    [['client', '3000', '--bogus'], 'unknown option --bogus', 'client'],
+    [['local', '3000', '--bogus'], 'unknown option --bogus', 'local'],
+  ];
+  const results = await Promise.all(cases.map(([args]) => runCli(args)));
+  results.forEach((result, i) => {
+    const [args, error, command] = cases[i] ?? assert.fail('a case per result');
+    assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: lines(result.stderr) }, { code: 2, stdout: '', stderr: [`burrow: ${error}`, usageHint(command)] }, args.join(' '));
+  });
+});
+
+test('a mistyped flag or command: "did you mean"; --port on the client (localtunnel\'s habit) says how ports are given', async () => {
+  const portHint = 'give the local port as an argument: burrow client 3000 (--port is not a flag of burrow client; --remote-port asks for a public port)';
+  const cases: Array<[string[], string, 'server' | 'client' | 'local' | undefined]> = [
+    [['client', '3000', '--sever', 'relay.example.com'], 'unknown option --sever (did you mean --server?)', 'client'],
+    [['client', '3000', '--remote-prot', '8080', '--tls-fingerprnt', 'AB'], 'unknown options --remote-prot (did you mean --remote-port?), --tls-fingerprnt (did you mean --tls-fingerprint?)', 'client'],
+    [['client', '3000', '--no-recconect'], 'unknown option --no-recconect (did you mean --no-reconnect?)', 'client'],
+    [['client', '3000', '--to', 'relay'], 'unknown option --to (did you mean --server?)', 'client'],
+    [['server', '--contol-port', '7000'], 'unknown option --contol-port (did you mean --control-port?)', 'server'],
+    [['local', '3000', '--server', 'relay'], 'unknown option --server (did you mean --to?)', 'local'],
+    [['client', '--port', '3000'], portHint, 'client'],
+    [['client', '3000', '--port', '8080'], portHint, 'client'],
+    [['client'], 'give the local port(s) to expose as arguments: burrow client 3000 [5432 ...]', 'client'],
+    [['local', '--to', 'relay'], 'give the local port as an argument: burrow local 3000 --to relay.example.com', 'local'],
+    [['local', '3000', '4000'], 'unexpected argument 4000: burrow local exposes one port (burrow client 3000 4000 exposes several)', 'local'],
+    [['clinet', '3000'], 'unknown command clinet (did you mean client?)', undefined],
+  ];
+  const results = await Promise.all(cases.map(([args]) => runCli(args)));
+  results.forEach((result, i) => {
+    const [args, error, command] = cases[i] ?? assert.fail('a case per result');
+    assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: lines(result.stderr) }, { code: 2, stdout: '', stderr: [`burrow: ${error}`, usageHint(command)] }, args.join(' '));
+  });
 });
 
 test('server --port-range 9-3: exit 2 naming --port-range', async () => {
   const result = await runCli(['server', '--port-range', '9-3']);
   assert.equal(result.code, 2);
   assert.equal(result.stdout, '');
-  assert.deepEqual(lines(result.stderr), ['burrow: --port-range: "9-3" is not a port range like 1024-65535', USAGE_HINT]);
+  assert.deepEqual(lines(result.stderr), ['burrow: --port-range: "9-3" is not a port range like 1024-65535', usageHint('server')]);
   noStack(result.stderr);
 });
 
@@ -172,7 +295,7 @@ test('a bad BURROW_CONTROL_PORT: exit 2 naming the variable', async () => {
   const result = await runCli(['server'], { BURROW_CONTROL_PORT: 'abc' });
   assert.equal(result.code, 2);
   assert.equal(result.stdout, '');
-  assert.deepEqual(lines(result.stderr), ['burrow: BURROW_CONTROL_PORT: "abc" is not a port number (0-65535)', USAGE_HINT]);
+  assert.deepEqual(lines(result.stderr), ['burrow: BURROW_CONTROL_PORT: "abc" is not a port number (0-65535)', usageHint('server')]);
 });
 
 test('server on a control port already in use: exit 1, one line, no stack', async () => {
@@ -300,5 +423,34 @@ test('client --remote-port held by a plain listener in the range: exit 1, one li
   } finally {
     await killAll(live);
     await taken.close();
+  }
+});
+
+test('--no-reconnect: a server shutting down (GOAWAY) is said once, as text and as --json, and the client exits 1', async () => {
+  const live = new Set<Cli>();
+  const local = await listenLocal(echo);
+  try {
+    const server = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0'], {}, live);
+    const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
+    const options = ['--no-reconnect', '--no-state-file'];
+    const text = startCli(loopbackClientArgs(local.port, { controlPort, dataPort }, options), {}, live);
+    const json = startCli(loopbackClientArgs(local.port, { controlPort, dataPort }, [...options, '--json']), {}, live);
+    await waitForOutput(text, 'stdout', FORWARDING, 'the text client to forward');
+    await untilJson(json, (e) => e.event === 'tunnel', 'the JSON client to forward');
+
+    assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
+    assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n${serverShuttingDown(2)}\n`);
+
+    const lost = 'lost the server: the server is restarting or shutting down (GOAWAY)';
+    assert.deepEqual(await within(text.closed, CHILD_MS, 'the text client to exit'), { code: 1, signal: null });
+    assert.deepEqual(lines(text.stderr), [`burrow: ${lost}`]);
+    noStack(text.stderr);
+    assert.deepEqual(await within(json.closed, CHILD_MS, 'the JSON client to exit'), { code: 1, signal: null });
+    assert.equal(json.stderr, '');
+    const events = jsonLines(json.stdout, 'the JSON client').map(({ time: _time, ...rest }) => rest);
+    assert.deepEqual(events.slice(1), [{ event: 'error', code: 'closed', message: lost }], 'one fatal event, no "disconnected" before it');
+  } finally {
+    await killAll(live);
+    await local.close();
   }
 });

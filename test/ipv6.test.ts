@@ -422,15 +422,16 @@ test('CLI: --bind [::1] listens on ::1 only; brackets around anything but an IPv
     await killAll(live);
   }
 
-  const hint = "Run 'burrow --help' for usage.";
+  const clientHint = "Run 'burrow client --help' for usage.";
+  const serverHint = "Run 'burrow server --help' for usage.";
   const why = '(an IPv6 address may be written ::1 or [::1]; ports have their own flags)';
-  const cases: Array<[string[], Record<string, string>, string]> = [
-    [['client', '3000', '--server', '[localhost]'], {}, `--server: "[localhost]" is not a host name or address ${why}`],
-    [['client', '3000'], { BURROW_SERVER: '[::1]:7835' }, `BURROW_SERVER: "[::1]:7835" is not a host name or address ${why}`],
-    [['client', '3000', '--local-host', '[127.0.0.1]'], {}, `--local-host: "[127.0.0.1]" is not a host name or address ${why}`],
-    [['server', '--bind', '[::1'], {}, `--bind: "[::1" is not a host name or address ${why}`],
+  const forms = 'give HOST, HOST:PORT, [IPv6]:PORT or tcp://HOST[:PORT], where PORT is the control port';
+  const cases: Array<[string[], Record<string, string>, string, string]> = [
+    [['client', '3000', '--server', '[localhost]'], {}, `--server: "[localhost]" is not a server address (only an IPv6 address goes in brackets); ${forms}`, clientHint],
+    [['client', '3000', '--local-host', '[127.0.0.1]'], {}, `--local-host: "[127.0.0.1]" is not a host name or address ${why}`, clientHint],
+    [['server', '--bind', '[::1'], {}, `--bind: "[::1" is not a host name or address ${why}`, serverHint],
   ];
-  for (const [args, env, message] of cases) {
+  for (const [args, env, message, hint] of cases) {
     const result = await runCli(args, env);
     assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: `burrow: ${message}\n${hint}\n` }, args.join(' '));
   }

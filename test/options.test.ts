@@ -3,7 +3,19 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { envName, resolveClientOptions, resolveServerOptions, UsageError, type ClientCliOptions, type RawArgs } from '../cli/options.ts';
+import {
+  editDistance,
+  envName,
+  explainUsage,
+  resolveClientOptions,
+  resolveServerOptions,
+  suggest,
+  unknownFlags,
+  UsageError,
+  type ClientCliOptions,
+  type RawArgs,
+  type UsageContext,
+} from '../cli/options.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import { DEFAULT_LIMITS } from '../server/limits.ts';
 
@@ -640,5 +652,148 @@ describe('resolveClientOptions', () => {
     for (const bad of ['', '  ']) {
       assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'state-file': bad }), { HOME: '/home/ann' }), '--state-file', `"${bad}"`, 'file path');
     }
+  });
+});
+
+describe('editDistance', () => {
+  test('insertions, deletions and substitutions count one each; swapping two neighbours counts one', () => {
+    const cases: Array<[string, string, number]> = [
+      ['', '', 0],
+      ['server', 'server', 0],
+      ['sever', 'server', 1],
+      ['serverr', 'server', 1],
+      ['servre', 'server', 1],
+      ['remote-prot', 'remote-port', 1],
+      ['tsl', 'tls', 1],
+      ['quite', 'quiet', 1],
+      ['contol-port', 'control-port', 1],
+      ['bogus', 'bind', 4],
+      ['', 'abc', 3],
+      ['abc', '', 3],
+    ];
+    for (const [a, b, distance] of cases) {
+      assert.equal(editDistance(a, b), distance, `${a} / ${b}`);
+      assert.equal(editDistance(b, a), distance, `${b} / ${a}`);
+    }
+  });
+});
+
+/** A few of the client's flags, enough for every rule of suggest(). */
+const CLIENT_FLAGS = ['help', 'h', 'version', 'server', 'control-port', 'data-port', 'local-host', 'remote-port', 'reconnect', 'quiet', 'trace', 'json', 'tls', 'tls-ca', 'tls-fingerprint', 'tls-client-ca', 'secret', 'secret-file'];
+
+describe('suggest', () => {
+  test('the nearest known flag within a slip per three letters', () => {
+    assert.equal(suggest('sever', CLIENT_FLAGS), 'server');
+    assert.equal(suggest('remote-prot', CLIENT_FLAGS), 'remote-port');
+    assert.equal(suggest('contrl-port', CLIENT_FLAGS), 'control-port');
+    assert.equal(suggest('tsl', CLIENT_FLAGS), 'tls');
+    assert.equal(suggest('quite', CLIENT_FLAGS), 'quiet');
+    assert.equal(suggest('secert', CLIENT_FLAGS), 'secret');
+    assert.equal(suggest('remoteport', CLIENT_FLAGS), 'remote-port');
+  });
+
+  test('--no-X suggests --no-<nearest X>', () => {
+    assert.equal(suggest('no-recconect', CLIENT_FLAGS), 'no-reconnect');
+    assert.equal(suggest('no-bogus', CLIENT_FLAGS), undefined);
+  });
+
+  test('else the one flag that ends in -word', () => {
+    assert.equal(suggest('fingerprint', CLIENT_FLAGS), 'tls-fingerprint');
+    assert.equal(suggest('file', CLIENT_FLAGS), 'secret-file');
+    // Two end in -ca, two in -port: no guess.
+    assert.equal(suggest('ca', CLIENT_FLAGS), undefined);
+    assert.equal(suggest('port', CLIENT_FLAGS), undefined);
+  });
+
+  test('nothing when nothing is close, for short words, or when two are equally close', () => {
+    assert.equal(suggest('bogus', CLIENT_FLAGS), undefined);
+    assert.equal(suggest('subdomain', CLIENT_FLAGS), undefined);
+    assert.equal(suggest('to', CLIENT_FLAGS), undefined);
+    assert.equal(suggest('x', CLIENT_FLAGS), undefined);
+    assert.equal(suggest('tlz', ['tls', 'tla']), undefined);
+    // Never a single-letter alias.
+    assert.equal(suggest('hh', ['h', 'help']), undefined);
+  });
+});
+
+describe('unknownFlags', () => {
+  test('the flags of the command line that are not known, as typed, once each; values and arguments are not flags', () => {
+    assert.deepEqual(unknownFlags(['client', '3000', '--sever', 'relay', '--quiet'], CLIENT_FLAGS), ['--sever']);
+    assert.deepEqual(unknownFlags(['client', '--port', '3000', '--port=4000', '-p', '5'], CLIENT_FLAGS), ['--port', '-p']);
+    assert.deepEqual(unknownFlags(['client', '3000', '--bogus=1', '--sever'], CLIENT_FLAGS), ['--bogus', '--sever']);
+  });
+
+  test('known flags in every spelling yargs takes: --no-X, --X=value, camelCase, short aliases', () => {
+    assert.deepEqual(unknownFlags(['client', '3000', '--no-reconnect', '--server=relay', '--controlPort', '1', '--remotePort', '2', '-h', '--help', '--version'], CLIENT_FLAGS), []);
+    assert.deepEqual(unknownFlags(['client', '3000', '--no-sever'], CLIENT_FLAGS), ['--no-sever']);
+  });
+
+  test('short flags one letter at a time (-p3000 is -p with a value); negative numbers and everything after -- are arguments', () => {
+    assert.deepEqual(unknownFlags(['-xh'], CLIENT_FLAGS), ['-x']);
+    assert.deepEqual(unknownFlags(['-p3000'], CLIENT_FLAGS), ['-p']);
+    assert.deepEqual(unknownFlags(['client', '-1', '--', '--bogus', '-x'], CLIENT_FLAGS), []);
+  });
+});
+
+describe('explainUsage', () => {
+  const client = (tokens: string[]): UsageContext => ({ command: 'client', tokens, known: CLIENT_FLAGS });
+  const LOCAL_FLAGS = ['help', 'h', 'version', 'to', 't', 'port', 'p', 'local-host', 'l', 'control-port', 'data-port'];
+  const local = (tokens: string[]): UsageContext => ({ command: 'local', tokens, known: LOCAL_FLAGS });
+  const top = (tokens: string[]): UsageContext => ({ command: undefined, tokens, known: ['help', 'h', 'version'] });
+  const NOT_ENOUGH = 'Not enough non-option arguments: got 0, need at least 1';
+  const PORT_HINT = (flag: string) => `give the local port as an argument: burrow client 3000 (${flag} is not a flag of burrow client; --remote-port asks for a public port)`;
+
+  test("burrow client --port 3000 (localtunnel's habit) is told how ports are given, whatever yargs said", () => {
+    assert.equal(explainUsage(NOT_ENOUGH, client(['client', '--port', '3000'])), PORT_HINT('--port'));
+    assert.equal(explainUsage('Unknown argument: port', client(['client', '3000', '--port', '8080'])), PORT_HINT('--port'));
+    assert.equal(explainUsage(NOT_ENOUGH, client(['client', '-p', '3000'])), PORT_HINT('-p'));
+    assert.equal(explainUsage(NOT_ENOUGH, client(['client', '--port=3000'])), PORT_HINT('--port'));
+    // Other unknown flags are still named.
+    assert.equal(explainUsage(NOT_ENOUGH, client(['client', '--port', '3000', '--sever', 'x'])), `${PORT_HINT('--port')}; unknown option --sever (did you mean --server?)`);
+  });
+
+  test('unknown options: each named, with what it probably meant', () => {
+    assert.equal(explainUsage('Unknown argument: sever', client(['client', '3000', '--sever', 'x'])), 'unknown option --sever (did you mean --server?)');
+    assert.equal(explainUsage('Unknown argument: bogus', client(['client', '3000', '--bogus'])), 'unknown option --bogus');
+    assert.equal(
+      explainUsage('Unknown arguments: remote-prot, remoteProt, bogus', client(['client', '3000', '--remote-prot', '1', '--bogus'])),
+      'unknown options --remote-prot (did you mean --remote-port?), --bogus',
+    );
+    assert.equal(explainUsage('Unknown argument: x', client(['client', '3000', '-x'])), 'unknown option -x');
+    // Even when yargs first missed the local port: the flag is the clearer mistake.
+    assert.equal(explainUsage(NOT_ENOUGH, client(['client', '--sever', 'x'])), 'unknown option --sever (did you mean --server?)');
+  });
+
+  test("bore's --to on burrow client means --server; burrow client's --server on burrow local means --to", () => {
+    assert.equal(explainUsage('Unknown argument: to', client(['client', '3000', '--to', 'relay'])), 'unknown option --to (did you mean --server?)');
+    assert.equal(explainUsage('Unknown argument: server', local(['local', '3000', '--server', 'relay'])), 'unknown option --server (did you mean --to?)');
+    assert.equal(explainUsage('Unknown argument: remote-port', local(['local', '3000', '--remote-port', '1'])), 'unknown option --remote-port (did you mean --port?)');
+    // --port is burrow local's own.
+    assert.equal(explainUsage(NOT_ENOUGH, local(['local', '--port', '8080'])), 'give the local port as an argument: burrow local 3000 --to relay.example.com');
+  });
+
+  test('a missing local port gets an example', () => {
+    assert.equal(explainUsage(NOT_ENOUGH, client(['client'])), 'give the local port(s) to expose as arguments: burrow client 3000 [5432 ...]');
+    assert.equal(explainUsage(NOT_ENOUGH, local(['local', '--to', 'relay'])), 'give the local port as an argument: burrow local 3000 --to relay.example.com');
+  });
+
+  test('arguments a command does not take', () => {
+    const server: UsageContext = { command: 'server', tokens: ['server', '3000'], known: ['help', 'h', 'version', 'control-port'] };
+    assert.equal(explainUsage('Unknown argument: 3000', server), 'unexpected argument 3000: burrow server takes none (its ports are flags: --control-port, --data-port)');
+    assert.equal(explainUsage('Unknown arguments: 3000, 4000', { ...server, tokens: ['server', '3000', '4000'] }), 'unexpected arguments 3000, 4000: burrow server takes none (its ports are flags: --control-port, --data-port)');
+    assert.equal(explainUsage('Unknown argument: 4000', local(['local', '3000', '4000'])), 'unexpected argument 4000: burrow local exposes one port (burrow client 3000 4000 exposes several)');
+  });
+
+  test('an unknown command gets the nearest one, or the list', () => {
+    assert.equal(explainUsage('Unknown arguments: clinet, 3000', top(['clinet', '3000'])), 'unknown command clinet (did you mean client?)');
+    assert.equal(explainUsage('Unknown argument: sever', top(['sever'])), 'unknown command sever (did you mean server?)');
+    assert.equal(explainUsage('Unknown argument: lcal', top(['lcal', '3000'])), 'unknown command lcal (did you mean local?)');
+    assert.equal(explainUsage('Unknown argument: foo', top(['foo'])), 'unknown command foo (give server, client or local)');
+    assert.equal(explainUsage('Unknown argument: bogus', top(['--bogus'])), 'unknown option --bogus');
+  });
+
+  test("anything else: yargs' message as it is", () => {
+    assert.equal(explainUsage('give a command: server, client or local', top([])), 'give a command: server, client or local');
+    assert.equal(explainUsage('Not enough arguments following: server', client(['client', '3000', '--server'])), 'Not enough arguments following: server');
   });
 });

@@ -6,8 +6,8 @@ import { describe, test } from 'node:test';
 import type { ConnectionEvent } from '../client/types.ts';
 import type { ConnectionTotals } from '../client/connection.ts';
 import { resolveOutputOptions, UsageError } from '../cli/options.ts';
-import { clock, formatBytes, formatDuration, useColour } from '../cli/format.ts';
-import { connectionEntry, connectionLine, jsonLine, openRelay, problem, shortSecret, textLines, tunnelEvent, type OutputEvent } from '../cli/output.ts';
+import { clock, count, formatBytes, formatDuration, useColour } from '../cli/format.ts';
+import { connectionEntry, connectionLine, jsonLine, lostServer, openRelay, problem, shortSecret, textLines, tunnelEvent, type OutputEvent } from '../cli/output.ts';
 import { createReporter } from '../cli/reporter.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { formatTrace, hideProofs, type TraceEvent } from '../shared/trace.ts';
@@ -101,6 +101,13 @@ describe('sizes, durations, time of day', () => {
       [125_000, '125.0 s'],
     ];
     for (const [ms, text] of cases) assert.equal(formatDuration(ms), text, String(ms));
+  });
+
+  test('a count with its noun: singular for 1 only', () => {
+    assert.equal(count(0, 'client'), '0 clients');
+    assert.equal(count(1, 'client'), '1 client');
+    assert.equal(count(3, 'client'), '3 clients');
+    assert.equal(count(2, 'address', 'addresses'), '2 addresses');
   });
 
   test('the clock is local time, HH:MM:SS', () => {
@@ -251,7 +258,18 @@ const EVERY_EVENT: Array<{ event: OutputEvent; json: Record<string, unknown>; te
   {
     event: { event: 'shutdown', clients: 3, timeoutMs: 10_000 },
     json: { clients: 3, timeoutMs: 10_000 },
-    text: [['stderr', 'burrow: shutting down: told 3 client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)']],
+    text: [['stderr', 'burrow: shutting down: told 3 clients to reconnect later; open connections get 10 s to finish (signal again to stop now)']],
+  },
+  {
+    event: { event: 'shutdown', clients: 1, timeoutMs: 10_000 },
+    json: { clients: 1, timeoutMs: 10_000 },
+    text: [['stderr', 'burrow: shutting down: told 1 client to reconnect later; open connections get 10 s to finish (signal again to stop now)']],
+  },
+  {
+    // Nobody to tell: no "told 0 clients".
+    event: { event: 'shutdown', clients: 0, timeoutMs: 5000 },
+    json: { clients: 0, timeoutMs: 5000 },
+    text: [['stderr', 'burrow: shutting down; open connections get 5 s to finish (signal again to stop now)']],
   },
   {
     event: { event: 'shutdown', timeoutMs: 2500 },
@@ -262,6 +280,12 @@ const EVERY_EVENT: Array<{ event: OutputEvent; json: Record<string, unknown>; te
     event: problem('error', refusedError),
     json: { code: 'refused', message: refusedError.message, reason: 'port-in-use' },
     text: [['stderr', `burrow: ${refusedError.message}`]],
+  },
+  {
+    // --no-reconnect: losing the server is the fatal error, said once.
+    event: lostServer(new BurrowError('closed', 'the server is restarting or shutting down (GOAWAY)')),
+    json: { code: 'closed', message: 'lost the server: the server is restarting or shutting down (GOAWAY)' },
+    text: [['stderr', 'burrow: lost the server: the server is restarting or shutting down (GOAWAY)']],
   },
   { event: { event: 'throttled', message: '(3 similar lines not shown)' }, json: { message: '(3 similar lines not shown)' }, text: [['stderr', 'burrow: (3 similar lines not shown)']] },
 ];

@@ -1,28 +1,43 @@
-// The README's library example is demo/library.ts, which tsc checks and a test runs: the
-// two must not drift apart.
+// The README's library example must run as shown. Its code block is run as it stands, as a
+// user's file in a project of its own that has the package installed (here: linked to this
+// clone, whose dist/ `npm test` builds first), and demo/library.ts is that same code below
+// a header comment, so that tsc checks it and `node --import tsx demo/library.ts` runs it.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { runScript } from './child.ts';
+import { assertExampleOutput, packageName, readmeLibraryExample, REPO_ROOT, runWithTsx, writeExampleProject } from './readme-example.ts';
 
-test("the README's library example is demo/library.ts (importing 'burrow' instead of '../index.ts')", async () => {
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
-  const section = readme.slice(readme.indexOf('## Use it as a library'));
-  const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
-  assert.ok(block, 'a ts code block in "Use it as a library"');
-  const file = await readFile(new URL('../demo/library.ts', import.meta.url), 'utf8');
-  // The file's header comment points at the README; the README shows the code after it.
-  const code = file.slice(file.indexOf('import ')).replace("from '../index.ts'", "from 'burrow'");
-  assert.equal(block, code);
+test("demo/library.ts is a header comment and then exactly the README's library example", async () => {
+  const block = await readmeLibraryExample();
+  const file = await readFile(path.join(REPO_ROOT, 'demo/library.ts'), 'utf8');
+  const lines = file.split('\n');
+  const header = lines.findIndex((line) => !line.startsWith('//'));
+  assert.ok(header > 0, 'demo/library.ts starts with a header comment');
+  assert.equal(block, lines.slice(header).join('\n'));
 });
 
-test('demo/library.ts runs: one visitor crosses, every event prints, exit 0', async () => {
-  const { code, stdout, stderr } = await runScript('demo/library.ts');
-  assert.equal(code, 0, `exit code; stderr: ${stderr}`);
-  assert.match(stdout, /^forwarding tcp:\/\/127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$/m);
-  assert.match(stdout, /^visitor 127\.0\.0\.1:\d+ joined on tcp:/m);
-  assert.match(stdout, /^visitor 127\.0\.0\.1:\d+: 24 B in, 24 B out, \d+ ms$/m);
-  assert.match(stdout, /^echoed: hello through the tunnel$/m);
-  assert.match(stdout, /relayed 24 B from visitors$/m);
-  assert.equal(stderr, '', 'no warnings');
+test("the README's library example is code from its first line and imports the package by its name", async () => {
+  const block = await readmeLibraryExample();
+  const name = await packageName();
+  assert.match(block.split('\n')[0] ?? '', /^import /, 'the block starts with an import, not stray text');
+  assert.ok(block.includes(`} from '${name}';\n`), `the block imports from '${name}' (package.json's name)`);
+});
+
+test("the README's library example, saved as a user's file next to the installed package, runs: one visitor crosses, exit 0", async () => {
+  assert.ok(existsSync(path.join(REPO_ROOT, 'dist/index.js')), 'dist/ is built (`npm test` runs `npm run build` first)');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'burrow-readme-'));
+  try {
+    const file = await writeExampleProject(dir, await readmeLibraryExample(), await packageName(), REPO_ROOT);
+    assertExampleOutput(await runWithTsx(file, dir));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('demo/library.ts runs in the clone as the README says: one visitor crosses, every event prints, exit 0', async () => {
+  assertExampleOutput(await runScript('demo/library.ts'));
 });

@@ -194,7 +194,7 @@ test('SIGTERM to the server process during a transfer: new clients are refused a
     const lost = once(client, 'disconnected');
     server.child.kill('SIGTERM');
     await waitForOutput(server, 'stderr', SHUTTING_DOWN, 'the shutdown notice');
-    assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n` + 'burrow: shutting down: told 1 client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
+    assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n` + 'burrow: shutting down: told 1 client to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
     // No new clients, no new visitors; the client was told (GOAWAY). It keeps its control
     // connection while its joined connection lasts (the heartbeat checks its FIN).
     await untilRefused(ports.controlPort);

@@ -1,0 +1,215 @@
+// --server (and BURROW_SERVER, and `burrow local --to`) the way people type it: host,
+// host:port, [v6]:port, ::1, [::1], tcp://host[:port]. Pure parsing first, then the real
+// command against a real relay, reached through each form.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { LOCAL_SPELLING, parseServerAddress, resolveClientOptions, SERVER_FORMS, UsageError, type RawArgs, type ServerAddress } from '../cli/options.ts';
+import { FORWARDING, interrupt, killAll, lines, runCli, startCli, waitForOutput, type Cli } from './child.ts';
+import { HOST, listenLocal, replyOnEnd, request } from './helpers.ts';
+import { freePort, serverOn } from './raw.ts';
+
+/** Asserts `fn` throws a one-line UsageError containing every one of `parts`. */
+function assertUsageError(fn: () => unknown, ...parts: string[]): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof UsageError, `expected a UsageError, got ${String(error)}`);
+    for (const part of parts) assert.ok(error.message.includes(part), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(part)}`);
+    assert.ok(!error.message.includes('\n'), 'a usage error is one line');
+    return true;
+  });
+}
+
+describe('parseServerAddress', () => {
+  test('every accepted form: host, host:port, IPv6 bare or in brackets, tcp:// URLs', () => {
+    const cases: Array<[string, ServerAddress]> = [
+      ['relay.example.com', { host: 'relay.example.com' }],
+      ['localhost', { host: 'localhost' }],
+      ['relay_1.internal', { host: 'relay_1.internal' }],
+      ['relay.example.com.', { host: 'relay.example.com.' }],
+      ['localhost:7835', { host: 'localhost', port: 7835 }],
+      ['relay.example.com:9000', { host: 'relay.example.com', port: 9000 }],
+      ['203.0.113.9', { host: '203.0.113.9' }],
+      ['203.0.113.9:1', { host: '203.0.113.9', port: 1 }],
+      ['relay:65535', { host: 'relay', port: 65535 }],
+      // IPv6: bare (every colon is the address's), or in brackets with or without a port.
+      ['::1', { host: '::1' }],
+      ['2001:db8::1', { host: '2001:db8::1' }],
+      ['2001:db8::1:7835', { host: '2001:db8::1:7835' }], // an address, not ::1 port 7835: brackets say that
+      ['fe80::1%eth0', { host: 'fe80::1%eth0' }],
+      ['[::1]', { host: '::1' }],
+      ['[::1]:7835', { host: '::1', port: 7835 }],
+      ['[2001:db8::1]:9000', { host: '2001:db8::1', port: 9000 }],
+      ['[fe80::1%eth0]:7835', { host: 'fe80::1%eth0', port: 7835 }],
+      // URLs: only tcp://, any case, a trailing slash as copied from a browser bar.
+      ['tcp://relay.example.com', { host: 'relay.example.com' }],
+      ['tcp://relay.example.com:7835', { host: 'relay.example.com', port: 7835 }],
+      ['TCP://relay:7835', { host: 'relay', port: 7835 }],
+      ['tcp://relay:7835/', { host: 'relay', port: 7835 }],
+      ['tcp://[::1]:7835', { host: '::1', port: 7835 }],
+      ['tcp://[2001:db8::1]', { host: '2001:db8::1' }],
+      ['tcp://203.0.113.9:7835', { host: '203.0.113.9', port: 7835 }],
+      // Spaces around it (a variable written in a unit file) do not matter.
+      [' relay:7835 ', { host: 'relay', port: 7835 }],
+    ];
+    for (const [text, address] of cases) assert.deepEqual(parseServerAddress(text), address, text);
+  });
+
+  test('every mistake is a usage error naming the source, quoting the value, saying why, and showing the accepted forms', () => {
+    const cases: Array<[string, string]> = [
+      // Another scheme.
+      ['http://relay.example.com', "http:// is not burrow's protocol; only tcp:// is"],
+      ['https://relay.example.com:443', "https:// is not burrow's protocol; only tcp:// is"],
+      ['ws://relay', "ws:// is not burrow's protocol; only tcp:// is"],
+      // A path.
+      ['relay.example.com/tunnel', 'a path has no meaning here'],
+      ['tcp://relay:7835/x', 'a path has no meaning here'],
+      ['tcp://relay//', 'a path has no meaning here'],
+      // No host.
+      ['', 'no host'],
+      ['   ', 'no host'],
+      [':7835', 'no host'],
+      ['tcp://', 'no host'],
+      ['tcp://:7835', 'no host'],
+      ['[]:7835', 'no host'],
+      ['[]', 'no host'],
+      // A bad port.
+      ['relay:', 'no port after the colon'],
+      ['[::1]:', 'no port after the colon'],
+      ['tcp://relay:', 'no port after the colon'],
+      ['relay:0', 'port 0 is not in 1-65535'],
+      ['relay:65536', 'port 65536 is not in 1-65535'],
+      ['relay:123456', 'port 123456 is not in 1-65535'],
+      ['relay:abc', 'abc is not a port number'],
+      ['relay:-1', '-1 is not a port number'],
+      ['relay:1.5', '1.5 is not a port number'],
+      ['relay:0x10', '0x10 is not a port number'],
+      ['[::1]:7835x', '7835x is not a port number'],
+      // Brackets: only around IPv6, and in pairs.
+      ['[localhost]', 'only an IPv6 address goes in brackets'],
+      ['[127.0.0.1]:7835', 'only an IPv6 address goes in brackets'],
+      ['[nope::]:7835', 'only an IPv6 address goes in brackets'],
+      ['[::1', 'unbalanced brackets'],
+      ['::1]:7835', 'unbalanced brackets'],
+      // Colons that make neither an IPv6 address nor host:port.
+      ['relay:78:35', 'an IPv6 address with a port goes in brackets, like [::1]:7835'],
+      ['tcp://::1', 'in a URL an IPv6 address goes in brackets, like tcp://[::1]:7835'],
+      // Not a host name.
+      ['re lay', 're lay is not a host name or address'],
+      ['user@relay', 'user@relay is not a host name or address'],
+      ['relay!', 'relay! is not a host name or address'],
+      ['300.1.1.1', '300.1.1.1 is not a host name or address'],
+      ['-relay', '-relay is not a host name or address'],
+    ];
+    for (const [text, why] of cases) {
+      assertUsageError(() => parseServerAddress(text), `--server: "${text}" is not a server address (${why})`, `give ${SERVER_FORMS}, where PORT is the control port`);
+    }
+    assertUsageError(() => parseServerAddress('http://x', 'BURROW_SERVER'), 'BURROW_SERVER: "http://x"');
+  });
+});
+
+const clientArgs = (more: RawArgs): RawArgs => ({ 'local-port': ['3000'], ...more });
+const connection = (args: RawArgs, env: Record<string, string> = {}) => {
+  const { server, controlPort, dataPort } = resolveClientOptions(clientArgs(args), env).client;
+  return { server, controlPort, dataPort };
+};
+
+describe('resolveClientOptions: the server address and the control port', () => {
+  test('a port in --server or BURROW_SERVER is the control port; the data port is untouched', () => {
+    assert.deepEqual(connection({ server: 'localhost:7835' }), { server: 'localhost', controlPort: 7835, dataPort: 7836 });
+    assert.deepEqual(connection({ server: 'tcp://relay.example.com:9000' }), { server: 'relay.example.com', controlPort: 9000, dataPort: 7836 });
+    assert.deepEqual(connection({ server: '[::1]:9000', 'data-port': '9001' }), { server: '::1', controlPort: 9000, dataPort: 9001 });
+    assert.deepEqual(connection({}, { BURROW_SERVER: 'relay:9100' }), { server: 'relay', controlPort: 9100, dataPort: 7836 });
+    assert.deepEqual(connection({ server: '[::1]' }), { server: '::1', controlPort: 7835, dataPort: 7836 });
+    assert.deepEqual(connection({ server: '::1' }), { server: '::1', controlPort: 7835, dataPort: 7836 });
+  });
+
+  test('without a port there, --control-port (or its variable, or 7835) is the control port, as before', () => {
+    assert.deepEqual(connection({ server: 'relay', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: 7836 });
+    assert.deepEqual(connection({ server: 'tcp://relay' }, { BURROW_CONTROL_PORT: '9100' }), { server: 'relay', controlPort: 9100, dataPort: 7836 });
+    assert.deepEqual(connection({}), { server: 'localhost', controlPort: 7835, dataPort: 7836 });
+    // An empty BURROW_SERVER counts as unset.
+    assert.deepEqual(connection({}, { BURROW_SERVER: '' }), { server: 'localhost', controlPort: 7835, dataPort: 7836 });
+  });
+
+  test('the same port in both places is fine; different ones are a usage error naming both', () => {
+    assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: 7836 });
+    assertUsageError(() => connection({ server: 'relay:9000', 'control-port': '7000' }), '--server "relay:9000" says control port 9000, --control-port says 7000');
+    assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '7000' }), 'BURROW_SERVER "relay:9000" says control port 9000, BURROW_CONTROL_PORT says 7000');
+    assertUsageError(() => connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '7835' }), '--server "relay:9000"', 'BURROW_CONTROL_PORT says 7835');
+    assertUsageError(() => connection({ 'control-port': '7000' }, { BURROW_SERVER: 'relay:9000' }), 'BURROW_SERVER "relay:9000"', '--control-port says 7000');
+    // A bad --control-port is named as such, whatever the address says.
+    assertUsageError(() => connection({ server: 'relay:9000', 'control-port': 'abc' }), '--control-port: "abc" is not a port number (1-65535)');
+  });
+
+  test('--server wins over BURROW_SERVER as a whole: the variable\'s port goes with it', () => {
+    assert.deepEqual(connection({ server: 'flag.example.com' }, { BURROW_SERVER: 'env.example.com:9000' }), { server: 'flag.example.com', controlPort: 7835, dataPort: 7836 });
+    // Even a bad variable does not matter when the flag is given.
+    assert.deepEqual(connection({ server: 'relay' }, { BURROW_SERVER: 'http://nope' }), { server: 'relay', controlPort: 7835, dataPort: 7836 });
+  });
+
+  test('a bad --server or BURROW_SERVER is a usage error naming it', () => {
+    assertUsageError(() => connection({ server: 'http://relay' }), '--server: "http://relay" is not a server address');
+    assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:0' }), 'BURROW_SERVER: "relay:0" is not a server address (port 0 is not in 1-65535)');
+    assertUsageError(() => connection({ server: '' }), '--server: "" is not a server address (no host)');
+  });
+
+  test('burrow local: --to is --server and --port is --remote-port, and errors say --to and --port', () => {
+    const local = (args: RawArgs, env: Record<string, string> = {}) => resolveClientOptions({ 'local-port': '3000', ...args }, env, LOCAL_SPELLING).client;
+    const resolved = local({ to: 'relay.example.com:9000', port: '8080' });
+    assert.deepEqual([resolved.server, resolved.controlPort, resolved.tunnels], ['relay.example.com', 9000, [{ localPort: 3000, remotePort: 8080 }]]);
+    // The same as burrow client with bore's words swapped for ours.
+    assert.deepEqual(local({ to: 'relay', port: '8080', 'local-host': '127.0.0.1' }), resolveClientOptions(clientArgs({ server: 'relay', 'remote-port': ['8080'], 'local-host': '127.0.0.1' }), {}).client);
+    // Their variables are still BURROW_SERVER and BURROW_REMOTE_PORT.
+    const fromEnv = local({}, { BURROW_SERVER: 'tcp://relay:9100', BURROW_REMOTE_PORT: '8081' });
+    assert.deepEqual([fromEnv.server, fromEnv.controlPort, fromEnv.tunnels], ['relay', 9100, [{ localPort: 3000, remotePort: 8081 }]]);
+    // --server and --remote-port are not local's flags: they are ignored there (yargs refuses them first).
+    assert.equal(local({ server: 'other', to: 'relay' }).server, 'relay');
+    assertUsageError(() => local({ to: 'http://relay' }), '--to: "http://relay" is not a server address');
+    assertUsageError(() => local({ port: 'abc' }), '--port: "abc" is not a port number (0-65535)');
+    assertUsageError(() => local({ to: 'relay:9000', 'control-port': '1' }), '--to "relay:9000" says control port 9000, --control-port says 1');
+  });
+});
+
+describe('the command, through each form of address', () => {
+  test('burrow client --server 127.0.0.1:PORT, tcp://127.0.0.1:PORT and burrow local --to ... -p N all reach the relay and carry a request', async () => {
+    const live = new Set<Cli>();
+    const server = await serverOn();
+    const local = await listenLocal(replyOnEnd((req) => Buffer.concat([Buffer.from('reply:'), req])));
+    try {
+      const data = ['--data-port', String(server.dataPort), '--local-host', HOST, '--no-state-file', '--quiet'];
+      const wanted = await freePort();
+      const runs: Array<[string, string[]]> = [
+        ['host:port', ['client', String(local.port), '--server', `${HOST}:${server.controlPort}`, ...data]],
+        ['tcp://host:port', ['client', String(local.port), '--server', `tcp://${HOST}:${server.controlPort}`, ...data]],
+        ['burrow local', ['local', String(local.port), '--to', `${HOST}:${server.controlPort}`, '-p', String(wanted), ...data]],
+      ];
+      const clients = runs.map(([, args]) => startCli(args, {}, live));
+      for (const [i, cli] of clients.entries()) {
+        const [what] = runs[i] ?? assert.fail('a run per client');
+        const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, `the client (${what}) to forward`);
+        if (what === 'burrow local') assert.equal(publicPort, String(wanted), '-p is the public port asked for');
+        assert.equal((await request(Number(publicPort), what)).toString(), `reply:${what}`);
+      }
+      for (const [i, cli] of clients.entries()) assert.deepEqual(await interrupt(cli, `client ${i}`), { code: 0, signal: null });
+    } finally {
+      await killAll(live);
+      await local.close();
+      await server.destroy();
+    }
+  });
+
+  test('the old trap: --server localhost:PORT never becomes a lookup of "[localhost:PORT]"; a bad address is exit 2 with the forms', async () => {
+    const results = await Promise.all([
+      runCli(['client', '3000', '--server', 'http://localhost:7835']),
+      runCli(['client', '3000', '--server', 'localhost:7835', '--control-port', '7000']),
+      runCli(['local', '3000'], { BURROW_SERVER: 'relay/x' }),
+    ]);
+    const expected = [
+      [`burrow: --server: "http://localhost:7835" is not a server address (http:// is not burrow's protocol; only tcp:// is); give ${SERVER_FORMS}, where PORT is the control port`, "Run 'burrow client --help' for usage."],
+      ['burrow: --server "localhost:7835" says control port 7835, --control-port says 7000: give the port once', "Run 'burrow client --help' for usage."],
+      [`burrow: BURROW_SERVER: "relay/x" is not a server address (a path has no meaning here); give ${SERVER_FORMS}, where PORT is the control port`, "Run 'burrow local --help' for usage."],
+    ];
+    results.forEach((result, i) => {
+      assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: lines(result.stderr) }, { code: 2, stdout: '', stderr: expected[i] });
+    });
+  });
+});
