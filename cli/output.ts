@@ -19,6 +19,12 @@
 //   warning      code, message: a failure the client lives with (a visitor's local service
 //                down, a reconnect attempt that failed, ...)
 //   refused      conn, address, reason, message: a connection turned away (TLS, auth)
+//   client       kind, and its fields (server only; capped at 60 a minute):
+//                  connected      conn, address
+//                  tunnel-opened  conn, address, publicPort, localPort, reclaimed
+//                  lease-kept     address, publicPort, graceMs
+//                  lease-expired  address, publicPort
+//                  disconnected   conn, address, why, tunnels
 //   disconnected code, message: the client lost the server (and will reconnect)
 //   reconnecting attempt, delayMs
 //   reconnected  moved: how many tunnels got a new public port ("tunnel" lines follow)
@@ -31,6 +37,7 @@
 //                server: ..."), with no "disconnected" before it
 //   throttled    message: lines held back by the cap
 import type { ConnectionClosed, OpenTunnel } from '../client/types.ts';
+import type { ClientEvent } from '../server/client-events.ts';
 import type { BurrowError } from '../shared/errors.ts';
 import { formatTrace, type TraceEvent } from '../shared/trace.ts';
 import { hostPort } from '../shared/protocol.ts';
@@ -81,6 +88,7 @@ export type OutputEvent =
   | ProblemEvent
   | ({ event: 'trace' } & TraceEvent)
   | { event: 'refused'; conn: string; address: string; reason: string; message: string }
+  | ({ event: 'client' } & ClientEvent)
   | { event: 'reconnecting'; attempt: number; delayMs: number }
   | { event: 'reconnected'; moved: number }
   | { event: 'open-relay'; message: string }
@@ -141,6 +149,24 @@ export function connectionLine(c: ConnectionEntry, at: Date): string {
   return `${clock(at)} ${c.visitor ?? '?'} -> ${c.url} -> ${c.local}  ${sizes}  ${formatDuration(c.durationMs)}${c.reset ? ' (reset)' : ''}`;
 }
 
+/** One line of the server's log of its clients (the time goes before it). */
+export function clientLine(e: ClientEvent): string {
+  switch (e.kind) {
+    case 'connected':
+      return `client ${e.conn} connected from ${e.address}`;
+    case 'tunnel-opened':
+      return e.reclaimed
+        ? `client ${e.conn} (${e.address}) took public port ${e.publicPort} back with its lease (its port ${e.localPort})`
+        : `client ${e.conn} (${e.address}) opened public port ${e.publicPort} (its port ${e.localPort})`;
+    case 'lease-kept':
+      return `public port ${e.publicPort} kept ${seconds(e.graceMs)} for ${e.address} (its lease)`;
+    case 'lease-expired':
+      return `public port ${e.publicPort} is free again: nobody came back for the lease of ${e.address}`;
+    case 'disconnected':
+      return `client ${e.conn} (${e.address}) left: ${e.why}${e.tunnels > 0 ? `, with ${count(e.tunnels, 'tunnel')}` : ''}`;
+  }
+}
+
 export interface TextLine {
   stream: 'stdout' | 'stderr';
   line: string;
@@ -168,6 +194,8 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       return [{ stream: 'stderr', line: formatTrace(e, { colour }) }];
     case 'refused':
       return [stderr(`refused ${e.conn} from ${e.address}: ${e.message} (${e.reason})`)];
+    case 'client':
+      return [stdout(`${clock(at)} ${clientLine(e)}`)];
     case 'warning':
     case 'short-secret':
       return [stderr(`warning: ${e.message}`)];

@@ -50,21 +50,23 @@ export function createReporter(options: ReporterOptions): Reporter {
     }
   };
 
-  /** A cap of 10 a minute, for events that may repeat without end (a scanner, a dead
-   * local service); throttle.ts's notes about what it held back become "throttled" events. */
-  const capped = (): ((event: OutputEvent) => void) => {
+  /** A cap of `perMinute` (10 unless said), for events that may repeat without end (a
+   * scanner, a dead local service, a flood of clients); throttle.ts's notes about what it
+   * held back become "throttled" events. */
+  const capped = (perMinute = 10): ((event: OutputEvent) => void) => {
     let held: OutputEvent | undefined;
     const onLine = (line: string): void => {
       if (line !== PASS) out({ event: 'throttled', message: line });
       else if (held) out(held);
     };
-    const gate = throttled(onLine, 10, 60_000, () => now().getTime());
+    const gate = throttled(onLine, perMinute, 60_000, () => now().getTime());
     return (event) => {
       held = event;
       gate(PASS);
     };
   };
-  const caps: Partial<Record<OutputEvent['event'], (event: OutputEvent) => void>> = { refused: capped(), warning: capped() };
+  // Client events: a line for each, but a flood of clients must not flood the log.
+  const caps: Partial<Record<OutputEvent['event'], (event: OutputEvent) => void>> = { refused: capped(), warning: capped(), client: capped(60) };
 
   return {
     print: (event) => (caps[event.event] ?? out)(event),

@@ -87,6 +87,7 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
     warnIfShort(out, secret);
     server = new BurrowServer({ ...options, secret, tls: tls?.options });
     if (trace) server.on('trace', traceTo(out));
+    server.on('client', (event) => out.print({ event: 'client', ...event }));
     await server.listen();
     if (metricsAt) metrics = await startMetrics(server, metricsAt);
   } catch (error) {

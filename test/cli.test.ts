@@ -369,7 +369,17 @@ test('env only: server and client configured by BURROW_* carry a request; a seco
     assert.equal(client.stderr, `${CLIENT_CLOSING}\n`);
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
     assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n${serverShuttingDown(0)}\n`);
-    assert.equal(server.stdout, `burrow server listening on ${HOST} control port ${controlPort}, data port ${dataPort}; public ports ${rangePort}-${rangePort}\n`);
+    // The listening line, then the server's log of its clients: the first client came,
+    // opened the port and left; the second came and left after its refusal.
+    const [listeningLine, ...clientLines] = lines(server.stdout);
+    assert.equal(listeningLine, `burrow server listening on ${HOST} control port ${controlPort}, data port ${dataPort}; public ports ${rangePort}-${rangePort}`);
+    const at = '[0-9]{2}:[0-9]{2}:[0-9]{2}';
+    const client1 = clientLines.filter((line) => line.includes(' control#1 '));
+    assert.equal(client1.length, 3, clientLines.join('\n'));
+    assert.match(client1[0] ?? '', new RegExp(`^${at} client control#1 connected from ${HOST}$`));
+    assert.match(client1[1] ?? '', new RegExp(`^${at} client control#1 \\(${HOST}\\) opened public port ${publicPort} \\(its port ${local.port}\\)$`));
+    assert.match(client1[2] ?? '', new RegExp(`^${at} client control#1 \\(${HOST}\\) left: goaway, with 1 tunnel$|^${at} client control#1 \\(${HOST}\\) left: goaway$`));
+    assert.equal(clientLines.length, 5, clientLines.join('\n'));
   } finally {
     await killAll(live);
     await local.close();

@@ -7,7 +7,7 @@ import type { ConnectionEvent } from '../client/types.ts';
 import type { ConnectionTotals } from '../client/connection.ts';
 import { resolveOutputOptions, UsageError } from '../cli/options.ts';
 import { clock, count, formatBytes, formatDuration, useColour } from '../cli/format.ts';
-import { connectionEntry, connectionLine, jsonLine, lostServer, openRelay, problem, shortSecret, textLines, tunnelEvent, type OutputEvent } from '../cli/output.ts';
+import { clientLine, connectionEntry, connectionLine, jsonLine, lostServer, openRelay, problem, shortSecret, textLines, tunnelEvent, type OutputEvent } from '../cli/output.ts';
 import { createReporter } from '../cli/reporter.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { formatTrace, hideProofs, type TraceEvent } from '../shared/trace.ts';
@@ -71,6 +71,32 @@ describe('hideProofs', () => {
     for (const line of ['OK', 'OK 41234', 'EXPOSE 3000', 'EXPOSE 3000 41234', 'ID V1StGXR8_Z5jdHi6B-myT', 'CONNECTION abc 41234 1.2.3.4:5 6.7.8.9:41234', 'HELLO ping fin-check=abc']) {
       assert.equal(hideProofs(line), line);
     }
+  });
+});
+
+describe('the server\'s log of its clients', () => {
+  test('one line for each client event, in words', () => {
+    assert.equal(clientLine({ kind: 'connected', conn: 'control#3', address: '203.0.113.9' }), 'client control#3 connected from 203.0.113.9');
+    assert.equal(
+      clientLine({ kind: 'tunnel-opened', conn: 'control#3', address: '203.0.113.9', publicPort: 41234, localPort: 3000, reclaimed: false }),
+      'client control#3 (203.0.113.9) opened public port 41234 (its port 3000)',
+    );
+    assert.equal(
+      clientLine({ kind: 'tunnel-opened', conn: 'control#4', address: '203.0.113.9', publicPort: 41234, localPort: 3000, reclaimed: true }),
+      'client control#4 (203.0.113.9) took public port 41234 back with its lease (its port 3000)',
+    );
+    assert.equal(clientLine({ kind: 'lease-kept', address: '203.0.113.9', publicPort: 41234, graceMs: 60_000 }), 'public port 41234 kept 60 s for 203.0.113.9 (its lease)');
+    assert.equal(clientLine({ kind: 'lease-expired', address: '203.0.113.9', publicPort: 41234 }), 'public port 41234 is free again: nobody came back for the lease of 203.0.113.9');
+    assert.equal(clientLine({ kind: 'disconnected', conn: 'control#3', address: '203.0.113.9', why: 'timeout', tunnels: 2 }), 'client control#3 (203.0.113.9) left: timeout, with 2 tunnels');
+    assert.equal(clientLine({ kind: 'disconnected', conn: 'control#3', address: '203.0.113.9', why: 'goaway', tunnels: 0 }), 'client control#3 (203.0.113.9) left: goaway');
+  });
+
+  test('as JSON: the event "client" with its kind and fields', () => {
+    const at = new Date('2026-12-02T08:00:00.000Z');
+    assert.equal(
+      jsonLine({ event: 'client', kind: 'lease-kept', address: '203.0.113.9', publicPort: 41234, graceMs: 60_000 }, at),
+      '{"event":"client","time":"2026-12-02T08:00:00.000Z","kind":"lease-kept","address":"203.0.113.9","publicPort":41234,"graceMs":60000}',
+    );
   });
 });
 
