@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS } from '../server/limits.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import { runClient, runServer } from './run.ts';
 import { envName, explainUsage, LIMIT_FLAGS, LOCAL_SPELLING, SERVER_FORMS, UsageError, type CommandName } from './options.ts';
+import { TLS_NAME_FLAG, TLS_NAME_HELP } from './security.ts';
 
 /** `--help` text for a flag: what it does, its variable, its default. */
 const describe = (flag: string, text: string): string => `${text}  [env ${envName(flag)}]`;
@@ -127,6 +128,7 @@ const SERVER_OPTIONS: Table = {
       defaultDescription: '$XDG_CONFIG_HOME/burrow or ~/.config/burrow',
     },
     'tls-client-ca': { type: 'string', describe: describe('tls-client-ca', 'Mutual TLS: require client certificates signed by this CA (PEM)') },
+    [TLS_NAME_FLAG]: { type: 'string', array: true, describe: describe(TLS_NAME_FLAG, TLS_NAME_HELP) },
   }),
 };
 

@@ -8,7 +8,7 @@
 // tells what was held back). The first line is "listening" (server) or one "tunnel" per
 // tunnel (client); events that happen while starting follow them.
 //   listening    controlPort, dataPort, bind (null: all interfaces), publicPorts {min,max},
-//                tls (boolean), fingerprint (with tls), secret (boolean: one is required),
+//                tls (boolean), fingerprint and names (with tls), secret (boolean: one is required),
 //                metrics (the /metrics URL, with --metrics)
 //   tunnel       url, publicPort, local ("host:port"); previousPort after a reconnect moved it;
 //                proxyProtocol ("v1"/"v2") if the tunnel sends PROXY headers
@@ -30,7 +30,9 @@
 //   reconnected  moved: how many tunnels got a new public port ("tunnel" lines follow)
 //   open-relay   message: the server has no secret
 //   short-secret length, message
-//   certificate-created  dir: where --tls made its self-signed certificate
+//   certificate-created  dir: where --tls made its self-signed certificate; replaced
+//                {fingerprint, missing, certFile, keyFile} when it replaced a kept one that
+//                lacked a --tls-name
 //   shutdown     timeoutMs (for open connections); clients told (server only)
 //   error        code, message (reason, for a refusal): fatal; the process exits 1. A client
 //                that does not reconnect reports losing the server only so ("lost the
@@ -51,6 +53,8 @@ export interface ListeningEvent {
   publicPorts: { min: number; max: number };
   tls: boolean;
   fingerprint?: string;
+  /** The names the certificate covers (with tls). */
+  names?: string[];
   secret: boolean;
   metrics?: string;
 }
@@ -93,7 +97,7 @@ export type OutputEvent =
   | { event: 'reconnected'; moved: number }
   | { event: 'open-relay'; message: string }
   | { event: 'short-secret'; length: number; message: string }
-  | { event: 'certificate-created'; dir: string }
+  | { event: 'certificate-created'; dir: string; replaced?: { fingerprint: string; missing: string[]; certFile: string; keyFile: string } }
   | { event: 'shutdown'; timeoutMs: number; clients?: number }
   | { event: 'throttled'; message: string };
 
@@ -182,7 +186,10 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       const where = e.bind === null ? '' : `${e.bind.includes(':') ? `[${e.bind}]` : e.bind} `;
       const listening = stdout(`burrow server listening on ${where}control port ${e.controlPort}, data port ${e.dataPort}; public ports ${e.publicPorts.min}-${e.publicPorts.max}`);
       const lines = [listening];
-      if (e.fingerprint !== undefined) lines.push(stdout(`TLS certificate SHA-256 fingerprint: ${e.fingerprint}`));
+      if (e.fingerprint !== undefined) {
+        const names = e.names === undefined ? '' : ` (names: ${e.names.length > 0 ? e.names.join(', ') : 'none'})`;
+        lines.push(stdout(`TLS certificate SHA-256 fingerprint: ${e.fingerprint}${names}`));
+      }
       if (e.metrics !== undefined) lines.push(stdout(`Prometheus metrics at ${e.metrics}`));
       return lines;
     }
@@ -207,8 +214,13 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       return [stderr(`reconnecting in ${seconds(e.delayMs)} (attempt ${e.attempt})`)];
     case 'reconnected':
       return [stderr(e.moved === 0 ? 'reconnected; same public address' : 'reconnected; the old public port was taken:')];
-    case 'certificate-created':
-      return [stderr(`created a self-signed TLS certificate in ${e.dir}`)];
+    case 'certificate-created': {
+      const replaced =
+        e.replaced === undefined
+          ? ''
+          : `, replacing the one there, which did not name ${e.replaced.missing.join(', ')} (fingerprint ${e.replaced.fingerprint}, now ${e.replaced.certFile} and ${e.replaced.keyFile}): clients that pinned it need the new fingerprint`;
+      return [stderr(`created a self-signed TLS certificate in ${e.dir}${replaced}`)];
+    }
     case 'shutdown': {
       const finish = `open connections get ${seconds(e.timeoutMs)} to finish (signal again to stop now)`;
       if (e.clients === undefined) return [stderr(`closing; ${finish}`)];

@@ -104,11 +104,11 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
     bind: options.bind ?? null,
     publicPorts: { min: range.min, max: range.max },
     tls: tls !== undefined,
-    ...(tls ? { fingerprint: tls.fingerprint } : {}),
+    ...(tls ? { fingerprint: tls.fingerprint, names: tls.names } : {}),
     secret: server.secret !== undefined,
     ...(metrics ? { metrics: metrics.url } : {}),
   });
-  if (tls?.createdIn !== undefined) out.print({ event: 'certificate-created', dir: tls.createdIn });
+  if (tls?.createdIn !== undefined) out.print({ event: 'certificate-created', dir: tls.createdIn, ...(tls.replaced ? { replaced: tls.replaced } : {}) });
   if (server.secret === undefined) out.print(openRelay());
   out.started();
   server.on('refused', ({ conn, address, reason, message }) => out.print({ event: 'refused', conn, address, reason, message }));

@@ -1,19 +1,20 @@
 // The security flags of both commands: which secret and which TLS files to use (pure,
 // tested without processes), then reading those files. A secret can come from a file or
 // the environment so that it need not show in `ps`.
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { ClientTlsOptions } from '../client/tls.ts';
+import { certificateNames, type ClientTlsOptions } from '../client/tls.ts';
 import { describe } from '../shared/errors.ts';
-import { fingerprintOf, normalizeFingerprint } from '../shared/fingerprint.ts';
-import { defaultTlsDir, loadOrCreateCertificate } from '../server/self-signed-cert.ts';
+import { normalizeFingerprint } from '../shared/fingerprint.ts';
+import { defaultTlsDir, loadOrCreateCertificate, tlsName, type ReplacedCertificate } from '../server/self-signed-cert.ts';
 import type { ServerTlsOptions } from '../server/server.ts';
-import { flagOn, raw, UsageError, type Env, type RawArgs } from './options.ts';
+import { envName, flagOn, raw, UsageError, type Env, type RawArgs } from './options.ts';
 
 type Source = { text: string; source: string };
 /** Where the secret comes from: given as is, or a file to read. */
 export type SecretPlan = { value: Source } | { file: Source } | undefined;
-/** Files to read, or the self-signed certificate kept in `dir`. */
-export type ServerTlsPlan = ({ cert: Source; key: Source } | { selfSignedDir: string }) & { clientCa?: Source };
+/** Files to read, or the self-signed certificate kept in `dir` (naming `names` too). */
+export type ServerTlsPlan = ({ cert: Source; key: Source } | { selfSignedDir: string; names?: string[] }) & { clientCa?: Source };
 export type ClientTlsPlan = { ca?: Source; fingerprint?: string; cert?: Source; key?: Source };
 
 /** Shorter than this, a secret recorded in a plain-text handshake may be guessed offline. */
@@ -36,16 +37,52 @@ function pair(args: RawArgs, env: Env, first: string, second: string): { first: 
   return { first: a, second: b };
 }
 
+/** `--tls-name`: a name for the self-signed certificate of --tls, besides localhost,
+ * 127.0.0.1 and ::1. The flag may repeat (yargs hands us an array) and each value may list
+ * several, comma-separated, as its variable BURROW_TLS_NAME does. */
+export const TLS_NAME_FLAG = 'tls-name';
+/** Its --help text (cli/command.ts adds the variable's name). */
+export const TLS_NAME_HELP =
+  'Also name this host name or IP address in the self-signed certificate of --tls (besides localhost, 127.0.0.1, ::1), for clients that connect by it; repeat, or separate with commas. A kept certificate that lacks one is replaced';
+
+/** The --tls-name values (or BURROW_TLS_NAME's), validated, without duplicates. */
+function tlsNames(args: RawArgs, env: Env): { names: string[]; source: string } | undefined {
+  const value = args[TLS_NAME_FLAG];
+  let given: { texts: string[]; source: string };
+  if (value !== undefined && value !== null) {
+    given = { texts: (Array.isArray(value) ? value : [value]).map(String), source: `--${TLS_NAME_FLAG}` };
+  } else {
+    const fromEnv = env[envName(TLS_NAME_FLAG)];
+    if (fromEnv === undefined || fromEnv === '') return undefined;
+    given = { texts: [fromEnv], source: envName(TLS_NAME_FLAG) };
+  }
+  const texts = given.texts.flatMap((text) => text.split(',')).filter((text) => text.trim() !== '');
+  if (texts.length === 0) throw new UsageError(`${given.source}: give a host name or an IP address`);
+  const names = texts.map((text) => {
+    const name = tlsName(text);
+    if (name === undefined) {
+      throw new UsageError(`${given.source}: "${text.trim()}" is not a host name (like relay.example.com) or an IP address (like 203.0.113.7 or 2001:db8::7)`);
+    }
+    return name;
+  });
+  return { names: [...new Set(names)], source: given.source };
+}
+
 export function resolveServerSecurity(args: RawArgs, env: Env): { secret: SecretPlan; tls: ServerTlsPlan | undefined } {
   const files = pair(args, env, 'tls-cert', 'tls-key');
   const dir = raw(args, env, 'tls-dir');
   const clientCa = raw(args, env, 'tls-client-ca');
+  const named = tlsNames(args, env);
   if (files && dir) throw new UsageError(`--tls-dir is where --tls keeps its own certificate: drop it when you give --tls-cert and --tls-key`);
-  const selfSigned = !files && (flagOn(args, env, 'tls') || dir !== undefined);
+  if (files && named) {
+    throw new UsageError(`${named.source} names the self-signed certificate of --tls; with --tls-cert and --tls-key, your certificate's own names count: drop ${named.source}`);
+  }
+  // Like --tls-dir, a name for the self-signed certificate means TLS.
+  const selfSigned = !files && (flagOn(args, env, 'tls') || dir !== undefined || named !== undefined);
   if (clientCa && !files && !selfSigned) throw new UsageError('--tls-client-ca needs TLS: add --tls, or --tls-cert and --tls-key');
   let tls: ServerTlsPlan | undefined;
   if (files) tls = { cert: files.first, key: files.second };
-  else if (selfSigned) tls = { selfSignedDir: dir?.text ?? defaultTlsDir(env) };
+  else if (selfSigned) tls = { selfSignedDir: dir?.text ?? defaultTlsDir(env), ...(named ? { names: named.names } : {}) };
   if (tls && clientCa) tls.clientCa = clientCa;
   return { secret: secretPlan(args, env), tls };
 }
@@ -88,26 +125,34 @@ export async function loadSecret(plan: SecretPlan): Promise<string | undefined> 
 export interface LoadedServerTls {
   options: ServerTlsOptions;
   fingerprint: string;
+  /** The host names and IP addresses the certificate names (what clients may connect by),
+   * for the line that prints the fingerprint. */
+  names: string[];
   /** Where a self-signed certificate was created by this start, if it was. */
   createdIn?: string;
+  /** Set when that certificate replaced the kept one, which lacked a --tls-name: the old
+   * fingerprint, the names it lacked, and where the old pair was moved. */
+  replaced?: ReplacedCertificate;
 }
 
 export async function loadServerTls(plan: ServerTlsPlan | undefined): Promise<LoadedServerTls | undefined> {
   if (plan === undefined) return undefined;
   const clientCa = plan.clientCa && (await readSource(plan.clientCa));
   if ('selfSignedDir' in plan) {
-    const stored = await loadOrCreateCertificate(plan.selfSignedDir);
+    const stored = await loadOrCreateCertificate(plan.selfSignedDir, plan.names);
     const options: ServerTlsOptions = { cert: stored.cert, key: stored.key, clientCa };
-    return { options, fingerprint: stored.fingerprint, createdIn: stored.created ? plan.selfSignedDir : undefined };
+    const loaded: LoadedServerTls = { options, fingerprint: stored.fingerprint, names: stored.names, createdIn: stored.created ? plan.selfSignedDir : undefined };
+    if (stored.replaced) loaded.replaced = stored.replaced;
+    return loaded;
   }
   const [cert, key] = await Promise.all([readSource(plan.cert), readSource(plan.key)]);
-  let fingerprint: string;
+  let x509: X509Certificate;
   try {
-    fingerprint = fingerprintOf(cert);
+    x509 = new X509Certificate(cert); // the first of the chain: the server's own
   } catch (error) {
     throw new UsageError(`${plan.cert.source}: ${plan.cert.text} is not a PEM certificate: ${describe(error)}`);
   }
-  return { options: { cert, key, clientCa }, fingerprint };
+  return { options: { cert, key, clientCa }, fingerprint: x509.fingerprint256, names: certificateNames(x509.toLegacyObject()) };
 }
 
 export async function loadClientTls(plan: ClientTlsPlan | undefined): Promise<ClientTlsOptions | undefined> {

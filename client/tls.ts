@@ -1,7 +1,8 @@
 // TLS as the client speaks it: which certificates to trust (system CAs, a CA file, or a
 // pinned fingerprint), our own certificate for mutual TLS, and TLS failures told as what
 // the user should do about them.
-import type tls from 'node:tls';
+import net from 'node:net';
+import tls from 'node:tls';
 import { BurrowError, systemCode } from '../shared/errors.ts';
 import { normalizeFingerprint } from '../shared/fingerprint.ts';
 
@@ -42,6 +43,9 @@ export function clientTls(options: true | ClientTlsOptions, host: string): Clien
   };
   // SNI carries host names only; an address is checked against the certificate's IP SANs.
   if (!/^[0-9.]+$|:/.test(host)) connect.servername = host;
+  // The name checked is the host we dialed. Node would otherwise check an address against
+  // 'localhost' (it takes the name from servername or host, and we hand it a socket).
+  connect.checkServerIdentity = (_name, cert) => tls.checkServerIdentity(host, cert);
   return { connect, pin };
 }
 
@@ -57,19 +61,91 @@ export function checkPin(socket: tls.TLSSocket, pin: string | undefined, where: 
   );
 }
 
-/** Certificate checks that failed on our side. */
-const VERIFY_CODES = new Set([
+/** An IP address as Node's host name check compares it: IPv6 lowercase and shortened
+ * (`2001:DB8:0:0:0:0:0:1` → `2001:db8::1`), IPv4 as is. */
+export function canonicalIp(ip: string): string {
+  return net.isIPv6(ip) ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
+}
+
+/** What a certificate says about itself, as `tls.PeerCertificate` (and
+ * `X509Certificate#toLegacyObject()`) have it. */
+export interface CertificateIdentity {
+  subject?: { CN?: string | string[] } | null;
+  subjectaltname?: string;
+}
+
+// One `TYPE:value` of Node's subjectaltname text; a value with a comma or quote in it is
+// written as a JSON string.
+const ALT_NAME = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/y;
+
+const HOST_LIKE = /^[A-Za-z0-9*](?:[A-Za-z0-9*.-]*[A-Za-z0-9])?$/;
+
+/** The host names and IP addresses a client can reach the certificate's owner by, in the
+ * certificate's order: its DNS and IP subject alternative names, and (as Node's host name
+ * check does, when there is no DNS name among them) its common name if it reads as one. */
+export function certificateNames(cert: CertificateIdentity): string[] {
+  const dns: string[] = [];
+  const names: string[] = [];
+  const text = cert.subjectaltname ?? '';
+  ALT_NAME.lastIndex = 0;
+  for (let match = ALT_NAME.exec(text); match !== null && match[0] !== ''; match = ALT_NAME.exec(text)) {
+    const [, type = '', written = ''] = match;
+    let value = written;
+    if (written.startsWith('"')) {
+      try {
+        value = String(JSON.parse(written));
+      } catch {
+        continue;
+      }
+    }
+    if (type === 'DNS') {
+      dns.push(value);
+      names.push(value);
+    } else if (type === 'IP Address') {
+      names.push(canonicalIp(value));
+    }
+  }
+  // A common name is often a label ("burrow relay"), not a host: only one that reads as a
+  // host name counts.
+  const cn = cert.subject?.CN;
+  if (dns.length === 0 && cn !== undefined) names.unshift(...(Array.isArray(cn) ? cn : [cn]).filter((name) => HOST_LIKE.test(name)));
+  return [...new Set(names)];
+}
+
+/** Certificate chain checks that failed on our side: nothing we trust vouches for it. */
+const UNTRUSTED_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
   'UNABLE_TO_GET_ISSUER_CERT',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
   'CERT_UNTRUSTED',
   'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+
+/** A certificate that does not name the host we connected to (ERR_TLS_CERT_ALTNAME_INVALID
+ * carries the host and the peer's certificate): which names it has, and what works. A CA
+ * file cannot help here, so it is not suggested. */
+function nameMismatch(error: unknown): string {
+  const host = isObject(error) && typeof error.host === 'string' ? error.host : undefined;
+  const cert = isObject(error) && isObject(error.cert) ? error.cert : undefined;
+  const cn: unknown = cert !== undefined && isObject(cert.subject) ? cert.subject.CN : undefined;
+  const names = certificateNames({
+    subjectaltname: typeof cert?.subjectaltname === 'string' ? cert.subjectaltname : undefined,
+    subject: { CN: typeof cn === 'string' ? cn : Array.isArray(cn) ? cn.filter((item: unknown): item is string => typeof item === 'string') : undefined },
+  });
+  const ways = [
+    ...(names.length > 0 ? [`connect to one of those names (--server)`] : []),
+    `restart the server with --tls-name ${host ?? '<host>'} (or give it a certificate that names ${host ?? 'that host'})`,
+    'pin the certificate with --tls-fingerprint (a pin alone does not check names)',
+  ];
+  const it = host === undefined ? 'the host we connected to' : host;
+  const has = names.length > 0 ? `it names ${names.join(', ')}` : 'it names no host at all';
+  const last = ways.pop() ?? '';
+  return `the server's certificate does not name ${it} (${has}): ${ways.join(', ')}${ways.length > 1 ? ',' : ''} or ${last}`;
+}
 
 /** A TLS failure as a `tls` BurrowError that says what to do, or undefined if `error` is
  * not one (a reset or a timeout is a network matter, worth retrying). */
@@ -77,9 +153,13 @@ export function tlsFailure(error: unknown, where: string): BurrowError | undefin
   const code = systemCode(error) ?? '';
   const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
   const fail = (message: string): BurrowError => new BurrowError('tls', `${where}: ${message}`, { cause: error });
-  if (VERIFY_CODES.has(code)) {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return fail(nameMismatch(error));
+  if (UNTRUSTED_CODES.has(code)) {
     return fail(`cannot verify the server's certificate (${reason}): trust its CA with --tls-ca, or pin it with --tls-fingerprint`);
   }
+  // Dates: a CA file is no remedy; a new certificate (or a right clock) is.
+  if (code === 'CERT_HAS_EXPIRED') return fail(`the server's certificate has expired (${reason}): the server needs a new one, or this machine's clock is wrong`);
+  if (code === 'CERT_NOT_YET_VALID') return fail(`the server's certificate is not valid yet (${reason}): check the clocks of this machine and the server`);
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return fail('the server does not speak TLS here (it answered in plain text): drop --tls, or check the port');
   // A burrow server answers a missing certificate with ERR bad-certificate; a TLS proxy in
   // front of it may send this alert instead.

@@ -1,12 +1,16 @@
 // The certificate `burrow server --tls` uses when no --tls-cert/--tls-key is given: a
 // self-signed ECDSA P-256 pair created once in the TLS directory and reused on every later
-// start, so its fingerprint (what clients pin) survives restarts.
+// start, so its fingerprint (what clients pin) survives restarts. It names localhost,
+// 127.0.0.1 and ::1, and whatever else it is asked to (--tls-name): a kept certificate
+// that lacks a name asked for is replaced, not served to clients that would reject it.
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
+import { canonicalIp, certificateNames } from '../client/tls.ts';
 import { BurrowError, describe, systemCode } from '../shared/errors.ts';
 
 const debug = createDebug('burrow:tls');
@@ -20,6 +24,53 @@ export interface StoredCertificate {
   created: boolean;
   certFile: string;
   keyFile: string;
+  /** The host names and IP addresses the certificate names (its subject alternative
+   * names, IPv6 shortened): the names clients may connect by and have it verified. */
+  names: string[];
+  /** Set when this call replaced the kept certificate because it lacked a name asked for:
+   * the old certificate's fingerprint, the names it lacked, and where the old pair is now. */
+  replaced?: ReplacedCertificate;
+}
+
+export interface ReplacedCertificate {
+  fingerprint: string;
+  missing: string[];
+  certFile: string;
+  keyFile: string;
+}
+
+/** What every self-signed certificate names, besides the names asked for. */
+export const DEFAULT_TLS_NAMES: readonly string[] = ['localhost', '127.0.0.1', '::1'];
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** `text` as a certificate can name it, or undefined if it is neither a host name nor an IP
+ * address: a host name in lowercase without a trailing dot (ASCII: an international name
+ * in its xn-- form), an IPv6 address shortened and without brackets. No wildcards, no
+ * ports, no IPv6 zones. */
+export function tlsName(text: string): string | undefined {
+  const value = text.trim();
+  if (/^\[.*\]$/.test(value)) {
+    // [::1], as burrow prints IPv6 addresses; brackets around anything else are a mistake.
+    const inside = value.slice(1, -1);
+    return net.isIPv6(inside) && !inside.includes('%') ? canonicalIp(inside) : undefined;
+  }
+  if (net.isIP(value) !== 0) return value.includes('%') ? undefined : canonicalIp(value);
+  const name = value.toLowerCase().replace(/\.$/, '');
+  const labels = name.split('.');
+  // A last label of digits alone reads as an address (1.2.3.999, 10.1): not a host name.
+  if (name.length > 253 || !labels.every((label) => LABEL.test(label)) || /^[0-9]+$/.test(labels.at(-1) ?? '')) return undefined;
+  return name;
+}
+
+/** Does `cert` name `name` (a tlsName() result), as a client's host name check sees it? */
+function covers(cert: X509Certificate, name: string): boolean {
+  return net.isIP(name) !== 0 ? cert.checkIP(name) !== undefined : cert.checkHost(name, { subject: 'never' }) !== undefined;
+}
+
+/** The names asked for (validated, duplicates dropped), then the defaults not among them. */
+function namesToCertify(wanted: readonly string[]): string[] {
+  return [...new Set([...wanted, ...DEFAULT_TLS_NAMES])];
 }
 
 /** `$XDG_CONFIG_HOME/burrow`, or `~/.config/burrow` when that is unset or empty. */
@@ -33,20 +84,71 @@ export function defaultTlsDir(env: Record<string, string | undefined> = process.
 const SETTLE_ATTEMPTS = 20;
 const SETTLE_MS = 10;
 
-/** Loads `<dir>/tls-cert.pem` + `<dir>/tls-key.pem`, creating the pair if neither exists. */
-export async function loadOrCreateCertificate(dir: string): Promise<StoredCertificate> {
+// Servers starting at once with other names may keep replacing each other's pair: after
+// this many rounds, give up rather than loop.
+const RACE_ATTEMPTS = 5;
+
+/** Loads `<dir>/tls-cert.pem` + `<dir>/tls-key.pem`, creating the pair if neither exists.
+ * `names` (host names or IP addresses; see tlsName()) must be named by the certificate:
+ * if the kept one lacks any, it is moved to `tls-cert.pem.old` + `tls-key.pem.old` and a
+ * new pair naming them (and DEFAULT_TLS_NAMES) takes its place (`replaced` says so). */
+export async function loadOrCreateCertificate(dir: string, names: readonly string[] = []): Promise<StoredCertificate> {
   const certFile = path.join(dir, 'tls-cert.pem');
   const keyFile = path.join(dir, 'tls-key.pem');
+  const wanted = names.map((text) => {
+    const name = tlsName(text);
+    if (name === undefined) throw new BurrowError('listen-failed', `"${text}" is not a host name or an IP address, so no TLS certificate can name it`);
+    return name;
+  });
   try {
-    return (await loadExisting(certFile, keyFile)) ?? (await create(dir, certFile, keyFile));
+    let replaced: ReplacedCertificate | undefined;
+    for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
+      const existing = await loadExisting(certFile, keyFile);
+      if (existing !== undefined) {
+        const x509 = new X509Certificate(existing.cert);
+        const missing = [...new Set(wanted)].filter((name) => !covers(x509, name));
+        if (missing.length === 0) return replaced === undefined ? existing : { ...existing, replaced };
+        if (!(await retire(certFile, keyFile, existing.cert))) continue; // someone else changed it: look again
+        replaced = { fingerprint: existing.fingerprint, missing, certFile: `${certFile}.old`, keyFile: `${keyFile}.old` };
+        debug('%s did not name %s: moved it to %s', certFile, missing.join(', '), replaced.certFile);
+      }
+      const made = await create(dir, certFile, keyFile, namesToCertify(wanted));
+      if (made !== undefined) return replaced === undefined ? made : { ...made, replaced };
+    }
+    throw new BurrowError('listen-failed', `the TLS certificate in ${dir} kept changing while this server loaded it: is another burrow server starting there with other --tls-name values?`);
   } catch (error) {
     if (error instanceof BurrowError) throw error;
     throw new BurrowError('listen-failed', `cannot load or create the TLS certificate in ${dir}: ${describe(error)}`, { cause: error });
   }
 }
 
-async function create(dir: string, certFile: string, keyFile: string): Promise<StoredCertificate> {
-  const { cert, key } = await generate();
+/** Moves the kept pair aside (to `.old`), if its certificate is still `examined`; false if
+ * it is not (another server replaced it meanwhile) or is gone. The certificate goes first
+ * and the key after it, the reverse of create(): a key without its certificate is what a
+ * reader waits out, and only whoever holds the certificate moves the key. */
+async function retire(certFile: string, keyFile: string, examined: string): Promise<boolean> {
+  const holding = `${certFile}.${process.pid}.${randomBytes(4).toString('hex')}.retiring`;
+  try {
+    await fs.rename(certFile, holding);
+  } catch (error) {
+    if (systemCode(error) === 'ENOENT') return false;
+    throw error;
+  }
+  if ((await fs.readFile(holding, 'utf8')) !== examined) {
+    // A pair committed since we looked: nobody can commit another while its key is
+    // there, so the certificate goes back where it was.
+    await fs.rename(holding, certFile);
+    return false;
+  }
+  await fs.rename(keyFile, `${keyFile}.old`);
+  await fs.rename(holding, `${certFile}.old`);
+  return true;
+}
+
+/** Generates a pair naming `names` and commits it; undefined if another pair was committed
+ * first (the caller loads that one). */
+async function create(dir: string, certFile: string, keyFile: string, names: string[]): Promise<StoredCertificate | undefined> {
+  const { cert, key } = await generate(names);
   // Unique temporary names: two servers (or two calls in one process) never share one.
   const tag = `${process.pid}.${randomBytes(4).toString('hex')}`;
   const [keyTmp, certTmp] = [`${keyFile}.${tag}.tmp`, `${certFile}.${tag}.tmp`];
@@ -63,14 +165,15 @@ async function create(dir: string, certFile: string, keyFile: string): Promise<S
     } catch (error) {
       if (systemCode(error) !== 'EEXIST') throw error;
       debug('%s appeared while we generated ours; loading it', keyFile);
-      return (await loadExisting(certFile, keyFile)) ?? Promise.reject(error);
+      return undefined;
     }
     await fs.link(certTmp, certFile);
   } finally {
     await Promise.all([fs.rm(keyTmp, { force: true }), fs.rm(certTmp, { force: true })]);
   }
-  debug('created %s and %s', certFile, keyFile);
-  return { cert, key, fingerprint: new X509Certificate(cert).fingerprint256, created: true, certFile, keyFile };
+  debug('created %s and %s for %s', certFile, keyFile, names.join(', '));
+  const x509 = new X509Certificate(cert);
+  return { cert, key, fingerprint: x509.fingerprint256, created: true, certFile, keyFile, names: certificateNames(x509.toLegacyObject()) };
 }
 
 /** The stored pair; undefined if neither file exists; rejects if only one does, if they
@@ -96,7 +199,7 @@ async function loadExisting(certFile: string, keyFile: string): Promise<StoredCe
     const x509 = parse(() => new X509Certificate(cert), `${certFile} is not a PEM certificate`);
     const privateKey = parse(() => createPrivateKey(key), `${keyFile} is not a usable PEM private key`);
     if (!x509.checkPrivateKey(privateKey)) throw fail(`${keyFile} is not the private key of ${certFile}`);
-    return { cert, key, fingerprint: x509.fingerprint256, created: false, certFile, keyFile };
+    return { cert, key, fingerprint: x509.fingerprint256, created: false, certFile, keyFile, names: certificateNames(x509.toLegacyObject()) };
   }
 }
 
@@ -104,7 +207,7 @@ async function readIfExists(file: string): Promise<string | undefined> {
   return fs.readFile(file, 'utf8').catch((error: unknown) => (systemCode(error) === 'ENOENT' ? undefined : Promise.reject(error)));
 }
 
-async function generate(): Promise<{ cert: string; key: string }> {
+async function generate(names: string[]): Promise<{ cert: string; key: string }> {
   const { generate: selfsign } = await import('selfsigned'); // only a first `--tls` start needs it
   const now = new Date();
   const notAfterDate = new Date(now);
@@ -119,7 +222,9 @@ async function generate(): Promise<{ cert: string; key: string }> {
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+      // A host name as a DNS name (type 2), an address as an IP address (type 7): clients
+      // check an address only against the latter.
+      { name: 'subjectAltName', altNames: names.map((name) => (net.isIP(name) !== 0 ? { type: 7, ip: name } : { type: 2, value: name })) },
     ],
   });
   // selfsigned ends its PEMs without a newline; files (and `cat a.pem b.pem`) want one.

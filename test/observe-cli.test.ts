@@ -278,6 +278,7 @@ test('--json with TLS and a short secret: listening (with the fingerprint) first
       publicPorts: { min: publicPort, max: publicPort },
       tls: true,
       fingerprint: listening.fingerprint,
+      names: ['localhost', '127.0.0.1', '::1'],
       secret: true,
     });
     assert.equal(warning.length, 15);

@@ -151,7 +151,7 @@ test('npm pack → npm install -g --prefix <tmp> → the installed burrow runs -
     const secret = { BURROW_SECRET: 'package-test-secret-0123456789abcdef' };
     const server = startInstalled(bin, ['server', '--control-port', '0', '--data-port', '0', '--bind', HOST, '--tls-dir', path.join(tmp, 'tls')], secret, live);
     const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
-    const [, fingerprint = ''] = await waitForOutput(server, 'stdout', /^TLS certificate SHA-256 fingerprint: ([0-9A-F:]+)$/m, 'the fingerprint');
+    const [, fingerprint = ''] = await waitForOutput(server, 'stdout', /^TLS certificate SHA-256 fingerprint: ([0-9A-F:]+)(?: \(names: [^)]*\))?$/m, 'the fingerprint');
     const client = startInstalled(
       bin,
       ['client', String(local.port), '--server', HOST, '--control-port', controlPort, '--data-port', dataPort, '--local-host', HOST, '--no-state-file', '--tls-fingerprint', fingerprint],

@@ -4,7 +4,7 @@
 // server), the open-relay notice and the short-secret warning, usage errors (exit 2), and
 // a secret that stays out of `ps` and out of everything printed.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -12,21 +12,33 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fingerprintOf } from '../shared/fingerprint.ts';
 import { testCerts } from './certs.ts';
+import { selfSignedFor } from './named-certs.ts';
 import { FORWARDING, interrupt, killAll, LISTENING, loopbackClientArgs, lines, runCli, startCli, waitForOutput, type Cli, type Exit } from './child.ts';
 import { echo, HOST, listenLocal, pseudoRandomBytes, request } from './helpers.ts';
 import { assertRefused, freePort } from './raw.ts';
 
-const USAGE_HINT = "Run 'burrow --help' for usage.";
-/** What the server prints on stdout after the listening line when it speaks TLS. */
-const FINGERPRINT = /^TLS certificate SHA-256 fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})$/m;
+/** The hint after a usage error (naming the command, when there is one). */
+const USAGE_HINT = /^Run 'burrow (?:(?:server|client) )?--help' for usage\.$/;
+/** What the server prints on stdout after the listening line when it speaks TLS: the
+ * fingerprint, and (where the start line shows them) the names the certificate covers. */
+const FINGERPRINT = /^TLS certificate SHA-256 fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})(?: \(names: (.+)\))?$/m;
+/** The names of the self-signed certificate when no --tls-name is given. */
+const DEFAULT_NAMES = ['localhost', '127.0.0.1', '::1'];
+
+/** Asserts `line` is the fingerprint line for `fingerprint`, naming exactly `names` if it
+ * names any. */
+function assertFingerprintLine(line: string | undefined, fingerprint: string | undefined, names: string[]): void {
+  const plain = `TLS certificate SHA-256 fingerprint: ${fingerprint}`;
+  if (line !== plain) assert.equal(line, `${plain} (names: ${names.join(', ')})`);
+}
 const NOTICE = /^burrow: notice: no secret is set\b.*$/m;
 const shortSecretWarning = (length: number): RegExp =>
   new RegExp(`^burrow: warning: the secret is only ${length} characters\\b.*openssl rand -base64 32.*$`, 'm');
 /** The server's line for a connection it turned away, for `reason`. */
 const refusedLine = (reason: string): RegExp => new RegExp(`^burrow: refused (?:control|data)#\\d+ from 127\\.0\\.0\\.1:\\d+: .+ \\(${reason}\\)$`, 'm');
 const CLIENT_CLOSING = 'burrow: closing; open connections get 10 s to finish (signal again to stop now)';
-const serverShuttingDown = (clients: number): string =>
-  `burrow: shutting down: told ${clients} client(s) to reconnect later; open connections get 10 s to finish (signal again to stop now)`;
+/** The server's line on SIGINT with no client connected (cli/output.ts). */
+const SERVER_SHUTTING_DOWN = 'burrow: shutting down; open connections get 10 s to finish (signal again to stop now)';
 
 const noStack = (text: string): void => {
   assert.ok(!text.split('\n').some((line) => line.startsWith('    at ')), `no stack trace expected in: ${text}`);
@@ -70,6 +82,8 @@ interface RunningServer {
   publicPort: number;
   /** The printed fingerprint, if it speaks TLS. */
   fingerprint: string | undefined;
+  /** The names printed with it, if the start line shows them. */
+  names: string[] | undefined;
 }
 
 /** `burrow server` on loopback, ephemeral control and data ports, a one-port range (a port
@@ -79,8 +93,8 @@ async function startServer(extra: string[], vars: Record<string, string>, live: 
   const publicPort = await freePort();
   const cli = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${publicPort}-${publicPort}`, ...extra], vars, live);
   const [, controlPort = '', dataPort = ''] = await waitForOutput(cli, 'stdout', LISTENING, 'the server to listen');
-  const fingerprint = tls ? (await waitForOutput(cli, 'stdout', FINGERPRINT, 'the server to print its fingerprint'))[1] : undefined;
-  return { cli, controlPort, dataPort, publicPort, fingerprint };
+  const [, fingerprint, names] = tls ? await waitForOutput(cli, 'stdout', FINGERPRINT, 'the server to print its fingerprint') : [];
+  return { cli, controlPort, dataPort, publicPort, fingerprint, names: names?.split(', ') };
 }
 
 /** `burrow client <localPort>` arguments for `server`, plus `extra`. */
@@ -118,7 +132,7 @@ function assertUsage(result: Exit & { stdout: string; stderr: string }, ...parts
   const [line = '', hint] = all;
   assert.match(line, /^burrow: /);
   for (const part of parts) assert.ok(line.includes(part), `${JSON.stringify(part)} in: ${line}`);
-  assert.equal(hint, USAGE_HINT);
+  assert.match(hint ?? '', USAGE_HINT);
   noStack(result.stderr);
 }
 
@@ -130,15 +144,15 @@ test('server --tls --tls-dir: creates tls-cert.pem and tls-key.pem there and pri
     assert.ok((await fs.stat(path.join(dir, 'tls-key.pem'))).isFile(), 'the key is there too');
     assert.equal(first.fingerprint, fingerprintOf(certPem));
     assert.deepEqual(await interrupt(first.cli, 'the first server'), { code: 0, signal: null });
-    assert.deepEqual(lines(first.cli.stdout), [
-      `burrow server listening on ${HOST} control port ${first.controlPort}, data port ${first.dataPort}; public ports ${first.publicPort}-${first.publicPort}`,
-      `TLS certificate SHA-256 fingerprint: ${first.fingerprint}`,
-    ]);
+    const stdout = lines(first.cli.stdout);
+    assert.equal(stdout.length, 2, first.cli.stdout);
+    assert.equal(stdout[0], `burrow server listening on ${HOST} control port ${first.controlPort}, data port ${first.dataPort}; public ports ${first.publicPort}-${first.publicPort}`);
+    assertFingerprintLine(stdout[1], first.fingerprint, DEFAULT_NAMES);
     const firstErr = lines(first.cli.stderr);
     assert.equal(firstErr.length, 3, first.cli.stderr);
     assert.equal(firstErr[0], `burrow: created a self-signed TLS certificate in ${dir}`);
     assert.match(firstErr[1] ?? '', NOTICE);
-    assert.equal(firstErr[2], serverShuttingDown(0));
+    assert.equal(firstErr[2], SERVER_SHUTTING_DOWN);
 
     // Again, configured through the variables this time: the same pair, nothing created.
     const second = await startServer([], { BURROW_TLS: '1', BURROW_TLS_DIR: dir }, live, true);
@@ -149,7 +163,7 @@ test('server --tls --tls-dir: creates tls-cert.pem and tls-key.pem there and pri
     const secondErr = lines(second.cli.stderr);
     assert.equal(secondErr.length, 2, second.cli.stderr);
     assert.match(secondErr[0] ?? '', NOTICE);
-    assert.equal(secondErr[1], serverShuttingDown(0));
+    assert.equal(secondErr[1], SERVER_SHUTTING_DOWN);
   });
 });
 
@@ -172,7 +186,7 @@ test('a pinned TLS client with BURROW_SECRET forwards through a --tls server wit
     assert.equal(client.stderr, `${CLIENT_CLOSING}\n`);
     assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
     assert.doesNotMatch(server.cli.stderr, NOTICE);
-    assert.deepEqual(lines(server.cli.stderr), [`burrow: created a self-signed TLS certificate in ${tlsDir}`, serverShuttingDown(0)]);
+    assert.deepEqual(lines(server.cli.stderr), [`burrow: created a self-signed TLS certificate in ${tlsDir}`, SERVER_SHUTTING_DOWN]);
   });
 });
 
@@ -353,5 +367,111 @@ test('a secret given by file is not on the command line (/proc/<pid>/cmdline), a
     for (const [who, text] of [['server stdout', server.cli.stdout], ['server stderr', server.cli.stderr], ['client stdout', client.stdout], ['client stderr', client.stderr]] as const) {
       assert.ok(!text.includes(secret), `the secret is not in the ${who}`);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// --tls-name (here through BURROW_TLS_NAME, the same code path as the flag past yargs).
+
+test('server --tls with BURROW_TLS_NAME: the certificate names relay.test and 203.0.113.7 besides the defaults; kept while it names them, replaced (and said) when asked for another', async () => {
+  await scoped(async ({ tmp, live, local }) => {
+    const dir = path.join(tmp, 'tls');
+    const certFile = path.join(dir, 'tls-cert.pem');
+    const created = `burrow: created a self-signed TLS certificate in ${dir}`;
+
+    const first = await startServer(['--tls-dir', dir], { BURROW_TLS: '1', BURROW_TLS_NAME: 'relay.test,203.0.113.7' }, live, true);
+    const firstPem = await fs.readFile(certFile, 'utf8');
+    const cert = new X509Certificate(firstPem);
+    assert.equal(first.fingerprint, cert.fingerprint256);
+    assert.equal(cert.subjectAltName, 'DNS:relay.test, IP Address:203.0.113.7, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
+    if (first.names !== undefined) assert.deepEqual(first.names, ['relay.test', '203.0.113.7', ...DEFAULT_NAMES]);
+    await waitForOutput(first.cli, 'stderr', /^burrow: created a self-signed TLS certificate in /m, 'the "created" line');
+    // 127.0.0.1 is still named, so a client trusting the file connects by it.
+    const client = startCli(clientArgs(first, local.port, ['--tls-ca', certFile]), {}, live);
+    await assertForwards(client, first, local.port, 31);
+    assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
+    assert.deepEqual(await interrupt(first.cli, 'the first server'), { code: 0, signal: null });
+    assert.equal(lines(first.cli.stderr)[0], created);
+
+    // Fewer names than it has: the same certificate, nothing created.
+    const second = await startServer(['--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.test' }, live, true);
+    assert.equal(second.fingerprint, first.fingerprint);
+    assert.deepEqual(await interrupt(second.cli, 'the second server'), { code: 0, signal: null });
+    assert.ok(!second.cli.stderr.includes('created'), second.cli.stderr);
+    assert.equal(await fs.readFile(certFile, 'utf8'), firstPem);
+
+    // A name it lacks: a new certificate, said so; the old pair kept beside it.
+    const third = await startServer(['--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'other.test' }, live, true);
+    assert.notEqual(third.fingerprint, first.fingerprint);
+    if (third.names !== undefined) assert.deepEqual(third.names, ['other.test', ...DEFAULT_NAMES]);
+    const thirdCert = new X509Certificate(await fs.readFile(certFile));
+    assert.equal(thirdCert.fingerprint256, third.fingerprint);
+    assert.equal(thirdCert.checkHost('other.test'), 'other.test');
+    assert.equal(thirdCert.checkHost('relay.test'), undefined);
+    assert.equal(await fs.readFile(`${certFile}.old`, 'utf8'), firstPem);
+    assert.deepEqual(await interrupt(third.cli, 'the third server'), { code: 0, signal: null });
+    assert.ok(lines(third.cli.stderr)[0]?.startsWith(created), third.cli.stderr);
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['tls-cert.pem', 'tls-cert.pem.old', 'tls-key.pem', 'tls-key.pem.old']);
+  });
+});
+
+test('a client whose --server the certificate does not name: one line with its names and --tls-name or a pin, no --tls-ca; a pin then forwards', async () => {
+  const relay = await selfSignedFor(['relay.test']);
+  await scoped(async ({ tmp, live, local }) => {
+    const certFile = path.join(tmp, 'relay.pem');
+    const keyFile = path.join(tmp, 'relay.key');
+    await fs.writeFile(certFile, relay.cert);
+    await fs.writeFile(keyFile, relay.key);
+    const server = await startServer(['--tls-cert', certFile, '--tls-key', keyFile], {}, live, true);
+    assert.equal(server.fingerprint, relay.fingerprint);
+    if (server.names !== undefined) assert.deepEqual(server.names, ['relay.test']);
+
+    const mismatch = await runCli(clientArgs(server, local.port, ['--tls-ca', certFile]));
+    assertOneLineFailure(
+      mismatch,
+      `the server's certificate does not name ${HOST} (it names relay.test)`,
+      'connect to one of those names (--server)',
+      `restart the server with --tls-name ${HOST}`,
+      '--tls-fingerprint',
+    );
+    assert.doesNotMatch(mismatch.stderr, /--tls-ca/);
+
+    const pinned = startCli(clientArgs(server, local.port, ['--tls-fingerprint', relay.fingerprint]), {}, live);
+    await assertForwards(pinned, server, local.port, 32);
+    assert.deepEqual(await interrupt(pinned, 'the pinned client'), { code: 0, signal: null });
+    assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
+  });
+});
+
+test('usage errors exit 2: a BURROW_TLS_NAME that is no host name or address, and one given with --tls-cert/--tls-key', async () => {
+  const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
+  await scoped(async ({ tmp }) => {
+    const dir = path.join(tmp, 'tls');
+    assertUsage(await runCli(['server', ...safe, '--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.test,*.example.com' }), 'BURROW_TLS_NAME', '"*.example.com"', 'not a host name');
+    assertUsage(await runCli(['server', ...safe, '--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.example.com:7835' }), 'BURROW_TLS_NAME', '"relay.example.com:7835"');
+    assertUsage(await runCli(['server', ...safe, '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], { BURROW_TLS_NAME: 'relay.test' }), 'BURROW_TLS_NAME', '--tls-cert');
+    assert.ok(!existsSync(dir), 'no certificate was made');
+  });
+});
+
+/** Whether `burrow server --help` lists --tls-name (cli/command.ts declares the flag). */
+async function serverHasTlsNameFlag(): Promise<boolean> {
+  const help = await runCli(['server', '--help']);
+  return help.stdout.includes('--tls-name');
+}
+
+test('server --tls-name, repeated and comma-separated: the certificate names them; a bad name, or one with --tls-cert, exits 2', { skip: !(await serverHasTlsNameFlag()) && 'cli/command.ts does not declare --tls-name yet' }, async () => {
+  const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
+  await scoped(async ({ tmp, live }) => {
+    const dir = path.join(tmp, 'tls');
+    const server = await startServer(['--tls', '--tls-dir', dir, '--tls-name', 'Relay.Test', '--tls-name', '203.0.113.7,2001:db8::7'], {}, live, true);
+    const cert = new X509Certificate(await fs.readFile(path.join(dir, 'tls-cert.pem')));
+    assert.equal(server.fingerprint, cert.fingerprint256);
+    assert.equal(cert.subjectAltName, 'DNS:relay.test, IP Address:203.0.113.7, IP Address:2001:DB8:0:0:0:0:0:7, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
+    if (server.names !== undefined) assert.deepEqual(server.names, ['relay.test', '203.0.113.7', '2001:db8::7', ...DEFAULT_NAMES]);
+    assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
+
+    assertUsage(await runCli(['server', ...safe, '--tls', '--tls-dir', dir, '--tls-name', 'relay_1.test']), '--tls-name', '"relay_1.test"', 'not a host name');
+    assertUsage(await runCli(['server', ...safe, '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-name', 'relay.test']), '--tls-name', '--tls-cert');
   });
 });

@@ -11,10 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
-import { loadOrCreateCertificate, defaultTlsDir, type StoredCertificate } from '../server/self-signed-cert.ts';
+import { certificateNames, canonicalIp } from '../client/tls.ts';
+import { loadOrCreateCertificate, defaultTlsDir, DEFAULT_TLS_NAMES, tlsName, type StoredCertificate } from '../server/self-signed-cert.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { fingerprintOf, normalizeFingerprint } from '../shared/fingerprint.ts';
 import { testCerts } from './certs.ts';
+import { selfSignedFor } from './named-certs.ts';
 
 const HOST = '127.0.0.1';
 const DAY_MS = 86_400_000;
@@ -162,6 +164,9 @@ test('loadOrCreateCertificate creates a private directory, a 0600 key and a self
     assert.equal(cert.publicKey.asymmetricKeyType, 'ec');
     assert.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
     assert.match(cert.subject, /CN=burrow relay/);
+    assert.deepEqual(stored.names, ['localhost', '127.0.0.1', '::1']);
+    assert.equal(cert.subjectAltName, 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
+    assert.equal(stored.replaced, undefined);
     assert.equal(cert.checkHost('localhost'), 'localhost');
     assert.equal(cert.checkIP('127.0.0.1'), '127.0.0.1');
     assert.equal(cert.checkIP('::1'), '::1');
@@ -287,4 +292,212 @@ test('the test certificates work in a real mutual-TLS handshake', async () => {
   assert.equal(result.client.authorized, true);
   assert.equal(result.client.peerFingerprint, server.fingerprint);
   assert.equal(result.serverSawAuthorizedClient, true);
+});
+
+// ---------------------------------------------------------------------------------------
+// --tls-name: the names of the self-signed certificate.
+
+const DEFAULTS = [...DEFAULT_TLS_NAMES];
+
+/** The files in `dir`, sorted. */
+const filesIn = async (dir: string): Promise<string[]> => (await fs.readdir(dir)).sort();
+
+test('tlsName: host names lowercased without a trailing dot, IP addresses (IPv6 shortened, brackets off)', () => {
+  const accepted: [string, string][] = [
+    ['relay.example.com', 'relay.example.com'],
+    ['Relay.Example.COM', 'relay.example.com'],
+    ['relay.example.com.', 'relay.example.com'],
+    ['  relay.test ', 'relay.test'],
+    ['relay', 'relay'],
+    ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
+    ['a-b.c-d.example', 'a-b.c-d.example'],
+    ['1st.example', '1st.example'],
+    [`${'a'.repeat(63)}.example`, `${'a'.repeat(63)}.example`],
+    ['203.0.113.7', '203.0.113.7'],
+    ['2001:DB8:0:0:0:0:0:7', '2001:db8::7'],
+    ['[2001:db8::7]', '2001:db8::7'],
+    ['::1', '::1'],
+    ['::ffff:203.0.113.7', '::ffff:cb00:7107'],
+  ];
+  for (const [text, name] of accepted) assert.equal(tlsName(text), name, JSON.stringify(text));
+});
+
+test('tlsName rejects what no certificate can name: wildcards, ports, URLs, underscores, odd labels, bad addresses', () => {
+  const rejected = [
+    '',
+    ' ',
+    '.',
+    '*.example.com',
+    'relay.example.com:7835',
+    '203.0.113.7:7835',
+    '[203.0.113.7]',
+    '[relay.example.com]',
+    'https://relay.example.com',
+    'relay_1.example.com',
+    '-relay.example.com',
+    'relay-.example.com',
+    'relay..example.com',
+    '.relay.example.com',
+    `${'a'.repeat(64)}.example`,
+    `${'abcdefghi.'.repeat(25)}example`, // 259 characters
+    'relay example',
+    'rélay.example', // international names go in their xn-- form
+    '256.1.1.1',
+    '1.2.3',
+    '10.1',
+    '2001:db8::7::1',
+    'fe80::1%eth0',
+  ];
+  for (const text of rejected) assert.equal(tlsName(text), undefined, JSON.stringify(text));
+});
+
+test('certificateNames: DNS and IP subject alternative names in order (IPv6 shortened), JSON-quoted values, the CN only without DNS names', () => {
+  assert.deepEqual(certificateNames({ subjectaltname: 'DNS:relay.test, IP Address:203.0.113.7, IP Address:2001:DB8:0:0:0:0:0:1, DNS:localhost' }), [
+    'relay.test',
+    '203.0.113.7',
+    '2001:db8::1',
+    'localhost',
+  ]);
+  // Other kinds of name are not host names; a value with a comma is quoted by Node.
+  assert.deepEqual(certificateNames({ subjectaltname: 'email:ops@example.com, DNS:"a,b.example", URI:https://example.com/, DNS:relay.test' }), ['a,b.example', 'relay.test']);
+  assert.deepEqual(certificateNames({ subject: { CN: 'burrow relay' }, subjectaltname: 'DNS:relay.test' }), ['relay.test']);
+  assert.deepEqual(certificateNames({ subject: { CN: 'relay.test' }, subjectaltname: 'IP Address:203.0.113.7' }), ['relay.test', '203.0.113.7']);
+  assert.deepEqual(certificateNames({ subject: { CN: ['a.test', 'b.test'] } }), ['a.test', 'b.test']);
+  // A common name that is a label, not a host name, names nothing.
+  assert.deepEqual(certificateNames({ subject: { CN: 'burrow relay' } }), []);
+  assert.deepEqual(certificateNames({ subject: { CN: 'relay' } }), ['relay']);
+  assert.deepEqual(certificateNames({}), []);
+  assert.deepEqual(certificateNames({ subjectaltname: 'DNS:relay.test, DNS:relay.test' }), ['relay.test']);
+  assert.equal(canonicalIp('2001:0DB8::0:7'), '2001:db8::7');
+  assert.equal(canonicalIp('203.0.113.7'), '203.0.113.7');
+});
+
+test('certificateNames of a real certificate: its SANs as Node prints them, read back', async () => {
+  const pem = await selfSignedFor(['relay.test', '203.0.113.7', '2001:db8::7', 'localhost']);
+  assert.deepEqual(certificateNames(new X509Certificate(pem.cert).toLegacyObject()), ['relay.test', '203.0.113.7', '2001:db8::7', 'localhost']);
+  const none = await selfSignedFor([], { commonName: 'relay.test' });
+  assert.deepEqual(certificateNames(new X509Certificate(none.cert).toLegacyObject()), ['relay.test']);
+});
+
+test('loadOrCreateCertificate with names: DNS names and IP addresses as their own SAN types, then the defaults; each verifies', async () => {
+  await withTempDir(async (dir) => {
+    const stored = await loadOrCreateCertificate(dir, ['Relay.Test.', '203.0.113.7', '[2001:db8::7]', 'localhost', 'relay.test']);
+    assert.equal(stored.created, true);
+    assert.deepEqual(stored.names, ['relay.test', '203.0.113.7', '2001:db8::7', 'localhost', '127.0.0.1', '::1']);
+    const cert = new X509Certificate(stored.cert);
+    assert.equal(
+      cert.subjectAltName,
+      'DNS:relay.test, IP Address:203.0.113.7, IP Address:2001:DB8:0:0:0:0:0:7, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1',
+    );
+    assert.equal(cert.checkHost('relay.test'), 'relay.test');
+    assert.equal(cert.checkIP('203.0.113.7'), '203.0.113.7');
+    assert.equal(cert.checkIP('2001:db8::7'), '2001:db8::7');
+    assert.equal(cert.checkHost('203.0.113.7'), undefined, 'an address is not a DNS name');
+    assert.equal(cert.checkHost('other.test'), undefined);
+    // As a TLS client checks them.
+    const peer = cert.toLegacyObject();
+    for (const host of ['relay.test', 'relay.test.', 'RELAY.test', '203.0.113.7', '2001:db8::7', '2001:DB8:0::7', 'localhost', '127.0.0.1', '::1']) {
+      assert.equal(tls.checkServerIdentity(host, peer), undefined, host);
+    }
+    for (const host of ['other.test', 'sub.relay.test', '203.0.113.8']) {
+      const error: NodeJS.ErrnoException | undefined = tls.checkServerIdentity(host, peer);
+      assert.equal(error?.code, 'ERR_TLS_CERT_ALTNAME_INVALID', host);
+    }
+    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', 'tls-key.pem']);
+  });
+});
+
+test('a TLS handshake checking the name relay.test works with a certificate made for it, and fails for another name', async () => {
+  await withTempDir(async (dir) => {
+    const stored = await loadOrCreateCertificate(dir, ['relay.test']);
+    const server = { cert: stored.cert, key: stored.key, minVersion: 'TLSv1.2' } as const;
+    const result = await handshake(server, { ca: stored.cert, servername: 'relay.test' });
+    assert.equal(result.greeting, 'hello from burrow');
+    assert.equal(result.client.authorized, true);
+    await assert.rejects(handshake(server, { ca: stored.cert, servername: 'other.test' }), (error: NodeJS.ErrnoException) => {
+      assert.equal(error.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+      return true;
+    });
+  });
+});
+
+test('a kept certificate that names every name asked for is reused: the same names, fewer, none, or in another spelling', async () => {
+  await withTempDir(async (dir) => {
+    const first = await loadOrCreateCertificate(dir, ['relay.test', '203.0.113.7']);
+    for (const names of [['relay.test', '203.0.113.7'], ['203.0.113.7', 'relay.test'], ['RELAY.TEST.'], [], ['localhost', '::1'], ['0:0:0:0:0:0:0:1']]) {
+      const again = await loadOrCreateCertificate(dir, names);
+      assert.deepEqual(again, { ...first, created: false }, JSON.stringify(names));
+    }
+    // One made without names is kept when no name is asked for.
+    await withTempDir(async (plainDir) => {
+      const plain = await loadOrCreateCertificate(plainDir);
+      assert.deepEqual(await loadOrCreateCertificate(plainDir, []), { ...plain, created: false });
+      assert.deepEqual(await loadOrCreateCertificate(plainDir, ['127.0.0.1']), { ...plain, created: false });
+    });
+  });
+});
+
+test('a kept certificate that lacks a name asked for is replaced: new pair, the old one kept as .old, and the result says so', async () => {
+  await withTempDir(async (dir) => {
+    const old = await loadOrCreateCertificate(dir);
+    const stored = await loadOrCreateCertificate(dir, ['relay.test', '203.0.113.7', 'localhost']);
+    assert.equal(stored.created, true);
+    assert.notEqual(stored.fingerprint, old.fingerprint);
+    assert.deepEqual(stored.names, ['relay.test', '203.0.113.7', 'localhost', '127.0.0.1', '::1']);
+    assert.deepEqual(stored.replaced, {
+      fingerprint: old.fingerprint,
+      missing: ['relay.test', '203.0.113.7'],
+      certFile: `${old.certFile}.old`,
+      keyFile: `${old.keyFile}.old`,
+    });
+    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', 'tls-cert.pem.old', 'tls-key.pem', 'tls-key.pem.old'], 'no temporary file left behind');
+    assert.equal(await fs.readFile(stored.certFile, 'utf8'), stored.cert);
+    assert.equal(await fs.readFile(stored.keyFile, 'utf8'), stored.key);
+    assert.equal(await fs.readFile(`${old.certFile}.old`, 'utf8'), old.cert);
+    assert.equal(await fs.readFile(`${old.keyFile}.old`, 'utf8'), old.key);
+    assert.equal(await modeOf(stored.keyFile), 0o600);
+    assert.equal(await modeOf(`${old.keyFile}.old`), 0o600);
+    assert.ok(new X509Certificate(stored.cert).checkPrivateKey(createPrivateKey(stored.key)));
+
+    // Kept from now on; asking for yet another name replaces it again (the .old pair is
+    // then the one just replaced), and the new one names only what is asked now.
+    const { replaced: _first, ...kept } = stored;
+    assert.deepEqual(await loadOrCreateCertificate(dir, ['relay.test']), { ...kept, created: false });
+    const moved = await loadOrCreateCertificate(dir, ['other.test']);
+    assert.deepEqual(moved.names, ['other.test', ...DEFAULTS]);
+    assert.deepEqual(moved.replaced?.missing, ['other.test']);
+    assert.equal(moved.replaced?.fingerprint, stored.fingerprint);
+    assert.equal(await fs.readFile(`${old.certFile}.old`, 'utf8'), stored.cert);
+    assert.equal(await fs.readFile(`${old.keyFile}.old`, 'utf8'), stored.key);
+  });
+});
+
+test('concurrent calls asking a kept certificate for a new name agree on one new pair', async () => {
+  await withTempDir(async (dir) => {
+    const old = await loadOrCreateCertificate(dir);
+    const results = await Promise.all([1, 2, 3, 4].map(() => loadOrCreateCertificate(dir, ['relay.test'])));
+    const [first] = results;
+    assert.ok(first !== undefined);
+    assert.notEqual(first.fingerprint, old.fingerprint);
+    for (const result of results) {
+      assert.equal(result.fingerprint, first.fingerprint);
+      assert.equal(result.key, first.key);
+      assert.deepEqual(result.names, ['relay.test', ...DEFAULTS]);
+    }
+    assert.equal(results.filter((result) => result.created).length, 1, 'exactly one call created the pair');
+    assert.equal(results.filter((result) => result.replaced !== undefined).length, 1, 'exactly one call moved the old pair');
+    assert.equal(await fs.readFile(path.join(dir, 'tls-cert.pem.old'), 'utf8'), old.cert);
+    assert.equal(await fs.readFile(path.join(dir, 'tls-key.pem.old'), 'utf8'), old.key);
+    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', 'tls-cert.pem.old', 'tls-key.pem', 'tls-key.pem.old'], 'no temporary file left behind');
+    assert.equal((await loadOrCreateCertificate(dir, ['relay.test'])).fingerprint, first.fingerprint);
+  });
+});
+
+test('loadOrCreateCertificate refuses a name that is not a host name or an IP address, and touches nothing', async () => {
+  await withTempDir(async (dir) => {
+    const old = await loadOrCreateCertificate(dir);
+    await rejectsWith(loadOrCreateCertificate(dir, ['relay.test', '*.example.com']), ['"*.example.com"', 'not a host name or an IP address']);
+    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', 'tls-key.pem']);
+    assert.equal(await fs.readFile(old.certFile, 'utf8'), old.cert);
+  });
 });

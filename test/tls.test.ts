@@ -4,8 +4,12 @@
 // as resets, nothing held after clients, visitors and failed handshakes have gone, and a
 // handshake that never completes. The certificates come from test/certs.ts.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import {
@@ -18,7 +22,10 @@ import {
   type ServerOptions,
   type ServerStats,
 } from '../index.ts';
+import { tlsFailure } from '../client/tls.ts';
+import { loadOrCreateCertificate } from '../server/self-signed-cert.ts';
 import { testCerts, type TestCerts } from './certs.ts';
+import { selfSignedFor } from './named-certs.ts';
 import { assertSameBytes, connectVisitor, HOST, listenLocal, pseudoRandomBytes, replyOnEnd, startRig, untilEqual, within } from './helpers.ts';
 import { endingOf, openInbox } from './inbox.ts';
 import { assertClosedByServer, assertRefused, errReason, LineReader, openRaw, rejectsWith, serverOn } from './raw.ts';
@@ -575,4 +582,137 @@ test('closing a client whose TLS handshake hangs ends it at once: start() reject
   } finally {
     await silent.close();
   }
+});
+
+// ---------------------------------------------------------------------------------------
+// 11. The names in the server's certificate, and what the client says when its host is
+//     not among them (a CA file cannot fix that; --tls-name or a pin can).
+
+/** Asserts the message of a name mismatch for `host`: which names the certificate has and
+ * what works, and no --tls-ca (the CA is not the problem). */
+function assertNameMismatch(message: string, host: string, names: string): void {
+  for (const part of [
+    `the server's certificate does not name ${host} (it names ${names})`,
+    'connect to one of those names (--server)',
+    `restart the server with --tls-name ${host}`,
+    '--tls-fingerprint',
+  ]) {
+    assert.ok(message.includes(part), `${JSON.stringify(part)} in: ${message}`);
+  }
+  assert.doesNotMatch(message, /--tls-ca/, message);
+  assert.doesNotMatch(message, /cannot verify/, message);
+}
+
+test('a certificate made with --tls-name names (loadOrCreateCertificate) serves a client trusting it: tunnel byte-exact', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'burrow-tls-names-'));
+  try {
+    const stored = await loadOrCreateCertificate(dir, ['relay.test', '203.0.113.7']);
+    assert.deepEqual(stored.names, ['relay.test', '203.0.113.7', 'localhost', '127.0.0.1', '::1']);
+    await withServerAndLocal({ tls: { cert: stored.cert, key: stored.key } }, async (server, localPort) => {
+      // 127.0.0.1 is always among the names; relay.test is checked in test/tls-files.test.ts
+      // (the client cannot be told to check a name other than the one it connects to).
+      await assertTunnelWorks(server, localPort, { tls: { ca: stored.cert } }, 'CA = the certificate itself', 61);
+      await assertTunnelWorks(server, localPort, { tls: { fingerprint: stored.fingerprint } }, 'pinned', 62);
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a certificate that does not name the address connected to: code tls, its names, --tls-name or a pin, not --tls-ca; a pin then works', async () => {
+  const relay = await selfSignedFor(['relay.test', '203.0.113.7']);
+  await withServerAndLocal({ tls: { cert: relay.cert, key: relay.key } }, async (server, localPort) => {
+    const refusals = recordRefusals(server);
+    const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: relay.cert } }), 'tls');
+    assertNameMismatch(error.message, HOST, 'relay.test, 203.0.113.7');
+    assert.match(error.message, /^cannot connect to .*127\.0\.0\.1:\d+: /, error.message);
+    // A pin does not check names: the same certificate is accepted by its fingerprint.
+    await assertTunnelWorks(server, localPort, { tls: { fingerprint: relay.fingerprint } }, 'pinned despite the names', 63);
+    // A pin with the CA checks both, so the name still fails.
+    const both = await rejectsWith(clientOf(server, localPort, { tls: { ca: relay.cert, fingerprint: relay.fingerprint } }), 'tls');
+    assertNameMismatch(both.message, HOST, 'relay.test, 203.0.113.7');
+    await untilEqual(() => server.stats(), ZERO, 'the server to hold nothing');
+    assert.ok(refusals.every((event) => event.reason === 'tls-failed'), refusals.map((event) => event.reason).join());
+  });
+});
+
+test('a certificate that does not name the host name connected to (localhost): the same advice, with its names', async () => {
+  const relay = await selfSignedFor(['relay.test', '2001:db8::7']);
+  await withServerAndLocal({ tls: { cert: relay.cert, key: relay.key } }, async (server, localPort) => {
+    const error = await rejectsWith(clientOf(server, localPort, { server: 'localhost', tls: { ca: relay.cert } }), 'tls');
+    assertNameMismatch(error.message, 'localhost', 'relay.test, 2001:db8::7');
+  });
+});
+
+test('an address is checked as itself: a certificate for localhost alone does not do for 127.0.0.1, one for 127.0.0.1 alone does', async () => {
+  const localhostOnly = await selfSignedFor(['localhost']);
+  await withServerAndLocal({ tls: { cert: localhostOnly.cert, key: localhostOnly.key } }, async (server, localPort) => {
+    const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: localhostOnly.cert } }), 'tls');
+    assertNameMismatch(error.message, HOST, 'localhost');
+  });
+  const addressOnly = await selfSignedFor([HOST]);
+  await withServerAndLocal({ tls: { cert: addressOnly.cert, key: addressOnly.key } }, async (server, localPort) => {
+    await assertTunnelWorks(server, localPort, { tls: { ca: addressOnly.cert } }, 'a certificate for 127.0.0.1 alone', 64);
+  });
+});
+
+test('a certificate with no names at all (only a common name that is no host name): says so, and offers --tls-name and a pin', async () => {
+  const nameless = await selfSignedFor([], { commonName: 'burrow test relay' });
+  await withServerAndLocal({ tls: { cert: nameless.cert, key: nameless.key } }, async (server, localPort) => {
+    const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: nameless.cert } }), 'tls');
+    assert.match(
+      error.message,
+      /: the server's certificate does not name 127\.0\.0\.1 \(it names no host at all\): restart the server with --tls-name 127\.0\.0\.1 \(or give it a certificate that names 127\.0\.0\.1\) or pin the certificate with --tls-fingerprint \(a pin alone does not check names\)$/,
+      error.message,
+    );
+  });
+});
+
+test('the other certificate failures keep their own advice: an unknown issuer → --tls-ca or a pin; expired or not yet valid → a new certificate or the clock', async () => {
+  const certs = await testCerts();
+  await withServerAndLocal({ tls: await serverTls() }, async (server, localPort) => {
+    const unknown = await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.otherCa.cert } }), 'tls');
+    assert.match(unknown.message, /cannot verify the server's certificate \(.+\): trust its CA with --tls-ca, or pin it with --tls-fingerprint$/, unknown.message);
+    const selfSigned = await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.selfSignedServer.cert } }), 'tls');
+    assert.match(selfSigned.message, /cannot verify the server's certificate .*--tls-ca.*--tls-fingerprint/, selfSigned.message);
+  });
+  const names = ['localhost', '127.0.0.1', '::1'];
+  const expired = await selfSignedFor(names, { fromDays: -60, toDays: -30 });
+  await withServerAndLocal({ tls: { cert: expired.cert, key: expired.key } }, async (server, localPort) => {
+    const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: expired.cert } }), 'tls');
+    assert.match(error.message, /the server's certificate has expired \(.+\): the server needs a new one, or this machine's clock is wrong$/, error.message);
+    assert.doesNotMatch(error.message, /--tls-ca/, error.message);
+  });
+  const early = await selfSignedFor(names, { fromDays: 30, toDays: 60 });
+  await withServerAndLocal({ tls: { cert: early.cert, key: early.key } }, async (server, localPort) => {
+    const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: early.cert } }), 'tls');
+    assert.match(error.message, /the server's certificate is not valid yet \(.+\): check the clocks of this machine and the server$/, error.message);
+    assert.doesNotMatch(error.message, /--tls-ca/, error.message);
+  });
+});
+
+test('tlsFailure on a name mismatch as Node reports it: IPv6 names shortened, quoted names read, no certificate at all', async () => {
+  const relay = await selfSignedFor(['relay.test', '2001:db8::7', '127.0.0.1']);
+  const peer = new X509Certificate(relay.cert).toLegacyObject();
+  const mismatch = tls.checkServerIdentity('relay.example.com', peer);
+  assert.ok(mismatch);
+  const failure = tlsFailure(mismatch, 'cannot connect to the burrow server at relay.example.com:7835');
+  assert.ok(failure);
+  assert.equal(failure.code, 'tls');
+  assert.equal(failure.cause, mismatch);
+  assert.equal(
+    failure.message,
+    "cannot connect to the burrow server at relay.example.com:7835: the server's certificate does not name relay.example.com (it names relay.test, 2001:db8::7, 127.0.0.1): " +
+      'connect to one of those names (--server), restart the server with --tls-name relay.example.com (or give it a certificate that names relay.example.com), ' +
+      'or pin the certificate with --tls-fingerprint (a pin alone does not check names)',
+  );
+  const quoted = tls.checkServerIdentity('relay.example.com', { ...peer, subjectaltname: 'DNS:"odd,name.test", IP Address:2001:DB8:0:0:0:0:0:7' });
+  assert.match(tlsFailure(quoted, 'x')?.message ?? '', /\(it names odd,name\.test, 2001:db8::7\)/);
+  // An error of that code without its host and certificate still gets the right advice.
+  const bare = Object.assign(new Error("Hostname/IP does not match certificate's altnames"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+  assert.equal(
+    tlsFailure(bare, 'x')?.message,
+    "x: the server's certificate does not name the host we connected to (it names no host at all): " +
+      'restart the server with --tls-name <host> (or give it a certificate that names that host) or pin the certificate with --tls-fingerprint (a pin alone does not check names)',
+  );
 });
