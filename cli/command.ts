@@ -142,7 +142,7 @@ const serverFlag = (flag: string): Options => ({
 
 const connectionTail: Table = {
   'control-port': { ...NUMBER, describe: describe('control-port', "The server's control port (or give it in the address)"), defaultDescription: String(DEFAULT_CONTROL_PORT) },
-  'data-port': { ...NUMBER, describe: describe('data-port', "The server's data port"), defaultDescription: String(DEFAULT_DATA_PORT) },
+  'data-port': { ...NUMBER, describe: describe('data-port', "The server's data port, if not the one it names"), defaultDescription: `the server's, else ${DEFAULT_DATA_PORT}` },
 };
 const localHost: Options = { type: 'string', describe: describe('local-host', 'Host of the local service'), defaultDescription: 'localhost' };
 

@@ -62,6 +62,11 @@ function port(text: string, source: string, allowZero = false): number {
   return value;
 }
 
+function optionalPort(args: RawArgs, env: Env, flag: string): number | undefined {
+  const value = raw(args, env, flag);
+  return value === undefined ? undefined : port(value.text, value.source);
+}
+
 function portFlag(args: RawArgs, env: Env, flag: string, fallback: number, allowZero = false): number {
   const value = raw(args, env, flag);
   return value === undefined ? fallback : port(value.text, value.source, allowZero);
@@ -181,7 +186,8 @@ export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling
       server: server?.host ?? 'localhost',
       localHost: host(args, env, 'local-host') ?? 'localhost',
       controlPort,
-      dataPort: portFlag(args, env, 'data-port', DEFAULT_DATA_PORT),
+      // Unset unless given: the server names its data port (7836 if it does not).
+      dataPort: optionalPort(args, env, 'data-port'),
       reconnect: flagOn(args, env, 'reconnect', true),
       maxConnections: count(args, env, 'max-connections', DEFAULT_MAX_CONNECTIONS),
       leaseFile: stateFile(args, env),

@@ -114,24 +114,24 @@ const connection = (args: RawArgs, env: Record<string, string> = {}) => {
 
 describe('resolveClientOptions: the server address and the control port', () => {
   test('a port in --server or BURROW_SERVER is the control port; the data port is untouched', () => {
-    assert.deepEqual(connection({ server: 'localhost:7835' }), { server: 'localhost', controlPort: 7835, dataPort: 7836 });
-    assert.deepEqual(connection({ server: 'tcp://relay.example.com:9000' }), { server: 'relay.example.com', controlPort: 9000, dataPort: 7836 });
+    assert.deepEqual(connection({ server: 'localhost:7835' }), { server: 'localhost', controlPort: 7835, dataPort: undefined });
+    assert.deepEqual(connection({ server: 'tcp://relay.example.com:9000' }), { server: 'relay.example.com', controlPort: 9000, dataPort: undefined });
     assert.deepEqual(connection({ server: '[::1]:9000', 'data-port': '9001' }), { server: '::1', controlPort: 9000, dataPort: 9001 });
-    assert.deepEqual(connection({}, { BURROW_SERVER: 'relay:9100' }), { server: 'relay', controlPort: 9100, dataPort: 7836 });
-    assert.deepEqual(connection({ server: '[::1]' }), { server: '::1', controlPort: 7835, dataPort: 7836 });
-    assert.deepEqual(connection({ server: '::1' }), { server: '::1', controlPort: 7835, dataPort: 7836 });
+    assert.deepEqual(connection({}, { BURROW_SERVER: 'relay:9100' }), { server: 'relay', controlPort: 9100, dataPort: undefined });
+    assert.deepEqual(connection({ server: '[::1]' }), { server: '::1', controlPort: 7835, dataPort: undefined });
+    assert.deepEqual(connection({ server: '::1' }), { server: '::1', controlPort: 7835, dataPort: undefined });
   });
 
   test('without a port there, --control-port (or its variable, or 7835) is the control port, as before', () => {
-    assert.deepEqual(connection({ server: 'relay', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: 7836 });
-    assert.deepEqual(connection({ server: 'tcp://relay' }, { BURROW_CONTROL_PORT: '9100' }), { server: 'relay', controlPort: 9100, dataPort: 7836 });
-    assert.deepEqual(connection({}), { server: 'localhost', controlPort: 7835, dataPort: 7836 });
+    assert.deepEqual(connection({ server: 'relay', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
+    assert.deepEqual(connection({ server: 'tcp://relay' }, { BURROW_CONTROL_PORT: '9100' }), { server: 'relay', controlPort: 9100, dataPort: undefined });
+    assert.deepEqual(connection({}), { server: 'localhost', controlPort: 7835, dataPort: undefined });
     // An empty BURROW_SERVER counts as unset.
-    assert.deepEqual(connection({}, { BURROW_SERVER: '' }), { server: 'localhost', controlPort: 7835, dataPort: 7836 });
+    assert.deepEqual(connection({}, { BURROW_SERVER: '' }), { server: 'localhost', controlPort: 7835, dataPort: undefined });
   });
 
   test('the same port in both places is fine; different ones are a usage error naming both', () => {
-    assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: 7836 });
+    assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
     assertUsageError(() => connection({ server: 'relay:9000', 'control-port': '7000' }), '--server "relay:9000" says control port 9000, --control-port says 7000');
     assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '7000' }), 'BURROW_SERVER "relay:9000" says control port 9000, BURROW_CONTROL_PORT says 7000');
     assertUsageError(() => connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '7835' }), '--server "relay:9000"', 'BURROW_CONTROL_PORT says 7835');
@@ -141,9 +141,9 @@ describe('resolveClientOptions: the server address and the control port', () => 
   });
 
   test('--server wins over BURROW_SERVER as a whole: the variable\'s port goes with it', () => {
-    assert.deepEqual(connection({ server: 'flag.example.com' }, { BURROW_SERVER: 'env.example.com:9000' }), { server: 'flag.example.com', controlPort: 7835, dataPort: 7836 });
+    assert.deepEqual(connection({ server: 'flag.example.com' }, { BURROW_SERVER: 'env.example.com:9000' }), { server: 'flag.example.com', controlPort: 7835, dataPort: undefined });
     // Even a bad variable does not matter when the flag is given.
-    assert.deepEqual(connection({ server: 'relay' }, { BURROW_SERVER: 'http://nope' }), { server: 'relay', controlPort: 7835, dataPort: 7836 });
+    assert.deepEqual(connection({ server: 'relay' }, { BURROW_SERVER: 'http://nope' }), { server: 'relay', controlPort: 7835, dataPort: undefined });
   });
 
   test('a bad --server or BURROW_SERVER is a usage error naming it', () => {

@@ -92,7 +92,7 @@ const CLIENT_DEFAULTS = {
 /** What resolveClientOptions returns: the tunnels, how to reach the server, and trace. */
 function resolvedClient(
   tunnels: Array<{ localPort: number; remotePort: number }>,
-  connection: { server: string; localHost: string; controlPort: number; dataPort: number },
+  connection: { server: string; localHost: string; controlPort: number; dataPort: number | undefined },
   trace: boolean,
 ): ClientCliOptions {
   return { client: { tunnels, ...connection, ...CLIENT_DEFAULTS }, trace };
@@ -336,7 +336,8 @@ describe('resolveClientOptions', () => {
   test('defaults', () => {
     assert.deepEqual(
       resolveClientOptions(clientArgs(['3000']), {}),
-      resolvedClient([{ localPort: 3000, remotePort: 0 }], { server: 'localhost', localHost: 'localhost', controlPort: 7835, dataPort: 7836 }, false),
+      // No data port unless given: the server names its own (7836 if it does not).
+      resolvedClient([{ localPort: 3000, remotePort: 0 }], { server: 'localhost', localHost: 'localhost', controlPort: 7835, dataPort: undefined }, false),
     );
   });
 
