@@ -11,7 +11,9 @@ import {
 import { DEFAULT_LIMITS } from '../server/limits.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import { runClient, runServer } from './run.ts';
-import { envName, explainUsage, LIMIT_FLAGS, LOCAL_SPELLING, SERVER_FORMS, UsageError, type CommandName } from './options.ts';
+import { SERVER_FORMS } from './address.ts';
+import { envName, LIMIT_FLAGS, LOCAL_SPELLING, UsageError } from './options.ts';
+import { explainUsage, type CommandName } from './usage.ts';
 import { TLS_NAME_FLAG, TLS_NAME_HELP } from './security.ts';
 
 /** `--help` text for a flag: what it does, its variable, its default. */

@@ -24,8 +24,7 @@ import { parseEndpoint, proxyHeader } from '../shared/proxy-header.ts';
 import { hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { backoffDelay, isPermanent } from './backoff.ts';
 import { dialBack } from './connection.ts';
-import { dial } from './dial.ts';
-import { nothingListensOn } from './local-check.ts';
+import { checkDataPort, localServicesMissing } from './start-checks.ts';
 import { ControlLink } from './control.ts';
 import { LeaseFile } from './lease-file.ts';
 import { TunnelTable } from './tunnel-table.ts';
@@ -318,37 +317,15 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     return this.options.dataPort ?? link?.serverDataPort ?? DEFAULT_DATA_PORT;
   }
 
-  /** At start, so that a mistake shows now rather than at the first visitor: the data
-   * port must take a connection (one that says nothing, which any relay tolerates), or
-   * the start fails. */
+  /** At start: see start-checks.ts. */
   private async checkDataPort(link: ControlLink): Promise<void> {
-    const dataPort = this.dataPortOf(link);
-    try {
-      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-      const socket = await dial({ host: this.serverHost, port: dataPort, timeoutMs, code: 'unreachable', what: "server's data port", track: (s) => this.track(s) });
-      socket.destroy();
-    } catch (error) {
-      const reason = error instanceof BurrowError ? error.message : String(error);
-      const hint =
-        this.options.dataPort !== undefined
-          ? 'check the data port you gave, or a firewall between us lets only the control port through'
-          : link.serverDataPort !== undefined
-            ? 'this is the data port the server named: a firewall between us lets only the control port through?'
-            : `the server did not name its data port, and it is not the default ${DEFAULT_DATA_PORT}: give it (--data-port)`;
-      throw new BurrowError('unreachable', `${reason}. The control port answered, so ${hint}`, { cause: error });
-    }
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const named = link.serverDataPort;
+    await checkDataPort({ host: this.serverHost, port: this.dataPortOf(link), given: this.options.dataPort !== undefined, named: named !== undefined, timeoutMs, track: (s) => this.track(s) });
   }
 
-  /** At start: a local service that nothing listens for yet is worth a warning (the
-   * tunnel opens anyway; visitors are reset until it listens). */
   private async checkLocalServices(): Promise<void> {
-    await Promise.all(
-      this.tunnels.map(async (tunnel) => {
-        if (!(await nothingListensOn(tunnel.localHost, tunnel.localPort))) return;
-        const where = hostPort(tunnel.localHost, tunnel.localPort);
-        this.warn(new BurrowError('local-unavailable', `nothing listens on ${where} yet: visitors of ${tunnel.url} are reset until something does`));
-      }),
-    );
+    for (const warning of await localServicesMissing(this.tunnels)) this.warn(warning);
   }
 
   /** Asks the server that `link` reached whether it is alive: over `link`, or after a

@@ -25,7 +25,7 @@ import {
 } from '../shared/protocol.ts';
 import { controlProof } from '../shared/secret.ts';
 import { dial } from './dial.ts';
-import { refusal } from './refusals.ts';
+import { notOurControlPort, refusal } from './refusals.ts';
 import { tlsFailure, type ClientTls } from './tls.ts';
 
 export interface ExposeRequest {
@@ -67,19 +67,6 @@ export interface LinkEvents {
   onAgreed(): void;
   /** The server said GOAWAY: say BYE once no joined connection needs the link. */
   onGoAway(): void;
-}
-
-/** Why the first line from the server shows this is not a burrow control port, in a
- * person's words, or undefined if it may well be one. */
-function notOurControlPort(line: string, parsed: ReturnType<typeof parseServerControlLine>, where: string): BurrowError | undefined {
-  if (parsed.ok && parsed.message.verb === 'ERR' && parsed.message.reason === 'wrong-port') {
-    return new BurrowError('refused', `${where} is a burrow server's data port, not its control port: are the control and data ports swapped?`, { reason: 'wrong-port' });
-  }
-  if (parsed.ok || parsed.reason !== 'unknown-verb') return undefined;
-  if (/^HTTP\/[0-9]/.test(line)) return new BurrowError('protocol', `${where} answers HTTP, not burrow: it is a web server, not a burrow server's control port`);
-  if (line.startsWith('SSH-')) return new BurrowError('protocol', `${where} is an SSH server, not a burrow server's control port`);
-  const said = line.replace(/[^\x20-\x7e]/g, '?').slice(0, 40);
-  return new BurrowError('protocol', `${where} does not speak burrow: it answered "${said}"`);
 }
 
 type Waiter = { resolve: (opened: Opened) => void; reject: (error: BurrowError) => void; onOpened: (opened: Opened) => void; localPort: number };

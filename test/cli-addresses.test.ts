@@ -3,7 +3,8 @@
 // command against a real relay, reached through each form.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LOCAL_SPELLING, parseServerAddress, resolveClientOptions, SERVER_FORMS, UsageError, type RawArgs, type ServerAddress } from '../cli/options.ts';
+import { parseServerAddress, SERVER_FORMS, type ServerAddress } from '../cli/address.ts';
+import { LOCAL_SPELLING, resolveClientOptions, UsageError, type RawArgs } from '../cli/options.ts';
 import { FORWARDING, interrupt, killAll, lines, runCli, startCli, waitForOutput, type Cli } from './child.ts';
 import { HOST, listenLocal, replyOnEnd, request } from './helpers.ts';
 import { freePort, serverOn } from './raw.ts';

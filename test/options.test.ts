@@ -3,19 +3,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  editDistance,
-  envName,
-  explainUsage,
-  resolveClientOptions,
-  resolveServerOptions,
-  suggest,
-  unknownFlags,
-  UsageError,
-  type ClientCliOptions,
-  type RawArgs,
-  type UsageContext,
-} from '../cli/options.ts';
+import { envName, resolveClientOptions, resolveServerOptions, UsageError, type ClientCliOptions, type RawArgs } from '../cli/options.ts';
+import { editDistance, explainUsage, suggest, unknownFlags, type UsageContext } from '../cli/usage.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import { DEFAULT_LIMITS } from '../server/limits.ts';
 
