@@ -67,11 +67,16 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private connections = 0;
   /** No more serving: close(), destroy(), or the server lost for good. */
   private stopped = false;
+  /** start() has resolved; until then a lost link is an error for start() to throw. */
+  private started = false;
+  private lostWhileStarting: BurrowError | undefined;
   /** Aborted by stop(): cuts dial-backs that are not joined yet. */
   private readonly stopping = new AbortController();
   private readonly turnAway: TurnAwayWarnings;
   /** The check of the data port, begun as soon as the first link knows which it is. */
   private startupCheck: Promise<void> | undefined;
+  /** The default data port, found at start to answer where the named one does not. */
+  private forwardedDataPort: number | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ClientOptions) {
@@ -98,6 +103,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       await this.openLink('release');
       await this.startupCheck;
       await this.checkLocalServices();
+      // A link lost during the checks fails the start (whoever awaits start() hears it),
+      // rather than being retried behind its back.
+      if (this.lostWhileStarting) throw this.lostWhileStarting;
+      this.started = true;
     } catch (error) {
       // Graceful, so the GOAWAY reaches the server; nothing joined yet, so it is quick.
       await this.close();
@@ -195,6 +204,10 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     // A link lost while still opening is handled by whoever awaits openLink().
     if (this.stopped || link !== this.link || !this.linkOpen) return;
     this.linkOpen = false;
+    if (!this.started) {
+      this.lostWhileStarting = error;
+      return;
+    }
     this.emit('disconnected', error);
     if (!this.options.reconnect) {
       this.stop(error);
@@ -314,14 +327,20 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
 
   /** The server's data port: as configured, else as the server named it, else 7836. */
   private dataPortOf(link: ControlLink | undefined): number {
-    return this.options.dataPort ?? link?.serverDataPort ?? DEFAULT_DATA_PORT;
+    return this.options.dataPort ?? this.forwardedDataPort ?? link?.serverDataPort ?? DEFAULT_DATA_PORT;
   }
 
   /** At start: see start-checks.ts. */
   private async checkDataPort(link: ControlLink): Promise<void> {
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     const named = link.serverDataPort;
-    await checkDataPort({ host: this.serverHost, port: this.dataPortOf(link), given: this.options.dataPort !== undefined, named: named !== undefined, timeoutMs, track: (s) => this.track(s) });
+    const port = this.dataPortOf(link);
+    const controlPort = this.options.controlPort ?? DEFAULT_CONTROL_PORT;
+    const reached = await checkDataPort({ host: this.serverHost, port, controlPort, given: this.options.dataPort !== undefined, named: named !== undefined, timeoutMs, track: (s) => this.track(s) });
+    if (reached === port) return;
+    // Kept for this client's life: a port forward does not move when the relay restarts.
+    this.forwardedDataPort = reached;
+    this.warn(new BurrowError('unreachable', `the server names data port ${port}, which does not answer here; ${reached} does, so using it (behind a port forward? give --data-port ${reached} to say so)`));
   }
 
   private async checkLocalServices(): Promise<void> {

@@ -17,6 +17,7 @@ import {
   formatSignal,
   hostPort,
   type Extension,
+  parsePort,
   parseServerAuthLine,
   parseServerControlLine,
   type ConnectionMessage,
@@ -204,8 +205,7 @@ export class ControlLink {
       this.spokeHello = true;
       this.agreed = agreeOn(parsed.message.extensions);
       if (this.agreed.has('fin-check')) this.instance = parsed.message.values['fin-check'];
-      const dataPort = Number(parsed.message.values['data-port']);
-      if (this.agreed.has('data-port') && Number.isInteger(dataPort) && dataPort > 0 && dataPort <= 65535) this.namedDataPort = dataPort;
+      this.namedDataPort = this.agreed.has('data-port') ? parsePort(parsed.message.values['data-port']) : undefined;
     }
     if (this.agreed.has('ping')) {
       this.expectLine();

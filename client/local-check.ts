@@ -5,11 +5,16 @@
 // serves a single connection (`nc -l 3000`) would be used up by it. So we try to listen on
 // the port ourselves instead, for a moment: if we can, nobody else does. Only for
 // addresses of this machine; for any other host the answer is "don't know".
+//
+// Only on Linux: there, a bind to 127.0.0.1:P fails while anything listens on P, on any
+// address. BSD and Windows rules let our bind to 127.0.0.1 succeed beside a service on
+// 0.0.0.0 (libuv sets SO_REUSEADDR), which would warn about a service that is there.
 import net from 'node:net';
 
 /** True if nothing listens on `host:port` (a loopback host or `localhost`); false if
  * something does, or if we cannot tell. */
 export async function nothingListensOn(host: string, port: number): Promise<boolean> {
+  if (process.platform !== 'linux') return false;
   // `localhost` may mean either family: a service on one of them is a service.
   const addresses = host === 'localhost' ? ['127.0.0.1', '::1'] : isLoopback(host) ? [host] : [];
   if (addresses.length === 0) return false;

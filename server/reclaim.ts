@@ -21,10 +21,13 @@ export async function reclaimPort(ctx: ServerContext, claimant: TunnelSession, p
     if (!sameToken(live.lease, lease)) return 'no';
     const holder = live.session;
     if (holder !== claimant && !sameProcess(holder, claimant) && !(await isGone(holder, ctx))) return 'in-use';
-    if (ctx.liveTunnels.get(port) !== live) return 'no'; // it went while we asked
-    live.close('handover');
-    holder.forget(live);
-    return { address: holder.address };
+    // The holder's connection may have closed while we asked (a zombie answering the PING
+    // with a reset): its tunnel then went under lease, which the claim below takes.
+    if (ctx.liveTunnels.get(port) === live) {
+      live.close('handover');
+      holder.forget(live);
+      return { address: holder.address };
+    }
   }
   const claim = ctx.leases.claim(port, lease);
   if (typeof claim !== 'object') return 'no';

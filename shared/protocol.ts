@@ -135,6 +135,9 @@ function fieldsOf(rawLine: string): Parsed<string[]> {
   return { ok: true, message: fields };
 }
 
+/** A port 1-65535 written in decimal (as `data-port=<port>` names one), else undefined. */
+export const parsePort = (field: string | undefined): number | undefined => portOf(field, false);
+
 /** Parses a port field; `allowZero` for "any port". */
 function portOf(field: string | undefined, allowZero: boolean): number | undefined {
   if (field === undefined || !PORT_PATTERN.test(field)) return undefined;

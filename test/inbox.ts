@@ -87,10 +87,10 @@ export class Inbox {
   }
 }
 
-/** A connection to 127.0.0.1:`port` read through an Inbox: half-open allowed (the test can
+/** A connection to `host`:`port` read through an Inbox: half-open allowed (the test can
  * still send after the peer's FIN), Nagle off (each write leaves as its own packet). */
-export async function openInbox(port: number): Promise<Inbox> {
-  const socket = net.connect({ host: HOST, port, allowHalfOpen: true, noDelay: true });
+export async function openInbox(port: number, host = HOST): Promise<Inbox> {
+  const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
   const inbox = new Inbox(socket);
   await within(once(socket, 'connect'), 5_000, `connect to ${port}`);
   return inbox;

@@ -7,10 +7,12 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
-import { BurrowClient, startClient, type BurrowError, type ClientOptions } from '../index.ts';
+import { BurrowClient, startClient, type BurrowError, type BurrowServer, type ClientOptions } from '../index.ts';
 import { assertEchoes } from './healthy-tunnel.ts';
 import { echo, HOST, listenLocal, within } from './helpers.ts';
-import { freePort, rejectsWith, serverOn } from './raw.ts';
+import { openInbox } from './inbox.ts';
+import { freePort, freeRangeStart, rejectsWith, serverOn } from './raw.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 
 const options = (controlPort: number, localPort: number, extra: Partial<ClientOptions> = {}): ClientOptions => ({
   tunnels: [{ localPort }],
@@ -122,3 +124,99 @@ async function untilNoClients(server: { stats(): { clients: number } }): Promise
   for (let i = 0; i < 10_000 && server.stats().clients > 0; i++) await new Promise((resolve) => setImmediate(resolve));
   assert.equal(server.stats().clients, 0);
 }
+
+test('the server drops the connection during the start checks: start() fails, and no event comes before it does', async () => {
+  // A fake relay: names a data port that answers, says OK, then closes at once, so the
+  // loss lands while the client is still checking.
+  const data = net.createServer((socket) => socket.on('error', () => {}));
+  data.listen(0, HOST);
+  await once(data, 'listening');
+  const dataPort = (data.address() as net.AddressInfo).port;
+  const sockets = new Set<net.Socket>();
+  const control = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    let buffered = '';
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('latin1');
+      for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line.startsWith('HELLO')) socket.write(`HELLO goaway id-reply data-port=${dataPort}\n`);
+        if (line.startsWith('EXPOSE')) socket.end(`OK 45678 ${'l'.repeat(21)}\n`);
+      }
+    });
+  });
+  control.listen(0, HOST);
+  await once(control, 'listening');
+  const controlPort = (control.address() as net.AddressInfo).port;
+  try {
+    for (const reconnect of [false, true]) {
+      const client = new BurrowClient(options(controlPort, 1, { reconnect }));
+      const early: string[] = [];
+      let settled = false;
+      for (const event of ['disconnected', 'reconnecting', 'reconnected'] as const) {
+        client.on(event, () => {
+          if (!settled) early.push(event);
+        });
+      }
+      client.on('warning', () => {});
+      try {
+        await rejectsWith(client.start(), 'closed');
+        settled = true;
+        assert.deepEqual(early, [], `reconnect ${reconnect}: no lifecycle event while start() was pending`);
+      } finally {
+        settled = true;
+        await client.destroy();
+      }
+    }
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    control.close();
+    data.close();
+  }
+});
+
+test('a relay behind a port forward names a data port we cannot reach: the client uses the one after the control port, and says so', async (t) => {
+  // The relay listens on 127.0.0.2; forwards on 127.0.0.1 put its ports side by side.
+  const inside = '127.0.0.2';
+  let server: BurrowServer;
+  try {
+    server = await serverOn({ bind: inside });
+  } catch (error) {
+    t.skip(`cannot listen on ${inside} here: ${(error as Error).message}`);
+    return;
+  }
+  const local = await listenLocal(echo);
+  const forwards: TcpProxy[] = [];
+  try {
+    for (let attempt = 0; attempt < 20 && forwards.length < 2; attempt++) {
+      const port = await freeRangeStart();
+      try {
+        forwards.push(await startTcpProxy(server.controlPort, { listen: { host: HOST, port }, targetHost: inside }));
+        forwards.push(await startTcpProxy(server.dataPort, { listen: { host: HOST, port: port + 1 }, targetHost: inside }));
+      } catch {
+        for (const forward of forwards.splice(0)) await forward.close(); // taken meanwhile: again
+      }
+    }
+    const [control, data] = forwards;
+    assert.ok(control && data, 'two free ports side by side');
+    const client = new BurrowClient(options(control.port, local.port));
+    const warnings: string[] = [];
+    client.on('warning', (warning: BurrowError) => warnings.push(warning.message));
+    try {
+      await client.start();
+      assert.deepEqual(warnings, [`the server names data port ${server.dataPort}, which does not answer here; ${data.port} does, so using it (behind a port forward? give --data-port ${data.port} to say so)`]);
+      const visitor = await openInbox(client.tunnels[0]?.publicPort ?? 0, inside);
+      visitor.socket.write('through the forward');
+      assert.equal((await visitor.take(19)).toString(), 'through the forward');
+      visitor.socket.destroy();
+    } finally {
+      await client.close();
+    }
+  } finally {
+    for (const forward of forwards) await forward.close();
+    await server.close();
+    await local.close();
+  }
+});

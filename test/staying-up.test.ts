@@ -563,6 +563,32 @@ test('"any port" requests skip a leased port', async () => {
   }
 });
 
+test('a lease takes its port over even when the old connection dies while the server asks it (it answers the PING with a reset)', async () => {
+  const server = await serverOn();
+  const raws: Raw[] = [];
+  try {
+    const a = await openControl(server.controlPort);
+    raws.push(a);
+    const { port, lease } = parseOk(await exposeLine(a, 'EXPOSE 1'));
+    // A rebooted host answers anything for the old connection with a reset.
+    const pinged = a.reader.line().then((line) => {
+      assert.equal(line, 'PING', 'the server asks the holder');
+      a.socket.resetAndDestroy();
+    });
+
+    const b = await openControl(server.controlPort);
+    raws.push(b);
+    const taken = parseOk(await exposeLine(b, `EXPOSE 2 ${port} ${lease}`));
+    await pinged;
+    assert.equal(taken.port, port, 'B holds the right lease: it gets the port');
+    await untilEqual(() => server.stats().clients, 1, 'A to be gone');
+    assert.deepEqual({ tunnels: server.stats().tunnels, leasedPorts: server.stats().leasedPorts }, { tunnels: 1, leasedPorts: 0 });
+  } finally {
+    for (const raw of raws) raw.socket.destroy();
+    await server.destroy();
+  }
+});
+
 test('a lease takes its port over from a zombie connection the server has not seen die (it does not answer a PING)', async () => {
   const server = await serverOn();
   const raws: Raw[] = [];

@@ -1,4 +1,4 @@
-// A TCP proxy on 127.0.0.1:0 in front of `targetPort`, whose connections a test can cut:
+// A TCP proxy (by default on 127.0.0.1:0) in front of `targetPort`, whose connections a test can cut:
 // with a reset (RST both ways, as a crashed NAT or a `SO_LINGER 0` close would) or by
 // destroying them (FIN).
 import { once } from 'node:events';
@@ -16,7 +16,9 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+/** `listen`: where the proxy listens (default: an ephemeral port on 127.0.0.1);
+ * `targetHost`: where it connects to (default 127.0.0.1). */
+export async function startTcpProxy(targetPort: number, { listen = { host: HOST, port: 0 }, targetHost = HOST } = {}): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let accepted = 0;
   const own = (socket: net.Socket): void => {
@@ -26,7 +28,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   };
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (inbound) => {
     accepted++;
-    const outbound = net.connect({ host: HOST, port: targetPort, allowHalfOpen: true, noDelay: true });
+    const outbound = net.connect({ host: targetHost, port: targetPort, allowHalfOpen: true, noDelay: true });
     own(inbound);
     own(outbound);
     inbound.pipe(outbound);
@@ -34,8 +36,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     inbound.once('close', () => outbound.destroy());
     outbound.once('close', () => inbound.destroy());
   });
-  server.listen(0, HOST);
-  await once(server, 'listening');
+  server.listen(listen.port, listen.host);
+  await once(server, 'listening'); // rejects if the port is taken
   const cut = (how: (socket: net.Socket) => void): number => {
     const count = sockets.size;
     for (const socket of [...sockets]) how(socket);
