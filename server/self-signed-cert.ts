@@ -2,7 +2,9 @@
 // self-signed ECDSA P-256 pair created once in the TLS directory and reused on every later
 // start, so its fingerprint (what clients pin) survives restarts. It names localhost,
 // 127.0.0.1 and ::1, and whatever else it is asked to (--tls-name): a kept certificate
-// that lacks a name asked for is replaced, not served to clients that would reject it.
+// that lacks a name asked for is replaced, not served to clients that would reject it, by
+// one that names its names too (the set only grows, so clients that connect by an earlier
+// name keep working); the replaced pair is kept aside, the newest KEPT_ASIDE of them.
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -12,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
 import { canonicalIp, certificateNames } from '../client/tls.ts';
 import { BurrowError, describe, systemCode } from '../shared/errors.ts';
+import { type PairFiles, prune, setAside } from './cert-aside.ts';
 
 const debug = createDebug('burrow:tls');
 
@@ -28,7 +31,8 @@ export interface StoredCertificate {
    * names, IPv6 shortened): the names clients may connect by and have it verified. */
   names: string[];
   /** Set when this call replaced the kept certificate because it lacked a name asked for:
-   * the old certificate's fingerprint, the names it lacked, and where the old pair is now. */
+   * the old certificate's fingerprint, the names it lacked, and where the old pair is now
+   * (`tls-cert.pem.old-<time>` + `tls-key.pem.old-<time>`). */
   replaced?: ReplacedCertificate;
 }
 
@@ -68,9 +72,23 @@ function covers(cert: X509Certificate, name: string): boolean {
   return net.isIP(name) !== 0 ? cert.checkIP(name) !== undefined : cert.checkHost(name, { subject: 'never' }) !== undefined;
 }
 
-/** The names asked for (validated, duplicates dropped), then the defaults not among them. */
-function namesToCertify(wanted: readonly string[]): string[] {
-  return [...new Set([...wanted, ...DEFAULT_TLS_NAMES])];
+/** The names a certificate replacing one that named `kept` names: those kept (but the
+ * defaults), then the ones asked for, then the defaults; once each. `wanted` and `kept` are
+ * tlsName() results. */
+function namesToCertify(wanted: readonly string[], kept: readonly string[] = []): string[] {
+  return [...new Set([...kept.filter((name) => !DEFAULT_TLS_NAMES.includes(name)), ...wanted, ...DEFAULT_TLS_NAMES])];
+}
+
+/** The names of a kept certificate a new one can carry on: as tlsName() spells them, without
+ * what it cannot name (a wildcard in a certificate someone else put there, say). */
+function carriedNames(kept: StoredCertificate): string[] {
+  const names: string[] = [];
+  for (const text of kept.names) {
+    const name = tlsName(text);
+    if (name === undefined) debug('%s names %s, which a self-signed certificate cannot: not carried over', kept.certFile, text);
+    else names.push(name);
+  }
+  return names;
 }
 
 /** `$XDG_CONFIG_HOME/burrow`, or `~/.config/burrow` when that is unset or empty. */
@@ -90,8 +108,9 @@ const RACE_ATTEMPTS = 5;
 
 /** Loads `<dir>/tls-cert.pem` + `<dir>/tls-key.pem`, creating the pair if neither exists.
  * `names` (host names or IP addresses; see tlsName()) must be named by the certificate:
- * if the kept one lacks any, it is moved to `tls-cert.pem.old` + `tls-key.pem.old` and a
- * new pair naming them (and DEFAULT_TLS_NAMES) takes its place (`replaced` says so). */
+ * if the kept one lacks any, it is moved to `tls-cert.pem.old-<time>` +
+ * `tls-key.pem.old-<time>` and a new pair naming its names, those asked for and
+ * DEFAULT_TLS_NAMES takes its place (`replaced` says so). */
 export async function loadOrCreateCertificate(dir: string, names: readonly string[] = []): Promise<StoredCertificate> {
   const certFile = path.join(dir, 'tls-cert.pem');
   const keyFile = path.join(dir, 'tls-key.pem');
@@ -102,17 +121,22 @@ export async function loadOrCreateCertificate(dir: string, names: readonly strin
   });
   try {
     let replaced: ReplacedCertificate | undefined;
+    // The names of every pair this call moved aside: if another server commits a pair in
+    // between, that one must name them too, or they would be lost in the race.
+    let carried: string[] = [];
     for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
       const existing = await loadExisting(certFile, keyFile);
       if (existing !== undefined) {
         const x509 = new X509Certificate(existing.cert);
-        const missing = [...new Set(wanted)].filter((name) => !covers(x509, name));
+        const missing = [...new Set([...wanted, ...carried])].filter((name) => !covers(x509, name));
         if (missing.length === 0) return replaced === undefined ? existing : { ...existing, replaced };
-        if (!(await retire(certFile, keyFile, existing.cert))) continue; // someone else changed it: look again
-        replaced = { fingerprint: existing.fingerprint, missing, certFile: `${certFile}.old`, keyFile: `${keyFile}.old` };
-        debug('%s did not name %s: moved it to %s', certFile, missing.join(', '), replaced.certFile);
+        const aside = await retire(certFile, keyFile, existing.cert);
+        if (aside === undefined) continue; // someone else changed it: look again
+        replaced = { fingerprint: existing.fingerprint, missing, ...aside };
+        carried = [...new Set([...carried, ...carriedNames(existing)])];
+        debug('%s did not name %s: moved it to %s', certFile, missing.join(', '), aside.certFile);
       }
-      const made = await create(dir, certFile, keyFile, namesToCertify(wanted));
+      const made = await create(dir, certFile, keyFile, namesToCertify(wanted, carried));
       if (made !== undefined) return replaced === undefined ? made : { ...made, replaced };
     }
     throw new BurrowError('listen-failed', `the TLS certificate in ${dir} kept changing while this server loaded it: is another burrow server starting there with other --tls-name values?`);
@@ -122,27 +146,28 @@ export async function loadOrCreateCertificate(dir: string, names: readonly strin
   }
 }
 
-/** Moves the kept pair aside (to `.old`), if its certificate is still `examined`; false if
- * it is not (another server replaced it meanwhile) or is gone. The certificate goes first
- * and the key after it, the reverse of create(): a key without its certificate is what a
- * reader waits out, and only whoever holds the certificate moves the key. */
-async function retire(certFile: string, keyFile: string, examined: string): Promise<boolean> {
+/** Moves the kept pair aside (see setAside()), if its certificate is still `examined`, and
+ * returns where it went; undefined if it is not (another server replaced it meanwhile) or
+ * is gone. The certificate goes first and the key after it, the reverse of create(): a key
+ * without its certificate is what a reader waits out, and only whoever holds the
+ * certificate moves the key. */
+async function retire(certFile: string, keyFile: string, examined: string): Promise<PairFiles | undefined> {
   const holding = `${certFile}.${process.pid}.${randomBytes(4).toString('hex')}.retiring`;
   try {
     await fs.rename(certFile, holding);
   } catch (error) {
-    if (systemCode(error) === 'ENOENT') return false;
+    if (systemCode(error) === 'ENOENT') return undefined;
     throw error;
   }
   if ((await fs.readFile(holding, 'utf8')) !== examined) {
     // A pair committed since we looked: nobody can commit another while its key is
     // there, so the certificate goes back where it was.
     await fs.rename(holding, certFile);
-    return false;
+    return undefined;
   }
-  await fs.rename(keyFile, `${keyFile}.old`);
-  await fs.rename(holding, `${certFile}.old`);
-  return true;
+  const aside = await setAside(holding, certFile, keyFile);
+  await prune(certFile, keyFile, aside);
+  return aside;
 }
 
 /** Generates a pair naming `names` and commits it; undefined if another pair was committed

@@ -301,6 +301,8 @@ const DEFAULTS = [...DEFAULT_TLS_NAMES];
 
 /** The files in `dir`, sorted. */
 const filesIn = async (dir: string): Promise<string[]> => (await fs.readdir(dir)).sort();
+/** A pair set aside by a replacement: `tls-cert.pem.old-<suffix>`, `tls-key.pem.old-<suffix>`. */
+const ASIDE = /^tls-(?:cert|key)\.pem\.old-(\d{8}T\d{6}\.\d{3}Z(?:-\d+)?)$/;
 
 test('tlsName: host names lowercased without a trailing dot, IP addresses (IPv6 shortened, brackets off)', () => {
   const accepted: [string, string][] = [
@@ -437,38 +439,49 @@ test('a kept certificate that names every name asked for is reused: the same nam
   });
 });
 
-test('a kept certificate that lacks a name asked for is replaced: new pair, the old one kept as .old, and the result says so', async () => {
+test('a kept certificate that lacks a name asked for is replaced: new pair, the old one kept as .old-<time>, and the result says so', async () => {
   await withTempDir(async (dir) => {
     const old = await loadOrCreateCertificate(dir);
     const stored = await loadOrCreateCertificate(dir, ['relay.test', '203.0.113.7', 'localhost']);
     assert.equal(stored.created, true);
     assert.notEqual(stored.fingerprint, old.fingerprint);
     assert.deepEqual(stored.names, ['relay.test', '203.0.113.7', 'localhost', '127.0.0.1', '::1']);
-    assert.deepEqual(stored.replaced, {
+    const aside = stored.replaced;
+    assert.ok(aside !== undefined);
+    assert.deepEqual(aside, {
       fingerprint: old.fingerprint,
       missing: ['relay.test', '203.0.113.7'],
-      certFile: `${old.certFile}.old`,
-      keyFile: `${old.keyFile}.old`,
+      certFile: aside.certFile,
+      keyFile: aside.keyFile,
     });
-    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', 'tls-cert.pem.old', 'tls-key.pem', 'tls-key.pem.old'], 'no temporary file left behind');
+    const suffix = ASIDE.exec(path.basename(aside.certFile))?.[1];
+    assert.ok(suffix !== undefined, aside.certFile);
+    assert.equal(aside.certFile, `${old.certFile}.old-${suffix}`);
+    assert.equal(aside.keyFile, `${old.keyFile}.old-${suffix}`);
+    const pair = [path.basename(aside.certFile), path.basename(aside.keyFile)];
+    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', pair[0], 'tls-key.pem', pair[1]], 'no temporary file left behind');
     assert.equal(await fs.readFile(stored.certFile, 'utf8'), stored.cert);
     assert.equal(await fs.readFile(stored.keyFile, 'utf8'), stored.key);
-    assert.equal(await fs.readFile(`${old.certFile}.old`, 'utf8'), old.cert);
-    assert.equal(await fs.readFile(`${old.keyFile}.old`, 'utf8'), old.key);
+    assert.equal(await fs.readFile(aside.certFile, 'utf8'), old.cert);
+    assert.equal(await fs.readFile(aside.keyFile, 'utf8'), old.key);
     assert.equal(await modeOf(stored.keyFile), 0o600);
-    assert.equal(await modeOf(`${old.keyFile}.old`), 0o600);
+    assert.equal(await modeOf(aside.keyFile), 0o600);
     assert.ok(new X509Certificate(stored.cert).checkPrivateKey(createPrivateKey(stored.key)));
 
-    // Kept from now on; asking for yet another name replaces it again (the .old pair is
-    // then the one just replaced), and the new one names only what is asked now.
+    // Kept from now on; asking for yet another name replaces it again, by one that names
+    // the kept names too, and sets this pair aside beside the first (test/self-signed-names.test.ts
+    // has more of this).
     const { replaced: _first, ...kept } = stored;
     assert.deepEqual(await loadOrCreateCertificate(dir, ['relay.test']), { ...kept, created: false });
     const moved = await loadOrCreateCertificate(dir, ['other.test']);
-    assert.deepEqual(moved.names, ['other.test', ...DEFAULTS]);
+    assert.deepEqual(moved.names, ['relay.test', '203.0.113.7', 'other.test', ...DEFAULTS]);
     assert.deepEqual(moved.replaced?.missing, ['other.test']);
     assert.equal(moved.replaced?.fingerprint, stored.fingerprint);
-    assert.equal(await fs.readFile(`${old.certFile}.old`, 'utf8'), stored.cert);
-    assert.equal(await fs.readFile(`${old.keyFile}.old`, 'utf8'), stored.key);
+    assert.ok(moved.replaced !== undefined && moved.replaced.certFile !== aside.certFile);
+    assert.equal(await fs.readFile(moved.replaced.certFile, 'utf8'), stored.cert);
+    assert.equal(await fs.readFile(moved.replaced.keyFile, 'utf8'), stored.key);
+    assert.equal(await fs.readFile(aside.certFile, 'utf8'), old.cert, 'the first pair set aside is still there');
+    assert.equal(await fs.readFile(aside.keyFile, 'utf8'), old.key);
   });
 });
 
@@ -485,10 +498,14 @@ test('concurrent calls asking a kept certificate for a new name agree on one new
       assert.deepEqual(result.names, ['relay.test', ...DEFAULTS]);
     }
     assert.equal(results.filter((result) => result.created).length, 1, 'exactly one call created the pair');
-    assert.equal(results.filter((result) => result.replaced !== undefined).length, 1, 'exactly one call moved the old pair');
-    assert.equal(await fs.readFile(path.join(dir, 'tls-cert.pem.old'), 'utf8'), old.cert);
-    assert.equal(await fs.readFile(path.join(dir, 'tls-key.pem.old'), 'utf8'), old.key);
-    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', 'tls-cert.pem.old', 'tls-key.pem', 'tls-key.pem.old'], 'no temporary file left behind');
+    const movers = results.filter((result) => result.replaced !== undefined);
+    assert.equal(movers.length, 1, 'exactly one call moved the old pair');
+    const aside = movers[0]?.replaced;
+    assert.ok(aside !== undefined);
+    assert.equal(await fs.readFile(aside.certFile, 'utf8'), old.cert);
+    assert.equal(await fs.readFile(aside.keyFile, 'utf8'), old.key);
+    const pair = [path.basename(aside.certFile), path.basename(aside.keyFile)];
+    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', pair[0], 'tls-key.pem', pair[1]], 'no temporary file left behind');
     assert.equal((await loadOrCreateCertificate(dir, ['relay.test'])).fingerprint, first.fingerprint);
   });
 });
