@@ -24,7 +24,7 @@ import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
 import type { RefusalReason, ServerContext } from './context.ts';
 import { acceptDataConnection } from './data-port.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
-import type { ClientEvent } from './client-events.ts';
+import { ClientEventLog, type ClientEvent } from './client-events.ts';
 import { Departures } from './departures.ts';
 import { Leases } from './leases.ts';
 import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
@@ -128,6 +128,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   private readonly closers = new Set<() => Promise<void>>();
   /** Shutdown has run its closers: a closer registered now runs at once. */
   private closersRun = false;
+  private readonly clientEvents = new ClientEventLog((event) => this.emitClientEvent(event));
 
   constructor(private readonly options: ServerOptions = {}) {
     super();
@@ -153,7 +154,13 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
       this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`);
     });
     const socketOptions = { allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
-    this.controlListener = net.createServer(socketOptions, (socket) => void this.openSession(socket));
+    this.controlListener = net.createServer(socketOptions, (socket) => {
+      // A failure while setting one connection up must not take the relay down.
+      this.openSession(socket).catch((error: unknown) => {
+        debug('control connection: %O', error);
+        socket.destroy();
+      });
+    });
     this.dataListener = net.createServer(socketOptions, (socket) => void acceptDataConnection(socket, this));
     for (const listener of [this.controlListener, this.dataListener]) {
       // Accept errors (EMFILE when out of file descriptors) must not crash the relay.
@@ -285,9 +292,10 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
       socket?.destroy();
       return;
     }
-    const session = new ControlSession(socket, this, conn, deadline);
+    // No 'client' event yet: the session reports 'connected' once the client has
+    // authenticated or said HELLO or EXPOSE (a scanner's bytes are no client).
+    const session = new ControlSession(socket, this, conn, deadline, this.clientEvents);
     this.sessions.add(session);
-    this.clientEvent({ kind: 'connected', conn, address: session.address });
     socket.once('close', () => this.sessions.delete(session));
   }
 
@@ -311,8 +319,21 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   }
 
   clientEvent(event: ClientEvent): void {
+    this.clientEvents.report(event);
+  }
+
+  /** An event is a report of a change already made: a listener that throws (a bug in a
+   * library user's code) must not interrupt the change or the code that made it (a timer,
+   * a socket's 'close', an EXPOSE in the reply queue), where it would leave ports open or
+   * crash the relay. So its error is logged here, like any other trouble of one client
+   * (as with any emit, listeners after the one that threw miss that one event). */
+  private emitClientEvent(event: ClientEvent): void {
     debug('client event: %o', event);
-    this.emit('client', event);
+    try {
+      this.emit('client', event);
+    } catch (error) {
+      debug("a 'client' listener threw: %O", error);
+    }
   }
 
   refused(conn: string, address: string, reason: RefusalReason, message: string): void {

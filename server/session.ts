@@ -10,6 +10,7 @@ import { agreeOn, formatErr, formatHello, formatOk, formatSignal, MAX_LINE_LENGT
 import type { ServerContext } from './context.ts';
 import { msLeft, peerOf } from './admit.ts';
 import { ControlAuth, type AuthAnswer } from './auth.ts';
+import type { ClientEventLog } from './client-events.ts';
 import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
 import { PortError, portOf } from './ports.ts';
 import { reclaimPort } from './reclaim.ts';
@@ -51,6 +52,9 @@ export class ControlSession {
   private byeSent = false;
   private byeReceived = false;
   private closed = false;
+  /** The operator has been told of this client ('connected'): only then is it told that
+   * it left. */
+  private announced = false;
   /** Set once the connection is condemned: later lines are ignored, the close is queued. */
   private failed = false;
   private readonly auth: ControlAuth;
@@ -62,6 +66,8 @@ export class ControlSession {
     private readonly ctx: ServerContext,
     readonly label: string,
     deadline: number,
+    /** The server's 'client' events, held back while this session tears down. */
+    private readonly events: ClientEventLog,
   ) {
     this.auth = new ControlAuth(ctx.secret);
     this.address = socket.remoteAddress ?? 'unknown';
@@ -100,17 +106,32 @@ export class ControlSession {
     this.ctx.departures.forget(this.clientInstance, this);
     const keep = this.keepOnClose();
     for (const lease of this.heldLeases) if (this.ctx.leaseHolders.get(lease) === this) this.ctx.leaseHolders.delete(lease);
-    // Said first, so that what becomes of its ports (leases kept) reads after it.
-    this.ctx.clientEvent({ kind: 'disconnected', conn: this.label, address: this.address, why: this.why(finalLine), tunnels: this.tunnels.size });
-    for (const tunnel of this.tunnels) tunnel.close(keep);
-    this.tunnels.clear();
-    if (finalLine === undefined) {
-      this.socket.destroy();
-    } else {
-      if (finalLine !== '') this.ctx.trace(this.label, 'send', finalLine.trimEnd());
-      closeWithLine(this.socket, finalLine);
-    }
-    this.ctx.trace(this.label, 'event', keep === 'lease' ? 'closed; its public ports are kept for its lease' : 'closed; its public ports are free again');
+    const why = this.why(finalLine);
+    if (!this.announced) debug('%s from %s closed before it was a client: %s', this.label, this.address, why);
+    const left = this.announced ? { kind: 'disconnected' as const, conn: this.label, address: this.address, why, tunnels: this.tunnels.size } : undefined;
+    // Reported once the teardown is done, so that a listener sees the ports leased or free
+    // (and one that throws cannot stop it half-way); still before the leases kept, which
+    // are what became of this client's ports.
+    this.events.reportAfter(left, () => {
+      for (const tunnel of this.tunnels) tunnel.close(keep);
+      this.tunnels.clear();
+      if (finalLine === undefined) {
+        this.socket.destroy();
+      } else {
+        if (finalLine !== '') this.ctx.trace(this.label, 'send', finalLine.trimEnd());
+        closeWithLine(this.socket, finalLine);
+      }
+      this.ctx.trace(this.label, 'event', keep === 'lease' ? 'closed; its public ports are kept for its lease' : 'closed; its public ports are free again');
+    });
+  }
+
+  /** Tells the operator of this client, once: when it has authenticated (with a secret)
+   * or sent its first HELLO or EXPOSE. Bytes from a scanner, or a wrong secret, would
+   * otherwise crowd out the lines about real clients (the CLI prints 60 a minute). */
+  private announce(): void {
+    if (this.announced || this.closed || !this.auth.authenticated) return;
+    this.announced = true;
+    this.ctx.clientEvent({ kind: 'connected', conn: this.label, address: this.address });
   }
 
   /** What becomes of this client's ports when its connection ends: leased, unless it
@@ -204,6 +225,7 @@ export class ControlSession {
       const values = { 'fin-check': this.ctx.instance, 'data-port': String(this.ctx.dataPort) };
       this.inOrder(() => this.send(formatHello(this.extensions, values)));
       if (this.auth.authenticated) this.heard(); // now with the heartbeats it agreed to
+      this.announce();
       return;
     }
     // Signals are not requests: they get no place in the reply order.
@@ -220,10 +242,12 @@ export class ControlSession {
       if (answer.refused) return this.refuseAuth(answer);
       this.inOrder(() => this.send(answer.line));
       if (this.auth.authenticated) this.heard();
+      this.announce(); // after a PROOF that was right
       return;
     }
     if (!this.auth.authenticated) return this.refuseAuth(ControlAuth.required());
     if (message.verb === 'REFUSE') return this.refuseVisitor(message.id);
+    this.announce(); // an EXPOSE, even one refused below: a client asked for a tunnel
     if (this.leaving) return this.refuse(goingAway());
     const { maxTunnelsPerClient } = this.ctx.limits;
     if (this.tunnels.size + this.exposing >= maxTunnelsPerClient) {
@@ -366,8 +390,8 @@ export class ControlSession {
     this.tunnels.add(tunnel);
     this.holdLease(tunnel.lease);
     this.send(formatOk(publicPort, tunnel.lease));
-    this.ctx.clientEvent({ kind: 'tunnel-opened', conn: this.label, address: this.address, publicPort, localPort, reclaimed: reclaimed !== 'no' });
     this.ctx.finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
+    this.ctx.clientEvent({ kind: 'tunnel-opened', conn: this.label, address: this.address, publicPort, localPort, reclaimed: reclaimed !== 'no' });
     this.ctx.trace(this.label, 'event', `public port ${publicPort} now forwards to the client's port ${localPort}`);
   }
 
