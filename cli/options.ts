@@ -1,8 +1,10 @@
 // Turns flags and BURROW_* environment variables into library options. One vocabulary:
 // `--control-port` is `BURROW_CONTROL_PORT` is `controlPort`. A flag wins over its
-// variable, which wins over the default. Pure, so it is tested without processes.
+// variable, which wins over the default; of two settings that exclude each other, a flag
+// wins over a variable too (see keepFirst). Pure, so it is tested without processes.
 import net from 'node:net';
 import path from 'node:path';
+import createDebug from 'debug';
 import type { ClientOptions } from '../client/client.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import {
@@ -43,6 +45,31 @@ export function raw(args: RawArgs, env: Env, flag: string, spelled = flag): { te
   const fromEnv = env[envName(flag)];
   if (fromEnv !== undefined && fromEnv !== '') return { text: fromEnv, source: envName(flag) };
   return undefined;
+}
+
+/** A flag, not a variable: raw() names a flag's source `--flag`, a variable's `BURROW_X`. */
+export const isFlag = (source: string): boolean => source.startsWith('--');
+
+/** What a setting's choices are logged on: the command's own namespace. */
+const debug = { server: createDebug('burrow:server'), client: createDebug('burrow:client') } as const;
+
+/** One of two settings that exclude each other: its source, and how a debug line names it
+ * (its source unless given; never a secret's value). */
+export interface Setting {
+  source: string;
+  label?: string;
+}
+
+/** Two settings that exclude each other (or disagree). Both flags, or both variables: the
+ * user said both in one place, so it is a usage error (`conflict`). A flag and a variable:
+ * the flag wins, as over its own variable (the variable may come from a shared .env or a
+ * unit's Environment=); the variable is ignored, with a debug line. True: keep `first`. */
+export function keepFirst(first: Setting, second: Setting, conflict: () => string, command: 'server' | 'client'): boolean {
+  const firstIsFlag = isFlag(first.source);
+  if (firstIsFlag === isFlag(second.source)) throw new UsageError(conflict());
+  const [kept, ignored] = firstIsFlag ? [first, second] : [second, first];
+  debug[command]('ignoring %s, given with %s: a flag wins over a variable', ignored.label ?? ignored.source, kept.label ?? kept.source);
+  return firstIsFlag;
 }
 
 /** A host name or address. burrow prints IPv6 as `[::1]:41234`, so a user may type `[::1]`
@@ -199,16 +226,26 @@ export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling
 }
 
 /** --server (or BURROW_SERVER) and the control port. A port in the address is the control
- * port; --control-port (or BURROW_CONTROL_PORT) may say it too, but not differently. */
+ * port; --control-port (or BURROW_CONTROL_PORT) may say it too. Two different ports are
+ * settled by keepFirst: a usage error from the same kind of source, else the flag's. */
 function serverAndControlPort(args: RawArgs, env: Env, spelled = 'server'): { server: ServerAddress | undefined; controlPort: number } {
   const given = raw(args, env, 'server', spelled);
   const server = given === undefined ? undefined : parseServerAddress(given.text, given.source);
-  const flag = raw(args, env, 'control-port');
-  const controlPort = flag === undefined ? (server?.port ?? DEFAULT_CONTROL_PORT) : port(flag.text, flag.source);
-  if (given !== undefined && server?.port !== undefined && server.port !== controlPort) {
-    throw new UsageError(`${given.source} "${given.text}" says control port ${server.port}, ${flag?.source} says ${controlPort}: give the port once`);
-  }
-  return { server, controlPort };
+  const stated = raw(args, env, 'control-port');
+  if (stated === undefined) return { server, controlPort: server?.port ?? DEFAULT_CONTROL_PORT };
+  const inAddress = server?.port;
+  if (given === undefined || inAddress === undefined) return { server, controlPort: port(stated.text, stated.source) };
+  // The same port twice is no conflict. Compared as text first: a variable that loses to a
+  // flag is ignored, so it need not be a valid port.
+  const sameKind = isFlag(given.source) === isFlag(stated.source);
+  if (stated.text.trim() === String(inAddress) || (sameKind && port(stated.text, stated.source) === inAddress)) return { server, controlPort: inAddress };
+  const addressKept = keepFirst(
+    { source: given.source, label: `the port in ${given.source} "${given.text}"` },
+    { source: stated.source, label: `${stated.source} "${stated.text}"` },
+    () => `${given.source} "${given.text}" says control port ${inAddress}, ${stated.source} says ${port(stated.text, stated.source)}: give the port once`,
+    'client',
+  );
+  return { server, controlPort: addressKept ? inAddress : port(stated.text, stated.source) };
 }
 
 /** Where the client keeps its lease tokens: --state-file, else BURROW_STATE_FILE (a

@@ -8,7 +8,7 @@ import { describe } from '../shared/errors.ts';
 import { normalizeFingerprint } from '../shared/fingerprint.ts';
 import { defaultTlsDir, loadOrCreateCertificate, tlsName, type ReplacedCertificate } from '../server/self-signed-cert.ts';
 import type { ServerTlsOptions } from '../server/server.ts';
-import { envName, flagOn, raw, UsageError, type Env, type RawArgs } from './options.ts';
+import { envName, flagOn, isFlag, keepFirst, raw, UsageError, type Env, type RawArgs, type Setting } from './options.ts';
 
 type Source = { text: string; source: string };
 /** Where the secret comes from: given as is, or a file to read. */
@@ -20,16 +20,21 @@ export type ClientTlsPlan = { ca?: Source; fingerprint?: string; cert?: Source; 
 /** Shorter than this, a secret recorded in a plain-text handshake may be guessed offline. */
 export const SHORT_SECRET = 16;
 
-function secretPlan(args: RawArgs, env: Env): SecretPlan {
-  const value = raw(args, env, 'secret');
-  const file = raw(args, env, 'secret-file');
-  if (value && file) throw new UsageError(`give the secret once: ${value.source} or ${file.source}, not both`);
+function secretPlan(args: RawArgs, env: Env, command: 'server' | 'client'): SecretPlan {
+  const given = raw(args, env, 'secret');
+  const givenFile = raw(args, env, 'secret-file');
+  // Both: a usage error from the same kind of source, else the flag wins (keepFirst).
+  const keepValue = given && givenFile ? keepFirst(given, givenFile, () => `give the secret once: ${given.source} or ${givenFile.source}, not both`, command) : true;
+  const value = keepValue ? given : undefined;
+  const file = value ? undefined : givenFile;
   if (value?.text === '' || file?.text === '') throw new UsageError(`${(value ?? file)?.source}: empty`);
   return value ? { value } : file ? { file } : undefined;
 }
 
-/** Both or neither of two flags. */
-function pair(args: RawArgs, env: Env, first: string, second: string): { first: Source; second: Source } | undefined {
+type Pair = { first: Source; second: Source };
+
+/** Both or neither of two flags (each may be a flag or its variable). */
+function pair(args: RawArgs, env: Env, first: string, second: string): Pair | undefined {
   const a = raw(args, env, first);
   const b = raw(args, env, second);
   if (!a && !b) return undefined;
@@ -45,17 +50,18 @@ export const TLS_NAME_FLAG = 'tls-name';
 export const TLS_NAME_HELP =
   'Also name this host name or IP address in the self-signed certificate of --tls (besides localhost, 127.0.0.1, ::1), for clients that connect by it; repeat, or separate with commas. A kept certificate that lacks one is replaced';
 
-/** The --tls-name values (or BURROW_TLS_NAME's), validated, without duplicates. */
-function tlsNames(args: RawArgs, env: Env): { names: string[]; source: string } | undefined {
+type NameTexts = { texts: string[]; source: string };
+
+/** The --tls-name values as given (or BURROW_TLS_NAME's). */
+function tlsNameTexts(args: RawArgs, env: Env): NameTexts | undefined {
   const value = args[TLS_NAME_FLAG];
-  let given: { texts: string[]; source: string };
-  if (value !== undefined && value !== null) {
-    given = { texts: (Array.isArray(value) ? value : [value]).map(String), source: `--${TLS_NAME_FLAG}` };
-  } else {
-    const fromEnv = env[envName(TLS_NAME_FLAG)];
-    if (fromEnv === undefined || fromEnv === '') return undefined;
-    given = { texts: [fromEnv], source: envName(TLS_NAME_FLAG) };
-  }
+  if (value !== undefined && value !== null) return { texts: (Array.isArray(value) ? value : [value]).map(String), source: `--${TLS_NAME_FLAG}` };
+  const fromEnv = env[envName(TLS_NAME_FLAG)];
+  return fromEnv === undefined || fromEnv === '' ? undefined : { texts: [fromEnv], source: envName(TLS_NAME_FLAG) };
+}
+
+/** Those names validated, without duplicates. */
+function tlsNames(given: NameTexts): { names: string[]; source: string } {
   const texts = given.texts.flatMap((text) => text.split(',')).filter((text) => text.trim() !== '');
   if (texts.length === 0) throw new UsageError(`${given.source}: give a host name or an IP address`);
   const names = texts.map((text) => {
@@ -68,15 +74,33 @@ function tlsNames(args: RawArgs, env: Env): { names: string[]; source: string } 
   return { names: [...new Set(names)], source: given.source };
 }
 
+/** --tls-cert and --tls-key as one setting for keepFirst: a flag if either is one. */
+function filesSetting({ first, second }: Pair): Setting {
+  return { source: isFlag(second.source) ? second.source : first.source, label: `${first.source} and ${second.source}` };
+}
+
 export function resolveServerSecurity(args: RawArgs, env: Env): { secret: SecretPlan; tls: ServerTlsPlan | undefined } {
-  const files = pair(args, env, 'tls-cert', 'tls-key');
-  const dir = raw(args, env, 'tls-dir');
+  let files = pair(args, env, 'tls-cert', 'tls-key');
+  const givenDir = raw(args, env, 'tls-dir');
+  const givenNames = tlsNameTexts(args, env);
   const clientCa = raw(args, env, 'tls-client-ca');
-  const named = tlsNames(args, env);
-  if (files && dir) throw new UsageError(`--tls-dir is where --tls keeps its own certificate: drop it when you give --tls-cert and --tls-key`);
-  if (files && named) {
-    throw new UsageError(`${named.source} names the self-signed certificate of --tls; with --tls-cert and --tls-key, your certificate's own names count: drop ${named.source}`);
+  // --tls-dir and --tls-name belong to the self-signed certificate that the files replace.
+  // Each is settled against the files by keepFirst, flags first: a flag decides which
+  // certificate, and only variables that disagree with it are ignored (not even checked).
+  const rivals = [givenDir, givenNames].filter((rival) => rival !== undefined).sort((a, b) => Number(isFlag(b.source)) - Number(isFlag(a.source)));
+  const ignored = new Set<Setting>();
+  for (const rival of rivals) {
+    if (files === undefined) break;
+    const label = `${files.first.source} and ${files.second.source}`;
+    const conflict = (): string =>
+      rival === givenDir
+        ? `${rival.source} is where --tls keeps its own certificate: drop it when you give ${label}`
+        : `${rival.source} names the self-signed certificate of --tls; with ${label}, your certificate's own names count: drop ${rival.source}`;
+    if (keepFirst(filesSetting(files), rival, conflict, 'server')) ignored.add(rival);
+    else files = undefined;
   }
+  const dir = givenDir && !ignored.has(givenDir) ? givenDir : undefined;
+  const named = givenNames && !ignored.has(givenNames) ? tlsNames(givenNames) : undefined;
   // Like --tls-dir, a name for the self-signed certificate means TLS.
   const selfSigned = !files && (flagOn(args, env, 'tls') || dir !== undefined || named !== undefined);
   if (clientCa && !files && !selfSigned) throw new UsageError('--tls-client-ca needs TLS: add --tls, or --tls-cert and --tls-key');
@@ -84,7 +108,7 @@ export function resolveServerSecurity(args: RawArgs, env: Env): { secret: Secret
   if (files) tls = { cert: files.first, key: files.second };
   else if (selfSigned) tls = { selfSignedDir: dir?.text ?? defaultTlsDir(env), ...(named ? { names: named.names } : {}) };
   if (tls && clientCa) tls.clientCa = clientCa;
-  return { secret: secretPlan(args, env), tls };
+  return { secret: secretPlan(args, env, 'server'), tls };
 }
 
 export function resolveClientSecurity(args: RawArgs, env: Env): { secret: SecretPlan; tls: ClientTlsPlan | undefined } {
@@ -101,7 +125,7 @@ export function resolveClientSecurity(args: RawArgs, env: Env): { secret: Secret
   if (tls && ca) tls.ca = ca;
   if (tls && fingerprint) tls.fingerprint = fingerprint;
   if (tls && mine) Object.assign(tls, { cert: mine.first, key: mine.second });
-  return { secret: secretPlan(args, env), tls };
+  return { secret: secretPlan(args, env, 'client'), tls };
 }
 
 async function readSource({ text, source }: Source): Promise<Buffer> {

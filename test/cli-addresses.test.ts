@@ -3,6 +3,8 @@
 // command against a real relay, reached through each form.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { format } from 'node:util';
+import createDebug from 'debug';
 import { parseServerAddress, SERVER_FORMS, type ServerAddress } from '../cli/address.ts';
 import { LOCAL_SPELLING, resolveClientOptions, UsageError, type RawArgs } from '../cli/options.ts';
 import { FORWARDING, interrupt, killAll, lines, runCli, startCli, waitForOutput, type Cli } from './child.ts';
@@ -107,6 +109,21 @@ describe('parseServerAddress', () => {
   });
 });
 
+/** What `fn` returns, and the lines it logs on the debug namespace `namespace`. */
+function withDebug<T>(namespace: string, fn: () => T): { value: T; lines: string[] } {
+  const lines: string[] = [];
+  const log = createDebug.log;
+  const before = createDebug.disable();
+  createDebug.log = (...args: unknown[]) => void lines.push(format(...args));
+  createDebug.enable(namespace);
+  try {
+    return { value: fn(), lines };
+  } finally {
+    createDebug.log = log;
+    createDebug.enable(before);
+  }
+}
+
 const clientArgs = (more: RawArgs): RawArgs => ({ 'local-port': ['3000'], ...more });
 const connection = (args: RawArgs, env: Record<string, string> = {}) => {
   const { server, controlPort, dataPort } = resolveClientOptions(clientArgs(args), env).client;
@@ -131,14 +148,38 @@ describe('resolveClientOptions: the server address and the control port', () => 
     assert.deepEqual(connection({}, { BURROW_SERVER: '' }), { server: 'localhost', controlPort: 7835, dataPort: undefined });
   });
 
-  test('the same port in both places is fine; different ones are a usage error naming both', () => {
+  test('the same port in both places is fine, from any mix of flags and variables', () => {
     assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
-    assertUsageError(() => connection({ server: 'relay:9000', 'control-port': '7000' }), '--server "relay:9000" says control port 9000, --control-port says 7000');
-    assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '7000' }), 'BURROW_SERVER "relay:9000" says control port 9000, BURROW_CONTROL_PORT says 7000');
-    assertUsageError(() => connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '7835' }), '--server "relay:9000"', 'BURROW_CONTROL_PORT says 7835');
-    assertUsageError(() => connection({ 'control-port': '7000' }, { BURROW_SERVER: 'relay:9000' }), 'BURROW_SERVER "relay:9000"', '--control-port says 7000');
-    // A bad --control-port is named as such, whatever the address says.
+    assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '09000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
+    assert.deepEqual(connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
+    assert.deepEqual(connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
+    assert.deepEqual(connection({ 'control-port': '9000' }, { BURROW_SERVER: 'relay:9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
+  });
+
+  test('different ports from two flags, or from two variables, are a usage error naming both', () => {
+    assertUsageError(() => connection({ server: 'relay:9000', 'control-port': '7000' }), '--server "relay:9000" says control port 9000, --control-port says 7000: give the port once');
+    assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '7000' }), 'BURROW_SERVER "relay:9000" says control port 9000, BURROW_CONTROL_PORT says 7000: give the port once');
+    // A bad --control-port is named as such, whatever the address says; so is a bad variable beside BURROW_SERVER's port.
     assertUsageError(() => connection({ server: 'relay:9000', 'control-port': 'abc' }), '--control-port: "abc" is not a port number (1-65535)');
+    assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: 'abc' }), 'BURROW_CONTROL_PORT: "abc" is not a port number (1-65535)');
+  });
+
+  test('a flag and a variable that disagree: the flag wins and the variable is ignored, with a debug line', () => {
+    // --server relay:9000 with BURROW_CONTROL_PORT=7835 from a shared .env or a unit's Environment=.
+    const fromServerFlag = withDebug('burrow:client', () => connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '7835' }));
+    assert.deepEqual(fromServerFlag.value, { server: 'relay', controlPort: 9000, dataPort: undefined });
+    assert.equal(fromServerFlag.lines.length, 1);
+    assert.match(fromServerFlag.lines[0] ?? '', /ignoring BURROW_CONTROL_PORT "7835", given with the port in --server "relay:9000": a flag wins over a variable/);
+    // --control-port 7000 with BURROW_SERVER=relay:9000: the variable's host is kept, its port is not.
+    const fromPortFlag = withDebug('burrow:client', () => connection({ 'control-port': '7000' }, { BURROW_SERVER: 'relay:9000' }));
+    assert.deepEqual(fromPortFlag.value, { server: 'relay', controlPort: 7000, dataPort: undefined });
+    assert.equal(fromPortFlag.lines.length, 1);
+    assert.match(fromPortFlag.lines[0] ?? '', /ignoring the port in BURROW_SERVER "relay:9000", given with --control-port "7000": a flag wins over a variable/);
+    // The variable that loses is ignored, so even a bad one does not matter; a bad flag still does.
+    assert.deepEqual(connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: 'nope' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
+    assertUsageError(() => connection({ 'control-port': 'abc' }, { BURROW_SERVER: 'relay:9000' }), '--control-port: "abc" is not a port number (1-65535)');
+    // No line when nothing is ignored.
+    assert.deepEqual(withDebug('burrow:client', () => connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '9000' })).lines, []);
   });
 
   test('--server wins over BURROW_SERVER as a whole: the variable\'s port goes with it', () => {
@@ -167,6 +208,8 @@ describe('resolveClientOptions: the server address and the control port', () => 
     assertUsageError(() => local({ to: 'http://relay' }), '--to: "http://relay" is not a server address');
     assertUsageError(() => local({ port: 'abc' }), '--port: "abc" is not a port number (0-65535)');
     assertUsageError(() => local({ to: 'relay:9000', 'control-port': '1' }), '--to "relay:9000" says control port 9000, --control-port says 1');
+    assert.equal(local({ to: 'relay:9000' }, { BURROW_CONTROL_PORT: '1' }).controlPort, 9000);
+    assert.equal(local({ 'control-port': '1' }, { BURROW_SERVER: 'relay:9000' }).controlPort, 1);
   });
 });
 
@@ -183,7 +226,8 @@ describe('the command, through each form of address', () => {
         ['tcp://host:port', ['client', String(local.port), '--server', `tcp://${HOST}:${server.controlPort}`, ...data]],
         ['burrow local', ['local', String(local.port), '--to', `${HOST}:${server.controlPort}`, '-p', String(wanted), ...data]],
       ];
-      const clients = runs.map(([, args]) => startCli(args, {}, live));
+      // A stray BURROW_CONTROL_PORT (a shared .env, say) loses to the port in --server.
+      const clients = runs.map(([, args]) => startCli(args, { BURROW_CONTROL_PORT: '1' }, live));
       for (const [i, cli] of clients.entries()) {
         const [what] = runs[i] ?? assert.fail('a run per client');
         const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, `the client (${what}) to forward`);

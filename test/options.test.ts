@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { envName, resolveClientOptions, resolveServerOptions, UsageError, type ClientCliOptions, type RawArgs } from '../cli/options.ts';
+import { envName, isFlag, keepFirst, resolveClientOptions, resolveServerOptions, UsageError, type ClientCliOptions, type RawArgs } from '../cli/options.ts';
 import { editDistance, explainUsage, suggest, unknownFlags, type UsageContext } from '../cli/usage.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import { DEFAULT_LIMITS } from '../server/limits.ts';
@@ -110,6 +110,25 @@ describe('envName', () => {
     assert.equal(envName('max-handshakes-per-ip'), 'BURROW_MAX_HANDSHAKES_PER_IP');
     assert.equal(envName('max-connections'), 'BURROW_MAX_CONNECTIONS');
     assert.equal(envName('state-file'), 'BURROW_STATE_FILE');
+  });
+});
+
+describe('keepFirst: two settings that exclude each other', () => {
+  const conflict = () => 'give one';
+  test('a flag is a source named --flag; a variable, BURROW_X', () => {
+    assert.equal(isFlag('--tls-cert'), true);
+    assert.equal(isFlag('--to'), true);
+    assert.equal(isFlag('BURROW_TLS_NAME'), false);
+  });
+
+  test('a flag and a variable: the flag wins, in either order', () => {
+    assert.equal(keepFirst({ source: '--server' }, { source: 'BURROW_CONTROL_PORT' }, conflict, 'client'), true);
+    assert.equal(keepFirst({ source: 'BURROW_TLS_NAME' }, { source: '--tls-cert' }, conflict, 'server'), false);
+  });
+
+  test('two flags, or two variables: a usage error with the message given', () => {
+    assertUsageError(() => keepFirst({ source: '--server' }, { source: '--control-port' }, conflict, 'client'), 'give one');
+    assertUsageError(() => keepFirst({ source: 'BURROW_SERVER' }, { source: 'BURROW_CONTROL_PORT' }, conflict, 'client'), 'give one');
   });
 });
 

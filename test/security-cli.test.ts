@@ -326,16 +326,18 @@ test("mutual TLS: a client with a certificate from --tls-client-ca forwards; wit
   });
 });
 
-test('usage errors exit 2 naming the flags: --tls-cert without --tls-key, a bad --tls-fingerprint, --secret with --secret-file, an unreadable --secret-file', async () => {
+test('usage errors exit 2 naming the flags: --tls-cert without --tls-key, a bad --tls-fingerprint, --secret with --secret-file (or both variables), an unreadable --secret-file', async () => {
   // Loopback and ephemeral ports, should a server wrongly start.
   const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
   assertUsage(await runCli(['server', ...safe, '--tls-cert', 'x']), '--tls-cert', '--tls-key');
   assertUsage(await runCli(['client', '3000', '--server', HOST, '--tls-fingerprint', 'nothex']), '--tls-fingerprint', '"nothex"');
   assertUsage(await runCli(['client', '3000', '--server', HOST, '--secret', 'a', '--secret-file', 'f']), '--secret', '--secret-file');
-  assertUsage(await runCli(['server', ...safe, '--secret-file', 'f'], { BURROW_SECRET: 'a' }), 'BURROW_SECRET', '--secret-file');
+  assertUsage(await runCli(['server', ...safe], { BURROW_SECRET: 'a', BURROW_SECRET_FILE: 'f' }), 'BURROW_SECRET', 'BURROW_SECRET_FILE');
   await scoped(async ({ tmp }) => {
     const missing = path.join(tmp, 'no-such-secret');
     assertUsage(await runCli(['server', ...safe, '--secret-file', missing]), '--secret-file', missing);
+    // A flag and a variable: the flag wins, so the file is what fails here, not the pair.
+    assertUsage(await runCli(['server', ...safe, '--secret-file', missing], { BURROW_SECRET: 'a' }), '--secret-file', missing);
   });
 });
 
@@ -400,18 +402,25 @@ test('server --tls with BURROW_TLS_NAME: the certificate names relay.test and 20
     assert.ok(!second.cli.stderr.includes('created'), second.cli.stderr);
     assert.equal(await fs.readFile(certFile, 'utf8'), firstPem);
 
-    // A name it lacks: a new certificate, said so; the old pair kept beside it.
+    // A name it lacks: a new certificate naming the old names too, said so; the old pair
+    // kept beside it under a name of its own, which the notice gives.
     const third = await startServer(['--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'other.test' }, live, true);
     assert.notEqual(third.fingerprint, first.fingerprint);
-    if (third.names !== undefined) assert.deepEqual(third.names, ['other.test', ...DEFAULT_NAMES]);
+    if (third.names !== undefined) assert.deepEqual(third.names, ['relay.test', '203.0.113.7', 'other.test', ...DEFAULT_NAMES]);
     const thirdCert = new X509Certificate(await fs.readFile(certFile));
     assert.equal(thirdCert.fingerprint256, third.fingerprint);
     assert.equal(thirdCert.checkHost('other.test'), 'other.test');
-    assert.equal(thirdCert.checkHost('relay.test'), undefined);
-    assert.equal(await fs.readFile(`${certFile}.old`, 'utf8'), firstPem);
+    assert.equal(thirdCert.checkHost('relay.test'), 'relay.test');
+    assert.equal(thirdCert.checkIP('203.0.113.7'), '203.0.113.7');
+    const files = (await fs.readdir(dir)).sort();
+    const suffix = files.map((file) => /^tls-cert\.pem\.old-(.+)$/.exec(file)?.[1]).find((found) => found !== undefined);
+    assert.ok(suffix !== undefined, files.join(' '));
+    assert.deepEqual(files, ['tls-cert.pem', `tls-cert.pem.old-${suffix}`, 'tls-key.pem', `tls-key.pem.old-${suffix}`]);
+    assert.equal(await fs.readFile(`${certFile}.old-${suffix}`, 'utf8'), firstPem);
     assert.deepEqual(await interrupt(third.cli, 'the third server'), { code: 0, signal: null });
-    assert.ok(lines(third.cli.stderr)[0]?.startsWith(created), third.cli.stderr);
-    assert.deepEqual((await fs.readdir(dir)).sort(), ['tls-cert.pem', 'tls-cert.pem.old', 'tls-key.pem', 'tls-key.pem.old']);
+    const notice = lines(third.cli.stderr)[0] ?? '';
+    assert.ok(notice.startsWith(created), third.cli.stderr);
+    assert.ok(notice.includes(`${certFile}.old-${suffix}`) && notice.includes(first.fingerprint), notice);
   });
 });
 
@@ -443,13 +452,17 @@ test('a client whose --server the certificate does not name: one line with its n
   });
 });
 
-test('usage errors exit 2: a BURROW_TLS_NAME that is no host name or address, and one given with --tls-cert/--tls-key', async () => {
+test('usage errors exit 2: a BURROW_TLS_NAME that is no host name or address, and one given with BURROW_TLS_CERT/KEY; beside --tls-cert it is ignored', async () => {
   const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
   await scoped(async ({ tmp }) => {
     const dir = path.join(tmp, 'tls');
     assertUsage(await runCli(['server', ...safe, '--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.test,*.example.com' }), 'BURROW_TLS_NAME', '"*.example.com"', 'not a host name');
     assertUsage(await runCli(['server', ...safe, '--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.example.com:7835' }), 'BURROW_TLS_NAME', '"relay.example.com:7835"');
-    assertUsage(await runCli(['server', ...safe, '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], { BURROW_TLS_NAME: 'relay.test' }), 'BURROW_TLS_NAME', '--tls-cert');
+    assertUsage(await runCli(['server', ...safe], { BURROW_TLS_CERT: 'c.pem', BURROW_TLS_KEY: 'k.pem', BURROW_TLS_NAME: 'relay.test' }), 'BURROW_TLS_NAME', 'BURROW_TLS_CERT');
+    // The flags win over the variable: the missing file is the error, not BURROW_TLS_NAME.
+    const ignored = await runCli(['server', ...safe, '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], { BURROW_TLS_NAME: 'relay.test' });
+    assertUsage(ignored, '--tls-cert', 'cannot read c.pem');
+    assert.ok(!ignored.stderr.includes('BURROW_TLS_NAME'), ignored.stderr);
     assert.ok(!existsSync(dir), 'no certificate was made');
   });
 });

@@ -77,16 +77,23 @@ test('a flag wins over its own variable: --secret over BURROW_SECRET, --secret-f
   }
 });
 
-test('a secret and a secret file together, in any mix of flags and variables: a usage error naming both', () => {
+test('a secret and a secret file as two flags, or as two variables: a usage error naming both', () => {
   const mixes: { args: RawArgs; env: Env; names: [string, string] }[] = [
     { args: { secret: 'a', 'secret-file': '/f' }, env: {}, names: ['--secret', '--secret-file'] },
-    { args: { secret: 'a' }, env: { BURROW_SECRET_FILE: '/f' }, names: ['--secret', 'BURROW_SECRET_FILE'] },
-    { args: { 'secret-file': '/f' }, env: { BURROW_SECRET: 'a' }, names: ['BURROW_SECRET', '--secret-file'] },
     { args: {}, env: { BURROW_SECRET: 'a', BURROW_SECRET_FILE: '/f' }, names: ['BURROW_SECRET', 'BURROW_SECRET_FILE'] },
   ];
   for (const { args, env, names } of mixes) {
     assertUsageError(() => server(args, env), ...names);
     assertUsageError(() => client(args, env), ...names);
+  }
+});
+
+test('a secret and a secret file, one a flag and one a variable: the flag wins, the variable is ignored', () => {
+  for (const resolve of [server, client]) {
+    assert.deepEqual(resolve({ secret: 'a' }, { BURROW_SECRET_FILE: '/f' }).secret, { value: { text: 'a', source: '--secret' } });
+    assert.deepEqual(resolve({ 'secret-file': '/f' }, { BURROW_SECRET: 'a' }).secret, { file: { text: '/f', source: '--secret-file' } });
+    // An empty flag is still an error, not a fall back to the variable.
+    assertUsageError(() => resolve({ secret: '' }, { BURROW_SECRET_FILE: '/f' }), '--secret', 'empty');
   }
 });
 
@@ -143,8 +150,18 @@ test('server --tls-cert without --tls-key, or the reverse: a usage error naming 
   assertUsageError(() => server({}, { BURROW_TLS_KEY: '/k.pem' }), '--tls-cert', '--tls-key');
 });
 
-test('server --tls-cert + --tls-key + --tls-dir: a usage error (the directory would be ignored)', () => {
+test('server --tls-cert + --tls-key + --tls-dir as flags, or all as variables: a usage error (the directory would be ignored)', () => {
   assertUsageError(() => server({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem', 'tls-dir': '/d' }), '--tls-dir', '--tls-cert', '--tls-key');
+  assertUsageError(() => server({}, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' }), 'BURROW_TLS_DIR', 'BURROW_TLS_CERT', 'BURROW_TLS_KEY');
+  // One file as a flag makes the pair a flag: a --tls-dir beside it is two flags.
+  assertUsageError(() => server({ 'tls-cert': '/c.pem', 'tls-dir': '/d' }, { BURROW_TLS_KEY: '/k.pem' }), '--tls-dir', '--tls-cert', 'BURROW_TLS_KEY');
+});
+
+test('server --tls-cert/--tls-key and --tls-dir, one side flags and the other variables: the flags win', () => {
+  const files = { cert: { text: '/c.pem', source: '--tls-cert' }, key: { text: '/k.pem', source: '--tls-key' } };
+  assert.deepEqual(server({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem' }, { BURROW_TLS_DIR: '/d' }).tls, files);
+  assert.deepEqual(server({ 'tls-cert': '/c.pem' }, { BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' }).tls, { cert: files.cert, key: { text: '/k.pem', source: 'BURROW_TLS_KEY' } });
+  assert.deepEqual(server({ 'tls-dir': '/d' }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem' }).tls, { selfSignedDir: '/d' });
 });
 
 test('server --tls-client-ca needs TLS: alone it is a usage error; with --tls, --tls-dir or the files it is kept', () => {

@@ -9,6 +9,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { format } from 'node:util';
+import createDebug from 'debug';
 import { UsageError, type Env, type RawArgs } from '../cli/options.ts';
 import { loadServerTls, resolveServerSecurity, TLS_NAME_FLAG, TLS_NAME_HELP } from '../cli/security.ts';
 import { testCerts } from './certs.ts';
@@ -26,6 +28,21 @@ function assertUsageError(fn: () => unknown, ...parts: string[]): void {
     assert.ok(!error.message.includes('\n'), 'a usage error is one line');
     return true;
   });
+}
+
+/** What `fn` returns, and the lines it logs on the debug namespace `namespace`. */
+function withDebug<T>(namespace: string, fn: () => T): { value: T; lines: string[] } {
+  const lines: string[] = [];
+  const log = createDebug.log;
+  const before = createDebug.disable();
+  createDebug.log = (...args: unknown[]) => void lines.push(format(...args));
+  createDebug.enable(namespace);
+  try {
+    return { value: fn(), lines };
+  } finally {
+    createDebug.log = log;
+    createDebug.enable(before);
+  }
 }
 
 async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
@@ -81,11 +98,29 @@ test('a --tls-name that is not a host name or an IP address is a usage error nam
   assertUsageError(() => server({ tls: true }, { BURROW_TLS_NAME: ' , ' }), 'BURROW_TLS_NAME', 'give a host name or an IP address');
 });
 
-test('--tls-name with --tls-cert and --tls-key is a usage error: the operator\'s certificate has its own names', () => {
+test('--tls-name with --tls-cert and --tls-key, all flags or all variables, is a usage error: the operator\'s certificate has its own names', () => {
+  assertUsageError(() => server({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem', 'tls-name': ['relay.test'] }), '--tls-name', '--tls-cert', 'drop --tls-name');
+  assertUsageError(
+    () => server({}, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem', BURROW_TLS_NAME: 'relay.test' }),
+    'BURROW_TLS_NAME',
+    'BURROW_TLS_CERT and BURROW_TLS_KEY',
+    'drop BURROW_TLS_NAME',
+  );
+});
+
+test('--tls-name and the files, one side flags and the other variables: the flags win, the variables are ignored', () => {
   const files = { 'tls-cert': '/c.pem', 'tls-key': '/k.pem' };
-  assertUsageError(() => server({ ...files, 'tls-name': ['relay.test'] }), '--tls-name', '--tls-cert', 'drop --tls-name');
-  assertUsageError(() => server(files, { BURROW_TLS_NAME: 'relay.test' }), 'BURROW_TLS_NAME', '--tls-cert', 'drop BURROW_TLS_NAME');
-  assertUsageError(() => server({ 'tls-name': ['relay.test'] }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem' }), '--tls-name', '--tls-cert');
+  const fileTls = { cert: { text: '/c.pem', source: '--tls-cert' }, key: { text: '/k.pem', source: '--tls-key' } };
+  // BURROW_TLS_NAME from a shared .env does not stop --tls-cert; even a bad one, since it is ignored.
+  const logged = withDebug('burrow:server', () => server(files, { BURROW_TLS_NAME: 'relay.test' }).tls);
+  assert.deepEqual(logged.value, fileTls);
+  assert.equal(logged.lines.length, 1);
+  assert.match(logged.lines[0] ?? '', /ignoring BURROW_TLS_NAME, given with --tls-cert and --tls-key: a flag wins over a variable/);
+  assert.deepEqual(server(files, { BURROW_TLS_NAME: 'not a name!' }).tls, fileTls);
+  assert.deepEqual(server(files, { BURROW_TLS_NAME: 'relay.test', BURROW_TLS_DIR: '/d' }).tls, fileTls);
+  // --tls-name wins over BURROW_TLS_CERT/KEY; a BURROW_TLS_DIR agrees with it and is kept.
+  assert.deepEqual(server({ 'tls-name': ['relay.test'] }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem' }).tls, { selfSignedDir: DIR, names: ['relay.test'] });
+  assert.deepEqual(server({ 'tls-name': ['relay.test'] }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' }).tls, { selfSignedDir: '/d', names: ['relay.test'] });
 });
 
 test('loadServerTls: the names of the self-signed certificate; a kept one lacking a --tls-name is replaced, and that is reported', async () => {
@@ -101,12 +136,15 @@ test('loadServerTls: the names of the self-signed certificate; a kept one lackin
     assert.equal(named.createdIn, dir, 'a new certificate: the "created" line is printed');
     assert.notEqual(named.fingerprint, first.fingerprint);
     assert.deepEqual(named.names, ['relay.test', '203.0.113.7', 'localhost', '127.0.0.1', '::1']);
+    const suffix = /^tls-cert\.pem\.old-(.+)$/.exec(path.basename(named.replaced?.certFile ?? ''))?.[1];
+    assert.ok(suffix !== undefined, 'the old pair is set aside under a name of its own');
     assert.deepEqual(named.replaced, {
       fingerprint: first.fingerprint,
       missing: ['relay.test', '203.0.113.7'],
-      certFile: path.join(dir, 'tls-cert.pem.old'),
-      keyFile: path.join(dir, 'tls-key.pem.old'),
+      certFile: path.join(dir, `tls-cert.pem.old-${suffix}`),
+      keyFile: path.join(dir, `tls-key.pem.old-${suffix}`),
     });
+    assert.equal(await fs.readFile(path.join(dir, `tls-cert.pem.old-${suffix}`), 'utf8'), first.options.cert);
     const served = new X509Certificate(named.options.cert);
     assert.equal(served.fingerprint256, named.fingerprint);
     assert.equal(served.checkHost('relay.test'), 'relay.test');
