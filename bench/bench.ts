@@ -44,9 +44,15 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
   try {
     services = await ServicesProcess.start();
     const local = services.ports;
-    tunnel = await TunnelProcesses.start(SERVICES.map((name) => local[name]), cpuProfDir);
+    tunnel = await TunnelProcesses.start(
+      SERVICES.map((name) => local[name]),
+      cpuProfDir,
+    );
     const publicPorts = tunnel.publicPorts;
-    const both = (name: ServiceName): Record<Side, number> => ({ direct: local[name], burrow: publicPorts[SERVICES.indexOf(name)] ?? 0 });
+    const both = (name: ServiceName): Record<Side, number> => ({
+      direct: local[name],
+      burrow: publicPorts[SERVICES.indexOf(name)] ?? 0,
+    });
     const t = tunnel;
     const s = services;
     await phase(config, results, 'throughput', async () => {
@@ -114,7 +120,9 @@ async function main(): Promise<number> {
     failures: {},
   };
   progress(`burrow bench (${results.mode}) at ${results.machine.commit}; progress on stderr, the table on stdout`);
-  const cpuProfDir = config.cpuProf ? path.resolve('bench/results/profiles', results.machine.date.replace(/[:.]/g, '-')) : undefined;
+  const cpuProfDir = config.cpuProf
+    ? path.resolve('bench/results/profiles', results.machine.date.replace(/[:.]/g, '-'))
+    : undefined;
   if (cpuProfDir) progress(`CPU profiles of the relay and client processes go to ${cpuProfDir}`);
 
   await sharedFigures(config, results, cpuProfDir);

@@ -21,7 +21,12 @@ export function killChildren(): void {
 
 /** Waits for the first message from `child` that `pick` accepts, at most `ms`; rejects on
  * a `failed` message or if the child exits. */
-function nextMessage<T>(child: ChildProcess, what: string, ms: number, pick: (message: FromChild) => T | undefined): Promise<T> {
+function nextMessage<T>(
+  child: ChildProcess,
+  what: string,
+  ms: number,
+  pick: (message: FromChild) => T | undefined,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
       clearTimeout(timer);
@@ -74,7 +79,8 @@ export class BenchChild {
    * CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile, thread 0 being the main thread (the
    * others are tsx's module loader). */
   static async start(args: ChildArgs, cpuProfDir?: string): Promise<BenchChild> {
-    const profile = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(cpuProfDir, args.role)}`];
+    const profile =
+      cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(cpuProfDir, args.role)}`];
     const child = fork(SCRIPT, [JSON.stringify(args)], {
       execArgv: ['--expose-gc', ...profile, '--import', 'tsx'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -83,7 +89,9 @@ export class BenchChild {
     child.once('exit', () => live.delete(child));
     child.on('error', (error) => process.stderr.write(`bench ${args.role} process: ${error.message}\n`));
     try {
-      const ports = await nextMessage(child, `starting the ${args.role} process`, START_MS, (message) => (message.type === 'ready' ? message.ports : undefined));
+      const ports = await nextMessage(child, `starting the ${args.role} process`, START_MS, (message) =>
+        message.type === 'ready' ? message.ports : undefined,
+      );
       return new BenchChild(args.role, child, ports);
     } catch (error) {
       child.kill('SIGKILL');
@@ -95,7 +103,9 @@ export class BenchChild {
   stats(gc = false): Promise<ProcessStats> {
     if (!this.child.connected) return Promise.reject(new Error(`the ${this.role} process is gone`));
     const id = ++this.nextId;
-    const answer = nextMessage(this.child, `${this.role} stats`, ANSWER_MS, (message) => (message.type === 'stats' && message.id === id ? message.stats : undefined));
+    const answer = nextMessage(this.child, `${this.role} stats`, ANSWER_MS, (message) =>
+      message.type === 'stats' && message.id === id ? message.stats : undefined,
+    );
     this.child.send({ type: 'stats', id, gc }, () => {}); // a failed send surfaces as 'exit' or the deadline
     return answer;
   }

@@ -46,7 +46,8 @@ export interface Config {
 
 const positive = (name: string, text: string): number => {
   const n = Number(text);
-  if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`--${name} wants a positive integer, got '${text}'`);
+  if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(n))
+    throw new Error(`--${name} wants a positive integer, got '${text}'`);
   return n;
 };
 
@@ -78,9 +79,15 @@ export function parseConfig(argv: string[]): Config | undefined {
     text === undefined ? (quick ? small : full) : positive(name, text);
   const phases = values.only === undefined ? PHASES : values.only.split(',');
   for (const phase of phases) {
-    if (!(PHASES as readonly string[]).includes(phase)) throw new Error(`--only: unknown figure '${phase}' (known: ${PHASES.join(', ')})`);
+    if (!(PHASES as readonly string[]).includes(phase))
+      throw new Error(`--only: unknown figure '${phase}' (known: ${PHASES.join(', ')})`);
   }
-  const conns = values.conns === undefined ? (quick ? [1000] : [1000, 10_000]) : values.conns.split(',').map((x) => positive('conns', x));
+  const conns =
+    values.conns === undefined
+      ? quick
+        ? [1000]
+        : [1000, 10_000]
+      : values.conns.split(',').map((x) => positive('conns', x));
   return {
     quick,
     json: values.json,

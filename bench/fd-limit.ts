@@ -35,11 +35,15 @@ function currentLimit(): number | undefined {
 export function raiseFdLimit(connections: number): FdLimit {
   const wanted = 2 * connections + RESERVED_FDS;
   const before = currentLimit();
-  if (before === undefined) return { limit: Number.NaN, maxConnections: connections, note: 'open-files limit unknown (no /proc/self/limits)' };
+  if (before === undefined)
+    return { limit: Number.NaN, maxConnections: connections, note: 'open-files limit unknown (no /proc/self/limits)' };
   let failure: string | undefined;
   if (before < wanted) {
     try {
-      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${wanted}:${wanted}`], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${wanted}:${wanted}`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: 10_000,
+      });
     } catch (error) {
       const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
       failure = stderr || (error as Error).message;

@@ -29,7 +29,9 @@ export function machineInfo(): MachineInfo {
 
 /** CPU time of the whole machine so far (all CPUs, every process), µs. */
 function machineBusyUs(): number {
-  return os.cpus().reduce((sum, cpu) => sum + (cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq) * 1000, 0);
+  return os
+    .cpus()
+    .reduce((sum, cpu) => sum + (cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq) * 1000, 0);
 }
 
 /** CPU time of this process plus every child it has waited for (wrk, and the relay,
@@ -76,7 +78,10 @@ export function watchMachine(): { stop(): Quietness | undefined } {
       const otherUs = machineBusyUs() - busyStart - (ownEnd - ownStart);
       const stealEnd = stealTicks();
       const cpus = os.availableParallelism();
-      const stolen = stealStart && stealEnd && stealEnd.total > stealStart.total ? ((stealEnd.steal - stealStart.steal) / (stealEnd.total - stealStart.total)) * cpus : undefined;
+      const stolen =
+        stealStart && stealEnd && stealEnd.total > stealStart.total
+          ? ((stealEnd.steal - stealStart.steal) / (stealEnd.total - stealStart.total)) * cpus
+          : undefined;
       return {
         wallSeconds: wallUs / 1e6,
         otherProcessesCpus: Math.max(0, otherUs / wallUs),

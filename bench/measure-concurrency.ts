@@ -29,8 +29,16 @@ interface Run {
 }
 
 /** Warms the path up, then holds `count` connections and measures `stats` before and while. */
-async function holdAndMeasure(config: Config, port: number, count: number, stats: () => Promise<Record<string, ProcessStats>>): Promise<Run> {
-  await releaseConnections(await holdConnections(port, Math.min(count, WARMUP_CONNECTIONS), config.connBatch, OPEN_MS, LIFE_MS), CLOSE_MS);
+async function holdAndMeasure(
+  config: Config,
+  port: number,
+  count: number,
+  stats: () => Promise<Record<string, ProcessStats>>,
+): Promise<Run> {
+  await releaseConnections(
+    await holdConnections(port, Math.min(count, WARMUP_CONNECTIONS), config.connBatch, OPEN_MS, LIFE_MS),
+    CLOSE_MS,
+  );
   const idle = await stats();
   const held = await holdConnections(port, count, config.connBatch, OPEN_MS, LIFE_MS);
   try {
@@ -44,7 +52,8 @@ async function run(config: Config, side: Side, count: number): Promise<Run> {
   const services = await ServicesProcess.start();
   try {
     const echoPort = services.ports.echo;
-    if (side === 'direct') return await holdAndMeasure(config, echoPort, count, async () => ({ services: await services.stats(true) }));
+    if (side === 'direct')
+      return await holdAndMeasure(config, echoPort, count, async () => ({ services: await services.stats(true) }));
     const tunnel = await TunnelProcesses.start([echoPort]);
     try {
       const [publicPort] = tunnel.publicPorts;
@@ -63,9 +72,13 @@ async function run(config: Config, side: Side, count: number): Promise<Run> {
 
 function summarize(runs: Run[]): ConnsSide {
   const errors: Record<string, number> = {};
-  for (const r of runs) for (const [message, n] of Object.entries(r.held.errors)) errors[message] = (errors[message] ?? 0) + n;
+  for (const r of runs)
+    for (const [message, n] of Object.entries(r.held.errors)) errors[message] = (errors[message] ?? 0) + n;
   const names = Object.keys(runs[0]?.idle ?? {});
-  const perConn = (r: Run): number => names.reduce((sum, name) => sum + (r.holding[name]?.rss ?? 0) - (r.idle[name]?.rss ?? 0), 0) / r.held.conns.length / 1024;
+  const perConn = (r: Run): number =>
+    names.reduce((sum, name) => sum + (r.holding[name]?.rss ?? 0) - (r.idle[name]?.rss ?? 0), 0) /
+    r.held.conns.length /
+    1024;
   return {
     failures: runs.reduce((sum, r) => sum + r.held.failures, 0),
     errors,
@@ -85,17 +98,33 @@ function summarize(runs: Run[]): ConnsSide {
 }
 
 /** `count` is what fits the open-files limit; `requested` what was asked (see `note`). */
-export async function measureConcurrency(config: Config, count: number, requested: number, note: string | undefined): Promise<ConnsFigure> {
+export async function measureConcurrency(
+  config: Config,
+  count: number,
+  requested: number,
+  note: string | undefined,
+): Promise<ConnsFigure> {
   const runs: Record<Side, Run[]> = { direct: [], burrow: [] };
   for (let r = 0; r < config.connRepeat; r++) {
     for (const side of sidesInOrder(r)) {
       const result = await run(config, side, count);
       runs[side].push(result);
       const rss = Object.entries(result.holding)
-        .map(([name, s]) => `${name} ${(s.rss / 2 ** 20).toFixed(1)} MiB (idle ${((result.idle[name]?.rss ?? 0) / 2 ** 20).toFixed(1)}), ${s.fds} fds`)
+        .map(
+          ([name, s]) =>
+            `${name} ${(s.rss / 2 ** 20).toFixed(1)} MiB (idle ${((result.idle[name]?.rss ?? 0) / 2 ** 20).toFixed(1)}), ${s.fds} fds`,
+        )
         .join('; ');
-      progress(`${count} conns ${side} [${r + 1}/${config.connRepeat}]: ${result.held.conns.length} held, ${result.held.failures} failed, opened in ${result.held.openMs.toFixed(0)} ms; ${rss}`);
+      progress(
+        `${count} conns ${side} [${r + 1}/${config.connRepeat}]: ${result.held.conns.length} held, ${result.held.failures} failed, opened in ${result.held.openMs.toFixed(0)} ms; ${rss}`,
+      );
     }
   }
-  return { count, requested, runs: config.connRepeat, note, sides: { direct: summarize(runs.direct), burrow: summarize(runs.burrow) } };
+  return {
+    count,
+    requested,
+    runs: config.connRepeat,
+    note,
+    sides: { direct: summarize(runs.direct), burrow: summarize(runs.burrow) },
+  };
 }

@@ -8,15 +8,24 @@ import { runWrk, type WrkResult } from './wrk.ts';
 
 const MODES: readonly HttpFigure['mode'][] = ['keep-alive', 'close'];
 
-const errorsOf = (r: WrkResult): number => r.socketErrors.connect + r.socketErrors.read + r.socketErrors.write + r.socketErrors.timeout + r.non2xx;
+const errorsOf = (r: WrkResult): number =>
+  r.socketErrors.connect + r.socketErrors.read + r.socketErrors.write + r.socketErrors.timeout + r.non2xx;
 
 export async function measureHttp(config: Config, httpPort: Record<Side, number>): Promise<HttpFigure[]> {
   const wrk = (side: Side, mode: HttpFigure['mode'], seconds: number): Promise<WrkResult> =>
-    runWrk({ url: `http://127.0.0.1:${httpPort[side]}/`, connections: config.wrkConnections, seconds, close: mode === 'close' });
+    runWrk({
+      url: `http://127.0.0.1:${httpPort[side]}/`,
+      connections: config.wrkConnections,
+      seconds,
+      close: mode === 'close',
+    });
   progress('http: warm-up, 1 s per side and mode');
   for (const side of SIDES) for (const mode of MODES) await wrk(side, mode, 1);
 
-  const runs: Record<HttpFigure['mode'], Record<Side, WrkResult[]>> = { 'keep-alive': { direct: [], burrow: [] }, close: { direct: [], burrow: [] } };
+  const runs: Record<HttpFigure['mode'], Record<Side, WrkResult[]>> = {
+    'keep-alive': { direct: [], burrow: [] },
+    close: { direct: [], burrow: [] },
+  };
   for (let r = 0; r < config.wrkRepeat; r++) {
     for (const mode of MODES) {
       for (const side of sidesInOrder(r)) {
@@ -35,5 +44,8 @@ export async function measureHttp(config: Config, httpPort: Record<Side, number>
     errors: list.reduce((sum, x) => sum + errorsOf(x), 0),
     runsRequestsPerSec: list.map((x) => Math.round(x.requestsPerSec)),
   });
-  return MODES.map((mode) => ({ mode, sides: { direct: summarize(runs[mode].direct), burrow: summarize(runs[mode].burrow) } }));
+  return MODES.map((mode) => ({
+    mode,
+    sides: { direct: summarize(runs[mode].direct), burrow: summarize(runs[mode].burrow) },
+  }));
 }

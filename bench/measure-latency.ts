@@ -23,7 +23,10 @@ function blocksOf(total: number): number[] {
 }
 
 /** `total` samples (µs) per side, in alternating blocks. */
-async function interleave(total: number, measure: (side: Side, count: number) => Promise<number[]>): Promise<Record<Side, number[]>> {
+async function interleave(
+  total: number,
+  measure: (side: Side, count: number) => Promise<number[]>,
+): Promise<Record<Side, number[]>> {
   const samples: Record<Side, number[]> = { direct: [], burrow: [] };
   await collectGarbage();
   for (const [b, count] of blocksOf(total).entries()) {
@@ -36,14 +39,20 @@ function report(what: string, figure: LatencyFigure): void {
   for (const side of SIDES) {
     const p = figure.sides[side];
     const digits = figure.unit === 'ms' ? 3 : 0;
-    progress(`${what} ${side}: p50 ${p.p50.toFixed(digits)} ${figure.unit}, p90 ${p.p90.toFixed(digits)}, p99 ${p.p99.toFixed(digits)}`);
+    progress(
+      `${what} ${side}: p50 ${p.p50.toFixed(digits)} ${figure.unit}, p90 ${p.p90.toFixed(digits)}, p99 ${p.p99.toFixed(digits)}`,
+    );
   }
 }
 
 /** Connection setup through the echo service, in ms; and the CPU each connection costs
  * the echo service (direct) or the relay and the client (burrow): the cost that bounds
  * connections per second. */
-export async function measureSetup(config: Config, echoPort: Record<Side, number>, processes: { services: ServicesProcess; tunnel: TunnelProcesses }): Promise<LatencyFigure> {
+export async function measureSetup(
+  config: Config,
+  echoPort: Record<Side, number>,
+  processes: { services: ServicesProcess; tunnel: TunnelProcesses },
+): Promise<LatencyFigure> {
   const warmup = Math.max(20, Math.floor(config.setups / 10));
   for (const side of SIDES) await connectionSetup(echoPort[side], config.setupBytes, warmup, 10_000);
   const cpuUs = { service: 0, relay: 0, client: 0 };
@@ -63,7 +72,11 @@ export async function measureSetup(config: Config, echoPort: Record<Side, number
     unit: 'ms',
     bytes: config.setupBytes,
     sides: { direct: percentiles(samples.direct, 1e-3), burrow: percentiles(samples.burrow, 1e-3) },
-    cpuUsPerConn: { service: cpuUs.service / samples.direct.length, relay: cpuUs.relay / samples.burrow.length, client: cpuUs.client / samples.burrow.length },
+    cpuUsPerConn: {
+      service: cpuUs.service / samples.direct.length,
+      relay: cpuUs.relay / samples.burrow.length,
+      client: cpuUs.client / samples.burrow.length,
+    },
   };
   report('connection setup', figure);
   return figure;
@@ -82,7 +95,10 @@ export async function measureRoundTrips(config: Config, echoPort: Record<Side, n
       session[side] = opened;
       await opened.run(warmup);
     }
-    const samples = await interleave(config.rounds, (side, count) => session[side]?.run(count) ?? Promise.reject(new Error(`no ${side} connection`)));
+    const samples = await interleave(
+      config.rounds,
+      (side, count) => session[side]?.run(count) ?? Promise.reject(new Error(`no ${side} connection`)),
+    );
     const figure: LatencyFigure = {
       unit: 'µs',
       bytes: config.roundBytes,

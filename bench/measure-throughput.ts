@@ -22,7 +22,13 @@ interface Run {
   clientCpuUs: number;
 }
 
-async function run(tunnel: TunnelProcesses, ports: ThroughputPorts, side: Side, direction: Direction, bytes: number): Promise<Run> {
+async function run(
+  tunnel: TunnelProcesses,
+  ports: ThroughputPorts,
+  side: Side,
+  direction: Direction,
+  bytes: number,
+): Promise<Run> {
   const port = direction === 'upload' ? ports.sink[side] : ports.source[side];
   const deadlineMs = 30_000 + (bytes / MiB) * 100; // fails below ~10 MiB/s
   await collectGarbage();
@@ -36,20 +42,32 @@ async function run(tunnel: TunnelProcesses, ports: ThroughputPorts, side: Side, 
   };
 }
 
-export async function measureThroughput(config: Config, tunnel: TunnelProcesses, ports: ThroughputPorts): Promise<Record<Direction, ThroughputFigure>> {
+export async function measureThroughput(
+  config: Config,
+  tunnel: TunnelProcesses,
+  ports: ThroughputPorts,
+): Promise<Record<Direction, ThroughputFigure>> {
   const bytes = config.throughputMiB * MiB;
   const warmBytes = Math.min(bytes, 64 * MiB);
   progress(`throughput: warm-up, ${warmBytes / MiB} MiB each way on each side`);
   for (const side of SIDES) for (const direction of DIRECTIONS) await run(tunnel, ports, side, direction, warmBytes);
 
-  const runs: Record<Direction, Record<Side, Run[]>> = { upload: { direct: [], burrow: [] }, download: { direct: [], burrow: [] } };
+  const runs: Record<Direction, Record<Side, Run[]>> = {
+    upload: { direct: [], burrow: [] },
+    download: { direct: [], burrow: [] },
+  };
   for (let r = 0; r < config.repeat; r++) {
     for (const direction of DIRECTIONS) {
       for (const side of sidesInOrder(r)) {
         const result = await run(tunnel, ports, side, direction, bytes);
         runs[direction][side].push(result);
-        const cpu = side === 'burrow' ? `, tunnel CPU ${((result.relayCpuUs + result.clientCpuUs) / 1e6 / (bytes / GiB)).toFixed(2)} s/GiB` : '';
-        progress(`throughput ${direction} ${side} [${r + 1}/${config.repeat}]: ${result.mbPerSec.toFixed(0)} MB/s${cpu}`);
+        const cpu =
+          side === 'burrow'
+            ? `, tunnel CPU ${((result.relayCpuUs + result.clientCpuUs) / 1e6 / (bytes / GiB)).toFixed(2)} s/GiB`
+            : '';
+        progress(
+          `throughput ${direction} ${side} [${r + 1}/${config.repeat}]: ${result.mbPerSec.toFixed(0)} MB/s${cpu}`,
+        );
       }
     }
   }
@@ -58,8 +76,14 @@ export async function measureThroughput(config: Config, tunnel: TunnelProcesses,
     const burrow = runs[direction].burrow;
     return {
       bytes,
-      mbPerSec: { direct: median(runs[direction].direct.map((x) => x.mbPerSec)), burrow: median(burrow.map((x) => x.mbPerSec)) },
-      runsMbPerSec: { direct: runs[direction].direct.map((x) => Math.round(x.mbPerSec)), burrow: burrow.map((x) => Math.round(x.mbPerSec)) },
+      mbPerSec: {
+        direct: median(runs[direction].direct.map((x) => x.mbPerSec)),
+        burrow: median(burrow.map((x) => x.mbPerSec)),
+      },
+      runsMbPerSec: {
+        direct: runs[direction].direct.map((x) => Math.round(x.mbPerSec)),
+        burrow: burrow.map((x) => Math.round(x.mbPerSec)),
+      },
       cpuSecPerGiB: {
         relay: median(burrow.map((x) => perGiB(x.relayCpuUs))),
         client: median(burrow.map((x) => perGiB(x.clientCpuUs))),

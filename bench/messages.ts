@@ -32,9 +32,13 @@ export type ToChild = { type: 'stats'; id: number; gc: boolean } | { type: 'clos
 
 /** Child → parent. `ready.ports`: relay [control, data]; client: each tunnel's public
  * port, in the order of `localPorts`; services: SERVICES order. */
-export type FromChild = { type: 'ready'; ports: number[] } | { type: 'failed'; message: string } | { type: 'stats'; id: number; stats: ProcessStats };
+export type FromChild =
+  | { type: 'ready'; ports: number[] }
+  | { type: 'failed'; message: string }
+  | { type: 'stats'; id: number; stats: ProcessStats };
 
-const isObject = (value: unknown): value is { type: unknown } => typeof value === 'object' && value !== null && 'type' in value;
+const isObject = (value: unknown): value is { type: unknown } =>
+  typeof value === 'object' && value !== null && 'type' in value;
 
 export function isFromChild(value: unknown): value is FromChild {
   return isObject(value) && (value.type === 'ready' || value.type === 'failed' || value.type === 'stats');

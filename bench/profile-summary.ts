@@ -53,5 +53,10 @@ for (const node of parsed.nodes) {
 }
 
 const top = [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(countText ?? 25));
-process.stdout.write(`${file}: ${(busyUs / 1e3).toFixed(0)} ms busy of ${((parsed.endTime - parsed.startTime) / 1e3).toFixed(0)} ms profiled\n`);
-for (const [name, us] of top) process.stdout.write(`${(us / 1e3).toFixed(1).padStart(9)} ms ${((us / busyUs) * 100).toFixed(1).padStart(5)}%  ${name}\n`);
+process.stdout.write(
+  `${file}: ${(busyUs / 1e3).toFixed(0)} ms busy of ${((parsed.endTime - parsed.startTime) / 1e3).toFixed(0)} ms profiled\n`,
+);
+for (const [name, us] of top)
+  process.stdout.write(
+    `${(us / 1e3).toFixed(1).padStart(9)} ms ${((us / busyUs) * 100).toFixed(1).padStart(5)}%  ${name}\n`,
+  );

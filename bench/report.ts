@@ -35,7 +35,9 @@ function table(rows: Row[]): string[] {
     const undecided = row.target !== undefined && row.burrow !== null;
     const met = row.met === undefined ? (undecided ? '?' : '') : row.met ? '✓' : '✗';
     const ratio = row.ratio === undefined ? '' : row.ratio.toFixed(2);
-    lines.push(`| ${row.figure} | ${row.unit} | ${cell(row.direct, row.digits)} | ${cell(row.burrow, row.digits)} | ${ratio} | ${row.target ?? ''} | ${met} |`);
+    lines.push(
+      `| ${row.figure} | ${row.unit} | ${cell(row.direct, row.digits)} | ${cell(row.burrow, row.digits)} | ${ratio} | ${row.target ?? ''} | ${met} |`,
+    );
   }
   return lines;
 }
@@ -52,7 +54,8 @@ function summary(r: Results, rows: Row[]): string[] {
   for (const c of r.conns) {
     if (c.note) lines.push(`note: ${c.count} connections: ${c.note}`);
     for (const [side, s] of Object.entries(c.sides)) {
-      for (const [message, n] of Object.entries(s.errors)) lines.push(`failures, ${c.count} conns ${side}: ${n} × ${message}`);
+      for (const [message, n] of Object.entries(s.errors))
+        lines.push(`failures, ${c.count} conns ${side}: ${n} × ${message}`);
     }
   }
   for (const [phase, message] of Object.entries(r.failures)) lines.push(`FAILED ${phase}: ${message}`);
@@ -66,7 +69,11 @@ export function tableText(config: Config, r: Results, rows: Row[]): string {
 export function jsonOf(config: Config, r: Results, rows: Row[]): string {
   const json = { config: { ...config, phases: [...config.phases] }, results: r, rows };
   // NaN and undefined become null rather than vanishing or breaking the JSON.
-  return JSON.stringify(json, (_, value: unknown) => (typeof value === 'number' && !Number.isFinite(value) ? null : (value ?? null)), 2);
+  return JSON.stringify(
+    json,
+    (_, value: unknown) => (typeof value === 'number' && !Number.isFinite(value) ? null : (value ?? null)),
+    2,
+  );
 }
 
 /** Writes the JSON to `file`, creating its folder. */

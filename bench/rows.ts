@@ -35,7 +35,14 @@ const ratioOf = (direct: number | undefined | null, burrow: number | undefined |
   typeof direct === 'number' && typeof burrow === 'number' && direct > 0 ? burrow / direct : undefined;
 
 /** A row comparing both sides, with an optional target on the ratio. */
-function compare(figure: string, unit: string, direct: number, burrow: number, digits: number, target?: { atLeast?: number; atMost?: number }): Row {
+function compare(
+  figure: string,
+  unit: string,
+  direct: number,
+  burrow: number,
+  digits: number,
+  target?: { atLeast?: number; atMost?: number },
+): Row {
   const ratio = ratioOf(direct, burrow);
   let text: string | undefined;
   let met: boolean | undefined;
@@ -59,7 +66,11 @@ function throughputRows(t: Record<'upload' | 'download', ThroughputFigure>): Row
   const rows: Row[] = [];
   for (const direction of ['upload', 'download'] as const) {
     const f = t[direction];
-    rows.push(compare(`1. throughput, 1 conn, ${direction} ${size}`, 'MB/s', f.mbPerSec.direct, f.mbPerSec.burrow, 0, { atLeast: TARGETS.throughputRatio }));
+    rows.push(
+      compare(`1. throughput, 1 conn, ${direction} ${size}`, 'MB/s', f.mbPerSec.direct, f.mbPerSec.burrow, 0, {
+        atLeast: TARGETS.throughputRatio,
+      }),
+    );
   }
   for (const direction of ['upload', 'download'] as const) {
     const cpu = t[direction].cpuSecPerGiB;
@@ -105,7 +116,9 @@ function setupRows(s: LatencyFigure, count: number): Row[] {
 function rttRows(r: LatencyFigure, count: number): Row[] {
   const { direct, burrow } = r.sides;
   return [
-    compare(`3. round trip ${r.bytes} B ×${count}, p50`, 'µs', direct.p50, burrow.p50, 0, { atMost: TARGETS.rttP50Ratio }),
+    compare(`3. round trip ${r.bytes} B ×${count}, p50`, 'µs', direct.p50, burrow.p50, 0, {
+      atMost: TARGETS.rttP50Ratio,
+    }),
     compare(`3. round trip ${r.bytes} B ×${count}, p99`, 'µs', direct.p99, burrow.p99, 0),
   ];
 }
@@ -128,7 +141,13 @@ function connsRows(c: ConnsFigure, withTargets: boolean): Row[] {
     met: !withTargets ? undefined : burrow.failures > 0 ? false : c.count >= TARGETS.connections ? true : undefined,
   };
   const perConn: Row = {
-    ...compare(`4. ${n} conns: RSS per conn (direct: services process; burrow: relay + client)`, 'KiB', direct.rssPerConnKiB, burrow.rssPerConnKiB, 1),
+    ...compare(
+      `4. ${n} conns: RSS per conn (direct: services process; burrow: relay + client)`,
+      'KiB',
+      direct.rssPerConnKiB,
+      burrow.rssPerConnKiB,
+      1,
+    ),
     target: withTargets ? `burrow ≤ ${TARGETS.rssPerConnKiB} KiB${short}` : undefined,
     met: withTargets ? burrow.rssPerConnKiB <= TARGETS.rssPerConnKiB : undefined,
   };
@@ -137,8 +156,26 @@ function connsRows(c: ConnsFigure, withTargets: boolean): Row[] {
   return [
     failures,
     compare(`4. ${n} conns: time to open and echo all`, 'ms', direct.openMs, burrow.openMs, 0),
-    { figure: `4. ${n} conns: relay RSS holding them (idle ${idle('relay')})`, unit: 'MiB', direct: undefined, burrow: held('relay'), ratio: undefined, digits: 1, target: undefined, met: undefined },
-    { figure: `4. ${n} conns: client RSS holding them (idle ${idle('client')})`, unit: 'MiB', direct: undefined, burrow: held('client'), ratio: undefined, digits: 1, target: undefined, met: undefined },
+    {
+      figure: `4. ${n} conns: relay RSS holding them (idle ${idle('relay')})`,
+      unit: 'MiB',
+      direct: undefined,
+      burrow: held('relay'),
+      ratio: undefined,
+      digits: 1,
+      target: undefined,
+      met: undefined,
+    },
+    {
+      figure: `4. ${n} conns: client RSS holding them (idle ${idle('client')})`,
+      unit: 'MiB',
+      direct: undefined,
+      burrow: held('client'),
+      ratio: undefined,
+      digits: 1,
+      target: undefined,
+      met: undefined,
+    },
     perConn,
   ];
 }
@@ -147,9 +184,14 @@ function httpRows(h: HttpFigure): Row[] {
   const name = h.mode === 'keep-alive' ? 'keep-alive' : 'Connection: close';
   const { direct, burrow } = h.sides;
   return [
-    compare(`5. HTTP ${name}, requests/s`, 'req/s', direct.requestsPerSec, burrow.requestsPerSec, 0, { atLeast: TARGETS.httpRatio }),
+    compare(`5. HTTP ${name}, requests/s`, 'req/s', direct.requestsPerSec, burrow.requestsPerSec, 0, {
+      atLeast: TARGETS.httpRatio,
+    }),
     compare(`5. HTTP ${name}, p99 latency`, 'ms', direct.p99Ms, burrow.p99Ms, 2),
-    { ...compare(`5. HTTP ${name}, errors (socket + non-2xx)`, 'count', direct.errors, burrow.errors, 0), ratio: undefined },
+    {
+      ...compare(`5. HTTP ${name}, errors (socket + non-2xx)`, 'count', direct.errors, burrow.errors, 0),
+      ratio: undefined,
+    },
   ];
 }
 
@@ -157,12 +199,17 @@ function httpRows(h: HttpFigure): Row[] {
 export function rowsOf(r: Results, counts: { setups: number; rounds: number }, ran: ReadonlySet<Phase>): Row[] {
   const why = (phase: Phase): string => r.failures[phase] ?? (ran.has(phase) ? 'failed' : 'not run (--only)');
   const rows: Row[] = [];
-  rows.push(...(r.throughput ? throughputRows(r.throughput) : [missing('1, 6. throughput and tunnel CPU', '', why('throughput'))]));
+  rows.push(
+    ...(r.throughput
+      ? throughputRows(r.throughput)
+      : [missing('1, 6. throughput and tunnel CPU', '', why('throughput'))]),
+  );
   rows.push(...(r.setup ? setupRows(r.setup, counts.setups) : [missing('2. connection setup', '', why('setup'))]));
   rows.push(...(r.rtt ? rttRows(r.rtt, counts.rounds) : [missing('3. round trip', '', why('rtt'))]));
   const largest = Math.max(...r.conns.map((c) => c.requested));
   for (const c of r.conns) rows.push(...connsRows(c, c.requested === largest));
-  if (r.conns.length === 0 || r.failures.conns !== undefined) rows.push(missing('4. connections held at once', '', why('conns')));
+  if (r.conns.length === 0 || r.failures.conns !== undefined)
+    rows.push(missing('4. connections held at once', '', why('conns')));
   if (typeof r.http === 'string') rows.push(missing('5. HTTP (wrk)', '', r.http));
   else if (r.http) for (const h of r.http) rows.push(...httpRows(h));
   else rows.push(missing('5. HTTP (wrk)', '', why('http')));

@@ -12,7 +12,10 @@ export class ServicesProcess {
 
   static async start(): Promise<ServicesProcess> {
     const child = await BenchChild.start({ role: 'services' });
-    const ports = Object.fromEntries(SERVICES.map((name, i) => [name, child.ports[i] ?? 0])) as Record<ServiceName, number>;
+    const ports = Object.fromEntries(SERVICES.map((name, i) => [name, child.ports[i] ?? 0])) as Record<
+      ServiceName,
+      number
+    >;
     if (SERVICES.some((name) => ports[name] === 0)) {
       await child.close();
       throw new Error('the services process did not report its ports');

@@ -16,7 +16,9 @@ export function median(samples: readonly number[]): number {
   if (samples.length === 0) return Number.NaN;
   const sorted = [...samples].sort((a, b) => a - b);
   const mid = sorted.length / 2;
-  return Number.isInteger(mid) ? ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2 : (sorted[Math.floor(mid)] ?? Number.NaN);
+  return Number.isInteger(mid)
+    ? ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2
+    : (sorted[Math.floor(mid)] ?? Number.NaN);
 }
 
 /** A full GC of this process. `npm run bench` cannot pass --expose-gc, so the flag is set

@@ -24,7 +24,8 @@ export class TunnelProcesses {
     const relay = await BenchChild.start({ role: 'relay' }, cpuProfDir);
     try {
       const [controlPort, dataPort] = relay.ports;
-      if (controlPort === undefined || dataPort === undefined) throw new Error('the relay process did not report its ports');
+      if (controlPort === undefined || dataPort === undefined)
+        throw new Error('the relay process did not report its ports');
       const client = await BenchChild.start({ role: 'client', controlPort, dataPort, localPorts }, cpuProfDir);
       if (client.ports.length !== localPorts.length) {
         await client.close();

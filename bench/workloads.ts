@@ -71,7 +71,12 @@ export class PingPong {
 
 /** `count` times, one after the other: connect to the echo service, send `size` bytes,
  * await the echo, half-close, wait for the close. One duration per connection, in µs. */
-export async function connectionSetup(port: number, size: number, count: number, deadlineMs: number): Promise<number[]> {
+export async function connectionSetup(
+  port: number,
+  size: number,
+  count: number,
+  deadlineMs: number,
+): Promise<number[]> {
   const message = Buffer.alloc(size, 0x63);
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -100,7 +105,13 @@ export interface Held {
 /** Opens `count` connections to an echo port, `batch` at a time, and keeps them open.
  * Each is verified by echoing 16 bytes naming it; one that is not verified within
  * `openMs` counts as a failure (and is closed). Each lives at most `lifeMs`. */
-export async function holdConnections(port: number, count: number, batch: number, openMs: number, lifeMs: number): Promise<Held> {
+export async function holdConnections(
+  port: number,
+  count: number,
+  batch: number,
+  openMs: number,
+  lifeMs: number,
+): Promise<Held> {
   const held: Held = { conns: [], failures: 0, errors: {}, openMs: 0 };
   const start = nowNs();
   const openOne = async (index: number): Promise<Reader> => {
@@ -134,7 +145,8 @@ export async function holdConnections(port: number, count: number, batch: number
       }
       held.failures++;
       const message = result.reason instanceof Error ? result.reason.message : String(result.reason);
-      if (message in held.errors || Object.keys(held.errors).length < 5) held.errors[message] = (held.errors[message] ?? 0) + 1;
+      if (message in held.errors || Object.keys(held.errors).length < 5)
+        held.errors[message] = (held.errors[message] ?? 0) + 1;
     }
   }
   held.openMs = (nowNs() - start) / 1e6;

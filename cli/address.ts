@@ -21,7 +21,9 @@ const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
  * the forms: a typo must not become a DNS lookup of "[relay:7835]". */
 export function parseServerAddress(text: string, source = '--server'): ServerAddress {
   const fail = (why: string): never => {
-    throw new UsageError(`${source}: "${text}" is not a server address (${why}); give ${SERVER_FORMS}, where PORT is the control port`);
+    throw new UsageError(
+      `${source}: "${text}" is not a server address (${why}); give ${SERVER_FORMS}, where PORT is the control port`,
+    );
   };
   let rest = text.trim();
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(rest);
@@ -30,7 +32,8 @@ export function parseServerAddress(text: string, source = '--server'): ServerAdd
     if (name.toLowerCase() !== 'tcp') fail(`${name}:// is not burrow's protocol; only tcp:// is`);
     rest = rest.slice(scheme[0].length);
     if (rest.endsWith('/')) rest = rest.slice(0, -1); // a URL copied with its slash: no path yet
-    if (!rest.startsWith('[') && net.isIPv6(rest)) fail('in a URL an IPv6 address goes in brackets, like tcp://[::1]:7835');
+    if (!rest.startsWith('[') && net.isIPv6(rest))
+      fail('in a URL an IPv6 address goes in brackets, like tcp://[::1]:7835');
   }
   if (rest.includes('/')) fail('a path has no meaning here');
   if (rest === '') fail('no host');

@@ -32,7 +32,8 @@ type Table = Record<string, Options>;
 
 /** The same flags, shown under `group` in --help. The groups show in the order their
  * first flag is defined, so each command defines its flags in reading order. */
-const inGroup = (group: string, table: Table): Table => Object.fromEntries(Object.entries(table).map(([flag, option]) => [flag, { ...option, group }]));
+const inGroup = (group: string, table: Table): Table =>
+  Object.fromEntries(Object.entries(table).map(([flag, option]) => [flag, { ...option, group }]));
 
 const LIMIT_HELP: Record<(typeof LIMIT_FLAGS)[keyof typeof LIMIT_FLAGS], string> = {
   maxTunnelsPerClient: 'Tunnels one client connection may hold',
@@ -66,26 +67,51 @@ const liveness: Table = {
 const output: Table = {
   trace: {
     type: 'boolean',
-    describe: describe('trace', 'Print every protocol line and connection event to stderr (coloured on a terminal, unless NO_COLOR is set)'),
+    describe: describe(
+      'trace',
+      'Print every protocol line and connection event to stderr (coloured on a terminal, unless NO_COLOR is set)',
+    ),
   },
   json: {
     type: 'boolean',
-    describe: describe('json', 'Print every event (start lines, connections, warnings, traces, ...) as a JSON line on stdout; stderr only for usage errors'),
+    describe: describe(
+      'json',
+      'Print every event (start lines, connections, warnings, traces, ...) as a JSON line on stdout; stderr only for usage errors',
+    ),
   },
 };
 
 /** The secret, for both commands; in a file or the environment it stays out of `ps`. */
 const secretFlags: Table = {
-  secret: { type: 'string', describe: describe('secret', 'Shared secret clients must prove they know (prefer the variable or --secret-file)') },
+  secret: {
+    type: 'string',
+    describe: describe('secret', 'Shared secret clients must prove they know (prefer the variable or --secret-file)'),
+  },
   'secret-file': { type: 'string', describe: describe('secret-file', 'Read the shared secret from this file') },
 };
 
 const SERVER_OPTIONS: Table = {
   ...inGroup('Listening:', {
-    bind: { type: 'string', describe: describe('bind', 'Address every listener binds to'), defaultDescription: 'all interfaces' },
-    'control-port': { ...NUMBER, describe: describe('control-port', 'Control port clients connect to (0: any free port)'), defaultDescription: String(DEFAULT_CONTROL_PORT) },
-    'data-port': { ...NUMBER, describe: describe('data-port', 'Data port clients dial back on (0: any free port)'), defaultDescription: String(DEFAULT_DATA_PORT) },
-    'port-range': { type: 'string', describe: describe('port-range', 'Public ports to hand out, LO-HI'), defaultDescription: '1024-65535' },
+    bind: {
+      type: 'string',
+      describe: describe('bind', 'Address every listener binds to'),
+      defaultDescription: 'all interfaces',
+    },
+    'control-port': {
+      ...NUMBER,
+      describe: describe('control-port', 'Control port clients connect to (0: any free port)'),
+      defaultDescription: String(DEFAULT_CONTROL_PORT),
+    },
+    'data-port': {
+      ...NUMBER,
+      describe: describe('data-port', 'Data port clients dial back on (0: any free port)'),
+      defaultDescription: String(DEFAULT_DATA_PORT),
+    },
+    'port-range': {
+      type: 'string',
+      describe: describe('port-range', 'Public ports to hand out, LO-HI'),
+      defaultDescription: '1024-65535',
+    },
   }),
   ...inGroup('Timeouts:', {
     'visitor-timeout': {
@@ -108,28 +134,43 @@ const SERVER_OPTIONS: Table = {
   ...inGroup(
     'Limits:',
     Object.fromEntries(
-      Object.entries(LIMIT_FLAGS).map(([flag, key]) => [flag, { ...NUMBER, describe: describe(flag, LIMIT_HELP[key]), defaultDescription: String(DEFAULT_LIMITS[key]) }]),
+      Object.entries(LIMIT_FLAGS).map(([flag, key]) => [
+        flag,
+        { ...NUMBER, describe: describe(flag, LIMIT_HELP[key]), defaultDescription: String(DEFAULT_LIMITS[key]) },
+      ]),
     ),
   ),
   ...inGroup('Output:', {
     ...output,
     metrics: {
       type: 'string',
-      describe: describe('metrics', 'Serve Prometheus metrics at http://ADDR:PORT/metrics (a bare PORT: 127.0.0.1 only)'),
+      describe: describe(
+        'metrics',
+        'Serve Prometheus metrics at http://ADDR:PORT/metrics (a bare PORT: 127.0.0.1 only)',
+      ),
       defaultDescription: 'off',
     },
   }),
   ...inGroup('Security:', {
     ...secretFlags,
-    tls: { type: 'boolean', describe: describe('tls', 'Speak TLS; without --tls-cert, use a self-signed certificate made once in --tls-dir') },
-    'tls-cert': { type: 'string', describe: describe('tls-cert', 'TLS certificate (PEM, chain first) for the control and data ports') },
+    tls: {
+      type: 'boolean',
+      describe: describe('tls', 'Speak TLS; without --tls-cert, use a self-signed certificate made once in --tls-dir'),
+    },
+    'tls-cert': {
+      type: 'string',
+      describe: describe('tls-cert', 'TLS certificate (PEM, chain first) for the control and data ports'),
+    },
     'tls-key': { type: 'string', describe: describe('tls-key', 'Private key (PEM) of --tls-cert') },
     'tls-dir': {
       type: 'string',
       describe: describe('tls-dir', 'Where --tls keeps its self-signed certificate'),
       defaultDescription: '$XDG_CONFIG_HOME/burrow or ~/.config/burrow',
     },
-    'tls-client-ca': { type: 'string', describe: describe('tls-client-ca', 'Mutual TLS: require client certificates signed by this CA (PEM)') },
+    'tls-client-ca': {
+      type: 'string',
+      describe: describe('tls-client-ca', 'Mutual TLS: require client certificates signed by this CA (PEM)'),
+    },
     [TLS_NAME_FLAG]: { type: 'string', array: true, describe: describe(TLS_NAME_FLAG, TLS_NAME_HELP) },
   }),
 };
@@ -143,10 +184,22 @@ const serverFlag = (flag: string): Options => ({
 });
 
 const connectionTail: Table = {
-  'control-port': { ...NUMBER, describe: describe('control-port', "The server's control port (or give it in the address)"), defaultDescription: String(DEFAULT_CONTROL_PORT) },
-  'data-port': { ...NUMBER, describe: describe('data-port', "The server's data port, if not the one it names"), defaultDescription: `the server's, else ${DEFAULT_DATA_PORT}` },
+  'control-port': {
+    ...NUMBER,
+    describe: describe('control-port', "The server's control port (or give it in the address)"),
+    defaultDescription: String(DEFAULT_CONTROL_PORT),
+  },
+  'data-port': {
+    ...NUMBER,
+    describe: describe('data-port', "The server's data port, if not the one it names"),
+    defaultDescription: `the server's, else ${DEFAULT_DATA_PORT}`,
+  },
 };
-const localHost: Options = { type: 'string', describe: describe('local-host', 'Host of the local service'), defaultDescription: 'localhost' };
+const localHost: Options = {
+  type: 'string',
+  describe: describe('local-host', 'Host of the local service'),
+  defaultDescription: 'localhost',
+};
 
 /** What both client commands take after their connection flags. */
 const CLIENT_REST: Table = {
@@ -184,15 +237,33 @@ const CLIENT_REST: Table = {
   }),
   ...inGroup('Output:', {
     ...output,
-    quiet: { type: 'boolean', describe: describe('quiet', 'No connection log (the line printed on stdout when a visitor connection closes)') },
+    quiet: {
+      type: 'boolean',
+      describe: describe('quiet', 'No connection log (the line printed on stdout when a visitor connection closes)'),
+    },
   }),
   ...inGroup('Security:', {
     ...secretFlags,
-    tls: { type: 'boolean', describe: describe('tls', "Speak TLS, trusting the system's CAs (implied by the other --tls-* flags)") },
-    'tls-ca': { type: 'string', describe: describe('tls-ca', "Trust this CA (PEM) instead: a private CA or the server's self-signed certificate") },
-    'tls-fingerprint': { type: 'string', describe: describe('tls-fingerprint', "Pin the server's certificate by its SHA-256 fingerprint (the server prints it)") },
+    tls: {
+      type: 'boolean',
+      describe: describe('tls', "Speak TLS, trusting the system's CAs (implied by the other --tls-* flags)"),
+    },
+    'tls-ca': {
+      type: 'string',
+      describe: describe('tls-ca', "Trust this CA (PEM) instead: a private CA or the server's self-signed certificate"),
+    },
+    'tls-fingerprint': {
+      type: 'string',
+      describe: describe(
+        'tls-fingerprint',
+        "Pin the server's certificate by its SHA-256 fingerprint (the server prints it)",
+      ),
+    },
     'tls-client-cert': { type: 'string', describe: describe('tls-client-cert', 'Mutual TLS: our certificate (PEM)') },
-    'tls-client-key': { type: 'string', describe: describe('tls-client-key', 'Mutual TLS: the private key of --tls-client-cert') },
+    'tls-client-key': {
+      type: 'string',
+      describe: describe('tls-client-key', 'Mutual TLS: the private key of --tls-client-cert'),
+    },
   }),
 };
 
@@ -216,7 +287,12 @@ const CLIENT_OPTIONS: Table = {
 const LOCAL_OPTIONS: Table = {
   ...inGroup('Connection:', {
     to: serverFlag('to'),
-    port: { ...NUMBER, alias: 'p', describe: 'Public port to ask for, as --remote-port of burrow client  [env BURROW_REMOTE_PORT]', defaultDescription: 'any free port' },
+    port: {
+      ...NUMBER,
+      alias: 'p',
+      describe: 'Public port to ask for, as --remote-port of burrow client  [env BURROW_REMOTE_PORT]',
+      defaultDescription: 'any free port',
+    },
     'local-host': { ...localHost, alias: 'l' },
     ...connectionTail,
   }),
@@ -233,7 +309,10 @@ export const EXAMPLES: Record<'top' | CommandName, readonly Example[]> = {
     ['$0 server', 'Run a relay (no secret: an open relay, for demos)'],
     ['$0 client 3000', 'Expose localhost:3000 through a relay on localhost'],
     ['$0 client 3000 --server relay.example.com', 'Through relay.example.com (control port 7835)'],
-    ['$0 client 3000 --server relay.example.com --tls-fingerprint AB:CD:… --secret-file ~/secret', 'To a relay started with --tls and a secret'],
+    [
+      '$0 client 3000 --server relay.example.com --tls-fingerprint AB:CD:… --secret-file ~/secret',
+      'To a relay started with --tls and a secret',
+    ],
   ],
   server: [
     ['$0 server', 'Listen on 7835/7836, hand out any port 1024-65535 (an open relay: for demos)'],
@@ -242,11 +321,17 @@ export const EXAMPLES: Record<'top' | CommandName, readonly Example[]> = {
   ],
   client: [
     ['$0 client 3000', 'Expose localhost:3000 through a relay on localhost'],
-    ['$0 client 3000 --server relay.example.com:7835', 'Through relay.example.com (:7835, its control port, may be left out)'],
+    [
+      '$0 client 3000 --server relay.example.com:7835',
+      'Through relay.example.com (:7835, its control port, may be left out)',
+    ],
     ['$0 client 3000 5432 --server relay.example.com', 'Two tunnels over one connection'],
     ['$0 client 3000 --remote-port 8080', 'Ask for public port 8080'],
     ['$0 client 8080 --proxy-protocol v2', "nginx on 8080 (listen 8080 proxy_protocol) logs the visitor's address"],
-    ['$0 client 3000 --server relay.example.com --tls-fingerprint AB:CD:… --secret-file ~/secret', 'To a relay started with --tls and a secret'],
+    [
+      '$0 client 3000 --server relay.example.com --tls-fingerprint AB:CD:… --secret-file ~/secret',
+      'To a relay started with --tls and a secret',
+    ],
   ],
   local: [
     ['$0 local 3000 --to relay.example.com', 'burrow client 3000 --server relay.example.com'],
@@ -278,7 +363,14 @@ const serverArgs = (y: Argv): Argv => withExamples(y.options(SERVER_OPTIONS), EX
 const clientArgs = (y: Argv): Argv =>
   withExamples(
     // No default: yargs would show `[default: []]` beside `[required]`.
-    y.positional('local-port', { type: 'string', array: true, default: undefined, describe: 'Local port(s) to expose' }).options(CLIENT_OPTIONS),
+    y
+      .positional('local-port', {
+        type: 'string',
+        array: true,
+        default: undefined,
+        describe: 'Local port(s) to expose',
+      })
+      .options(CLIENT_OPTIONS),
     EXAMPLES.client,
   );
 
@@ -300,7 +392,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   // Set by the command's builder, which yargs runs before it validates: a usage error then
   // points to that command's help.
   let command: CommandName | undefined;
-  const known: Record<CommandName, string[]> = { server: knownFlags(SERVER_OPTIONS), client: knownFlags(CLIENT_OPTIONS), local: knownFlags(LOCAL_OPTIONS) };
+  const known: Record<CommandName, string[]> = {
+    server: knownFlags(SERVER_OPTIONS),
+    client: knownFlags(CLIENT_OPTIONS),
+    local: knownFlags(LOCAL_OPTIONS),
+  };
   const builder =
     (name: CommandName, args: (y: Argv) => Argv) =>
     (y: Argv): Argv => {
@@ -315,12 +411,22 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     .command('server', 'Run the relay (on a public host)', builder('server', serverArgs), async (args) => {
       exitCode = await runServer(args, env);
     })
-    .command('client <local-port..>', 'Expose local port(s) through a relay', builder('client', clientArgs), async (args) => {
-      exitCode = await runClient(args, env);
-    })
-    .command('local <local-port>', 'Expose one local port, bore-compatible: --to HOST, --port N', builder('local', localArgs), async (args) => {
-      exitCode = await runClient(args, env, LOCAL_SPELLING);
-    })
+    .command(
+      'client <local-port..>',
+      'Expose local port(s) through a relay',
+      builder('client', clientArgs),
+      async (args) => {
+        exitCode = await runClient(args, env);
+      },
+    )
+    .command(
+      'local <local-port>',
+      'Expose one local port, bore-compatible: --to HOST, --port N',
+      builder('local', localArgs),
+      async (args) => {
+        exitCode = await runClient(args, env, LOCAL_SPELLING);
+      },
+    )
     .demandCommand(1, 'give a command: server, client or local')
     .strict()
     // Our messages are English; so are yargs' (explainUsage reads some of them).
@@ -338,8 +444,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   } catch (error) {
     const fromYargs = error instanceof YargsUsage || (error instanceof Error && error.name === 'YError');
     if (!(error instanceof UsageError) && !fromYargs) throw error;
-    const message = fromYargs ? explainUsage(error.message, { command, tokens: argv, known: command === undefined ? ['help', 'h', 'version'] : known[command] }) : error.message;
-    process.stderr.write(`burrow: ${message}\nRun 'burrow ${command === undefined ? '' : `${command} `}--help' for usage.\n`);
+    const message = fromYargs
+      ? explainUsage(error.message, {
+          command,
+          tokens: argv,
+          known: command === undefined ? ['help', 'h', 'version'] : known[command],
+        })
+      : error.message;
+    process.stderr.write(
+      `burrow: ${message}\nRun 'burrow ${command === undefined ? '' : `${command} `}--help' for usage.\n`,
+    );
     return 2;
   }
   return exitCode;

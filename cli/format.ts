@@ -23,10 +23,12 @@ export function formatBytes(bytes: number): string {
 }
 
 /** `12 ms` under a second, else `1.5 s`. */
-export const formatDuration = (ms: number): string => (ms < 999.5 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+export const formatDuration = (ms: number): string =>
+  ms < 999.5 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 
 /** `03:31:05`, local time. */
-export const clock = (at: Date): string => [at.getHours(), at.getMinutes(), at.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+export const clock = (at: Date): string =>
+  [at.getHours(), at.getMinutes(), at.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 
 /** `1.2 s`, as the shutdown and reconnect lines say it. */
 export const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;

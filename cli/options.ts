@@ -36,7 +36,12 @@ export type RawArgs = Record<string, unknown>;
 /** The flag's value, else its environment variable's, else undefined; with its source.
  * `spelled`: the name the command gives the flag (`burrow local` says --to for --server);
  * the variable keeps the flag's own name. */
-export function raw(args: RawArgs, env: Env, flag: string, spelled = flag): { text: string; source: string } | undefined {
+export function raw(
+  args: RawArgs,
+  env: Env,
+  flag: string,
+  spelled = flag,
+): { text: string; source: string } | undefined {
   const value = args[spelled];
   if (value !== undefined && value !== null) {
     const last = Array.isArray(value) ? value[value.length - 1] : value; // a repeated flag: the last wins
@@ -64,11 +69,20 @@ export interface Setting {
  * user said both in one place, so it is a usage error (`conflict`). A flag and a variable:
  * the flag wins, as over its own variable (the variable may come from a shared .env or a
  * unit's Environment=); the variable is ignored, with a debug line. True: keep `first`. */
-export function keepFirst(first: Setting, second: Setting, conflict: () => string, command: 'server' | 'client'): boolean {
+export function keepFirst(
+  first: Setting,
+  second: Setting,
+  conflict: () => string,
+  command: 'server' | 'client',
+): boolean {
   const firstIsFlag = isFlag(first.source);
   if (firstIsFlag === isFlag(second.source)) throw new UsageError(conflict());
   const [kept, ignored] = firstIsFlag ? [first, second] : [second, first];
-  debug[command]('ignoring %s, given with %s: a flag wins over a variable', ignored.label ?? ignored.source, kept.label ?? kept.source);
+  debug[command](
+    'ignoring %s, given with %s: a flag wins over a variable',
+    ignored.label ?? ignored.source,
+    kept.label ?? kept.source,
+  );
   return firstIsFlag;
 }
 
@@ -79,7 +93,9 @@ function host(args: RawArgs, env: Env, flag: string): string | undefined {
   if (value === undefined) return undefined;
   const host = unbracket(value.text);
   if (!/[[\]]/.test(host) && (host === value.text || net.isIPv6(host))) return host;
-  throw new UsageError(`${value.source}: "${value.text}" is not a host name or address (an IPv6 address may be written ::1 or [::1]; ports have their own flags)`);
+  throw new UsageError(
+    `${value.source}: "${value.text}" is not a host name or address (an IPv6 address may be written ::1 or [::1]; ports have their own flags)`,
+  );
 }
 
 function port(text: string, source: string, allowZero = false): number {
@@ -199,7 +215,9 @@ export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling
   // --remote-port may repeat: the Nth applies to the Nth local port (0 = any).
   const remoteList = perTunnel(args, env, 'remote-port', spelling['remote-port']);
   if (remoteList.length > localPorts.length) {
-    throw new UsageError(`${remoteList.length} remote ports for ${localPorts.length} local port(s): give at most one per local port`);
+    throw new UsageError(
+      `${remoteList.length} remote ports for ${localPorts.length} local port(s): give at most one per local port`,
+    );
   }
   const remotePorts = remoteList.map((r) => port(r.text, r.source, true));
   const proxyProtocols = proxyProtocolsFor(localPorts.length, perTunnel(args, env, 'proxy-protocol'));
@@ -209,7 +227,9 @@ export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling
     client: {
       tunnels: localPorts.map((localPort, i) => {
         const proxyProtocol = proxyProtocols[i];
-        return proxyProtocol === undefined ? { localPort, remotePort: remotePorts[i] ?? 0 } : { localPort, remotePort: remotePorts[i] ?? 0, proxyProtocol };
+        return proxyProtocol === undefined
+          ? { localPort, remotePort: remotePorts[i] ?? 0 }
+          : { localPort, remotePort: remotePorts[i] ?? 0, proxyProtocol };
       }),
       server: server?.host ?? 'localhost',
       localHost: host(args, env, 'local-host') ?? 'localhost',
@@ -228,7 +248,11 @@ export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling
 /** --server (or BURROW_SERVER) and the control port. A port in the address is the control
  * port; --control-port (or BURROW_CONTROL_PORT) may say it too. Two different ports are
  * settled by keepFirst: a usage error from the same kind of source, else the flag's. */
-function serverAndControlPort(args: RawArgs, env: Env, spelled = 'server'): { server: ServerAddress | undefined; controlPort: number } {
+function serverAndControlPort(
+  args: RawArgs,
+  env: Env,
+  spelled = 'server',
+): { server: ServerAddress | undefined; controlPort: number } {
   const given = raw(args, env, 'server', spelled);
   const server = given === undefined ? undefined : parseServerAddress(given.text, given.source);
   const stated = raw(args, env, 'control-port');
@@ -238,11 +262,13 @@ function serverAndControlPort(args: RawArgs, env: Env, spelled = 'server'): { se
   // The same port twice is no conflict. Compared as text first: a variable that loses to a
   // flag is ignored, so it need not be a valid port.
   const sameKind = isFlag(given.source) === isFlag(stated.source);
-  if (stated.text.trim() === String(inAddress) || (sameKind && port(stated.text, stated.source) === inAddress)) return { server, controlPort: inAddress };
+  if (stated.text.trim() === String(inAddress) || (sameKind && port(stated.text, stated.source) === inAddress))
+    return { server, controlPort: inAddress };
   const addressKept = keepFirst(
     { source: given.source, label: `the port in ${given.source} "${given.text}"` },
     { source: stated.source, label: `${stated.source} "${stated.text}"` },
-    () => `${given.source} "${given.text}" says control port ${inAddress}, ${stated.source} says ${port(stated.text, stated.source)}: give the port once`,
+    () =>
+      `${given.source} "${given.text}" says control port ${inAddress}, ${stated.source} says ${port(stated.text, stated.source)}: give the port once`,
     'client',
   );
   return { server, controlPort: addressKept ? inAddress : port(stated.text, stated.source) };
@@ -274,15 +300,21 @@ function defaultStateFile(env: Env): string | undefined {
 /** A flag that may repeat, one value per tunnel (its variable: comma-separated values). */
 function perTunnel(args: RawArgs, env: Env, flag: string, spelled = flag): { text: string; source: string }[] {
   const value = args[spelled];
-  if (value !== undefined && value !== null) return (Array.isArray(value) ? value : [value]).map((v) => ({ text: String(v), source: `--${spelled}` }));
+  if (value !== undefined && value !== null)
+    return (Array.isArray(value) ? value : [value]).map((v) => ({ text: String(v), source: `--${spelled}` }));
   const fromEnv = env[envName(flag)];
   return fromEnv ? fromEnv.split(',').map((text) => ({ text, source: envName(flag) })) : [];
 }
 
 /** `--proxy-protocol v1|v2|none`: one value for every tunnel, or exactly one per local port. */
-function proxyProtocolsFor(tunnels: number, values: { text: string; source: string }[]): (ProxyProtocolVersion | undefined)[] {
+function proxyProtocolsFor(
+  tunnels: number,
+  values: { text: string; source: string }[],
+): (ProxyProtocolVersion | undefined)[] {
   if (values.length > 1 && values.length !== tunnels) {
-    throw new UsageError(`${values.length} --proxy-protocol values for ${tunnels} local port(s): give one for all, or one per local port`);
+    throw new UsageError(
+      `${values.length} --proxy-protocol values for ${tunnels} local port(s): give one for all, or one per local port`,
+    );
   }
   const versions = values.map(({ text, source }) => {
     const version = text.trim();
@@ -313,6 +345,7 @@ export function resolveMetricsAddress(args: RawArgs, env: Env): MetricsOptions |
   const value = raw(args, env, 'metrics');
   if (value === undefined) return undefined;
   const address = parseMetricsAddress(value.text);
-  if (address === undefined) throw new UsageError(`${value.source}: "${value.text}" is not PORT, HOST:PORT or [IPv6]:PORT`);
+  if (address === undefined)
+    throw new UsageError(`${value.source}: "${value.text}" is not PORT, HOST:PORT or [IPv6]:PORT`);
   return address;
 }

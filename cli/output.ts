@@ -83,7 +83,12 @@ export interface ConnectionEntry {
   localUnavailable: boolean;
 }
 
-export type ProblemEvent = { event: 'warning' | 'disconnected' | 'error'; code: string; message: string; reason?: string };
+export type ProblemEvent = {
+  event: 'warning' | 'disconnected' | 'error';
+  code: string;
+  message: string;
+  reason?: string;
+};
 
 export type OutputEvent =
   | ListeningEvent
@@ -97,7 +102,11 @@ export type OutputEvent =
   | { event: 'reconnected'; moved: number }
   | { event: 'open-relay'; message: string }
   | { event: 'short-secret'; length: number; message: string }
-  | { event: 'certificate-created'; dir: string; replaced?: { fingerprint: string; missing: string[]; certFile: string; keyFile: string } }
+  | {
+      event: 'certificate-created';
+      dir: string;
+      replaced?: { fingerprint: string; missing: string[]; certFile: string; keyFile: string };
+    }
   | { event: 'shutdown'; timeoutMs: number; clients?: number }
   | { event: 'throttled'; message: string };
 
@@ -132,11 +141,15 @@ export const problem = (event: ProblemEvent['event'], error: BurrowError): Probl
 });
 
 /** The server was lost and the client will not reconnect: fatal, and said once. */
-export const lostServer = (error: BurrowError): ProblemEvent => ({ ...problem('error', error), message: `lost the server: ${error.message}` });
+export const lostServer = (error: BurrowError): ProblemEvent => ({
+  ...problem('error', error),
+  message: `lost the server: ${error.message}`,
+});
 
 export const openRelay = (): OutputEvent => ({
   event: 'open-relay',
-  message: 'no secret is set, so anyone who can reach this server can expose ports through it. Set one with BURROW_SECRET or --secret-file (docs/SECURITY.md).',
+  message:
+    'no secret is set, so anyone who can reach this server can expose ports through it. Set one with BURROW_SECRET or --secret-file (docs/SECURITY.md).',
 });
 
 export const shortSecret = (length: number): OutputEvent => ({
@@ -148,7 +161,8 @@ export const shortSecret = (length: number): OutputEvent => ({
 /** `03:31:05 127.0.0.1:53422 -> tcp://127.0.0.1:41234 -> localhost:3000  in 78 B  out 210 B  12 ms`,
  * or `... -> localhost:3000  local service unreachable (reset)` */
 export function connectionLine(c: ConnectionEntry, at: Date): string {
-  if (c.localUnavailable) return `${clock(at)} ${c.visitor ?? '?'} -> ${c.url} -> ${c.local}  local service unreachable (reset)`;
+  if (c.localUnavailable)
+    return `${clock(at)} ${c.visitor ?? '?'} -> ${c.url} -> ${c.local}  local service unreachable (reset)`;
   const sizes = `in ${formatBytes(c.bytesIn)}  out ${formatBytes(c.bytesOut)}`;
   return `${clock(at)} ${c.visitor ?? '?'} -> ${c.url} -> ${c.local}  ${sizes}  ${formatDuration(c.durationMs)}${c.reset ? ' (reset)' : ''}`;
 }
@@ -184,7 +198,9 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
   switch (e.event) {
     case 'listening': {
       const where = e.bind === null ? '' : `${e.bind.includes(':') ? `[${e.bind}]` : e.bind} `;
-      const listening = stdout(`burrow server listening on ${where}control port ${e.controlPort}, data port ${e.dataPort}; public ports ${e.publicPorts.min}-${e.publicPorts.max}`);
+      const listening = stdout(
+        `burrow server listening on ${where}control port ${e.controlPort}, data port ${e.dataPort}; public ports ${e.publicPorts.min}-${e.publicPorts.max}`,
+      );
       const lines = [listening];
       if (e.fingerprint !== undefined) {
         const names = e.names === undefined ? '' : ` (names: ${e.names.length > 0 ? e.names.join(', ') : 'none'})`;
@@ -194,7 +210,11 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       return lines;
     }
     case 'tunnel':
-      return [stdout(`Forwarding ${e.url} -> ${e.local}${e.proxyProtocol === undefined ? '' : ` (PROXY protocol ${e.proxyProtocol})`}`)];
+      return [
+        stdout(
+          `Forwarding ${e.url} -> ${e.local}${e.proxyProtocol === undefined ? '' : ` (PROXY protocol ${e.proxyProtocol})`}`,
+        ),
+      ];
     case 'connection':
       return [stdout(connectionLine(e, at))];
     case 'trace':
@@ -213,7 +233,9 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
     case 'reconnecting':
       return [stderr(`reconnecting in ${seconds(e.delayMs)} (attempt ${e.attempt})`)];
     case 'reconnected':
-      return [stderr(e.moved === 0 ? 'reconnected; same public address' : 'reconnected; the old public port was taken:')];
+      return [
+        stderr(e.moved === 0 ? 'reconnected; same public address' : 'reconnected; the old public port was taken:'),
+      ];
     case 'certificate-created': {
       const replaced =
         e.replaced === undefined
@@ -224,7 +246,13 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
     case 'shutdown': {
       const finish = `open connections get ${seconds(e.timeoutMs)} to finish (signal again to stop now)`;
       if (e.clients === undefined) return [stderr(`closing; ${finish}`)];
-      return [stderr(e.clients === 0 ? `shutting down; ${finish}` : `shutting down: told ${count(e.clients, 'client')} to reconnect later; ${finish}`)];
+      return [
+        stderr(
+          e.clients === 0
+            ? `shutting down; ${finish}`
+            : `shutting down: told ${count(e.clients, 'client')} to reconnect later; ${finish}`,
+        ),
+      ];
     }
     case 'error':
     case 'throttled':

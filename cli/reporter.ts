@@ -66,7 +66,11 @@ export function createReporter(options: ReporterOptions): Reporter {
     };
   };
   // Client events: a line for each, but a flood of clients must not flood the log.
-  const caps: Partial<Record<OutputEvent['event'], (event: OutputEvent) => void>> = { refused: capped(), warning: capped(), client: capped(60) };
+  const caps: Partial<Record<OutputEvent['event'], (event: OutputEvent) => void>> = {
+    refused: capped(),
+    warning: capped(),
+    client: capped(60),
+  };
 
   return {
     print: (event) => (caps[event.event] ?? out)(event),

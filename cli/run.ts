@@ -19,7 +19,15 @@ import {
 import { useColour } from './format.ts';
 import { connectionEntry, lostServer, openRelay, problem, shortSecret, tunnelEvent } from './output.ts';
 import { createReporter, type Reporter } from './reporter.ts';
-import { loadClientTls, loadSecret, loadServerTls, resolveClientSecurity, resolveServerSecurity, SHORT_SECRET, type LoadedServerTls } from './security.ts';
+import {
+  loadClientTls,
+  loadSecret,
+  loadServerTls,
+  resolveClientSecurity,
+  resolveServerSecurity,
+  SHORT_SECRET,
+  type LoadedServerTls,
+} from './security.ts';
 
 /** Writes to stdout until its reader goes away (`burrow client 3000 | head -1`): then the
  * tunnel keeps serving, and its connection log goes nowhere instead of crashing it (EPIPE). */
@@ -108,10 +116,17 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
     secret: server.secret !== undefined,
     ...(metrics ? { metrics: metrics.url } : {}),
   });
-  if (tls?.createdIn !== undefined) out.print({ event: 'certificate-created', dir: tls.createdIn, ...(tls.replaced ? { replaced: tls.replaced } : {}) });
+  if (tls?.createdIn !== undefined)
+    out.print({
+      event: 'certificate-created',
+      dir: tls.createdIn,
+      ...(tls.replaced ? { replaced: tls.replaced } : {}),
+    });
   if (server.secret === undefined) out.print(openRelay());
   out.started();
-  server.on('refused', ({ conn, address, reason, message }) => out.print({ event: 'refused', conn, address, reason, message }));
+  server.on('refused', ({ conn, address, reason, message }) =>
+    out.print({ event: 'refused', conn, address, reason, message }),
+  );
   await signalled;
   out.print({ event: 'shutdown', clients: server.stats().clients, timeoutMs: server.limits.shutdownTimeoutMs });
   await server.close();

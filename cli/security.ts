@@ -6,15 +6,32 @@ import { readFile } from 'node:fs/promises';
 import { certificateNames, type ClientTlsOptions } from '../client/tls.ts';
 import { describe } from '../shared/errors.ts';
 import { normalizeFingerprint } from '../shared/fingerprint.ts';
-import { defaultTlsDir, loadOrCreateCertificate, tlsName, type ReplacedCertificate } from '../server/self-signed-cert.ts';
+import {
+  defaultTlsDir,
+  loadOrCreateCertificate,
+  tlsName,
+  type ReplacedCertificate,
+} from '../server/self-signed-cert.ts';
 import type { ServerTlsOptions } from '../server/server.ts';
-import { envName, flagOn, isFlag, keepFirst, raw, UsageError, type Env, type RawArgs, type Setting } from './options.ts';
+import {
+  envName,
+  flagOn,
+  isFlag,
+  keepFirst,
+  raw,
+  UsageError,
+  type Env,
+  type RawArgs,
+  type Setting,
+} from './options.ts';
 
 type Source = { text: string; source: string };
 /** Where the secret comes from: given as is, or a file to read. */
 export type SecretPlan = { value: Source } | { file: Source } | undefined;
 /** Files to read, or the self-signed certificate kept in `dir` (naming `names` too). */
-export type ServerTlsPlan = ({ cert: Source; key: Source } | { selfSignedDir: string; names?: string[] }) & { clientCa?: Source };
+export type ServerTlsPlan = ({ cert: Source; key: Source } | { selfSignedDir: string; names?: string[] }) & {
+  clientCa?: Source;
+};
 export type ClientTlsPlan = { ca?: Source; fingerprint?: string; cert?: Source; key?: Source };
 
 /** Shorter than this, a secret recorded in a plain-text handshake may be guessed offline. */
@@ -24,7 +41,15 @@ function secretPlan(args: RawArgs, env: Env, command: 'server' | 'client'): Secr
   const given = raw(args, env, 'secret');
   const givenFile = raw(args, env, 'secret-file');
   // Both: a usage error from the same kind of source, else the flag wins (keepFirst).
-  const keepValue = given && givenFile ? keepFirst(given, givenFile, () => `give the secret once: ${given.source} or ${givenFile.source}, not both`, command) : true;
+  const keepValue =
+    given && givenFile
+      ? keepFirst(
+          given,
+          givenFile,
+          () => `give the secret once: ${given.source} or ${givenFile.source}, not both`,
+          command,
+        )
+      : true;
   const value = keepValue ? given : undefined;
   const file = value ? undefined : givenFile;
   if (value?.text === '' || file?.text === '') throw new UsageError(`${(value ?? file)?.source}: empty`);
@@ -55,7 +80,8 @@ type NameTexts = { texts: string[]; source: string };
 /** The --tls-name values as given (or BURROW_TLS_NAME's). */
 function tlsNameTexts(args: RawArgs, env: Env): NameTexts | undefined {
   const value = args[TLS_NAME_FLAG];
-  if (value !== undefined && value !== null) return { texts: (Array.isArray(value) ? value : [value]).map(String), source: `--${TLS_NAME_FLAG}` };
+  if (value !== undefined && value !== null)
+    return { texts: (Array.isArray(value) ? value : [value]).map(String), source: `--${TLS_NAME_FLAG}` };
   const fromEnv = env[envName(TLS_NAME_FLAG)];
   return fromEnv === undefined || fromEnv === '' ? undefined : { texts: [fromEnv], source: envName(TLS_NAME_FLAG) };
 }
@@ -67,7 +93,9 @@ function tlsNames(given: NameTexts): { names: string[]; source: string } {
   const names = texts.map((text) => {
     const name = tlsName(text);
     if (name === undefined) {
-      throw new UsageError(`${given.source}: "${text.trim()}" is not a host name (like relay.example.com) or an IP address (like 203.0.113.7 or 2001:db8::7)`);
+      throw new UsageError(
+        `${given.source}: "${text.trim()}" is not a host name (like relay.example.com) or an IP address (like 203.0.113.7 or 2001:db8::7)`,
+      );
     }
     return name;
   });
@@ -76,7 +104,10 @@ function tlsNames(given: NameTexts): { names: string[]; source: string } {
 
 /** --tls-cert and --tls-key as one setting for keepFirst: a flag if either is one. */
 function filesSetting({ first, second }: Pair): Setting {
-  return { source: isFlag(second.source) ? second.source : first.source, label: `${first.source} and ${second.source}` };
+  return {
+    source: isFlag(second.source) ? second.source : first.source,
+    label: `${first.source} and ${second.source}`,
+  };
 }
 
 export function resolveServerSecurity(args: RawArgs, env: Env): { secret: SecretPlan; tls: ServerTlsPlan | undefined } {
@@ -87,7 +118,9 @@ export function resolveServerSecurity(args: RawArgs, env: Env): { secret: Secret
   // --tls-dir and --tls-name belong to the self-signed certificate that the files replace.
   // Each is settled against the files by keepFirst, flags first: a flag decides which
   // certificate, and only variables that disagree with it are ignored (not even checked).
-  const rivals = [givenDir, givenNames].filter((rival) => rival !== undefined).sort((a, b) => Number(isFlag(b.source)) - Number(isFlag(a.source)));
+  const rivals = [givenDir, givenNames]
+    .filter((rival) => rival !== undefined)
+    .sort((a, b) => Number(isFlag(b.source)) - Number(isFlag(a.source)));
   const ignored = new Set<Setting>();
   for (const rival of rivals) {
     if (files === undefined) break;
@@ -103,10 +136,12 @@ export function resolveServerSecurity(args: RawArgs, env: Env): { secret: Secret
   const named = givenNames && !ignored.has(givenNames) ? tlsNames(givenNames) : undefined;
   // Like --tls-dir, a name for the self-signed certificate means TLS.
   const selfSigned = !files && (flagOn(args, env, 'tls') || dir !== undefined || named !== undefined);
-  if (clientCa && !files && !selfSigned) throw new UsageError('--tls-client-ca needs TLS: add --tls, or --tls-cert and --tls-key');
+  if (clientCa && !files && !selfSigned)
+    throw new UsageError('--tls-client-ca needs TLS: add --tls, or --tls-cert and --tls-key');
   let tls: ServerTlsPlan | undefined;
   if (files) tls = { cert: files.first, key: files.second };
-  else if (selfSigned) tls = { selfSignedDir: dir?.text ?? defaultTlsDir(env), ...(named ? { names: named.names } : {}) };
+  else if (selfSigned)
+    tls = { selfSignedDir: dir?.text ?? defaultTlsDir(env), ...(named ? { names: named.names } : {}) };
   if (tls && clientCa) tls.clientCa = clientCa;
   return { secret: secretPlan(args, env, 'server'), tls };
 }
@@ -117,7 +152,9 @@ export function resolveClientSecurity(args: RawArgs, env: Env): { secret: Secret
   const mine = pair(args, env, 'tls-client-cert', 'tls-client-key');
   const fingerprint = pin && normalizeFingerprint(pin.text);
   if (pin && fingerprint === undefined) {
-    throw new UsageError(`${pin.source}: "${pin.text}" is not a SHA-256 fingerprint (64 hex digits, AB:CD:... as the server prints it)`);
+    throw new UsageError(
+      `${pin.source}: "${pin.text}" is not a SHA-256 fingerprint (64 hex digits, AB:CD:... as the server prints it)`,
+    );
   }
   // Any TLS detail means TLS: --tls-ca alone is enough.
   const on = flagOn(args, env, 'tls') || ca !== undefined || pin !== undefined || mine !== undefined;
@@ -165,7 +202,12 @@ export async function loadServerTls(plan: ServerTlsPlan | undefined): Promise<Lo
   if ('selfSignedDir' in plan) {
     const stored = await loadOrCreateCertificate(plan.selfSignedDir, plan.names);
     const options: ServerTlsOptions = { cert: stored.cert, key: stored.key, clientCa };
-    const loaded: LoadedServerTls = { options, fingerprint: stored.fingerprint, names: stored.names, createdIn: stored.created ? plan.selfSignedDir : undefined };
+    const loaded: LoadedServerTls = {
+      options,
+      fingerprint: stored.fingerprint,
+      names: stored.names,
+      createdIn: stored.created ? plan.selfSignedDir : undefined,
+    };
     if (stored.replaced) loaded.replaced = stored.replaced;
     return loaded;
   }
@@ -176,12 +218,17 @@ export async function loadServerTls(plan: ServerTlsPlan | undefined): Promise<Lo
   } catch (error) {
     throw new UsageError(`${plan.cert.source}: ${plan.cert.text} is not a PEM certificate: ${describe(error)}`);
   }
-  return { options: { cert, key, clientCa }, fingerprint: x509.fingerprint256, names: certificateNames(x509.toLegacyObject()) };
+  return {
+    options: { cert, key, clientCa },
+    fingerprint: x509.fingerprint256,
+    names: certificateNames(x509.toLegacyObject()),
+  };
 }
 
 export async function loadClientTls(plan: ClientTlsPlan | undefined): Promise<ClientTlsOptions | undefined> {
   if (plan === undefined) return undefined;
-  const read = (source: Source | undefined): Promise<Buffer | undefined> => (source ? readSource(source) : Promise.resolve(undefined));
+  const read = (source: Source | undefined): Promise<Buffer | undefined> =>
+    source ? readSource(source) : Promise.resolve(undefined);
   const [ca, cert, key] = await Promise.all([read(plan.ca), read(plan.cert), read(plan.key)]);
   return { ca, cert, key, fingerprint: plan.fingerprint };
 }

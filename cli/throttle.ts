@@ -3,7 +3,12 @@
 
 /** Wraps `print` so that at most `limit` lines go out per `windowMs`; the lines held back
  * are counted, and the count is printed when the next window opens. */
-export function throttled(print: (line: string) => void, limit: number, windowMs: number, now: () => number = Date.now): (line: string) => void {
+export function throttled(
+  print: (line: string) => void,
+  limit: number,
+  windowMs: number,
+  now: () => number = Date.now,
+): (line: string) => void {
   let windowStart = -Infinity;
   let printed = 0;
   let held = 0;

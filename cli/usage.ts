@@ -17,7 +17,8 @@ export function editDistance(a: string, b: string): number {
       else {
         const diagonal = (rows[i - 1]?.[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
         let best = Math.min((rows[i - 1]?.[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, diagonal);
-        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, (rows[i - 2]?.[j - 2] ?? 0) + 1);
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+          best = Math.min(best, (rows[i - 2]?.[j - 2] ?? 0) + 1);
         row.push(best);
       }
     }
@@ -36,7 +37,9 @@ export function suggest(word: string, known: readonly string[]): string | undefi
   }
   const candidates = known.filter((name) => name.length > 1 && name !== word);
   const limit = Math.max(1, Math.floor(word.length / 3));
-  const scored = candidates.map((name) => ({ name, distance: editDistance(word, name) })).filter(({ distance }) => distance <= limit);
+  const scored = candidates
+    .map((name) => ({ name, distance: editDistance(word, name) }))
+    .filter(({ distance }) => distance <= limit);
   const best = Math.min(...scored.map(({ distance }) => distance));
   const nearest = scored.filter(({ distance }) => distance === best);
   if (word.length >= 3 && nearest.length === 1) return nearest[0]?.name;
@@ -52,7 +55,8 @@ const kebab = (name: string): string => name.replace(/[A-Z]/g, (letter) => `-${l
  * or in camelCase; everything after `--` is an argument. */
 export function unknownFlags(tokens: readonly string[], known: readonly string[]): string[] {
   const names = new Set(known);
-  const isKnown = (name: string): boolean => names.has(kebab(name)) || (name.startsWith('no-') && names.has(kebab(name.slice(3))));
+  const isKnown = (name: string): boolean =>
+    names.has(kebab(name)) || (name.startsWith('no-') && names.has(kebab(name.slice(3))));
   const unknown = new Set<string>();
   for (const token of tokens) {
     if (token === '--') break;
@@ -78,7 +82,9 @@ const HABITS: Record<CommandName, Record<string, string>> = {
 /** `--sever (did you mean --server?)`, or just `--bogus`. */
 function withSuggestion(flag: string, command: CommandName | undefined, known: readonly string[]): string {
   const name = flag.replace(/^--?/, '');
-  const meant = (command === undefined ? undefined : HABITS[command][kebab(name)]) ?? (flag.startsWith('--') ? suggest(kebab(name), known) : undefined);
+  const meant =
+    (command === undefined ? undefined : HABITS[command][kebab(name)]) ??
+    (flag.startsWith('--') ? suggest(kebab(name), known) : undefined);
   return meant === undefined ? flag : `${flag} (did you mean --${meant}?)`;
 }
 
@@ -101,11 +107,13 @@ export function explainUsage(message: string, { command, tokens, known }: UsageC
     const portFlag = unknown.find((flag) => flag === '--port' || flag === '-p' || flag.startsWith('--port='));
     if (portFlag !== undefined) {
       const others = unknown.filter((flag) => flag !== portFlag).map((flag) => withSuggestion(flag, command, known));
-      const rest = others.length === 0 ? '' : `; unknown ${others.length === 1 ? 'option' : 'options'} ${others.join(', ')}`;
+      const rest =
+        others.length === 0 ? '' : `; unknown ${others.length === 1 ? 'option' : 'options'} ${others.join(', ')}`;
       return `give the local port as an argument: burrow client 3000 (${portFlag} is not a flag of burrow client; --remote-port asks for a public port)${rest}`;
     }
   }
-  if (unknown.length > 0) return `unknown ${unknown.length === 1 ? 'option' : 'options'} ${unknown.map((flag) => withSuggestion(flag, command, known)).join(', ')}`;
+  if (unknown.length > 0)
+    return `unknown ${unknown.length === 1 ? 'option' : 'options'} ${unknown.map((flag) => withSuggestion(flag, command, known)).join(', ')}`;
   if (command === undefined) {
     const word = tokens.find((token) => !token.startsWith('-'));
     if (word !== undefined && !(COMMANDS as readonly string[]).includes(word)) {
@@ -121,7 +129,8 @@ export function explainUsage(message: string, { command, tokens, known }: UsageC
   const extra = /^Unknown arguments?: (.*)$/.exec(message)?.[1];
   if (extra !== undefined) {
     const what = `unexpected ${extra.includes(',') ? 'arguments' : 'argument'} ${extra}`;
-    if (command === 'server') return `${what}: burrow server takes none (its ports are flags: --control-port, --data-port)`;
+    if (command === 'server')
+      return `${what}: burrow server takes none (its ports are flags: --control-port, --data-port)`;
     if (command === 'local') return `${what}: burrow local exposes one port (burrow client 3000 4000 exposes several)`;
   }
   return message;

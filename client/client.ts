@@ -86,11 +86,14 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     setMaxListeners(0, this.stopping.signal);
     // Resolved once (a bad fingerprint throws here), used by the control and data dials.
     this.tls = options.tls ? clientTls(options.tls, this.serverHost) : undefined;
-    const file = options.leaseFile === undefined ? undefined : new LeaseFile(options.leaseFile, (warning) => this.warn(warning));
+    const file =
+      options.leaseFile === undefined ? undefined : new LeaseFile(options.leaseFile, (warning) => this.warn(warning));
     const kept = file && { file, server: hostPort(this.serverHost, options.controlPort ?? DEFAULT_CONTROL_PORT) };
     this.table = new TunnelTable(options.tunnels, this.serverHost, unbracket(options.localHost ?? 'localhost'), kept);
     this.tunnels = this.table.open;
-    this.turnAway = new TurnAwayWarnings(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, (warning) => this.warn(warning));
+    this.turnAway = new TurnAwayWarnings(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, (warning) =>
+      this.warn(warning),
+    );
   }
 
   /** Connects, exposes every requested port, and resolves once all are open. Rejects with
@@ -173,21 +176,30 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.linkOpen = false;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     try {
       // One deadline for the whole exchange; every EXPOSE goes out at once.
-      return await Promise.race([(async () => {
-        await link.connect();
-        const moves = await this.table.exposeAll(link);
-        if (!link.open) throw new BurrowError('closed', 'the server closed the connection');
-        if (!link.knowsHello && this.tunnels.length > 1) {
-          // Its CONNECTION <id> cannot say which tunnel a visitor came to.
-          throw new BurrowError('protocol', 'this server speaks only the base protocol, which cannot say which tunnel a visitor is for: expose one port per client');
-        }
-        this.linkOpen = true;
-        return moves;
-      })(), deadline]);
+      return await Promise.race([
+        (async () => {
+          await link.connect();
+          const moves = await this.table.exposeAll(link);
+          if (!link.open) throw new BurrowError('closed', 'the server closed the connection');
+          if (!link.knowsHello && this.tunnels.length > 1) {
+            // Its CONNECTION <id> cannot say which tunnel a visitor came to.
+            throw new BurrowError(
+              'protocol',
+              'this server speaks only the base protocol, which cannot say which tunnel a visitor is for: expose one port per client',
+            );
+          }
+          this.linkOpen = true;
+          return moves;
+        })(),
+        deadline,
+      ]);
     } catch (error) {
       // A failed start gives up: say GOAWAY so the server frees the ports it did open.
       // A failed retry tries again soon: drop the link so those ports stay leased to us.
@@ -230,7 +242,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
         },
         (error: unknown) => {
           if (this.stopped) return;
-          const failure = error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
+          const failure =
+            error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
           if (isPermanent(failure)) return this.stop(failure);
           this.warn(failure);
           this.retry(step + 1, attempt + 1);
@@ -245,9 +258,17 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       return;
     }
     // A minimal server names only the id: then it can only mean our one tunnel.
-    const tunnel = publicPort === undefined ? (this.tunnels.length === 1 ? this.tunnels[0] : undefined) : this.tunnels.find((t) => t.publicPort === publicPort);
+    const tunnel =
+      publicPort === undefined
+        ? this.tunnels.length === 1
+          ? this.tunnels[0]
+          : undefined
+        : this.tunnels.find((t) => t.publicPort === publicPort);
     if (!tunnel) {
-      const which = publicPort === undefined ? 'without a public port, and we have several tunnels' : `for public port ${publicPort}, which is not one of our tunnels`;
+      const which =
+        publicPort === undefined
+          ? 'without a public port, and we have several tunnels'
+          : `for public port ${publicPort}, which is not one of our tunnels`;
       this.warn(new BurrowError('protocol', `CONNECTION ${which}`));
       link.refuse(id);
       return;
@@ -277,7 +298,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       dataPort: this.dataPortOf(link),
       localHost: tunnel.localHost,
       localPort: tunnel.localPort,
-      proxyHeader: tunnel.proxyProtocol && proxyHeader(tunnel.proxyProtocol, parseEndpoint(visitor), parseEndpoint(destination)),
+      proxyHeader:
+        tunnel.proxyProtocol && proxyHeader(tunnel.proxyProtocol, parseEndpoint(visitor), parseEndpoint(destination)),
       timeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       secret: this.options.secret,
       tls: this.tls,
@@ -298,17 +320,29 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       .then(
         (totals) => {
           const how = totals.aborted ? 'reset' : 'closed';
-          this.trace(conn, 'event', `${how}: ${totals.bytesIn} bytes in (from the visitor), ${totals.bytesOut} bytes out, ${totals.durationMs} ms`);
+          this.trace(
+            conn,
+            'event',
+            `${how}: ${totals.bytesIn} bytes in (from the visitor), ${totals.bytesOut} bytes out, ${totals.durationMs} ms`,
+          );
           this.emit('connection-close', { ...event, ...totals });
         },
         (error: unknown) => {
-          const failure = error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
+          const failure =
+            error instanceof BurrowError ? error : new BurrowError('closed', String(error), { cause: error });
           this.trace(conn, 'event', `failed: ${failure.message}`);
           if (this.stopped) return;
           this.warn(failure);
           // The visitor's connection log shows it too: it came, and was turned away.
           if (failure.code === 'local-unavailable') {
-            this.emit('connection-close', { ...event, bytesIn: 0, bytesOut: 0, durationMs: Date.now() - started, aborted: true, localUnavailable: true });
+            this.emit('connection-close', {
+              ...event,
+              bytesIn: 0,
+              bytesOut: 0,
+              durationMs: Date.now() - started,
+              aborted: true,
+              localUnavailable: true,
+            });
           }
         },
       )
@@ -336,11 +370,24 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     const named = link.serverDataPort;
     const port = this.dataPortOf(link);
     const controlPort = this.options.controlPort ?? DEFAULT_CONTROL_PORT;
-    const reached = await checkDataPort({ host: this.serverHost, port, controlPort, given: this.options.dataPort !== undefined, named: named !== undefined, timeoutMs, track: (s) => this.track(s) });
+    const reached = await checkDataPort({
+      host: this.serverHost,
+      port,
+      controlPort,
+      given: this.options.dataPort !== undefined,
+      named: named !== undefined,
+      timeoutMs,
+      track: (s) => this.track(s),
+    });
     if (reached === port) return;
     // Kept for this client's life: a port forward does not move when the relay restarts.
     this.forwardedDataPort = reached;
-    this.warn(new BurrowError('unreachable', `the server names data port ${port}, which does not answer here; ${reached} does, so using it (behind a port forward? give --data-port ${reached} to say so)`));
+    this.warn(
+      new BurrowError(
+        'unreachable',
+        `the server names data port ${port}, which does not answer here; ${reached} does, so using it (behind a port forward? give --data-port ${reached} to say so)`,
+      ),
+    );
   }
 
   private async checkLocalServices(): Promise<void> {
@@ -390,7 +437,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   }
 
   private trace(conn: string, kind: TraceEvent['kind'], text: string): void {
-    if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'client', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
+    if (this.listenerCount('trace') > 0)
+      this.emit('trace', { side: 'client', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
   }
 }
 

@@ -61,7 +61,15 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
     what: 'local service',
     track,
   });
-  const dataDial = dial({ host: options.serverHost, port: options.dataPort, timeoutMs, code: 'unreachable', what: 'data port', track, tls: options.tls }).then(
+  const dataDial = dial({
+    host: options.serverHost,
+    port: options.dataPort,
+    timeoutMs,
+    code: 'unreachable',
+    what: 'data port',
+    track,
+    tls: options.tls,
+  }).then(
     // One deadline for connect + answer: the handshake gets what the connect left over.
     (data) => handshake(data, id, Math.max(1, started + timeoutMs - Date.now()), options),
   );
@@ -89,13 +97,25 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
   const { confirmEnd } = options;
   const totals = await joinSockets(local.value, data.value, {
     onHalfClose: (from) =>
-      options.trace('event', from === 'a' ? 'the local service half-closed (FIN); passed on' : 'the visitor half-closed (FIN); passed on to the local service'),
+      options.trace(
+        'event',
+        from === 'a'
+          ? 'the local service half-closed (FIN); passed on'
+          : 'the visitor half-closed (FIN); passed on to the local service',
+      ),
     confirmEnd: confirmEnd
       ? (from, proceed) => {
           if (from === 'a') return proceed(true);
-          options.trace('event', 'the server half-closed (FIN); checking that the server is alive before passing it on');
+          options.trace(
+            'event',
+            'the server half-closed (FIN); checking that the server is alive before passing it on',
+          );
           confirmEnd((alive) => {
-            if (!alive) options.trace('event', 'the server is gone: resetting the local connection instead of passing on its FIN');
+            if (!alive)
+              options.trace(
+                'event',
+                'the server is gone: resetting the local connection instead of passing on its FIN',
+              );
             proceed(alive);
           });
         }
@@ -108,7 +128,12 @@ export async function dialBack(options: DialBackOptions): Promise<ConnectionTota
 
 /** Sends `ID <id>` and (with id-reply) waits for `OK`; after it, every byte on the socket
  * is the visitor's. */
-async function handshake(data: net.Socket, id: string, timeoutMs: number, options: DialBackOptions): Promise<net.Socket> {
+async function handshake(
+  data: net.Socket,
+  id: string,
+  timeoutMs: number,
+  options: DialBackOptions,
+): Promise<net.Socket> {
   try {
     const idLine = formatId(id, options.secret === undefined ? undefined : dataProof(options.secret, id));
     options.trace('send', idLine.trimEnd());
@@ -122,9 +147,15 @@ async function handshake(data: net.Socket, id: string, timeoutMs: number, option
       const { reason, detail } = parsed.message;
       if (reason === 'wrong-port') {
         const where = hostPort(options.serverHost, options.dataPort);
-        throw new BurrowError('refused', `${where} is a burrow server's control port, not its data port: are the control and data ports swapped?`, { reason });
+        throw new BurrowError(
+          'refused',
+          `${where} is a burrow server's control port, not its data port: are the control and data ports swapped?`,
+          { reason },
+        );
       }
-      throw new BurrowError('refused', `server refused connection ${id}: ${reason}${detail ? ` (${detail})` : ''}`, { reason });
+      throw new BurrowError('refused', `server refused connection ${id}: ${reason}${detail ? ` (${detail})` : ''}`, {
+        reason,
+      });
     }
     return data;
   } catch (error) {

@@ -70,7 +70,12 @@ export interface LinkEvents {
   onGoAway(): void;
 }
 
-type Waiter = { resolve: (opened: Opened) => void; reject: (error: BurrowError) => void; onOpened: (opened: Opened) => void; localPort: number };
+type Waiter = {
+  resolve: (opened: Opened) => void;
+  reject: (error: BurrowError) => void;
+  onOpened: (opened: Opened) => void;
+  localPort: number;
+};
 type AuthReply = Extract<ServerAuthMessage, { verb: 'CHALLENGE' | 'OK' }>;
 
 export class ControlLink {
@@ -115,7 +120,15 @@ export class ControlLink {
     };
     let socket: net.Socket;
     try {
-      socket = await dial({ host, port, timeoutMs: connectTimeoutMs, code: 'unreachable', what: 'burrow server', track, tls });
+      socket = await dial({
+        host,
+        port,
+        timeoutMs: connectTimeoutMs,
+        code: 'unreachable',
+        what: 'burrow server',
+        track,
+        tls,
+      });
     } catch (error) {
       // A dial we cut ourselves fails as "closed during the handshake": say what happened.
       throw this.ended ? new BurrowError('closed', 'the client was closed while connecting') : error;
@@ -280,7 +293,8 @@ export class ControlLink {
   /** Proves we know the secret without sending it: an HMAC of the server's fresh nonce. */
   private async authenticate(secret: string): Promise<void> {
     const challenge = await this.ask(formatAuth());
-    if (challenge.verb !== 'CHALLENGE') throw new BurrowError('protocol', 'the server answered AUTH without a CHALLENGE');
+    if (challenge.verb !== 'CHALLENGE')
+      throw new BurrowError('protocol', 'the server answered AUTH without a CHALLENGE');
     const accepted = await this.ask(formatProof(controlProof(secret, challenge.nonce)));
     if (accepted.verb !== 'OK') throw new BurrowError('protocol', 'the server answered PROOF with a second CHALLENGE');
   }
@@ -296,7 +310,13 @@ export class ControlLink {
 
   private onAuthLine(line: string): void {
     const parsed = parseServerAuthLine(line);
-    if (!parsed.ok) return this.lose(new BurrowError('protocol', `the server sent an invalid line while we authenticated (${parsed.reason}: ${parsed.detail})`));
+    if (!parsed.ok)
+      return this.lose(
+        new BurrowError(
+          'protocol',
+          `the server sent an invalid line while we authenticated (${parsed.reason}: ${parsed.detail})`,
+        ),
+      );
     const message = parsed.message;
     if (message.verb === 'PING') return this.send(formatSignal('PONG'));
     if (message.verb === 'PONG') return this.alive.pongReceived();
@@ -387,7 +407,9 @@ export class ControlLink {
       case 'BYE':
         return this.onBye();
       case 'HELLO':
-        return this.events.onWarning(new BurrowError('protocol', 'ignored a HELLO from the server that answers nothing we asked'));
+        return this.events.onWarning(
+          new BurrowError('protocol', 'ignored a HELLO from the server that answers nothing we asked'),
+        );
       default:
         return this.onReply(message);
     }
@@ -397,8 +419,15 @@ export class ControlLink {
   private onReply(message: Extract<ServerControlMessage, { verb: 'OK' | 'ERR' }>): void {
     const waiter = this.waiters.shift();
     if (!waiter) {
-      const text = message.verb === 'ERR' ? `server error: ${message.reason} ${message.detail}`.trim() : `unexpected ${message.verb} from the server`;
-      this.events.onWarning(new BurrowError(message.verb === 'ERR' ? 'refused' : 'protocol', text, { reason: message.verb === 'ERR' ? message.reason : undefined }));
+      const text =
+        message.verb === 'ERR'
+          ? `server error: ${message.reason} ${message.detail}`.trim()
+          : `unexpected ${message.verb} from the server`;
+      this.events.onWarning(
+        new BurrowError(message.verb === 'ERR' ? 'refused' : 'protocol', text, {
+          reason: message.verb === 'ERR' ? message.reason : undefined,
+        }),
+      );
       return;
     }
     if (message.verb === 'OK') {
@@ -423,7 +452,9 @@ export class ControlLink {
   /** The connection failed: settle everything and tell the client, once. */
   private lose(error: BurrowError): void {
     if (this.ended) return;
-    const reason = this.goAwayReceived ? new BurrowError('closed', 'the server is restarting or shutting down (GOAWAY)') : error;
+    const reason = this.goAwayReceived
+      ? new BurrowError('closed', 'the server is restarting or shutting down (GOAWAY)')
+      : error;
     this.end(reason);
     this.socket?.destroy();
     this.events.onLost(reason, this.goAwayReceived);

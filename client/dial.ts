@@ -31,7 +31,14 @@ export interface DialOptions {
 export async function dial(options: DialOptions): Promise<net.Socket> {
   const { host, port, timeoutMs, track } = options;
   const deadline = Date.now() + timeoutMs;
-  const tcp = net.connect({ host, port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS });
+  const tcp = net.connect({
+    host,
+    port,
+    allowHalfOpen: true,
+    noDelay: true,
+    keepAlive: true,
+    keepAliveInitialDelay: KEEPALIVE_DELAY_MS,
+  });
   track(tcp);
   // A permanent listener: an error between two awaits must never crash the process.
   tcp.on('error', (error) => debug('%s %s:%d: %s', options.what, host, port, error.message));
@@ -39,7 +46,11 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
   if (!options.tls) return tcp;
 
   // allowHalfOpen is honoured by tls.connect(), though @types/node does not list it.
-  const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = { socket: tcp, allowHalfOpen: true, ...options.tls.connect };
+  const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
+    socket: tcp,
+    allowHalfOpen: true,
+    ...options.tls.connect,
+  };
   const secure = tls.connect(connectOptions);
   rememberTcp(secure, tcp);
   track(secure);
@@ -58,7 +69,12 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
 }
 
 /** Resolves when `socket` emits `ready`; rejects (destroying it) on error, close or timeout. */
-function settle(socket: net.Socket, ready: 'connect' | 'secureConnect', timeoutMs: number, options: DialOptions): Promise<void> {
+function settle(
+  socket: net.Socket,
+  ready: 'connect' | 'secureConnect',
+  timeoutMs: number,
+  options: DialOptions,
+): Promise<void> {
   const where = `${options.what} at ${hostPort(options.host, options.port)}`;
   return new Promise((resolve, reject) => {
     const done = (error?: BurrowError): void => {
@@ -78,7 +94,8 @@ function settle(socket: net.Socket, ready: 'connect' | 'secureConnect', timeoutM
       else fail(describe(error), error);
     };
     // Closed by its owner before it connected: no 'error' comes, so settle here.
-    const onClose = (): void => fail(ready === 'connect' ? 'closed before it connected' : 'closed during the TLS handshake');
+    const onClose = (): void =>
+      fail(ready === 'connect' ? 'closed before it connected' : 'closed during the TLS handshake');
     const onReady = (): void => done();
     const timer = setTimeout(() => fail(`no answer within ${options.timeoutMs} ms`), timeoutMs);
     socket.once('error', onError);

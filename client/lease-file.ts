@@ -75,7 +75,9 @@ export class LeaseFile {
 
   /** Drops the oldest entries beyond the limit. */
   private fresh(contents: Contents): Contents {
-    const all = Object.entries(contents).flatMap(([server, ports]) => Object.entries(ports).map(([port, entry]) => ({ server, port, entry })));
+    const all = Object.entries(contents).flatMap(([server, ports]) =>
+      Object.entries(ports).map(([port, entry]) => ({ server, port, entry })),
+    );
     const kept = all.sort((a, b) => b.entry.saved - a.entry.saved).slice(0, LEASE_FILE_MAX_ENTRIES);
     const result: Contents = {};
     for (const { server, port, entry } of kept) (result[server] ??= {})[port] = entry;
@@ -83,7 +85,9 @@ export class LeaseFile {
   }
 
   private problem(doing: 'read' | 'write', error: unknown): BurrowError {
-    return new BurrowError('lease-file', `cannot ${doing} the lease file ${this.path}: ${describe(error)}`, { cause: error });
+    return new BurrowError('lease-file', `cannot ${doing} the lease file ${this.path}: ${describe(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -103,11 +107,18 @@ function parse(text: string): Contents {
   for (const [server, ports] of Object.entries(leases)) {
     if (!isObject(ports)) continue;
     for (const [port, entry] of Object.entries(ports)) {
-      if (!isObject(entry) || typeof entry.lease !== 'string' || !TOKEN.test(entry.lease) || typeof entry.saved !== 'number') continue;
+      if (
+        !isObject(entry) ||
+        typeof entry.lease !== 'string' ||
+        !TOKEN.test(entry.lease) ||
+        typeof entry.saved !== 'number'
+      )
+        continue;
       (contents[server] ??= {})[port] = { lease: entry.lease, saved: entry.saved };
     }
   }
   return contents;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);

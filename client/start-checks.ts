@@ -33,9 +33,18 @@ export async function checkDataPort(check: DataPortCheck): Promise<number> {
     await answers(check, port);
     return port;
   } catch (error) {
-    const guesses = named && !given ? [...new Set([controlPort + 1, DEFAULT_DATA_PORT])].filter((guess) => guess !== port && guess <= 65535) : [];
+    const guesses =
+      named && !given
+        ? [...new Set([controlPort + 1, DEFAULT_DATA_PORT])].filter((guess) => guess !== port && guess <= 65535)
+        : [];
     for (const guess of guesses) {
-      if (await answers(check, guess).then(() => true, () => false)) return guess;
+      if (
+        await answers(check, guess).then(
+          () => true,
+          () => false,
+        )
+      )
+        return guess;
     }
     const reason = error instanceof BurrowError ? error.message : String(error);
     const hint = given
@@ -55,8 +64,16 @@ async function answers({ host, timeoutMs, track }: DataPortCheck, port: number):
 /** A warning for each tunnel whose local service nothing listens for yet (the tunnel
  * opens anyway; its visitors are reset until something does). */
 export async function localServicesMissing(tunnels: readonly OpenTunnel[]): Promise<BurrowError[]> {
-  const missing = await Promise.all(tunnels.map(async (tunnel) => ((await nothingListensOn(tunnel.localHost, tunnel.localPort)) ? tunnel : undefined)));
+  const missing = await Promise.all(
+    tunnels.map(async (tunnel) => ((await nothingListensOn(tunnel.localHost, tunnel.localPort)) ? tunnel : undefined)),
+  );
   return missing
     .filter((tunnel): tunnel is OpenTunnel => tunnel !== undefined)
-    .map((tunnel) => new BurrowError('local-unavailable', `nothing listens on ${hostPort(tunnel.localHost, tunnel.localPort)} yet: visitors of ${tunnel.url} are reset until something does`));
+    .map(
+      (tunnel) =>
+        new BurrowError(
+          'local-unavailable',
+          `nothing listens on ${hostPort(tunnel.localHost, tunnel.localPort)} yet: visitors of ${tunnel.url} are reset until something does`,
+        ),
+    );
 }

@@ -31,7 +31,10 @@ export function clientTls(options: true | ClientTlsOptions, host: string): Clien
   const { ca, fingerprint, cert, key } = options === true ? {} : options;
   const pin = fingerprint === undefined ? undefined : normalizeFingerprint(fingerprint);
   if (fingerprint !== undefined && pin === undefined) {
-    throw new BurrowError('tls', `"${fingerprint}" is not a SHA-256 fingerprint (64 hex digits, AB:CD:... as the server prints it)`);
+    throw new BurrowError(
+      'tls',
+      `"${fingerprint}" is not a SHA-256 fingerprint (64 hex digits, AB:CD:... as the server prints it)`,
+    );
   }
   const connect: tls.ConnectionOptions = {
     minVersion: 'TLSv1.2',
@@ -108,7 +111,8 @@ export function certificateNames(cert: CertificateIdentity): string[] {
   // A common name is often a label ("burrow relay"), not a host: only one that reads as a
   // host name counts.
   const cn = cert.subject?.CN;
-  if (dns.length === 0 && cn !== undefined) names.unshift(...(Array.isArray(cn) ? cn : [cn]).filter((name) => HOST_LIKE.test(name)));
+  if (dns.length === 0 && cn !== undefined)
+    names.unshift(...(Array.isArray(cn) ? cn : [cn]).filter((name) => HOST_LIKE.test(name)));
   return [...new Set(names)];
 }
 
@@ -134,7 +138,14 @@ function nameMismatch(error: unknown): string {
   const cn: unknown = cert !== undefined && isObject(cert.subject) ? cert.subject.CN : undefined;
   const names = certificateNames({
     subjectaltname: typeof cert?.subjectaltname === 'string' ? cert.subjectaltname : undefined,
-    subject: { CN: typeof cn === 'string' ? cn : Array.isArray(cn) ? cn.filter((item: unknown): item is string => typeof item === 'string') : undefined },
+    subject: {
+      CN:
+        typeof cn === 'string'
+          ? cn
+          : Array.isArray(cn)
+            ? cn.filter((item: unknown): item is string => typeof item === 'string')
+            : undefined,
+    },
   });
   const ways = [
     ...(names.length > 0 ? [`connect to one of those names (--server)`] : []),
@@ -155,16 +166,28 @@ export function tlsFailure(error: unknown, where: string): BurrowError | undefin
   const fail = (message: string): BurrowError => new BurrowError('tls', `${where}: ${message}`, { cause: error });
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return fail(nameMismatch(error));
   if (UNTRUSTED_CODES.has(code)) {
-    return fail(`cannot verify the server's certificate (${reason}): trust its CA with --tls-ca, or pin it with --tls-fingerprint`);
+    return fail(
+      `cannot verify the server's certificate (${reason}): trust its CA with --tls-ca, or pin it with --tls-fingerprint`,
+    );
   }
   // Dates: a CA file is no remedy; a new certificate (or a right clock) is.
-  if (code === 'CERT_HAS_EXPIRED') return fail(`the server's certificate has expired (${reason}): the server needs a new one, or this machine's clock is wrong`);
-  if (code === 'CERT_NOT_YET_VALID') return fail(`the server's certificate is not valid yet (${reason}): check the clocks of this machine and the server`);
-  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return fail('the server does not speak TLS here (it answered in plain text): drop --tls, or check the port');
+  if (code === 'CERT_HAS_EXPIRED')
+    return fail(
+      `the server's certificate has expired (${reason}): the server needs a new one, or this machine's clock is wrong`,
+    );
+  if (code === 'CERT_NOT_YET_VALID')
+    return fail(
+      `the server's certificate is not valid yet (${reason}): check the clocks of this machine and the server`,
+    );
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER')
+    return fail('the server does not speak TLS here (it answered in plain text): drop --tls, or check the port');
   // A burrow server answers a missing certificate with ERR bad-certificate; a TLS proxy in
   // front of it may send this alert instead.
-  if (code.includes('CERTIFICATE_REQUIRED')) return fail('the server requires a client certificate: pass --tls-client-cert and --tls-client-key');
-  if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|CERTIFICATE_EXPIRED|ACCESS_DENIED)/.test(code)) {
+  if (code.includes('CERTIFICATE_REQUIRED'))
+    return fail('the server requires a client certificate: pass --tls-client-cert and --tls-client-key');
+  if (
+    /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|CERTIFICATE_EXPIRED|ACCESS_DENIED)/.test(code)
+  ) {
     return fail(`the server rejected our client certificate (${reason})`);
   }
   if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return fail(`TLS failed: ${reason}`);

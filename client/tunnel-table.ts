@@ -53,7 +53,8 @@ export class TunnelTable {
     } catch (error) {
       // Our old port is gone (lease expired and taken, or outside a restarted server's
       // new range): any port will do, unless the user asked for that one.
-      const gone = error instanceof BurrowError && (error.reason === 'port-in-use' || error.reason === 'port-out-of-range');
+      const gone =
+        error instanceof BurrowError && (error.reason === 'port-in-use' || error.reason === 'port-out-of-range');
       const lost = gone && previous !== undefined && asked === 0;
       if (!lost) throw error;
       await link.expose({ localPort: entry.request.localPort, remotePort: 0 }, record);
@@ -61,9 +62,14 @@ export class TunnelTable {
     const tunnel = entry.tunnel;
     if (asked !== 0 && tunnel && tunnel.publicPort !== asked) {
       // A minimal server ignores the requested port (an extra field to it) and opens any.
-      throw new BurrowError('refused', `the server opened port ${tunnel.publicPort}, not the requested port ${asked}: it does not let clients choose their public port`);
+      throw new BurrowError(
+        'refused',
+        `the server opened port ${tunnel.publicPort}, not the requested port ${asked}: it does not let clients choose their public port`,
+      );
     }
-    return tunnel && previous !== undefined && tunnel.publicPort !== previous ? { tunnel, previousPort: previous } : undefined;
+    return tunnel && previous !== undefined && tunnel.publicPort !== previous
+      ? { tunnel, previousPort: previous }
+      : undefined;
   }
 
   /** The ports were freed on purpose (GOAWAY): their leases are worth nothing now. */
@@ -84,7 +90,12 @@ export class TunnelTable {
       return;
     }
     const { localPort, proxyProtocol } = entry.request;
-    entry.tunnel = { localHost: entry.request.localHost === undefined ? this.localHost : unbracket(entry.request.localHost), localPort, publicPort, url };
+    entry.tunnel = {
+      localHost: entry.request.localHost === undefined ? this.localHost : unbracket(entry.request.localHost),
+      localPort,
+      publicPort,
+      url,
+    };
     if (proxyProtocol !== undefined) entry.tunnel.proxyProtocol = proxyProtocol;
     // Keep `open` in request order, whatever order the replies came in.
     this.open.splice(0, this.open.length, ...this.entries.flatMap((e) => (e.tunnel ? [e.tunnel] : [])));

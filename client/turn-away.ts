@@ -48,10 +48,18 @@ export class TurnAwayWarnings {
   private report(): void {
     const parts: string[] = [];
     if (this.refused > 0) parts.push(`turned away ${visitors(this.refused)} (reset at once)`);
-    if (this.ignored > 0) parts.push(`ignored ${visitors(this.ignored)} (this server cannot be told to reset them: they wait for its timeout)`);
+    if (this.ignored > 0)
+      parts.push(
+        `ignored ${visitors(this.ignored)} (this server cannot be told to reset them: they wait for its timeout)`,
+      );
     this.refused = 0;
     this.ignored = 0;
-    this.warn(new BurrowError('over-limit', `${parts.join('; ')}: already serving ${this.limit} connections, the most allowed at once (maxConnections)`));
+    this.warn(
+      new BurrowError(
+        'over-limit',
+        `${parts.join('; ')}: already serving ${this.limit} connections, the most allowed at once (maxConnections)`,
+      ),
+    );
   }
 }
 

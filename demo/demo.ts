@@ -12,8 +12,8 @@ const say = (text: string): void => console.log(`\n# ${text}`);
 const show = (event: TraceEvent): void => console.log(`  ${formatTrace(event)}`);
 
 console.log('How to read the trace:  [who saw it] which-socket  -> sent  <- received  .. a moment');
-console.log('  control#1 / control   the client\'s one long-lived control connection (server / client side)');
-console.log('  visitor:<id>          a visitor\'s socket on the public port (server side)');
+console.log("  control#1 / control   the client's one long-lived control connection (server / client side)");
+console.log("  visitor:<id>          a visitor's socket on the public port (server side)");
 console.log('  data#1 / data:<id>    the data connection the client opens for that visitor');
 
 // 1. The "local service": what you would run on your laptop.

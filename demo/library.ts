@@ -27,8 +27,14 @@ const client = await startClient({
 const [tunnel] = client.tunnels;
 console.log(`forwarding ${tunnel?.url} -> 127.0.0.1:${localPort}`);
 
-client.on('connection', ({ visitor, tunnel }: ConnectionEvent) => console.log(`visitor ${visitor} joined on ${tunnel.url}`));
-client.on('connection-close', (c) => console.log(`visitor ${c.visitor}: ${c.bytesIn} B in, ${c.bytesOut} B out, ${c.durationMs} ms${c.aborted ? ', reset' : ''}`));
+client.on('connection', ({ visitor, tunnel }: ConnectionEvent) =>
+  console.log(`visitor ${visitor} joined on ${tunnel.url}`),
+);
+client.on('connection-close', (c) =>
+  console.log(
+    `visitor ${c.visitor}: ${c.bytesIn} B in, ${c.bytesOut} B out, ${c.durationMs} ms${c.aborted ? ', reset' : ''}`,
+  ),
+);
 client.on('warning', (error: BurrowError) => console.warn(`warning (${error.code}): ${error.message}`));
 client.on('disconnected', (error) => console.warn(`lost the server: ${error.message}`));
 client.on('reconnecting', ({ attempt, delayMs }) => console.warn(`reconnecting in ${delayMs} ms (attempt ${attempt})`));
@@ -44,7 +50,9 @@ for await (const chunk of visitor) echoed += String(chunk);
 await closed;
 console.log(`echoed: ${echoed}`);
 const { tunnels } = server.stats(); // what it holds now; totals() counts since start
-console.log(`the server holds ${tunnels} tunnel(s) and has relayed ${server.totals().bytesFromVisitors} B from visitors`);
+console.log(
+  `the server holds ${tunnels} tunnel(s) and has relayed ${server.totals().bytesFromVisitors} B from visitors`,
+);
 
 await client.close(); // graceful: GOAWAY, joined connections get shutdownTimeoutMs; idempotent
 await server.close(); // the same on the server; destroy() on either ends everything at once

@@ -25,7 +25,13 @@ export const msLeft = (deadline: number): number => Math.max(1, deadline - Date.
  * the first line (or authentication) must all be done by then. `label` names the
  * connection in traces; it is asked only once the connection has said something, so one
  * that closes without a byte (a client checking that the port answers) uses no number. */
-export async function admit(socket: net.Socket, ctx: ServerContext, label: () => string, deadline: number, kind: 'control' | 'data'): Promise<net.Socket | undefined> {
+export async function admit(
+  socket: net.Socket,
+  ctx: ServerContext,
+  label: () => string,
+  deadline: number,
+  kind: 'control' | 'data',
+): Promise<net.Socket | undefined> {
   const peer = peerOf(socket); // now: a failed TLS handshake can take the address with it
   const first = await firstByte(socket, msLeft(deadline));
   if (first === 'closed') {
@@ -82,7 +88,9 @@ async function handshake(
     turnAway(secure, ctx, conn, formatErr('bad-certificate', result.rejected));
     return undefined;
   }
-  const client = serverTls.requireClientCert ? ` (client certificate: ${secure.getPeerX509Certificate()?.subject ?? 'none'})` : '';
+  const client = serverTls.requireClientCert
+    ? ` (client certificate: ${secure.getPeerX509Certificate()?.subject ?? 'none'})`
+    : '';
   ctx.trace(conn, 'event', `TLS ${secure.getProtocol()} established${client}`);
   return secure;
 }
@@ -112,7 +120,8 @@ function firstByte(socket: net.Socket, timeoutMs: number): Promise<number | 'tim
 }
 
 /** `address:port` of the peer, for the operator's log. */
-export const peerOf = (socket: net.Socket): string => formatAddress(socket.remoteAddress, socket.remotePort) ?? 'an unknown address';
+export const peerOf = (socket: net.Socket): string =>
+  formatAddress(socket.remoteAddress, socket.remotePort) ?? 'an unknown address';
 
 function turnAway(socket: net.Socket, ctx: ServerContext, conn: string, line: string): void {
   ctx.trace(conn, 'send', line.trimEnd());

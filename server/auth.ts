@@ -55,10 +55,14 @@ export class ControlAuth {
  * refusal to close it with. Checked before the id is looked up, so a connection without
  * the secret can neither take a visitor nor learn whether its id exists. */
 export function checkDataProof(secret: string | undefined, id: string, proof: string | undefined): Refusal | undefined {
-  if (secret === undefined) return proof === undefined ? undefined : refusal('auth-disabled', 'this server has no secret');
+  if (secret === undefined)
+    return proof === undefined ? undefined : refusal('auth-disabled', 'this server has no secret');
   if (proof === undefined) return refusal('auth-required', 'this server requires a proof: ID <id> <proof>');
   return sameToken(proof, dataProof(secret, id)) ? undefined : refusal('auth-failed', 'wrong secret');
 }
 
 type Refusal = Required<AuthAnswer>;
-const refusal = (reason: AuthReason, detail: string): Refusal => ({ line: formatErr(reason, detail), refused: { reason, detail } });
+const refusal = (reason: AuthReason, detail: string): Refusal => ({
+  line: formatErr(reason, detail),
+  refused: { reason, detail },
+});

@@ -29,7 +29,9 @@ export async function setAside(holding: string, certFile: string, keyFile: strin
   const time = new Date().toISOString().replaceAll(/[-:]/g, '');
   // Past the highest number taken at this time, not in a gap prune() left: the suffixes
   // must sort in the order the pairs were set aside.
-  const taken = (await asideSuffixes(certFile, keyFile)).filter((suffix) => suffix === time || suffix.startsWith(`${time}-`));
+  const taken = (await asideSuffixes(certFile, keyFile)).filter(
+    (suffix) => suffix === time || suffix.startsWith(`${time}-`),
+  );
   const newest = taken.sort(newestFirst)[0];
   for (let n = newest === undefined ? 0 : numberOf(newest) + 1; ; n++) {
     const suffix = n === 0 ? time : `${time}-${n}`;

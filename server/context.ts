@@ -15,7 +15,14 @@ import type { TunnelQuota } from './quota.ts';
 import type { Tunnel, TunnelSession } from './tunnel.ts';
 
 /** Why a connection was turned away at the door (TLS) or at authentication. */
-export type RefusalReason = 'tls-required' | 'tls-not-enabled' | 'tls-failed' | 'bad-certificate' | 'auth-required' | 'auth-failed' | 'auth-disabled';
+export type RefusalReason =
+  | 'tls-required'
+  | 'tls-not-enabled'
+  | 'tls-failed'
+  | 'bad-certificate'
+  | 'auth-required'
+  | 'auth-failed'
+  | 'auth-disabled';
 
 export interface ServerContext {
   /** The shared secret clients must prove they know; undefined for an open relay. */

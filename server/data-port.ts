@@ -31,7 +31,10 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   const address = raw.remoteAddress ?? 'unknown';
   const { handshakesPerAddress } = ctx;
   if (!handshakesPerAddress.tryAdd(address)) {
-    const line = formatErr('too-many-connections', `limit is ${ctx.limits.maxHandshakesPerIp} data handshakes per address`);
+    const line = formatErr(
+      'too-many-connections',
+      `limit is ${ctx.limits.maxHandshakesPerIp} data handshakes per address`,
+    );
     ctx.trace(label(), 'send', `${line.trimEnd()} (to ${peerOf(raw)})`);
     closeWithLine(raw, line);
     return;
@@ -65,7 +68,12 @@ interface Paired {
 /** From accept to pairing: admits the connection (TLS), reads its ID line and takes the
  * visitor waiting for that id. Resolves with both, or undefined once the connection has
  * been turned away (or went away). */
-async function handshake(raw: Socket, ctx: ServerContext, label: () => string, deadline: number): Promise<Paired | undefined> {
+async function handshake(
+  raw: Socket,
+  ctx: ServerContext,
+  label: () => string,
+  deadline: number,
+): Promise<Paired | undefined> {
   const socket = await admit(raw, ctx, label, deadline, 'data');
   if (!socket) return undefined;
   const conn = label();
@@ -119,25 +127,49 @@ async function pipe({ socket, id, visitor }: Paired, ctx: ServerContext, conn: s
   ctx.trace(visitorLabel, 'event', `paired with ${conn} after ${waitMs} ms; piping`);
   const totals = await joinSockets(visitor.socket, socket, {
     onHalfClose: (from) =>
-      ctx.trace(visitorLabel, 'event', from === 'a' ? 'the visitor half-closed (FIN); passed on to the client' : 'the client half-closed (FIN); passed on to the visitor'),
+      ctx.trace(
+        visitorLabel,
+        'event',
+        from === 'a'
+          ? 'the visitor half-closed (FIN); passed on to the client'
+          : 'the client half-closed (FIN); passed on to the visitor',
+      ),
     // The client's FIN may be its operating system closing up after a crash: pass it on
     // only once the client has proved it is alive (fin-check); otherwise reset the visitor.
     confirmEnd: session.extensions.has('fin-check')
       ? (from, proceed) => {
           if (from === 'a') return proceed(true);
-          ctx.trace(visitorLabel, 'event', 'the client half-closed (FIN); checking that the client is alive before passing it on');
+          ctx.trace(
+            visitorLabel,
+            'event',
+            'the client half-closed (FIN); checking that the client is alive before passing it on',
+          );
           const deadline = Date.now() + ctx.limits.heartbeatTimeoutMs;
-          confirmAcrossReconnects(() => voucherFor(visitor.owner, ctx), ctx.finWaits, deadline, (alive) => {
-            if (!alive) ctx.trace(visitorLabel, 'event', 'the client is gone: resetting the visitor instead of passing on its FIN');
-            proceed(alive);
-          });
+          confirmAcrossReconnects(
+            () => voucherFor(visitor.owner, ctx),
+            ctx.finWaits,
+            deadline,
+            (alive) => {
+              if (!alive)
+                ctx.trace(
+                  visitorLabel,
+                  'event',
+                  'the client is gone: resetting the visitor instead of passing on its FIN',
+                );
+              proceed(alive);
+            },
+          );
         }
       : undefined,
   });
   ctx.counters.unpaired(visitor.socket);
   if (instance !== undefined) ctx.departures.ended(instance);
   const how = totals.aborted ? 'reset' : 'closed';
-  ctx.trace(visitorLabel, 'event', `${how}: ${totals.fromA} bytes from the visitor, ${totals.toA} bytes to it, ${Math.round(performance.now() - visitor.since)} ms`);
+  ctx.trace(
+    visitorLabel,
+    'event',
+    `${how}: ${totals.fromA} bytes from the visitor, ${totals.toA} bytes to it, ${Math.round(performance.now() - visitor.since)} ms`,
+  );
 }
 
 /** Who can vouch that the client process behind `tunnel` is alive: the control

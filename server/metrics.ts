@@ -61,37 +61,97 @@ function serverMetrics(server: BurrowServer) {
   // One reading per scrape, so related numbers (bytes in and out) agree with each other.
   let now = { stats: server.stats(), totals: server.totals() };
   const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
   };
   // Counters whose running totals live in the server: set to those totals at each scrape.
   const total = (name: string, help: string, read: () => number): void => {
-    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
   };
   const totalsBy = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
-    new Counter({ name, help, labelNames: [label], registers, collect() {
-      this.reset();
-      for (const [value, count] of Object.entries(read())) this.inc({ [label]: value }, count);
-    } });
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers,
+      collect() {
+        this.reset();
+        for (const [value, count] of Object.entries(read())) this.inc({ [label]: value }, count);
+      },
+    });
   };
 
   gauge('burrow_clients', 'Control connections open now.', () => now.stats.clients);
   gauge('burrow_tunnels', 'Tunnels open now (public ports listening, or being opened).', () => now.stats.tunnels);
-  gauge('burrow_visitors_pending', 'Visitors waiting now for their client to dial back.', () => now.stats.pendingVisitors);
+  gauge(
+    'burrow_visitors_pending',
+    'Visitors waiting now for their client to dial back.',
+    () => now.stats.pendingVisitors,
+  );
   gauge('burrow_visitors_active', 'Visitors joined to a data connection now.', () => now.totals.visitorsActive);
-  gauge('burrow_leased_ports', 'Public ports kept under lease now for clients that dropped (they count towards the tunnel limits).', () => now.stats.leasedPorts);
-  total('burrow_control_connections_total', 'Control connections accepted (before TLS and authentication).', () => now.totals.controlConnections);
+  gauge(
+    'burrow_leased_ports',
+    'Public ports kept under lease now for clients that dropped (they count towards the tunnel limits).',
+    () => now.stats.leasedPorts,
+  );
+  total(
+    'burrow_control_connections_total',
+    'Control connections accepted (before TLS and authentication).',
+    () => now.totals.controlConnections,
+  );
   total('burrow_visitor_connections_total', 'Visitor connections accepted onto a tunnel.', () => now.totals.visitors);
-  total('burrow_visitors_over_limit_total', 'Visitor connections reset at once because a limit was reached.', () => now.totals.visitorsOverLimit);
-  total('burrow_visitors_timed_out_total', 'Visitors closed because no data connection came in time.', () => now.totals.visitorsTimedOut);
+  total(
+    'burrow_visitors_over_limit_total',
+    'Visitor connections reset at once because a limit was reached.',
+    () => now.totals.visitorsOverLimit,
+  );
+  total(
+    'burrow_visitors_timed_out_total',
+    'Visitors closed because no data connection came in time.',
+    () => now.totals.visitorsTimedOut,
+  );
   total('burrow_visitors_paired_total', 'Visitors joined to their data connection.', () => now.totals.visitorsPaired);
-  total('burrow_visitors_refused_total', 'Visitors reset at once because their client turned them away (REFUSE).', () => now.totals.visitorsRefused);
-  totalsBy('burrow_visitor_bytes_total', 'Bytes of joined visitors (in: from them, out: to them), open connections included.', 'direction', () => ({
-    in: now.totals.bytesFromVisitors,
-    out: now.totals.bytesToVisitors,
-  }));
+  total(
+    'burrow_visitors_refused_total',
+    'Visitors reset at once because their client turned them away (REFUSE).',
+    () => now.totals.visitorsRefused,
+  );
+  totalsBy(
+    'burrow_visitor_bytes_total',
+    'Bytes of joined visitors (in: from them, out: to them), open connections included.',
+    'direction',
+    () => ({
+      in: now.totals.bytesFromVisitors,
+      out: now.totals.bytesToVisitors,
+    }),
+  );
   totalsBy('burrow_errors_total', 'ERR lines the server sent, by reason.', 'reason', () => now.totals.errors);
-  const refused = new Counter({ name: 'burrow_refused_connections_total', help: 'Connections turned away for TLS or authentication, by reason.', labelNames: ['reason'], registers });
-  const wait = new Histogram({ name: 'burrow_pairing_wait_seconds', help: 'How long a visitor waited for its client to dial back.', buckets: WAIT_BUCKETS, registers });
+  const refused = new Counter({
+    name: 'burrow_refused_connections_total',
+    help: 'Connections turned away for TLS or authentication, by reason.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const wait = new Histogram({
+    name: 'burrow_pairing_wait_seconds',
+    help: 'How long a visitor waited for its client to dial back.',
+    buckets: WAIT_BUCKETS,
+    registers,
+  });
 
   const registry = Registry.merge([processRegistry(), own]);
   return {
@@ -120,11 +180,16 @@ export async function startMetrics(server: BurrowServer, options: MetricsOptions
   const http = createServer(limits, (request, response) => {
     const path = request.url?.split('?')[0];
     if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
-      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: metrics are at /metrics\n');
+      response
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('not found: metrics are at /metrics\n');
       return;
     }
     metrics.scrape().then(
-      (body) => response.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(body) }).end(body),
+      (body) =>
+        response
+          .writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(body) })
+          .end(body),
       (error: unknown) => {
         // A failed scrape is the scraper's problem, never the relay's.
         debug('scrape failed: %s', describe(error));
@@ -134,7 +199,11 @@ export async function startMetrics(server: BurrowServer, options: MetricsOptions
   });
   http.maxConnections = METRICS_MAX_CONNECTIONS;
   http.on('drop', (peer?: { remoteAddress?: string; remotePort?: number }) =>
-    debug('metrics: closed a connection from %s: over %d at once', formatAddress(peer?.remoteAddress, peer?.remotePort) ?? 'an unknown address', METRICS_MAX_CONNECTIONS),
+    debug(
+      'metrics: closed a connection from %s: over %d at once',
+      formatAddress(peer?.remoteAddress, peer?.remotePort) ?? 'an unknown address',
+      METRICS_MAX_CONNECTIONS,
+    ),
   );
   await listen(http, options);
   // Errors after listening (EMFILE on accept) must not crash the relay.
@@ -161,7 +230,11 @@ export async function startMetrics(server: BurrowServer, options: MetricsOptions
 function listen(http: Server, { host, port }: MetricsOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (error: unknown): void =>
-      reject(new BurrowError('listen-failed', `cannot serve metrics on ${hostPort(host, port)}: ${describe(error)}`, { cause: error }));
+      reject(
+        new BurrowError('listen-failed', `cannot serve metrics on ${hostPort(host, port)}: ${describe(error)}`, {
+          cause: error,
+        }),
+      );
     http.once('error', fail);
     try {
       http.listen({ host, port }, () => {
@@ -174,8 +247,8 @@ function listen(http: Server, { host, port }: MetricsOptions): Promise<void> {
   });
 }
 
-
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** Reads `PORT`, `HOST:PORT` or `[IPv6]:PORT` (port 0-65535, 0 for any free one). A bare
  * port binds 127.0.0.1: metrics go on a public interface only when asked. */

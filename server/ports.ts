@@ -44,7 +44,11 @@ export class PortPool {
    * Rejects with a PortError whose reason is the word the client will see. `cancelled`
    * is asked between attempts, so a search stops when its requester has gone.
    */
-  async listen(requested: number, onVisitor: (socket: net.Socket) => void, cancelled = (): boolean => false): Promise<net.Server> {
+  async listen(
+    requested: number,
+    onVisitor: (socket: net.Socket) => void,
+    cancelled = (): boolean => false,
+  ): Promise<net.Server> {
     const { min, max } = this.options.range;
     if (requested !== 0) {
       if (requested < min || requested > max) {
@@ -84,7 +88,13 @@ export class PortPool {
     // pauseOnConnect: a visitor's bytes stay in the kernel until it is paired, so waiting
     // visitors cost no user-space memory; allowHalfOpen: carry FIN through (see pipe.ts).
     const server = net.createServer(
-      { pauseOnConnect: true, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS },
+      {
+        pauseOnConnect: true,
+        allowHalfOpen: true,
+        noDelay: true,
+        keepAlive: true,
+        keepAliveInitialDelay: KEEPALIVE_DELAY_MS,
+      },
       onVisitor,
     );
     this.held.add(port); // reserve before the await so a concurrent request skips it

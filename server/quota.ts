@@ -20,9 +20,16 @@ export class TunnelQuota {
 
   /** Counts one more port for `address`, unless the server or the address is at its limit. */
   tryAdd(address: string): QuotaRefusal | undefined {
-    if (this.count >= this.maxTunnels) return { reason: 'server-full', detail: `the server holds its limit of ${this.maxTunnels} tunnels (leased ports included)` };
+    if (this.count >= this.maxTunnels)
+      return {
+        reason: 'server-full',
+        detail: `the server holds its limit of ${this.maxTunnels} tunnels (leased ports included)`,
+      };
     if (!this.perAddress.tryAdd(address)) {
-      return { reason: 'too-many-tunnels', detail: `limit is ${this.maxTunnelsPerIp} per address (leased ports included)` };
+      return {
+        reason: 'too-many-tunnels',
+        detail: `limit is ${this.maxTunnelsPerIp} per address (leased ports included)`,
+      };
     }
     this.count++;
     return undefined;

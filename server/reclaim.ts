@@ -15,7 +15,12 @@ const HOLDER_PING_MS = 2_000;
  * when another process that is still alive holds the tunnel with that same lease (two
  * clients sharing one lease file): it keeps it.
  */
-export async function reclaimPort(ctx: ServerContext, claimant: TunnelSession, port: number, lease: string): Promise<{ address: string } | 'no' | 'in-use'> {
+export async function reclaimPort(
+  ctx: ServerContext,
+  claimant: TunnelSession,
+  port: number,
+  lease: string,
+): Promise<{ address: string } | 'no' | 'in-use'> {
   const live = ctx.liveTunnels.get(port);
   if (live) {
     if (!sameToken(live.lease, lease)) return 'no';
@@ -36,7 +41,8 @@ export async function reclaimPort(ctx: ServerContext, claimant: TunnelSession, p
 }
 
 /** Both connections come from one client process (the same `fin-check` instance). */
-const sameProcess = (a: TunnelSession, b: TunnelSession): boolean => a.clientInstance !== undefined && a.clientInstance === b.clientInstance;
+const sameProcess = (a: TunnelSession, b: TunnelSession): boolean =>
+  a.clientInstance !== undefined && a.clientInstance === b.clientInstance;
 
 /** True if the holder does not answer a PING soon (a zombie of a crashed client, or one
  * that never agreed to heartbeats, so it cannot say). */

@@ -63,13 +63,16 @@ export function tlsName(text: string): string | undefined {
   const name = value.toLowerCase().replace(/\.$/, '');
   const labels = name.split('.');
   // A last label of digits alone reads as an address (1.2.3.999, 10.1): not a host name.
-  if (name.length > 253 || !labels.every((label) => LABEL.test(label)) || /^[0-9]+$/.test(labels.at(-1) ?? '')) return undefined;
+  if (name.length > 253 || !labels.every((label) => LABEL.test(label)) || /^[0-9]+$/.test(labels.at(-1) ?? ''))
+    return undefined;
   return name;
 }
 
 /** Does `cert` name `name` (a tlsName() result), as a client's host name check sees it? */
 function covers(cert: X509Certificate, name: string): boolean {
-  return net.isIP(name) !== 0 ? cert.checkIP(name) !== undefined : cert.checkHost(name, { subject: 'never' }) !== undefined;
+  return net.isIP(name) !== 0
+    ? cert.checkIP(name) !== undefined
+    : cert.checkHost(name, { subject: 'never' }) !== undefined;
 }
 
 /** The names a certificate replacing one that named `kept` names: those kept (but the
@@ -85,7 +88,8 @@ function carriedNames(kept: StoredCertificate): string[] {
   const names: string[] = [];
   for (const text of kept.names) {
     const name = tlsName(text);
-    if (name === undefined) debug('%s names %s, which a self-signed certificate cannot: not carried over', kept.certFile, text);
+    if (name === undefined)
+      debug('%s names %s, which a self-signed certificate cannot: not carried over', kept.certFile, text);
     else names.push(name);
   }
   return names;
@@ -116,7 +120,11 @@ export async function loadOrCreateCertificate(dir: string, names: readonly strin
   const keyFile = path.join(dir, 'tls-key.pem');
   const wanted = names.map((text) => {
     const name = tlsName(text);
-    if (name === undefined) throw new BurrowError('listen-failed', `"${text}" is not a host name or an IP address, so no TLS certificate can name it`);
+    if (name === undefined)
+      throw new BurrowError(
+        'listen-failed',
+        `"${text}" is not a host name or an IP address, so no TLS certificate can name it`,
+      );
     return name;
   });
   try {
@@ -139,10 +147,15 @@ export async function loadOrCreateCertificate(dir: string, names: readonly strin
       const made = await create(dir, certFile, keyFile, namesToCertify(wanted, carried));
       if (made !== undefined) return replaced === undefined ? made : { ...made, replaced };
     }
-    throw new BurrowError('listen-failed', `the TLS certificate in ${dir} kept changing while this server loaded it: is another burrow server starting there with other --tls-name values?`);
+    throw new BurrowError(
+      'listen-failed',
+      `the TLS certificate in ${dir} kept changing while this server loaded it: is another burrow server starting there with other --tls-name values?`,
+    );
   } catch (error) {
     if (error instanceof BurrowError) throw error;
-    throw new BurrowError('listen-failed', `cannot load or create the TLS certificate in ${dir}: ${describe(error)}`, { cause: error });
+    throw new BurrowError('listen-failed', `cannot load or create the TLS certificate in ${dir}: ${describe(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -172,7 +185,12 @@ async function retire(certFile: string, keyFile: string, examined: string): Prom
 
 /** Generates a pair naming `names` and commits it; undefined if another pair was committed
  * first (the caller loads that one). */
-async function create(dir: string, certFile: string, keyFile: string, names: string[]): Promise<StoredCertificate | undefined> {
+async function create(
+  dir: string,
+  certFile: string,
+  keyFile: string,
+  names: string[],
+): Promise<StoredCertificate | undefined> {
   const { cert, key } = await generate(names);
   // Unique temporary names: two servers (or two calls in one process) never share one.
   const tag = `${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -198,14 +216,23 @@ async function create(dir: string, certFile: string, keyFile: string, names: str
   }
   debug('created %s and %s for %s', certFile, keyFile, names.join(', '));
   const x509 = new X509Certificate(cert);
-  return { cert, key, fingerprint: x509.fingerprint256, created: true, certFile, keyFile, names: certificateNames(x509.toLegacyObject()) };
+  return {
+    cert,
+    key,
+    fingerprint: x509.fingerprint256,
+    created: true,
+    certFile,
+    keyFile,
+    names: certificateNames(x509.toLegacyObject()),
+  };
 }
 
 /** The stored pair; undefined if neither file exists; rejects if only one does, if they
  * cannot be parsed, or if the key is not the certificate's. */
 async function loadExisting(certFile: string, keyFile: string): Promise<StoredCertificate | undefined> {
   const remedy = `delete both ${certFile} and ${keyFile} to create a new pair, or pass --tls-cert and --tls-key`;
-  const fail = (message: string, cause?: unknown): BurrowError => new BurrowError('listen-failed', `${message}: ${remedy}`, { cause });
+  const fail = (message: string, cause?: unknown): BurrowError =>
+    new BurrowError('listen-failed', `${message}: ${remedy}`, { cause });
   const parse = <T>(make: () => T, what: string): T => {
     try {
       return make();
@@ -217,19 +244,34 @@ async function loadExisting(certFile: string, keyFile: string): Promise<StoredCe
     const [cert, key] = await Promise.all([readIfExists(certFile), readIfExists(keyFile)]);
     if (cert === undefined && key === undefined) return undefined;
     if (cert === undefined || key === undefined) {
-      if (attempt >= SETTLE_ATTEMPTS) throw fail(cert === undefined ? `${keyFile} exists but ${certFile} does not` : `${certFile} exists but ${keyFile} does not`);
+      if (attempt >= SETTLE_ATTEMPTS)
+        throw fail(
+          cert === undefined
+            ? `${keyFile} exists but ${certFile} does not`
+            : `${certFile} exists but ${keyFile} does not`,
+        );
       await delay(SETTLE_MS);
       continue;
     }
     const x509 = parse(() => new X509Certificate(cert), `${certFile} is not a PEM certificate`);
     const privateKey = parse(() => createPrivateKey(key), `${keyFile} is not a usable PEM private key`);
     if (!x509.checkPrivateKey(privateKey)) throw fail(`${keyFile} is not the private key of ${certFile}`);
-    return { cert, key, fingerprint: x509.fingerprint256, created: false, certFile, keyFile, names: certificateNames(x509.toLegacyObject()) };
+    return {
+      cert,
+      key,
+      fingerprint: x509.fingerprint256,
+      created: false,
+      certFile,
+      keyFile,
+      names: certificateNames(x509.toLegacyObject()),
+    };
   }
 }
 
 async function readIfExists(file: string): Promise<string | undefined> {
-  return fs.readFile(file, 'utf8').catch((error: unknown) => (systemCode(error) === 'ENOENT' ? undefined : Promise.reject(error)));
+  return fs
+    .readFile(file, 'utf8')
+    .catch((error: unknown) => (systemCode(error) === 'ENOENT' ? undefined : Promise.reject(error)));
 }
 
 async function generate(names: string[]): Promise<{ cert: string; key: string }> {
@@ -249,7 +291,10 @@ async function generate(names: string[]): Promise<{ cert: string; key: string }>
       { name: 'extKeyUsage', serverAuth: true },
       // A host name as a DNS name (type 2), an address as an IP address (type 7): clients
       // check an address only against the latter.
-      { name: 'subjectAltName', altNames: names.map((name) => (net.isIP(name) !== 0 ? { type: 7, ip: name } : { type: 2, value: name })) },
+      {
+        name: 'subjectAltName',
+        altNames: names.map((name) => (net.isIP(name) !== 0 ? { type: 7, ip: name } : { type: 2, value: name })),
+      },
     ],
   });
   // selfsigned ends its PEMs without a newline; files (and `cat a.pem b.pem`) want one.

@@ -151,9 +151,18 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     });
     this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) => {
       this.counters.visitorsTimedOut++;
-      this.trace(`visitor:${id.slice(0, 6)}`, 'event', `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`);
+      this.trace(
+        `visitor:${id.slice(0, 6)}`,
+        'event',
+        `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`,
+      );
     });
-    const socketOptions = { allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
+    const socketOptions = {
+      allowHalfOpen: true,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: KEEPALIVE_DELAY_MS,
+    };
     this.controlListener = net.createServer(socketOptions, (socket) => {
       // A failure while setting one connection up must not take the relay down.
       this.openSession(socket).catch((error: unknown) => {
@@ -315,7 +324,8 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   trace(conn: string, kind: TraceEvent['kind'], text: string): void {
     // Every line the server sends passes here: count its refusals by reason.
     if (kind === 'send' && text.startsWith('ERR ')) this.counters.error(text.split(' ')[1] ?? '');
-    if (this.listenerCount('trace') > 0) this.emit('trace', { side: 'server', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
+    if (this.listenerCount('trace') > 0)
+      this.emit('trace', { side: 'server', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
   }
 
   clientEvent(event: ClientEvent): void {
@@ -362,7 +372,9 @@ function listenOn(listener: net.Server, port: number, host: string | undefined, 
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => {
       const where = host === undefined ? `port ${port}` : hostPort(host, port);
-      reject(new BurrowError('listen-failed', `cannot listen on ${name} ${where}: ${describe(error)}`, { cause: error }));
+      reject(
+        new BurrowError('listen-failed', `cannot listen on ${name} ${where}: ${describe(error)}`, { cause: error }),
+      );
     };
     listener.once('error', onError);
     listener.listen({ port, host }, () => {

@@ -6,7 +6,16 @@ import { nanoid } from 'nanoid';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { AliveCheck, type Answer } from '../shared/alive-check.ts';
 import { abortSocket } from '../shared/pipe.ts';
-import { agreeOn, formatErr, formatHello, formatOk, formatSignal, MAX_LINE_LENGTH, parseClientControlLine, type Extension } from '../shared/protocol.ts';
+import {
+  agreeOn,
+  formatErr,
+  formatHello,
+  formatOk,
+  formatSignal,
+  MAX_LINE_LENGTH,
+  parseClientControlLine,
+  type Extension,
+} from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
 import { msLeft, peerOf } from './admit.ts';
 import { ControlAuth, type AuthAnswer } from './auth.ts';
@@ -74,7 +83,10 @@ export class ControlSession {
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
     const first = ctx.limits.handshakeTimeoutMs;
-    this.expectLineWithin(msLeft(deadline), () => `${this.auth.authenticated ? 'no line' : 'not authenticated'} within ${first} ms of connecting`);
+    this.expectLineWithin(
+      msLeft(deadline),
+      () => `${this.auth.authenticated ? 'no line' : 'not authenticated'} within ${first} ms of connecting`,
+    );
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
       onTooLong: () => this.fail(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
@@ -105,10 +117,13 @@ export class ControlSession {
     this.alive.fail();
     this.ctx.departures.forget(this.clientInstance, this);
     const keep = this.keepOnClose();
-    for (const lease of this.heldLeases) if (this.ctx.leaseHolders.get(lease) === this) this.ctx.leaseHolders.delete(lease);
+    for (const lease of this.heldLeases)
+      if (this.ctx.leaseHolders.get(lease) === this) this.ctx.leaseHolders.delete(lease);
     const why = this.why(finalLine);
     if (!this.announced) debug('%s from %s closed before it was a client: %s', this.label, this.address, why);
-    const left = this.announced ? { kind: 'disconnected' as const, conn: this.label, address: this.address, why, tunnels: this.tunnels.size } : undefined;
+    const left = this.announced
+      ? { kind: 'disconnected' as const, conn: this.label, address: this.address, why, tunnels: this.tunnels.size }
+      : undefined;
     // Reported once the teardown is done, so that a listener sees the ports leased or free
     // (and one that throws cannot stop it half-way); still before the leases kept, which
     // are what became of this client's ports.
@@ -121,7 +136,13 @@ export class ControlSession {
         if (finalLine !== '') this.ctx.trace(this.label, 'send', finalLine.trimEnd());
         closeWithLine(this.socket, finalLine);
       }
-      this.ctx.trace(this.label, 'event', keep === 'lease' ? 'closed; its public ports are kept for its lease' : 'closed; its public ports are free again');
+      this.ctx.trace(
+        this.label,
+        'event',
+        keep === 'lease'
+          ? 'closed; its public ports are kept for its lease'
+          : 'closed; its public ports are free again',
+      );
     });
   }
 
@@ -218,7 +239,10 @@ export class ControlSession {
     if (message.verb === 'HELLO') {
       if (this.linesReceived !== 1) return this.refuse(formatErr('bad-arguments', 'HELLO must be the first line'));
       // fin-check needs the client's instance: without one it is not agreed.
-      const offered = message.values['fin-check'] === undefined ? message.extensions.filter((name) => name !== 'fin-check') : message.extensions;
+      const offered =
+        message.values['fin-check'] === undefined
+          ? message.extensions.filter((name) => name !== 'fin-check')
+          : message.extensions;
       this.extensions = agreeOn(offered);
       this.clientInstance = this.extensions.has('fin-check') ? message.values['fin-check'] : undefined;
       // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
@@ -339,11 +363,13 @@ export class ControlSession {
   }
 
   private inOrder(step: () => unknown): void {
-    this.replies = this.replies.then(async () => void (await step())).catch((error: unknown) => {
-      // Not a refusal we know how to word: log it and drop this client, not the server.
-      debug('%s: %O', this.label, error);
-      this.close();
-    });
+    this.replies = this.replies
+      .then(async () => void (await step()))
+      .catch((error: unknown) => {
+        // Not a refusal we know how to word: log it and drop this client, not the server.
+        debug('%s: %O', this.label, error);
+        this.close();
+      });
   }
 
   /** Opens the tunnel for one EXPOSE, in its turn, and answers. Its port counts towards
@@ -355,7 +381,12 @@ export class ControlSession {
     // its lease token. Any other port is one more for the limits.
     const reclaimed = lease === undefined ? 'no' : await reclaimPort(this.ctx, this, remotePort, lease);
     if (reclaimed === 'in-use') {
-      return this.refuseNow(formatErr('port-in-use', `port ${remotePort} is in use by another live client with the same lease (two clients sharing one lease file?)`));
+      return this.refuseNow(
+        formatErr(
+          'port-in-use',
+          `port ${remotePort} is in use by another live client with the same lease (two clients sharing one lease file?)`,
+        ),
+      );
     }
     if (reclaimed !== 'no') {
       this.ctx.quota.move(reclaimed.address, this.address);
@@ -379,7 +410,14 @@ export class ControlSession {
     }
     const publicPort = portOf(listener);
     // From here the tunnel owns the port's place in the limits and gives it back when it closes.
-    tunnel = new Tunnel(publicPort, localPort, reclaimed !== 'no' && lease !== undefined ? lease : nanoid(), listener, this, this.ctx);
+    tunnel = new Tunnel(
+      publicPort,
+      localPort,
+      reclaimed !== 'no' && lease !== undefined ? lease : nanoid(),
+      listener,
+      this,
+      this.ctx,
+    );
     if (this.closed || this.leaving) {
       // The client left (or said GOAWAY) while we were binding. A reclaimed port keeps
       // the lease its client holds; a new one was never told to anyone.
@@ -391,7 +429,14 @@ export class ControlSession {
     this.holdLease(tunnel.lease);
     this.send(formatOk(publicPort, tunnel.lease));
     this.ctx.finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
-    this.ctx.clientEvent({ kind: 'tunnel-opened', conn: this.label, address: this.address, publicPort, localPort, reclaimed: reclaimed !== 'no' });
+    this.ctx.clientEvent({
+      kind: 'tunnel-opened',
+      conn: this.label,
+      address: this.address,
+      publicPort,
+      localPort,
+      reclaimed: reclaimed !== 'no',
+    });
     this.ctx.trace(this.label, 'event', `public port ${publicPort} now forwards to the client's port ${localPort}`);
   }
 

@@ -44,14 +44,18 @@ export class ServerTls {
         rejectUnauthorized: false,
       });
     } catch (error) {
-      throw new BurrowError('listen-failed', `cannot use the TLS certificate and key: ${describe(error)}`, { cause: error });
+      throw new BurrowError('listen-failed', `cannot use the TLS certificate and key: ${describe(error)}`, {
+        cause: error,
+      });
     }
     this.server.on('secureConnection', (socket) => {
       socket.allowHalfOpen = true; // see handshake()
       // A certificate must be there as well as verified (see secureOptions above).
       const verified = socket.authorized && socket.getPeerX509Certificate() !== undefined;
       if (!this.requireClientCert || verified) return this.settle(keyOf(socket), { socket });
-      const why = socket.getPeerX509Certificate() ? `not signed by the client CA (${socket.authorizationError})` : 'none presented';
+      const why = socket.getPeerX509Certificate()
+        ? `not signed by the client CA (${socket.authorizationError})`
+        : 'none presented';
       this.settle(keyOf(socket), { socket, rejected: `client certificate: ${why}` });
     });
     this.server.on('tlsClientError', (error, socket) => {
@@ -77,7 +81,9 @@ export class ServerTls {
         clearTimeout(timer);
         resolve(result);
       });
-      tcp.once('close', () => this.settle(key, { failed: 'the client hung up during the TLS handshake (does it trust our certificate?)' }));
+      tcp.once('close', () =>
+        this.settle(key, { failed: 'the client hung up during the TLS handshake (does it trust our certificate?)' }),
+      );
       // A client that distrusts our certificate hangs up mid-handshake. A half-open socket
       // would wait for the rest of a handshake that never comes: half-close only once the
       // handshake is done (the TLS socket takes this setting from `tcp`).
@@ -94,4 +100,5 @@ export class ServerTls {
   }
 }
 
-const keyOf = (socket: net.Socket): string => `${socket.localAddress} ${socket.localPort} ${socket.remoteAddress} ${socket.remotePort}`;
+const keyOf = (socket: net.Socket): string =>
+  `${socket.localAddress} ${socket.localPort} ${socket.remoteAddress} ${socket.remotePort}`;

@@ -67,7 +67,11 @@ export class Tunnel {
     const id = nanoid(); // 126 random bits: unguessable, so only the client can claim it
     this.ctx.pending.add(id, socket, this);
     const visitor = formatAddress(socket.remoteAddress, socket.remotePort);
-    this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', `accepted from ${visitor ?? 'an unknown address'} on public port ${this.publicPort}`);
+    this.ctx.trace(
+      `visitor:${id.slice(0, 6)}`,
+      'event',
+      `accepted from ${visitor ?? 'an unknown address'} on public port ${this.publicPort}`,
+    );
     // Where the visitor connected to (this host's address as it dialed it), for the
     // client's PROXY header.
     const destination = formatAddress(socket.localAddress, socket.localPort);
@@ -95,7 +99,11 @@ export class Tunnel {
       this.ctx.ports.release(this.publicPort);
       if (keep === 'release') this.ctx.quota.remove(this.session.address);
     }
-    const outcome = { lease: 'port kept for its lease holder', release: 'port free', handover: 'port handed to the client that reclaimed it' };
+    const outcome = {
+      lease: 'port kept for its lease holder',
+      release: 'port free',
+      handover: 'port handed to the client that reclaimed it',
+    };
     this.ctx.trace(`tunnel:${this.publicPort}`, 'event', `closed; ${outcome[keep]}`);
   }
 
@@ -103,7 +111,8 @@ export class Tunnel {
   private overLimit(): string | undefined {
     const { maxConnectionsPerTunnel, maxPendingPerTunnel, maxPending } = this.ctx.limits;
     if (this.connections >= maxConnectionsPerTunnel) return `${maxConnectionsPerTunnel} connections on this tunnel`;
-    if (this.ctx.pending.countFor(this) >= maxPendingPerTunnel) return `${maxPendingPerTunnel} visitors already waiting here`;
+    if (this.ctx.pending.countFor(this) >= maxPendingPerTunnel)
+      return `${maxPendingPerTunnel} visitors already waiting here`;
     if (this.ctx.pending.size >= maxPending) return `${maxPending} visitors already waiting on the server`;
     return undefined;
   }

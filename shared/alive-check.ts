@@ -85,7 +85,12 @@ export type Lookup = () => Voucher | 'gone' | undefined;
  * come back, which proves it was alive; one that never comes back (a crash), or whose
  * connection never answers, gets no by the deadline.
  */
-export function confirmAcrossReconnects(lookup: Lookup, waits: WaitsForVoucher, deadline: number, answer: Answer): void {
+export function confirmAcrossReconnects(
+  lookup: Lookup,
+  waits: WaitsForVoucher,
+  deadline: number,
+  answer: Answer,
+): void {
   let settled = false;
   let stopWaiting = (): void => {};
   const finish = (alive: boolean): void => {

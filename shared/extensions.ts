@@ -55,4 +55,6 @@ export function helloOf(words: readonly string[]): Hello | undefined {
 
 /** `HELLO ping ... fin-check=<instance> ...`: `values` are written after their names. */
 export const formatHello = (extensions: Iterable<string>, values: Record<string, string> = {}): string =>
-  ['HELLO', ...[...extensions].map((name) => (values[name] === undefined ? name : `${name}=${values[name]}`))].join(' ') + '\n';
+  ['HELLO', ...[...extensions].map((name) => (values[name] === undefined ? name : `${name}=${values[name]}`))].join(
+    ' ',
+  ) + '\n';

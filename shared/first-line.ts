@@ -37,7 +37,8 @@ export function readFirstLine(socket: Socket, { maxLength, timeoutMs }: FirstLin
           if (length > maxLength + 1) return finish(new BurrowError('line-too-long', `line over ${maxLength} bytes`));
           continue;
         }
-        if (length + newline > maxLength + 1) return finish(new BurrowError('line-too-long', `line over ${maxLength} bytes`));
+        if (length + newline > maxLength + 1)
+          return finish(new BurrowError('line-too-long', `line over ${maxLength} bytes`));
         chunks.push(chunk.subarray(0, newline));
         const rest = chunk.subarray(newline + 1);
         if (rest.length > 0) socket.unshift(rest);
@@ -45,8 +46,12 @@ export function readFirstLine(socket: Socket, { maxLength, timeoutMs }: FirstLin
       }
     };
     const onEnd = (): void => finish(new BurrowError('closed', 'connection closed before a complete line'));
-    const onError = (error: Error): void => finish(new BurrowError('closed', `connection failed: ${error.message}`, { cause: error }));
-    const timer = setTimeout(() => finish(new BurrowError('timeout', `no complete line within ${timeoutMs} ms`)), timeoutMs);
+    const onError = (error: Error): void =>
+      finish(new BurrowError('closed', `connection failed: ${error.message}`, { cause: error }));
+    const timer = setTimeout(
+      () => finish(new BurrowError('timeout', `no complete line within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
 
     socket.on('readable', onReadable);
     socket.once('end', onEnd);

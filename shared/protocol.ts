@@ -100,14 +100,16 @@ export type HelloMessage = { verb: 'HELLO' } & Hello;
 /** A visitor arrived: `visitor` is its address, `destination` the server's address and
  * public port it connected to (both `addr:port`, IPv6 in brackets). A minimal server
  * sends the id alone. */
-export type ConnectionMessage = { verb: 'CONNECTION'; id: string; publicPort?: number; visitor?: string; destination?: string };
+export type ConnectionMessage = {
+  verb: 'CONNECTION';
+  id: string;
+  publicPort?: number;
+  visitor?: string;
+  destination?: string;
+};
 /** Lines a server sends on a control connection. */
 export type ServerControlMessage =
-  | HelloMessage
-  | { verb: 'OK'; publicPort: number; lease?: string }
-  | ConnectionMessage
-  | ErrMessage
-  | ControlSignal;
+  HelloMessage | { verb: 'OK'; publicPort: number; lease?: string } | ConnectionMessage | ErrMessage | ControlSignal;
 /** What the server answers while a control connection authenticates: the challenge to
  * AUTH, then OK (or ERR) to PROOF. */
 export type ServerAuthMessage = { verb: 'CHALLENGE'; nonce: string } | { verb: 'OK' } | ErrMessage | ControlSignal;
@@ -148,7 +150,11 @@ function portOf(field: string | undefined, allowZero: boolean): number | undefin
 
 function parseHello(words: string[]): Parsed<HelloMessage> {
   const hello = helloOf(words);
-  if (!hello) return fail('bad-arguments', `usage: HELLO [<extension>[=<token>]...] (at most ${MAX_HELLO_WORDS} lower-case words)`);
+  if (!hello)
+    return fail(
+      'bad-arguments',
+      `usage: HELLO [<extension>[=<token>]...] (at most ${MAX_HELLO_WORDS} lower-case words)`,
+    );
   return { ok: true, message: { verb: 'HELLO', ...hello } };
 }
 
@@ -168,15 +174,18 @@ export function parseClientControlLine(line: string): Parsed<ClientControlMessag
   if (signal) return signal;
   const [verb, ...args] = parsed.message;
   if (verb === 'HELLO') return parseHello(args);
-  if (verb === 'AUTH') return args.length === 0 ? { ok: true, message: { verb } } : fail('bad-arguments', 'usage: AUTH');
+  if (verb === 'AUTH')
+    return args.length === 0 ? { ok: true, message: { verb } } : fail('bad-arguments', 'usage: AUTH');
   if (verb === 'REFUSE') {
     const [id] = args;
-    if (args.length !== 1 || id === undefined || !ID_PATTERN.test(id)) return fail('bad-arguments', 'usage: REFUSE <id>');
+    if (args.length !== 1 || id === undefined || !ID_PATTERN.test(id))
+      return fail('bad-arguments', 'usage: REFUSE <id>');
     return { ok: true, message: { verb, id } };
   }
   if (verb === 'PROOF') {
     const [proof] = args;
-    if (args.length !== 1 || proof === undefined || !ID_PATTERN.test(proof)) return fail('bad-arguments', 'usage: PROOF <proof>');
+    if (args.length !== 1 || proof === undefined || !ID_PATTERN.test(proof))
+      return fail('bad-arguments', 'usage: PROOF <proof>');
     return { ok: true, message: { verb, proof } };
   }
   if (verb === 'ID') return fail('wrong-port', 'this is the control port: ID belongs on the data port');
@@ -216,12 +225,17 @@ export function parseServerControlLine(line: string): Parsed<ServerControlMessag
       // A minimal server sends the id alone: the client then knows its one tunnel.
       const publicPort = second === undefined ? undefined : portOf(second, false);
       if (first === undefined || !ID_PATTERN.test(first) || (second !== undefined && publicPort === undefined)) {
-        return fail('bad-arguments', 'usage: CONNECTION <id> [<publicPort> [<visitor address:port> [<destination address:port>]]]');
+        return fail(
+          'bad-arguments',
+          'usage: CONNECTION <id> [<publicPort> [<visitor address:port> [<destination address:port>]]]',
+        );
       }
       // The addresses only inform the client (its log, a PROXY header): one it cannot read
       // is dropped, never a reason to end the session. Fields after them are ignored, so a
       // later server can add one without breaking this client.
-      const [visitor, destination] = [fields[3], fields[4]].map((field) => (field !== undefined && ADDRESS_PATTERN.test(field) ? field : undefined));
+      const [visitor, destination] = [fields[3], fields[4]].map((field) =>
+        field !== undefined && ADDRESS_PATTERN.test(field) ? field : undefined,
+      );
       const message: ConnectionMessage = { verb, id: first };
       if (publicPort !== undefined) message.publicPort = publicPort;
       if (visitor !== undefined) message.visitor = visitor;
@@ -246,7 +260,8 @@ export function parseServerAuthLine(line: string): Parsed<ServerAuthMessage> {
   const [verb, first] = fields;
   switch (verb) {
     case 'CHALLENGE':
-      if (fields.length !== 2 || first === undefined || !ID_PATTERN.test(first)) return fail('bad-arguments', 'usage: CHALLENGE <nonce>');
+      if (fields.length !== 2 || first === undefined || !ID_PATTERN.test(first))
+        return fail('bad-arguments', 'usage: CHALLENGE <nonce>');
       return { ok: true, message: { verb, nonce: first } };
     case 'OK':
       return fields.length === 1 ? { ok: true, message: { verb } } : fail('bad-arguments', 'usage: OK');
@@ -265,10 +280,12 @@ export function parseClientDataLine(line: string): Parsed<ClientDataMessage> {
   const parsed = fieldsOf(line);
   if (!parsed.ok) return parsed;
   const [verb, id, proof, ...extra] = parsed.message;
-  if (verb !== undefined && CONTROL_VERBS.has(verb)) return fail('wrong-port', `this is the data port: ${verb} belongs on the control port`);
+  if (verb !== undefined && CONTROL_VERBS.has(verb))
+    return fail('wrong-port', `this is the data port: ${verb} belongs on the control port`);
   if (verb !== 'ID') return fail('unknown-verb', `${verb} is not a data verb`);
   const proofOk = proof === undefined || ID_PATTERN.test(proof);
-  if (id === undefined || extra.length > 0 || !ID_PATTERN.test(id) || !proofOk) return fail('bad-arguments', 'usage: ID <id> [<proof>]');
+  if (id === undefined || extra.length > 0 || !ID_PATTERN.test(id) || !proofOk)
+    return fail('bad-arguments', 'usage: ID <id> [<proof>]');
   return { ok: true, message: proof === undefined ? { verb, id } : { verb, id, proof } };
 }
 
@@ -297,7 +314,9 @@ export const formatRefuse = (id: string): string => `REFUSE ${id}\n`;
  * after a `visitor`. */
 export function formatConnection(id: string, publicPort: number, visitor?: string, destination?: string): string {
   if (visitor === undefined) return `CONNECTION ${id} ${publicPort}\n`;
-  return destination === undefined ? `CONNECTION ${id} ${publicPort} ${visitor}\n` : `CONNECTION ${id} ${publicPort} ${visitor} ${destination}\n`;
+  return destination === undefined
+    ? `CONNECTION ${id} ${publicPort} ${visitor}\n`
+    : `CONNECTION ${id} ${publicPort} ${visitor} ${destination}\n`;
 }
 
 /** `address:port` as a CONNECTION line carries it (IPv6 in brackets), or undefined if the
@@ -309,17 +328,23 @@ export function formatAddress(address: string | undefined, port: number | undefi
 
 /** A host as a user may type it after seeing `[::1]:41234`: an IPv6 address without its
  * brackets; anything else unchanged. */
-export const unbracket = (host: string): string => /^\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[^\]]*)?)\]$/.exec(host)?.[1] ?? host;
+export const unbracket = (host: string): string =>
+  /^\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[^\]]*)?)\]$/.exec(host)?.[1] ?? host;
 
 /** `host:port`, with an IPv6 host in brackets. */
-export const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
-export const formatId = (id: string, proof?: string): string => (proof === undefined ? `ID ${id}\n` : `ID ${id} ${proof}\n`);
+export const hostPort = (host: string, port: number): string =>
+  host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+export const formatId = (id: string, proof?: string): string =>
+  proof === undefined ? `ID ${id}\n` : `ID ${id} ${proof}\n`;
 export const formatAuth = (): string => 'AUTH\n';
 export const formatChallenge = (nonce: string): string => `CHALLENGE ${nonce}\n`;
 export const formatProof = (proof: string): string => `PROOF ${proof}\n`;
 /** The detail is cleaned so that an ERR line is always a valid, bounded line. */
 export function formatErr(reason: ErrReason, detail = ''): string {
-  const clean = detail.replace(/[^\x20-\x7e]/g, '?').replace(/ +/g, ' ').trim();
+  const clean = detail
+    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(/ +/g, ' ')
+    .trim();
   const line = clean === '' ? `ERR ${reason}` : `ERR ${reason} ${clean}`;
   return `${line.slice(0, MAX_LINE_LENGTH).trimEnd()}\n`;
 }

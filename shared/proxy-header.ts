@@ -35,7 +35,11 @@ export function parseEndpoint(text: string | undefined): Endpoint | undefined {
 /** The header for a visitor `source` that connected to `destination`. Either may be
  * unknown (an old server, an unreadable address): the header then says UNKNOWN (v1) or
  * UNSPEC (v2), and the service falls back to the real connection's addresses. */
-export function proxyHeader(version: ProxyProtocolVersion, source: Endpoint | undefined, destination: Endpoint | undefined): Buffer {
+export function proxyHeader(
+  version: ProxyProtocolVersion,
+  source: Endpoint | undefined,
+  destination: Endpoint | undefined,
+): Buffer {
   const pair = source && destination ? sameFamily(source, destination) : undefined;
   return version === 'v1' ? v1Header(pair) : v2Header(pair);
 }
@@ -44,7 +48,8 @@ export function proxyHeader(version: ProxyProtocolVersion, source: Endpoint | un
  * IPv4 visitor and an IPv6 destination or the reverse), IPv4 is written as IPv4-mapped IPv6. */
 function sameFamily(source: Endpoint, destination: Endpoint): [Endpoint, Endpoint] {
   if (net.isIPv4(source.address) === net.isIPv4(destination.address)) return [source, destination];
-  const mapped = (end: Endpoint): Endpoint => (net.isIPv4(end.address) ? { ...end, address: `::ffff:${end.address}` } : end);
+  const mapped = (end: Endpoint): Endpoint =>
+    net.isIPv4(end.address) ? { ...end, address: `::ffff:${end.address}` } : end;
   return [mapped(source), mapped(destination)];
 }
 
@@ -61,7 +66,12 @@ function v2Header(pair: [Endpoint, Endpoint] | undefined): Buffer {
   if (pair === undefined) return Buffer.concat([V2_SIGNATURE, Buffer.from([V2_PROXY, V2_UNSPEC, 0, 0])]);
   const [src, dst] = pair;
   const ipv4 = net.isIPv4(src.address);
-  const addresses = Buffer.concat([addressBytes(src.address), addressBytes(dst.address), portBytes(src.port), portBytes(dst.port)]);
+  const addresses = Buffer.concat([
+    addressBytes(src.address),
+    addressBytes(dst.address),
+    portBytes(src.port),
+    portBytes(dst.port),
+  ]);
   const head = Buffer.from([V2_PROXY, ipv4 ? V2_TCP4 : V2_TCP6, 0, 0]);
   head.writeUInt16BE(addresses.length, 2);
   return Buffer.concat([V2_SIGNATURE, head, addresses]);
@@ -102,6 +112,12 @@ export function describeProxyHeader(header: Buffer): string {
   const fields = [hex(0, 12), hex(12, 13), hex(13, 14), hex(14, 16)];
   const rest = header.subarray(16);
   const addressLength = (rest.length - 4) / 2;
-  if (rest.length > 0) fields.push(hex(16, 16 + addressLength), hex(16 + addressLength, 16 + 2 * addressLength), hex(header.length - 4, header.length - 2), hex(header.length - 2));
+  if (rest.length > 0)
+    fields.push(
+      hex(16, 16 + addressLength),
+      hex(16 + addressLength, 16 + 2 * addressLength),
+      hex(header.length - 4, header.length - 2),
+      hex(header.length - 2),
+    );
   return `v2, ${header.length} bytes: ${fields.join(' ')}`;
 }

@@ -27,7 +27,14 @@ export function hideProofs(line: string): string {
 const ARROWS: Record<TraceEvent['kind'], string> = { send: '->', recv: '<-', event: '..' };
 
 /** ANSI SGR sequences; `--trace` uses them only on a terminal (cli/output.ts useColour). */
-const SGR = { reset: '\x1b[0m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', magenta: '\x1b[35m', cyan: '\x1b[36m' } as const;
+const SGR = {
+  reset: '\x1b[0m',
+  dim: '\x1b[2m',
+  green: '\x1b[32m',
+  yellow: '\x1b[33m',
+  magenta: '\x1b[35m',
+  cyan: '\x1b[36m',
+} as const;
 const SIDE_COLOUR: Record<TraceEvent['side'], string> = { server: SGR.magenta, client: SGR.cyan };
 const ARROW_COLOUR: Record<TraceEvent['kind'], string> = { send: SGR.green, recv: SGR.yellow, event: SGR.dim };
 
@@ -50,6 +57,9 @@ export function formatTrace(event: TraceEvent, { colour = false }: TraceFormat =
   const arrow = ARROWS[event.kind];
   const text = visible(event.text);
   if (!colour) return `${side} ${conn} ${arrow} ${text}`;
-  const tail = event.kind === 'event' ? paint(ARROW_COLOUR.event, `${arrow} ${text}`) : `${paint(ARROW_COLOUR[event.kind], arrow)} ${text}`;
+  const tail =
+    event.kind === 'event'
+      ? paint(ARROW_COLOUR.event, `${arrow} ${text}`)
+      : `${paint(ARROW_COLOUR[event.kind], arrow)} ${text}`;
   return `${paint(SIDE_COLOUR[event.side], side)} ${conn} ${tail}`;
 }

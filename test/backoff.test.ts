@@ -20,9 +20,15 @@ test('defaults: 1 s doubling to at most 30 s (README: Staying up)', () => {
 
 test('the ceiling doubles from initialDelayMs and stops at maxDelayMs', () => {
   const options = { initialDelayMs: 50, maxDelayMs: 200 };
-  assert.deepEqual([0, 1, 2, 3, 4, 10].map((attempt) => backoffDelay(attempt, options, HIGH)), [50, 100, 200, 200, 200, 200]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 10].map((attempt) => backoffDelay(attempt, options, HIGH)),
+    [50, 100, 200, 200, 200, 200],
+  );
   // A cap that is not a power-of-two multiple of the start is reached exactly.
-  assert.deepEqual([0, 1, 2, 3].map((attempt) => backoffDelay(attempt, { initialDelayMs: 100, maxDelayMs: 300 }, HIGH)), [100, 200, 300, 300]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((attempt) => backoffDelay(attempt, { initialDelayMs: 100, maxDelayMs: 300 }, HIGH)),
+    [100, 200, 300, 300],
+  );
   // Only one option given: the other keeps its default.
   assert.equal(backoffDelay(0, { initialDelayMs: 10 }, HIGH), 10);
   assert.equal(backoffDelay(20, { initialDelayMs: 10 }, HIGH), 30_000);
@@ -31,7 +37,14 @@ test('the ceiling doubles from initialDelayMs and stops at maxDelayMs', () => {
 
 test('equal jitter: random 0 gives half the ceiling, 1 all of it, 0.5 three quarters', () => {
   const options = { initialDelayMs: 100, maxDelayMs: 1_600 };
-  for (const [attempt, ceiling] of [[0, 100], [1, 200], [2, 400], [3, 800], [4, 1_600], [9, 1_600]] as const) {
+  for (const [attempt, ceiling] of [
+    [0, 100],
+    [1, 200],
+    [2, 400],
+    [3, 800],
+    [4, 1_600],
+    [9, 1_600],
+  ] as const) {
     assert.equal(backoffDelay(attempt, options, LOW), ceiling / 2, `attempt ${attempt}, random 0`);
     assert.equal(backoffDelay(attempt, options, HIGH), ceiling, `attempt ${attempt}, random 1`);
     assert.equal(backoffDelay(attempt, options, MIDDLE), (ceiling * 3) / 4, `attempt ${attempt}, random 0.5`);
@@ -47,7 +60,10 @@ test('jitter always stays between half and all of the ceiling, in whole millisec
     for (const value of randoms) {
       const delay = backoffDelay(attempt, options, () => value);
       assert.ok(Number.isInteger(delay), `attempt ${attempt}, random ${value}: ${delay} is a whole number`);
-      assert.ok(delay >= Math.floor(ceiling / 2) && delay <= ceiling, `attempt ${attempt}, random ${value}: ${delay} not in [${ceiling / 2}, ${ceiling}]`);
+      assert.ok(
+        delay >= Math.floor(ceiling / 2) && delay <= ceiling,
+        `attempt ${attempt}, random ${value}: ${delay} not in [${ceiling / 2}, ${ceiling}]`,
+      );
     }
   }
 });
@@ -64,7 +80,11 @@ test('huge attempt numbers do not overflow: the delay stays the cap', () => {
   for (const attempt of [31, 64, 1_024, 1e6, 2 ** 31, Number.MAX_SAFE_INTEGER, Number.POSITIVE_INFINITY]) {
     assert.equal(backoffDelay(attempt, {}, HIGH), 30_000, `attempt ${attempt}, random 1`);
     assert.equal(backoffDelay(attempt, {}, LOW), 15_000, `attempt ${attempt}, random 0`);
-    assert.equal(backoffDelay(attempt, { initialDelayMs: 50, maxDelayMs: 200 }, MIDDLE), 150, `attempt ${attempt}, random 0.5`);
+    assert.equal(
+      backoffDelay(attempt, { initialDelayMs: 50, maxDelayMs: 200 }, MIDDLE),
+      150,
+      `attempt ${attempt}, random 0.5`,
+    );
   }
   // Even a large cap is reached exactly, not through Infinity or NaN.
   const bigCap = { initialDelayMs: 1_000, maxDelayMs: 3_600_000 };
@@ -103,13 +123,28 @@ test('isPermanent: refusals the same request meets again stop retrying; the rest
 });
 
 test('isPermanent: unknown reasons, refusals without a reason and every non-refusal retry', () => {
-  assert.equal(isPermanent(new BurrowError('refused', 'a reason from a newer server', { reason: 'shiny-new-reason' })), false);
+  assert.equal(
+    isPermanent(new BurrowError('refused', 'a reason from a newer server', { reason: 'shiny-new-reason' })),
+    false,
+  );
   assert.equal(isPermanent(new BurrowError('refused', 'no reason given')), false);
-  const codes: BurrowErrorCode[] = ['unreachable', 'protocol', 'closed', 'timeout', 'line-too-long', 'listen-failed', 'local-unavailable'];
+  const codes: BurrowErrorCode[] = [
+    'unreachable',
+    'protocol',
+    'closed',
+    'timeout',
+    'line-too-long',
+    'listen-failed',
+    'local-unavailable',
+  ];
   for (const code of codes) {
     assert.equal(isPermanent(new BurrowError(code, code)), false, code);
     // Only a refusal's reason counts: the same word on another code is not a refusal.
-    assert.equal(isPermanent(new BurrowError(code, code, { reason: 'port-out-of-range' })), false, `${code} with a reason`);
+    assert.equal(
+      isPermanent(new BurrowError(code, code, { reason: 'port-out-of-range' })),
+      false,
+      `${code} with a reason`,
+    );
   }
 });
 

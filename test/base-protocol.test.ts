@@ -10,7 +10,17 @@ import { describe, test } from 'node:test';
 import { startClient, startServer, type BurrowClient } from '../index.ts';
 import { killAll, type Cli } from './child.ts';
 import { startMinimalClient, startMinimalServer } from './examples.ts';
-import { assertSameBytes, connectVisitor, echo, HOST, listenLocal, pseudoRandomBytes, readAll, request, within } from './helpers.ts';
+import {
+  assertSameBytes,
+  connectVisitor,
+  echo,
+  HOST,
+  listenLocal,
+  pseudoRandomBytes,
+  readAll,
+  request,
+  within,
+} from './helpers.ts';
 import { openRaw } from './raw.ts';
 
 const TEN_MB = 10 * 1024 * 1024;
@@ -36,17 +46,22 @@ async function startHttp(): Promise<{ port: number; close(): Promise<void> }> {
 }
 
 /** One GET through `port` (no keep-alive): status, a header and the whole body. */
-function httpGet(port: number, path: string): Promise<{ status: number | undefined; seenPath: string | string[] | undefined; body: string }> {
-  const response = new Promise<{ status: number | undefined; seenPath: string | string[] | undefined; body: string }>((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode, seenPath: res.headers['x-seen-path'], body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
+function httpGet(
+  port: number,
+  path: string,
+): Promise<{ status: number | undefined; seenPath: string | string[] | undefined; body: string }> {
+  const response = new Promise<{ status: number | undefined; seenPath: string | string[] | undefined; body: string }>(
+    (resolve, reject) => {
+      const req = http.get({ host: HOST, port, path, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, seenPath: res.headers['x-seen-path'], body }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    },
+  );
   return within(response, 10_000, `an HTTP response through port ${port}`);
 }
 
@@ -92,7 +107,10 @@ async function visitorsFor(publicPort: number, since: number): Promise<void> {
 }
 
 describe('minimal-client.mjs against the burrow relay', () => {
-  async function withRelayAndMinimalClient(localPort: number, body: (publicPort: number, client: Cli) => Promise<void>): Promise<void> {
+  async function withRelayAndMinimalClient(
+    localPort: number,
+    body: (publicPort: number, client: Cli) => Promise<void>,
+  ): Promise<void> {
     const live = new Set<Cli>();
     const server = await startServer({
       controlPort: 0,
@@ -133,7 +151,11 @@ describe('minimal-client.mjs against the burrow relay', () => {
     try {
       await withRelayAndMinimalClient(local.port, async (publicPort, client) => {
         await visitorsFor(publicPort, Date.now());
-        assert.deepEqual([client.child.exitCode, client.child.signalCode], [null, null], `minimal-client.mjs is still running; stderr: ${client.stderr}`);
+        assert.deepEqual(
+          [client.child.exitCode, client.child.signalCode],
+          [null, null],
+          `minimal-client.mjs is still running; stderr: ${client.stderr}`,
+        );
         assert.equal(client.stderr, '');
       });
     } finally {
@@ -151,7 +173,10 @@ describe('the burrow client against minimal-server.mjs', () => {
     startedAt: number;
   }
 
-  async function withMinimalServerAndClient(localPort: number, body: (watched: Watched) => Promise<void>): Promise<void> {
+  async function withMinimalServerAndClient(
+    localPort: number,
+    body: (watched: Watched) => Promise<void>,
+  ): Promise<void> {
     const live = new Set<Cli>();
     let client: BurrowClient | undefined;
     try {
@@ -276,7 +301,10 @@ describe('minimal-client.mjs against minimal-server.mjs', () => {
       await within(once(data, 'connect'), 5_000, 'connect to the data port');
       const toService = readAll(data);
       data.end(`ID ${id}\r\nbanner sent in the same write as the ID line`); // one write, one packet
-      assert.equal((await within(toVisitor, 5_000, 'the visitor to get everything')).toString(), 'banner sent in the same write as the ID line');
+      assert.equal(
+        (await within(toVisitor, 5_000, 'the visitor to get everything')).toString(),
+        'banner sent in the same write as the ID line',
+      );
       assert.equal((await within(toService, 5_000, 'the client to get everything')).toString(), 'from the visitor');
 
       // The id was used: a second ID line with it finds nobody.
@@ -298,8 +326,15 @@ test('the burrow client with several tunnels refuses to start against a minimal 
   try {
     const minimal = await startMinimalServer(live);
     await assert.rejects(
-      startClient({ tunnels: [{ localPort: 1 }, { localPort: 2 }], server: HOST, localHost: HOST, controlPort: minimal.controlPort, dataPort: minimal.dataPort }),
-      (error: Error & { code?: string }) => error.code === 'protocol' && /speaks only the base protocol/.test(error.message),
+      startClient({
+        tunnels: [{ localPort: 1 }, { localPort: 2 }],
+        server: HOST,
+        localHost: HOST,
+        controlPort: minimal.controlPort,
+        dataPort: minimal.dataPort,
+      }),
+      (error: Error & { code?: string }) =>
+        error.code === 'protocol' && /speaks only the base protocol/.test(error.message),
     );
   } finally {
     await killAll(live);

@@ -27,7 +27,9 @@ const until = (check: () => boolean, what: string): Promise<void> => untilEqual(
 /** A connected pair of sockets from a server listening on `address` (a TCP port on
  * loopback, or a Unix socket path), both half-open; the accepted one is paused, so it reads
  * nothing until the test says so. */
-async function socketPair(address: { port: 0 } | { path: string }): Promise<{ connected: net.Socket; accepted: net.Socket; close(): Promise<void> }> {
+async function socketPair(
+  address: { port: 0 } | { path: string },
+): Promise<{ connected: net.Socket; accepted: net.Socket; close(): Promise<void> }> {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   if ('path' in address) server.listen(address.path);
   else server.listen(0, HOST);
@@ -61,7 +63,13 @@ const unixPath = (): string => path.join(os.tmpdir(), `burrow-byte-counts-${proc
  * throw it away, and no send queue of its own), so the reader's total after the cut is
  * exactly what the kernel took. `b` is TCP, fed by `feeder`.
  */
-async function unixRig(): Promise<{ a: net.Socket; reader: net.Socket; b: net.Socket; feeder: net.Socket; close(): Promise<void> }> {
+async function unixRig(): Promise<{
+  a: net.Socket;
+  reader: net.Socket;
+  b: net.Socket;
+  feeder: net.Socket;
+  close(): Promise<void>;
+}> {
   const socketPath = unixPath();
   await fs.rm(socketPath, { force: true });
   const unix = await socketPair({ path: socketPath });
@@ -92,7 +100,11 @@ test('joinSockets cut with bytes queued for a socket that is not read: toA count
     const handed = rig.a.bytesWritten;
     const queued = rig.a.writableLength;
     // Node's books: what it handed to the kernel and saw completed.
-    assert.equal(counters.snapshot().bytesToVisitors, handed - queued, 'the live count: bytes handed over minus bytes still queued');
+    assert.equal(
+      counters.snapshot().bytesToVisitors,
+      handed - queued,
+      'the live count: bytes handed over minus bytes still queued',
+    );
 
     rig.b.destroy(); // one side closes early: joinSockets aborts `a`, whose queue is lost
     const totals = await within(joined, 10_000, 'the pair to close');
@@ -103,7 +115,10 @@ test('joinSockets cut with bytes queued for a socket that is not read: toA count
     assert.ok(handed > received, `the test cut with bytes queued (${handed} handed over, ${received} arrived)`);
     assert.ok(totals.toA <= received, `toA ${totals.toA} is more than the ${received} bytes that arrived`);
     // Short at most by the part of the one write in progress that the kernel had taken.
-    assert.ok(received - totals.toA <= queued, `toA ${totals.toA} is short of the ${received} that arrived by more than the ${queued} queued`);
+    assert.ok(
+      received - totals.toA <= queued,
+      `toA ${totals.toA} is short of the ${received} that arrived by more than the ${queued} queued`,
+    );
     assert.equal(totals.toA, handed - queued, 'toA: the count of the frozen pair');
     assert.equal(counters.snapshot().bytesToVisitors, totals.toA, "the server's total for a closed visitor");
   } finally {
@@ -144,7 +159,10 @@ test("the server's bytesToVisitors after a cut with bytes queued for a visitor t
   visitor.on('error', () => {});
   try {
     visitor.pause(); // reads nothing: the server's socket for it fills up and stays full
-    await until(() => served !== undefined && served.writableNeedDrain && served.writableLength > 0, "the server's socket of the visitor to be full");
+    await until(
+      () => served !== undefined && served.writableNeedDrain && served.writableLength > 0,
+      "the server's socket of the visitor to be full",
+    );
     const socket = served ?? assert.fail('no visitor was paired');
     const accepted = socket.bytesWritten - socket.writableLength;
     assert.equal(rig.server.totals().bytesToVisitors, accepted, 'the live total');
@@ -165,7 +183,11 @@ test('a visitor stream that ends cleanly: the server totals and the client conne
     socket.on('end', () => socket.end(pseudoRandomBytes(download, 5)));
   });
   try {
-    const closed = within(once(rig.client, 'connection-close') as Promise<[ConnectionClosed]>, 10_000, 'the connection event');
+    const closed = within(
+      once(rig.client, 'connection-close') as Promise<[ConnectionClosed]>,
+      10_000,
+      'the connection event',
+    );
     const visitor = await connectVisitor(rig.publicPort);
     const reply = readAll(visitor);
     visitor.end(pseudoRandomBytes(upload, 6));

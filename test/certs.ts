@@ -38,7 +38,14 @@ type Extensions = NonNullable<NonNullable<Parameters<typeof generate>[1]>['exten
 const DAY_MS = 86_400_000;
 
 const SERVER_NAMES: Extensions = [
-  { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+  {
+    name: 'subjectAltName',
+    altNames: [
+      { type: 2, value: 'localhost' },
+      { type: 7, ip: '127.0.0.1' },
+      { type: 7, ip: '::1' },
+    ],
+  },
 ];
 
 async function make(commonName: string, extensions: Extensions, ca?: Pem): Promise<Pem> {
@@ -69,7 +76,10 @@ const leaf = (usage: 'serverAuth' | 'clientAuth', names: Extensions = []): Exten
   ...names,
 ];
 
-const withFingerprint = (pem: Pem): ServerPem => ({ ...pem, fingerprint: new X509Certificate(pem.cert).fingerprint256 });
+const withFingerprint = (pem: Pem): ServerPem => ({
+  ...pem,
+  fingerprint: new X509Certificate(pem.cert).fingerprint256,
+});
 
 async function generateAll(): Promise<TestCerts> {
   const [ca, otherCa, clientCa, selfSignedServer, strangerClient] = await Promise.all([

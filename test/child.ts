@@ -11,10 +11,12 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CHILD_MS = 20_000;
 
 /** What `burrow server` prints once it listens: control port, data port, public range. */
-export const LISTENING = /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
+export const LISTENING =
+  /^burrow server listening on 127\.0\.0\.1 control port (\d+), data port (\d+); public ports (\d+)-(\d+)$/m;
 /** What `burrow client` prints per tunnel: public port, local port (and, with
  * --proxy-protocol, which version). */
-export const FORWARDING = /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)(?: \(PROXY protocol v[12]\))?$/m;
+export const FORWARDING =
+  /^Forwarding tcp:\/\/127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)(?: \(PROXY protocol v[12]\))?$/m;
 
 /** What a server without a secret prints on stderr when it starts (an open relay). */
 export const OPEN_RELAY_NOTICE =
@@ -22,7 +24,11 @@ export const OPEN_RELAY_NOTICE =
 
 /** `burrow client <localPort>` against a server on 127.0.0.1 with these ports, the local
  * service on 127.0.0.1 too, plus `extra`. */
-export const loopbackClientArgs = (localPort: number, ports: { controlPort: string; dataPort: string }, extra: string[] = []): string[] => [
+export const loopbackClientArgs = (
+  localPort: number,
+  ports: { controlPort: string; dataPort: string },
+  extra: string[] = [],
+): string[] => [
   'client',
   String(localPort),
   '--server',
@@ -94,7 +100,10 @@ export function startNode(nodeArgs: string[], vars: Record<string, string> = {},
 }
 
 /** Runs `burrow <args>` to completion. */
-export async function runCli(args: string[], vars: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  vars: Record<string, string> = {},
+): Promise<Exit & { stdout: string; stderr: string }> {
   const cli = startCli(args, vars);
   try {
     const exit = await within(cli.closed, CHILD_MS, `burrow ${args.join(' ')} to exit`);
@@ -105,13 +114,23 @@ export async function runCli(args: string[], vars: Record<string, string> = {}):
 }
 
 /** Waits until the child's stdout or stderr matches `pattern`; fails early if it exits. */
-export function waitForOutput(cli: Cli, stream: 'stdout' | 'stderr', pattern: RegExp, what: string): Promise<RegExpExecArray> {
+export function waitForOutput(
+  cli: Cli,
+  stream: 'stdout' | 'stderr',
+  pattern: RegExp,
+  what: string,
+): Promise<RegExpExecArray> {
   return waitFor(cli, stream, (text) => pattern.exec(text) ?? undefined, what);
 }
 
 /** Waits until `find` finds something in all the child has printed on `stream` so far;
  * fails early if the child exits first. */
-export function waitFor<T>(cli: Cli, stream: 'stdout' | 'stderr', find: (text: string) => T | undefined, what: string): Promise<T> {
+export function waitFor<T>(
+  cli: Cli,
+  stream: 'stdout' | 'stderr',
+  find: (text: string) => T | undefined,
+  what: string,
+): Promise<T> {
   const source = stream === 'stdout' ? cli.child.stdout : cli.child.stderr;
   const found = new Promise<T>((resolve, reject) => {
     const check = (): boolean => {
@@ -126,7 +145,12 @@ export function waitFor<T>(cli: Cli, stream: 'stdout' | 'stderr', find: (text: s
     if (check()) return;
     source?.on('data', onData);
     void cli.closed.then((exit) => {
-      if (!check()) reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`));
+      if (!check())
+        reject(
+          new Error(
+            `child exited (${JSON.stringify(exit)}) before ${what}; stdout: ${cli.stdout} stderr: ${cli.stderr}`,
+          ),
+        );
     });
   });
   // If the wait times out, `found` may still reject later (when the child exits during
@@ -154,7 +178,11 @@ export async function killAll(live: Set<Cli>): Promise<void> {
 
 /** Runs a TypeScript file of this repository (`demo/demo.ts`) to completion with tsx. */
 export async function runScript(file: string): Promise<Exit & { stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    cwd: REPO_ROOT,
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -184,7 +212,10 @@ export function jsonLines(text: string, who: string): Json[] {
     } catch {
       assert.fail(`${who}: not a JSON line: ${line}`);
     }
-    assert.ok(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed), `${who}: not an object: ${line}`);
+    assert.ok(
+      typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed),
+      `${who}: not an object: ${line}`,
+    );
     const object = parsed as Json;
     assert.equal(typeof object.event, 'string', `${who}: no "event": ${line}`);
     assert.match(String(object.time), ISO_TIME, `${who}: no ISO "time": ${line}`);

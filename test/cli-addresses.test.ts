@@ -15,7 +15,11 @@ import { freePort, serverOn } from './raw.ts';
 function assertUsageError(fn: () => unknown, ...parts: string[]): void {
   assert.throws(fn, (error: unknown) => {
     assert.ok(error instanceof UsageError, `expected a UsageError, got ${String(error)}`);
-    for (const part of parts) assert.ok(error.message.includes(part), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(part)}`);
+    for (const part of parts)
+      assert.ok(
+        error.message.includes(part),
+        `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(part)}`,
+      );
     assert.ok(!error.message.includes('\n'), 'a usage error is one line');
     return true;
   });
@@ -103,7 +107,11 @@ describe('parseServerAddress', () => {
       ['-relay', '-relay is not a host name or address'],
     ];
     for (const [text, why] of cases) {
-      assertUsageError(() => parseServerAddress(text), `--server: "${text}" is not a server address (${why})`, `give ${SERVER_FORMS}, where PORT is the control port`);
+      assertUsageError(
+        () => parseServerAddress(text),
+        `--server: "${text}" is not a server address (${why})`,
+        `give ${SERVER_FORMS}, where PORT is the control port`,
+      );
     }
     assertUsageError(() => parseServerAddress('http://x', 'BURROW_SERVER'), 'BURROW_SERVER: "http://x"');
   });
@@ -132,82 +140,187 @@ const connection = (args: RawArgs, env: Record<string, string> = {}) => {
 
 describe('resolveClientOptions: the server address and the control port', () => {
   test('a port in --server or BURROW_SERVER is the control port; the data port is untouched', () => {
-    assert.deepEqual(connection({ server: 'localhost:7835' }), { server: 'localhost', controlPort: 7835, dataPort: undefined });
-    assert.deepEqual(connection({ server: 'tcp://relay.example.com:9000' }), { server: 'relay.example.com', controlPort: 9000, dataPort: undefined });
-    assert.deepEqual(connection({ server: '[::1]:9000', 'data-port': '9001' }), { server: '::1', controlPort: 9000, dataPort: 9001 });
-    assert.deepEqual(connection({}, { BURROW_SERVER: 'relay:9100' }), { server: 'relay', controlPort: 9100, dataPort: undefined });
+    assert.deepEqual(connection({ server: 'localhost:7835' }), {
+      server: 'localhost',
+      controlPort: 7835,
+      dataPort: undefined,
+    });
+    assert.deepEqual(connection({ server: 'tcp://relay.example.com:9000' }), {
+      server: 'relay.example.com',
+      controlPort: 9000,
+      dataPort: undefined,
+    });
+    assert.deepEqual(connection({ server: '[::1]:9000', 'data-port': '9001' }), {
+      server: '::1',
+      controlPort: 9000,
+      dataPort: 9001,
+    });
+    assert.deepEqual(connection({}, { BURROW_SERVER: 'relay:9100' }), {
+      server: 'relay',
+      controlPort: 9100,
+      dataPort: undefined,
+    });
     assert.deepEqual(connection({ server: '[::1]' }), { server: '::1', controlPort: 7835, dataPort: undefined });
     assert.deepEqual(connection({ server: '::1' }), { server: '::1', controlPort: 7835, dataPort: undefined });
   });
 
   test('without a port there, --control-port (or its variable, or 7835) is the control port, as before', () => {
-    assert.deepEqual(connection({ server: 'relay', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
-    assert.deepEqual(connection({ server: 'tcp://relay' }, { BURROW_CONTROL_PORT: '9100' }), { server: 'relay', controlPort: 9100, dataPort: undefined });
+    assert.deepEqual(connection({ server: 'relay', 'control-port': '9000' }), {
+      server: 'relay',
+      controlPort: 9000,
+      dataPort: undefined,
+    });
+    assert.deepEqual(connection({ server: 'tcp://relay' }, { BURROW_CONTROL_PORT: '9100' }), {
+      server: 'relay',
+      controlPort: 9100,
+      dataPort: undefined,
+    });
     assert.deepEqual(connection({}), { server: 'localhost', controlPort: 7835, dataPort: undefined });
     // An empty BURROW_SERVER counts as unset.
-    assert.deepEqual(connection({}, { BURROW_SERVER: '' }), { server: 'localhost', controlPort: 7835, dataPort: undefined });
+    assert.deepEqual(connection({}, { BURROW_SERVER: '' }), {
+      server: 'localhost',
+      controlPort: 7835,
+      dataPort: undefined,
+    });
   });
 
   test('the same port in both places is fine, from any mix of flags and variables', () => {
-    assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
-    assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '09000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
-    assert.deepEqual(connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
-    assert.deepEqual(connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
-    assert.deepEqual(connection({ 'control-port': '9000' }, { BURROW_SERVER: 'relay:9000' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
+    assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '9000' }), {
+      server: 'relay',
+      controlPort: 9000,
+      dataPort: undefined,
+    });
+    assert.deepEqual(connection({ server: 'relay:9000', 'control-port': '09000' }), {
+      server: 'relay',
+      controlPort: 9000,
+      dataPort: undefined,
+    });
+    assert.deepEqual(connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '9000' }), {
+      server: 'relay',
+      controlPort: 9000,
+      dataPort: undefined,
+    });
+    assert.deepEqual(connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '9000' }), {
+      server: 'relay',
+      controlPort: 9000,
+      dataPort: undefined,
+    });
+    assert.deepEqual(connection({ 'control-port': '9000' }, { BURROW_SERVER: 'relay:9000' }), {
+      server: 'relay',
+      controlPort: 9000,
+      dataPort: undefined,
+    });
   });
 
   test('different ports from two flags, or from two variables, are a usage error naming both', () => {
-    assertUsageError(() => connection({ server: 'relay:9000', 'control-port': '7000' }), '--server "relay:9000" says control port 9000, --control-port says 7000: give the port once');
-    assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '7000' }), 'BURROW_SERVER "relay:9000" says control port 9000, BURROW_CONTROL_PORT says 7000: give the port once');
+    assertUsageError(
+      () => connection({ server: 'relay:9000', 'control-port': '7000' }),
+      '--server "relay:9000" says control port 9000, --control-port says 7000: give the port once',
+    );
+    assertUsageError(
+      () => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: '7000' }),
+      'BURROW_SERVER "relay:9000" says control port 9000, BURROW_CONTROL_PORT says 7000: give the port once',
+    );
     // A bad --control-port is named as such, whatever the address says; so is a bad variable beside BURROW_SERVER's port.
-    assertUsageError(() => connection({ server: 'relay:9000', 'control-port': 'abc' }), '--control-port: "abc" is not a port number (1-65535)');
-    assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: 'abc' }), 'BURROW_CONTROL_PORT: "abc" is not a port number (1-65535)');
+    assertUsageError(
+      () => connection({ server: 'relay:9000', 'control-port': 'abc' }),
+      '--control-port: "abc" is not a port number (1-65535)',
+    );
+    assertUsageError(
+      () => connection({}, { BURROW_SERVER: 'relay:9000', BURROW_CONTROL_PORT: 'abc' }),
+      'BURROW_CONTROL_PORT: "abc" is not a port number (1-65535)',
+    );
   });
 
   test('a flag and a variable that disagree: the flag wins and the variable is ignored, with a debug line', () => {
     // --server relay:9000 with BURROW_CONTROL_PORT=7835 from a shared .env or a unit's Environment=.
-    const fromServerFlag = withDebug('burrow:client', () => connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '7835' }));
+    const fromServerFlag = withDebug('burrow:client', () =>
+      connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '7835' }),
+    );
     assert.deepEqual(fromServerFlag.value, { server: 'relay', controlPort: 9000, dataPort: undefined });
     assert.equal(fromServerFlag.lines.length, 1);
-    assert.match(fromServerFlag.lines[0] ?? '', /ignoring BURROW_CONTROL_PORT "7835", given with the port in --server "relay:9000": a flag wins over a variable/);
+    assert.match(
+      fromServerFlag.lines[0] ?? '',
+      /ignoring BURROW_CONTROL_PORT "7835", given with the port in --server "relay:9000": a flag wins over a variable/,
+    );
     // --control-port 7000 with BURROW_SERVER=relay:9000: the variable's host is kept, its port is not.
-    const fromPortFlag = withDebug('burrow:client', () => connection({ 'control-port': '7000' }, { BURROW_SERVER: 'relay:9000' }));
+    const fromPortFlag = withDebug('burrow:client', () =>
+      connection({ 'control-port': '7000' }, { BURROW_SERVER: 'relay:9000' }),
+    );
     assert.deepEqual(fromPortFlag.value, { server: 'relay', controlPort: 7000, dataPort: undefined });
     assert.equal(fromPortFlag.lines.length, 1);
-    assert.match(fromPortFlag.lines[0] ?? '', /ignoring the port in BURROW_SERVER "relay:9000", given with --control-port "7000": a flag wins over a variable/);
+    assert.match(
+      fromPortFlag.lines[0] ?? '',
+      /ignoring the port in BURROW_SERVER "relay:9000", given with --control-port "7000": a flag wins over a variable/,
+    );
     // The variable that loses is ignored, so even a bad one does not matter; a bad flag still does.
-    assert.deepEqual(connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: 'nope' }), { server: 'relay', controlPort: 9000, dataPort: undefined });
-    assertUsageError(() => connection({ 'control-port': 'abc' }, { BURROW_SERVER: 'relay:9000' }), '--control-port: "abc" is not a port number (1-65535)');
+    assert.deepEqual(connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: 'nope' }), {
+      server: 'relay',
+      controlPort: 9000,
+      dataPort: undefined,
+    });
+    assertUsageError(
+      () => connection({ 'control-port': 'abc' }, { BURROW_SERVER: 'relay:9000' }),
+      '--control-port: "abc" is not a port number (1-65535)',
+    );
     // No line when nothing is ignored.
-    assert.deepEqual(withDebug('burrow:client', () => connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '9000' })).lines, []);
+    assert.deepEqual(
+      withDebug('burrow:client', () => connection({ server: 'relay:9000' }, { BURROW_CONTROL_PORT: '9000' })).lines,
+      [],
+    );
   });
 
-  test('--server wins over BURROW_SERVER as a whole: the variable\'s port goes with it', () => {
-    assert.deepEqual(connection({ server: 'flag.example.com' }, { BURROW_SERVER: 'env.example.com:9000' }), { server: 'flag.example.com', controlPort: 7835, dataPort: undefined });
+  test("--server wins over BURROW_SERVER as a whole: the variable's port goes with it", () => {
+    assert.deepEqual(connection({ server: 'flag.example.com' }, { BURROW_SERVER: 'env.example.com:9000' }), {
+      server: 'flag.example.com',
+      controlPort: 7835,
+      dataPort: undefined,
+    });
     // Even a bad variable does not matter when the flag is given.
-    assert.deepEqual(connection({ server: 'relay' }, { BURROW_SERVER: 'http://nope' }), { server: 'relay', controlPort: 7835, dataPort: undefined });
+    assert.deepEqual(connection({ server: 'relay' }, { BURROW_SERVER: 'http://nope' }), {
+      server: 'relay',
+      controlPort: 7835,
+      dataPort: undefined,
+    });
   });
 
   test('a bad --server or BURROW_SERVER is a usage error naming it', () => {
     assertUsageError(() => connection({ server: 'http://relay' }), '--server: "http://relay" is not a server address');
-    assertUsageError(() => connection({}, { BURROW_SERVER: 'relay:0' }), 'BURROW_SERVER: "relay:0" is not a server address (port 0 is not in 1-65535)');
+    assertUsageError(
+      () => connection({}, { BURROW_SERVER: 'relay:0' }),
+      'BURROW_SERVER: "relay:0" is not a server address (port 0 is not in 1-65535)',
+    );
     assertUsageError(() => connection({ server: '' }), '--server: "" is not a server address (no host)');
   });
 
   test('burrow local: --to is --server and --port is --remote-port, and errors say --to and --port', () => {
-    const local = (args: RawArgs, env: Record<string, string> = {}) => resolveClientOptions({ 'local-port': '3000', ...args }, env, LOCAL_SPELLING).client;
+    const local = (args: RawArgs, env: Record<string, string> = {}) =>
+      resolveClientOptions({ 'local-port': '3000', ...args }, env, LOCAL_SPELLING).client;
     const resolved = local({ to: 'relay.example.com:9000', port: '8080' });
-    assert.deepEqual([resolved.server, resolved.controlPort, resolved.tunnels], ['relay.example.com', 9000, [{ localPort: 3000, remotePort: 8080 }]]);
+    assert.deepEqual(
+      [resolved.server, resolved.controlPort, resolved.tunnels],
+      ['relay.example.com', 9000, [{ localPort: 3000, remotePort: 8080 }]],
+    );
     // The same as burrow client with bore's words swapped for ours.
-    assert.deepEqual(local({ to: 'relay', port: '8080', 'local-host': '127.0.0.1' }), resolveClientOptions(clientArgs({ server: 'relay', 'remote-port': ['8080'], 'local-host': '127.0.0.1' }), {}).client);
+    assert.deepEqual(
+      local({ to: 'relay', port: '8080', 'local-host': '127.0.0.1' }),
+      resolveClientOptions(clientArgs({ server: 'relay', 'remote-port': ['8080'], 'local-host': '127.0.0.1' }), {})
+        .client,
+    );
     // Their variables are still BURROW_SERVER and BURROW_REMOTE_PORT.
     const fromEnv = local({}, { BURROW_SERVER: 'tcp://relay:9100', BURROW_REMOTE_PORT: '8081' });
-    assert.deepEqual([fromEnv.server, fromEnv.controlPort, fromEnv.tunnels], ['relay', 9100, [{ localPort: 3000, remotePort: 8081 }]]);
+    assert.deepEqual(
+      [fromEnv.server, fromEnv.controlPort, fromEnv.tunnels],
+      ['relay', 9100, [{ localPort: 3000, remotePort: 8081 }]],
+    );
     // --server and --remote-port are not local's flags: they are ignored there (yargs refuses them first).
     assert.equal(local({ server: 'other', to: 'relay' }).server, 'relay');
     assertUsageError(() => local({ to: 'http://relay' }), '--to: "http://relay" is not a server address');
     assertUsageError(() => local({ port: 'abc' }), '--port: "abc" is not a port number (0-65535)');
-    assertUsageError(() => local({ to: 'relay:9000', 'control-port': '1' }), '--to "relay:9000" says control port 9000, --control-port says 1');
+    assertUsageError(
+      () => local({ to: 'relay:9000', 'control-port': '1' }),
+      '--to "relay:9000" says control port 9000, --control-port says 1',
+    );
     assert.equal(local({ to: 'relay:9000' }, { BURROW_CONTROL_PORT: '1' }).controlPort, 9000);
     assert.equal(local({ 'control-port': '1' }, { BURROW_SERVER: 'relay:9000' }).controlPort, 1);
   });
@@ -224,7 +337,10 @@ describe('the command, through each form of address', () => {
       const runs: Array<[string, string[]]> = [
         ['host:port', ['client', String(local.port), '--server', `${HOST}:${server.controlPort}`, ...data]],
         ['tcp://host:port', ['client', String(local.port), '--server', `tcp://${HOST}:${server.controlPort}`, ...data]],
-        ['burrow local', ['local', String(local.port), '--to', `${HOST}:${server.controlPort}`, '-p', String(wanted), ...data]],
+        [
+          'burrow local',
+          ['local', String(local.port), '--to', `${HOST}:${server.controlPort}`, '-p', String(wanted), ...data],
+        ],
       ];
       // A stray BURROW_CONTROL_PORT (a shared .env, say) loses to the port in --server.
       const clients = runs.map(([, args]) => startCli(args, { BURROW_CONTROL_PORT: '1' }, live));
@@ -234,7 +350,8 @@ describe('the command, through each form of address', () => {
         if (what === 'burrow local') assert.equal(publicPort, String(wanted), '-p is the public port asked for');
         assert.equal((await request(Number(publicPort), what)).toString(), `reply:${what}`);
       }
-      for (const [i, cli] of clients.entries()) assert.deepEqual(await interrupt(cli, `client ${i}`), { code: 0, signal: null });
+      for (const [i, cli] of clients.entries())
+        assert.deepEqual(await interrupt(cli, `client ${i}`), { code: 0, signal: null });
     } finally {
       await killAll(live);
       await local.close();
@@ -249,12 +366,24 @@ describe('the command, through each form of address', () => {
       runCli(['local', '3000'], { BURROW_SERVER: 'relay/x' }),
     ]);
     const expected = [
-      [`burrow: --server: "http://localhost:7835" is not a server address (http:// is not burrow's protocol; only tcp:// is); give ${SERVER_FORMS}, where PORT is the control port`, "Run 'burrow client --help' for usage."],
-      ['burrow: --server "localhost:7835" says control port 7835, --control-port says 7000: give the port once', "Run 'burrow client --help' for usage."],
-      [`burrow: BURROW_SERVER: "relay/x" is not a server address (a path has no meaning here); give ${SERVER_FORMS}, where PORT is the control port`, "Run 'burrow local --help' for usage."],
+      [
+        `burrow: --server: "http://localhost:7835" is not a server address (http:// is not burrow's protocol; only tcp:// is); give ${SERVER_FORMS}, where PORT is the control port`,
+        "Run 'burrow client --help' for usage.",
+      ],
+      [
+        'burrow: --server "localhost:7835" says control port 7835, --control-port says 7000: give the port once',
+        "Run 'burrow client --help' for usage.",
+      ],
+      [
+        `burrow: BURROW_SERVER: "relay/x" is not a server address (a path has no meaning here); give ${SERVER_FORMS}, where PORT is the control port`,
+        "Run 'burrow local --help' for usage.",
+      ],
     ];
     results.forEach((result, i) => {
-      assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: lines(result.stderr) }, { code: 2, stdout: '', stderr: expected[i] });
+      assert.deepEqual(
+        { code: result.code, stdout: result.stdout, stderr: lines(result.stderr) },
+        { code: 2, stdout: '', stderr: expected[i] },
+      );
     });
   });
 });

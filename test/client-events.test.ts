@@ -8,10 +8,28 @@ import type { ClientEvent } from '../server/client-events.ts';
 import type { BurrowServer, ServerStats } from '../server/server.ts';
 import { controlProof } from '../shared/secret.ts';
 import { untilEqual } from './helpers.ts';
-import { assertClosedByServer, errReason, expose, openControl, openRaw, probe, untilRefused, withServer, type Raw } from './raw.ts';
+import {
+  assertClosedByServer,
+  errReason,
+  expose,
+  openControl,
+  openRaw,
+  probe,
+  untilRefused,
+  withServer,
+  type Raw,
+} from './raw.ts';
 
 const SECRET = 'a long random test secret: 5e0b7c21d9a4f386';
-const EMPTY: ServerStats = { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
+const EMPTY: ServerStats = {
+  clients: 0,
+  clientAddresses: 0,
+  tunnels: 0,
+  leasedPorts: 0,
+  ports: 0,
+  pendingVisitors: 0,
+  sockets: 0,
+};
 
 /** The events' kinds and the fields a test can know, in order. */
 const shape = (event: ClientEvent): string => {
@@ -83,7 +101,12 @@ test('a requested port kept for a client that went away: port-in-use says so, an
     restarted.send(`EXPOSE 3000 ${port}\n`);
     const line = await restarted.reader.line();
     assert.equal(errReason(line), 'port-in-use');
-    assert.match(line, new RegExp(`^ERR port-in-use port ${port} is kept for the client that held it \\(a lease\\), for (60|59) s more$`));
+    assert.match(
+      line,
+      new RegExp(
+        `^ERR port-in-use port ${port} is kept for the client that held it \\(a lease\\), for (60|59) s more$`,
+      ),
+    );
   });
 });
 
@@ -98,7 +121,8 @@ async function authenticate(raw: Raw, secret: string): Promise<string> {
 
 /** Waits until the server holds nothing of the connections a test made (so that any
  * 'disconnected' they would cause has been emitted). */
-const untilNothingHeld = (server: BurrowServer): Promise<void> => untilEqual(() => server.stats(), EMPTY, 'every connection gone');
+const untilNothingHeld = (server: BurrowServer): Promise<void> =>
+  untilEqual(() => server.stats(), EMPTY, 'every connection gone');
 
 test('no client events for connections that never become clients: a scanner, garbage, EXPOSE before AUTH, a wrong secret, HELLO alone', async () => {
   await withServer({ secret: SECRET }, async (server, sockets) => {
@@ -185,7 +209,11 @@ test("a 'client' listener that throws breaks nothing: tunnels open and close, po
         for (const port of ports) await untilRefused(port);
         await untilNothingHeld(server);
         const leases = leaseGraceMs > 0 ? ['lease-kept', 'lease-kept', 'lease-expired', 'lease-expired'] : [];
-        assert.deepEqual(heard, ['connected', 'tunnel-opened', 'tunnel-opened', 'disconnected', ...leases], `lease grace ${leaseGraceMs} ms`);
+        assert.deepEqual(
+          heard,
+          ['connected', 'tunnel-opened', 'tunnel-opened', 'disconnected', ...leases],
+          `lease grace ${leaseGraceMs} ms`,
+        );
       });
     }
     await nextTurn();
@@ -212,7 +240,11 @@ test("'disconnected' is emitted once the client's tunnels are closed (ports leas
       ports = [await expose(control, 3000), await expose(control, 4000)];
       control.socket.destroy();
       const kept = leaseGraceMs > 0 ? ['lease-kept', 'lease-kept'] : [];
-      await untilEqual(() => seen, ['connected', 'tunnel-opened', 'tunnel-opened', 'disconnected', ...kept], 'the events of one client');
+      await untilEqual(
+        () => seen,
+        ['connected', 'tunnel-opened', 'tunnel-opened', 'disconnected', ...kept],
+        'the events of one client',
+      );
       assert.ok(atDisconnect);
       assert.equal(atDisconnect.live, 0, 'no live tunnel left');
       assert.equal(atDisconnect.stats.tunnels, 0, 'no tunnel counted');

@@ -56,7 +56,8 @@ class FakeListener {
   /** The next accepted connection not yet handed out by next(). */
   async next(ms = 5_000): Promise<Accepted> {
     const ready = (): boolean => this.accepted.length > this.taken;
-    if (!ready()) await within(new Promise<void>((resolve) => this.waiters.push(resolve)), ms, `a connection on port ${this.port}`);
+    if (!ready())
+      await within(new Promise<void>((resolve) => this.waiters.push(resolve)), ms, `a connection on port ${this.port}`);
     const conn = this.accepted[this.taken++];
     assert.ok(conn);
     return conn;
@@ -157,7 +158,11 @@ const FAKE_HELLO = 'HELLO ping goaway id-reply refuse\n';
 /** Starts a client against the fake and takes its control connection, whose first line
  * must be the HELLO (answered with `hello`; null: ignored, as a minimal server does), then
  * the EXPOSE of the fake's local port (left unanswered). */
-async function beginStart(fake: Fake, options: Partial<ClientOptions>, hello: string | null = FAKE_HELLO): Promise<{ starting: Promise<BurrowClient>; control: Accepted }> {
+async function beginStart(
+  fake: Fake,
+  options: Partial<ClientOptions>,
+  hello: string | null = FAKE_HELLO,
+): Promise<{ starting: Promise<BurrowClient>; control: Accepted }> {
   const starting = startClient({
     tunnels: [{ localPort: fake.local.port }],
     server: HOST,
@@ -173,7 +178,10 @@ async function beginStart(fake: Fake, options: Partial<ClientOptions>, hello: st
   });
   starting.catch(() => {}); // awaited by the caller; this only keeps an early rejection handled
   const control = await fake.control.next();
-  assert.match(await control.reader.line(), /^HELLO ping goaway id-reply fin-check=[A-Za-z0-9_-]{21} refuse data-port$/);
+  assert.match(
+    await control.reader.line(),
+    /^HELLO ping goaway id-reply fin-check=[A-Za-z0-9_-]{21} refuse data-port$/,
+  );
   if (hello !== null) control.socket.write(hello);
   assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);
   return { starting, control };
@@ -206,7 +214,11 @@ async function startAgainst(
   const closed = new Promise<BurrowError | undefined>((resolve) => client.once('close', resolve));
   const warned = async (count: number, ms = 5_000): Promise<void> => {
     for (let i = 0; i < count + 100 && warnings.length < count; i++) {
-      await within(new Promise<void>((resolve) => warningWaiters.push(resolve)), ms, `${count} warning(s), got ${warnings.length}`);
+      await within(
+        new Promise<void>((resolve) => warningWaiters.push(resolve)),
+        ms,
+        `${count} warning(s), got ${warnings.length}`,
+      );
     }
     assert.ok(warnings.length >= count);
   };
@@ -265,7 +277,15 @@ test('garbage bytes from the server: the client closes with a protocol BurrowErr
 
 // Known verbs with bad arguments, the heartbeat signals included (they take none) and an
 // OK whose lease is not a token.
-for (const line of ['OK abc', 'CONNECTION x.y', 'CONNECTION x 0', 'PING x', 'PONG 1', 'GOAWAY now', `OK ${FAKE_PUBLIC_PORT} not/a/lease`]) {
+for (const line of [
+  'OK abc',
+  'CONNECTION x.y',
+  'CONNECTION x 0',
+  'PING x',
+  'PONG 1',
+  'GOAWAY now',
+  `OK ${FAKE_PUBLIC_PORT} not/a/lease`,
+]) {
   test(`a malformed known verb (${JSON.stringify(line)}): the client closes with a protocol BurrowError`, async () => {
     await withStarted({}, async (started, fake) => {
       started.control.socket.write(`${line}\n`);
@@ -361,11 +381,14 @@ test('CONNECTION for a port that is not ours: a protocol warning and nothing dia
 });
 
 test('OK <port> and CONNECTION <id> <port> in the same write: start() resolves and the client dials back', async () => {
-  await withStarted({ reply: `OK ${FAKE_PUBLIC_PORT}\nCONNECTION same-packet ${FAKE_PUBLIC_PORT}\n` }, async (started, fake) => {
-    assert.equal(started.client.tunnels[0]?.publicPort, FAKE_PUBLIC_PORT);
-    await answerAndEcho(fake, 'same-packet', 'joined');
-    assert.deepEqual(started.warnings, []);
-  });
+  await withStarted(
+    { reply: `OK ${FAKE_PUBLIC_PORT}\nCONNECTION same-packet ${FAKE_PUBLIC_PORT}\n` },
+    async (started, fake) => {
+      assert.equal(started.client.tunnels[0]?.publicPort, FAKE_PUBLIC_PORT);
+      await answerAndEcho(fake, 'same-packet', 'joined');
+      assert.deepEqual(started.warnings, []);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------
@@ -442,11 +465,17 @@ test('CONNECTIONs beyond maxConnections are turned away at once (REFUSE) with on
     for (let i = 0; i < 3; i++) seen.push(await (await fake.data.next()).reader.line());
     assert.deepEqual(seen.sort(), ['ID c1', 'ID c2', 'ID c3']);
     // The other three are refused on the control connection, in the order they came.
-    assert.deepEqual([await started.control.reader.line(), await started.control.reader.line(), await started.control.reader.line()], ['REFUSE c4', 'REFUSE c5', 'REFUSE c6']);
+    assert.deepEqual(
+      [await started.control.reader.line(), await started.control.reader.line(), await started.control.reader.line()],
+      ['REFUSE c4', 'REFUSE c5', 'REFUSE c6'],
+    );
     await started.warned(1);
     assert.equal(started.warnings.length, 1, started.warnings.map((w) => w.message).join('; '));
     assert.equal(started.warnings[0]?.code, 'over-limit');
-    assert.match(started.warnings[0]?.message ?? '', /^turned away 1 visitor \(reset at once\): already serving 3 connections/);
+    assert.match(
+      started.warnings[0]?.message ?? '',
+      /^turned away 1 visitor \(reset at once\): already serving 3 connections/,
+    );
     assert.equal(await fake.data.countAfterProbe(), 3, 'dial-backs beyond maxConnections');
     assert.equal(await fake.local.countAfterProbe(), 3, 'local dials beyond maxConnections');
 
@@ -454,21 +483,28 @@ test('CONNECTIONs beyond maxConnections are turned away at once (REFUSE) with on
     await fake.control.allClosed('the control port');
     await fake.data.allClosed('the data port');
     await fake.local.allClosed('the local service');
-    assert.equal(started.warnings.length, 1, 'close() must not report the in-flight dial-backs, nor the rest of the burst, as warnings');
+    assert.equal(
+      started.warnings.length,
+      1,
+      'close() must not report the in-flight dial-backs, nor the rest of the burst, as warnings',
+    );
   });
 });
 
 test('CONNECTIONs beyond maxConnections from a server without refuse are only ignored, and the warning says so', async () => {
-  await withStarted({ client: { maxConnections: 1, handshakeTimeoutMs: 30_000 }, hello: 'HELLO ping goaway id-reply\n' }, async (started, fake) => {
-    started.control.socket.write(`CONNECTION d1 ${FAKE_PUBLIC_PORT}\nCONNECTION d2 ${FAKE_PUBLIC_PORT}\n`);
-    assert.equal(await (await fake.data.next()).reader.line(), 'ID d1');
-    await started.warned(1);
-    assert.match(started.warnings[0]?.message ?? '', /^ignored 1 visitor \(this server cannot be told to reset them/);
-    // Nothing was sent for d2: the next line from the client answers our PING.
-    started.control.socket.write('PING\n');
-    assert.equal(await started.control.reader.line(), 'PONG');
-    assert.equal(await fake.data.countAfterProbe(), 1);
-  });
+  await withStarted(
+    { client: { maxConnections: 1, handshakeTimeoutMs: 30_000 }, hello: 'HELLO ping goaway id-reply\n' },
+    async (started, fake) => {
+      started.control.socket.write(`CONNECTION d1 ${FAKE_PUBLIC_PORT}\nCONNECTION d2 ${FAKE_PUBLIC_PORT}\n`);
+      assert.equal(await (await fake.data.next()).reader.line(), 'ID d1');
+      await started.warned(1);
+      assert.match(started.warnings[0]?.message ?? '', /^ignored 1 visitor \(this server cannot be told to reset them/);
+      // Nothing was sent for d2: the next line from the client answers our PING.
+      started.control.socket.write('PING\n');
+      assert.equal(await started.control.reader.line(), 'PONG');
+      assert.equal(await fake.data.countAfterProbe(), 1);
+    },
+  );
 });
 
 test('client.close() does not wait for dial-backs still in their handshake: only joined connections get the shutdown timeout', async () => {

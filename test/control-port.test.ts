@@ -25,7 +25,13 @@ const ERROR_BUDGET = 16;
  * (`leaseGraceMs: 0`): the raw connections here drop without GOAWAY, which would otherwise
  * keep their ports under lease for the grace period, and every test checks that the port
  * pool is back to the healthy client's one port at once (leases have tests of their own). */
-const LIMITS = { handshakeTimeoutMs: 300, maxTunnelsPerClient: 8, maxTunnels: 24, maxClientsPerIp: 3, leaseGraceMs: 0 } as const;
+const LIMITS = {
+  handshakeTimeoutMs: 300,
+  maxTunnelsPerClient: 8,
+  maxTunnels: 24,
+  maxClientsPerIp: 3,
+  leaseGraceMs: 0,
+} as const;
 /** What the server holds with only the healthy client connected and idle. */
 const BASELINE = ONE_IDLE_TUNNEL;
 
@@ -119,7 +125,9 @@ class Conns {
 }
 
 function rawOf(socket: net.Socket): Raw {
-  const closed = socket.destroyed ? Promise.resolve() : new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const closed = socket.destroyed
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const reader = new LineReader(socket);
   return { socket, reader, closed, send: (text) => void socket.write(text) };
 }
@@ -263,7 +271,12 @@ async function refusesPipelined(raw: Raw, lines: Array<string | Buffer>, reason:
 
 /** One connection of its own refuses every line of `lines` with `reason`, one by one or
  * (`pipelined`) all in one write, and stays open. */
-async function refusalScenario(conns: Conns, lines: Array<string | Buffer>, reason: string, pipelined = false): Promise<void> {
+async function refusalScenario(
+  conns: Conns,
+  lines: Array<string | Buffer>,
+  reason: string,
+  pipelined = false,
+): Promise<void> {
   const refuse = pipelined ? refusesPipelined : refusesOneByOne;
   await refuse(await conns.open(), lines, reason);
 }
@@ -342,7 +355,8 @@ async function manyExposesScenario(conns: Conns, count = 1000): Promise<number[]
   const ports: number[] = [];
   for (let i = 0; i < LIMITS.maxTunnelsPerClient; i++) ports.push(await expectOk(raw, `EXPOSE ${i + 1} of ${count}`));
   assert.equal(new Set(ports).size, ports.length, `duplicate public ports: ${ports.join(' ')}`);
-  for (let i = 0; i < ERROR_BUDGET; i++) await expectErr(raw, 'too-many-tunnels', `EXPOSE ${LIMITS.maxTunnelsPerClient + i + 1}`);
+  for (let i = 0; i < ERROR_BUDGET; i++)
+    await expectErr(raw, 'too-many-tunnels', `EXPOSE ${LIMITS.maxTunnelsPerClient + i + 1}`);
   await expectErr(raw, 'too-many-errors', `EXPOSE ${LIMITS.maxTunnelsPerClient + ERROR_BUDGET + 1}`);
   await assertClosedByServer(raw);
   return ports;
@@ -396,7 +410,11 @@ test('baseline: the server holds only the healthy client, whose tunnel echoes 64
 });
 
 for (const [name, lines, reason] of [
-  ['garbage text and unknown verbs get ERR unknown-verb, one per line, and the connection stays open', UNKNOWN_VERBS, 'unknown-verb'],
+  [
+    'garbage text and unknown verbs get ERR unknown-verb, one per line, and the connection stays open',
+    UNKNOWN_VERBS,
+    'unknown-verb',
+  ],
   ['binary bytes, NUL and non-ASCII get ERR bad-line and the connection stays open', BAD_BYTES, 'bad-line'],
   ['an empty line (and bad spacing) gets ERR bad-line and the connection stays open', BAD_SPACING, 'bad-line'],
 ] as const) {
@@ -428,7 +446,11 @@ test('PING is answered PONG outside the reply order; PONG and GOAWAY get no answ
     // place among the replies (it may come before them), and PONG gets nothing.
     raw.send('HOWDY\nPING\r\nPONG\nEXPOSE abc\n');
     const lines = [await raw.reader.line(), await raw.reader.line(), await raw.reader.line()];
-    assert.deepEqual(lines.filter((line) => line === 'PONG'), ['PONG'], lines.join(' | '));
+    assert.deepEqual(
+      lines.filter((line) => line === 'PONG'),
+      ['PONG'],
+      lines.join(' | '),
+    );
     assert.deepEqual(
       lines.filter((line) => line !== 'PONG').map((line) => errReason(line)),
       ['unknown-verb', 'bad-arguments'],
@@ -461,7 +483,10 @@ test('\\r\\n line endings are accepted: EXPOSE 1\\r\\n gets OK and its tunnel is
     const visitor = await connectVisitor(first);
     try {
       const announced = await raw.reader.line();
-      assert.match(announced, new RegExp(`^CONNECTION [A-Za-z0-9_-]{1,64} ${first} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${first}$`));
+      assert.match(
+        announced,
+        new RegExp(`^CONNECTION [A-Za-z0-9_-]{1,64} ${first} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${first}$`),
+      );
     } finally {
       visitor.destroy();
     }
@@ -569,7 +594,10 @@ test('error budget: 16 refused lines are answered, the 17th gets ERR too-many-er
     const visitor = await connectVisitor(port);
     visitor.on('error', () => {});
     const visitorGot = readAll(visitor);
-    assert.match(await raw.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{1,64} ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`));
+    assert.match(
+      await raw.reader.line(),
+      new RegExp(`^CONNECTION [A-Za-z0-9_-]{1,64} ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`),
+    );
 
     // Every kind of refusal counts, a taken port included.
     const refused: Array<[string | Buffer, string]> = [
@@ -599,20 +627,17 @@ test('error budget: 16 refused lines are answered, the 17th gets ERR too-many-er
   });
 });
 
-test(
-  'error budget: refusals count in request order when a taken port is refused among pipelined bad lines',
-  async () => {
-    await withHealthyTunnel(async (conns) => {
-      const raw = await conns.open();
-      // Refused lines 1-15, 16 (a taken port: refused only in its turn), 17, 18.
-      raw.send('HOWDY\n'.repeat(ERROR_BUDGET - 1) + `EXPOSE 1 ${rig().publicPort}\n` + 'HOWDY\nHOWDY\n');
-      for (let i = 1; i < ERROR_BUDGET; i++) await expectErr(raw, 'unknown-verb', `refused line ${i}`);
-      await expectErr(raw, 'port-in-use', `refused line ${ERROR_BUDGET} (EXPOSE of a taken port)`);
-      await expectErr(raw, 'too-many-errors', `refused line ${ERROR_BUDGET + 1}`);
-      await assertClosedByServer(raw);
-    });
-  },
-);
+test('error budget: refusals count in request order when a taken port is refused among pipelined bad lines', async () => {
+  await withHealthyTunnel(async (conns) => {
+    const raw = await conns.open();
+    // Refused lines 1-15, 16 (a taken port: refused only in its turn), 17, 18.
+    raw.send('HOWDY\n'.repeat(ERROR_BUDGET - 1) + `EXPOSE 1 ${rig().publicPort}\n` + 'HOWDY\nHOWDY\n');
+    for (let i = 1; i < ERROR_BUDGET; i++) await expectErr(raw, 'unknown-verb', `refused line ${i}`);
+    await expectErr(raw, 'port-in-use', `refused line ${ERROR_BUDGET} (EXPOSE of a taken port)`);
+    await expectErr(raw, 'too-many-errors', `refused line ${ERROR_BUDGET + 1}`);
+    await assertClosedByServer(raw);
+  });
+});
 
 test('1000 EXPOSEs in one write: 8 OK, 16 too-many-tunnels, too-many-errors and close; the tunnels close and their ports refuse', async () => {
   await withHealthyTunnel(async (conns) => {
@@ -652,7 +677,12 @@ test('maxClientsPerIp: beside the healthy client, 2 more connect from 127.0.0.1,
 
     // One leaves: its place is free again, and only one.
     accepted[0]?.socket.destroy();
-    await untilEqual(() => server.stats().clients, LIMITS.maxClientsPerIp, 'the server to see the connection go', 5_000);
+    await untilEqual(
+      () => server.stats().clients,
+      LIMITS.maxClientsPerIp,
+      'the server to see the connection go',
+      5_000,
+    );
     const again = await conns.open({ from: HOST });
     await assertStillOpen(again, 'a connection after one from the same address left');
     const over = await conns.open({ from: HOST });
@@ -688,7 +718,12 @@ test('maxTunnels: the EXPOSE beyond it gets ERR server-full, the connection stay
     await roundTrip(); // the existing tunnel serves while the server is full
 
     a.socket.destroy();
-    await untilEqual(() => server.stats().tunnels, LIMITS.maxTunnels - perClient, "the first connection's tunnels to close", 5_000);
+    await untilEqual(
+      () => server.stats().tunnels,
+      LIMITS.maxTunnels - perClient,
+      "the first connection's tunnels to close",
+      5_000,
+    );
     for (const port of aPorts) await untilRefused(port);
     c.send('EXPOSE 1\n');
     await expectOk(c, 'EXPOSE once tunnels were freed');

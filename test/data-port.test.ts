@@ -19,7 +19,18 @@ import { testCerts } from './certs.ts';
 import { assertSameBytes, HOST, pseudoRandomBytes, within } from './helpers.ts';
 import { withHealthy, type Healthy } from './healthy-tunnel.ts';
 import { endingOf, openInbox, type Ending } from './inbox.ts';
-import { assertClosedByServer, assertRefused, dialBack, errReason, exposeAndVisit, LineReader, openControl, openRaw, withServer, type Raw } from './raw.ts';
+import {
+  assertClosedByServer,
+  assertRefused,
+  dialBack,
+  errReason,
+  exposeAndVisit,
+  LineReader,
+  openControl,
+  openRaw,
+  withServer,
+  type Raw,
+} from './raw.ts';
 
 const KiB = 1024;
 
@@ -30,12 +41,19 @@ const KiB = 1024;
  * (a well-formed ERR line) and that the server then closes the connection. */
 async function expectRefusal(dataPort: number, bytes: Buffer | string, reason: string, what: string): Promise<void> {
   const line = await assertRefused(dataPort, bytes, reason, what);
-  assert.equal(parseServerDataLine(line).ok, true, `${what}: the ERR line is not a valid line: ${JSON.stringify(line)}`);
+  assert.equal(
+    parseServerDataLine(line).ok,
+    true,
+    `${what}: the ERR line is not a valid line: ${JSON.stringify(line)}`,
+  );
 }
 
 /** A raw control connection exposing a tunnel, and a visitor on it waiting for its
  * dial-back (`id`), with `ending` attached before any byte can arrive. */
-async function waitingVisitor(healthy: Healthy, sockets: net.Socket[]): Promise<{ control: Raw; id: string; visitor: net.Socket; ending: Promise<Ending> }> {
+async function waitingVisitor(
+  healthy: Healthy,
+  sockets: net.Socket[],
+): Promise<{ control: Raw; id: string; visitor: net.Socket; ending: Promise<Ending> }> {
   const control = await openControl(healthy.server.controlPort);
   sockets.push(control.socket);
   const { id, visitor } = await exposeAndVisit(control);
@@ -53,7 +71,11 @@ const REFUSALS: Array<[string, Buffer | string, string]> = [
   ['a server verb', 'OK\n', 'unknown-verb'],
   ['a 256-byte line (the longest allowed) with an unknown verb', `${'V'.repeat(256)}\n`, 'unknown-verb'],
   ['a 256-byte line plus CR', `${'V'.repeat(256)}\r\n`, 'unknown-verb'],
-  ['binary bytes (a TLS ClientHello start, to a server without TLS)', Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x0a]), 'tls-not-enabled'],
+  [
+    'binary bytes (a TLS ClientHello start, to a server without TLS)',
+    Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x0a]),
+    'tls-not-enabled',
+  ],
   ['other binary bytes', Buffer.from([0x80, 0x03, 0x01, 0x02, 0x00, 0x0a]), 'bad-line'],
   ['a NUL inside the id', Buffer.from('ID abc\x00def\n', 'latin1'), 'bad-line'],
   ['a lone NUL', Buffer.from([0x00, 0x0a]), 'bad-line'],
@@ -78,7 +100,10 @@ test('data port: garbage, binary bytes, NUL, empty and over-long lines each get 
   await withHealthy({}, async (healthy) => {
     for (const [what, bytes, reason] of REFUSALS) {
       // "During": a pulse on the long-lived connection runs while the bad line is refused.
-      await Promise.all([expectRefusal(healthy.server.dataPort, bytes, reason, what), healthy.pulse(`during: ${what}`)]);
+      await Promise.all([
+        expectRefusal(healthy.server.dataPort, bytes, reason, what),
+        healthy.pulse(`during: ${what}`),
+      ]);
     }
     await healthy.check('after the refusals');
     assert.equal(healthy.server.stats().pendingVisitors, 0);
@@ -97,7 +122,10 @@ test('data port: ID with a malformed id gets ERR bad-arguments and is closed; a 
       ['a 65-character id', `ID ${'a'.repeat(65)}\n`],
     ];
     for (const [what, line] of malformed) {
-      await Promise.all([expectRefusal(healthy.server.dataPort, line, 'bad-arguments', what), healthy.pulse(`during: ${what}`)]);
+      await Promise.all([
+        expectRefusal(healthy.server.dataPort, line, 'bad-arguments', what),
+        healthy.pulse(`during: ${what}`),
+      ]);
     }
     // The boundary: 64 characters pass the parser; nobody issued it, so it is unknown.
     await expectRefusal(healthy.server.dataPort, `ID ${'a'.repeat(64)}\n`, 'unknown-id', 'a 64-character id');
@@ -161,7 +189,9 @@ test('data port: an ID line written one byte per packet gets OK and then pipes b
     sockets.push(data.socket);
     const line = Buffer.from(`ID ${id}\n`, 'latin1');
     for (let i = 0; i < line.length; i++) {
-      await new Promise<void>((resolve, reject) => data.socket.write(line.subarray(i, i + 1), (error) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        data.socket.write(line.subarray(i, i + 1), (error) => (error ? reject(error) : resolve())),
+      );
       await nextTurn(); // let the server read this byte on its own before the next one
       if (i % 8 === 0) await healthy.pulse(`during the byte-by-byte ID line (byte ${i})`);
     }
@@ -213,7 +243,9 @@ test('data port: a socket that sends ID for a waiting visitor and then resets ma
       const visitorEnding = endingOf(visitor);
       const data = await openInbox(healthy.server.dataPort);
       sockets.push(data.socket);
-      await new Promise<void>((resolve, reject) => data.socket.write(`ID ${id}\n`, (error) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        data.socket.write(`ID ${id}\n`, (error) => (error ? reject(error) : resolve())),
+      );
       if (waitForOk) assert.equal(await data.line(), 'OK', what);
       data.socket.resetAndDestroy();
       const ending = await within(visitorEnding, 5_000, `the visitor to be reset (${what})`);
@@ -239,7 +271,11 @@ test('data port: 100 concurrent garbage connections do not disturb the healthy t
     const traffic = (async () => {
       for (let i = 0; i < 5; i++) await healthy.pulse(`during the flood (${i})`);
     })();
-    await within(Promise.all([...flood, traffic, healthy.check('during the flood'), healthy.check('during the flood, again')]), 30_000, 'the flood');
+    await within(
+      Promise.all([...flood, traffic, healthy.check('during the flood'), healthy.check('during the flood, again')]),
+      30_000,
+      'the flood',
+    );
     await healthy.check('after the flood');
     const after = healthy.server.stats();
     assert.equal(after.pendingVisitors, 0);
@@ -258,7 +294,8 @@ test('data port: 100 concurrent garbage connections do not disturb the healthy t
 const UNKNOWN_ID_LINE = `ID ${'a'.repeat(21)}\n`;
 
 /** The line that turns away a data connection over the handshake limit. */
-const overLimitLine = (limit: number): string => `ERR too-many-connections limit is ${limit} data handshakes per address`;
+const overLimitLine = (limit: number): string =>
+  `ERR too-many-connections limit is ${limit} data handshakes per address`;
 
 /** A raw connection to `port` from `localAddress` (another loopback address). */
 async function openRawFrom(port: number, localAddress: string): Promise<Raw> {
@@ -330,7 +367,10 @@ test('data port: 3 handshakes in progress from one address (maxHandshakesPerIp: 
     // The server accepts in order: the first 3 are counted before it sees the 4th.
     const extra = await openRaw(dataPort);
     sockets.push(extra.socket);
-    await Promise.all([assertOverLimit(extra, LIMIT, 'the 4th handshake'), healthy.pulse('while 3 handshakes are held')]);
+    await Promise.all([
+      assertOverLimit(extra, LIMIT, 'the 4th handshake'),
+      healthy.pulse('while 3 handshakes are held'),
+    ]);
     turnedAway++;
     assert.equal(overLimitErrors(), turnedAway, 'counted in errors_total by reason');
     await healthy.pulse('after the 4th was turned away');
@@ -391,53 +431,56 @@ test('data port: the handshake limit is per address: another address at its limi
 
 test('data port over TLS (maxHandshakesPerIp: 1): a handshake slot is given back after a plaintext refusal, a failed TLS handshake, a TLS connection that closes before its ID line, and an ERR over TLS', async () => {
   const certs = await testCerts();
-  await withServer({ maxHandshakesPerIp: 1, tls: { cert: certs.server.cert, key: certs.server.key } }, async (server, sockets) => {
-    const { dataPort } = server;
-    /** One plaintext connection, accepted (ERR tls-required) if the slot is free. */
-    const slotFree = async (what: string): Promise<void> => {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const raw = await openRaw(dataPort);
-        sockets.push(raw.socket);
-        raw.send('ID x\n');
-        const line = await raw.reader.line();
-        await assertClosedByServer(raw);
-        if (line !== overLimitLine(1)) {
-          assert.equal(errReason(line), 'tls-required', `${what}: got ${JSON.stringify(line)}`);
-          return;
+  await withServer(
+    { maxHandshakesPerIp: 1, tls: { cert: certs.server.cert, key: certs.server.key } },
+    async (server, sockets) => {
+      const { dataPort } = server;
+      /** One plaintext connection, accepted (ERR tls-required) if the slot is free. */
+      const slotFree = async (what: string): Promise<void> => {
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const raw = await openRaw(dataPort);
+          sockets.push(raw.socket);
+          raw.send('ID x\n');
+          const line = await raw.reader.line();
+          await assertClosedByServer(raw);
+          if (line !== overLimitLine(1)) {
+            assert.equal(errReason(line), 'tls-required', `${what}: got ${JSON.stringify(line)}`);
+            return;
+          }
         }
-      }
-      assert.fail(`${what}: the handshake slot was not given back`);
-    };
-    await slotFree('at first');
-    await slotFree('after a plaintext refusal');
+        assert.fail(`${what}: the handshake slot was not given back`);
+      };
+      await slotFree('at first');
+      await slotFree('after a plaintext refusal');
 
-    // A TLS record the server cannot take: the TLS handshake fails.
-    const broken = await openRaw(dataPort);
-    sockets.push(broken.socket);
-    broken.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00]));
-    await within(broken.closed, 5_000, 'the failed TLS handshake to close');
-    await slotFree('after a failed TLS handshake');
+      // A TLS record the server cannot take: the TLS handshake fails.
+      const broken = await openRaw(dataPort);
+      sockets.push(broken.socket);
+      broken.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00]));
+      await within(broken.closed, 5_000, 'the failed TLS handshake to close');
+      await slotFree('after a failed TLS handshake');
 
-    const secure = async (): Promise<tls.TLSSocket> => {
-      const socket = tls.connect({ host: HOST, port: dataPort, servername: 'localhost', ca: certs.ca.cert });
-      sockets.push(socket);
-      await within(once(socket, 'secureConnect'), 5_000, 'the TLS handshake');
-      return socket;
-    };
-    // While a TLS connection is in its handshake (waiting for its ID), the slot is taken.
-    const quiet = await secure();
-    const closed = new Promise((resolve) => quiet.once('close', resolve));
-    const over = await openRaw(dataPort);
-    sockets.push(over.socket);
-    await assertOverLimit(over, 1, 'a second handshake beside a TLS one');
-    quiet.destroy();
-    await closed;
-    await slotFree('after a TLS connection closed before its ID line');
+      const secure = async (): Promise<tls.TLSSocket> => {
+        const socket = tls.connect({ host: HOST, port: dataPort, servername: 'localhost', ca: certs.ca.cert });
+        sockets.push(socket);
+        await within(once(socket, 'secureConnect'), 5_000, 'the TLS handshake');
+        return socket;
+      };
+      // While a TLS connection is in its handshake (waiting for its ID), the slot is taken.
+      const quiet = await secure();
+      const closed = new Promise((resolve) => quiet.once('close', resolve));
+      const over = await openRaw(dataPort);
+      sockets.push(over.socket);
+      await assertOverLimit(over, 1, 'a second handshake beside a TLS one');
+      quiet.destroy();
+      await closed;
+      await slotFree('after a TLS connection closed before its ID line');
 
-    const answered = await secure();
-    const reader = new LineReader(answered);
-    answered.write(UNKNOWN_ID_LINE);
-    assert.equal(errReason(await reader.line()), 'unknown-id', 'an unknown id over TLS');
-    await slotFree('after an ERR over TLS');
-  });
+      const answered = await secure();
+      const reader = new LineReader(answered);
+      answered.write(UNKNOWN_ID_LINE);
+      assert.equal(errReason(await reader.line()), 'unknown-id', 'an unknown id over TLS');
+      await slotFree('after an ERR over TLS');
+    },
+  );
 });

@@ -20,7 +20,15 @@ test('the demo exits 0, shows CONNECTION, ID and OK in order, and ends with the 
   ];
   const positions = steps.map(at);
   for (const [i, position] of positions.entries()) assert.ok(position >= 0, `step ${steps[i]} in:\n${stdout}`);
-  assert.deepEqual([...positions].sort((a, b) => a - b), positions, `the steps in order:\n${stdout}`);
+  assert.deepEqual(
+    [...positions].sort((a, b) => a - b),
+    positions,
+    `the steps in order:\n${stdout}`,
+  );
   const last = lines.filter((line) => line.trim() !== '').at(-1) ?? '';
-  assert.match(last, /HTTP 200 "Hello from the local service! You asked for \/hello\\n"$/, 'the demo ends with the response');
+  assert.match(
+    last,
+    /HTTP 200 "Hello from the local service! You asked for \/hello\\n"$/,
+    'the demo ends with the response',
+  );
 });

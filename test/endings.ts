@@ -27,7 +27,9 @@ export function honestEnding(socket: net.Socket): Promise<HonestEnding> {
       socket.destroy();
     };
     socket.on('data', (chunk: Buffer) => (received += chunk.length));
-    socket.on('error', (error: NodeJS.ErrnoException) => settle({ how: 'reset', received, code: error.code ?? error.message }));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      settle({ how: 'reset', received, code: error.code ?? error.message }),
+    );
     socket.once('end', () => {
       if (socket.writableEnded) return settle({ how: 'fin', received });
       socket.write(Buffer.alloc(0), (error?: Error | null) => {
@@ -41,7 +43,11 @@ export function honestEnding(socket: net.Socket): Promise<HonestEnding> {
 
 /** A local service that sends bytes as fast as its reader takes them, until it is closed
  * or `stopAfter` bytes were written; then `finish` decides how it ends. */
-export function pushBytes(socket: net.Socket, stopAfter: number, finish: 'end' | 'reset' | 'none' = 'none'): { written(): number } {
+export function pushBytes(
+  socket: net.Socket,
+  stopAfter: number,
+  finish: 'end' | 'reset' | 'none' = 'none',
+): { written(): number } {
   const chunk = Buffer.alloc(64 * 1024, 0x5a);
   let written = 0;
   const pump = (): void => {

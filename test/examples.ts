@@ -11,14 +11,20 @@ export const CLIENT_FORWARDING = /^Forwarding (\S+):(\d+) -> localhost:(\d+)$/m;
 
 /** Starts `node examples/<name>.mjs <args>` (plain node, no tsx); `live` collects it so
  * the test can `killAll` in `finally`. */
-export function startExample(name: 'minimal-client' | 'minimal-server', args: string[], live: Set<Cli>, vars: Record<string, string> = {}): Cli {
+export function startExample(
+  name: 'minimal-client' | 'minimal-server',
+  args: string[],
+  live: Set<Cli>,
+  vars: Record<string, string> = {},
+): Cli {
   return startNode([`examples/${name}.mjs`, ...args], vars, live);
 }
 
 /** Parses a decimal port printed by a child. */
 function port(text: string | undefined, what: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0 || value > 65_535) throw new Error(`not a port for ${what}: ${String(text)}`);
+  if (!Number.isInteger(value) || value <= 0 || value > 65_535)
+    throw new Error(`not a port for ${what}: ${String(text)}`);
   return value;
 }
 
@@ -38,7 +44,12 @@ export async function startMinimalClient(
 ): Promise<{ cli: Cli; publicPort: number }> {
   const args = [String(localPort), HOST, String(server.controlPort), String(server.dataPort)];
   const cli = startExample('minimal-client', args, live);
-  const [, host, publicPort, local] = await waitForOutput(cli, 'stdout', CLIENT_FORWARDING, 'minimal-client.mjs to open its tunnel');
+  const [, host, publicPort, local] = await waitForOutput(
+    cli,
+    'stdout',
+    CLIENT_FORWARDING,
+    'minimal-client.mjs to open its tunnel',
+  );
   if (host !== HOST || local !== String(localPort)) throw new Error(`unexpected forwarding line: ${cli.stdout}`);
   return { cli, publicPort: port(publicPort, 'the public port') };
 }

@@ -3,15 +3,32 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AliveCheck } from '../shared/alive-check.ts';
-import { agreeOn, EXTENSIONS, formatHello, formatRefuse, MAX_HELLO_WORDS, parseClientControlLine, parseServerControlLine } from '../shared/protocol.ts';
+import {
+  agreeOn,
+  EXTENSIONS,
+  formatHello,
+  formatRefuse,
+  MAX_HELLO_WORDS,
+  parseClientControlLine,
+  parseServerControlLine,
+} from '../shared/protocol.ts';
 
 describe('HELLO and REFUSE lines', () => {
   test('HELLO with words, and without any, parses both ways and round-trips', () => {
-    assert.deepEqual(parseClientControlLine('HELLO ping goaway'), { ok: true, message: { verb: 'HELLO', extensions: ['ping', 'goaway'], values: {} } });
-    assert.deepEqual(parseServerControlLine('HELLO'), { ok: true, message: { verb: 'HELLO', extensions: [], values: {} } });
+    assert.deepEqual(parseClientControlLine('HELLO ping goaway'), {
+      ok: true,
+      message: { verb: 'HELLO', extensions: ['ping', 'goaway'], values: {} },
+    });
+    assert.deepEqual(parseServerControlLine('HELLO'), {
+      ok: true,
+      message: { verb: 'HELLO', extensions: [], values: {} },
+    });
     assert.equal(formatHello(EXTENSIONS), 'HELLO ping goaway id-reply fin-check refuse data-port\n');
     assert.equal(formatHello([]), 'HELLO\n');
-    assert.deepEqual(parseClientControlLine(formatHello(EXTENSIONS).trimEnd()), { ok: true, message: { verb: 'HELLO', extensions: [...EXTENSIONS], values: {} } });
+    assert.deepEqual(parseClientControlLine(formatHello(EXTENSIONS).trimEnd()), {
+      ok: true,
+      message: { verb: 'HELLO', extensions: [...EXTENSIONS], values: {} },
+    });
   });
 
   test('a value after a name (fin-check=<instance>) is written, parsed and kept apart from the name', () => {
@@ -21,17 +38,34 @@ describe('HELLO and REFUSE lines', () => {
       ok: true,
       message: { verb: 'HELLO', extensions: ['ping', 'fin-check'], values: { 'fin-check': 'V1StGXR8_Z5jdHi6B-myT' } },
     });
-    for (const bad of ['HELLO fin-check=', 'HELLO fin-check=a=b', 'HELLO fin-check=a.b', `HELLO fin-check=${'a'.repeat(65)}`]) {
+    for (const bad of [
+      'HELLO fin-check=',
+      'HELLO fin-check=a=b',
+      'HELLO fin-check=a.b',
+      `HELLO fin-check=${'a'.repeat(65)}`,
+    ]) {
       assert.equal(parseClientControlLine(bad).ok, false, bad);
     }
   });
 
   test('HELLO with an unknown but well-formed word parses (a newer peer may offer more)', () => {
-    assert.deepEqual(parseClientControlLine('HELLO ping zstd-2'), { ok: true, message: { verb: 'HELLO', extensions: ['ping', 'zstd-2'], values: {} } });
+    assert.deepEqual(parseClientControlLine('HELLO ping zstd-2'), {
+      ok: true,
+      message: { verb: 'HELLO', extensions: ['ping', 'zstd-2'], values: {} },
+    });
   });
 
   test('HELLO with a malformed word, or too many words, is bad-arguments', () => {
-    for (const line of ['HELLO Ping', 'HELLO 2ping', 'HELLO ping,goaway', 'HELLO -x', `HELLO ${'a'.repeat(33)}`, `HELLO ${Array(MAX_HELLO_WORDS + 1).fill('x').join(' ')}`]) {
+    for (const line of [
+      'HELLO Ping',
+      'HELLO 2ping',
+      'HELLO ping,goaway',
+      'HELLO -x',
+      `HELLO ${'a'.repeat(33)}`,
+      `HELLO ${Array(MAX_HELLO_WORDS + 1)
+        .fill('x')
+        .join(' ')}`,
+    ]) {
       const parsed = parseClientControlLine(line);
       assert.equal(parsed.ok, false, line);
       if (!parsed.ok) assert.equal(parsed.reason, 'bad-arguments', line);
@@ -40,7 +74,10 @@ describe('HELLO and REFUSE lines', () => {
   });
 
   test('REFUSE <id> parses; without an id, with two, or with a bad id it is bad-arguments', () => {
-    assert.deepEqual(parseClientControlLine('REFUSE V1StGXR8_Z5jdHi6B-myT'), { ok: true, message: { verb: 'REFUSE', id: 'V1StGXR8_Z5jdHi6B-myT' } });
+    assert.deepEqual(parseClientControlLine('REFUSE V1StGXR8_Z5jdHi6B-myT'), {
+      ok: true,
+      message: { verb: 'REFUSE', id: 'V1StGXR8_Z5jdHi6B-myT' },
+    });
     assert.equal(formatRefuse('abc'), 'REFUSE abc\n');
     for (const line of ['REFUSE', 'REFUSE a b', 'REFUSE a.b']) {
       const parsed = parseClientControlLine(line);

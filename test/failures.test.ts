@@ -15,7 +15,8 @@ import {
   exposeAndVisit,
   freePort,
   holdPort,
-  openControl, openRaw,
+  openControl,
+  openRaw,
   rejectsWith,
   serverOn,
   tryHold,
@@ -383,7 +384,7 @@ test('startServer on a data port in use rejects and releases the control port it
 // The client that gives up leaves on purpose; a client that shuts down says GOAWAY
 // (docs/PROTOCOL.md, Graceful shutdown), so the server frees its first port at once
 // rather than keeping it under a lease nobody holds.
-test('startClient whose second tunnel is refused rejects and releases the first tunnel\'s port', async () => {
+test("startClient whose second tunnel is refused rejects and releases the first tunnel's port", async () => {
   const local = await listenLocal(replyOnEnd((req) => `hi:${req.toString()}`));
   const server = await serverOn();
   let holder: BurrowClient | undefined;

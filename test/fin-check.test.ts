@@ -24,7 +24,12 @@ async function lineMatching(raw: Raw, pattern: RegExp, answer: boolean): Promise
 
 /** A fin-check client by hand: HELLO with `instance`, EXPOSE (with a lease to reclaim a
  * port), and the server's answers. */
-async function clientOf(controlPort: number, instance: string, sockets: net.Socket[], reclaim?: { port: number; lease: string }) {
+async function clientOf(
+  controlPort: number,
+  instance: string,
+  sockets: net.Socket[],
+  reclaim?: { port: number; lease: string },
+) {
   const raw = await openControl(controlPort, EXTENSIONS(instance));
   sockets.push(raw.socket);
   raw.send(reclaim ? `EXPOSE 1 ${reclaim.port} ${reclaim.lease}\n` : 'EXPOSE 1\n');
@@ -44,7 +49,7 @@ async function joinedVisitor(raw: Raw, port: number, dataPort: number, sockets: 
   return { visitor, ending, data };
 }
 
-test('fin-check: the client\'s FIN waits for a PING it answers, then reaches the visitor as a FIN', async () => {
+test("fin-check: the client's FIN waits for a PING it answers, then reaches the visitor as a FIN", async () => {
   await withServer({}, async (server, sockets) => {
     const client = await clientOf(server.controlPort, 'AAAAAAAAAAAAAAAAAAAAA', sockets);
     const { ending, data } = await joinedVisitor(client.raw, client.port, server.dataPort, sockets);
@@ -56,14 +61,17 @@ test('fin-check: the client\'s FIN waits for a PING it answers, then reaches the
   });
 });
 
-test('fin-check: the client\'s control connection drops; the same process reconnects and reclaims the tunnel: it vouches for the FIN', async () => {
+test("fin-check: the client's control connection drops; the same process reconnects and reclaims the tunnel: it vouches for the FIN", async () => {
   await withServer({ heartbeatTimeoutMs: 10_000 }, async (server, sockets) => {
     const first = await clientOf(server.controlPort, 'SAME_PROCESS_000000000', sockets);
     const { ending, data } = await joinedVisitor(first.raw, first.port, server.dataPort, sockets);
     first.raw.socket.destroy(); // the control connection drops; the data connection lives on
     data.socket.end(); // and the local service finishes while we are away
     // Back, as the same process, with the tunnel's lease: the PING for the FIN comes here.
-    const again = await clientOf(server.controlPort, 'SAME_PROCESS_000000000', sockets, { port: first.port, lease: first.lease });
+    const again = await clientOf(server.controlPort, 'SAME_PROCESS_000000000', sockets, {
+      port: first.port,
+      lease: first.lease,
+    });
     assert.equal(again.port, first.port);
     assert.equal(again.lease, first.lease, 'the lease stays the same across the reclaim');
     await lineMatching(again.raw, /^PING$/, false);

@@ -37,7 +37,8 @@ function seedFromEnv(): number {
   const text = process.env.BURROW_FUZZ_SEED;
   if (text === undefined || text === '') return randomInt(0, 2 ** 32);
   const seed = Number(text);
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new Error(`BURROW_FUZZ_SEED must be an integer in 0..2^32-1, got ${text}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new Error(`BURROW_FUZZ_SEED must be an integer in 0..2^32-1, got ${text}`);
   return seed;
 }
 
@@ -117,13 +118,20 @@ function mutate(rng: Rng, line: Buffer): Buffer {
         bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at, at + rng.range(1, 12)), bytes.subarray(at)]);
         break;
       case 6: // an over-long run, sometimes just over the limit
-        bytes = Buffer.concat([bytes.subarray(0, at), Buffer.alloc(rng.pick([1, 10, 200, 250, 258, 300, 600, 2_000]), rng.pick([0x41, 0x39, 0x20, 0x00, 0xff])), bytes.subarray(at)]);
+        bytes = Buffer.concat([
+          bytes.subarray(0, at),
+          Buffer.alloc(rng.pick([1, 10, 200, 250, 258, 300, 600, 2_000]), rng.pick([0x41, 0x39, 0x20, 0x00, 0xff])),
+          bytes.subarray(at),
+        ]);
         break;
       case 7: // truncate
         bytes = bytes.subarray(0, at);
         break;
       default: // double a space or change case
-        bytes = Buffer.from(rng.chance(0.5) ? bytes.toString('latin1').replace(' ', '  ') : bytes.toString('latin1').toLowerCase(), 'latin1');
+        bytes = Buffer.from(
+          rng.chance(0.5) ? bytes.toString('latin1').replace(' ', '  ') : bytes.toString('latin1').toLowerCase(),
+          'latin1',
+        );
     }
   }
   return bytes;
@@ -137,7 +145,10 @@ function terminator(rng: Rng): string {
 function randomLine(rng: Rng): Buffer {
   if (rng.chance(0.5)) return rng.bytes(rng.range(0, 40));
   // Printable noise with spaces.
-  return Buffer.from(Array.from({ length: rng.range(1, 40) }, () => String.fromCharCode(rng.range(0x20, 0x7e))).join(''), 'latin1');
+  return Buffer.from(
+    Array.from({ length: rng.range(1, 40) }, () => String.fromCharCode(rng.range(0x20, 0x7e))).join(''),
+    'latin1',
+  );
 }
 
 function fakeId(rng: Rng): string {
@@ -182,7 +193,9 @@ function controlLine(rng: Rng, ctx: LineContext): Buffer {
 
 function dataLine(rng: Rng, ctx: LineContext): Buffer {
   const real = ctx.realId === undefined ? undefined : `ID ${ctx.realId}`;
-  const seeds = [real, real, real, real, `ID ${fakeId(rng)}`, 'ID', 'ID a b', 'EXPOSE 3000', 'OK', ''].filter((s) => s !== undefined);
+  const seeds = [real, real, real, real, `ID ${fakeId(rng)}`, 'ID', 'ID a b', 'EXPOSE 3000', 'OK', ''].filter(
+    (s) => s !== undefined,
+  );
   if (rng.chance(0.1)) return mutate(rng, randomLine(rng));
   const line = Buffer.from(rng.pick(seeds), 'latin1');
   // Only the first line of a data connection is read: leave a third of them intact, so
@@ -217,7 +230,7 @@ function planFor(kind: 'control' | 'data', index: number, ctx: LineContext): Pla
   // Several lines per write, or a line split across writes, down to one byte per write.
   const chunks: Buffer[] = [];
   const style = rng.int(4);
-  for (let at = 0; at < all.length; ) {
+  for (let at = 0; at < all.length;) {
     const size = style === 0 ? all.length : style === 1 ? 1 : style === 2 ? rng.range(1, 8) : rng.range(1, 200);
     chunks.push(all.subarray(at, at + size));
     at += size;
@@ -237,7 +250,10 @@ function planFor(kind: 'control' | 'data', index: number, ctx: LineContext): Pla
 
 function describePlan(plan: Plan): string {
   const bytes = Buffer.concat(plan.chunks);
-  const shown = bytes.subarray(0, 160).toString('latin1').replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const shown = bytes
+    .subarray(0, 160)
+    .toString('latin1')
+    .replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return `seed ${SEED}, ${plan.kind} connection #${plan.index} (${plan.lines} lines, ${bytes.length} bytes in ${plan.chunks.length} writes, ending ${plan.ending}): "${shown}${bytes.length > 160 ? '...' : ''}"`;
 }
 
@@ -310,21 +326,38 @@ function checkOutcome(plan: Plan, outcome: Outcome): void {
   const where = describePlan(plan);
   for (const line of outcome.lines) {
     const parsed = plan.kind === 'control' ? parseServerControlLine(line) : parseServerDataLine(line);
-    assert.ok(parsed.ok, `the server sent an invalid ${plan.kind} line ${JSON.stringify(line)} (${parsed.ok ? '' : parsed.reason}); ${where}`);
+    assert.ok(
+      parsed.ok,
+      `the server sent an invalid ${plan.kind} line ${JSON.stringify(line)} (${parsed.ok ? '' : parsed.reason}); ${where}`,
+    );
     if (parsed.message.verb === 'ERR') {
-      assert.ok((ERR_REASONS as readonly string[]).includes(parsed.message.reason), `unknown ERR reason in ${JSON.stringify(line)}; ${where}`);
+      assert.ok(
+        (ERR_REASONS as readonly string[]).includes(parsed.message.reason),
+        `unknown ERR reason in ${JSON.stringify(line)}; ${where}`,
+      );
     }
     if (plan.kind === 'control') {
-      assert.notEqual(parsed.message.verb, 'CONNECTION', `a CONNECTION on a fuzzed control connection nobody visits: ${line}; ${where}`);
+      assert.notEqual(
+        parsed.message.verb,
+        'CONNECTION',
+        `a CONNECTION on a fuzzed control connection nobody visits: ${line}; ${where}`,
+      );
     }
   }
   if (plan.kind === 'data') {
     // The server answers one line, OK or ERR, and after OK only the visitor speaks (ours
     // never does).
-    assert.ok(outcome.lines.length <= 1, `more than one line on a data connection: ${JSON.stringify(outcome.lines)}; ${where}`);
+    assert.ok(
+      outcome.lines.length <= 1,
+      `more than one line on a data connection: ${JSON.stringify(outcome.lines)}; ${where}`,
+    );
   }
   if (outcome.graceful) {
-    assert.equal(outcome.tail.length, 0, `the server ended with a partial line ${JSON.stringify(outcome.tail.toString('latin1'))}; ${where}`);
+    assert.equal(
+      outcome.tail.length,
+      0,
+      `the server ended with a partial line ${JSON.stringify(outcome.tail.toString('latin1'))}; ${where}`,
+    );
   }
 }
 
@@ -402,7 +435,12 @@ function healthyEcho(port: number, size: number, seed: number, what: string): Pr
 test(`fuzz: ${CONTROL_LINES} control and ${DATA_LINES} data lines beside a healthy tunnel (seed ${SEED}; rerun with BURROW_FUZZ_SEED=${SEED})`, async (t) => {
   // A short lease grace: fuzzed control connections that drop without GOAWAY leave their
   // ports under lease, and the server is idle again only once every lease has run out.
-  const rig = await startEchoTunnel({ portRange: PORT_RANGE, visitorTimeoutMs: 2_000, handshakeTimeoutMs: 2_000, leaseGraceMs: 100 });
+  const rig = await startEchoTunnel({
+    portRange: PORT_RANGE,
+    visitorTimeoutMs: 2_000,
+    handshakeTimeoutMs: 2_000,
+    leaseGraceMs: 100,
+  });
   let ids: IdSource | undefined;
   try {
     const { server } = rig;
@@ -426,7 +464,10 @@ test(`fuzz: ${CONTROL_LINES} control and ${DATA_LINES} data lines beside a healt
       lines += rngFor('data', index).range(1, 4);
     }
     // Interleave control and data connections.
-    const order = jobs.map((job, i) => ({ job, key: i < controlJobs ? i / controlJobs : (i - controlJobs) / (jobs.length - controlJobs) }));
+    const order = jobs.map((job, i) => ({
+      job,
+      key: i < controlJobs ? i / controlJobs : (i - controlJobs) / (jobs.length - controlJobs),
+    }));
     order.sort((a, b) => a.key - b.key);
 
     let next = 0;
@@ -457,21 +498,34 @@ test(`fuzz: ${CONTROL_LINES} control and ${DATA_LINES} data lines beside a healt
     };
     // The healthy tunnel keeps working while the fuzzing runs.
     const during = (async () => {
-      for (let round = 0; round < 200 && !done; round++) await healthyEcho(rig.publicPort, 64 * KiB, SEED + round + 1, `during, round ${round}`);
+      for (let round = 0; round < 200 && !done; round++)
+        await healthyEcho(rig.publicPort, 64 * KiB, SEED + round + 1, `during, round ${round}`);
     })();
     try {
-      await within(Promise.all(Array.from({ length: WORKERS }, worker)), 45_000, `the fuzzing to finish (seed ${SEED})`);
+      await within(
+        Promise.all(Array.from({ length: WORKERS }, worker)),
+        45_000,
+        `the fuzzing to finish (seed ${SEED})`,
+      );
     } finally {
       done = true;
       await during;
     }
-    assert.ok(counts.control >= CONTROL_LINES && counts.data >= DATA_LINES, `ran ${counts.control} control and ${counts.data} data lines`);
-    t.diagnostic(`seed ${SEED}: ${counts.control} control lines, ${counts.data} data lines, ${counts.joined} data connections joined, ${counts.exposed} tunnels opened; ERR replies ${JSON.stringify(Object.fromEntries(counts.errs))}`);
+    assert.ok(
+      counts.control >= CONTROL_LINES && counts.data >= DATA_LINES,
+      `ran ${counts.control} control and ${counts.data} data lines`,
+    );
+    t.diagnostic(
+      `seed ${SEED}: ${counts.control} control lines, ${counts.data} data lines, ${counts.joined} data connections joined, ${counts.exposed} tunnels opened; ERR replies ${JSON.stringify(Object.fromEntries(counts.errs))}`,
+    );
     // The fuzzing reached both ends of the protocol: joined pairs and refusals.
     assert.ok(counts.joined > 0, `no fuzzed ID line was ever accepted (seed ${SEED})`);
     assert.ok(counts.exposed > 0, `no fuzzed EXPOSE was ever accepted (seed ${SEED})`);
     for (const reason of ['bad-line', 'unknown-verb', 'bad-arguments', 'line-too-long', 'unknown-id']) {
-      assert.ok((counts.errs.get(reason) ?? 0) > 0, `no ERR ${reason} in ${JSON.stringify([...counts.errs])} (seed ${SEED})`);
+      assert.ok(
+        (counts.errs.get(reason) ?? 0) > 0,
+        `no ERR ${reason} in ${JSON.stringify([...counts.errs])} (seed ${SEED})`,
+      );
     }
 
     // Claim the visitors still waiting (each with a clean ID line), then leave.

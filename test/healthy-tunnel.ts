@@ -11,7 +11,15 @@ import { openInbox } from './inbox.ts';
 const KiB = 1024;
 
 /** The stats of a server holding exactly one idle tunnel of one client: the healthy one. */
-export const ONE_IDLE_TUNNEL: ServerStats = { clients: 1, clientAddresses: 1, tunnels: 1, leasedPorts: 0, ports: 1, pendingVisitors: 0, sockets: 1 };
+export const ONE_IDLE_TUNNEL: ServerStats = {
+  clients: 1,
+  clientAddresses: 1,
+  tunnels: 1,
+  leasedPorts: 0,
+  ports: 1,
+  pendingVisitors: 0,
+  sockets: 1,
+};
 
 /** A fresh visitor sends `size` seeded bytes through the echo tunnel on `port` and must get
  * exactly those bytes back. */

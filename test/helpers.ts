@@ -22,7 +22,11 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
 }
 
 /** Waits for one `event` from `emitter`, at most `ms`. */
-export function nextEvent<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 5_000): Promise<T> {
+export function nextEvent<T extends unknown[] = unknown[]>(
+  emitter: EventEmitter,
+  event: string,
+  ms = 5_000,
+): Promise<T> {
   return within(once(emitter, event) as Promise<T>, ms, `'${event}'`);
 }
 
@@ -40,7 +44,9 @@ export async function untilEqual<T>(read: () => T, expected: T, what: string, ms
 }
 
 /** A TCP server on 127.0.0.1:0 whose sockets are tracked and destroyed by close(). */
-export async function listenLocal(onSocket: (socket: net.Socket) => void): Promise<{ port: number; server: net.Server; close(): Promise<void> }> {
+export async function listenLocal(
+  onSocket: (socket: net.Socket) => void,
+): Promise<{ port: number; server: net.Server; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);

@@ -7,7 +7,16 @@
 // with a FIN and every byte, so a check that never confirms would be caught too.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CHILD_MS, FORWARDING, killAll, LISTENING, loopbackClientArgs, startCli, waitForOutput, type Cli } from './child.ts';
+import {
+  CHILD_MS,
+  FORWARDING,
+  killAll,
+  LISTENING,
+  loopbackClientArgs,
+  startCli,
+  waitForOutput,
+  type Cli,
+} from './child.ts';
 import { honestEnding, pushBytes, receivedAtLeast, uploadSink, type HonestEnding } from './endings.ts';
 import { connectVisitor, HOST, listenLocal, within } from './helpers.ts';
 
@@ -33,12 +42,16 @@ async function startRelay(live: Set<Cli>, extra: string[] = []): Promise<Relay> 
 }
 
 /** `burrow client <localPort>` against `relay`, plus `extra`; resolves with its public port. */
-async function startTunnel(live: Set<Cli>, relay: Relay, localPort: number, extra: string[] = []): Promise<{ cli: Cli; publicPort: number }> {
+async function startTunnel(
+  live: Set<Cli>,
+  relay: Relay,
+  localPort: number,
+  extra: string[] = [],
+): Promise<{ cli: Cli; publicPort: number }> {
   const cli = startCli(loopbackClientArgs(localPort, relay, extra), {}, live);
   const [, publicPort = ''] = await waitForOutput(cli, 'stdout', FORWARDING, 'the client to forward');
   return { cli, publicPort: Number(publicPort) };
 }
-
 
 /** Sends a child `signal` and waits for it to exit. */
 async function signal(cli: Cli, name: NodeJS.Signals, what: string): Promise<void> {
@@ -47,7 +60,11 @@ async function signal(cli: Cli, name: NodeJS.Signals, what: string): Promise<voi
 }
 
 function assertReset(ending: HonestEnding, what: string): void {
-  assert.equal(ending.how, 'reset', `${what}: ended with a FIN after ${ending.received} bytes: a truncated stream that looks complete`);
+  assert.equal(
+    ending.how,
+    'reset',
+    `${what}: ended with a FIN after ${ending.received} bytes: a truncated stream that looks complete`,
+  );
 }
 
 test('burrow client killed (SIGKILL) mid-download: the visitor is reset, not ended', async () => {
@@ -95,7 +112,11 @@ test('burrow server killed (SIGKILL) mid-upload: the local service is reset, not
       try {
         await within(twoMiB, END_MS, '2 MiB at the local service');
         await signal(relay.cli, 'SIGKILL', `server ${round}`);
-        const ending = await within(sink.endings[round - 1] ?? Promise.reject(new Error('no local connection')), END_MS, 'the local service to end');
+        const ending = await within(
+          sink.endings[round - 1] ?? Promise.reject(new Error('no local connection')),
+          END_MS,
+          'the local service to end',
+        );
         assertReset(ending, `round ${round}`);
       } finally {
         visitor.destroy();

@@ -30,9 +30,11 @@ const MODES: readonly Mode[] = ['plain TCP', 'TLS'];
 async function security(mode: Mode): Promise<{ server: Partial<ServerOptions>; client: Partial<ClientOptions> }> {
   if (mode === 'plain TCP') return { server: {}, client: {} };
   const certs = await testCerts();
-  return { server: { tls: { cert: certs.server.cert, key: certs.server.key } }, client: { tls: { ca: certs.ca.cert } } };
+  return {
+    server: { tls: { cert: certs.server.cert, key: certs.server.key } },
+    client: { tls: { ca: certs.ca.cert } },
+  };
 }
-
 
 /** Options for a client of `server` exposing `localPort`, all on loopback. */
 const clientTo = (server: BurrowServer, localPort: number, extra: Partial<ClientOptions> = {}): ClientOptions => ({
@@ -45,7 +47,11 @@ const clientTo = (server: BurrowServer, localPort: number, extra: Partial<Client
 });
 
 function assertReset(ending: HonestEnding, what: string): void {
-  assert.equal(ending.how, 'reset', `${what}: ended with a FIN after ${ending.received} bytes: a truncated stream that looks complete`);
+  assert.equal(
+    ending.how,
+    'reset',
+    `${what}: ended with a FIN after ${ending.received} bytes: a truncated stream that looks complete`,
+  );
 }
 
 for (const mode of MODES) {
@@ -108,7 +114,11 @@ for (const mode of MODES) {
         pushBytes(visitor, 256 * MiB);
         await within(twoMiB, 10_000, '2 MiB at the local service');
         visitor.resetAndDestroy();
-        const ending = await within(sink.endings[round] ?? Promise.reject(new Error('no local connection')), 10_000, 'the local service to end');
+        const ending = await within(
+          sink.endings[round] ?? Promise.reject(new Error('no local connection')),
+          10_000,
+          'the local service to end',
+        );
         assertReset(ending, `round ${round + 1}`);
       }
     } finally {

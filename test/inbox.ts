@@ -77,7 +77,11 @@ export class Inbox {
       check = (): void => {
         if (ready()) resolve();
         else if (this.ended && !endIsReady) {
-          reject(new Error(`connection ended before ${what} (have ${this.length} bytes: ${JSON.stringify(this.buffered().toString('latin1').slice(0, 80))})`));
+          reject(
+            new Error(
+              `connection ended before ${what} (have ${this.length} bytes: ${JSON.stringify(this.buffered().toString('latin1').slice(0, 80))})`,
+            ),
+          );
         }
       };
       this.waiters.add(check);

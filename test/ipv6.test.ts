@@ -23,7 +23,10 @@ const V6 = '::1';
 const HOSTS = [V4, V6] as const;
 
 /** An echo service (or `onSocket`) listening on `host` only, port 0. */
-async function listenOn(host: string, onSocket: (socket: net.Socket) => void = echo): Promise<{ port: number; close(): Promise<void> }> {
+async function listenOn(
+  host: string,
+  onSocket: (socket: net.Socket) => void = echo,
+): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
@@ -58,7 +61,11 @@ async function visit(host: string, port: number, payload: Buffer): Promise<numbe
   try {
     const reply = readAll(socket);
     socket.end(payload);
-    assertSameBytes(await within(reply, 10_000, `the echo over ${host}`), payload, `the echo over ${host} port ${port}`);
+    assertSameBytes(
+      await within(reply, 10_000, `the echo over ${host}`),
+      payload,
+      `the echo over ${host} port ${port}`,
+    );
     return own;
   } finally {
     socket.destroy();
@@ -104,7 +111,13 @@ test('default bind (none given) is dual-stack: the control, data and public port
   const server = await startServer({ controlPort: 0, dataPort: 0 });
   let client: BurrowClient | undefined;
   try {
-    client = await startClient({ tunnels: [{ localPort: local.port }], server: V4, localHost: V4, controlPort: server.controlPort, dataPort: server.dataPort });
+    client = await startClient({
+      tunnels: [{ localPort: local.port }],
+      server: V4,
+      localHost: V4,
+      controlPort: server.controlPort,
+      dataPort: server.dataPort,
+    });
     const publicPort = client.tunnels[0]?.publicPort ?? 0;
     for (const [i, host] of HOSTS.entries()) {
       // burrow itself answers, not just something listening: PING on the control port,
@@ -126,7 +139,13 @@ test('dual-stack: a visitor over [::1] is echoed byte for byte and named [::1]:p
   const serverTrace = traces(server);
   let client: BurrowClient | undefined;
   try {
-    client = await startClient({ tunnels: [{ localPort: local.port }], server: V6, localHost: V4, controlPort: server.controlPort, dataPort: server.dataPort });
+    client = await startClient({
+      tunnels: [{ localPort: local.port }],
+      server: V6,
+      localHost: V4,
+      controlPort: server.controlPort,
+      dataPort: server.dataPort,
+    });
     const publicPort = client.tunnels[0]?.publicPort ?? 0;
     const joined: ConnectionEvent[] = [];
     const closed: ConnectionEvent[] = [];
@@ -142,9 +161,18 @@ test('dual-stack: a visitor over [::1] is echoed byte for byte and named [::1]:p
     assert.equal(joined.length, 2);
     assert.equal(joined[1]?.visitor, `127.0.0.1:${v4Port}`);
 
-    assert.ok(serverTrace.includes(`accepted from [::1]:${v6Port} on public port ${publicPort}`), serverTrace.join('\n'));
-    assert.ok(serverTrace.includes(`accepted from 127.0.0.1:${v4Port} on public port ${publicPort}`), serverTrace.join('\n'));
-    assert.ok(serverTrace.some((text) => /^client connected from \[::1\]:\d+$/.test(text)), serverTrace.join('\n'));
+    assert.ok(
+      serverTrace.includes(`accepted from [::1]:${v6Port} on public port ${publicPort}`),
+      serverTrace.join('\n'),
+    );
+    assert.ok(
+      serverTrace.includes(`accepted from 127.0.0.1:${v4Port} on public port ${publicPort}`),
+      serverTrace.join('\n'),
+    );
+    assert.ok(
+      serverTrace.some((text) => /^client connected from \[::1\]:\d+$/.test(text)),
+      serverTrace.join('\n'),
+    );
     assert.ok(!serverTrace.some((text) => text.includes('::ffff:') || BARE_V6.test(text)), serverTrace.join('\n'));
   } finally {
     await client?.close();
@@ -160,7 +188,13 @@ test('a client reaches the server by its IPv6 address (server "::1"), bound to :
       const server = await startServer({ controlPort: 0, dataPort: 0, ...(bind === undefined ? {} : { bind }) });
       let client: BurrowClient | undefined;
       try {
-        client = await startClient({ tunnels: [{ localPort: local.port }], server: V6, localHost: V4, controlPort: server.controlPort, dataPort: server.dataPort });
+        client = await startClient({
+          tunnels: [{ localPort: local.port }],
+          server: V6,
+          localHost: V4,
+          controlPort: server.controlPort,
+          dataPort: server.dataPort,
+        });
         const tunnel = client.tunnels[0];
         assert.ok(tunnel);
         assert.equal(tunnel.url, `tcp://[::1]:${tunnel.publicPort}`, `bind ${bind}`);
@@ -169,7 +203,11 @@ test('a client reaches the server by its IPv6 address (server "::1"), bound to :
         assert.equal((await visitor).visitor, `[::1]:${port}`);
         if (bind === V6) {
           // Bound to ::1, every port of it is on ::1 only.
-          for (const [name, p] of [['control', server.controlPort], ['data', server.dataPort], ['public', tunnel.publicPort]] as const) {
+          for (const [name, p] of [
+            ['control', server.controlPort],
+            ['data', server.dataPort],
+            ['public', tunnel.publicPort],
+          ] as const) {
             assert.equal(await probe(p), 'refused', `bound to ::1, the ${name} port does not answer on 127.0.0.1`);
           }
         } else {
@@ -187,13 +225,21 @@ test('a client reaches the server by its IPv6 address (server "::1"), bound to :
 
 /** The next 'connection' event of `client`. */
 function nextConnection(client: BurrowClient): Promise<ConnectionEvent> {
-  return within(once(client, 'connection') as Promise<[ConnectionEvent]>, 10_000, "the client's 'connection' event").then(([event]) => event);
+  return within(
+    once(client, 'connection') as Promise<[ConnectionEvent]>,
+    10_000,
+    "the client's 'connection' event",
+  ).then(([event]) => event);
 }
 
 test('TLS to the server by its IPv6 address: the certificate is checked against its IP address ::1', async () => {
   const certs = await testCerts();
   const local = await listenOn(V4);
-  const server = await startServer({ controlPort: 0, dataPort: 0, tls: { cert: certs.server.cert, key: certs.server.key } });
+  const server = await startServer({
+    controlPort: 0,
+    dataPort: 0,
+    tls: { cert: certs.server.cert, key: certs.server.key },
+  });
   let client: BurrowClient | undefined;
   try {
     client = await startClient({
@@ -220,7 +266,13 @@ test('server "[::1]", the form burrow prints, works like "::1"', async () => {
   const server = await startServer({ controlPort: 0, dataPort: 0, bind: V6 });
   let client: BurrowClient | undefined;
   try {
-    client = await startClient({ tunnels: [{ localPort: local.port }], server: '[::1]', localHost: V4, controlPort: server.controlPort, dataPort: server.dataPort });
+    client = await startClient({
+      tunnels: [{ localPort: local.port }],
+      server: '[::1]',
+      localHost: V4,
+      controlPort: server.controlPort,
+      dataPort: server.dataPort,
+    });
     const tunnel = client.tunnels[0];
     assert.ok(tunnel);
     assert.equal(tunnel.url, `tcp://[::1]:${tunnel.publicPort}`);
@@ -241,7 +293,9 @@ test('a local service on ::1: the client\'s localHost "::1" and a tunnel\'s own 
     // Nothing listens on 127.0.0.1 at that port, so only ::1 can serve these visitors.
     assert.equal(await probe(v6Local.port), 'refused');
     clients.push(await startClient({ ...common, tunnels: [{ localPort: v6Local.port }], localHost: V6 }));
-    clients.push(await startClient({ ...common, tunnels: [{ localPort: v6Local.port, localHost: V6 }], localHost: V4 }));
+    clients.push(
+      await startClient({ ...common, tunnels: [{ localPort: v6Local.port, localHost: V6 }], localHost: V4 }),
+    );
     for (const [i, client] of clients.entries()) {
       const tunnel = client.tunnels[0];
       assert.ok(tunnel);
@@ -298,13 +352,21 @@ test('dual-stack, per-address limit: 127.0.0.1 and ::1 count apart, and the refu
 
 test('the client names an IPv6 server in brackets when it cannot reach it: cannot connect to burrow server at [::1]:port', async () => {
   const port = await closedV6Port();
-  const error = await rejectsWith(startClient({ tunnels: [{ localPort: 1 }], server: V6, controlPort: port, dataPort: port }), 'unreachable');
+  const error = await rejectsWith(
+    startClient({ tunnels: [{ localPort: 1 }], server: V6, controlPort: port, dataPort: port }),
+    'unreachable',
+  );
   assert.equal(error.message, `cannot connect to burrow server at [::1]:${port}: connection refused`);
 });
 
 test("the client's trace names an IPv6 server in brackets: connected to [::1]:port", async () => {
   const server = await startServer({ controlPort: 0, dataPort: 0, bind: V6 });
-  const client = new BurrowClient({ tunnels: [{ localPort: 1 }], server: V6, controlPort: server.controlPort, dataPort: server.dataPort });
+  const client = new BurrowClient({
+    tunnels: [{ localPort: 1 }],
+    server: V6,
+    controlPort: server.controlPort,
+    dataPort: server.dataPort,
+  });
   const clientTrace = traces(client);
   try {
     await client.start();
@@ -319,35 +381,67 @@ test("the client's trace names an IPv6 server in brackets: connected to [::1]:po
 // ---------------------------------------------------------------------------------------
 // The `burrow` command
 
-
 const timeless = ({ time: _time, ...rest }: Json): Json => rest;
 
 /** What `burrow server` prints once it listens, with whatever it shows of the bind address. */
-const LISTENING_ANY = /^burrow server listening on (?:(\S+) )?control port (\d+), data port (\d+); public ports 1024-65535$/m;
+const LISTENING_ANY =
+  /^burrow server listening on (?:(\S+) )?control port (\d+), data port (\d+); public ports 1024-65535$/m;
 
 test('CLI text: server --bind ::1 --trace, client --server ::1 --local-host ::1: Forwarding tcp://[::1]:X -> [::1]:P; the log line and the server trace name the visitor [::1]:port', async () => {
   const live = new Set<Cli>();
   const local = await listenOn(V6);
   try {
     const server = startCli(['server', '--bind', V6, '--control-port', '0', '--data-port', '0', '--trace'], {}, live);
-    const [, shown = '', controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING_ANY, 'the server to listen');
+    const [, shown = '', controlPort = '', dataPort = ''] = await waitForOutput(
+      server,
+      'stdout',
+      LISTENING_ANY,
+      'the server to listen',
+    );
     assert.ok(shown === '::1' || shown === '[::1]', `the listen line shows the bind address: ${server.stdout}`);
 
-    const client = startCli(['client', String(local.port), '--server', V6, '--local-host', V6, '--control-port', controlPort, '--data-port', dataPort], {}, live);
+    const client = startCli(
+      [
+        'client',
+        String(local.port),
+        '--server',
+        V6,
+        '--local-host',
+        V6,
+        '--control-port',
+        controlPort,
+        '--data-port',
+        dataPort,
+      ],
+      {},
+      live,
+    );
     const forwarding = new RegExp(`^Forwarding tcp://\\[::1\\]:(\\d+) -> \\[::1\\]:${local.port}$`, 'm');
     const [, publicPort = ''] = await waitForOutput(client, 'stdout', forwarding, 'the client to forward');
     assert.equal(await probe(Number(publicPort)), 'refused', 'the public port is bound to ::1 as well');
 
     const visitorPort = await visit(V6, Number(publicPort), pseudoRandomBytes(1000, 760));
-    const logLine = new RegExp(`^\\d\\d:\\d\\d:\\d\\d \\[::1\\]:${visitorPort} -> tcp://\\[::1\\]:${publicPort} -> \\[::1\\]:${local.port}  in 1000 B  out 1000 B  \\S+ m?s$`, 'm');
+    const logLine = new RegExp(
+      `^\\d\\d:\\d\\d:\\d\\d \\[::1\\]:${visitorPort} -> tcp://\\[::1\\]:${publicPort} -> \\[::1\\]:${local.port}  in 1000 B  out 1000 B  \\S+ m?s$`,
+      'm',
+    );
     await waitForOutput(client, 'stdout', logLine, `the connection log line ${logLine}`);
-    await waitForOutput(server, 'stderr', new RegExp(literal(`accepted from [::1]:${visitorPort} on public port ${publicPort}`)), 'the server to trace the visitor');
+    await waitForOutput(
+      server,
+      'stderr',
+      new RegExp(literal(`accepted from [::1]:${visitorPort} on public port ${publicPort}`)),
+      'the server to trace the visitor',
+    );
     await waitForOutput(server, 'stderr', /client connected from \[::1\]:\d+/, 'the server to trace the client');
 
     assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
-    for (const [who, cli] of [['server', server], ['client', client]] as const) {
-      for (const line of lines(`${cli.stdout}\n${cli.stderr}`)) assert.doesNotMatch(line, BARE_V6, `${who} printed a bare ::1:port`);
+    for (const [who, cli] of [
+      ['server', server],
+      ['client', client],
+    ] as const) {
+      for (const line of lines(`${cli.stdout}\n${cli.stderr}`))
+        assert.doesNotMatch(line, BARE_V6, `${who} printed a bare ::1:port`);
     }
   } finally {
     await killAll(live);
@@ -371,7 +465,11 @@ test('CLI --json: a dual-stack server (no --bind, --metrics [::1]:0) and a clien
   const live = new Set<Cli>();
   const local = await listenOn(V6);
   try {
-    const server = startCli(['server', '--control-port', '0', '--data-port', '0', '--metrics', '[::1]:0', '--json'], {}, live);
+    const server = startCli(
+      ['server', '--control-port', '0', '--data-port', '0', '--metrics', '[::1]:0', '--json'],
+      {},
+      live,
+    );
     const listening = await untilJson(server, (e) => e.event === 'listening', 'the server to listen');
     assert.equal(listening.bind, null);
     const metrics = String(listening.metrics);
@@ -381,7 +479,23 @@ test('CLI --json: a dual-stack server (no --bind, --metrics [::1]:0) and a clien
     assert.match(await scrape.text(), /^burrow_clients 0$/m);
     const [controlPort, dataPort] = [String(listening.controlPort), String(listening.dataPort)];
 
-    const client = startCli(['client', String(local.port), '--server', '[::1]', '--local-host', V6, '--control-port', controlPort, '--data-port', dataPort, '--json'], {}, live);
+    const client = startCli(
+      [
+        'client',
+        String(local.port),
+        '--server',
+        '[::1]',
+        '--local-host',
+        V6,
+        '--control-port',
+        controlPort,
+        '--data-port',
+        dataPort,
+        '--json',
+      ],
+      {},
+      live,
+    );
     const tunnel = await untilJson(client, (e) => e.event === 'tunnel', 'the client to forward');
     const publicPort = Number(tunnel.publicPort);
     const url = `tcp://[::1]:${publicPort}`;
@@ -389,15 +503,35 @@ test('CLI --json: a dual-stack server (no --bind, --metrics [::1]:0) and a clien
 
     const v6Port = await visit(V6, publicPort, pseudoRandomBytes(3000, 770));
     const v4Port = await visit(V4, publicPort, pseudoRandomBytes(2000, 771));
-    for (const [visitor, bytes] of [[`[::1]:${v6Port}`, 3000], [`127.0.0.1:${v4Port}`, 2000]] as const) {
-      const entry = await untilJson(client, (e) => e.event === 'connection' && e.visitor === visitor, `the connection of ${visitor}`);
+    for (const [visitor, bytes] of [
+      [`[::1]:${v6Port}`, 3000],
+      [`127.0.0.1:${v4Port}`, 2000],
+    ] as const) {
+      const entry = await untilJson(
+        client,
+        (e) => e.event === 'connection' && e.visitor === visitor,
+        `the connection of ${visitor}`,
+      );
       const { id: _id, durationMs: _duration, ...rest } = timeless(entry);
-      assert.deepEqual(rest, { event: 'connection', visitor, publicPort, url, local: `[::1]:${local.port}`, bytesIn: bytes, bytesOut: bytes, reset: false, localUnavailable: false });
+      assert.deepEqual(rest, {
+        event: 'connection',
+        visitor,
+        publicPort,
+        url,
+        local: `[::1]:${local.port}`,
+        bytesIn: bytes,
+        bytesOut: bytes,
+        reset: false,
+        localUnavailable: false,
+      });
     }
 
     assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
-    for (const [who, cli] of [['server', server], ['client', client]] as const) {
+    for (const [who, cli] of [
+      ['server', server],
+      ['client', client],
+    ] as const) {
       assert.equal(cli.stderr, '', `${who}: nothing on stderr with --json`);
       assert.doesNotMatch(cli.stdout, BARE_V6, `${who} printed a bare ::1:port`);
       assert.ok(!cli.stdout.includes('::ffff:'), `${who} printed an IPv4-mapped address`);
@@ -411,7 +545,11 @@ test('CLI --json: a dual-stack server (no --bind, --metrics [::1]:0) and a clien
 test('CLI: --bind [::1] listens on ::1 only; brackets around anything but an IPv6 address are a usage error (exit 2)', async () => {
   const live = new Set<Cli>();
   try {
-    const server = startCli(['server', '--bind', '[::1]', '--control-port', '0', '--data-port', '0', '--json'], {}, live);
+    const server = startCli(
+      ['server', '--bind', '[::1]', '--control-port', '0', '--data-port', '0', '--json'],
+      {},
+      live,
+    );
     const listening = await untilJson(server, (e) => e.event === 'listening', 'the server to listen');
     assert.equal(listening.bind, V6);
     const controlPort = Number(listening.controlPort);
@@ -427,12 +565,26 @@ test('CLI: --bind [::1] listens on ::1 only; brackets around anything but an IPv
   const why = '(an IPv6 address may be written ::1 or [::1]; ports have their own flags)';
   const forms = 'give HOST, HOST:PORT, [IPv6]:PORT or tcp://HOST[:PORT], where PORT is the control port';
   const cases: Array<[string[], Record<string, string>, string, string]> = [
-    [['client', '3000', '--server', '[localhost]'], {}, `--server: "[localhost]" is not a server address (only an IPv6 address goes in brackets); ${forms}`, clientHint],
-    [['client', '3000', '--local-host', '[127.0.0.1]'], {}, `--local-host: "[127.0.0.1]" is not a host name or address ${why}`, clientHint],
+    [
+      ['client', '3000', '--server', '[localhost]'],
+      {},
+      `--server: "[localhost]" is not a server address (only an IPv6 address goes in brackets); ${forms}`,
+      clientHint,
+    ],
+    [
+      ['client', '3000', '--local-host', '[127.0.0.1]'],
+      {},
+      `--local-host: "[127.0.0.1]" is not a host name or address ${why}`,
+      clientHint,
+    ],
     [['server', '--bind', '[::1'], {}, `--bind: "[::1" is not a host name or address ${why}`, serverHint],
   ];
   for (const [args, env, message, hint] of cases) {
     const result = await runCli(args, env);
-    assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: `burrow: ${message}\n${hint}\n` }, args.join(' '));
+    assert.deepEqual(
+      { code: result.code, stdout: result.stdout, stderr: result.stderr },
+      { code: 2, stdout: '', stderr: `burrow: ${message}\n${hint}\n` },
+      args.join(' '),
+    );
   }
 });

@@ -9,7 +9,17 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import type { BurrowError, BurrowServer } from '../index.ts';
-import { connectVisitor, HOST, pseudoRandomBytes, readAll, request, startRig, untilEqual, within, type Rig } from './helpers.ts';
+import {
+  connectVisitor,
+  HOST,
+  pseudoRandomBytes,
+  readAll,
+  request,
+  startRig,
+  untilEqual,
+  within,
+  type Rig,
+} from './helpers.ts';
 import { ONE_IDLE_TUNNEL } from './healthy-tunnel.ts';
 import { heapAfterGc, loadGc } from './memory.ts';
 import { assertRefused, exposeAndVisit, openControl, openRaw, withServer, type Raw } from './raw.ts';
@@ -99,7 +109,9 @@ class SocketCensus {
 }
 
 function closedPromise(socket: net.Socket): Promise<void> {
-  return socket.destroyed && socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
+  return socket.destroyed && socket.closed
+    ? Promise.resolve()
+    : new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
 /** Closes a raw connection our way: half-close (FIN) or reset (RST). */
@@ -250,7 +262,10 @@ const scenarios = {
     // A second visitor on the same tunnel, which leaves with a FIN once it is announced.
     const second = await connectVisitor(publicPort);
     second.on('error', () => {});
-    assert.match(await control.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]+ ${publicPort} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${publicPort}$`));
+    assert.match(
+      await control.reader.line(),
+      new RegExp(`^CONNECTION [A-Za-z0-9_-]+ ${publicPort} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${publicPort}$`),
+    );
     second.end();
     // The control connection stays: its visitors are dropped only when their wait runs out.
     await within(readAll(second), 5_000, 'the second visitor to be closed after its wait');
@@ -291,7 +306,8 @@ async function runRound(rig: Rig, mix: Mix, round: number): Promise<number> {
       const scenario: Scenario = scenarios[name];
       const run = (i: number): Promise<number> =>
         within(scenario(rig, round * 1_000 + i), 10_000, `${name} #${i} of round ${round}`);
-      if (concurrent.has(name)) return (await Promise.all(Array.from({ length: count }, (_, i) => run(i)))).reduce((a, b) => a + b, 0);
+      if (concurrent.has(name))
+        return (await Promise.all(Array.from({ length: count }, (_, i) => run(i)))).reduce((a, b) => a + b, 0);
       let made = 0;
       for (let i = 0; i < count; i++) made += await run(i);
       return made;
@@ -392,10 +408,16 @@ test('the heap does not grow over thousands of connections of every kind', async
       alive.length === 0,
       `${alive.length} closed sockets are still reachable after gc, e.g. ${alive
         .slice(0, 3)
-        .map((s) => `${s.constructor.name} destroyed=${String(s.destroyed)} local ${String(s.localPort)} remote ${String(s.remotePort)}`)
+        .map(
+          (s) =>
+            `${s.constructor.name} destroyed=${String(s.destroyed)} local ${String(s.localPort)} remote ${String(s.remotePort)}`,
+        )
         .join('; ')}`,
     );
-    assert.ok(growth < HEAP_GROWTH_BOUND, `heap grew by ${(growth / MiB).toFixed(2)} MiB over ${connections} connections`);
+    assert.ok(
+      growth < HEAP_GROWTH_BOUND,
+      `heap grew by ${(growth / MiB).toFixed(2)} MiB over ${connections} connections`,
+    );
     assert.deepEqual(closes, [], 'the healthy client lost its control connection');
   } finally {
     await rig.close();

@@ -17,7 +17,11 @@ function fixture() {
   const path = join(dir, 'state', 'burrow', 'leases.json');
   const warnings: BurrowError[] = [];
   let now = 1_800_000_000_000;
-  const file = new LeaseFile(path, (warning) => warnings.push(warning), () => now);
+  const file = new LeaseFile(
+    path,
+    (warning) => warnings.push(warning),
+    () => now,
+  );
   return {
     dir,
     path,
@@ -62,7 +66,12 @@ test('the file is mode 0600 in a directory of mode 0700, and holds nothing but t
     const json = JSON.parse(readFileSync(f.path, 'utf8')) as unknown;
     assert.deepEqual(json, {
       version: 1,
-      leases: { 'relay:7835': { 8080: { lease: LEASE, saved: 1_800_000_000_000 }, 8081: { lease: LEASE, saved: 1_800_000_000_000 } } },
+      leases: {
+        'relay:7835': {
+          8080: { lease: LEASE, saved: 1_800_000_000_000 },
+          8081: { lease: LEASE, saved: 1_800_000_000_000 },
+        },
+      },
     });
   } finally {
     f.cleanup();
@@ -96,7 +105,18 @@ test('a damaged or foreign file is ignored and replaced; bad entries are skipped
       writeFileSync(f.path, text);
       assert.equal(f.file.get('relay:7835', 8080), undefined, text);
     }
-    writeFileSync(f.path, JSON.stringify({ version: 1, leases: { 'relay:7835': { 8080: { lease: 'bad token!', saved: 1_800_000_000_000 }, 8081: { lease: LEASE, saved: 1_800_000_000_000 } } } }));
+    writeFileSync(
+      f.path,
+      JSON.stringify({
+        version: 1,
+        leases: {
+          'relay:7835': {
+            8080: { lease: 'bad token!', saved: 1_800_000_000_000 },
+            8081: { lease: LEASE, saved: 1_800_000_000_000 },
+          },
+        },
+      }),
+    );
     assert.equal(f.file.get('relay:7835', 8080), undefined, 'a token that could not have come from a server');
     assert.equal(f.file.get('relay:7835', 8081), LEASE);
     f.file.set('relay:7835', 8082, LEASE);

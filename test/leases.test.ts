@@ -35,38 +35,48 @@ test('an address that exposes and vanishes again and again holds no more than it
   await once(probe, 'listening');
   const min = Math.min((probe.address() as net.AddressInfo).port, 65535 - 29);
   await new Promise<void>((resolve) => probe.close(() => resolve()));
-  await withServer({ maxTunnelsPerIp: 4, maxTunnels: 9, leaseGraceMs: 60_000, portRange: { min, max: min + 29 } }, async (server, sockets) => {
-    const held: string[] = [];
-    for (let round = 0; round < 8; round++) {
-      const hoarder = await controlFrom(server.controlPort, '127.0.0.1');
-      sockets.push(hoarder.socket);
-      for (const reply of await exposeMany(hoarder, 4)) {
-        if (reply.startsWith('OK ')) held.push(reply);
-        else assert.equal(errReason(reply), 'too-many-tunnels', reply);
+  await withServer(
+    { maxTunnelsPerIp: 4, maxTunnels: 9, leaseGraceMs: 60_000, portRange: { min, max: min + 29 } },
+    async (server, sockets) => {
+      const held: string[] = [];
+      for (let round = 0; round < 8; round++) {
+        const hoarder = await controlFrom(server.controlPort, '127.0.0.1');
+        sockets.push(hoarder.socket);
+        for (const reply of await exposeMany(hoarder, 4)) {
+          if (reply.startsWith('OK ')) held.push(reply);
+          else assert.equal(errReason(reply), 'too-many-tunnels', reply);
+        }
+        hoarder.socket.destroy(); // no GOAWAY: its ports go under lease
+        await within(hoarder.closed, 5_000, 'the hoarder to go');
       }
-      hoarder.socket.destroy(); // no GOAWAY: its ports go under lease
-      await within(hoarder.closed, 5_000, 'the hoarder to go');
-    }
-    assert.equal(held.length, 4, 'four ports in all, over eight rounds');
-    await untilEqual(() => ({ tunnels: server.stats().tunnels, leasedPorts: server.stats().leasedPorts }), { tunnels: 0, leasedPorts: 4 }, 'four leased ports');
+      assert.equal(held.length, 4, 'four ports in all, over eight rounds');
+      await untilEqual(
+        () => ({ tunnels: server.stats().tunnels, leasedPorts: server.stats().leasedPorts }),
+        { tunnels: 0, leasedPorts: 4 },
+        'four leased ports',
+      );
 
-    // Another address still gets ports, up to its own limit.
-    const honest = await controlFrom(server.controlPort, '127.0.0.2');
-    sockets.push(honest.socket);
-    const replies = await exposeMany(honest, 5);
-    assert.deepEqual(
-      replies.map((reply) => (reply.startsWith('OK ') ? 'OK' : errReason(reply))),
-      ['OK', 'OK', 'OK', 'OK', 'too-many-tunnels'],
-    );
-    assert.deepEqual({ tunnels: server.stats().tunnels, leasedPorts: server.stats().leasedPorts }, { tunnels: 4, leasedPorts: 4 });
-    // The server's limit (9) counts the leases too: a third address gets one port, then server-full.
-    const third = await controlFrom(server.controlPort, '127.0.0.3');
-    sockets.push(third.socket);
-    assert.deepEqual(
-      (await exposeMany(third, 2)).map((reply) => (reply.startsWith('OK ') ? 'OK' : errReason(reply))),
-      ['OK', 'server-full'],
-    );
-  });
+      // Another address still gets ports, up to its own limit.
+      const honest = await controlFrom(server.controlPort, '127.0.0.2');
+      sockets.push(honest.socket);
+      const replies = await exposeMany(honest, 5);
+      assert.deepEqual(
+        replies.map((reply) => (reply.startsWith('OK ') ? 'OK' : errReason(reply))),
+        ['OK', 'OK', 'OK', 'OK', 'too-many-tunnels'],
+      );
+      assert.deepEqual(
+        { tunnels: server.stats().tunnels, leasedPorts: server.stats().leasedPorts },
+        { tunnels: 4, leasedPorts: 4 },
+      );
+      // The server's limit (9) counts the leases too: a third address gets one port, then server-full.
+      const third = await controlFrom(server.controlPort, '127.0.0.3');
+      sockets.push(third.socket);
+      assert.deepEqual(
+        (await exposeMany(third, 2)).map((reply) => (reply.startsWith('OK ') ? 'OK' : errReason(reply))),
+        ['OK', 'server-full'],
+      );
+    },
+  );
 });
 
 test('a leased port counts until it is reclaimed or runs out; reclaiming it takes no extra place, even at the limit', async () => {

@@ -14,8 +14,28 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { startClient, startServer, type BurrowServer } from '../index.ts';
 import { METRICS_MAX_CONNECTIONS, parseMetricsAddress, startMetrics, type MetricsEndpoint } from '../server/metrics.ts';
-import { assertSameBytes, HOST, listenLocal, pseudoRandomBytes, readAll, replyOnEnd, request, untilEqual, within } from './helpers.ts';
-import { dialBack, exposeAndVisit, holdPort, openControl, openRaw, probe, rejectsWith, withServer, type Raw } from './raw.ts';
+import {
+  assertSameBytes,
+  HOST,
+  listenLocal,
+  pseudoRandomBytes,
+  readAll,
+  replyOnEnd,
+  request,
+  untilEqual,
+  within,
+} from './helpers.ts';
+import {
+  dialBack,
+  exposeAndVisit,
+  holdPort,
+  openControl,
+  openRaw,
+  probe,
+  rejectsWith,
+  withServer,
+  type Raw,
+} from './raw.ts';
 
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
 const SECRET = 'a long random test secret: 0c5e2a91d7b3f468';
@@ -54,7 +74,13 @@ function get(url: string, options: { method?: string; agent?: http.Agent } = {})
     const req = http.request(url, { method: options.method ?? 'GET', agent: options.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: res.headers['content-type'],
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -106,15 +132,24 @@ function value(scrape: Scrape, name: string, labels: Record<string, string> = {}
 
 /** Scrapes until `read` gives `expected` (the server notices closes a few turns after the
  * peer has seen them), at most 200 scrapes and 10 s; then asserts it. */
-async function untilScraped(endpoint: MetricsEndpoint, read: (scrape: Scrape) => unknown, expected: unknown, what: string): Promise<void> {
+async function untilScraped(
+  endpoint: MetricsEndpoint,
+  read: (scrape: Scrape) => unknown,
+  expected: unknown,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + 10_000;
   let last = read(await scrape(endpoint));
-  for (let i = 0; i < 200 && !isDeepStrictEqual(last, expected) && Date.now() < deadline; i++) last = read(await scrape(endpoint));
+  for (let i = 0; i < 200 && !isDeepStrictEqual(last, expected) && Date.now() < deadline; i++)
+    last = read(await scrape(endpoint));
   assert.deepEqual(last, expected, what);
 }
 
 /** A started server with a metrics endpoint on 127.0.0.1:0, closed after `body`. */
-async function withMetrics(options: Parameters<typeof withServer>[0], body: (server: BurrowServer, endpoint: MetricsEndpoint, sockets: net.Socket[]) => Promise<void>): Promise<void> {
+async function withMetrics(
+  options: Parameters<typeof withServer>[0],
+  body: (server: BurrowServer, endpoint: MetricsEndpoint, sockets: net.Socket[]) => Promise<void>,
+): Promise<void> {
   await withServer(options, async (server, sockets) => {
     const endpoint = await startMetrics(server, { host: HOST, port: 0 });
     try {
@@ -181,7 +216,13 @@ test('a client and 3 visitors: clients/tunnels 1 while connected and 0 after; vi
   const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST });
   const endpoint = await startMetrics(server, { host: HOST, port: 0 });
   try {
-    const client = await startClient({ tunnels: [{ localPort: local.port }], server: HOST, localHost: HOST, controlPort: server.controlPort, dataPort: server.dataPort });
+    const client = await startClient({
+      tunnels: [{ localPort: local.port }],
+      server: HOST,
+      localHost: HOST,
+      controlPort: server.controlPort,
+      dataPort: server.dataPort,
+    });
     try {
       const publicPort = client.tunnels[0]?.publicPort ?? 0;
       const before = await scrape(endpoint);
@@ -196,7 +237,8 @@ test('a client and 3 visitors: clients/tunnels 1 while connected and 0 after; vi
       }
       const sent = sizes.reduce((a, b) => a + b, 0);
       const after = await scrape(endpoint);
-      const moved = (name: string, labels?: Record<string, string>): number => value(after, name, labels) - value(before, name, labels);
+      const moved = (name: string, labels?: Record<string, string>): number =>
+        value(after, name, labels) - value(before, name, labels);
       assert.equal(moved('burrow_visitor_connections_total'), 3);
       assert.equal(moved('burrow_visitors_paired_total'), 3);
       assert.equal(moved('burrow_pairing_wait_seconds_count'), 3);
@@ -207,8 +249,17 @@ test('a client and 3 visitors: clients/tunnels 1 while connected and 0 after; vi
       assert.equal(moved('burrow_visitors_timed_out_total'), 0);
       assert.equal(moved('burrow_visitors_over_limit_total'), 0);
       assert.equal(moved('burrow_control_connections_total'), 0);
-      assert.equal([...after.samples.keys()].filter((k) => k.startsWith('burrow_errors_total')).length, 0, 'no ERR line was sent');
-      await untilScraped(endpoint, (s) => [value(s, 'burrow_visitors_active'), value(s, 'burrow_visitors_pending')], [0, 0], 'no visitor left');
+      assert.equal(
+        [...after.samples.keys()].filter((k) => k.startsWith('burrow_errors_total')).length,
+        0,
+        'no ERR line was sent',
+      );
+      await untilScraped(
+        endpoint,
+        (s) => [value(s, 'burrow_visitors_active'), value(s, 'burrow_visitors_pending')],
+        [0, 0],
+        'no visitor left',
+      );
       // Closed connections keep their bytes.
       const settled = await scrape(endpoint);
       assert.equal(value(settled, 'burrow_visitor_bytes_total', { direction: 'in' }), sent);
@@ -216,7 +267,12 @@ test('a client and 3 visitors: clients/tunnels 1 while connected and 0 after; vi
     } finally {
       await client.close();
     }
-    await untilScraped(endpoint, (s) => [value(s, 'burrow_clients'), value(s, 'burrow_tunnels')], [0, 0], 'clients and tunnels after the client closed');
+    await untilScraped(
+      endpoint,
+      (s) => [value(s, 'burrow_clients'), value(s, 'burrow_tunnels')],
+      [0, 0],
+      'clients and tunnels after the client closed',
+    );
   } finally {
     await endpoint.close();
     await server.close();
@@ -245,7 +301,12 @@ test('visitors_pending counts a waiting visitor, visitors_active a joined one (w
     assert.equal(value(joined, 'burrow_visitor_bytes_total', { direction: 'in' }), 5, 'an open connection counts');
 
     visitor.resetAndDestroy(); // a FIN would only half-close: the data side could still speak
-    await untilScraped(endpoint, (s) => value(s, 'burrow_visitors_active'), 0, 'visitors_active after the visitor left');
+    await untilScraped(
+      endpoint,
+      (s) => value(s, 'burrow_visitors_active'),
+      0,
+      'visitors_active after the visitor left',
+    );
   });
 });
 
@@ -289,7 +350,10 @@ test('visitors_refused_total counts a visitor its client turned away with REFUSE
     sockets.push(visitor);
     const closed = new Promise((resolve) => visitor.once('close', resolve));
     const waiting = await scrape(endpoint);
-    assert.deepEqual([value(waiting, 'burrow_visitors_pending'), value(waiting, 'burrow_visitors_refused_total')], [1, 0]);
+    assert.deepEqual(
+      [value(waiting, 'burrow_visitors_pending'), value(waiting, 'burrow_visitors_refused_total')],
+      [1, 0],
+    );
     control.send(`REFUSE ${id}\n`);
     await within(closed, 5_000, 'the refused visitor to be reset');
     const after = await scrape(endpoint);
@@ -312,7 +376,12 @@ test('leased_ports counts the port of a client that dropped without GOAWAY, not 
     assert.deepEqual([value(held, 'burrow_tunnels'), value(held, 'burrow_leased_ports')], [1, 0]);
 
     first.socket.destroy(); // a drop, not a goodbye: the port stays under lease
-    await untilScraped(endpoint, (s) => [value(s, 'burrow_clients'), value(s, 'burrow_tunnels'), value(s, 'burrow_leased_ports')], [0, 0, 1], 'the port under lease');
+    await untilScraped(
+      endpoint,
+      (s) => [value(s, 'burrow_clients'), value(s, 'burrow_tunnels'), value(s, 'burrow_leased_ports')],
+      [0, 0, 1],
+      'the port under lease',
+    );
 
     const again = await openControl(server.controlPort);
     sockets.push(again.socket);
@@ -343,8 +412,18 @@ test('refused_connections_total counts a client with the wrong secret as {reason
   const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, secret: SECRET });
   const endpoint = await startMetrics(server, { host: HOST, port: 0 });
   try {
-    const starting = startClient({ tunnels: [{ localPort: local.port }], server: HOST, localHost: HOST, controlPort: server.controlPort, dataPort: server.dataPort, secret: 'not the secret' });
-    const cleanup = starting.then((client) => client.destroy(), () => undefined);
+    const starting = startClient({
+      tunnels: [{ localPort: local.port }],
+      server: HOST,
+      localHost: HOST,
+      controlPort: server.controlPort,
+      dataPort: server.dataPort,
+      secret: 'not the secret',
+    });
+    const cleanup = starting.then(
+      (client) => client.destroy(),
+      () => undefined,
+    );
     await rejectsWith(within(starting, 10_000, 'startClient to be refused'), 'refused', 'auth-failed');
     await within(cleanup, 10_000, 'a wrongly started client to close');
     const after = await scrape(endpoint);
@@ -406,8 +485,22 @@ test('two servers with metrics in one process do not clash: each endpoint report
       const { visitor } = await exposeAndVisit(control);
       sockets.push(visitor);
       const [scrapeA, scrapeB] = [await scrape(endpointA), await scrape(endpointB)];
-      assert.deepEqual([value(scrapeA, 'burrow_tunnels'), value(scrapeA, 'burrow_visitors_pending'), value(scrapeA, 'burrow_control_connections_total')], [1, 1, 1]);
-      assert.deepEqual([value(scrapeB, 'burrow_tunnels'), value(scrapeB, 'burrow_visitors_pending'), value(scrapeB, 'burrow_control_connections_total')], [0, 0, 0]);
+      assert.deepEqual(
+        [
+          value(scrapeA, 'burrow_tunnels'),
+          value(scrapeA, 'burrow_visitors_pending'),
+          value(scrapeA, 'burrow_control_connections_total'),
+        ],
+        [1, 1, 1],
+      );
+      assert.deepEqual(
+        [
+          value(scrapeB, 'burrow_tunnels'),
+          value(scrapeB, 'burrow_visitors_pending'),
+          value(scrapeB, 'burrow_control_connections_total'),
+        ],
+        [0, 0, 0],
+      );
       assert.ok(scrapeB.types.has('burrow_process_cpu_seconds_total'), 'both have the process metrics');
     });
   });
@@ -422,7 +515,10 @@ test('close() ends kept-alive and half-sent scrape connections, frees the port, 
     const agent = new http.Agent({ keepAlive: true });
     const stuck = await openRaw(port);
     try {
-      assert.deepEqual(listeners(), before.map((n) => n + 1));
+      assert.deepEqual(
+        listeners(),
+        before.map((n) => n + 1),
+      );
       assert.equal((await get(endpoint.url, { agent })).status, 200);
       assert.equal(Object.values(agent.freeSockets).flat().length, 1, 'the scraper keeps its connection');
       // A scraper stuck halfway through its request is not idle: only closeAllConnections()
@@ -450,7 +546,8 @@ test('close() ends kept-alive and half-sent scrape connections, frees the port, 
 /** Connections of this process by kind (listeners, sockets): what a leaked one adds to. */
 function tcpHandles(): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const type of process.getActiveResourcesInfo()) if (type.startsWith('TCP')) counts[type] = (counts[type] ?? 0) + 1;
+  for (const type of process.getActiveResourcesInfo())
+    if (type.startsWith('TCP')) counts[type] = (counts[type] ?? 0) + 1;
   return counts;
 }
 
@@ -469,7 +566,11 @@ for (const how of ['close', 'destroy'] as const) {
       await within(how === 'close' ? server.close() : server.destroy(), 10_000, `server.${how}()`);
       assert.equal(await probe(port), 'refused', 'the metrics port after the server closed');
       await within(idle.closed, 5_000, 'an idle connection to the endpoint to be closed');
-      assert.deepEqual([server.listenerCount('paired'), server.listenerCount('refused')], [0, 0], 'the endpoint stopped listening to the server');
+      assert.deepEqual(
+        [server.listenerCount('paired'), server.listenerCount('refused')],
+        [0, 0],
+        'the endpoint stopped listening to the server',
+      );
       await within(endpoint.close(), 5_000, 'endpoint.close() after the server closed it');
       agent.destroy();
       await untilEqual(tcpHandles, handles, 'TCP handles after the server and its endpoint closed');
@@ -523,7 +624,10 @@ test(`the endpoint serves at most ${METRICS_MAX_CONNECTIONS} connections at once
       await first.closed;
       let status: number | string = 'not tried';
       for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
-        status = await get(endpoint.url).then((response) => response.status, (error: NodeJS.ErrnoException) => error.code ?? 'error');
+        status = await get(endpoint.url).then(
+          (response) => response.status,
+          (error: NodeJS.ErrnoException) => error.code ?? 'error',
+        );
       }
       assert.equal(status, 200, 'a scrape once a connection has ended');
     } finally {
@@ -564,9 +668,32 @@ test('parseMetricsAddress: PORT (on 127.0.0.1), HOST:PORT, [IPv6]:PORT; anything
   ];
   for (const [text, expected] of good) assert.deepEqual(parseMetricsAddress(text), expected, text);
   const bad = [
-    '', '65536', '100000', '-1', '1e3', ' 9100', '9100 ', 'localhost', 'localhost:', ':9100', 'localhost:port',
-    '::1:9100', '::1', '[::1]', '[::1]:', '[127.0.0.1]:9100', '[nope]:9100', '[]:9100', '300.1.1.1:9100', '1.2.3:9100',
-    'host_name:9100', '-host:9100', 'a b:9100', 'http://localhost:9100', 'localhost:9100/metrics', 'a:b:9100',
+    '',
+    '65536',
+    '100000',
+    '-1',
+    '1e3',
+    ' 9100',
+    '9100 ',
+    'localhost',
+    'localhost:',
+    ':9100',
+    'localhost:port',
+    '::1:9100',
+    '::1',
+    '[::1]',
+    '[::1]:',
+    '[127.0.0.1]:9100',
+    '[nope]:9100',
+    '[]:9100',
+    '300.1.1.1:9100',
+    '1.2.3:9100',
+    'host_name:9100',
+    '-host:9100',
+    'a b:9100',
+    'http://localhost:9100',
+    'localhost:9100/metrics',
+    'a:b:9100',
   ];
   for (const text of bad) assert.equal(parseMetricsAddress(text), undefined, JSON.stringify(text));
 });

@@ -21,7 +21,9 @@ export interface NamedCertOptions {
  * names and IP addresses as their own types; none at all for an empty list). */
 export async function selfSignedFor(names: string[], options: NamedCertOptions = {}): Promise<ServerPem> {
   const now = Date.now();
-  const altNames = names.map((name) => (net.isIP(name) !== 0 ? { type: 7 as const, ip: name } : { type: 2 as const, value: name }));
+  const altNames = names.map((name) =>
+    net.isIP(name) !== 0 ? { type: 7 as const, ip: name } : { type: 2 as const, value: name },
+  );
   const pems = await generate([{ name: 'commonName', value: options.commonName ?? 'burrow test relay' }], {
     keyType: 'ec',
     curve: 'P-256',

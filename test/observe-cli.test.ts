@@ -11,24 +11,56 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { envName } from '../cli/options.ts';
-import { FORWARDING, interrupt, jsonLines, killAll, LISTENING, loopbackClientArgs, lines, OPEN_RELAY_NOTICE, runCli, startCli, untilJson, waitForOutput, type Cli, type Json } from './child.ts';
-import { assertSameBytes, connectVisitor, echo, HOST, listenLocal, pseudoRandomBytes, readAll, replyOnEnd, within } from './helpers.ts';
+import {
+  FORWARDING,
+  interrupt,
+  jsonLines,
+  killAll,
+  LISTENING,
+  loopbackClientArgs,
+  lines,
+  OPEN_RELAY_NOTICE,
+  runCli,
+  startCli,
+  untilJson,
+  waitForOutput,
+  type Cli,
+  type Json,
+} from './child.ts';
+import {
+  assertSameBytes,
+  connectVisitor,
+  echo,
+  HOST,
+  listenLocal,
+  pseudoRandomBytes,
+  readAll,
+  replyOnEnd,
+  within,
+} from './helpers.ts';
 import { freePort, holdPort } from './raw.ts';
-
-
 
 /** The object without its "time" (which the test cannot know). */
 const timeless = ({ time: _time, ...rest }: Json): Json => rest;
 
 const isTrace = (e: Json, side: string, conn: string, kind: string, text: (t: string) => boolean): boolean =>
-  e.event === 'trace' && e.side === side && e.conn === conn && e.kind === kind && typeof e.text === 'string' && text(e.text);
+  e.event === 'trace' &&
+  e.side === side &&
+  e.conn === conn &&
+  e.kind === kind &&
+  typeof e.text === 'string' &&
+  text(e.text);
 
 /** Asserts that `events` holds an event matching each of `steps`, in that order. */
 function assertInOrder(events: Json[], steps: Array<[string, (e: Json) => boolean]>, who: string): void {
   let from = 0;
   for (const [what, match] of steps) {
     const at = events.findIndex((e, i) => i >= from && match(e));
-    assert.notEqual(at, -1, `${who}: "${what}" after position ${from}, in:\n${events.map((e) => JSON.stringify(e)).join('\n')}`);
+    assert.notEqual(
+      at,
+      -1,
+      `${who}: "${what}" after position ${from}, in:\n${events.map((e) => JSON.stringify(e)).join('\n')}`,
+    );
     from = at + 1;
   }
 }
@@ -36,8 +68,20 @@ function assertInOrder(events: Json[], steps: Array<[string, (e: Json) => boolea
 const addressOf = (socket: net.Socket): string => `${socket.localAddress}:${socket.localPort}`;
 
 /** `burrow server` on loopback with ephemeral control and data ports and the one-port range `publicPort`. */
-const serverArgs = (publicPort: number, extra: string[]): string[] => ['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${publicPort}-${publicPort}`, ...extra];
-const clientArgs = (localPort: number, controlPort: string, dataPort: string, extra: string[]): string[] => loopbackClientArgs(localPort, { controlPort, dataPort }, extra);
+const serverArgs = (publicPort: number, extra: string[]): string[] => [
+  'server',
+  '--bind',
+  HOST,
+  '--control-port',
+  '0',
+  '--data-port',
+  '0',
+  '--port-range',
+  `${publicPort}-${publicPort}`,
+  ...extra,
+];
+const clientArgs = (localPort: number, controlPort: string, dataPort: string, extra: string[]): string[] =>
+  loopbackClientArgs(localPort, { controlPort, dataPort }, extra);
 
 test('--json --trace: JSON lines only, start line first; an echoed visitor traced in order on both sides with an exact connection entry; a dead local service is a warning event and a connection entry; nothing on stderr', async () => {
   const live = new Set<Cli>();
@@ -49,17 +93,45 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
     const listening = await untilJson(server, (e) => e.event === 'listening', 'the server to listen');
     assert.equal(jsonLines(server.stdout, 'server')[0]?.event, 'listening', 'the first server line');
     const { controlPort, dataPort } = listening;
-    assert.ok(typeof controlPort === 'number' && controlPort > 0 && typeof dataPort === 'number' && dataPort > 0, JSON.stringify(listening));
-    assert.deepEqual(timeless(listening), { event: 'listening', controlPort, dataPort, bind: HOST, publicPorts: { min: publicPort, max: publicPort }, tls: false, secret: false });
+    assert.ok(
+      typeof controlPort === 'number' && controlPort > 0 && typeof dataPort === 'number' && dataPort > 0,
+      JSON.stringify(listening),
+    );
+    assert.deepEqual(timeless(listening), {
+      event: 'listening',
+      controlPort,
+      dataPort,
+      bind: HOST,
+      publicPorts: { min: publicPort, max: publicPort },
+      tls: false,
+      secret: false,
+    });
     const notice = await untilJson(server, (e) => e.event === 'open-relay', 'the open-relay notice');
     assert.equal(`burrow: notice: ${String(notice.message)}`, OPEN_RELAY_NOTICE);
 
-    const client = startCli(clientArgs(local.port, String(controlPort), String(dataPort), ['--json', '--trace']), {}, live);
+    const client = startCli(
+      clientArgs(local.port, String(controlPort), String(dataPort), ['--json', '--trace']),
+      {},
+      live,
+    );
     const tunnel = await untilJson(client, (e) => e.event === 'tunnel', 'the client to open its tunnel');
-    assert.deepEqual(timeless(tunnel), { event: 'tunnel', url: `tcp://${HOST}:${publicPort}`, publicPort, local: `${HOST}:${local.port}` });
-    assert.deepEqual(jsonLines(client.stdout, 'client')[0], tunnel, 'the first client line is the tunnel, before the trace of the handshake');
+    assert.deepEqual(timeless(tunnel), {
+      event: 'tunnel',
+      url: `tcp://${HOST}:${publicPort}`,
+      publicPort,
+      local: `${HOST}:${local.port}`,
+    });
+    assert.deepEqual(
+      jsonLines(client.stdout, 'client')[0],
+      tunnel,
+      'the first client line is the tunnel, before the trace of the handshake',
+    );
     // The handshake happened before the tunnel line, and its trace comes after it.
-    await untilJson(client, (e) => isTrace(e, 'client', 'control', 'send', (t) => t === `EXPOSE ${local.port}`), 'the trace of EXPOSE');
+    await untilJson(
+      client,
+      (e) => isTrace(e, 'client', 'control', 'send', (t) => t === `EXPOSE ${local.port}`),
+      'the trace of EXPOSE',
+    );
 
     // One visitor: sends, half-closes, reads the echo.
     const payload = pseudoRandomBytes(3000, 61);
@@ -71,7 +143,11 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
     assertSameBytes(await within(echoed, 10_000, 'the echo'), payload, 'the echo through the tunnel');
     visitor.destroy();
 
-    const entry = await untilJson(client, (e) => e.event === 'connection' && e.visitor === visitorAddress, 'the connection entry');
+    const entry = await untilJson(
+      client,
+      (e) => e.event === 'connection' && e.visitor === visitorAddress,
+      'the connection entry',
+    );
     const id = String(entry.id);
     assert.match(id, /^[A-Za-z0-9_-]{21}$/);
     assert.equal(typeof entry.durationMs, 'number');
@@ -92,13 +168,35 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
     assertInOrder(
       jsonLines(client.stdout, 'client'),
       [
-        ['CONNECTION', (e) => isTrace(e, 'client', 'control', 'recv', (t) => t === `CONNECTION ${id} ${publicPort} ${visitorAddress} 127.0.0.1:${publicPort}`)],
+        [
+          'CONNECTION',
+          (e) =>
+            isTrace(
+              e,
+              'client',
+              'control',
+              'recv',
+              (t) => t === `CONNECTION ${id} ${publicPort} ${visitorAddress} 127.0.0.1:${publicPort}`,
+            ),
+        ],
         ['ID', (e) => isTrace(e, 'client', data, 'send', (t) => t === `ID ${id}`)],
         ['OK', (e) => isTrace(e, 'client', data, 'recv', (t) => t === 'OK')],
         ['joined', (e) => isTrace(e, 'client', data, 'event', (t) => t.startsWith(`joined to ${HOST}:${local.port}`))],
-        ["the visitor's half-close", (e) => isTrace(e, 'client', data, 'event', (t) => t.startsWith('the visitor half-closed'))],
-        ["the local service's half-close", (e) => isTrace(e, 'client', data, 'event', (t) => t.startsWith('the local service half-closed'))],
-        ['closed', (e) => isTrace(e, 'client', data, 'event', (t) => t.startsWith(`closed: ${payload.length} bytes in (from the visitor), ${payload.length} bytes out`))],
+        [
+          "the visitor's half-close",
+          (e) => isTrace(e, 'client', data, 'event', (t) => t.startsWith('the visitor half-closed')),
+        ],
+        [
+          "the local service's half-close",
+          (e) => isTrace(e, 'client', data, 'event', (t) => t.startsWith('the local service half-closed')),
+        ],
+        [
+          'closed',
+          (e) =>
+            isTrace(e, 'client', data, 'event', (t) =>
+              t.startsWith(`closed: ${payload.length} bytes in (from the visitor), ${payload.length} bytes out`),
+            ),
+        ],
         ['the connection entry', (e) => e.event === 'connection' && e.id === id],
       ],
       'client',
@@ -106,7 +204,11 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
 
     // The server's side of the same visitor.
     const parked = `visitor:${id.slice(0, 6)}`;
-    await untilJson(server, (e) => isTrace(e, 'server', parked, 'event', (t) => t.startsWith('closed')), "the server's close trace");
+    await untilJson(
+      server,
+      (e) => isTrace(e, 'server', parked, 'event', (t) => t.startsWith('closed')),
+      "the server's close trace",
+    );
     const serverEvents = jsonLines(server.stdout, 'server');
     const idLine = serverEvents.find((e) => e.event === 'trace' && e.kind === 'recv' && e.text === `ID ${id}`);
     const dataConn = String(idLine?.conn);
@@ -114,13 +216,36 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
     assertInOrder(
       serverEvents,
       [
-        ['accepted', (e) => isTrace(e, 'server', parked, 'event', (t) => t === `accepted from ${visitorAddress} on public port ${publicPort}`)],
-        ['CONNECTION', (e) => e.event === 'trace' && e.side === 'server' && e.kind === 'send' && e.text === `CONNECTION ${id} ${publicPort} ${visitorAddress} 127.0.0.1:${publicPort}`],
+        [
+          'accepted',
+          (e) =>
+            isTrace(
+              e,
+              'server',
+              parked,
+              'event',
+              (t) => t === `accepted from ${visitorAddress} on public port ${publicPort}`,
+            ),
+        ],
+        [
+          'CONNECTION',
+          (e) =>
+            e.event === 'trace' &&
+            e.side === 'server' &&
+            e.kind === 'send' &&
+            e.text === `CONNECTION ${id} ${publicPort} ${visitorAddress} 127.0.0.1:${publicPort}`,
+        ],
         ['ID', (e) => isTrace(e, 'server', dataConn, 'recv', (t) => t === `ID ${id}`)],
         ['OK', (e) => isTrace(e, 'server', dataConn, 'send', (t) => t === 'OK')],
         ['paired', (e) => isTrace(e, 'server', parked, 'event', (t) => t.startsWith(`paired with ${dataConn} `))],
         ['half-closed', (e) => isTrace(e, 'server', parked, 'event', (t) => t.startsWith('the visitor half-closed'))],
-        ['closed', (e) => isTrace(e, 'server', parked, 'event', (t) => t.startsWith(`closed: ${payload.length} bytes from the visitor, ${payload.length} bytes to it`))],
+        [
+          'closed',
+          (e) =>
+            isTrace(e, 'server', parked, 'event', (t) =>
+              t.startsWith(`closed: ${payload.length} bytes from the visitor, ${payload.length} bytes to it`),
+            ),
+        ],
       ],
       'server',
     );
@@ -152,8 +277,15 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
     assert.equal(entries[1]?.localUnavailable, true);
     assert.equal(entries[1]?.reset, true);
     assert.equal(entries[1]?.bytesIn, 0);
-    assert.deepEqual(clientEvents.filter((e) => e.event === 'shutdown').map(timeless), [{ event: 'shutdown', timeoutMs: 10_000 }]);
-    assert.deepEqual(jsonLines(server.stdout, 'server').filter((e) => e.event === 'shutdown').map(timeless), [{ event: 'shutdown', clients: 0, timeoutMs: 10_000 }]);
+    assert.deepEqual(clientEvents.filter((e) => e.event === 'shutdown').map(timeless), [
+      { event: 'shutdown', timeoutMs: 10_000 },
+    ]);
+    assert.deepEqual(
+      jsonLines(server.stdout, 'server')
+        .filter((e) => e.event === 'shutdown')
+        .map(timeless),
+      [{ event: 'shutdown', clients: 0, timeoutMs: 10_000 }],
+    );
     assert.equal(client.stderr, '', 'nothing on the client stderr');
     assert.equal(server.stderr, '', 'nothing on the server stderr: the open-relay notice is a JSON line');
   } finally {
@@ -175,7 +307,12 @@ test('text: the client prints one connection log line on stdout (local time, vis
   try {
     const publicPort = await freePort();
     const server = startCli(serverArgs(publicPort, ['--trace']), colourless, live);
-    const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
+    const [, controlPort = '', dataPort = ''] = await waitForOutput(
+      server,
+      'stdout',
+      LISTENING,
+      'the server to listen',
+    );
 
     /** A visitor that sends 5000 bytes and half-closes; returns its address. */
     const visit = async (): Promise<string> => {
@@ -193,12 +330,24 @@ test('text: the client prints one connection log line on stdout (local time, vis
     const before = Date.now();
     const visitor = await visit();
     const escaped = visitor.replace(/\./g, '\\.');
-    const logLine = new RegExp(`^(\\d\\d):(\\d\\d):(\\d\\d) ${escaped} -> tcp://127\\.0\\.0\\.1:${publicPort} -> 127\\.0\\.0\\.1:${local.port}  in 4\\.9 KiB  out 200 B  (\\d+ ms|\\d+\\.\\d s)$`, 'm');
-    const [, hh = '', mm = '', ss = ''] = await waitForOutput(client, 'stdout', logLine, `the connection log line ${logLine}`);
+    const logLine = new RegExp(
+      `^(\\d\\d):(\\d\\d):(\\d\\d) ${escaped} -> tcp://127\\.0\\.0\\.1:${publicPort} -> 127\\.0\\.0\\.1:${local.port}  in 4\\.9 KiB  out 200 B  (\\d+ ms|\\d+\\.\\d s)$`,
+      'm',
+    );
+    const [, hh = '', mm = '', ss = ''] = await waitForOutput(
+      client,
+      'stdout',
+      logLine,
+      `the connection log line ${logLine}`,
+    );
     const after = Date.now();
     const printed = Number(hh) * 3600 + Number(mm) * 60 + Number(ss);
     const [from, to] = [kolkataSeconds(before), kolkataSeconds(after)];
-    if (from <= to) assert.ok(from <= printed && printed <= to, `the time of day is local (TZ=Asia/Kolkata): ${hh}:${mm}:${ss}, between ${from} and ${to} s`);
+    if (from <= to)
+      assert.ok(
+        from <= printed && printed <= to,
+        `the time of day is local (TZ=Asia/Kolkata): ${hh}:${mm}:${ss}, between ${from} and ${to} s`,
+      );
     assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
     assert.equal(lines(client.stdout).length, 2, `the Forwarding line and one log line: ${client.stdout}`);
 
@@ -207,14 +356,26 @@ test('text: the client prints one connection log line on stdout (local time, vis
     await visit();
     // The close is traced just before the log line would be printed. (Colour codes, if
     // any, are let through here, to be reported by the assertion below.)
-    await waitForOutput(quiet, 'stderr', /data:\S+ +(?:\x1b\[\d+m)?\.\. closed: 5000 bytes in \(from the visitor\), 200 bytes out, \d+ ms/, 'the quiet client to trace the close');
+    await waitForOutput(
+      quiet,
+      'stderr',
+      /data:\S+ +(?:\x1b\[\d+m)?\.\. closed: 5000 bytes in \(from the visitor\), 200 bytes out, \d+ ms/,
+      'the quiet client to trace the close',
+    );
     assert.deepEqual(await interrupt(quiet, 'the quiet client'), { code: 0, signal: null });
     assert.equal(quiet.stdout, `${forwarding}\n`, 'with --quiet, only the Forwarding line');
     assert.match(quiet.stderr, /^burrow: closing; /m, 'everything else stays');
 
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
-    for (const [who, cli] of [['server', server], ['client', client], ['quiet client', quiet]] as const) {
-      assert.ok(!cli.stderr.includes('\x1b') && !cli.stdout.includes('\x1b'), `no escape codes from the ${who}: ${JSON.stringify(cli.stderr.slice(0, 300))}`);
+    for (const [who, cli] of [
+      ['server', server],
+      ['client', client],
+      ['quiet client', quiet],
+    ] as const) {
+      assert.ok(
+        !cli.stderr.includes('\x1b') && !cli.stdout.includes('\x1b'),
+        `no escape codes from the ${who}: ${JSON.stringify(cli.stderr.slice(0, 300))}`,
+      );
       assert.match(cli.stderr, /^\[(server|client)\] \S+ +(->|<-|\.\.) /m, `${who} traced`);
     }
   } finally {
@@ -229,12 +390,20 @@ test('a client whose stdout reader has gone (`burrow client 3000 | head -1`) kee
   try {
     const publicPort = await freePort();
     const server = startCli(serverArgs(publicPort, []), {}, live);
-    const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
+    const [, controlPort = '', dataPort = ''] = await waitForOutput(
+      server,
+      'stdout',
+      LISTENING,
+      'the server to listen',
+    );
     const client = startCli(clientArgs(local.port, controlPort, dataPort, ['--trace']), {}, live);
     await waitForOutput(client, 'stdout', FORWARDING, 'the client to forward');
     client.child.stdout?.destroy(); // like `head -1` exiting after the Forwarding line
 
-    for (const [seed, closes] of [[64, 1], [65, 2]] as const) {
+    for (const [seed, closes] of [
+      [64, 1],
+      [65, 2],
+    ] as const) {
       const payload = pseudoRandomBytes(1000, seed);
       const visitor = await connectVisitor(publicPort);
       const echoed = readAll(visitor);
@@ -260,7 +429,11 @@ test('--json with TLS and a short secret: listening (with the fingerprint) first
   try {
     const publicPort = await freePort();
     const tlsDir = path.join(tmp, 'tls');
-    const server = startCli(serverArgs(publicPort, ['--tls', '--tls-dir', tlsDir, '--json']), { BURROW_SECRET: 'fifteen-chars!!' }, live);
+    const server = startCli(
+      serverArgs(publicPort, ['--tls', '--tls-dir', tlsDir, '--json']),
+      { BURROW_SECRET: 'fifteen-chars!!' },
+      live,
+    );
     await untilJson(server, (e) => e.event === 'certificate-created', 'the server to report its new certificate');
     assert.deepEqual(await interrupt(server, 'the server'), { code: 0, signal: null });
     const events = jsonLines(server.stdout, 'server');
@@ -296,15 +469,25 @@ test('--json: a fatal error is one "error" line on stdout and exit 1; usage erro
   const unreachable = await runCli(['client', '3000', '--server', HOST, '--control-port', String(port), '--json']);
   assert.deepEqual({ code: unreachable.code, stderr: unreachable.stderr }, { code: 1, stderr: '' });
   assert.deepEqual(jsonLines(unreachable.stdout, 'client').map(timeless), [
-    { event: 'error', code: 'unreachable', message: `cannot connect to burrow server at ${HOST}:${port}: connection refused` },
+    {
+      event: 'error',
+      code: 'unreachable',
+      message: `cannot connect to burrow server at ${HOST}:${port}: connection refused`,
+    },
   ]);
 
   const taken = await holdPort();
   try {
-    const busy = await runCli(['server', '--bind', HOST, '--control-port', String(taken.port), '--data-port', '0'], { BURROW_JSON: 'yes' });
+    const busy = await runCli(['server', '--bind', HOST, '--control-port', String(taken.port), '--data-port', '0'], {
+      BURROW_JSON: 'yes',
+    });
     assert.deepEqual({ code: busy.code, stderr: busy.stderr }, { code: 1, stderr: '' });
     assert.deepEqual(jsonLines(busy.stdout, 'server').map(timeless), [
-      { event: 'error', code: 'listen-failed', message: `cannot listen on control ${HOST}:${taken.port}: address already in use` },
+      {
+        event: 'error',
+        code: 'listen-failed',
+        message: `cannot listen on control ${HOST}:${taken.port}: address already in use`,
+      },
     ]);
   } finally {
     await taken.close();
@@ -315,7 +498,10 @@ test('--json: a fatal error is one "error" line on stdout and exit 1; usage erro
   assert.deepEqual(lines(unknown.stderr), ['burrow: unknown option --bogus', "Run 'burrow client --help' for usage."]);
   const badWord = await runCli(['server'], { BURROW_JSON: 'maybe' });
   assert.deepEqual({ code: badWord.code, stdout: badWord.stdout }, { code: 2, stdout: '' });
-  assert.deepEqual(lines(badWord.stderr), ['burrow: BURROW_JSON: "maybe" is not one of 1/0, true/false, yes/no, on/off', "Run 'burrow server --help' for usage."]);
+  assert.deepEqual(lines(badWord.stderr), [
+    'burrow: BURROW_JSON: "maybe" is not one of 1/0, true/false, yes/no, on/off',
+    "Run 'burrow server --help' for usage.",
+  ]);
 });
 
 test('--help: --json on both commands and --quiet on the client, with their variables; --trace mentions NO_COLOR', async () => {
@@ -334,7 +520,8 @@ test('--help: --json on both commands and --quiet on the client, with their vari
     [server.stdout, ['json', 'trace']],
     [client.stdout, ['json', 'quiet', 'trace']],
   ] as const) {
-    for (const flag of flags) assert.ok(entry(help, flag).includes(`[env ${envName(flag)}]`), `--${flag}: ${entry(help, flag)}`);
+    for (const flag of flags)
+      assert.ok(entry(help, flag).includes(`[env ${envName(flag)}]`), `--${flag}: ${entry(help, flag)}`);
     assert.match(entry(help, 'trace'), /NO_COLOR/);
   }
   assert.ok(!server.stdout.includes('--quiet'), 'the server has no connection log to quiet');
@@ -346,8 +533,18 @@ test('--metrics PORT: the server prints the URL (on 127.0.0.1), serves /metrics 
   try {
     const publicPort = await freePort();
     const server = startCli(serverArgs(publicPort, ['--metrics', '0']), {}, live);
-    const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING, 'the server to listen');
-    const [, url = ''] = await waitForOutput(server, 'stdout', /^Prometheus metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)$/m, 'the metrics URL');
+    const [, controlPort = '', dataPort = ''] = await waitForOutput(
+      server,
+      'stdout',
+      LISTENING,
+      'the server to listen',
+    );
+    const [, url = ''] = await waitForOutput(
+      server,
+      'stdout',
+      /^Prometheus metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)$/m,
+      'the metrics URL',
+    );
     const scrape = async (): Promise<string> => {
       const response = await fetch(url);
       assert.equal(response.status, 200);
@@ -361,7 +558,8 @@ test('--metrics PORT: the server prints the URL (on 127.0.0.1), serves /metrics 
     visitor.end(payload);
     assertSameBytes(await readAll(visitor), payload, 'the echo');
     let text = '';
-    for (let i = 0; i < 200 && !/^burrow_visitor_bytes_total\{direction="out"\} 1000$/m.test(text); i++) text = await scrape();
+    for (let i = 0; i < 200 && !/^burrow_visitor_bytes_total\{direction="out"\} 1000$/m.test(text); i++)
+      text = await scrape();
     assert.match(text, /^burrow_visitor_connections_total 1$/m);
     assert.match(text, /^burrow_visitor_bytes_total\{direction="in"\} 1000$/m);
     assert.match(text, /^burrow_visitor_bytes_total\{direction="out"\} 1000$/m);

@@ -3,7 +3,16 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { envName, isFlag, keepFirst, resolveClientOptions, resolveServerOptions, UsageError, type ClientCliOptions, type RawArgs } from '../cli/options.ts';
+import {
+  envName,
+  isFlag,
+  keepFirst,
+  resolveClientOptions,
+  resolveServerOptions,
+  UsageError,
+  type ClientCliOptions,
+  type RawArgs,
+} from '../cli/options.ts';
 import { editDistance, explainUsage, suggest, unknownFlags, type UsageContext } from '../cli/usage.ts';
 import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
 import { DEFAULT_LIMITS } from '../server/limits.ts';
@@ -12,7 +21,11 @@ import { DEFAULT_LIMITS } from '../server/limits.ts';
 function assertUsageError(fn: () => unknown, ...parts: string[]): void {
   assert.throws(fn, (error: unknown) => {
     assert.ok(error instanceof UsageError, `expected a UsageError, got ${String(error)}`);
-    for (const part of parts) assert.ok(error.message.includes(part), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(part)}`);
+    for (const part of parts)
+      assert.ok(
+        error.message.includes(part),
+        `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(part)}`,
+      );
     assert.ok(!error.message.includes('\n'), 'a usage error is one line');
     return true;
   });
@@ -127,15 +140,28 @@ describe('keepFirst: two settings that exclude each other', () => {
   });
 
   test('two flags, or two variables: a usage error with the message given', () => {
-    assertUsageError(() => keepFirst({ source: '--server' }, { source: '--control-port' }, conflict, 'client'), 'give one');
-    assertUsageError(() => keepFirst({ source: 'BURROW_SERVER' }, { source: 'BURROW_CONTROL_PORT' }, conflict, 'client'), 'give one');
+    assertUsageError(
+      () => keepFirst({ source: '--server' }, { source: '--control-port' }, conflict, 'client'),
+      'give one',
+    );
+    assertUsageError(
+      () => keepFirst({ source: 'BURROW_SERVER' }, { source: 'BURROW_CONTROL_PORT' }, conflict, 'client'),
+      'give one',
+    );
   });
 });
 
 describe('resolveServerOptions', () => {
   test('defaults', () => {
     assert.deepEqual(resolveServerOptions({}, {}), {
-      server: { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000, ...DEFAULT_COUNTS },
+      server: {
+        controlPort: 7835,
+        dataPort: 7836,
+        bind: undefined,
+        portRange: { min: 1024, max: 65535 },
+        visitorTimeoutMs: 10_000,
+        ...DEFAULT_COUNTS,
+      },
       trace: false,
     });
   });
@@ -150,14 +176,28 @@ describe('resolveServerOptions', () => {
       trace: true,
     };
     assert.deepEqual(resolveServerOptions(args, {}), {
-      server: { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 2500, ...DEFAULT_COUNTS },
+      server: {
+        controlPort: 9000,
+        dataPort: 9001,
+        bind: '127.0.0.1',
+        portRange: { min: 40000, max: 40100 },
+        visitorTimeoutMs: 2500,
+        ...DEFAULT_COUNTS,
+      },
       trace: true,
     });
   });
 
   test('each BURROW_* variable', () => {
     assert.deepEqual(resolveServerOptions({}, SERVER_ENV), {
-      server: { controlPort: 9100, dataPort: 9101, bind: '::1', portRange: { min: 50000, max: 50010 }, visitorTimeoutMs: 3000, ...DEFAULT_COUNTS },
+      server: {
+        controlPort: 9100,
+        dataPort: 9101,
+        bind: '::1',
+        portRange: { min: 50000, max: 50010 },
+        visitorTimeoutMs: 3000,
+        ...DEFAULT_COUNTS,
+      },
       trace: true,
     });
   });
@@ -180,29 +220,60 @@ describe('resolveServerOptions', () => {
     };
     const { server } = resolveServerOptions(args, env);
     assert.deepEqual(
-      [server.handshakeTimeoutMs, server.maxTunnelsPerClient, server.maxTunnels, server.maxPendingPerTunnel, server.maxTunnelsPerIp],
+      [
+        server.handshakeTimeoutMs,
+        server.maxTunnelsPerClient,
+        server.maxTunnels,
+        server.maxPendingPerTunnel,
+        server.maxTunnelsPerIp,
+      ],
       [1500, 2, 3, 4, 8],
     );
-    assert.deepEqual([server.maxPending, server.maxConnectionsPerTunnel, server.maxClientsPerIp, server.maxHandshakesPerIp], [5, 6, 7, 9]);
+    assert.deepEqual(
+      [server.maxPending, server.maxConnectionsPerTunnel, server.maxClientsPerIp, server.maxHandshakesPerIp],
+      [5, 6, 7, 9],
+    );
   });
 
   test('--max-tunnels-per-ip and --max-handshakes-per-ip: default, flag, variable; nothing else changes', () => {
     const defaults = resolveServerOptions({}, {}).server;
     assert.equal(defaults.maxTunnelsPerIp, DEFAULT_LIMITS.maxTunnelsPerIp);
     assert.equal(defaults.maxHandshakesPerIp, DEFAULT_LIMITS.maxHandshakesPerIp);
-    assert.deepEqual(resolveServerOptions({ 'max-tunnels-per-ip': '3' }, {}).server, { ...defaults, maxTunnelsPerIp: 3 });
-    assert.deepEqual(resolveServerOptions({}, { BURROW_MAX_TUNNELS_PER_IP: '4' }).server, { ...defaults, maxTunnelsPerIp: 4 });
-    assert.deepEqual(resolveServerOptions({ 'max-handshakes-per-ip': '5' }, {}).server, { ...defaults, maxHandshakesPerIp: 5 });
-    assert.deepEqual(resolveServerOptions({}, { BURROW_MAX_HANDSHAKES_PER_IP: '6' }).server, { ...defaults, maxHandshakesPerIp: 6 });
+    assert.deepEqual(resolveServerOptions({ 'max-tunnels-per-ip': '3' }, {}).server, {
+      ...defaults,
+      maxTunnelsPerIp: 3,
+    });
+    assert.deepEqual(resolveServerOptions({}, { BURROW_MAX_TUNNELS_PER_IP: '4' }).server, {
+      ...defaults,
+      maxTunnelsPerIp: 4,
+    });
+    assert.deepEqual(resolveServerOptions({ 'max-handshakes-per-ip': '5' }, {}).server, {
+      ...defaults,
+      maxHandshakesPerIp: 5,
+    });
+    assert.deepEqual(resolveServerOptions({}, { BURROW_MAX_HANDSHAKES_PER_IP: '6' }).server, {
+      ...defaults,
+      maxHandshakesPerIp: 6,
+    });
     // A flag wins over its variable, even a bad one; an empty variable counts as unset.
-    assert.equal(resolveServerOptions({ 'max-handshakes-per-ip': '7' }, { BURROW_MAX_HANDSHAKES_PER_IP: 'lots' }).server.maxHandshakesPerIp, 7);
-    assert.equal(resolveServerOptions({}, { BURROW_MAX_TUNNELS_PER_IP: '' }).server.maxTunnelsPerIp, DEFAULT_LIMITS.maxTunnelsPerIp);
+    assert.equal(
+      resolveServerOptions({ 'max-handshakes-per-ip': '7' }, { BURROW_MAX_HANDSHAKES_PER_IP: 'lots' }).server
+        .maxHandshakesPerIp,
+      7,
+    );
+    assert.equal(
+      resolveServerOptions({}, { BURROW_MAX_TUNNELS_PER_IP: '' }).server.maxTunnelsPerIp,
+      DEFAULT_LIMITS.maxTunnelsPerIp,
+    );
   });
 
   test('a limit must be a whole number of at least 1', () => {
     assertUsageError(() => resolveServerOptions({ 'max-tunnels': '0' }, {}), '--max-tunnels', '"0"');
     assertUsageError(() => resolveServerOptions({}, { BURROW_MAX_PENDING: '1.5' }), 'BURROW_MAX_PENDING');
-    assertUsageError(() => resolveServerOptions({}, { BURROW_MAX_CLIENTS_PER_IP: 'lots' }), 'BURROW_MAX_CLIENTS_PER_IP');
+    assertUsageError(
+      () => resolveServerOptions({}, { BURROW_MAX_CLIENTS_PER_IP: 'lots' }),
+      'BURROW_MAX_CLIENTS_PER_IP',
+    );
     assertUsageError(() => resolveServerOptions({ 'handshake-timeout': '0' }, {}), '--handshake-timeout');
     // Strict: what yargs would read as a number ("1e3", "0x10") is not a count here.
     for (const flag of ['max-tunnels-per-ip', 'max-handshakes-per-ip']) {
@@ -219,13 +290,30 @@ describe('resolveServerOptions', () => {
 
   test('a flag wins over its variable, one by one', () => {
     const { server, trace } = resolveServerOptions(
-      { 'control-port': '9000', 'data-port': '9001', bind: '127.0.0.1', 'port-range': '40000-40100', 'visitor-timeout': '7', trace: false },
+      {
+        'control-port': '9000',
+        'data-port': '9001',
+        bind: '127.0.0.1',
+        'port-range': '40000-40100',
+        'visitor-timeout': '7',
+        trace: false,
+      },
       SERVER_ENV,
     );
-    assert.deepEqual(server, { controlPort: 9000, dataPort: 9001, bind: '127.0.0.1', portRange: { min: 40000, max: 40100 }, visitorTimeoutMs: 7000, ...DEFAULT_COUNTS });
+    assert.deepEqual(server, {
+      controlPort: 9000,
+      dataPort: 9001,
+      bind: '127.0.0.1',
+      portRange: { min: 40000, max: 40100 },
+      visitorTimeoutMs: 7000,
+      ...DEFAULT_COUNTS,
+    });
     assert.equal(trace, false);
     // A flag wins even when its variable holds something invalid.
-    assert.equal(resolveServerOptions({ 'control-port': '9000' }, { BURROW_CONTROL_PORT: 'nope' }).server.controlPort, 9000);
+    assert.equal(
+      resolveServerOptions({ 'control-port': '9000' }, { BURROW_CONTROL_PORT: 'nope' }).server.controlPort,
+      9000,
+    );
   });
 
   test('a repeated flag: the last value wins', () => {
@@ -233,8 +321,18 @@ describe('resolveServerOptions', () => {
   });
 
   test('an empty variable counts as unset', () => {
-    const { server } = resolveServerOptions({}, { BURROW_CONTROL_PORT: '', BURROW_BIND: '', BURROW_PORT_RANGE: '', BURROW_VISITOR_TIMEOUT: '' });
-    assert.deepEqual(server, { controlPort: 7835, dataPort: 7836, bind: undefined, portRange: { min: 1024, max: 65535 }, visitorTimeoutMs: 10_000, ...DEFAULT_COUNTS });
+    const { server } = resolveServerOptions(
+      {},
+      { BURROW_CONTROL_PORT: '', BURROW_BIND: '', BURROW_PORT_RANGE: '', BURROW_VISITOR_TIMEOUT: '' },
+    );
+    assert.deepEqual(server, {
+      controlPort: 7835,
+      dataPort: 7836,
+      bind: undefined,
+      portRange: { min: 1024, max: 65535 },
+      visitorTimeoutMs: 10_000,
+      ...DEFAULT_COUNTS,
+    });
   });
 
   test('BURROW_TRACE: 1/true/yes/on (any case) turn tracing on, 0/false/no/off or empty leave it off, anything else is a usage error', () => {
@@ -259,22 +357,38 @@ describe('resolveServerOptions', () => {
       {},
     ).server;
     assert.deepEqual(
-      [fromFlags.heartbeatIntervalMs, fromFlags.heartbeatTimeoutMs, fromFlags.shutdownTimeoutMs, fromFlags.leaseGraceMs],
+      [
+        fromFlags.heartbeatIntervalMs,
+        fromFlags.heartbeatTimeoutMs,
+        fromFlags.shutdownTimeoutMs,
+        fromFlags.leaseGraceMs,
+      ],
       [2000, 7500, 3000, 250],
     );
     const fromEnv = resolveServerOptions(
       {},
-      { BURROW_HEARTBEAT_INTERVAL: '4', BURROW_HEARTBEAT_TIMEOUT: '12', BURROW_SHUTDOWN_TIMEOUT: '1.5', BURROW_LEASE_GRACE: '120' },
+      {
+        BURROW_HEARTBEAT_INTERVAL: '4',
+        BURROW_HEARTBEAT_TIMEOUT: '12',
+        BURROW_SHUTDOWN_TIMEOUT: '1.5',
+        BURROW_LEASE_GRACE: '120',
+      },
     ).server;
     assert.deepEqual(
       [fromEnv.heartbeatIntervalMs, fromEnv.heartbeatTimeoutMs, fromEnv.shutdownTimeoutMs, fromEnv.leaseGraceMs],
       [4000, 12_000, 1500, 120_000],
     );
     // A flag wins over its variable.
-    const both = resolveServerOptions({ 'lease-grace': '5', 'heartbeat-interval': '1' }, { BURROW_LEASE_GRACE: '9', BURROW_HEARTBEAT_INTERVAL: '8' }).server;
+    const both = resolveServerOptions(
+      { 'lease-grace': '5', 'heartbeat-interval': '1' },
+      { BURROW_LEASE_GRACE: '9', BURROW_HEARTBEAT_INTERVAL: '8' },
+    ).server;
     assert.deepEqual([both.leaseGraceMs, both.heartbeatIntervalMs], [5000, 1000]);
     // Everything else keeps its default.
-    assert.deepEqual(resolveServerOptions({ 'lease-grace': '5' }, {}).server, { ...resolveServerOptions({}, {}).server, leaseGraceMs: 5000 });
+    assert.deepEqual(resolveServerOptions({ 'lease-grace': '5' }, {}).server, {
+      ...resolveServerOptions({}, {}).server,
+      leaseGraceMs: 5000,
+    });
   });
 
   test('--shutdown-timeout 0 (close at once) and --lease-grace 0 (no leases) are allowed', () => {
@@ -313,11 +427,27 @@ describe('resolveServerOptions', () => {
   });
 
   test('bad --port-range / BURROW_PORT_RANGE values are usage errors naming their source', () => {
-    assertBadServerValues('port-range', 'BURROW_PORT_RANGE', ['9-3', '0-100', '1024-65536', 'abc', '1024', '1024-', '03000-4000']);
+    assertBadServerValues('port-range', 'BURROW_PORT_RANGE', [
+      '9-3',
+      '0-100',
+      '1024-65536',
+      'abc',
+      '1024',
+      '1024-',
+      '03000-4000',
+    ]);
   });
 
   test('bad --visitor-timeout / BURROW_VISITOR_TIMEOUT values are usage errors naming their source', () => {
-    assertBadServerValues('visitor-timeout', 'BURROW_VISITOR_TIMEOUT', ['0', '-1', 'abc', '86401', 'Infinity', 'NaN', '1s']);
+    assertBadServerValues('visitor-timeout', 'BURROW_VISITOR_TIMEOUT', [
+      '0',
+      '-1',
+      'abc',
+      '86401',
+      'Infinity',
+      'NaN',
+      '1s',
+    ]);
   });
 
   test('visitor timeout is in seconds, fractions allowed, up to a day', () => {
@@ -345,12 +475,18 @@ describe('resolveClientOptions', () => {
     assert.deepEqual(
       resolveClientOptions(clientArgs(['3000']), {}),
       // No data port unless given: the server names its own (7836 if it does not).
-      resolvedClient([{ localPort: 3000, remotePort: 0 }], { server: 'localhost', localHost: 'localhost', controlPort: 7835, dataPort: undefined }, false),
+      resolvedClient(
+        [{ localPort: 3000, remotePort: 0 }],
+        { server: 'localhost', localHost: 'localhost', controlPort: 7835, dataPort: undefined },
+        false,
+      ),
     );
   });
 
   test('a single local port given as a string (not an array) works too', () => {
-    assert.deepEqual(resolveClientOptions({ 'local-port': '3000' }, {}).client.tunnels, [{ localPort: 3000, remotePort: 0 }]);
+    assert.deepEqual(resolveClientOptions({ 'local-port': '3000' }, {}).client.tunnels, [
+      { localPort: 3000, remotePort: 0 },
+    ]);
   });
 
   test('each flag', () => {
@@ -364,7 +500,11 @@ describe('resolveClientOptions', () => {
     });
     assert.deepEqual(
       resolveClientOptions(args, {}),
-      resolvedClient([{ localPort: 3000, remotePort: 8080 }], { server: 'relay.example.com', localHost: '127.0.0.1', controlPort: 9000, dataPort: 9001 }, true),
+      resolvedClient(
+        [{ localPort: 3000, remotePort: 8080 }],
+        { server: 'relay.example.com', localHost: '127.0.0.1', controlPort: 9000, dataPort: 9001 },
+        true,
+      ),
     );
   });
 
@@ -431,34 +571,53 @@ describe('resolveClientOptions', () => {
   });
 
   test('a repeated --remote-port maps in order onto the local ports; missing ones mean any', () => {
-    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '5432', '6379'], { 'remote-port': ['8080', '15432'] }), {}).client.tunnels, [
-      { localPort: 3000, remotePort: 8080 },
-      { localPort: 5432, remotePort: 15432 },
-      { localPort: 6379, remotePort: 0 },
-    ]);
+    assert.deepEqual(
+      resolveClientOptions(clientArgs(['3000', '5432', '6379'], { 'remote-port': ['8080', '15432'] }), {}).client
+        .tunnels,
+      [
+        { localPort: 3000, remotePort: 8080 },
+        { localPort: 5432, remotePort: 15432 },
+        { localPort: 6379, remotePort: 0 },
+      ],
+    );
     // A single --remote-port may arrive as a plain string.
-    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { 'remote-port': '8080' }), {}).client.tunnels, [{ localPort: 3000, remotePort: 8080 }]);
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { 'remote-port': '8080' }), {}).client.tunnels, [
+      { localPort: 3000, remotePort: 8080 },
+    ]);
   });
 
   test('BURROW_REMOTE_PORT is comma-separated and maps in order; spaces around a port are tolerated', () => {
-    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '5432']), { BURROW_REMOTE_PORT: '8080, 15432' }).client.tunnels, [
-      { localPort: 3000, remotePort: 8080 },
-      { localPort: 5432, remotePort: 15432 },
-    ]);
-    assert.deepEqual(resolveClientOptions(clientArgs(['3000', '5432']), { BURROW_REMOTE_PORT: '8080' }).client.tunnels, [
-      { localPort: 3000, remotePort: 8080 },
-      { localPort: 5432, remotePort: 0 },
-    ]);
+    assert.deepEqual(
+      resolveClientOptions(clientArgs(['3000', '5432']), { BURROW_REMOTE_PORT: '8080, 15432' }).client.tunnels,
+      [
+        { localPort: 3000, remotePort: 8080 },
+        { localPort: 5432, remotePort: 15432 },
+      ],
+    );
+    assert.deepEqual(
+      resolveClientOptions(clientArgs(['3000', '5432']), { BURROW_REMOTE_PORT: '8080' }).client.tunnels,
+      [
+        { localPort: 3000, remotePort: 8080 },
+        { localPort: 5432, remotePort: 0 },
+      ],
+    );
   });
 
   test('more remote ports than local ports is a usage error', () => {
-    assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'remote-port': ['8080', '8081'] }), {}), '2 remote ports for 1 local port');
-    assertUsageError(() => resolveClientOptions(clientArgs(['3000', '3001']), { BURROW_REMOTE_PORT: '1,2,3' }), '3 remote ports for 2 local port');
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000'], { 'remote-port': ['8080', '8081'] }), {}),
+      '2 remote ports for 1 local port',
+    );
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000', '3001']), { BURROW_REMOTE_PORT: '1,2,3' }),
+      '3 remote ports for 2 local port',
+    );
   });
 
   test('--proxy-protocol: one value for every tunnel, or one per local port; none skips a tunnel', () => {
     const tunnels = (local: string[], proxy: string | string[] | undefined, env: Record<string, string> = {}) =>
-      resolveClientOptions(clientArgs(local, proxy === undefined ? {} : { 'proxy-protocol': proxy }), env).client.tunnels;
+      resolveClientOptions(clientArgs(local, proxy === undefined ? {} : { 'proxy-protocol': proxy }), env).client
+        .tunnels;
     assert.deepEqual(tunnels(['3000'], 'v1'), [{ localPort: 3000, remotePort: 0, proxyProtocol: 'v1' }]);
     assert.deepEqual(tunnels(['3000', '5432'], ['v2']), [
       { localPort: 3000, remotePort: 0, proxyProtocol: 'v2' },
@@ -476,8 +635,10 @@ describe('resolveClientOptions', () => {
   });
 
   test('--proxy-protocol: a bad version or a count that matches neither one nor every local port is a usage error', () => {
-    const resolve = (local: string[], proxy: string[], env: Record<string, string> = {}) => () =>
-      resolveClientOptions(clientArgs(local, proxy.length === 0 ? {} : { 'proxy-protocol': proxy }), env);
+    const resolve =
+      (local: string[], proxy: string[], env: Record<string, string> = {}) =>
+      () =>
+        resolveClientOptions(clientArgs(local, proxy.length === 0 ? {} : { 'proxy-protocol': proxy }), env);
     assertUsageError(resolve(['3000'], ['v3']), '--proxy-protocol', '"v3"', 'v1, v2 or none');
     assertUsageError(resolve(['3000'], [], { BURROW_PROXY_PROTOCOL: 'V1' }), 'BURROW_PROXY_PROTOCOL', '"V1"');
     assertUsageError(resolve(['3000', '3001', '3002'], ['v1', 'v2']), '2 --proxy-protocol values for 3 local port(s)');
@@ -497,29 +658,55 @@ describe('resolveClientOptions', () => {
 
   test('bad --remote-port / BURROW_REMOTE_PORT values are usage errors naming their source', () => {
     for (const bad of ['abc', '65536', '-1']) {
-      assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'remote-port': [bad] }), {}), '--remote-port', `"${bad}"`);
-      assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_REMOTE_PORT: bad }), 'BURROW_REMOTE_PORT', `"${bad}"`);
+      assertUsageError(
+        () => resolveClientOptions(clientArgs(['3000'], { 'remote-port': [bad] }), {}),
+        '--remote-port',
+        `"${bad}"`,
+      );
+      assertUsageError(
+        () => resolveClientOptions(clientArgs(['3000']), { BURROW_REMOTE_PORT: bad }),
+        'BURROW_REMOTE_PORT',
+        `"${bad}"`,
+      );
     }
     // A trailing comma is an empty port, not "any".
-    assertUsageError(() => resolveClientOptions(clientArgs(['3000', '3001']), { BURROW_REMOTE_PORT: '8080,' }), 'BURROW_REMOTE_PORT', '""');
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000', '3001']), { BURROW_REMOTE_PORT: '8080,' }),
+      'BURROW_REMOTE_PORT',
+      '""',
+    );
   });
 
   test('remote port 0 means any', () => {
-    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { 'remote-port': ['0'] }), {}).client.tunnels, [{ localPort: 3000, remotePort: 0 }]);
+    assert.deepEqual(resolveClientOptions(clientArgs(['3000'], { 'remote-port': ['0'] }), {}).client.tunnels, [
+      { localPort: 3000, remotePort: 0 },
+    ]);
   });
 
   test('bad --control-port / BURROW_CONTROL_PORT values are usage errors naming their source; 0 is not allowed for a client', () => {
     for (const bad of ['0', 'abc', '65536', '']) {
-      assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'control-port': bad }), {}), '--control-port', `"${bad}"`);
+      assertUsageError(
+        () => resolveClientOptions(clientArgs(['3000'], { 'control-port': bad }), {}),
+        '--control-port',
+        `"${bad}"`,
+      );
     }
     for (const bad of ['0', 'abc', '65536']) {
-      assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_CONTROL_PORT: bad }), 'BURROW_CONTROL_PORT', `"${bad}"`);
+      assertUsageError(
+        () => resolveClientOptions(clientArgs(['3000']), { BURROW_CONTROL_PORT: bad }),
+        'BURROW_CONTROL_PORT',
+        `"${bad}"`,
+      );
     }
   });
 
   test('bad --data-port / BURROW_DATA_PORT values are usage errors naming their source', () => {
     assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'data-port': 'x' }), {}), '--data-port', '"x"');
-    assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_DATA_PORT: '0' }), 'BURROW_DATA_PORT', '"0"');
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000']), { BURROW_DATA_PORT: '0' }),
+      'BURROW_DATA_PORT',
+      '"0"',
+    );
   });
 
   test('server-only variables do not affect or break the client', () => {
@@ -551,46 +738,96 @@ describe('resolveClientOptions', () => {
 
   test('BURROW_RECONNECT: 0/false/no/off (any case) turn reconnecting off, 1/true/yes/on on, empty is unset', () => {
     for (const value of ['0', 'false', 'FALSE', 'no', 'No', 'off', 'OFF']) {
-      assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: value }).client.reconnect, false, value);
+      assert.equal(
+        resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: value }).client.reconnect,
+        false,
+        value,
+      );
     }
     for (const value of ['1', 'true', 'True', 'yes', 'on', 'ON', '']) {
-      assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: value }).client.reconnect, true, value);
+      assert.equal(
+        resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: value }).client.reconnect,
+        true,
+        value,
+      );
     }
   });
 
   test('a bad BURROW_RECONNECT is a usage error naming it and quoting the value', () => {
     for (const bad of ['bogus', '2', 'nope', 'disabled', ' ']) {
-      assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: bad }), 'BURROW_RECONNECT', `"${bad}"`);
+      assertUsageError(
+        () => resolveClientOptions(clientArgs(['3000']), { BURROW_RECONNECT: bad }),
+        'BURROW_RECONNECT',
+        `"${bad}"`,
+      );
     }
   });
 
   test('a reconnect flag wins over BURROW_RECONNECT, even a bad one', () => {
-    assert.equal(resolveClientOptions(clientArgs(['3000'], { reconnect: true }), { BURROW_RECONNECT: '0' }).client.reconnect, true);
-    assert.equal(resolveClientOptions(clientArgs(['3000'], { reconnect: false }), { BURROW_RECONNECT: '1' }).client.reconnect, false);
-    assert.equal(resolveClientOptions(clientArgs(['3000'], { reconnect: false }), { BURROW_RECONNECT: 'bogus' }).client.reconnect, false);
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000'], { reconnect: true }), { BURROW_RECONNECT: '0' }).client.reconnect,
+      true,
+    );
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000'], { reconnect: false }), { BURROW_RECONNECT: '1' }).client.reconnect,
+      false,
+    );
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000'], { reconnect: false }), { BURROW_RECONNECT: 'bogus' }).client.reconnect,
+      false,
+    );
   });
 
   test('heartbeat and shutdown settings: each flag and each BURROW_* variable, in seconds; a flag wins', () => {
-    const fromFlags = resolveClientOptions(clientArgs(['3000'], { 'heartbeat-interval': '0.5', 'heartbeat-timeout': '2', 'shutdown-timeout': '4' }), {}).client;
-    assert.deepEqual([fromFlags.heartbeatIntervalMs, fromFlags.heartbeatTimeoutMs, fromFlags.shutdownTimeoutMs], [500, 2000, 4000]);
+    const fromFlags = resolveClientOptions(
+      clientArgs(['3000'], { 'heartbeat-interval': '0.5', 'heartbeat-timeout': '2', 'shutdown-timeout': '4' }),
+      {},
+    ).client;
+    assert.deepEqual(
+      [fromFlags.heartbeatIntervalMs, fromFlags.heartbeatTimeoutMs, fromFlags.shutdownTimeoutMs],
+      [500, 2000, 4000],
+    );
     const env = { BURROW_HEARTBEAT_INTERVAL: '3', BURROW_HEARTBEAT_TIMEOUT: '9', BURROW_SHUTDOWN_TIMEOUT: '20' };
     const fromEnv = resolveClientOptions(clientArgs(['3000']), env).client;
-    assert.deepEqual([fromEnv.heartbeatIntervalMs, fromEnv.heartbeatTimeoutMs, fromEnv.shutdownTimeoutMs], [3000, 9000, 20_000]);
+    assert.deepEqual(
+      [fromEnv.heartbeatIntervalMs, fromEnv.heartbeatTimeoutMs, fromEnv.shutdownTimeoutMs],
+      [3000, 9000, 20_000],
+    );
     const both = resolveClientOptions(clientArgs(['3000'], { 'heartbeat-timeout': '45' }), env).client;
-    assert.deepEqual([both.heartbeatIntervalMs, both.heartbeatTimeoutMs, both.shutdownTimeoutMs], [3000, 45_000, 20_000]);
+    assert.deepEqual(
+      [both.heartbeatIntervalMs, both.heartbeatTimeoutMs, both.shutdownTimeoutMs],
+      [3000, 45_000, 20_000],
+    );
   });
 
   test('--shutdown-timeout 0 is allowed for the client (close at once)', () => {
-    assert.equal(resolveClientOptions(clientArgs(['3000'], { 'shutdown-timeout': '0' }), {}).client.shutdownTimeoutMs, 0);
-    assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_SHUTDOWN_TIMEOUT: '0' }).client.shutdownTimeoutMs, 0);
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000'], { 'shutdown-timeout': '0' }), {}).client.shutdownTimeoutMs,
+      0,
+    );
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000']), { BURROW_SHUTDOWN_TIMEOUT: '0' }).client.shutdownTimeoutMs,
+      0,
+    );
   });
 
   test('bad heartbeat and shutdown values are usage errors naming their source; a heartbeat setting cannot be 0', () => {
     for (const flag of SECONDS_FLAGS) {
-      const bads = flag === 'shutdown-timeout' ? ['-1', 'abc', '86401', 'Infinity', '5m'] : ['0', '-1', 'abc', '86401', 'Infinity', '5m'];
+      const bads =
+        flag === 'shutdown-timeout'
+          ? ['-1', 'abc', '86401', 'Infinity', '5m']
+          : ['0', '-1', 'abc', '86401', 'Infinity', '5m'];
       for (const bad of bads) {
-        assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { [flag]: bad }), {}), `--${flag}`, `"${bad}"`);
-        assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { [envName(flag)]: bad }), envName(flag), `"${bad}"`);
+        assertUsageError(
+          () => resolveClientOptions(clientArgs(['3000'], { [flag]: bad }), {}),
+          `--${flag}`,
+          `"${bad}"`,
+        );
+        assertUsageError(
+          () => resolveClientOptions(clientArgs(['3000']), { [envName(flag)]: bad }),
+          envName(flag),
+          `"${bad}"`,
+        );
       }
     }
   });
@@ -602,27 +839,62 @@ describe('resolveClientOptions', () => {
       ...defaults,
       client: { ...defaults.client, maxConnections: 50 },
     });
-    assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: '60' }).client.maxConnections, 60);
-    assert.equal(resolveClientOptions(clientArgs(['3000'], { 'max-connections': '70' }), { BURROW_MAX_CONNECTIONS: '60' }).client.maxConnections, 70);
-    assert.equal(resolveClientOptions(clientArgs(['3000'], { 'max-connections': '70' }), { BURROW_MAX_CONNECTIONS: 'lots' }).client.maxConnections, 70);
-    assert.equal(resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: '' }).client.maxConnections, DEFAULT_MAX_CONNECTIONS);
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: '60' }).client.maxConnections,
+      60,
+    );
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000'], { 'max-connections': '70' }), { BURROW_MAX_CONNECTIONS: '60' }).client
+        .maxConnections,
+      70,
+    );
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000'], { 'max-connections': '70' }), { BURROW_MAX_CONNECTIONS: 'lots' }).client
+        .maxConnections,
+      70,
+    );
+    assert.equal(
+      resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: '' }).client.maxConnections,
+      DEFAULT_MAX_CONNECTIONS,
+    );
   });
 
   test('bad --max-connections / BURROW_MAX_CONNECTIONS values are usage errors naming their source', () => {
     for (const bad of ['0', '-1', '1.5', '1e3', '0x10', 'lots', '1234567890']) {
-      assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'max-connections': bad }), {}), '--max-connections', `"${bad}"`);
-      assertUsageError(() => resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: bad }), 'BURROW_MAX_CONNECTIONS', `"${bad}"`);
+      assertUsageError(
+        () => resolveClientOptions(clientArgs(['3000'], { 'max-connections': bad }), {}),
+        '--max-connections',
+        `"${bad}"`,
+      );
+      assertUsageError(
+        () => resolveClientOptions(clientArgs(['3000']), { BURROW_MAX_CONNECTIONS: bad }),
+        'BURROW_MAX_CONNECTIONS',
+        `"${bad}"`,
+      );
     }
-    assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'max-connections': '' }), {}), '--max-connections', '""');
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000'], { 'max-connections': '' }), {}),
+      '--max-connections',
+      '""',
+    );
   });
 
   test('the lease file: $XDG_STATE_HOME/burrow/leases.json, else $HOME/.local/state/burrow/leases.json, else none', () => {
     const leaseFile = (env: Record<string, string>) => resolveClientOptions(clientArgs(['3000']), env).client.leaseFile;
-    assert.equal(leaseFile({ XDG_STATE_HOME: '/var/state', HOME: '/home/ann' }), path.join('/var/state', 'burrow', 'leases.json'));
+    assert.equal(
+      leaseFile({ XDG_STATE_HOME: '/var/state', HOME: '/home/ann' }),
+      path.join('/var/state', 'burrow', 'leases.json'),
+    );
     assert.equal(leaseFile({ HOME: '/home/ann' }), path.join('/home/ann', '.local', 'state', 'burrow', 'leases.json'));
     // An empty or relative XDG_STATE_HOME is ignored (the XDG rule); so is a relative HOME.
-    assert.equal(leaseFile({ XDG_STATE_HOME: '', HOME: '/home/ann' }), path.join('/home/ann', '.local', 'state', 'burrow', 'leases.json'));
-    assert.equal(leaseFile({ XDG_STATE_HOME: 'state', HOME: '/home/ann' }), path.join('/home/ann', '.local', 'state', 'burrow', 'leases.json'));
+    assert.equal(
+      leaseFile({ XDG_STATE_HOME: '', HOME: '/home/ann' }),
+      path.join('/home/ann', '.local', 'state', 'burrow', 'leases.json'),
+    );
+    assert.equal(
+      leaseFile({ XDG_STATE_HOME: 'state', HOME: '/home/ann' }),
+      path.join('/home/ann', '.local', 'state', 'burrow', 'leases.json'),
+    );
     assert.equal(leaseFile({ XDG_STATE_HOME: 'state', HOME: 'ann' }), undefined);
     assert.equal(leaseFile({ HOME: '' }), undefined);
     assert.equal(leaseFile({}), undefined);
@@ -630,12 +902,19 @@ describe('resolveClientOptions', () => {
 
   test('--state-file / BURROW_STATE_FILE: the flag wins over the variable, which wins over the default; a relative path is from the working directory', () => {
     const home = { HOME: '/home/ann', XDG_STATE_HOME: '/var/state' };
-    const leaseFile = (more: RawArgs, env: Record<string, string>) => resolveClientOptions(clientArgs(['3000'], more), env).client.leaseFile;
+    const leaseFile = (more: RawArgs, env: Record<string, string>) =>
+      resolveClientOptions(clientArgs(['3000'], more), env).client.leaseFile;
     assert.equal(leaseFile({ 'state-file': '/srv/burrow/leases.json' }, home), '/srv/burrow/leases.json');
     assert.equal(leaseFile({}, { ...home, BURROW_STATE_FILE: '/etc/burrow/leases.json' }), '/etc/burrow/leases.json');
-    assert.equal(leaseFile({ 'state-file': '/srv/a.json' }, { ...home, BURROW_STATE_FILE: '/srv/b.json' }), '/srv/a.json');
+    assert.equal(
+      leaseFile({ 'state-file': '/srv/a.json' }, { ...home, BURROW_STATE_FILE: '/srv/b.json' }),
+      '/srv/a.json',
+    );
     assert.equal(leaseFile({ 'state-file': 'leases.json' }, {}), path.resolve(process.cwd(), 'leases.json'));
-    assert.equal(leaseFile({}, { BURROW_STATE_FILE: 'state/leases.json' }), path.resolve(process.cwd(), 'state', 'leases.json'));
+    assert.equal(
+      leaseFile({}, { BURROW_STATE_FILE: 'state/leases.json' }),
+      path.resolve(process.cwd(), 'state', 'leases.json'),
+    );
     // An empty variable counts as unset: the default.
     assert.equal(leaseFile({}, { ...home, BURROW_STATE_FILE: '' }), path.join('/var/state', 'burrow', 'leases.json'));
     // A repeated flag: the last wins.
@@ -650,7 +929,8 @@ describe('resolveClientOptions', () => {
 
   test('--no-state-file (state-file: false) keeps no lease file, whatever the variable and the default say', () => {
     const env = { HOME: '/home/ann', XDG_STATE_HOME: '/var/state', BURROW_STATE_FILE: '/srv/leases.json' };
-    const leaseFile = (stateFile: unknown) => resolveClientOptions(clientArgs(['3000'], { 'state-file': stateFile }), env).client.leaseFile;
+    const leaseFile = (stateFile: unknown) =>
+      resolveClientOptions(clientArgs(['3000'], { 'state-file': stateFile }), env).client.leaseFile;
     assert.equal(leaseFile(false), undefined);
     // yargs collects `--state-file a --no-state-file` as ['a', false]: the last wins.
     assert.equal(leaseFile(['/srv/a.json', false]), undefined);
@@ -659,7 +939,12 @@ describe('resolveClientOptions', () => {
 
   test('an empty --state-file (a bare --state-file) is a usage error', () => {
     for (const bad of ['', '  ']) {
-      assertUsageError(() => resolveClientOptions(clientArgs(['3000'], { 'state-file': bad }), { HOME: '/home/ann' }), '--state-file', `"${bad}"`, 'file path');
+      assertUsageError(
+        () => resolveClientOptions(clientArgs(['3000'], { 'state-file': bad }), { HOME: '/home/ann' }),
+        '--state-file',
+        `"${bad}"`,
+        'file path',
+      );
     }
   });
 });
@@ -688,7 +973,26 @@ describe('editDistance', () => {
 });
 
 /** A few of the client's flags, enough for every rule of suggest(). */
-const CLIENT_FLAGS = ['help', 'h', 'version', 'server', 'control-port', 'data-port', 'local-host', 'remote-port', 'reconnect', 'quiet', 'trace', 'json', 'tls', 'tls-ca', 'tls-fingerprint', 'tls-client-ca', 'secret', 'secret-file'];
+const CLIENT_FLAGS = [
+  'help',
+  'h',
+  'version',
+  'server',
+  'control-port',
+  'data-port',
+  'local-host',
+  'remote-port',
+  'reconnect',
+  'quiet',
+  'trace',
+  'json',
+  'tls',
+  'tls-ca',
+  'tls-fingerprint',
+  'tls-client-ca',
+  'secret',
+  'secret-file',
+];
 
 describe('suggest', () => {
   test('the nearest known flag within a slip per three letters', () => {
@@ -728,12 +1032,33 @@ describe('suggest', () => {
 describe('unknownFlags', () => {
   test('the flags of the command line that are not known, as typed, once each; values and arguments are not flags', () => {
     assert.deepEqual(unknownFlags(['client', '3000', '--sever', 'relay', '--quiet'], CLIENT_FLAGS), ['--sever']);
-    assert.deepEqual(unknownFlags(['client', '--port', '3000', '--port=4000', '-p', '5'], CLIENT_FLAGS), ['--port', '-p']);
+    assert.deepEqual(unknownFlags(['client', '--port', '3000', '--port=4000', '-p', '5'], CLIENT_FLAGS), [
+      '--port',
+      '-p',
+    ]);
     assert.deepEqual(unknownFlags(['client', '3000', '--bogus=1', '--sever'], CLIENT_FLAGS), ['--bogus', '--sever']);
   });
 
   test('known flags in every spelling yargs takes: --no-X, --X=value, camelCase, short aliases', () => {
-    assert.deepEqual(unknownFlags(['client', '3000', '--no-reconnect', '--server=relay', '--controlPort', '1', '--remotePort', '2', '-h', '--help', '--version'], CLIENT_FLAGS), []);
+    assert.deepEqual(
+      unknownFlags(
+        [
+          'client',
+          '3000',
+          '--no-reconnect',
+          '--server=relay',
+          '--controlPort',
+          '1',
+          '--remotePort',
+          '2',
+          '-h',
+          '--help',
+          '--version',
+        ],
+        CLIENT_FLAGS,
+      ),
+      [],
+    );
     assert.deepEqual(unknownFlags(['client', '3000', '--no-sever'], CLIENT_FLAGS), ['--no-sever']);
   });
 
@@ -750,59 +1075,127 @@ describe('explainUsage', () => {
   const local = (tokens: string[]): UsageContext => ({ command: 'local', tokens, known: LOCAL_FLAGS });
   const top = (tokens: string[]): UsageContext => ({ command: undefined, tokens, known: ['help', 'h', 'version'] });
   const NOT_ENOUGH = 'Not enough non-option arguments: got 0, need at least 1';
-  const PORT_HINT = (flag: string) => `give the local port as an argument: burrow client 3000 (${flag} is not a flag of burrow client; --remote-port asks for a public port)`;
+  const PORT_HINT = (flag: string) =>
+    `give the local port as an argument: burrow client 3000 (${flag} is not a flag of burrow client; --remote-port asks for a public port)`;
 
   test("burrow client --port 3000 (localtunnel's habit) is told how ports are given, whatever yargs said", () => {
     assert.equal(explainUsage(NOT_ENOUGH, client(['client', '--port', '3000'])), PORT_HINT('--port'));
-    assert.equal(explainUsage('Unknown argument: port', client(['client', '3000', '--port', '8080'])), PORT_HINT('--port'));
+    assert.equal(
+      explainUsage('Unknown argument: port', client(['client', '3000', '--port', '8080'])),
+      PORT_HINT('--port'),
+    );
     assert.equal(explainUsage(NOT_ENOUGH, client(['client', '-p', '3000'])), PORT_HINT('-p'));
     assert.equal(explainUsage(NOT_ENOUGH, client(['client', '--port=3000'])), PORT_HINT('--port'));
     // Other unknown flags are still named.
-    assert.equal(explainUsage(NOT_ENOUGH, client(['client', '--port', '3000', '--sever', 'x'])), `${PORT_HINT('--port')}; unknown option --sever (did you mean --server?)`);
+    assert.equal(
+      explainUsage(NOT_ENOUGH, client(['client', '--port', '3000', '--sever', 'x'])),
+      `${PORT_HINT('--port')}; unknown option --sever (did you mean --server?)`,
+    );
   });
 
   test('unknown options: each named, with what it probably meant', () => {
-    assert.equal(explainUsage('Unknown argument: sever', client(['client', '3000', '--sever', 'x'])), 'unknown option --sever (did you mean --server?)');
-    assert.equal(explainUsage('Unknown argument: bogus', client(['client', '3000', '--bogus'])), 'unknown option --bogus');
     assert.equal(
-      explainUsage('Unknown arguments: remote-prot, remoteProt, bogus', client(['client', '3000', '--remote-prot', '1', '--bogus'])),
+      explainUsage('Unknown argument: sever', client(['client', '3000', '--sever', 'x'])),
+      'unknown option --sever (did you mean --server?)',
+    );
+    assert.equal(
+      explainUsage('Unknown argument: bogus', client(['client', '3000', '--bogus'])),
+      'unknown option --bogus',
+    );
+    assert.equal(
+      explainUsage(
+        'Unknown arguments: remote-prot, remoteProt, bogus',
+        client(['client', '3000', '--remote-prot', '1', '--bogus']),
+      ),
       'unknown options --remote-prot (did you mean --remote-port?), --bogus',
     );
     assert.equal(explainUsage('Unknown argument: x', client(['client', '3000', '-x'])), 'unknown option -x');
     // Even when yargs first missed the local port: the flag is the clearer mistake.
-    assert.equal(explainUsage(NOT_ENOUGH, client(['client', '--sever', 'x'])), 'unknown option --sever (did you mean --server?)');
+    assert.equal(
+      explainUsage(NOT_ENOUGH, client(['client', '--sever', 'x'])),
+      'unknown option --sever (did you mean --server?)',
+    );
   });
 
   test("bore's --to on burrow client means --server; burrow client's --server on burrow local means --to", () => {
-    assert.equal(explainUsage('Unknown argument: to', client(['client', '3000', '--to', 'relay'])), 'unknown option --to (did you mean --server?)');
-    assert.equal(explainUsage('Unknown argument: server', local(['local', '3000', '--server', 'relay'])), 'unknown option --server (did you mean --to?)');
-    assert.equal(explainUsage('Unknown argument: remote-port', local(['local', '3000', '--remote-port', '1'])), 'unknown option --remote-port (did you mean --port?)');
+    assert.equal(
+      explainUsage('Unknown argument: to', client(['client', '3000', '--to', 'relay'])),
+      'unknown option --to (did you mean --server?)',
+    );
+    assert.equal(
+      explainUsage('Unknown argument: server', local(['local', '3000', '--server', 'relay'])),
+      'unknown option --server (did you mean --to?)',
+    );
+    assert.equal(
+      explainUsage('Unknown argument: remote-port', local(['local', '3000', '--remote-port', '1'])),
+      'unknown option --remote-port (did you mean --port?)',
+    );
     // --port is burrow local's own.
-    assert.equal(explainUsage(NOT_ENOUGH, local(['local', '--port', '8080'])), 'give the local port as an argument: burrow local 3000 --to relay.example.com');
+    assert.equal(
+      explainUsage(NOT_ENOUGH, local(['local', '--port', '8080'])),
+      'give the local port as an argument: burrow local 3000 --to relay.example.com',
+    );
   });
 
   test('a missing local port gets an example', () => {
-    assert.equal(explainUsage(NOT_ENOUGH, client(['client'])), 'give the local port(s) to expose as arguments: burrow client 3000 [5432 ...]');
-    assert.equal(explainUsage(NOT_ENOUGH, local(['local', '--to', 'relay'])), 'give the local port as an argument: burrow local 3000 --to relay.example.com');
+    assert.equal(
+      explainUsage(NOT_ENOUGH, client(['client'])),
+      'give the local port(s) to expose as arguments: burrow client 3000 [5432 ...]',
+    );
+    assert.equal(
+      explainUsage(NOT_ENOUGH, local(['local', '--to', 'relay'])),
+      'give the local port as an argument: burrow local 3000 --to relay.example.com',
+    );
   });
 
   test('arguments a command does not take', () => {
-    const server: UsageContext = { command: 'server', tokens: ['server', '3000'], known: ['help', 'h', 'version', 'control-port'] };
-    assert.equal(explainUsage('Unknown argument: 3000', server), 'unexpected argument 3000: burrow server takes none (its ports are flags: --control-port, --data-port)');
-    assert.equal(explainUsage('Unknown arguments: 3000, 4000', { ...server, tokens: ['server', '3000', '4000'] }), 'unexpected arguments 3000, 4000: burrow server takes none (its ports are flags: --control-port, --data-port)');
-    assert.equal(explainUsage('Unknown argument: 4000', local(['local', '3000', '4000'])), 'unexpected argument 4000: burrow local exposes one port (burrow client 3000 4000 exposes several)');
+    const server: UsageContext = {
+      command: 'server',
+      tokens: ['server', '3000'],
+      known: ['help', 'h', 'version', 'control-port'],
+    };
+    assert.equal(
+      explainUsage('Unknown argument: 3000', server),
+      'unexpected argument 3000: burrow server takes none (its ports are flags: --control-port, --data-port)',
+    );
+    assert.equal(
+      explainUsage('Unknown arguments: 3000, 4000', { ...server, tokens: ['server', '3000', '4000'] }),
+      'unexpected arguments 3000, 4000: burrow server takes none (its ports are flags: --control-port, --data-port)',
+    );
+    assert.equal(
+      explainUsage('Unknown argument: 4000', local(['local', '3000', '4000'])),
+      'unexpected argument 4000: burrow local exposes one port (burrow client 3000 4000 exposes several)',
+    );
   });
 
   test('an unknown command gets the nearest one, or the list', () => {
-    assert.equal(explainUsage('Unknown arguments: clinet, 3000', top(['clinet', '3000'])), 'unknown command clinet (did you mean client?)');
-    assert.equal(explainUsage('Unknown argument: sever', top(['sever'])), 'unknown command sever (did you mean server?)');
-    assert.equal(explainUsage('Unknown argument: lcal', top(['lcal', '3000'])), 'unknown command lcal (did you mean local?)');
-    assert.equal(explainUsage('Unknown argument: foo', top(['foo'])), 'unknown command foo (give server, client or local)');
+    assert.equal(
+      explainUsage('Unknown arguments: clinet, 3000', top(['clinet', '3000'])),
+      'unknown command clinet (did you mean client?)',
+    );
+    assert.equal(
+      explainUsage('Unknown argument: sever', top(['sever'])),
+      'unknown command sever (did you mean server?)',
+    );
+    assert.equal(
+      explainUsage('Unknown argument: lcal', top(['lcal', '3000'])),
+      'unknown command lcal (did you mean local?)',
+    );
+    assert.equal(
+      explainUsage('Unknown argument: foo', top(['foo'])),
+      'unknown command foo (give server, client or local)',
+    );
     assert.equal(explainUsage('Unknown argument: bogus', top(['--bogus'])), 'unknown option --bogus');
   });
 
   test("anything else: yargs' message as it is", () => {
-    assert.equal(explainUsage('give a command: server, client or local', top([])), 'give a command: server, client or local');
-    assert.equal(explainUsage('Not enough arguments following: server', client(['client', '3000', '--server'])), 'Not enough arguments following: server');
+    assert.equal(
+      explainUsage('give a command: server, client or local', top([])),
+      'give a command: server, client or local',
+    );
+    assert.equal(
+      explainUsage('Not enough arguments following: server', client(['client', '3000', '--server'])),
+      'Not enough arguments following: server',
+    );
   });
 });

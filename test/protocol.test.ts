@@ -41,7 +41,11 @@ function assertParses<T>(parsed: Parsed<T>, line: string): T {
 }
 
 /** Asserts each `[line, verb]` is rejected as unknown-verb with the detail `<verb> <isNot>`. */
-function assertUnknownVerbs(parse: (line: string) => Parsed<unknown>, cases: ReadonlyArray<readonly [string, string]>, isNot: string): void {
+function assertUnknownVerbs(
+  parse: (line: string) => Parsed<unknown>,
+  cases: ReadonlyArray<readonly [string, string]>,
+  isNot: string,
+): void {
   for (const [line, verb] of cases) {
     const detail = assertFails(parse(line), 'unknown-verb', line);
     assert.equal(detail, `${verb} ${isNot}`);
@@ -88,13 +92,42 @@ describe('line framing (every parser)', () => {
     });
 
     test(`${name}: non-printable, binary and NUL bytes are bad-line`, () => {
-      for (const line of ['OK\0', '\0', 'ERR bad-line a\tb', 'ID abc\x7f', 'EXPOSE 3000\x01', 'OK\x1b[2J', 'ERR timeout caf\u00e9', '\xff\xfe', 'ID \u{1F600}', 'OK\r\r', 'OK\n']) {
+      for (const line of [
+        'OK\0',
+        '\0',
+        'ERR bad-line a\tb',
+        'ID abc\x7f',
+        'EXPOSE 3000\x01',
+        'OK\x1b[2J',
+        'ERR timeout caf\u00e9',
+        '\xff\xfe',
+        'ID \u{1F600}',
+        'OK\r\r',
+        'OK\n',
+      ]) {
         assertFails(parse(line), 'bad-line', line);
       }
     });
 
     test(`${name}: double, leading and trailing spaces are bad-line`, () => {
-      for (const line of [' ', '  ', ' OK', 'OK ', 'ERR  timeout', 'ERR timeout ', ' ERR timeout', 'EXPOSE  3000', 'EXPOSE 3000 ', ' ID abc', 'ID abc ', 'ID  abc', 'CONNECTION abc  4000', 'PING ', ' PONG', 'OK 4000  abc']) {
+      for (const line of [
+        ' ',
+        '  ',
+        ' OK',
+        'OK ',
+        'ERR  timeout',
+        'ERR timeout ',
+        ' ERR timeout',
+        'EXPOSE  3000',
+        'EXPOSE 3000 ',
+        ' ID abc',
+        'ID abc ',
+        'ID  abc',
+        'CONNECTION abc  4000',
+        'PING ',
+        ' PONG',
+        'OK 4000  abc',
+      ]) {
         assertFails(parse(line), 'bad-line', line);
       }
     });
@@ -130,13 +163,21 @@ describe('line framing (every parser)', () => {
     const detail = 'x'.repeat(MAX_LINE_LENGTH - 'ERR bad-line '.length);
     assert.deepEqual(assertParses(parseServerControlLine(line), line), { verb: 'ERR', reason: 'bad-line', detail });
     assert.deepEqual(assertParses(parseServerDataLine(line), line), { verb: 'ERR', reason: 'bad-line', detail });
-    assert.deepEqual(assertParses(parseServerControlLine(`${line}\r`), line), { verb: 'ERR', reason: 'bad-line', detail });
+    assert.deepEqual(assertParses(parseServerControlLine(`${line}\r`), line), {
+      verb: 'ERR',
+      reason: 'bad-line',
+      detail,
+    });
     assertFails(parseServerControlLine(errLineOfLength(MAX_LINE_LENGTH + 1)), 'line-too-long', 'ERR of MAX+1');
     assertFails(parseServerDataLine(errLineOfLength(MAX_LINE_LENGTH + 1)), 'line-too-long', 'ERR of MAX+1');
   });
 
   test('a trailing \\r is stripped, only one, and only at the end', () => {
-    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000\r'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 0 });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000\r'), ''), {
+      verb: 'EXPOSE',
+      localPort: 3000,
+      remotePort: 0,
+    });
     assert.deepEqual(assertParses(parseServerControlLine('OK 4000\r'), ''), { verb: 'OK', publicPort: 4000 });
     assert.deepEqual(assertParses(parseClientDataLine('ID abc\r'), ''), { verb: 'ID', id: 'abc' });
     assert.deepEqual(assertParses(parseServerDataLine('OK\r'), ''), { verb: 'OK' });
@@ -148,20 +189,40 @@ describe('line framing (every parser)', () => {
 
 describe('parseClientControlLine (EXPOSE, PING, PONG, GOAWAY)', () => {
   test('EXPOSE <local> means any remote port (0)', () => {
-    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 0 });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000'), ''), {
+      verb: 'EXPOSE',
+      localPort: 3000,
+      remotePort: 0,
+    });
   });
 
   test('EXPOSE <local> 0 means any remote port', () => {
-    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000 0'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 0 });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000 0'), ''), {
+      verb: 'EXPOSE',
+      localPort: 3000,
+      remotePort: 0,
+    });
   });
 
   test('EXPOSE <local> <remote>', () => {
-    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000 8080'), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 8080 });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 3000 8080'), ''), {
+      verb: 'EXPOSE',
+      localPort: 3000,
+      remotePort: 8080,
+    });
   });
 
   test('port bounds: 1 and 65535 are accepted', () => {
-    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 1 65535'), ''), { verb: 'EXPOSE', localPort: 1, remotePort: 65535 });
-    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 65535 1'), ''), { verb: 'EXPOSE', localPort: 65535, remotePort: 1 });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 1 65535'), ''), {
+      verb: 'EXPOSE',
+      localPort: 1,
+      remotePort: 65535,
+    });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 65535 1'), ''), {
+      verb: 'EXPOSE',
+      localPort: 65535,
+      remotePort: 1,
+    });
   });
 
   test('malformed ports are bad-arguments', () => {
@@ -194,18 +255,45 @@ describe('parseClientControlLine (EXPOSE, PING, PONG, GOAWAY)', () => {
     // (Three arguments are valid since leases: `EXPOSE 3000 8080 9090` carries lease "9090".)
     assertUsage(
       parseClientControlLine,
-      ['EXPOSE', 'EXPOSE 3000 8080 9090 1', `EXPOSE 3000 8080 ${LEASE} x`, 'EXPOSE 1 2 3 4 5', `EXPOSE 3000 0 ${LEASE}`, 'EXPOSE 3000 0 x'],
+      [
+        'EXPOSE',
+        'EXPOSE 3000 8080 9090 1',
+        `EXPOSE 3000 8080 ${LEASE} x`,
+        'EXPOSE 1 2 3 4 5',
+        `EXPOSE 3000 0 ${LEASE}`,
+        'EXPOSE 3000 0 x',
+      ],
       EXPOSE_USAGE,
     );
   });
 
   test('EXPOSE <local> <remote> <lease> carries the lease; without one there is no lease field', () => {
-    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 41234 ${LEASE}`), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 41234, lease: LEASE });
-    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 1 2 3'), ''), { verb: 'EXPOSE', localPort: 1, remotePort: 2, lease: '3' });
-    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 41234 ${LEASE}\r`), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 41234, lease: LEASE });
+    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 41234 ${LEASE}`), ''), {
+      verb: 'EXPOSE',
+      localPort: 3000,
+      remotePort: 41234,
+      lease: LEASE,
+    });
+    assert.deepEqual(assertParses(parseClientControlLine('EXPOSE 1 2 3'), ''), {
+      verb: 'EXPOSE',
+      localPort: 1,
+      remotePort: 2,
+      lease: '3',
+    });
+    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 41234 ${LEASE}\r`), ''), {
+      verb: 'EXPOSE',
+      localPort: 3000,
+      remotePort: 41234,
+      lease: LEASE,
+    });
     // The lease is id-shaped: the whole alphabet, 1 to 64 characters.
     const long = `AZaz09_-${'q'.repeat(56)}`;
-    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 8080 ${long}`), ''), { verb: 'EXPOSE', localPort: 3000, remotePort: 8080, lease: long });
+    assert.deepEqual(assertParses(parseClientControlLine(`EXPOSE 3000 8080 ${long}`), ''), {
+      verb: 'EXPOSE',
+      localPort: 3000,
+      remotePort: 8080,
+      lease: long,
+    });
     const parsed = assertParses(parseClientControlLine('EXPOSE 3000 8080'), '');
     assert.ok(!('lease' in parsed), `no lease field: ${JSON.stringify(parsed)}`);
   });
@@ -213,18 +301,43 @@ describe('parseClientControlLine (EXPOSE, PING, PONG, GOAWAY)', () => {
   test('a malformed lease is bad-arguments', () => {
     assertUsage(
       parseClientControlLine,
-      [`EXPOSE 3000 8080 ${'a'.repeat(65)}`, 'EXPOSE 3000 8080 a.b', 'EXPOSE 3000 8080 a/b', 'EXPOSE 3000 8080 a=', 'EXPOSE 3000 8080 ~', 'EXPOSE 3000 8080 "x"'],
+      [
+        `EXPOSE 3000 8080 ${'a'.repeat(65)}`,
+        'EXPOSE 3000 8080 a.b',
+        'EXPOSE 3000 8080 a/b',
+        'EXPOSE 3000 8080 a=',
+        'EXPOSE 3000 8080 ~',
+        'EXPOSE 3000 8080 "x"',
+      ],
       EXPOSE_USAGE,
     );
     // A bad port is still a bad port with a good lease.
-    assertUsage(parseClientControlLine, [`EXPOSE 3000 99999 ${LEASE}`, `EXPOSE 0 8080 ${LEASE}`, `EXPOSE 3000 abc ${LEASE}`], EXPOSE_USAGE);
+    assertUsage(
+      parseClientControlLine,
+      [`EXPOSE 3000 99999 ${LEASE}`, `EXPOSE 0 8080 ${LEASE}`, `EXPOSE 3000 abc ${LEASE}`],
+      EXPOSE_USAGE,
+    );
   });
 
   test('ID on the control port is wrong-port (the ports are swapped); other unknown verbs (OK, lower case) are unknown-verb', () => {
-    assert.deepEqual(parseClientControlLine('ID abc'), { ok: false, reason: 'wrong-port', detail: 'this is the control port: ID belongs on the data port' });
+    assert.deepEqual(parseClientControlLine('ID abc'), {
+      ok: false,
+      reason: 'wrong-port',
+      detail: 'this is the control port: ID belongs on the data port',
+    });
     assertUnknownVerbs(
       parseClientControlLine,
-      [['OK 3000', 'OK'], ['CONNECTION abc 3000', 'CONNECTION'], ['expose 3000', 'expose'], ['Expose 3000', 'Expose'], ['HOWDY', 'HOWDY'], ['hello', 'hello'], ['ping', 'ping'], ['Goaway', 'Goaway'], ['PINGS', 'PINGS']],
+      [
+        ['OK 3000', 'OK'],
+        ['CONNECTION abc 3000', 'CONNECTION'],
+        ['expose 3000', 'expose'],
+        ['Expose 3000', 'Expose'],
+        ['HOWDY', 'HOWDY'],
+        ['hello', 'hello'],
+        ['ping', 'ping'],
+        ['Goaway', 'Goaway'],
+        ['PINGS', 'PINGS'],
+      ],
       'is not a control verb',
     );
   });
@@ -237,7 +350,12 @@ describe('parseClientControlLine (EXPOSE, PING, PONG, GOAWAY)', () => {
   });
 
   test('PING, PONG or GOAWAY with any argument is bad-arguments', () => {
-    for (const verb of SIGNALS) assertUsage(parseClientControlLine, [`${verb} x`, `${verb} 1`, `${verb} ${LEASE}`, `${verb} a b`], `usage: ${verb}`);
+    for (const verb of SIGNALS)
+      assertUsage(
+        parseClientControlLine,
+        [`${verb} x`, `${verb} 1`, `${verb} ${LEASE}`, `${verb} a b`],
+        `usage: ${verb}`,
+      );
   });
 
   test('the verb is checked before the arguments', () => {
@@ -252,25 +370,53 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
 
   test('OK without a port, with port 0, a bad port or a malformed lease is bad-arguments', () => {
     // (`OK 40000 1` is valid since leases: "1" is its lease.)
-    assertUsage(parseServerControlLine, ['OK', 'OK 0', 'OK 65536', 'OK 040000', 'OK abc', 'OK 40000 1.2', `OK ${LEASE}`], OK_USAGE);
+    assertUsage(
+      parseServerControlLine,
+      ['OK', 'OK 0', 'OK 65536', 'OK 040000', 'OK abc', 'OK 40000 1.2', `OK ${LEASE}`],
+      OK_USAGE,
+    );
   });
 
   test('OK with fields after the lease: ignored, so a later server can add one', () => {
-    assert.deepEqual(assertParses(parseServerControlLine(`OK 40000 ${LEASE} extra more`), ''), { verb: 'OK', publicPort: 40000, lease: LEASE });
+    assert.deepEqual(assertParses(parseServerControlLine(`OK 40000 ${LEASE} extra more`), ''), {
+      verb: 'OK',
+      publicPort: 40000,
+      lease: LEASE,
+    });
   });
 
   test('OK <publicPort> <lease> carries the lease; OK without one has no lease field', () => {
-    assert.deepEqual(assertParses(parseServerControlLine(`OK 41234 ${LEASE}`), ''), { verb: 'OK', publicPort: 41234, lease: LEASE });
-    assert.deepEqual(assertParses(parseServerControlLine(`OK 41234 ${LEASE}\r`), ''), { verb: 'OK', publicPort: 41234, lease: LEASE });
-    assert.deepEqual(assertParses(parseServerControlLine('OK 40000 1'), ''), { verb: 'OK', publicPort: 40000, lease: '1' });
+    assert.deepEqual(assertParses(parseServerControlLine(`OK 41234 ${LEASE}`), ''), {
+      verb: 'OK',
+      publicPort: 41234,
+      lease: LEASE,
+    });
+    assert.deepEqual(assertParses(parseServerControlLine(`OK 41234 ${LEASE}\r`), ''), {
+      verb: 'OK',
+      publicPort: 41234,
+      lease: LEASE,
+    });
+    assert.deepEqual(assertParses(parseServerControlLine('OK 40000 1'), ''), {
+      verb: 'OK',
+      publicPort: 40000,
+      lease: '1',
+    });
     const long = `-_${'Z'.repeat(62)}`;
-    assert.deepEqual(assertParses(parseServerControlLine(`OK 65535 ${long}`), ''), { verb: 'OK', publicPort: 65535, lease: long });
+    assert.deepEqual(assertParses(parseServerControlLine(`OK 65535 ${long}`), ''), {
+      verb: 'OK',
+      publicPort: 65535,
+      lease: long,
+    });
     const parsed = assertParses(parseServerControlLine('OK 41234'), '');
     assert.ok(!('lease' in parsed), `no lease field: ${JSON.stringify(parsed)}`);
   });
 
   test('OK with a malformed lease is bad-arguments', () => {
-    assertUsage(parseServerControlLine, [`OK 40000 ${'a'.repeat(65)}`, 'OK 40000 a.b', 'OK 40000 a/b', 'OK 40000 a+b', 'OK 40000 =', 'OK 0 abc'], OK_USAGE);
+    assertUsage(
+      parseServerControlLine,
+      [`OK 40000 ${'a'.repeat(65)}`, 'OK 40000 a.b', 'OK 40000 a/b', 'OK 40000 a+b', 'OK 40000 =', 'OK 0 abc'],
+      OK_USAGE,
+    );
   });
 
   test('PING, PONG and GOAWAY from the server parse as signals; with any argument they are bad-arguments', () => {
@@ -309,11 +455,24 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
       visitor: '[fe80::1%eth0]:5',
     });
     // An address the client cannot read is dropped, not a reason to end the session.
-    for (const line of ['CONNECTION abc 40000 2001:db8::1:5', 'CONNECTION abc 40000 host.example:80', 'CONNECTION abc 40000 1.2.3.4', 'CONNECTION abc 40000 1.2.3.4:65536x', 'CONNECTION abc 40000 [::1]']) {
-      assert.deepEqual(assertParses(parseServerControlLine(line), ''), { verb: 'CONNECTION', id: 'abc', publicPort: 40000 }, line);
+    for (const line of [
+      'CONNECTION abc 40000 2001:db8::1:5',
+      'CONNECTION abc 40000 host.example:80',
+      'CONNECTION abc 40000 1.2.3.4',
+      'CONNECTION abc 40000 1.2.3.4:65536x',
+      'CONNECTION abc 40000 [::1]',
+    ]) {
+      assert.deepEqual(
+        assertParses(parseServerControlLine(line), ''),
+        { verb: 'CONNECTION', id: 'abc', publicPort: 40000 },
+        line,
+      );
     }
     assert.equal(formatConnection('abc', 40000, '[::1]:5'), 'CONNECTION abc 40000 [::1]:5\n');
-    assert.equal(formatConnection('abc', 40000, '[::1]:5', '[::1]:40000'), 'CONNECTION abc 40000 [::1]:5 [::1]:40000\n');
+    assert.equal(
+      formatConnection('abc', 40000, '[::1]:5', '[::1]:40000'),
+      'CONNECTION abc 40000 [::1]:5 [::1]:40000\n',
+    );
     assert.equal(formatConnection('abc', 40000, undefined, '[::1]:40000'), 'CONNECTION abc 40000\n');
     assert.equal(formatAddress('::ffff:127.0.0.1', 80), '127.0.0.1:80');
     assert.equal(formatAddress('::1', 80), '[::1]:80');
@@ -321,17 +480,21 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
     // What a user types back after seeing `[::1]:41234`: brackets come off IPv6 only.
     assert.equal(unbracket('[::1]'), '::1');
     assert.equal(unbracket('[fe80::1%eth0]'), 'fe80::1%eth0');
-    for (const same of ['::1', 'localhost', '[localhost]', '[127.0.0.1]', '[::1]:80', '127.0.0.1']) assert.equal(unbracket(same), same);
+    for (const same of ['::1', 'localhost', '[localhost]', '[127.0.0.1]', '[::1]:80', '127.0.0.1'])
+      assert.equal(unbracket(same), same);
   });
 
   test('CONNECTION <id> <publicPort> <visitor> <destination>: the address the visitor connected to', () => {
-    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 203.0.113.9:51234 198.51.100.1:40000'), ''), {
-      verb: 'CONNECTION',
-      id: 'abc',
-      publicPort: 40000,
-      visitor: '203.0.113.9:51234',
-      destination: '198.51.100.1:40000',
-    });
+    assert.deepEqual(
+      assertParses(parseServerControlLine('CONNECTION abc 40000 203.0.113.9:51234 198.51.100.1:40000'), ''),
+      {
+        verb: 'CONNECTION',
+        id: 'abc',
+        publicPort: 40000,
+        visitor: '203.0.113.9:51234',
+        destination: '198.51.100.1:40000',
+      },
+    );
     assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 [::1]:5 [::1]:40000'), ''), {
       verb: 'CONNECTION',
       id: 'abc',
@@ -340,23 +503,40 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
       destination: '[::1]:40000',
     });
     // Unreadable addresses are dropped one by one; the line still counts.
-    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 1.2.3.4:5 extra'), ''), { verb: 'CONNECTION', id: 'abc', publicPort: 40000, visitor: '1.2.3.4:5' });
-    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 nowhere 1.2.3.4:5'), ''), { verb: 'CONNECTION', id: 'abc', publicPort: 40000, destination: '1.2.3.4:5' });
-  });
-
-  test('CONNECTION with fields after the known ones: ignored, so a later server can add one', () => {
-    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 1.2.3.4:5 6.7.8.9:40000 tls=1 more'), ''), {
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 1.2.3.4:5 extra'), ''), {
       verb: 'CONNECTION',
       id: 'abc',
       publicPort: 40000,
       visitor: '1.2.3.4:5',
-      destination: '6.7.8.9:40000',
     });
+    assert.deepEqual(assertParses(parseServerControlLine('CONNECTION abc 40000 nowhere 1.2.3.4:5'), ''), {
+      verb: 'CONNECTION',
+      id: 'abc',
+      publicPort: 40000,
+      destination: '1.2.3.4:5',
+    });
+  });
+
+  test('CONNECTION with fields after the known ones: ignored, so a later server can add one', () => {
+    assert.deepEqual(
+      assertParses(parseServerControlLine('CONNECTION abc 40000 1.2.3.4:5 6.7.8.9:40000 tls=1 more'), ''),
+      {
+        verb: 'CONNECTION',
+        id: 'abc',
+        publicPort: 40000,
+        visitor: '1.2.3.4:5',
+        destination: '6.7.8.9:40000',
+      },
+    );
   });
 
   test('CONNECTION ids: 64 characters are accepted, 65 or invalid characters are bad-arguments', () => {
     const id64 = 'a'.repeat(64);
-    assert.deepEqual(assertParses(parseServerControlLine(`CONNECTION ${id64} 40000`), ''), { verb: 'CONNECTION', id: id64, publicPort: 40000 });
+    assert.deepEqual(assertParses(parseServerControlLine(`CONNECTION ${id64} 40000`), ''), {
+      verb: 'CONNECTION',
+      id: id64,
+      publicPort: 40000,
+    });
     for (const line of [
       `CONNECTION ${'a'.repeat(65)} 40000`,
       'CONNECTION abc.def 40000',
@@ -378,7 +558,11 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
   });
 
   test('ERR <reason> has an empty detail', () => {
-    assert.deepEqual(assertParses(parseServerControlLine('ERR port-in-use'), ''), { verb: 'ERR', reason: 'port-in-use', detail: '' });
+    assert.deepEqual(assertParses(parseServerControlLine('ERR port-in-use'), ''), {
+      verb: 'ERR',
+      reason: 'port-in-use',
+      detail: '',
+    });
   });
 
   test('ERR keeps every detail word, single-spaced', () => {
@@ -406,7 +590,15 @@ describe('parseServerControlLine (OK, CONNECTION, ERR, PING, PONG, GOAWAY)', () 
     // (PING is a known verb since heartbeats.)
     assertUnknownVerbs(
       parseServerControlLine,
-      [['EXPOSE 3000', 'EXPOSE'], ['ID abc', 'ID'], ['ok 40000', 'ok'], ['Err timeout', 'Err'], ['ping', 'ping'], ['HEARTBEAT', 'HEARTBEAT'], ['GOAWAY!', 'GOAWAY!']],
+      [
+        ['EXPOSE 3000', 'EXPOSE'],
+        ['ID abc', 'ID'],
+        ['ok 40000', 'ok'],
+        ['Err timeout', 'Err'],
+        ['ping', 'ping'],
+        ['HEARTBEAT', 'HEARTBEAT'],
+        ['GOAWAY!', 'GOAWAY!'],
+      ],
       'is not a server control verb',
     );
   });
@@ -426,14 +618,31 @@ describe('parseClientDataLine (ID)', () => {
   });
 
   test('missing id, extra fields and invalid id characters are bad-arguments', () => {
-    assertUsage(parseClientDataLine, ['ID', 'ID abc def ghi', 'ID abc de.f', 'ID abc.def', 'ID abc/def', 'ID ab!c', 'ID a=b', 'ID ~abc', 'ID "abc"'], 'usage: ID <id> [<proof>]');
+    assertUsage(
+      parseClientDataLine,
+      ['ID', 'ID abc def ghi', 'ID abc de.f', 'ID abc.def', 'ID abc/def', 'ID ab!c', 'ID a=b', 'ID ~abc', 'ID "abc"'],
+      'usage: ID <id> [<proof>]',
+    );
   });
 
   test('a control verb on the data port is wrong-port (the ports are swapped); other unknown verbs are unknown-verb', () => {
     for (const verb of ['HELLO', 'EXPOSE', 'AUTH', 'PROOF', 'REFUSE', 'PING', 'PONG', 'GOAWAY', 'BYE']) {
-      assert.deepEqual(parseClientDataLine(`${verb} 3000`), { ok: false, reason: 'wrong-port', detail: `this is the data port: ${verb} belongs on the control port` });
+      assert.deepEqual(parseClientDataLine(`${verb} 3000`), {
+        ok: false,
+        reason: 'wrong-port',
+        detail: `this is the data port: ${verb} belongs on the control port`,
+      });
     }
-    assertUnknownVerbs(parseClientDataLine, [['OK', 'OK'], ['id abc', 'id'], ['ERR timeout', 'ERR'], ['HOWDY', 'HOWDY']], 'is not a data verb');
+    assertUnknownVerbs(
+      parseClientDataLine,
+      [
+        ['OK', 'OK'],
+        ['id abc', 'id'],
+        ['ERR timeout', 'ERR'],
+        ['HOWDY', 'HOWDY'],
+      ],
+      'is not a data verb',
+    );
   });
 });
 
@@ -443,11 +652,16 @@ describe('parseServerDataLine (OK, ERR)', () => {
   });
 
   test('OK with fields after it: ignored, so a later server can add one', () => {
-    for (const line of ['OK 40000', 'OK x', 'OK 1 2']) assert.deepEqual(assertParses(parseServerDataLine(line), line), { verb: 'OK' });
+    for (const line of ['OK 40000', 'OK x', 'OK 1 2'])
+      assert.deepEqual(assertParses(parseServerDataLine(line), line), { verb: 'OK' });
   });
 
   test('ERR with and without detail', () => {
-    assert.deepEqual(assertParses(parseServerDataLine('ERR unknown-id'), ''), { verb: 'ERR', reason: 'unknown-id', detail: '' });
+    assert.deepEqual(assertParses(parseServerDataLine('ERR unknown-id'), ''), {
+      verb: 'ERR',
+      reason: 'unknown-id',
+      detail: '',
+    });
     assert.deepEqual(assertParses(parseServerDataLine('ERR unknown-id no visitor is waiting for this id'), ''), {
       verb: 'ERR',
       reason: 'unknown-id',
@@ -462,7 +676,15 @@ describe('parseServerDataLine (OK, ERR)', () => {
   test('unknown verbs (CONNECTION, EXPOSE, ID, lower case) are unknown-verb', () => {
     assertUnknownVerbs(
       parseServerDataLine,
-      [['CONNECTION abc 40000', 'CONNECTION'], ['EXPOSE 3000', 'EXPOSE'], ['ID abc', 'ID'], ['ok', 'ok'], ['PING', 'PING'], ['PONG', 'PONG'], ['GOAWAY', 'GOAWAY']],
+      [
+        ['CONNECTION abc 40000', 'CONNECTION'],
+        ['EXPOSE 3000', 'EXPOSE'],
+        ['ID abc', 'ID'],
+        ['ok', 'ok'],
+        ['PING', 'PING'],
+        ['PONG', 'PONG'],
+        ['GOAWAY', 'GOAWAY'],
+      ],
       'is not a server data verb',
     );
   });
@@ -583,7 +805,10 @@ describe('formatters', () => {
         assert.ok(Buffer.byteLength(line) <= MAX_LINE_LENGTH + 1, `bounded: ${label} (${Buffer.byteLength(line)})`);
         assert.ok(!body.endsWith(' '), `no trailing space: ${label}`);
         assert.match(body, /^[\x20-\x7e]+$/, label);
-        const parsers: ((line: string) => Parsed<ServerControlMessage | ServerDataMessage>)[] = [parseServerControlLine, parseServerDataLine];
+        const parsers: ((line: string) => Parsed<ServerControlMessage | ServerDataMessage>)[] = [
+          parseServerControlLine,
+          parseServerDataLine,
+        ];
         for (const parse of parsers) {
           const message = assertParses(parse(body), label);
           assert.equal(message.verb, 'ERR');
@@ -614,14 +839,31 @@ describe('round trips: every formatter output parses back to the same message', 
     ] as const) {
       const line = formatExpose(localPort, remotePort);
       assert.ok(line.endsWith('\n'));
-      assert.deepEqual(assertParses(parseClientControlLine(line.slice(0, -1)), line), { verb: 'EXPOSE', localPort, remotePort });
+      assert.deepEqual(assertParses(parseClientControlLine(line.slice(0, -1)), line), {
+        verb: 'EXPOSE',
+        localPort,
+        remotePort,
+      });
       // The same with a \r\n ending.
-      assert.deepEqual(assertParses(parseClientControlLine(`${line.slice(0, -1)}\r`), line), { verb: 'EXPOSE', localPort, remotePort });
+      assert.deepEqual(assertParses(parseClientControlLine(`${line.slice(0, -1)}\r`), line), {
+        verb: 'EXPOSE',
+        localPort,
+        remotePort,
+      });
     }
-    assert.deepEqual(assertParses(parseClientControlLine(formatExpose(4000).slice(0, -1)), ''), { verb: 'EXPOSE', localPort: 4000, remotePort: 0 });
+    assert.deepEqual(assertParses(parseClientControlLine(formatExpose(4000).slice(0, -1)), ''), {
+      verb: 'EXPOSE',
+      localPort: 4000,
+      remotePort: 0,
+    });
     for (const lease of [LEASE, 'x', 'Q'.repeat(64)]) {
       const line = formatExpose(3000, 41234, lease);
-      assert.deepEqual(assertParses(parseClientControlLine(line.slice(0, -1)), line), { verb: 'EXPOSE', localPort: 3000, remotePort: 41234, lease });
+      assert.deepEqual(assertParses(parseClientControlLine(line.slice(0, -1)), line), {
+        verb: 'EXPOSE',
+        localPort: 3000,
+        remotePort: 41234,
+        lease,
+      });
     }
   });
 
@@ -638,7 +880,11 @@ describe('round trips: every formatter output parses back to the same message', 
       const line = formatOk(publicPort);
       assert.deepEqual(assertParses(parseServerControlLine(line.slice(0, -1)), line), { verb: 'OK', publicPort });
       const leased = formatOk(publicPort, LEASE);
-      assert.deepEqual(assertParses(parseServerControlLine(leased.slice(0, -1)), leased), { verb: 'OK', publicPort, lease: LEASE });
+      assert.deepEqual(assertParses(parseServerControlLine(leased.slice(0, -1)), leased), {
+        verb: 'OK',
+        publicPort,
+        lease: LEASE,
+      });
     }
     assert.deepEqual(assertParses(parseServerDataLine(formatOk().slice(0, -1)), 'OK'), { verb: 'OK' });
   });
@@ -647,7 +893,11 @@ describe('round trips: every formatter output parses back to the same message', 
     for (const id of ['a', 'V1StGXR8_Z5jdHi6B-myT', 'Q'.repeat(64), '-_-_']) {
       for (const publicPort of [1, 40000, 65535]) {
         const line = formatConnection(id, publicPort);
-        assert.deepEqual(assertParses(parseServerControlLine(line.slice(0, -1)), line), { verb: 'CONNECTION', id, publicPort });
+        assert.deepEqual(assertParses(parseServerControlLine(line.slice(0, -1)), line), {
+          verb: 'CONNECTION',
+          id,
+          publicPort,
+        });
       }
     }
   });

@@ -13,7 +13,19 @@ describe('parseEndpoint (the addr:port form CONNECTION carries)', () => {
   });
 
   test('anything else is undefined', () => {
-    for (const text of [undefined, '', '1.2.3.4', '1.2.3.4:65536', '2001:db8::1:5', '[1.2.3.4]:5', 'host.example:80', '[::1]', '[zz::1]:5', '256.1.1.1:5', '1.2.3.4:-1']) {
+    for (const text of [
+      undefined,
+      '',
+      '1.2.3.4',
+      '1.2.3.4:65536',
+      '2001:db8::1:5',
+      '[1.2.3.4]:5',
+      'host.example:80',
+      '[::1]',
+      '[zz::1]:5',
+      '256.1.1.1:5',
+      '1.2.3.4:-1',
+    ]) {
       assert.equal(parseEndpoint(text), undefined, String(text));
     }
   });
@@ -83,7 +95,13 @@ describe('proxyHeader v2 (binary)', () => {
     const header = proxyHeader('v2', { address: '2001:db8::1', port: 5 }, { address: '::1', port: 40000 });
     assert.equal(
       header.toString('hex'),
-      `${SIGNATURE}21` + '21' + '0024' + '20010db8000000000000000000000001' + '00000000000000000000000000000001' + '0005' + '9c40',
+      `${SIGNATURE}21` +
+        '21' +
+        '0024' +
+        '20010db8000000000000000000000001' +
+        '00000000000000000000000000000001' +
+        '0005' +
+        '9c40',
     );
     assert.equal(header.length, 52);
   });
@@ -101,7 +119,10 @@ describe('proxyHeader v2 (binary)', () => {
 
 describe('describeProxyHeader (for traces)', () => {
   test('v1 as its text; v2 as its fields in hex', () => {
-    assert.equal(describeProxyHeader(proxyHeader('v1', { address: '1.2.3.4', port: 5 }, { address: '6.7.8.9', port: 10 })), 'PROXY TCP4 1.2.3.4 6.7.8.9 5 10');
+    assert.equal(
+      describeProxyHeader(proxyHeader('v1', { address: '1.2.3.4', port: 5 }, { address: '6.7.8.9', port: 10 })),
+      'PROXY TCP4 1.2.3.4 6.7.8.9 5 10',
+    );
     assert.equal(
       describeProxyHeader(proxyHeader('v2', { address: '1.2.3.4', port: 5 }, { address: '6.7.8.9', port: 10 })),
       `v2, 28 bytes: ${SIGNATURE} 21 11 000c 01020304 06070809 0005 000a`,

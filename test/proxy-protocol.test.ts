@@ -29,7 +29,11 @@ async function visit(host: string, publicPort: number, payload: Buffer): Promise
     const { localAddress = '', localPort = 0 } = socket;
     const received = readAll(socket);
     socket.end(payload); // written at once: these bytes wait at the relay until the pairing
-    return { address: localAddress, port: localPort, received: await within(received, 10_000, 'the copy from the local service') };
+    return {
+      address: localAddress,
+      port: localPort,
+      received: await within(received, 10_000, 'the copy from the local service'),
+    };
   } finally {
     socket.destroy();
   }
@@ -45,7 +49,8 @@ function decodeV2(bytes: Buffer): { family: string; source: string; destination:
   assert.ok(family === 0x11 || family === 0x21, `family 0x${family?.toString(16)}`);
   assert.equal(length, 2 * size + 4, 'the address block length');
   const block = bytes.subarray(16, 16 + length);
-  const address = (b: Buffer): string => (size === 4 ? [...b].join('.') : (b.toString('hex').match(/.{4}/g) ?? []).join(':'));
+  const address = (b: Buffer): string =>
+    size === 4 ? [...b].join('.') : (b.toString('hex').match(/.{4}/g) ?? []).join(':');
   const port = (at: number): number => block.readUInt16BE(at);
   return {
     family: family === 0x11 ? 'TCP4' : 'TCP6',
@@ -59,11 +64,17 @@ const LOOPBACK6_FULL = '0000:0000:0000:0000:0000:0000:0000:0001';
 
 /** Server (dual-stack: visitors over 127.0.0.1 and ::1), client and a local service that
  * sends back what it received, with one tunnel that sends `proxyProtocol`. */
-async function withTunnel(proxyProtocol: 'v1' | 'v2' | undefined, run: (publicPort: number) => Promise<void>): Promise<void> {
+async function withTunnel(
+  proxyProtocol: 'v1' | 'v2' | undefined,
+  run: (publicPort: number) => Promise<void>,
+): Promise<void> {
   const local = await listenLocal(replyOnEnd((request) => request));
   const rig = await startRig(() => {}, {
     server: { bind: undefined },
-    client: { tunnels: [proxyProtocol === undefined ? { localPort: local.port } : { localPort: local.port, proxyProtocol }], localHost: HOST },
+    client: {
+      tunnels: [proxyProtocol === undefined ? { localPort: local.port } : { localPort: local.port, proxyProtocol }],
+      localHost: HOST,
+    },
   });
   try {
     await run(rig.publicPort);
@@ -102,7 +113,12 @@ describe('PROXY protocol to the local service', () => {
       const six = decodeV2(seen.received);
       assert.deepEqual(
         { family: six.family, source: six.source, destination: six.destination, rest: six.rest.toString() },
-        { family: 'TCP6', source: `${LOOPBACK6_FULL} ${seen.port}`, destination: `${LOOPBACK6_FULL} ${publicPort}`, rest: 'six' },
+        {
+          family: 'TCP6',
+          source: `${LOOPBACK6_FULL} ${seen.port}`,
+          destination: `${LOOPBACK6_FULL} ${publicPort}`,
+          rest: 'six',
+        },
       );
     });
   });
@@ -116,7 +132,9 @@ describe('PROXY protocol to the local service', () => {
 
   test('the header is not counted in the connection bytes', async () => {
     const local = await listenLocal(replyOnEnd((request) => request));
-    const rig = await startRig(() => {}, { client: { tunnels: [{ localPort: local.port, proxyProtocol: 'v1' }], localHost: HOST } });
+    const rig = await startRig(() => {}, {
+      client: { tunnels: [{ localPort: local.port, proxyProtocol: 'v1' }], localHost: HOST },
+    });
     try {
       const closed = nextEvent<[ConnectionEvent & ConnectionTotals]>(rig.client, 'connection-close', 10_000);
       const seen = await visit(HOST, rig.publicPort, Buffer.from('12345'));
@@ -145,7 +163,10 @@ describe('PROXY protocol to the local service', () => {
       const [withHeader, plain] = rig.client.tunnels;
       assert.equal(withHeader?.proxyProtocol, 'v2');
       assert.equal(plain?.proxyProtocol, undefined);
-      assert.equal(decodeV2((await visit(HOST, withHeader?.publicPort ?? 0, Buffer.from('a'))).received).rest.toString(), 'a');
+      assert.equal(
+        decodeV2((await visit(HOST, withHeader?.publicPort ?? 0, Buffer.from('a'))).received).rest.toString(),
+        'a',
+      );
       assert.equal((await visit(HOST, plain?.publicPort ?? 0, Buffer.from('b'))).received.toString(), 'b');
     } finally {
       await rig.close();

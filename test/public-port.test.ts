@@ -14,7 +14,16 @@ import { assertSameBytes, HOST, pseudoRandomBytes, within } from './helpers.ts';
 import { withHealthy } from './healthy-tunnel.ts';
 import { endingOf, openInbox, type Ending, type Inbox } from './inbox.ts';
 import { loadGc } from './memory.ts';
-import { assertClosedByServer, connectionId, dialBack, errReason, expose, openControl, openRaw, type Raw } from './raw.ts';
+import {
+  assertClosedByServer,
+  connectionId,
+  dialBack,
+  errReason,
+  expose,
+  openControl,
+  openRaw,
+  type Raw,
+} from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -56,7 +65,10 @@ function assertAllReset(endings: Ending[], what: string): void {
 
 /** A visitor that is accepted and waits: an Inbox (reads what arrives), half-open allowed.
  * `ended` resolves once the server has closed its side (FIN or reset). */
-async function waitingVisitor(port: number, sockets: net.Socket[]): Promise<{ wire: Inbox; ended: Promise<void>; isClosed(): boolean }> {
+async function waitingVisitor(
+  port: number,
+  sockets: net.Socket[],
+): Promise<{ wire: Inbox; ended: Promise<void>; isClosed(): boolean }> {
   const wire = await openInbox(port);
   sockets.push(wire.socket);
   let closed = false;
@@ -105,7 +117,11 @@ test('public port: with the client gone, visitors beyond maxPendingPerTunnel are
     ]);
     assertAllReset(refused, 'a visitor beyond maxPendingPerTunnel');
     await assertNoConnectionLine(control, 'after the flood');
-    assert.deepEqual(waiting.map((visitor) => visitor.isClosed()), [false, false, false, false, false], 'a waiting visitor lost its place');
+    assert.deepEqual(
+      waiting.map((visitor) => visitor.isClosed()),
+      [false, false, false, false, false],
+      'a waiting visitor lost its place',
+    );
     assert.equal(healthy.server.stats().pendingVisitors, baseline + 5);
     await healthy.check('with 5 visitors waiting on another tunnel');
 
@@ -164,7 +180,11 @@ test('public port: maxPending counts waiting visitors across tunnels; the extra 
     await assertNoConnectionLine(controlA, 'tunnel A');
     await assertNoConnectionLine(controlB, 'tunnel B');
     assert.equal(healthy.server.stats().pendingVisitors, 6);
-    assert.equal([...atA, ...atB].some((visitor) => visitor.isClosed()), false, 'a waiting visitor lost its place');
+    assert.equal(
+      [...atA, ...atB].some((visitor) => visitor.isClosed()),
+      false,
+      'a waiting visitor lost its place',
+    );
 
     // Tunnel B's client leaves: its waiting visitors are closed, which frees room.
     controlB.socket.destroy();
@@ -279,7 +299,11 @@ test('public port: 20 visitors that each send 64 KiB before being paired get exa
       data.socket.end(reply);
       assertSameBytes(await (visitors[i] ?? data).rest(), reply, `visitor ${i}: the reply`);
     });
-    await within(Promise.all([...pairs, healthy.pulse('while they are paired'), healthy.check('while they are paired')]), 30_000, '20 pairings');
+    await within(
+      Promise.all([...pairs, healthy.pulse('while they are paired'), healthy.check('while they are paired')]),
+      30_000,
+      '20 pairings',
+    );
     assert.equal(healthy.server.stats().pendingVisitors, 0);
   });
 });
@@ -306,7 +330,10 @@ test('public port: 50 unpaired visitors writing 1 MiB each do not grow memory; t
     await healthy.pulse('with 50 MiB offered by waiting visitors');
     gc();
     const after = process.memoryUsage();
-    const growth = { arrayBuffers: after.arrayBuffers - before.arrayBuffers, heapUsed: after.heapUsed - before.heapUsed };
+    const growth = {
+      arrayBuffers: after.arrayBuffers - before.arrayBuffers,
+      heapUsed: after.heapUsed - before.heapUsed,
+    };
     const report = `arrayBuffers +${(growth.arrayBuffers / MiB).toFixed(1)} MiB, heap +${(growth.heapUsed / MiB).toFixed(1)} MiB`;
     // Paused sockets read nothing: growth is a few KiB. A socket that was merely not
     // consumed would still read one high-water mark (64 KiB) each, 3 MiB in all.

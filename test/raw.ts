@@ -4,7 +4,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ServerOptions } from '../index.ts';
+import {
+  BurrowError,
+  startClient,
+  startServer,
+  type BurrowClient,
+  type BurrowServer,
+  type ServerOptions,
+} from '../index.ts';
 import { connectVisitor, HOST, within } from './helpers.ts';
 import { openInbox, type Inbox } from './inbox.ts';
 
@@ -84,7 +91,11 @@ export const RAW_EXTENSIONS = 'ping goaway id-reply refuse';
 export async function openControl(port: number, extensions = RAW_EXTENSIONS): Promise<Raw> {
   const raw = await openRaw(port);
   raw.send(`HELLO ${extensions}\n`.replace(' \n', '\n'));
-  const names = (words: string): string => words.split(' ').map((word) => word.split('=')[0]).join(' ');
+  const names = (words: string): string =>
+    words
+      .split(' ')
+      .map((word) => word.split('=')[0])
+      .join(' ');
   const answer = await raw.reader.line();
   assert.equal(names(answer), names(`HELLO ${extensions}`.trimEnd()), 'the server agrees to every extension offered');
   return raw;
@@ -105,7 +116,12 @@ export async function assertClosedByServer(raw: Raw): Promise<void> {
 
 /** Opens a connection to `port`, sends `bytes` (if any), asserts the exact reason word of
  * the ERR reply and that the server then closes the connection; returns the ERR line. */
-export async function assertRefused(port: number, bytes: Buffer | string | undefined, reason: string, what = 'the reply'): Promise<string> {
+export async function assertRefused(
+  port: number,
+  bytes: Buffer | string | undefined,
+  reason: string,
+  what = 'the reply',
+): Promise<string> {
   const raw = await openRaw(port);
   try {
     if (bytes !== undefined) raw.socket.write(bytes);
@@ -187,7 +203,10 @@ export function serverOn(options: ServerOptions = {}): Promise<BurrowServer> {
 
 /** Runs `body` against a server of its own (with `options`); afterwards, pass or fail,
  * destroys every socket `body` put into `sockets` and closes the server. */
-export async function withServer(options: ServerOptions, body: (server: BurrowServer, sockets: net.Socket[]) => Promise<void>): Promise<void> {
+export async function withServer(
+  options: ServerOptions,
+  body: (server: BurrowServer, sockets: net.Socket[]) => Promise<void>,
+): Promise<void> {
   const server = await serverOn(options);
   const sockets: net.Socket[] = [];
   try {
@@ -198,8 +217,17 @@ export async function withServer(options: ServerOptions, body: (server: BurrowSe
   }
 }
 
-export function clientOf(server: BurrowServer, tunnels: Array<{ localPort: number; remotePort?: number }>): Promise<BurrowClient> {
-  return startClient({ tunnels, server: HOST, localHost: HOST, controlPort: server.controlPort, dataPort: server.dataPort });
+export function clientOf(
+  server: BurrowServer,
+  tunnels: Array<{ localPort: number; remotePort?: number }>,
+): Promise<BurrowClient> {
+  return startClient({
+    tunnels,
+    server: HOST,
+    localHost: HOST,
+    controlPort: server.controlPort,
+    dataPort: server.dataPort,
+  });
 }
 
 /** Asserts that `promise` rejects with a BurrowError of `code` (and `reason`, if given). */
@@ -247,7 +275,8 @@ export async function expose(control: Raw, localPort: number): Promise<number> {
 
 /** A CONNECTION line as the server sends it: `CONNECTION <id> <publicPort> <visitor>
  * <destination>`, the destination being the server's address and that same public port. */
-export const CONNECTION_LINE = /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+) (127\.0\.0\.1|\[::1\]):([0-9]+) (?:127\.0\.0\.1|\[::1\]):\2$/;
+export const CONNECTION_LINE =
+  /^CONNECTION ([A-Za-z0-9_-]{1,64}) ([0-9]+) (127\.0\.0\.1|\[::1\]):([0-9]+) (?:127\.0\.0\.1|\[::1\]):\2$/;
 
 /** Reads the `CONNECTION <id> <publicPort> <visitor> <destination>` line for a visitor on `publicPort`
  * and returns its id. */

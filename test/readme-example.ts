@@ -14,7 +14,10 @@ export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** This package's name, as package.json says: what a user installs and imports. */
 export async function packageName(): Promise<string> {
   const manifest: unknown = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8'));
-  assert.ok(typeof manifest === 'object' && manifest !== null && 'name' in manifest && typeof manifest.name === 'string', 'package.json has a name');
+  assert.ok(
+    typeof manifest === 'object' && manifest !== null && 'name' in manifest && typeof manifest.name === 'string',
+    'package.json has a name',
+  );
   return manifest.name;
 }
 
@@ -32,9 +35,17 @@ export async function readmeLibraryExample(): Promise<string> {
 
 /** Makes `dir` a user's project: package.json (ESM), `example.ts` holding `code`, and
  * node_modules/<name> a link to `packageDir`. Returns the example's path. */
-export async function writeExampleProject(dir: string, code: string, name: string, packageDir: string): Promise<string> {
+export async function writeExampleProject(
+  dir: string,
+  code: string,
+  name: string,
+  packageDir: string,
+): Promise<string> {
   await mkdir(path.join(dir, 'node_modules'), { recursive: true });
-  await writeFile(path.join(dir, 'package.json'), `${JSON.stringify({ name: 'readme-example', private: true, type: 'module' }, null, 2)}\n`);
+  await writeFile(
+    path.join(dir, 'package.json'),
+    `${JSON.stringify({ name: 'readme-example', private: true, type: 'module' }, null, 2)}\n`,
+  );
   await symlink(packageDir, path.join(dir, 'node_modules', name), 'dir');
   const file = path.join(dir, 'example.ts');
   await writeFile(file, code);
@@ -44,7 +55,11 @@ export async function writeExampleProject(dir: string, code: string, name: strin
 /** Runs `node --import tsx <file>` in `cwd` to completion (tsx is this repository's: the
  * user's project has only the package). */
 export async function runWithTsx(file: string, cwd: string): Promise<Exit & { stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), file], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), file], {
+    cwd,
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -62,7 +77,11 @@ export async function runWithTsx(file: string, cwd: string): Promise<Exit & { st
 
 /** What the library example prints when one visitor crossed and everything closed. */
 export function assertExampleOutput(result: Exit & { stdout: string; stderr: string }): void {
-  assert.deepEqual({ code: result.code, signal: result.signal }, { code: 0, signal: null }, `exit; stdout: ${result.stdout} stderr: ${result.stderr}`);
+  assert.deepEqual(
+    { code: result.code, signal: result.signal },
+    { code: 0, signal: null },
+    `exit; stdout: ${result.stdout} stderr: ${result.stderr}`,
+  );
   assert.match(result.stdout, /^forwarding tcp:\/\/127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$/m);
   assert.match(result.stdout, /^visitor 127\.0\.0\.1:\d+ joined on tcp:/m);
   assert.match(result.stdout, /^visitor 127\.0\.0\.1:\d+: 24 B in, 24 B out, \d+ ms$/m);

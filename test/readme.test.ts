@@ -9,7 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runScript } from './child.ts';
-import { assertExampleOutput, packageName, readmeLibraryExample, REPO_ROOT, runWithTsx, writeExampleProject } from './readme-example.ts';
+import {
+  assertExampleOutput,
+  packageName,
+  readmeLibraryExample,
+  REPO_ROOT,
+  runWithTsx,
+  writeExampleProject,
+} from './readme-example.ts';
 
 test("demo/library.ts is a header comment and then exactly the README's library example", async () => {
   const block = await readmeLibraryExample();
@@ -28,7 +35,10 @@ test("the README's library example is code from its first line and imports the p
 });
 
 test("the README's library example, saved as a user's file next to the installed package, runs: one visitor crosses, exit 0", async () => {
-  assert.ok(existsSync(path.join(REPO_ROOT, 'dist/index.js')), 'dist/ is built (`npm test` runs `npm run build` first)');
+  assert.ok(
+    existsSync(path.join(REPO_ROOT, 'dist/index.js')),
+    'dist/ is built (`npm test` runs `npm run build` first)',
+  );
   const dir = await mkdtemp(path.join(os.tmpdir(), 'burrow-readme-'));
   try {
     const file = await writeExampleProject(dir, await readmeLibraryExample(), await packageName(), REPO_ROOT);

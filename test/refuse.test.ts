@@ -30,7 +30,7 @@ test('REFUSE <id>: the relay resets that visitor at once and counts it; the tunn
   });
 });
 
-test('REFUSE of another client\'s visitor does nothing: it keeps waiting and its own client can still take it', async () => {
+test("REFUSE of another client's visitor does nothing: it keeps waiting and its own client can still take it", async () => {
   await withServer({ visitorTimeoutMs: 60_000 }, async (server, sockets) => {
     const owner = await openControl(server.controlPort);
     const stranger = await openControl(server.controlPort);
@@ -57,7 +57,14 @@ test('a client at maxConnections turns the extra visitors away at once (reset wi
   // A visitor timeout far longer than the test: a reset can only come from REFUSE.
   const server = await serverOn({ visitorTimeoutMs: 120_000 });
   const limit = 20;
-  const client = await startClient({ tunnels: [{ localPort: local.port }], server: HOST, localHost: HOST, controlPort: server.controlPort, dataPort: server.dataPort, maxConnections: limit });
+  const client = await startClient({
+    tunnels: [{ localPort: local.port }],
+    server: HOST,
+    localHost: HOST,
+    controlPort: server.controlPort,
+    dataPort: server.dataPort,
+    maxConnections: limit,
+  });
   const warnings: BurrowError[] = [];
   client.on('warning', (warning) => warnings.push(warning));
   const visitors: net.Socket[] = [];

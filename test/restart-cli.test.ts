@@ -10,7 +10,17 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CHILD_MS, FORWARDING, killAll, LISTENING, lines, loopbackClientArgs, startCli, waitForOutput, type Cli } from './child.ts';
+import {
+  CHILD_MS,
+  FORWARDING,
+  killAll,
+  LISTENING,
+  lines,
+  loopbackClientArgs,
+  startCli,
+  waitForOutput,
+  type Cli,
+} from './child.ts';
 import { assertEchoes } from './healthy-tunnel.ts';
 import { echo, HOST, listenLocal, within } from './helpers.ts';
 import { freeRangeStart } from './raw.ts';
@@ -20,7 +30,6 @@ import { freeRangeStart } from './raw.ts';
 
 /** Public ports of a test server: a range starting at a port found free. */
 const RANGE_SIZE = 20;
-
 
 interface ServerCli {
   cli: Cli;
@@ -35,7 +44,17 @@ interface ServerCli {
 /** `burrow server` on ephemeral control and data ports, public ports from a free one. */
 async function startServerCli(live: Set<Cli>, extra: string[] = []): Promise<ServerCli> {
   const rangeStart = await freeRangeStart();
-  const args = ['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${rangeStart}-${rangeStart + RANGE_SIZE}`];
+  const args = [
+    'server',
+    '--bind',
+    HOST,
+    '--control-port',
+    '0',
+    '--data-port',
+    '0',
+    '--port-range',
+    `${rangeStart}-${rangeStart + RANGE_SIZE}`,
+  ];
   const cli = startCli([...args, ...extra], {}, live);
   const [, controlPort = '', dataPort = ''] = await waitForOutput(cli, 'stdout', LISTENING, 'the server to listen');
   return { cli, ports: { controlPort, dataPort }, key: `${HOST}:${controlPort}`, rangeStart };
@@ -64,7 +83,10 @@ async function readLeases(file: string): Promise<Record<string, Record<string, s
     assert.ok(isObject(ports), `the ports of ${server} are an object`);
     result[server] = {};
     for (const [port, entry] of Object.entries(ports)) {
-      assert.ok(isObject(entry) && typeof entry.lease === 'string' && typeof entry.saved === 'number', `entry ${server} ${port}: ${JSON.stringify(entry)}`);
+      assert.ok(
+        isObject(entry) && typeof entry.lease === 'string' && typeof entry.saved === 'number',
+        `entry ${server} ${port}: ${JSON.stringify(entry)}`,
+      );
       assert.match(entry.lease, /^[A-Za-z0-9_-]{1,64}$/, 'a lease token');
       result[server][port] = entry.lease;
     }
@@ -72,7 +94,8 @@ async function readLeases(file: string): Promise<Record<string, Record<string, s
   return result;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The lease kept for `port` of server `key`; fails if there is none. */
 async function keptLease(file: string, key: string, port: number): Promise<string> {
@@ -88,7 +111,6 @@ async function forwardedPort(cli: Cli, localPort: number, what: string): Promise
   assert.equal(Number(local), localPort, 'the Forwarding line names the local port');
   return Number(publicPort);
 }
-
 
 /** All the Forwarding lines the client printed. */
 const forwardingLines = (cli: Cli): string[] => lines(cli.stdout).filter((line) => line.startsWith('Forwarding '));
@@ -106,7 +128,12 @@ test('a client killed with SIGKILL and run again with the same command gets its 
       const asked = server.rangeStart + 1;
       // In a directory that does not exist yet: the client makes it (mode 0700).
       const file = path.join(dir, 'state', 'leases.json');
-      const command = loopbackClientArgs(local.port, server.ports, ['--remote-port', String(asked), '--state-file', file]);
+      const command = loopbackClientArgs(local.port, server.ports, [
+        '--remote-port',
+        String(asked),
+        '--state-file',
+        file,
+      ]);
 
       // A opens the port and keeps its lease in the file.
       const a = startCli(command, {}, live);
@@ -114,7 +141,11 @@ test('a client killed with SIGKILL and run again with the same command gets its 
       assert.equal((await stat(file)).mode & 0o777, 0o600, 'the lease file has mode 0600');
       assert.equal((await stat(path.dirname(file))).mode & 0o777, 0o700, 'its directory has mode 0700');
       const lease = await keptLease(file, server.key, asked);
-      assert.deepEqual(await readLeases(file), { [server.key]: { [String(asked)]: lease } }, 'the file holds only that lease');
+      assert.deepEqual(
+        await readLeases(file),
+        { [server.key]: { [String(asked)]: lease } },
+        'the file holds only that lease',
+      );
       await assertEchoes(asked, 10_000, 1, 'through client A');
       assert.ok(!a.stdout.includes(lease) && !a.stderr.includes(lease), 'client A never prints its lease');
 
@@ -124,11 +155,26 @@ test('a client killed with SIGKILL and run again with the same command gets its 
 
       // The contrast: the same request without the lease is refused, port-in-use (the
       // server keeps the port for A's lease; a live A would be refused the same way).
-      const stranger = startCli(loopbackClientArgs(local.port, server.ports, ['--remote-port', String(asked), '--no-state-file']), {}, live);
-      assert.deepEqual(await within(stranger.closed, CHILD_MS, 'the client without the lease file to exit'), { code: 1, signal: null });
+      const stranger = startCli(
+        loopbackClientArgs(local.port, server.ports, ['--remote-port', String(asked), '--no-state-file']),
+        {},
+        live,
+      );
+      assert.deepEqual(await within(stranger.closed, CHILD_MS, 'the client without the lease file to exit'), {
+        code: 1,
+        signal: null,
+      });
       assert.equal(stranger.stdout, '', 'no Forwarding line');
-      assert.match(stranger.stderr, new RegExp(`\\bport ${asked}\\b.*\\(port-in-use\\)`), 'refused: port-in-use, naming the port');
-      assert.deepEqual(await readLeases(file), { [server.key]: { [String(asked)]: lease } }, 'a client with --no-state-file leaves the file alone');
+      assert.match(
+        stranger.stderr,
+        new RegExp(`\\bport ${asked}\\b.*\\(port-in-use\\)`),
+        'refused: port-in-use, naming the port',
+      );
+      assert.deepEqual(
+        await readLeases(file),
+        { [server.key]: { [String(asked)]: lease } },
+        'a client with --no-state-file leaves the file alone',
+      );
 
       // B: A's command again. Its lease from the file reclaims the port, well within the
       // grace (the refusal just above proves the lease had not run out).
@@ -157,19 +203,34 @@ test('a client that exits on SIGINT (GOAWAY) frees its port at once and drops it
       const asked = server.rangeStart + 2;
       const file = path.join(dir, 'leases.json');
 
-      const first = startCli(loopbackClientArgs(local.port, server.ports, ['--remote-port', String(asked), '--state-file', file]), {}, live);
+      const first = startCli(
+        loopbackClientArgs(local.port, server.ports, ['--remote-port', String(asked), '--state-file', file]),
+        {},
+        live,
+      );
       assert.equal(await forwardedPort(first, local.port, 'the first client to forward'), asked);
       await keptLease(file, server.key, asked);
       await assertEchoes(asked, 10_000, 3, 'through the first client');
 
       first.child.kill('SIGINT');
-      assert.deepEqual(await within(first.closed, CHILD_MS, 'the first client to exit after SIGINT'), { code: 0, signal: null });
+      assert.deepEqual(await within(first.closed, CHILD_MS, 'the first client to exit after SIGINT'), {
+        code: 0,
+        signal: null,
+      });
       const leases = await readLeases(file);
-      assert.equal(leases[server.key]?.[String(asked)], undefined, `no lease left for port ${asked}: ${JSON.stringify(leases)}`);
+      assert.equal(
+        leases[server.key]?.[String(asked)],
+        undefined,
+        `no lease left for port ${asked}: ${JSON.stringify(leases)}`,
+      );
       assert.equal((await stat(file)).mode & 0o777, 0o600, 'the rewritten file keeps mode 0600');
 
       // Freed, not leased: a client without the file (and so without the lease) gets it.
-      const second = startCli(loopbackClientArgs(local.port, server.ports, ['--remote-port', String(asked), '--no-state-file']), {}, live);
+      const second = startCli(
+        loopbackClientArgs(local.port, server.ports, ['--remote-port', String(asked), '--no-state-file']),
+        {},
+        live,
+      );
       assert.equal(await forwardedPort(second, local.port, 'a client without the lease to forward'), asked);
       await assertEchoes(asked, 10_000, 4, 'through the second client');
       assert.equal(second.stderr, '', 'the second client warns of nothing');
@@ -186,7 +247,7 @@ test('a client that exits on SIGINT (GOAWAY) frees its port at once and drops it
 // About 15 s: the server stays stopped until the client has abandoned its first reconnect
 // attempt, which takes the client's connect timeout (10 s, not settable from the command
 // line) after its heartbeat timeout (2 s) and first backoff (0.5-1 s).
-test('a server frozen with SIGSTOP past the client\'s connect timeout: after SIGCONT the client is back on its original public port (an abandoned attempt answered late does not spoil its lease)', async () => {
+test("a server frozen with SIGSTOP past the client's connect timeout: after SIGCONT the client is back on its original public port (an abandoned attempt answered late does not spoil its lease)", async () => {
   const live = new Set<Cli>();
   const local = await listenLocal(echo);
   const heartbeats = ['--heartbeat-interval', '0.5', '--heartbeat-timeout', '2'];
@@ -199,25 +260,57 @@ test('a server frozen with SIGSTOP past the client\'s connect timeout: after SIG
     // Freeze the server: its sockets stay open and the kernel still accepts connections on
     // its control port, but nothing answers.
     assert.ok(server.cli.child.kill('SIGSTOP'), 'SIGSTOP sent');
-    await waitForOutput(client, 'stderr', /^burrow: lost the server: .*$/m, 'the client to notice the silence (heartbeat timeout)');
-    await waitForOutput(client, 'stderr', /^burrow: lost the server: .*\n(?:burrow: .*\n)*?burrow: reconnecting in [0-9.]+ s \(attempt 1\)$/m, 'the first reconnect attempt');
+    await waitForOutput(
+      client,
+      'stderr',
+      /^burrow: lost the server: .*$/m,
+      'the client to notice the silence (heartbeat timeout)',
+    );
+    await waitForOutput(
+      client,
+      'stderr',
+      /^burrow: lost the server: .*\n(?:burrow: .*\n)*?burrow: reconnecting in [0-9.]+ s \(attempt 1\)$/m,
+      'the first reconnect attempt',
+    );
     // Attempt 1 connects (the kernel accepts for the stopped server), sends HELLO and its
     // EXPOSE with the lease, and hears nothing: after the connect timeout it is abandoned.
-    await waitForOutput(client, 'stderr', /^burrow: warning: the server did not answer within 10000 ms$/m, 'the first attempt to be abandoned');
-    await waitForOutput(client, 'stderr', /^burrow: reconnecting in [0-9.]+ s \(attempt 2\)$/m, 'the second reconnect attempt');
+    await waitForOutput(
+      client,
+      'stderr',
+      /^burrow: warning: the server did not answer within 10000 ms$/m,
+      'the first attempt to be abandoned',
+    );
+    await waitForOutput(
+      client,
+      'stderr',
+      /^burrow: reconnecting in [0-9.]+ s \(attempt 2\)$/m,
+      'the second reconnect attempt',
+    );
 
     // Wake the server while attempt 2 waits out its backoff (1-2 s): the server first reads
     // what the abandoned attempt sent (HELLO, EXPOSE <port> <lease>, then its close) and
     // reclaims the port for it; attempt 2 then comes with the same lease.
     assert.ok(server.cli.child.kill('SIGCONT'), 'SIGCONT sent');
     await waitForOutput(client, 'stderr', /^burrow: reconnected; .*$/m, 'the client to reconnect');
-    assert.match(client.stderr, /^burrow: reconnected; same public address$/m, `the same public address; stderr: ${client.stderr}`);
-    assert.deepEqual(forwardingLines(client), [`Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}`], 'no new Forwarding line');
+    assert.match(
+      client.stderr,
+      /^burrow: reconnected; same public address$/m,
+      `the same public address; stderr: ${client.stderr}`,
+    );
+    assert.deepEqual(
+      forwardingLines(client),
+      [`Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}`],
+      'no new Forwarding line',
+    );
     await assertEchoes(publicPort, 20_000, 6, 'through the original public port after the freeze');
 
     const err = lines(client.stderr);
     for (const line of err) {
-      assert.match(line, /^burrow: (lost the server: .*|reconnecting in [0-9.]+ s \(attempt \d+\)|warning: .*|reconnected; same public address)$/, `an expected line: ${line}`);
+      assert.match(
+        line,
+        /^burrow: (lost the server: .*|reconnecting in [0-9.]+ s \(attempt \d+\)|warning: .*|reconnected; same public address)$/,
+        `an expected line: ${line}`,
+      );
     }
     assert.ok(!err.some((line) => line.includes('taken')), 'the old port was never reported taken');
     assert.ok(client.child.exitCode === null && client.child.signalCode === null, 'the client is still running');

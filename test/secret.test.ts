@@ -22,16 +22,45 @@ import {
   type TraceEvent,
 } from '../index.ts';
 import { controlProof, dataProof } from '../shared/secret.ts';
-import { assertSameBytes, echo, HOST, listenLocal, pseudoRandomBytes, request, startRig, untilEqual, within } from './helpers.ts';
+import {
+  assertSameBytes,
+  echo,
+  HOST,
+  listenLocal,
+  pseudoRandomBytes,
+  request,
+  startRig,
+  untilEqual,
+  within,
+} from './helpers.ts';
 import { Inbox, openInbox } from './inbox.ts';
-import { assertClosedByServer, assertRefused, errReason, expose, exposeAndVisit, openControl, openRaw, rejectsWith, withServer, type Raw } from './raw.ts';
+import {
+  assertClosedByServer,
+  assertRefused,
+  errReason,
+  expose,
+  exposeAndVisit,
+  openControl,
+  openRaw,
+  rejectsWith,
+  withServer,
+  type Raw,
+} from './raw.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const SECRET = 'a long random test secret: 3f9c1e7a52d8b604';
 /** base64url of 32 bytes: what a nonce and every proof look like on the wire. */
 const TOKEN_43 = /^[A-Za-z0-9_-]{43}$/;
-const EMPTY_SERVER: ServerStats = { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
+const EMPTY_SERVER: ServerStats = {
+  clients: 0,
+  clientAddresses: 0,
+  tunnels: 0,
+  leasedPorts: 0,
+  ports: 0,
+  pendingVisitors: 0,
+  sockets: 0,
+};
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -180,7 +209,11 @@ test('right secret: a 1 MiB pseudo-random payload echoes byte-exact both ways th
     // must be carried for it to return.
     assertSameBytes(await request(rig.publicPort, payload, 30_000), payload, 'the 1 MiB echo');
     const second = pseudoRandomBytes(MiB, 52);
-    assertSameBytes(await request(rig.publicPort, second, 30_000), second, 'a second 1 MiB echo on a new visitor connection');
+    assertSameBytes(
+      await request(rig.publicPort, second, 30_000),
+      second,
+      'a second 1 MiB echo on a new visitor connection',
+    );
     assert.deepEqual(refusals, [], 'the server refused nothing');
   } finally {
     await rig.close();
@@ -190,10 +223,34 @@ test('right secret: a 1 MiB pseudo-random payload echoes byte-exact both ways th
 // ---------------------------------------------------------------------------------------
 // 2. Wrong, missing and unexpected secrets
 
-const MISMATCHES: Array<{ name: string; server: string | undefined; client: string | undefined; reason: string; says: string }> = [
-  { name: 'wrong secret', server: SECRET, client: 'not the secret', reason: 'auth-failed', says: 'rejected our secret' },
-  { name: 'missing secret (the client has none)', server: SECRET, client: undefined, reason: 'auth-required', says: 'the server requires a secret' },
-  { name: 'unexpected secret (the server has none)', server: undefined, client: SECRET, reason: 'auth-disabled', says: 'the server has no secret, but this client was given one' },
+const MISMATCHES: Array<{
+  name: string;
+  server: string | undefined;
+  client: string | undefined;
+  reason: string;
+  says: string;
+}> = [
+  {
+    name: 'wrong secret',
+    server: SECRET,
+    client: 'not the secret',
+    reason: 'auth-failed',
+    says: 'rejected our secret',
+  },
+  {
+    name: 'missing secret (the client has none)',
+    server: SECRET,
+    client: undefined,
+    reason: 'auth-required',
+    says: 'the server requires a secret',
+  },
+  {
+    name: 'unexpected secret (the server has none)',
+    server: undefined,
+    client: SECRET,
+    reason: 'auth-disabled',
+    says: 'the server has no secret, but this client was given one',
+  },
 ];
 
 for (const mismatch of MISMATCHES) {
@@ -222,7 +279,11 @@ for (const mismatch of MISMATCHES) {
       assert.match(refusal?.conn ?? '', /^control#[0-9]+$/);
       assert.match(refusal?.address ?? '', /^127\.0\.0\.1:[0-9]+$/);
       assert.notEqual(refusal?.message ?? '', '');
-      await untilEqual(() => server.stats(), EMPTY_SERVER, 'the server holds no client, tunnel or socket after the refusal');
+      await untilEqual(
+        () => server.stats(),
+        EMPTY_SERVER,
+        'the server holds no client, tunnel or socket after the refusal',
+      );
     } finally {
       await server.close();
       await local.close();
@@ -260,7 +321,10 @@ test('raw control, secret server: EXPOSE before authenticating (or after AUTH, w
     } finally {
       raw.socket.destroy();
     }
-    assert.deepEqual(refusals.map((r) => r.reason), ['auth-required', 'auth-required']);
+    assert.deepEqual(
+      refusals.map((r) => r.reason),
+      ['auth-required', 'auth-required'],
+    );
     await untilEqual(() => server.stats(), EMPTY_SERVER, 'no tunnel was opened');
   });
 });
@@ -268,7 +332,12 @@ test('raw control, secret server: EXPOSE before authenticating (or after AUTH, w
 test('raw control, secret server: PROOF before AUTH → ERR auth-required and the server closes', async () => {
   await withServer({ secret: SECRET }, async (server) => {
     // A proof that would be right for some nonce: without a CHALLENGE it proves nothing.
-    await assertRefused(server.controlPort, `PROOF ${controlProof(SECRET, 'x'.repeat(43))}\n`, 'auth-required', 'PROOF as the first line');
+    await assertRefused(
+      server.controlPort,
+      `PROOF ${controlProof(SECRET, 'x'.repeat(43))}\n`,
+      'auth-required',
+      'PROOF as the first line',
+    );
     await untilEqual(() => server.stats(), EMPTY_SERVER, 'nothing held');
   });
 });
@@ -296,7 +365,10 @@ test('raw control, secret server: a wrong PROOF (another secret, or garbage) →
         raw.socket.destroy();
       }
     }
-    assert.deepEqual(refusals.map((r) => r.reason), ['auth-failed', 'auth-failed', 'auth-failed']);
+    assert.deepEqual(
+      refusals.map((r) => r.reason),
+      ['auth-failed', 'auth-failed', 'auth-failed'],
+    );
     await untilEqual(() => server.stats(), EMPTY_SERVER, 'no tunnel was opened');
   });
 });
@@ -420,7 +492,11 @@ test('raw control, secret server: the authentication deadline runs from connecti
     const referenceEndedFirst = referenceDone;
     assert.equal(errReason((await referenceLine) ?? ''), 'timeout', 'the 500 ms clock');
     assert.equal(errReason(last ?? ''), 'timeout', JSON.stringify(last));
-    assert.equal(referenceEndedFirst, false, 'the connection to S was still open after the 500 ms clock: its 400 ms deadline started at its first byte');
+    assert.equal(
+      referenceEndedFirst,
+      false,
+      'the connection to S was still open after the 500 ms clock: its 400 ms deadline started at its first byte',
+    );
   } finally {
     for (const socket of sockets) socket.destroy();
     for (const server of servers) await server.close();
@@ -456,7 +532,11 @@ test('replay: the exact bytes a real client sent on its control connection, repl
     assert.match(serverLines[0] ?? '', /^HELLO /);
     const recordedNonce = /^CHALLENGE (\S+)$/.exec(serverLines[1] ?? '')?.[1] ?? '';
     assert.match(recordedNonce, TOKEN_43, JSON.stringify(serverLines));
-    assert.deepEqual(clientLines.slice(1, 4), ['AUTH', `PROOF ${controlProof(SECRET, recordedNonce)}`, `EXPOSE ${local.port}`]);
+    assert.deepEqual(clientLines.slice(1, 4), [
+      'AUTH',
+      `PROOF ${controlProof(SECRET, recordedNonce)}`,
+      `EXPOSE ${local.port}`,
+    ]);
     assert.equal(serverLines[2], 'OK');
     assert.match(serverLines[3] ?? '', /^OK [0-9]+ /);
     assert.equal(server.stats().tunnels, 1);
@@ -474,7 +554,11 @@ test('replay: the exact bytes a real client sent on its control connection, repl
     assert.equal(server.stats().tunnels, 1, 'the replay opened no tunnel');
     // The real client is untouched.
     const payload = pseudoRandomBytes(64 * KiB, 41);
-    assertSameBytes(await request(client.tunnels[0]?.publicPort ?? 0, payload), payload, 'the real client after the replay');
+    assertSameBytes(
+      await request(client.tunnels[0]?.publicPort ?? 0, payload),
+      payload,
+      'the real client after the replay',
+    );
   } finally {
     for (const socket of sockets) socket.destroy();
     await client?.close();
@@ -497,7 +581,11 @@ test('data port, secret server: ID without a proof, with a wrong proof, or with 
     const attempts: Array<[string, string, string]> = [
       ['no proof', `ID ${id}\n`, 'auth-required'],
       ['a proof made with another secret', `ID ${id} ${dataProof(`${SECRET}x`, id)}\n`, 'auth-failed'],
-      ['the control proof over the id instead of the data proof', `ID ${id} ${controlProof(SECRET, id)}\n`, 'auth-failed'],
+      [
+        'the control proof over the id instead of the data proof',
+        `ID ${id} ${controlProof(SECRET, id)}\n`,
+        'auth-failed',
+      ],
       ['the data proof of another id', `ID ${id} ${dataProof(SECRET, `${id}x`)}\n`, 'auth-failed'],
       ['a made-up proof', `ID ${id} ${'A'.repeat(43)}\n`, 'auth-failed'],
     ];
@@ -538,7 +626,10 @@ test('data port, open server: ID with a proof → ERR auth-disabled; the visitor
     await assertRefused(server.dataPort, `ID ${id} ${dataProof(SECRET, id)}\n`, 'auth-disabled', 'ID with a proof');
     assert.equal(server.stats().pendingVisitors, 1, 'the visitor is still waiting');
     assert.equal(visitorInbox.received, 0);
-    assert.deepEqual(refusals.map((r) => r.reason), ['auth-disabled']);
+    assert.deepEqual(
+      refusals.map((r) => r.reason),
+      ['auth-disabled'],
+    );
     const data = await openInbox(server.dataPort);
     sockets.push(data.socket);
     data.socket.write(`ID ${id}\n`);
@@ -657,7 +748,13 @@ test('a reconnecting client whose server comes back (same ports) with another se
       }),
     );
     await rig.server.close();
-    next = await startServer({ controlPort, dataPort, bind: HOST, secret: `${SECRET} (rotated)`, handshakeTimeoutMs: 500 });
+    next = await startServer({
+      controlPort,
+      dataPort,
+      bind: HOST,
+      secret: `${SECRET} (rotated)`,
+      handshakeTimeoutMs: 500,
+    });
     restarted = true;
     const refusals = recordRefusals(next);
     const error = await within(closed, 10_000, "the client's 'close'");
@@ -666,7 +763,10 @@ test('a reconnecting client whose server comes back (same ports) with another se
     assert.equal(error.reason, 'auth-failed', error.message);
     assert.ok(reconnecting >= 1, 'the client did try to reconnect');
     // Only an attempt already under way when the new server came up can fail otherwise.
-    assert.ok(reconnectingAfterRestart <= 1, `${reconnectingAfterRestart} retries scheduled after the new server was up`);
+    assert.ok(
+      reconnectingAfterRestart <= 1,
+      `${reconnectingAfterRestart} retries scheduled after the new server was up`,
+    );
     assert.ok(reconnecting <= 10, `${reconnecting} retries`);
 
     // Let more than a retry delay (100 ms) pass, measured by the new server's own
@@ -676,7 +776,11 @@ test('a reconnecting client whose server comes back (same ports) with another se
     sockets.push(silent.socket);
     assert.equal(errReason(await silent.reader.line()), 'timeout');
     assert.equal(reconnectingAfterClose, 0, "'reconnecting' after 'close'");
-    assert.deepEqual(refusals.map((r) => r.reason), ['auth-failed'], 'exactly one attempt reached the new server');
+    assert.deepEqual(
+      refusals.map((r) => r.reason),
+      ['auth-failed'],
+      'exactly one attempt reached the new server',
+    );
     await untilEqual(() => next?.stats().clients, 0, 'the new server holds no client');
   } finally {
     for (const socket of sockets) socket.destroy();
@@ -737,7 +841,8 @@ test('traces hide proofs: PROOF and the proof of an ID line never reach a trace 
     assertSameBytes(await request(rig.publicPort, 'hello'), Buffer.from('hello'), 'the echo');
     const idLines = traces.filter((event) => event.text.startsWith('ID '));
     assert.equal(idLines.length, 2, 'the client sent and the server received one ID line');
-    for (const event of idLines) assert.match(event.text, /^ID [A-Za-z0-9_-]{21} <hidden>$/, `${event.side} ${event.kind}`);
+    for (const event of idLines)
+      assert.match(event.text, /^ID [A-Za-z0-9_-]{21} <hidden>$/, `${event.side} ${event.kind}`);
     // A fresh raw authentication, traced by the server.
     const raw = await openControl(rig.server.controlPort);
     try {

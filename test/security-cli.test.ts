@@ -13,7 +13,19 @@ import { test } from 'node:test';
 import { fingerprintOf } from '../shared/fingerprint.ts';
 import { testCerts } from './certs.ts';
 import { selfSignedFor } from './named-certs.ts';
-import { FORWARDING, interrupt, killAll, LISTENING, loopbackClientArgs, lines, runCli, startCli, waitForOutput, type Cli, type Exit } from './child.ts';
+import {
+  FORWARDING,
+  interrupt,
+  killAll,
+  LISTENING,
+  loopbackClientArgs,
+  lines,
+  runCli,
+  startCli,
+  waitForOutput,
+  type Cli,
+  type Exit,
+} from './child.ts';
 import { echo, HOST, listenLocal, pseudoRandomBytes, request } from './helpers.ts';
 import { assertRefused, freePort } from './raw.ts';
 
@@ -35,7 +47,8 @@ const NOTICE = /^burrow: notice: no secret is set\b.*$/m;
 const shortSecretWarning = (length: number): RegExp =>
   new RegExp(`^burrow: warning: the secret is only ${length} characters\\b.*openssl rand -base64 32.*$`, 'm');
 /** The server's line for a connection it turned away, for `reason`. */
-const refusedLine = (reason: string): RegExp => new RegExp(`^burrow: refused (?:control|data)#\\d+ from 127\\.0\\.0\\.1:\\d+: .+ \\(${reason}\\)$`, 'm');
+const refusedLine = (reason: string): RegExp =>
+  new RegExp(`^burrow: refused (?:control|data)#\\d+ from 127\\.0\\.0\\.1:\\d+: .+ \\(${reason}\\)$`, 'm');
 const CLIENT_CLOSING = 'burrow: closing; open connections get 10 s to finish (signal again to stop now)';
 /** The server's line on SIGINT with no client connected (cli/output.ts). */
 const SERVER_SHUTTING_DOWN = 'burrow: shutting down; open connections get 10 s to finish (signal again to stop now)';
@@ -89,16 +102,39 @@ interface RunningServer {
 /** `burrow server` on loopback, ephemeral control and data ports, a one-port range (a port
  * that was free a moment ago, as test/cli.test.ts picks it), plus `extra`; resolves once it
  * listens (and has printed its fingerprint, with `tls`). */
-async function startServer(extra: string[], vars: Record<string, string>, live: Set<Cli>, tls: boolean): Promise<RunningServer> {
+async function startServer(
+  extra: string[],
+  vars: Record<string, string>,
+  live: Set<Cli>,
+  tls: boolean,
+): Promise<RunningServer> {
   const publicPort = await freePort();
-  const cli = startCli(['server', '--bind', HOST, '--control-port', '0', '--data-port', '0', '--port-range', `${publicPort}-${publicPort}`, ...extra], vars, live);
+  const cli = startCli(
+    [
+      'server',
+      '--bind',
+      HOST,
+      '--control-port',
+      '0',
+      '--data-port',
+      '0',
+      '--port-range',
+      `${publicPort}-${publicPort}`,
+      ...extra,
+    ],
+    vars,
+    live,
+  );
   const [, controlPort = '', dataPort = ''] = await waitForOutput(cli, 'stdout', LISTENING, 'the server to listen');
-  const [, fingerprint, names] = tls ? await waitForOutput(cli, 'stdout', FINGERPRINT, 'the server to print its fingerprint') : [];
+  const [, fingerprint, names] = tls
+    ? await waitForOutput(cli, 'stdout', FINGERPRINT, 'the server to print its fingerprint')
+    : [];
   return { cli, controlPort, dataPort, publicPort, fingerprint, names: names?.split(', ') };
 }
 
 /** `burrow client <localPort>` arguments for `server`, plus `extra`. */
-const clientArgs = (server: RunningServer, localPort: number, extra: string[]): string[] => loopbackClientArgs(localPort, server, extra);
+const clientArgs = (server: RunningServer, localPort: number, extra: string[]): string[] =>
+  loopbackClientArgs(localPort, server, extra);
 
 /** Waits until the client forwards `server`'s public port, and checks bytes echo through. */
 async function assertForwards(client: Cli, server: RunningServer, localPort: number, seed: number): Promise<void> {
@@ -106,7 +142,10 @@ async function assertForwards(client: Cli, server: RunningServer, localPort: num
   assert.equal(Number(publicPort), server.publicPort);
   assert.equal(Number(local), localPort);
   const payload = pseudoRandomBytes(100_000, seed);
-  assert.ok((await request(server.publicPort, payload)).equals(payload), 'the visitor gets its bytes back through the tunnel');
+  assert.ok(
+    (await request(server.publicPort, payload)).equals(payload),
+    'the visitor gets its bytes back through the tunnel',
+  );
 }
 
 /** A client that failed: exit 1, nothing on stdout, exactly one `burrow: ...` line on
@@ -146,7 +185,10 @@ test('server --tls --tls-dir: creates tls-cert.pem and tls-key.pem there and pri
     assert.deepEqual(await interrupt(first.cli, 'the first server'), { code: 0, signal: null });
     const stdout = lines(first.cli.stdout);
     assert.equal(stdout.length, 2, first.cli.stdout);
-    assert.equal(stdout[0], `burrow server listening on ${HOST} control port ${first.controlPort}, data port ${first.dataPort}; public ports ${first.publicPort}-${first.publicPort}`);
+    assert.equal(
+      stdout[0],
+      `burrow server listening on ${HOST} control port ${first.controlPort}, data port ${first.dataPort}; public ports ${first.publicPort}-${first.publicPort}`,
+    );
     assertFingerprintLine(stdout[1], first.fingerprint, DEFAULT_NAMES);
     const firstErr = lines(first.cli.stderr);
     assert.equal(firstErr.length, 3, first.cli.stderr);
@@ -179,14 +221,21 @@ test('a pinned TLS client with BURROW_SECRET forwards through a --tls server wit
     const server = await startServer(['--tls', '--tls-dir', tlsDir, '--secret-file', secretFile], {}, live, true);
     assert.ok(server.fingerprint);
 
-    const client = startCli(clientArgs(server, local.port, ['--tls-fingerprint', server.fingerprint]), { BURROW_SECRET: secret }, live);
+    const client = startCli(
+      clientArgs(server, local.port, ['--tls-fingerprint', server.fingerprint]),
+      { BURROW_SECRET: secret },
+      live,
+    );
     await assertForwards(client, server, local.port, 21);
 
     assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
     assert.equal(client.stderr, `${CLIENT_CLOSING}\n`);
     assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
     assert.doesNotMatch(server.cli.stderr, NOTICE);
-    assert.deepEqual(lines(server.cli.stderr), [`burrow: created a self-signed TLS certificate in ${tlsDir}`, SERVER_SHUTTING_DOWN]);
+    assert.deepEqual(lines(server.cli.stderr), [
+      `burrow: created a self-signed TLS certificate in ${tlsDir}`,
+      SERVER_SHUTTING_DOWN,
+    ]);
   });
 });
 
@@ -219,7 +268,12 @@ test('against a --tls server: a plain client (tls-required), a wrong pin ("not t
 
     const plain = await runCli(clientArgs(server, 3000, ['--no-reconnect']));
     assertOneLineFailure(plain, 'TLS', '(tls-required');
-    await waitForOutput(server.cli, 'stderr', refusedLine('tls-required'), 'the server to report the plain-text client');
+    await waitForOutput(
+      server.cli,
+      'stderr',
+      refusedLine('tls-required'),
+      'the server to report the plain-text client',
+    );
 
     // Pinned to another certificate's fingerprint (the server cannot tell why it left).
     const pinned = await runCli(clientArgs(server, 3000, ['--tls-fingerprint', certs.server.fingerprint]));
@@ -238,7 +292,8 @@ test('a flood of refused connections: the server prints 10 refused lines, then o
     const server = await startServer(['--tls', '--tls-dir', tmp], {}, live, true);
     // Plain text to a TLS server, by hand: each is answered ERR tls-required and closed,
     // and the server reports each (before it answers) until its cap of 10 a minute.
-    for (let i = 0; i < 14; i++) await assertRefused(Number(server.controlPort), 'EXPOSE 3000\n', 'tls-required', `connection ${i + 1}`);
+    for (let i = 0; i < 14; i++)
+      await assertRefused(Number(server.controlPort), 'EXPOSE 3000\n', 'tls-required', `connection ${i + 1}`);
     assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
     const refused = lines(server.cli.stderr).filter((line) => refusedLine('tls-required').test(line));
     assert.equal(refused.length, 10, server.cli.stderr);
@@ -259,7 +314,12 @@ test('against a plain server: a TLS client is told the server does not speak TLS
 
     const withSecret = await runCli(clientArgs(server, 3000, []), { BURROW_SECRET: longSecret() });
     assertOneLineFailure(withSecret, 'no secret', '(auth-disabled');
-    await waitForOutput(server.cli, 'stderr', refusedLine('auth-disabled'), 'the server to report the client with a secret');
+    await waitForOutput(
+      server.cli,
+      'stderr',
+      refusedLine('auth-disabled'),
+      'the server to report the client with a secret',
+    );
 
     assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
   });
@@ -305,22 +365,50 @@ test("mutual TLS: a client with a certificate from --tls-client-ca forwards; wit
     const strangerCert = await file('stranger.pem', certs.strangerClient.cert);
     const strangerKey = await file('stranger.key', certs.strangerClient.key);
 
-    const server = await startServer(['--tls-cert', serverCert, '--tls-key', serverKey, '--tls-client-ca', clientCa], {}, live, true);
+    const server = await startServer(
+      ['--tls-cert', serverCert, '--tls-key', serverKey, '--tls-client-ca', clientCa],
+      {},
+      live,
+      true,
+    );
     assert.equal(server.fingerprint, certs.server.fingerprint);
 
-    const client = startCli(clientArgs(server, local.port, ['--tls-ca', ca, '--tls-client-cert', clientCert, '--tls-client-key', clientKey]), {}, live);
+    const client = startCli(
+      clientArgs(server, local.port, ['--tls-ca', ca, '--tls-client-cert', clientCert, '--tls-client-key', clientKey]),
+      {},
+      live,
+    );
     await assertForwards(client, server, local.port, 5);
     assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
     assert.doesNotMatch(server.cli.stderr, /refused/);
 
     const without = await runCli(clientArgs(server, local.port, ['--tls-ca', ca, '--no-reconnect']));
     assertOneLineFailure(without, 'client certificate');
-    await waitForOutput(server.cli, 'stderr', refusedLine('bad-certificate'), 'the server to report the missing client certificate');
+    await waitForOutput(
+      server.cli,
+      'stderr',
+      refusedLine('bad-certificate'),
+      'the server to report the missing client certificate',
+    );
     assert.match(server.cli.stderr, /refused .*none presented \(bad-certificate\)$/m);
 
-    const stranger = await runCli(clientArgs(server, local.port, ['--tls-ca', ca, '--tls-client-cert', strangerCert, '--tls-client-key', strangerKey]));
+    const stranger = await runCli(
+      clientArgs(server, local.port, [
+        '--tls-ca',
+        ca,
+        '--tls-client-cert',
+        strangerCert,
+        '--tls-client-key',
+        strangerKey,
+      ]),
+    );
     assertOneLineFailure(stranger, 'client certificate', 'not signed by the client CA');
-    await waitForOutput(server.cli, 'stderr', /refused .*not signed by the client CA.* \(bad-certificate\)$/m, 'the server to report the stranger');
+    await waitForOutput(
+      server.cli,
+      'stderr',
+      /refused .*not signed by the client CA.* \(bad-certificate\)$/m,
+      'the server to report the stranger',
+    );
 
     assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
   });
@@ -330,47 +418,78 @@ test('usage errors exit 2 naming the flags: --tls-cert without --tls-key, a bad 
   // Loopback and ephemeral ports, should a server wrongly start.
   const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
   assertUsage(await runCli(['server', ...safe, '--tls-cert', 'x']), '--tls-cert', '--tls-key');
-  assertUsage(await runCli(['client', '3000', '--server', HOST, '--tls-fingerprint', 'nothex']), '--tls-fingerprint', '"nothex"');
-  assertUsage(await runCli(['client', '3000', '--server', HOST, '--secret', 'a', '--secret-file', 'f']), '--secret', '--secret-file');
-  assertUsage(await runCli(['server', ...safe], { BURROW_SECRET: 'a', BURROW_SECRET_FILE: 'f' }), 'BURROW_SECRET', 'BURROW_SECRET_FILE');
+  assertUsage(
+    await runCli(['client', '3000', '--server', HOST, '--tls-fingerprint', 'nothex']),
+    '--tls-fingerprint',
+    '"nothex"',
+  );
+  assertUsage(
+    await runCli(['client', '3000', '--server', HOST, '--secret', 'a', '--secret-file', 'f']),
+    '--secret',
+    '--secret-file',
+  );
+  assertUsage(
+    await runCli(['server', ...safe], { BURROW_SECRET: 'a', BURROW_SECRET_FILE: 'f' }),
+    'BURROW_SECRET',
+    'BURROW_SECRET_FILE',
+  );
   await scoped(async ({ tmp }) => {
     const missing = path.join(tmp, 'no-such-secret');
     assertUsage(await runCli(['server', ...safe, '--secret-file', missing]), '--secret-file', missing);
     // A flag and a variable: the flag wins, so the file is what fails here, not the pair.
-    assertUsage(await runCli(['server', ...safe, '--secret-file', missing], { BURROW_SECRET: 'a' }), '--secret-file', missing);
+    assertUsage(
+      await runCli(['server', ...safe, '--secret-file', missing], { BURROW_SECRET: 'a' }),
+      '--secret-file',
+      missing,
+    );
   });
 });
 
 const NO_PROC = !existsSync('/proc/self/cmdline');
 
-test('a secret given by file is not on the command line (/proc/<pid>/cmdline), and neither process prints it, even with --trace', { skip: NO_PROC ? 'no /proc/<pid>/cmdline here' : false }, async () => {
-  await scoped(async ({ tmp, live, local }) => {
-    const secret = longSecret();
-    const serverFile = path.join(tmp, 'server-secret');
-    const clientFile = path.join(tmp, 'client-secret');
-    await fs.writeFile(serverFile, `${secret}\n`);
-    await fs.writeFile(clientFile, `${secret}\r\n`);
-    const server = await startServer(['--secret-file', serverFile, '--trace'], {}, live, false);
-    const client = startCli(clientArgs(server, local.port, ['--secret-file', clientFile, '--trace']), {}, live);
-    await assertForwards(client, server, local.port, 7);
+test(
+  'a secret given by file is not on the command line (/proc/<pid>/cmdline), and neither process prints it, even with --trace',
+  { skip: NO_PROC ? 'no /proc/<pid>/cmdline here' : false },
+  async () => {
+    await scoped(async ({ tmp, live, local }) => {
+      const secret = longSecret();
+      const serverFile = path.join(tmp, 'server-secret');
+      const clientFile = path.join(tmp, 'client-secret');
+      await fs.writeFile(serverFile, `${secret}\n`);
+      await fs.writeFile(clientFile, `${secret}\r\n`);
+      const server = await startServer(['--secret-file', serverFile, '--trace'], {}, live, false);
+      const client = startCli(clientArgs(server, local.port, ['--secret-file', clientFile, '--trace']), {}, live);
+      await assertForwards(client, server, local.port, 7);
 
-    for (const [who, cli, file] of [['server', server.cli, serverFile], ['client', client, clientFile]] as const) {
-      assert.ok(cli.child.pid !== undefined, `${who} has a pid`);
-      const cmdline = (await fs.readFile(`/proc/${cli.child.pid}/cmdline`, 'utf8')).split('\0');
-      assert.ok(cmdline.includes('--secret-file') && cmdline.includes(file), `${who} cmdline names the file: ${cmdline.join(' ')}`);
-      assert.ok(!cmdline.some((arg) => arg.includes(secret)), `${who} cmdline does not hold the secret`);
-    }
+      for (const [who, cli, file] of [
+        ['server', server.cli, serverFile],
+        ['client', client, clientFile],
+      ] as const) {
+        assert.ok(cli.child.pid !== undefined, `${who} has a pid`);
+        const cmdline = (await fs.readFile(`/proc/${cli.child.pid}/cmdline`, 'utf8')).split('\0');
+        assert.ok(
+          cmdline.includes('--secret-file') && cmdline.includes(file),
+          `${who} cmdline names the file: ${cmdline.join(' ')}`,
+        );
+        assert.ok(!cmdline.some((arg) => arg.includes(secret)), `${who} cmdline does not hold the secret`);
+      }
 
-    assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
-    assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
-    // The trace did show the handshake (so there was something to look at).
-    assert.match(client.stderr, /^\[client\] control\S* +-> PROOF <hidden>$/m);
-    assert.match(server.cli.stderr, /^\[server\] data#\d+ +<- ID \S+ <hidden>$/m);
-    for (const [who, text] of [['server stdout', server.cli.stdout], ['server stderr', server.cli.stderr], ['client stdout', client.stdout], ['client stderr', client.stderr]] as const) {
-      assert.ok(!text.includes(secret), `the secret is not in the ${who}`);
-    }
-  });
-});
+      assert.deepEqual(await interrupt(client, 'the client'), { code: 0, signal: null });
+      assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
+      // The trace did show the handshake (so there was something to look at).
+      assert.match(client.stderr, /^\[client\] control\S* +-> PROOF <hidden>$/m);
+      assert.match(server.cli.stderr, /^\[server\] data#\d+ +<- ID \S+ <hidden>$/m);
+      for (const [who, text] of [
+        ['server stdout', server.cli.stdout],
+        ['server stderr', server.cli.stderr],
+        ['client stdout', client.stdout],
+        ['client stderr', client.stderr],
+      ] as const) {
+        assert.ok(!text.includes(secret), `the secret is not in the ${who}`);
+      }
+    });
+  },
+);
 
 // ---------------------------------------------------------------------------------------
 // --tls-name (here through BURROW_TLS_NAME, the same code path as the flag past yargs).
@@ -381,13 +500,26 @@ test('server --tls with BURROW_TLS_NAME: the certificate names relay.test and 20
     const certFile = path.join(dir, 'tls-cert.pem');
     const created = `burrow: created a self-signed TLS certificate in ${dir}`;
 
-    const first = await startServer(['--tls-dir', dir], { BURROW_TLS: '1', BURROW_TLS_NAME: 'relay.test,203.0.113.7' }, live, true);
+    const first = await startServer(
+      ['--tls-dir', dir],
+      { BURROW_TLS: '1', BURROW_TLS_NAME: 'relay.test,203.0.113.7' },
+      live,
+      true,
+    );
     const firstPem = await fs.readFile(certFile, 'utf8');
     const cert = new X509Certificate(firstPem);
     assert.equal(first.fingerprint, cert.fingerprint256);
-    assert.equal(cert.subjectAltName, 'DNS:relay.test, IP Address:203.0.113.7, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
+    assert.equal(
+      cert.subjectAltName,
+      'DNS:relay.test, IP Address:203.0.113.7, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1',
+    );
     if (first.names !== undefined) assert.deepEqual(first.names, ['relay.test', '203.0.113.7', ...DEFAULT_NAMES]);
-    await waitForOutput(first.cli, 'stderr', /^burrow: created a self-signed TLS certificate in /m, 'the "created" line');
+    await waitForOutput(
+      first.cli,
+      'stderr',
+      /^burrow: created a self-signed TLS certificate in /m,
+      'the "created" line',
+    );
     // 127.0.0.1 is still named, so a client trusting the file connects by it.
     const client = startCli(clientArgs(first, local.port, ['--tls-ca', certFile]), {}, live);
     await assertForwards(client, first, local.port, 31);
@@ -406,14 +538,17 @@ test('server --tls with BURROW_TLS_NAME: the certificate names relay.test and 20
     // kept beside it under a name of its own, which the notice gives.
     const third = await startServer(['--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'other.test' }, live, true);
     assert.notEqual(third.fingerprint, first.fingerprint);
-    if (third.names !== undefined) assert.deepEqual(third.names, ['relay.test', '203.0.113.7', 'other.test', ...DEFAULT_NAMES]);
+    if (third.names !== undefined)
+      assert.deepEqual(third.names, ['relay.test', '203.0.113.7', 'other.test', ...DEFAULT_NAMES]);
     const thirdCert = new X509Certificate(await fs.readFile(certFile));
     assert.equal(thirdCert.fingerprint256, third.fingerprint);
     assert.equal(thirdCert.checkHost('other.test'), 'other.test');
     assert.equal(thirdCert.checkHost('relay.test'), 'relay.test');
     assert.equal(thirdCert.checkIP('203.0.113.7'), '203.0.113.7');
     const files = (await fs.readdir(dir)).sort();
-    const suffix = files.map((file) => /^tls-cert\.pem\.old-(.+)$/.exec(file)?.[1]).find((found) => found !== undefined);
+    const suffix = files
+      .map((file) => /^tls-cert\.pem\.old-(.+)$/.exec(file)?.[1])
+      .find((found) => found !== undefined);
     assert.ok(suffix !== undefined, files.join(' '));
     assert.deepEqual(files, ['tls-cert.pem', `tls-cert.pem.old-${suffix}`, 'tls-key.pem', `tls-key.pem.old-${suffix}`]);
     assert.equal(await fs.readFile(`${certFile}.old-${suffix}`, 'utf8'), firstPem);
@@ -456,11 +591,30 @@ test('usage errors exit 2: a BURROW_TLS_NAME that is no host name or address, an
   const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
   await scoped(async ({ tmp }) => {
     const dir = path.join(tmp, 'tls');
-    assertUsage(await runCli(['server', ...safe, '--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.test,*.example.com' }), 'BURROW_TLS_NAME', '"*.example.com"', 'not a host name');
-    assertUsage(await runCli(['server', ...safe, '--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.example.com:7835' }), 'BURROW_TLS_NAME', '"relay.example.com:7835"');
-    assertUsage(await runCli(['server', ...safe], { BURROW_TLS_CERT: 'c.pem', BURROW_TLS_KEY: 'k.pem', BURROW_TLS_NAME: 'relay.test' }), 'BURROW_TLS_NAME', 'BURROW_TLS_CERT');
+    assertUsage(
+      await runCli(['server', ...safe, '--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.test,*.example.com' }),
+      'BURROW_TLS_NAME',
+      '"*.example.com"',
+      'not a host name',
+    );
+    assertUsage(
+      await runCli(['server', ...safe, '--tls', '--tls-dir', dir], { BURROW_TLS_NAME: 'relay.example.com:7835' }),
+      'BURROW_TLS_NAME',
+      '"relay.example.com:7835"',
+    );
+    assertUsage(
+      await runCli(['server', ...safe], {
+        BURROW_TLS_CERT: 'c.pem',
+        BURROW_TLS_KEY: 'k.pem',
+        BURROW_TLS_NAME: 'relay.test',
+      }),
+      'BURROW_TLS_NAME',
+      'BURROW_TLS_CERT',
+    );
     // The flags win over the variable: the missing file is the error, not BURROW_TLS_NAME.
-    const ignored = await runCli(['server', ...safe, '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], { BURROW_TLS_NAME: 'relay.test' });
+    const ignored = await runCli(['server', ...safe, '--tls-cert', 'c.pem', '--tls-key', 'k.pem'], {
+      BURROW_TLS_NAME: 'relay.test',
+    });
     assertUsage(ignored, '--tls-cert', 'cannot read c.pem');
     assert.ok(!ignored.stderr.includes('BURROW_TLS_NAME'), ignored.stderr);
     assert.ok(!existsSync(dir), 'no certificate was made');
@@ -473,18 +627,40 @@ async function serverHasTlsNameFlag(): Promise<boolean> {
   return help.stdout.includes('--tls-name');
 }
 
-test('server --tls-name, repeated and comma-separated: the certificate names them; a bad name, or one with --tls-cert, exits 2', { skip: !(await serverHasTlsNameFlag()) && 'cli/command.ts does not declare --tls-name yet' }, async () => {
-  const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
-  await scoped(async ({ tmp, live }) => {
-    const dir = path.join(tmp, 'tls');
-    const server = await startServer(['--tls', '--tls-dir', dir, '--tls-name', 'Relay.Test', '--tls-name', '203.0.113.7,2001:db8::7'], {}, live, true);
-    const cert = new X509Certificate(await fs.readFile(path.join(dir, 'tls-cert.pem')));
-    assert.equal(server.fingerprint, cert.fingerprint256);
-    assert.equal(cert.subjectAltName, 'DNS:relay.test, IP Address:203.0.113.7, IP Address:2001:DB8:0:0:0:0:0:7, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
-    if (server.names !== undefined) assert.deepEqual(server.names, ['relay.test', '203.0.113.7', '2001:db8::7', ...DEFAULT_NAMES]);
-    assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
+test(
+  'server --tls-name, repeated and comma-separated: the certificate names them; a bad name, or one with --tls-cert, exits 2',
+  { skip: !(await serverHasTlsNameFlag()) && 'cli/command.ts does not declare --tls-name yet' },
+  async () => {
+    const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
+    await scoped(async ({ tmp, live }) => {
+      const dir = path.join(tmp, 'tls');
+      const server = await startServer(
+        ['--tls', '--tls-dir', dir, '--tls-name', 'Relay.Test', '--tls-name', '203.0.113.7,2001:db8::7'],
+        {},
+        live,
+        true,
+      );
+      const cert = new X509Certificate(await fs.readFile(path.join(dir, 'tls-cert.pem')));
+      assert.equal(server.fingerprint, cert.fingerprint256);
+      assert.equal(
+        cert.subjectAltName,
+        'DNS:relay.test, IP Address:203.0.113.7, IP Address:2001:DB8:0:0:0:0:0:7, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1',
+      );
+      if (server.names !== undefined)
+        assert.deepEqual(server.names, ['relay.test', '203.0.113.7', '2001:db8::7', ...DEFAULT_NAMES]);
+      assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
 
-    assertUsage(await runCli(['server', ...safe, '--tls', '--tls-dir', dir, '--tls-name', 'relay_1.test']), '--tls-name', '"relay_1.test"', 'not a host name');
-    assertUsage(await runCli(['server', ...safe, '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-name', 'relay.test']), '--tls-name', '--tls-cert');
-  });
-});
+      assertUsage(
+        await runCli(['server', ...safe, '--tls', '--tls-dir', dir, '--tls-name', 'relay_1.test']),
+        '--tls-name',
+        '"relay_1.test"',
+        'not a host name',
+      );
+      assertUsage(
+        await runCli(['server', ...safe, '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-name', 'relay.test']),
+        '--tls-name',
+        '--tls-cert',
+      );
+    });
+  },
+);

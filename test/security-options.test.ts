@@ -7,7 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { envName, UsageError, type Env, type RawArgs } from '../cli/options.ts';
-import { loadClientTls, loadSecret, loadServerTls, resolveClientSecurity, resolveServerSecurity, SHORT_SECRET } from '../cli/security.ts';
+import {
+  loadClientTls,
+  loadSecret,
+  loadServerTls,
+  resolveClientSecurity,
+  resolveServerSecurity,
+  SHORT_SECRET,
+} from '../cli/security.ts';
 import { throttled } from '../cli/throttle.ts';
 import { defaultTlsDir } from '../server/self-signed-cert.ts';
 import { fingerprintOf } from '../shared/fingerprint.ts';
@@ -25,7 +32,11 @@ async function rejectsUsage(promise: Promise<unknown>, ...parts: string[]): Prom
 
 function checkUsageError(error: unknown, parts: string[]): true {
   assert.ok(error instanceof UsageError, `expected a UsageError, got ${String(error)}`);
-  for (const part of parts) assert.ok(error.message.includes(part), `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(part)}`);
+  for (const part of parts)
+    assert.ok(
+      error.message.includes(part),
+      `message ${JSON.stringify(error.message)} should mention ${JSON.stringify(part)}`,
+    );
   assert.ok(!error.message.includes('\n'), 'a usage error is one line');
   return true;
 }
@@ -47,7 +58,9 @@ const server = (args: RawArgs, env: Env = {}) => resolveServerSecurity(args, { .
 const client = (args: RawArgs, env: Env = {}) => resolveClientSecurity(args, { ...BASE_ENV, ...env });
 
 // A fingerprint (not of any certificate here) in every spelling a user might paste.
-const CANONICAL = Array.from({ length: 32 }, (_, i) => ((i * 53 + 7) % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
+const CANONICAL = Array.from({ length: 32 }, (_, i) =>
+  ((i * 53 + 7) % 256).toString(16).padStart(2, '0').toUpperCase(),
+).join(':');
 const BARE = CANONICAL.replaceAll(':', '');
 
 // ---- resolveServerSecurity / resolveClientSecurity: the secret ----
@@ -56,24 +69,40 @@ test('nothing given: no secret and no TLS, on either side', () => {
   assert.deepEqual(server({}), { secret: undefined, tls: undefined });
   assert.deepEqual(client({}), { secret: undefined, tls: undefined });
   // Unrelated variables change nothing; an empty variable counts as unset.
-  assert.deepEqual(server({}, { BURROW_SECRET: '', BURROW_SECRET_FILE: '', BURROW_TLS: '', BURROW_TLS_DIR: '' }), { secret: undefined, tls: undefined });
-  assert.deepEqual(client({}, { BURROW_SECRET: '', BURROW_TLS: '', BURROW_TLS_CA: '' }), { secret: undefined, tls: undefined });
+  assert.deepEqual(server({}, { BURROW_SECRET: '', BURROW_SECRET_FILE: '', BURROW_TLS: '', BURROW_TLS_DIR: '' }), {
+    secret: undefined,
+    tls: undefined,
+  });
+  assert.deepEqual(client({}, { BURROW_SECRET: '', BURROW_TLS: '', BURROW_TLS_CA: '' }), {
+    secret: undefined,
+    tls: undefined,
+  });
 });
 
 test('the secret comes from --secret, BURROW_SECRET, --secret-file or BURROW_SECRET_FILE, with its source (both commands)', () => {
   for (const resolve of [server, client]) {
     assert.deepEqual(resolve({ secret: 's3cret' }).secret, { value: { text: 's3cret', source: '--secret' } });
-    assert.deepEqual(resolve({}, { BURROW_SECRET: 'from-env' }).secret, { value: { text: 'from-env', source: 'BURROW_SECRET' } });
-    assert.deepEqual(resolve({ 'secret-file': '/etc/burrow/secret' }).secret, { file: { text: '/etc/burrow/secret', source: '--secret-file' } });
-    assert.deepEqual(resolve({}, { BURROW_SECRET_FILE: '/run/secret' }).secret, { file: { text: '/run/secret', source: 'BURROW_SECRET_FILE' } });
+    assert.deepEqual(resolve({}, { BURROW_SECRET: 'from-env' }).secret, {
+      value: { text: 'from-env', source: 'BURROW_SECRET' },
+    });
+    assert.deepEqual(resolve({ 'secret-file': '/etc/burrow/secret' }).secret, {
+      file: { text: '/etc/burrow/secret', source: '--secret-file' },
+    });
+    assert.deepEqual(resolve({}, { BURROW_SECRET_FILE: '/run/secret' }).secret, {
+      file: { text: '/run/secret', source: 'BURROW_SECRET_FILE' },
+    });
   }
   assert.equal(envName('secret-file'), 'BURROW_SECRET_FILE');
 });
 
 test('a flag wins over its own variable: --secret over BURROW_SECRET, --secret-file over BURROW_SECRET_FILE', () => {
   for (const resolve of [server, client]) {
-    assert.deepEqual(resolve({ secret: 'flag' }, { BURROW_SECRET: 'env' }).secret, { value: { text: 'flag', source: '--secret' } });
-    assert.deepEqual(resolve({ 'secret-file': '/flag' }, { BURROW_SECRET_FILE: '/env' }).secret, { file: { text: '/flag', source: '--secret-file' } });
+    assert.deepEqual(resolve({ secret: 'flag' }, { BURROW_SECRET: 'env' }).secret, {
+      value: { text: 'flag', source: '--secret' },
+    });
+    assert.deepEqual(resolve({ 'secret-file': '/flag' }, { BURROW_SECRET_FILE: '/env' }).secret, {
+      file: { text: '/flag', source: '--secret-file' },
+    });
   }
 });
 
@@ -90,8 +119,12 @@ test('a secret and a secret file as two flags, or as two variables: a usage erro
 
 test('a secret and a secret file, one a flag and one a variable: the flag wins, the variable is ignored', () => {
   for (const resolve of [server, client]) {
-    assert.deepEqual(resolve({ secret: 'a' }, { BURROW_SECRET_FILE: '/f' }).secret, { value: { text: 'a', source: '--secret' } });
-    assert.deepEqual(resolve({ 'secret-file': '/f' }, { BURROW_SECRET: 'a' }).secret, { file: { text: '/f', source: '--secret-file' } });
+    assert.deepEqual(resolve({ secret: 'a' }, { BURROW_SECRET_FILE: '/f' }).secret, {
+      value: { text: 'a', source: '--secret' },
+    });
+    assert.deepEqual(resolve({ 'secret-file': '/f' }, { BURROW_SECRET: 'a' }).secret, {
+      file: { text: '/f', source: '--secret-file' },
+    });
     // An empty flag is still an error, not a fall back to the variable.
     assertUsageError(() => resolve({ secret: '' }, { BURROW_SECRET_FILE: '/f' }), '--secret', 'empty');
   }
@@ -112,7 +145,9 @@ test('server --tls alone: a self-signed certificate in defaultTlsDir(env)', () =
   assert.deepEqual(server({ tls: true }), { secret: undefined, tls: { selfSignedDir: expected } });
   // Another config home, another directory: the env given is the one used.
   const other = path.join(os.tmpdir(), 'burrow-xdg-other');
-  assert.deepEqual(resolveServerSecurity({ tls: true }, { XDG_CONFIG_HOME: other }).tls, { selfSignedDir: path.join(other, 'burrow') });
+  assert.deepEqual(resolveServerSecurity({ tls: true }, { XDG_CONFIG_HOME: other }).tls, {
+    selfSignedDir: path.join(other, 'burrow'),
+  });
   // --no-tls (false) is no TLS, even with BURROW_TLS on: the flag wins.
   assert.deepEqual(server({ tls: false }, { BURROW_TLS: '1' }).tls, undefined);
 });
@@ -151,17 +186,37 @@ test('server --tls-cert without --tls-key, or the reverse: a usage error naming 
 });
 
 test('server --tls-cert + --tls-key + --tls-dir as flags, or all as variables: a usage error (the directory would be ignored)', () => {
-  assertUsageError(() => server({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem', 'tls-dir': '/d' }), '--tls-dir', '--tls-cert', '--tls-key');
-  assertUsageError(() => server({}, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' }), 'BURROW_TLS_DIR', 'BURROW_TLS_CERT', 'BURROW_TLS_KEY');
+  assertUsageError(
+    () => server({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem', 'tls-dir': '/d' }),
+    '--tls-dir',
+    '--tls-cert',
+    '--tls-key',
+  );
+  assertUsageError(
+    () => server({}, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' }),
+    'BURROW_TLS_DIR',
+    'BURROW_TLS_CERT',
+    'BURROW_TLS_KEY',
+  );
   // One file as a flag makes the pair a flag: a --tls-dir beside it is two flags.
-  assertUsageError(() => server({ 'tls-cert': '/c.pem', 'tls-dir': '/d' }, { BURROW_TLS_KEY: '/k.pem' }), '--tls-dir', '--tls-cert', 'BURROW_TLS_KEY');
+  assertUsageError(
+    () => server({ 'tls-cert': '/c.pem', 'tls-dir': '/d' }, { BURROW_TLS_KEY: '/k.pem' }),
+    '--tls-dir',
+    '--tls-cert',
+    'BURROW_TLS_KEY',
+  );
 });
 
 test('server --tls-cert/--tls-key and --tls-dir, one side flags and the other variables: the flags win', () => {
   const files = { cert: { text: '/c.pem', source: '--tls-cert' }, key: { text: '/k.pem', source: '--tls-key' } };
   assert.deepEqual(server({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem' }, { BURROW_TLS_DIR: '/d' }).tls, files);
-  assert.deepEqual(server({ 'tls-cert': '/c.pem' }, { BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' }).tls, { cert: files.cert, key: { text: '/k.pem', source: 'BURROW_TLS_KEY' } });
-  assert.deepEqual(server({ 'tls-dir': '/d' }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem' }).tls, { selfSignedDir: '/d' });
+  assert.deepEqual(server({ 'tls-cert': '/c.pem' }, { BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' }).tls, {
+    cert: files.cert,
+    key: { text: '/k.pem', source: 'BURROW_TLS_KEY' },
+  });
+  assert.deepEqual(server({ 'tls-dir': '/d' }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem' }).tls, {
+    selfSignedDir: '/d',
+  });
 });
 
 test('server --tls-client-ca needs TLS: alone it is a usage error; with --tls, --tls-dir or the files it is kept', () => {
@@ -169,7 +224,10 @@ test('server --tls-client-ca needs TLS: alone it is a usage error; with --tls, -
   assertUsageError(() => server({}, { BURROW_TLS_CLIENT_CA: '/ca.pem' }), '--tls-client-ca');
   assertUsageError(() => server({ 'tls-client-ca': '/ca.pem' }, { BURROW_TLS: '0' }), '--tls-client-ca');
   const clientCa = { text: '/ca.pem', source: '--tls-client-ca' };
-  assert.deepEqual(server({ tls: true, 'tls-client-ca': '/ca.pem' }).tls, { selfSignedDir: path.join(XDG, 'burrow'), clientCa });
+  assert.deepEqual(server({ tls: true, 'tls-client-ca': '/ca.pem' }).tls, {
+    selfSignedDir: path.join(XDG, 'burrow'),
+    clientCa,
+  });
   assert.deepEqual(server({ 'tls-dir': '/d', 'tls-client-ca': '/ca.pem' }).tls, { selfSignedDir: '/d', clientCa });
   assert.deepEqual(server({ 'tls-cert': '/c', 'tls-key': '/k', 'tls-client-ca': '/ca.pem' }).tls, {
     cert: { text: '/c', source: '--tls-cert' },
@@ -203,16 +261,33 @@ test('client --tls-ca, --tls-fingerprint, --tls-client-cert + --tls-client-key e
     key: { text: '/me.key', source: '--tls-client-key' },
   });
   // All of them at once, with --tls too.
-  assert.deepEqual(client({ tls: true, 'tls-ca': '/ca.pem', 'tls-fingerprint': BARE, 'tls-client-cert': '/me.pem', 'tls-client-key': '/me.key' }).tls, {
-    ca: { text: '/ca.pem', source: '--tls-ca' },
-    fingerprint: CANONICAL,
-    cert: { text: '/me.pem', source: '--tls-client-cert' },
-    key: { text: '/me.key', source: '--tls-client-key' },
-  });
+  assert.deepEqual(
+    client({
+      tls: true,
+      'tls-ca': '/ca.pem',
+      'tls-fingerprint': BARE,
+      'tls-client-cert': '/me.pem',
+      'tls-client-key': '/me.key',
+    }).tls,
+    {
+      ca: { text: '/ca.pem', source: '--tls-ca' },
+      fingerprint: CANONICAL,
+      cert: { text: '/me.pem', source: '--tls-client-cert' },
+      key: { text: '/me.key', source: '--tls-client-key' },
+    },
+  );
 });
 
 test('client --tls-fingerprint in any accepted form is normalised to AB:CD:...', () => {
-  const forms = [CANONICAL, CANONICAL.toLowerCase(), BARE, BARE.toLowerCase(), `sha256:${CANONICAL}`, `SHA256:${BARE.toLowerCase()}`, `  ${CANONICAL}\n`];
+  const forms = [
+    CANONICAL,
+    CANONICAL.toLowerCase(),
+    BARE,
+    BARE.toLowerCase(),
+    `sha256:${CANONICAL}`,
+    `SHA256:${BARE.toLowerCase()}`,
+    `  ${CANONICAL}\n`,
+  ];
   for (const form of forms) {
     assert.deepEqual(client({ 'tls-fingerprint': form }).tls, { fingerprint: CANONICAL }, JSON.stringify(form));
   }
@@ -226,7 +301,11 @@ test('client: a bad fingerprint is a usage error naming its source and quoting i
 });
 
 test('client --tls-client-cert without --tls-client-key, or the reverse: a usage error naming both', () => {
-  for (const args of [{ 'tls-client-cert': '/me.pem' }, { 'tls-client-key': '/me.key' }, { tls: true, 'tls-ca': '/ca.pem', 'tls-client-cert': '/me.pem' }]) {
+  for (const args of [
+    { 'tls-client-cert': '/me.pem' },
+    { 'tls-client-key': '/me.key' },
+    { tls: true, 'tls-ca': '/ca.pem', 'tls-client-cert': '/me.pem' },
+  ]) {
     assertUsageError(() => client(args), '--tls-client-cert', '--tls-client-key');
   }
 });
@@ -257,18 +336,30 @@ test("loadSecret: a file's one trailing newline (LF or CRLF) is dropped; leading
     for (const [i, [content, expected]] of cases.entries()) {
       const file = path.join(dir, `secret-${i}`);
       await fs.writeFile(file, content);
-      assert.equal(await loadSecret({ file: { text: file, source: '--secret-file' } }), expected, JSON.stringify(content));
+      assert.equal(
+        await loadSecret({ file: { text: file, source: '--secret-file' } }),
+        expected,
+        JSON.stringify(content),
+      );
     }
   });
 });
 
 test('loadSecret: an empty file (or one with just a newline) is a usage error naming the source and the path', async () => {
   await withTempDir(async (dir) => {
-    for (const [name, content] of [['empty', ''], ['newline', '\n'], ['crlf', '\r\n']] as const) {
+    for (const [name, content] of [
+      ['empty', ''],
+      ['newline', '\n'],
+      ['crlf', '\r\n'],
+    ] as const) {
       const file = path.join(dir, name);
       await fs.writeFile(file, content);
       await rejectsUsage(loadSecret({ file: { text: file, source: '--secret-file' } }), '--secret-file', file, 'empty');
-      await rejectsUsage(loadSecret({ file: { text: file, source: 'BURROW_SECRET_FILE' } }), 'BURROW_SECRET_FILE', file);
+      await rejectsUsage(
+        loadSecret({ file: { text: file, source: 'BURROW_SECRET_FILE' } }),
+        'BURROW_SECRET_FILE',
+        file,
+      );
     }
   });
 });
@@ -277,7 +368,11 @@ test('loadSecret: a missing file (or a directory) is a usage error naming the fl
   await withTempDir(async (dir) => {
     const missing = path.join(dir, 'no-such-secret');
     await rejectsUsage(loadSecret({ file: { text: missing, source: '--secret-file' } }), '--secret-file', missing);
-    await rejectsUsage(loadSecret({ file: { text: missing, source: 'BURROW_SECRET_FILE' } }), 'BURROW_SECRET_FILE', missing);
+    await rejectsUsage(
+      loadSecret({ file: { text: missing, source: 'BURROW_SECRET_FILE' } }),
+      'BURROW_SECRET_FILE',
+      missing,
+    );
     await rejectsUsage(loadSecret({ file: { text: dir, source: '--secret-file' } }), '--secret-file', dir);
   });
 });
@@ -288,15 +383,22 @@ test('SHORT_SECRET is 16: the design warns below 16 characters', () => {
 
 // ---- loadServerTls / loadClientTls ----
 
-test('loadServerTls: nothing → undefined; --tls-cert/--tls-key files are read, the fingerprint is the certificate\'s', async () => {
+test("loadServerTls: nothing → undefined; --tls-cert/--tls-key files are read, the fingerprint is the certificate's", async () => {
   assert.equal(await loadServerTls(undefined), undefined);
   const certs = await testCerts();
   await withTempDir(async (dir) => {
-    const [cert, key, ca] = [path.join(dir, 'server.pem'), path.join(dir, 'server.key'), path.join(dir, 'client-ca.pem')];
+    const [cert, key, ca] = [
+      path.join(dir, 'server.pem'),
+      path.join(dir, 'server.key'),
+      path.join(dir, 'client-ca.pem'),
+    ];
     await fs.writeFile(cert, certs.server.cert);
     await fs.writeFile(key, certs.server.key);
     await fs.writeFile(ca, certs.clientCa.cert);
-    const loaded = await loadServerTls({ cert: { text: cert, source: '--tls-cert' }, key: { text: key, source: '--tls-key' } });
+    const loaded = await loadServerTls({
+      cert: { text: cert, source: '--tls-cert' },
+      key: { text: key, source: '--tls-key' },
+    });
     assert.ok(loaded);
     assert.equal(loaded.fingerprint, certs.server.fingerprint);
     assert.equal(loaded.fingerprint, fingerprintOf(certs.server.cert));
@@ -317,15 +419,40 @@ test('loadServerTls: nothing → undefined; --tls-cert/--tls-key files are read,
 test('loadServerTls: a certificate file that is not PEM, or a missing file, is a usage error naming the flag and the path', async () => {
   const certs = await testCerts();
   await withTempDir(async (dir) => {
-    const [junk, key, missing] = [path.join(dir, 'junk.pem'), path.join(dir, 'server.key'), path.join(dir, 'missing.pem')];
+    const [junk, key, missing] = [
+      path.join(dir, 'junk.pem'),
+      path.join(dir, 'server.key'),
+      path.join(dir, 'missing.pem'),
+    ];
     await fs.writeFile(junk, 'this is not a certificate\n');
     await fs.writeFile(key, certs.server.key);
-    await rejectsUsage(loadServerTls({ cert: { text: junk, source: '--tls-cert' }, key: { text: key, source: '--tls-key' } }), '--tls-cert', junk, 'not a PEM certificate');
+    await rejectsUsage(
+      loadServerTls({ cert: { text: junk, source: '--tls-cert' }, key: { text: key, source: '--tls-key' } }),
+      '--tls-cert',
+      junk,
+      'not a PEM certificate',
+    );
     // The key in place of the certificate is not a certificate either.
-    await rejectsUsage(loadServerTls({ cert: { text: key, source: 'BURROW_TLS_CERT' }, key: { text: key, source: 'BURROW_TLS_KEY' } }), 'BURROW_TLS_CERT', key);
-    await rejectsUsage(loadServerTls({ cert: { text: missing, source: '--tls-cert' }, key: { text: key, source: '--tls-key' } }), '--tls-cert', missing);
-    await rejectsUsage(loadServerTls({ cert: { text: junk, source: '--tls-cert' }, key: { text: missing, source: '--tls-key' } }), '--tls-key', missing);
-    await rejectsUsage(loadServerTls({ selfSignedDir: dir, clientCa: { text: missing, source: '--tls-client-ca' } }), '--tls-client-ca', missing);
+    await rejectsUsage(
+      loadServerTls({ cert: { text: key, source: 'BURROW_TLS_CERT' }, key: { text: key, source: 'BURROW_TLS_KEY' } }),
+      'BURROW_TLS_CERT',
+      key,
+    );
+    await rejectsUsage(
+      loadServerTls({ cert: { text: missing, source: '--tls-cert' }, key: { text: key, source: '--tls-key' } }),
+      '--tls-cert',
+      missing,
+    );
+    await rejectsUsage(
+      loadServerTls({ cert: { text: junk, source: '--tls-cert' }, key: { text: missing, source: '--tls-key' } }),
+      '--tls-key',
+      missing,
+    );
+    await rejectsUsage(
+      loadServerTls({ selfSignedDir: dir, clientCa: { text: missing, source: '--tls-client-ca' } }),
+      '--tls-client-ca',
+      missing,
+    );
   });
 });
 
@@ -349,7 +476,9 @@ test('loadClientTls: nothing → undefined; {} → system CAs; the CA and our ce
   assert.deepEqual(await loadClientTls({}), { ca: undefined, cert: undefined, key: undefined, fingerprint: undefined });
   const certs = await testCerts();
   await withTempDir(async (dir) => {
-    const [ca, cert, key, missing] = ['ca.pem', 'client.pem', 'client.key', 'missing.pem'].map((name) => path.join(dir, name)) as [string, string, string, string];
+    const [ca, cert, key, missing] = ['ca.pem', 'client.pem', 'client.key', 'missing.pem'].map((name) =>
+      path.join(dir, name),
+    ) as [string, string, string, string];
     await fs.writeFile(ca, certs.ca.cert);
     await fs.writeFile(cert, certs.client.cert);
     await fs.writeFile(key, certs.client.key);
@@ -364,17 +493,32 @@ test('loadClientTls: nothing → undefined; {} → system CAs; the CA and our ce
     assert.equal(loaded?.key?.toString(), certs.client.key);
     assert.equal(loaded?.fingerprint, certs.server.fingerprint);
     await rejectsUsage(loadClientTls({ ca: { text: missing, source: '--tls-ca' } }), '--tls-ca', missing);
-    await rejectsUsage(loadClientTls({ cert: { text: cert, source: '--tls-client-cert' }, key: { text: missing, source: 'BURROW_TLS_CLIENT_KEY' } }), 'BURROW_TLS_CLIENT_KEY', missing);
+    await rejectsUsage(
+      loadClientTls({
+        cert: { text: cert, source: '--tls-client-cert' },
+        key: { text: missing, source: 'BURROW_TLS_CLIENT_KEY' },
+      }),
+      'BURROW_TLS_CLIENT_KEY',
+      missing,
+    );
   });
 });
 
 // ---- throttled ----
 
 /** A throttled printer with a clock the test moves, and everything it printed. */
-function throttleRig(limit: number, windowMs: number): { say(line: string): void; printed: string[]; setTime(ms: number): void } {
+function throttleRig(
+  limit: number,
+  windowMs: number,
+): { say(line: string): void; printed: string[]; setTime(ms: number): void } {
   let time = 1_000_000;
   const printed: string[] = [];
-  const say = throttled((line) => printed.push(line), limit, windowMs, () => time);
+  const say = throttled(
+    (line) => printed.push(line),
+    limit,
+    windowMs,
+    () => time,
+  );
   return { say, printed, setTime: (ms) => void (time = 1_000_000 + ms) };
 }
 
@@ -384,7 +528,12 @@ test('throttled: the first `limit` lines of a window go out, then one "counted, 
     rig.setTime(i * 1_000); // all within the first minute
     rig.say(`line ${i}`);
   }
-  assert.deepEqual(rig.printed, ['line 1', 'line 2', 'line 3', '(more of these in the next 60 s are counted, not shown)']);
+  assert.deepEqual(rig.printed, [
+    'line 1',
+    'line 2',
+    'line 3',
+    '(more of these in the next 60 s are counted, not shown)',
+  ]);
 });
 
 test('throttled: the next window opens with "(N similar lines not shown)" and prints again', () => {
@@ -398,7 +547,12 @@ test('throttled: the next window opens with "(N similar lines not shown)" and pr
   rig.say('b1');
   rig.say('b2');
   rig.say('b3');
-  assert.deepEqual(rig.printed.slice(3), ['(5 similar lines not shown)', 'b1', 'b2', '(more of these in the next 10 s are counted, not shown)']);
+  assert.deepEqual(rig.printed.slice(3), [
+    '(5 similar lines not shown)',
+    'b1',
+    'b2',
+    '(more of these in the next 10 s are counted, not shown)',
+  ]);
 
   // One held line is singular; a window with nothing held says nothing extra.
   rig.setTime(25_000);
@@ -418,5 +572,10 @@ test('throttled: the window starts at the first line it sees, not at a fixed clo
   rig.say('x3');
   rig.setTime(1_500); // 1000 ms after x1: a new window
   rig.say('y1');
-  assert.deepEqual(rig.printed, ['x1', '(more of these in the next 1 s are counted, not shown)', '(2 similar lines not shown)', 'y1']);
+  assert.deepEqual(rig.printed, [
+    'x1',
+    '(more of these in the next 1 s are counted, not shown)',
+    '(2 similar lines not shown)',
+    'y1',
+  ]);
 });

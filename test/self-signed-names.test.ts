@@ -38,7 +38,10 @@ async function keptAside(dir: string): Promise<Map<string, { cert: string; key: 
   for (const suffix of suffixes) {
     const cert = await fs.readFile(path.join(dir, `tls-cert.pem.old-${suffix}`), 'utf8');
     const key = await fs.readFile(path.join(dir, `tls-key.pem.old-${suffix}`), 'utf8');
-    assert.ok(new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)), `the pair .old-${suffix} belongs together`);
+    assert.ok(
+      new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)),
+      `the pair .old-${suffix} belongs together`,
+    );
     pairs.set(suffix, { cert, key });
   }
   return pairs;
@@ -52,7 +55,11 @@ async function assertKeptAside(stored: StoredCertificate, old: StoredCertificate
   assert.deepEqual(replaced.missing, missing);
   assert.match(path.basename(replaced.certFile), ASIDE);
   assert.equal(path.dirname(replaced.certFile), path.dirname(old.certFile));
-  assert.equal(replaced.keyFile, replaced.certFile.replace('tls-cert.pem.old-', 'tls-key.pem.old-'), 'the pair shares a suffix');
+  assert.equal(
+    replaced.keyFile,
+    replaced.certFile.replace('tls-cert.pem.old-', 'tls-key.pem.old-'),
+    'the pair shares a suffix',
+  );
   assert.equal(await fs.readFile(replaced.certFile, 'utf8'), old.cert);
   assert.equal(await fs.readFile(replaced.keyFile, 'utf8'), old.key);
 }
@@ -69,7 +76,11 @@ test('plain --tls, then --tls-name relay.example.com, then --tls-name 203.0.113.
 
     const c = await loadOrCreateCertificate(dir, ['203.0.113.7']);
     assert.equal(c.created, true);
-    assert.deepEqual(c.names, ['relay.example.com', '203.0.113.7', ...DEFAULTS], 'the kept names, then the new one, then the defaults');
+    assert.deepEqual(
+      c.names,
+      ['relay.example.com', '203.0.113.7', ...DEFAULTS],
+      'the kept names, then the new one, then the defaults',
+    );
     const cert = new X509Certificate(c.cert);
     assert.equal(cert.checkHost('relay.example.com'), 'relay.example.com');
     assert.equal(cert.checkIP('203.0.113.7'), '203.0.113.7');
@@ -82,7 +93,11 @@ test('plain --tls, then --tls-name relay.example.com, then --tls-name 203.0.113.
     assert.equal(await fs.readFile(b.replaced.keyFile, 'utf8'), a.key);
     const aside = [...(await keptAside(dir)).values()].map((pair) => pair.cert).sort();
     assert.deepEqual(aside, [a.cert, b.cert].sort());
-    assert.deepEqual((await filesIn(dir)).filter((file) => !ASIDE.test(file)), ['tls-cert.pem', 'tls-key.pem'], 'no temporary file, no plain .old');
+    assert.deepEqual(
+      (await filesIn(dir)).filter((file) => !ASIDE.test(file)),
+      ['tls-cert.pem', 'tls-key.pem'],
+      'no temporary file, no plain .old',
+    );
 
     // Each name asked for before is still covered: C is kept for any of them.
     const { replaced: _c, ...kept } = c;
@@ -130,15 +145,30 @@ test(`replacements in the same millisecond each keep their own pair; at most ${K
       const aside = await keptAside(dir);
       assert.equal(aside.size, Math.min(round, KEPT_ASIDE), `after replacement ${round}`);
       // The newest replaced certificates, and no others.
-      const expected = made.slice(0, -1).slice(-KEPT_ASIDE).map((pair) => pair.cert);
-      assert.deepEqual([...aside.values()].map((pair) => pair.cert).sort(), expected.sort(), `after replacement ${round}`);
+      const expected = made
+        .slice(0, -1)
+        .slice(-KEPT_ASIDE)
+        .map((pair) => pair.cert);
+      assert.deepEqual(
+        [...aside.values()].map((pair) => pair.cert).sort(),
+        expected.sort(),
+        `after replacement ${round}`,
+      );
     }
     const last = made.at(-1);
-    assert.deepEqual(last?.names, [...Array.from({ length: rounds }, (_, i) => `name${i + 1}.test`), ...DEFAULTS], 'every name ever asked for');
+    assert.deepEqual(
+      last?.names,
+      [...Array.from({ length: rounds }, (_, i) => `name${i + 1}.test`), ...DEFAULTS],
+      'every name ever asked for',
+    );
     assert.equal(await fs.readFile(path.join(dir, 'tls-cert.pem.old'), 'utf8'), 'legacy cert');
     assert.equal(await fs.readFile(path.join(dir, 'tls-key.pem.old'), 'utf8'), 'legacy key');
     const others = (await filesIn(dir)).filter((file) => !ASIDE.test(file));
-    assert.deepEqual(others, ['tls-cert.pem', 'tls-cert.pem.old', 'tls-key.pem', 'tls-key.pem.old'], 'no temporary file left behind');
+    assert.deepEqual(
+      others,
+      ['tls-cert.pem', 'tls-cert.pem.old', 'tls-key.pem', 'tls-key.pem.old'],
+      'no temporary file left behind',
+    );
   });
 });
 
@@ -147,7 +177,11 @@ test('concurrent calls asking for different new names end with one certificate n
     const old = await loadOrCreateCertificate(dir, ['relay.test']);
     const asked = ['a.test', 'b.test', 'c.test'];
     const results = await Promise.all(asked.map((name) => loadOrCreateCertificate(dir, [name])));
-    for (const [i, result] of results.entries()) assert.ok(new X509Certificate(result.cert).checkHost(asked[i] ?? ''), `${asked[i]} is named by what its call got`);
+    for (const [i, result] of results.entries())
+      assert.ok(
+        new X509Certificate(result.cert).checkHost(asked[i] ?? ''),
+        `${asked[i]} is named by what its call got`,
+      );
     const final = await loadOrCreateCertificate(dir, ['relay.test', ...asked]);
     assert.equal(final.created, false, 'the last certificate made already names every name');
     assert.ok(final.names.includes('relay.test'));

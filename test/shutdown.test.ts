@@ -22,8 +22,19 @@ const LONG_MS = 60_000;
 const SHUTTING_DOWN = /^burrow: shutting down: .*$/m;
 
 /** A library client with one tunnel to `localPort` on a server's ports. */
-function clientOf(ports: { controlPort: number; dataPort: number }, localPort: number, more: Partial<ClientOptions> = {}): Promise<BurrowClient> {
-  return startClient({ tunnels: [{ localPort }], server: HOST, localHost: HOST, controlPort: ports.controlPort, dataPort: ports.dataPort, ...more });
+function clientOf(
+  ports: { controlPort: number; dataPort: number },
+  localPort: number,
+  more: Partial<ClientOptions> = {},
+): Promise<BurrowClient> {
+  return startClient({
+    tunnels: [{ localPort }],
+    server: HOST,
+    localHost: HOST,
+    controlPort: ports.controlPort,
+    dataPort: ports.dataPort,
+    ...more,
+  });
 }
 
 /** A joined visitor connection through an echo tunnel, and a way to push seeded chunks
@@ -78,7 +89,9 @@ type EchoRig = Awaited<ReturnType<typeof startEchoRig>>;
 /** Runs `body` once per way a server shutdown cuts a joined connection: 'deadline' (close()
  * with a 500 ms shutdown timeout) and 'destroy'; each time on a fresh echo rig (client without
  * reconnect, its warnings ignored) with one stream open through it. */
-async function eachServerCut(body: (mode: 'deadline' | 'destroy', rig: EchoRig, stream: Stream) => Promise<void>): Promise<void> {
+async function eachServerCut(
+  body: (mode: 'deadline' | 'destroy', rig: EchoRig, stream: Stream) => Promise<void>,
+): Promise<void> {
   for (const mode of ['deadline', 'destroy'] as const) {
     const rig = await startEchoRig({ shutdownTimeoutMs: mode === 'deadline' ? 500 : LONG_MS }, { reconnect: false });
     try {
@@ -95,14 +108,22 @@ const ZERO = { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports
 /** Whether `promise` has settled by the time a few turns of the event loop have passed. */
 async function settledYet(promise: Promise<unknown>): Promise<boolean> {
   let settled = false;
-  void promise.then(() => (settled = true), () => (settled = true));
+  void promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   for (let turn = 0; turn < 5; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
   return settled;
 }
 
 /** A hand-made server that answers the first EXPOSE with OK (and a lease) and otherwise only
  * reads: `readers` has one line reader per connection, in order; `close()` destroys them all. */
-async function fakeServer(): Promise<{ port: number; sockets: Set<net.Socket>; readers: LineReader[]; close(): Promise<void> }> {
+async function fakeServer(): Promise<{
+  port: number;
+  sockets: Set<net.Socket>;
+  readers: LineReader[];
+  close(): Promise<void>;
+}> {
   const sockets = new Set<net.Socket>();
   const readers: LineReader[] = [];
   const fake = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -172,7 +193,9 @@ async function serverProcessWithTransfer(live: Set<Cli>) {
 }
 
 /** Runs `body` with a `serverProcessWithTransfer`, then closes all of it and kills the child. */
-async function withServerProcess(body: (rig: Awaited<ReturnType<typeof serverProcessWithTransfer>>) => Promise<void>): Promise<void> {
+async function withServerProcess(
+  body: (rig: Awaited<ReturnType<typeof serverProcessWithTransfer>>) => Promise<void>,
+): Promise<void> {
   const live = new Set<Cli>();
   let rig: Awaited<ReturnType<typeof serverProcessWithTransfer>> | undefined;
   try {
@@ -194,7 +217,11 @@ test('SIGTERM to the server process during a transfer: new clients are refused a
     const lost = once(client, 'disconnected');
     server.child.kill('SIGTERM');
     await waitForOutput(server, 'stderr', SHUTTING_DOWN, 'the shutdown notice');
-    assert.equal(server.stderr, `${OPEN_RELAY_NOTICE}\n` + 'burrow: shutting down: told 1 client to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
+    assert.equal(
+      server.stderr,
+      `${OPEN_RELAY_NOTICE}\n` +
+        'burrow: shutting down: told 1 client to reconnect later; open connections get 10 s to finish (signal again to stop now)\n',
+    );
     // No new clients, no new visitors; the client was told (GOAWAY). It keeps its control
     // connection while its joined connection lasts (the heartbeat checks its FIN).
     await untilRefused(ports.controlPort);
@@ -211,7 +238,11 @@ test('SIGTERM to the server process during a transfer: new clients are refused a
 
     assert.deepEqual(await within(server.closed, CHILD_MS, 'the server to exit'), { code: 0, signal: null });
     assert.match(server.stdout, LISTENING);
-    assert.deepEqual(lines(server.stderr).map((line) => line.slice(0, 30)), [OPEN_RELAY_NOTICE.slice(0, 30), 'burrow: shutting down: told 1 '], `the notice and one shutdown line: ${server.stderr}`);
+    assert.deepEqual(
+      lines(server.stderr).map((line) => line.slice(0, 30)),
+      [OPEN_RELAY_NOTICE.slice(0, 30), 'burrow: shutting down: told 1 '],
+      `the notice and one shutdown line: ${server.stderr}`,
+    );
   });
 });
 
@@ -228,7 +259,11 @@ test('a second SIGTERM while a transfer is still open: the server process exits 
     // finished draining would have exited 0, one killed by the signal itself has no code.
     assert.deepEqual(await within(server.closed, CHILD_MS, 'the server to exit'), { code: 143, signal: null });
     await within(ending, 5_000, 'the visitor connection to end with the server');
-    assert.deepEqual(lines(server.stderr).map((line) => line.slice(0, 30)), [OPEN_RELAY_NOTICE.slice(0, 30), 'burrow: shutting down: told 1 '], `the notice and one shutdown line: ${server.stderr}`);
+    assert.deepEqual(
+      lines(server.stderr).map((line) => line.slice(0, 30)),
+      [OPEN_RELAY_NOTICE.slice(0, 30), 'burrow: shutting down: told 1 '],
+      `the notice and one shutdown line: ${server.stderr}`,
+    );
   });
 });
 
@@ -253,7 +288,10 @@ test('server.close(): GOAWAY then EOF to clients, new clients and visitors refus
     const waiting = net.connect({ host: HOST, port: rawPort });
     sockets.push(waiting);
     const waitingEnding = endingOf(waiting);
-    assert.match(await raw.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${rawPort} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${rawPort}$`));
+    assert.match(
+      await raw.reader.line(),
+      new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${rawPort} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${rawPort}$`),
+    );
     assert.equal(server.stats().pendingVisitors, 1);
 
     const closing = server.close();
@@ -262,8 +300,12 @@ test('server.close(): GOAWAY then EOF to clients, new clients and visitors refus
     // first); the client may close without one of its own.
     raw.socket.end();
     const after: string[] = [];
-    for (let line = await raw.reader.next(); line !== null && after.length < 10; line = await raw.reader.next()) after.push(line);
-    assert.deepEqual(after.filter((line) => line !== 'PING'), ['BYE']);
+    for (let line = await raw.reader.next(); line !== null && after.length < 10; line = await raw.reader.next())
+      after.push(line);
+    assert.deepEqual(
+      after.filter((line) => line !== 'PING'),
+      ['BYE'],
+    );
     assert.equal(await probe(server.controlPort), 'refused', 'no new clients');
     assert.equal(await probe(rawPort), 'refused', 'no new visitors');
     assert.equal(await probe(rig.publicPort), 'refused', 'no new visitors on the joined tunnel either');
@@ -370,7 +412,13 @@ test('the GOAWAY is on the wire: a raw server reads EXPOSE, then GOAWAY and BYE 
   const fake = await fakeServer();
   let client: BurrowClient | undefined;
   try {
-    client = await startClient({ tunnels: [{ localPort: 3000 }], server: HOST, controlPort: fake.port, dataPort: fake.port, heartbeatIntervalMs: LONG_MS });
+    client = await startClient({
+      tunnels: [{ localPort: 3000 }],
+      server: HOST,
+      controlPort: fake.port,
+      dataPort: fake.port,
+      heartbeatIntervalMs: LONG_MS,
+    });
     const closing = client.close();
     const reader = fake.readers[0];
     assert.ok(reader);
@@ -426,7 +474,12 @@ test('client.destroy() ends a joined connection at once, also during a close(); 
   for (const mode of ['destroy', 'close-then-destroy'] as const) {
     const rig = await startEchoRig({}, { shutdownTimeoutMs: LONG_MS });
     try {
-      const stream = await destroyDuringStream(rig.client, rig.publicPort, mode, 'destroy() returns the close in progress');
+      const stream = await destroyDuringStream(
+        rig.client,
+        rig.publicPort,
+        mode,
+        'destroy() returns the close in progress',
+      );
       stream.inbox.socket.destroy(); // let the server let go of the pair at once
       await untilEqual(() => rig.server.stats(), ZERO, 'the server to hold nothing');
       await within(rig.client.destroy(), 5_000, 'destroy() again');
@@ -457,7 +510,13 @@ test('client.close() with no joined connection resolves at once, even if the ser
   const fake = await fakeServer();
   let client: BurrowClient | undefined;
   try {
-    client = await startClient({ tunnels: [{ localPort: 3000 }], server: HOST, controlPort: fake.port, dataPort: fake.port, shutdownTimeoutMs: LONG_MS });
+    client = await startClient({
+      tunnels: [{ localPort: 3000 }],
+      server: HOST,
+      controlPort: fake.port,
+      dataPort: fake.port,
+      shutdownTimeoutMs: LONG_MS,
+    });
     await within(client.close(), 5_000, 'close() with no joined connection');
   } finally {
     await client?.destroy();

@@ -43,9 +43,15 @@ test('a data port nobody listens on fails the start at once, naming the port and
   const local = await listenLocal(echo);
   try {
     const wrong = await freePort();
-    const error = await rejectsWith(startClient(options(server.controlPort, local.port, { dataPort: wrong })), 'unreachable');
+    const error = await rejectsWith(
+      startClient(options(server.controlPort, local.port, { dataPort: wrong })),
+      'unreachable',
+    );
     assert.match(error.message, new RegExp(`data port at ${HOST}:${wrong}: connection refused`));
-    assert.match(error.message, /The control port answered, so check the data port you gave, or a firewall between us lets only the control port through/);
+    assert.match(
+      error.message,
+      /The control port answered, so check the data port you gave, or a firewall between us lets only the control port through/,
+    );
     await within(untilNoClients(server), 5_000, 'the server to see the client go');
   } finally {
     await server.close();
@@ -56,8 +62,15 @@ test('a data port nobody listens on fails the start at once, naming the port and
 test('control and data ports swapped: the start fails with wrong-port and says so, without retrying', async () => {
   const server = await serverOn();
   try {
-    const error = await rejectsWith(startClient({ ...options(server.dataPort, 1), dataPort: server.controlPort, reconnect: true }), 'refused', 'wrong-port');
-    assert.match(error.message, /is a burrow server's data port, not its control port: are the control and data ports swapped\?/);
+    const error = await rejectsWith(
+      startClient({ ...options(server.dataPort, 1), dataPort: server.controlPort, reconnect: true }),
+      'refused',
+      'wrong-port',
+    );
+    assert.match(
+      error.message,
+      /is a burrow server's data port, not its control port: are the control and data ports swapped\?/,
+    );
   } finally {
     await server.close();
   }
@@ -70,7 +83,10 @@ test('a control port that answers HTTP: the start fails saying it is a web serve
   try {
     const port = (web.address() as net.AddressInfo).port;
     const error = await rejectsWith(startClient(options(port, 1, { dataPort: port })), 'protocol');
-    assert.equal(error.message, `${HOST}:${port} answers HTTP, not burrow: it is a web server, not a burrow server's control port`);
+    assert.equal(
+      error.message,
+      `${HOST}:${port} answers HTTP, not burrow: it is a web server, not a burrow server's control port`,
+    );
   } finally {
     web.closeAllConnections();
     await new Promise<void>((resolve) => web.close(() => resolve()));
@@ -97,7 +113,12 @@ test('nothing listens on the local port yet: the tunnel opens, with one warning;
     await client.start();
     assert.equal(warnings.length, 1, warnings.map((w) => w.message).join('; '));
     assert.equal(warnings[0]?.code, 'local-unavailable');
-    assert.match(warnings[0]?.message ?? '', new RegExp(`^nothing listens on ${HOST}:${localPort} yet: visitors of tcp://${HOST}:\\d+ are reset until something does$`));
+    assert.match(
+      warnings[0]?.message ?? '',
+      new RegExp(
+        `^nothing listens on ${HOST}:${localPort} yet: visitors of tcp://${HOST}:\\d+ are reset until something does$`,
+      ),
+    );
     await client.close();
 
     // A service that serves a single connection (nc -l) is not used up by the check.
@@ -194,7 +215,9 @@ test('a relay behind a port forward names a data port we cannot reach: the clien
       const port = await freeRangeStart();
       try {
         forwards.push(await startTcpProxy(server.controlPort, { listen: { host: HOST, port }, targetHost: inside }));
-        forwards.push(await startTcpProxy(server.dataPort, { listen: { host: HOST, port: port + 1 }, targetHost: inside }));
+        forwards.push(
+          await startTcpProxy(server.dataPort, { listen: { host: HOST, port: port + 1 }, targetHost: inside }),
+        );
       } catch {
         for (const forward of forwards.splice(0)) await forward.close(); // taken meanwhile: again
       }
@@ -206,7 +229,9 @@ test('a relay behind a port forward names a data port we cannot reach: the clien
     client.on('warning', (warning: BurrowError) => warnings.push(warning.message));
     try {
       await client.start();
-      assert.deepEqual(warnings, [`the server names data port ${server.dataPort}, which does not answer here; ${data.port} does, so using it (behind a port forward? give --data-port ${data.port} to say so)`]);
+      assert.deepEqual(warnings, [
+        `the server names data port ${server.dataPort}, which does not answer here; ${data.port} does, so using it (behind a port forward? give --data-port ${data.port} to say so)`,
+      ]);
       const visitor = await openInbox(client.tunnels[0]?.publicPort ?? 0, inside);
       visitor.socket.write('through the forward');
       assert.equal((await visitor.take(19)).toString(), 'through the forward');

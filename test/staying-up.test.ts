@@ -7,12 +7,52 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer, type ClientOptions, type ServerOptions, type TraceEvent } from '../index.ts';
-import { CHILD_MS, FORWARDING, killAll, LISTENING, lines, OPEN_RELAY_NOTICE, startCli, waitForOutput, type Cli } from './child.ts';
-import { assertSameBytes, echo, HOST, listenLocal, nextEvent, pseudoRandomBytes, readAll, untilEqual, within } from './helpers.ts';
+import {
+  BurrowError,
+  startClient,
+  startServer,
+  type BurrowClient,
+  type BurrowServer,
+  type ClientOptions,
+  type ServerOptions,
+  type TraceEvent,
+} from '../index.ts';
+import {
+  CHILD_MS,
+  FORWARDING,
+  killAll,
+  LISTENING,
+  lines,
+  OPEN_RELAY_NOTICE,
+  startCli,
+  waitForOutput,
+  type Cli,
+} from './child.ts';
+import {
+  assertSameBytes,
+  echo,
+  HOST,
+  listenLocal,
+  nextEvent,
+  pseudoRandomBytes,
+  readAll,
+  untilEqual,
+  within,
+} from './helpers.ts';
 import { assertEchoes } from './healthy-tunnel.ts';
 import { startTcpProxy } from './tcp-proxy.ts';
-import { dialBack, errReason, freePort, freeRangeStart, holdPort, LineReader, openControl, rejectsWith, serverOn, type Raw } from './raw.ts';
+import {
+  dialBack,
+  errReason,
+  freePort,
+  freeRangeStart,
+  holdPort,
+  LineReader,
+  openControl,
+  rejectsWith,
+  serverOn,
+  type Raw,
+} from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
@@ -24,8 +64,22 @@ const noStack = (text: string): void => {
 };
 
 /** `burrow server` on fixed ports (a restart must find the same ones). */
-function startServerCli(ports: { control: number; data: number; range: string }, live: Set<Cli>, extra: string[] = []): Cli {
-  const args = ['server', '--bind', HOST, '--control-port', String(ports.control), '--data-port', String(ports.data), '--port-range', ports.range];
+function startServerCli(
+  ports: { control: number; data: number; range: string },
+  live: Set<Cli>,
+  extra: string[] = [],
+): Cli {
+  const args = [
+    'server',
+    '--bind',
+    HOST,
+    '--control-port',
+    String(ports.control),
+    '--data-port',
+    String(ports.data),
+    '--port-range',
+    ports.range,
+  ];
   return startCli([...args, ...extra], {}, live);
 }
 
@@ -64,7 +118,12 @@ function recordLifecycle(client: BurrowClient): string[] {
 }
 
 /** Resolves with the first trace event of `server` for which `match` holds. */
-function traceMatching(server: BurrowServer, match: (event: TraceEvent) => boolean, what: string, ms = 10_000): Promise<TraceEvent> {
+function traceMatching(
+  server: BurrowServer,
+  match: (event: TraceEvent) => boolean,
+  what: string,
+  ms = 10_000,
+): Promise<TraceEvent> {
   let listener: (event: TraceEvent) => void = () => {};
   const found = new Promise<TraceEvent>((resolve) => {
     listener = (event) => {
@@ -75,7 +134,11 @@ function traceMatching(server: BurrowServer, match: (event: TraceEvent) => boole
   return within(found, ms, what).finally(() => server.off('trace', listener));
 }
 
-function clientOptions(server: { controlPort: number; dataPort: number }, localPort: number, more: Partial<ClientOptions> = {}): ClientOptions {
+function clientOptions(
+  server: { controlPort: number; dataPort: number },
+  localPort: number,
+  more: Partial<ClientOptions> = {},
+): ClientOptions {
   return {
     tunnels: [{ localPort }],
     server: HOST,
@@ -108,8 +171,14 @@ async function withRestarts(
   const holders = new Set<{ close(): Promise<void> }>();
   try {
     const { controlPort, dataPort } = server;
-    const tunnels = [setup.remotePort === undefined ? { localPort: local.port } : { localPort: local.port, remotePort: setup.remotePort }];
-    const running = await startClient(clientOptions(server, local.port, { tunnels, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }));
+    const tunnels = [
+      setup.remotePort === undefined
+        ? { localPort: local.port }
+        : { localPort: local.port, remotePort: setup.remotePort },
+    ];
+    const running = await startClient(
+      clientOptions(server, local.port, { tunnels, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }),
+    );
     client = running;
     await body({
       client: running,
@@ -151,12 +220,28 @@ test('a client frozen mid-session (stops reading and writing) gets ERR timeout a
   try {
     raw = await openControl(server.controlPort);
     const { port } = parseOk(await exposeLine(raw, 'EXPOSE 1'));
-    assert.deepEqual(server.stats(), { clients: 1, clientAddresses: 1, tunnels: 1, leasedPorts: 0, ports: 1, pendingVisitors: 0, sockets: 1 });
+    assert.deepEqual(server.stats(), {
+      clients: 1,
+      clientAddresses: 1,
+      tunnels: 1,
+      leasedPorts: 0,
+      ports: 1,
+      pendingVisitors: 0,
+      sockets: 1,
+    });
     // Frozen: no more reads (the server's PINGs pile up in the kernel), no PONG, no PING.
     raw.socket.pause();
     await untilEqual(() => server.stats().clients, 0, 'the server drops the frozen client');
     await untilEqual(() => server.stats().ports, 0, 'the port returns to the pool after the grace');
-    assert.deepEqual(server.stats(), { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports: 0, pendingVisitors: 0, sockets: 0 });
+    assert.deepEqual(server.stats(), {
+      clients: 0,
+      clientAddresses: 0,
+      tunnels: 0,
+      leasedPorts: 0,
+      ports: 0,
+      pendingVisitors: 0,
+      sockets: 0,
+    });
 
     // What the frozen client would have read: heartbeats, then ERR timeout, then the end.
     raw.socket.resume();
@@ -174,7 +259,9 @@ test('a client frozen mid-session (stops reading and writing) gets ERR timeout a
     await within(raw.closed, 5_000, 'the frozen connection to close');
 
     // A new client asks for exactly that port and gets it.
-    client = await startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }));
+    client = await startClient(
+      clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }),
+    );
     assert.equal(client.tunnels[0]?.publicPort, port);
     await assertEchoes(port, 10_000, 1, 'the port after the frozen client');
   } finally {
@@ -192,7 +279,22 @@ test('a CLI client stopped with SIGSTOP is dropped by the server within the hear
   let client: BurrowClient | undefined;
   try {
     const cli = startCli(
-      ['client', String(local.port), '--server', HOST, '--local-host', HOST, '--control-port', String(server.controlPort), '--data-port', String(server.dataPort), '--heartbeat-interval', '0.1', '--heartbeat-timeout', '1'],
+      [
+        'client',
+        String(local.port),
+        '--server',
+        HOST,
+        '--local-host',
+        HOST,
+        '--control-port',
+        String(server.controlPort),
+        '--data-port',
+        String(server.dataPort),
+        '--heartbeat-interval',
+        '0.1',
+        '--heartbeat-timeout',
+        '1',
+      ],
       {},
       live,
     );
@@ -201,15 +303,21 @@ test('a CLI client stopped with SIGSTOP is dropped by the server within the hear
     await assertEchoes(port, 50_000, 2, 'through the CLI client before SIGSTOP');
     assert.equal(server.stats().clients, 1);
 
-    const timedOut = traceMatching(server, (e) => e.kind === 'send' && e.text.startsWith('ERR timeout'), 'the server to send ERR timeout');
+    const timedOut = traceMatching(
+      server,
+      (e) => e.kind === 'send' && e.text.startsWith('ERR timeout'),
+      'the server to send ERR timeout',
+    );
     assert.ok(cli.child.kill('SIGSTOP'), 'SIGSTOP delivered');
     const event = await timedOut;
     assert.equal(event.text, 'ERR timeout no line for 1000 ms');
     await untilEqual(() => server.stats().clients, 0, 'the server drops the stopped client');
     await untilEqual(() => server.stats().ports, 0, 'the port returns to the pool after the grace');
 
-    client = await startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }));
-    assert.equal(client.tunnels[0]?.publicPort, port, 'another client gets the stopped client\'s port');
+    client = await startClient(
+      clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }),
+    );
+    assert.equal(client.tunnels[0]?.publicPort, port, "another client gets the stopped client's port");
     await assertEchoes(port, 10_000, 3, 'the port taken over from the stopped client');
   } finally {
     await killAll(live);
@@ -306,7 +414,10 @@ test('server restart (SIGKILL, then SIGTERM with GOAWAY): the client reconnects 
     let reconnected = nextEvent<[{ moved: unknown[] }]>(client, 'reconnected', CHILD_MS);
     const disconnected = nextEvent<[BurrowError]>(client, 'disconnected', CHILD_MS);
     first.child.kill('SIGKILL');
-    assert.deepEqual(await within(first.closed, CHILD_MS, 'the first server to die'), { code: null, signal: 'SIGKILL' });
+    assert.deepEqual(await within(first.closed, CHILD_MS, 'the first server to die'), {
+      code: null,
+      signal: 'SIGKILL',
+    });
     const [lost] = await disconnected;
     assert.equal(lost.code, 'closed', lost.message);
     const second = startServerCli(ports, live);
@@ -317,17 +428,29 @@ test('server restart (SIGKILL, then SIGTERM with GOAWAY): the client reconnects 
     await assertEchoes(publicPort, 100_000, 5, 'after the SIGKILL restart');
     const firstRound = delays.splice(0);
     assert.ok(firstRound.length >= 1);
-    assert.deepEqual(firstRound.map((d) => d.attempt), firstRound.map((_, i) => i + 1), 'attempts count from 1');
+    assert.deepEqual(
+      firstRound.map((d) => d.attempt),
+      firstRound.map((_, i) => i + 1),
+      'attempts count from 1',
+    );
     const [firstDelay] = firstRound;
-    assert.ok(firstDelay && firstDelay.delayMs >= 25 && firstDelay.delayMs <= 50, `first delay ${firstDelay?.delayMs} is step 0 of 50 ms`);
-    for (const { delayMs } of firstRound) assert.ok(delayMs >= 25 && delayMs <= 200, `delay ${delayMs} within [25, 200]`);
+    assert.ok(
+      firstDelay && firstDelay.delayMs >= 25 && firstDelay.delayMs <= 50,
+      `first delay ${firstDelay?.delayMs} is step 0 of 50 ms`,
+    );
+    for (const { delayMs } of firstRound)
+      assert.ok(delayMs >= 25 && delayMs <= 200, `delay ${delayMs} within [25, 200]`);
 
     // 2. SIGTERM: the server says GOAWAY, exits 0; the client starts its backoff one step in.
     reconnected = nextEvent<[{ moved: unknown[] }]>(client, 'reconnected', CHILD_MS);
     const disconnectedAgain = nextEvent<[BurrowError]>(client, 'disconnected', CHILD_MS);
     second.child.kill('SIGTERM');
     assert.deepEqual(await within(second.closed, CHILD_MS, 'the second server to exit'), { code: 0, signal: null });
-    assert.equal(second.stderr, `${OPEN_RELAY_NOTICE}\n` + 'burrow: shutting down: told 1 client to reconnect later; open connections get 10 s to finish (signal again to stop now)\n');
+    assert.equal(
+      second.stderr,
+      `${OPEN_RELAY_NOTICE}\n` +
+        'burrow: shutting down: told 1 client to reconnect later; open connections get 10 s to finish (signal again to stop now)\n',
+    );
     await disconnectedAgain;
     const third = startServerCli(ports, live);
     await waitForOutput(third, 'stdout', LISTENING, 'the third server to listen');
@@ -338,10 +461,18 @@ test('server restart (SIGKILL, then SIGTERM with GOAWAY): the client reconnects 
     await assertEchoes(publicPort, 100_000, 6, 'after the SIGTERM restart');
     const [goAwayDelay] = delays;
     assert.equal(goAwayDelay?.attempt, 1, 'attempts count from 1 again');
-    assert.ok(goAwayDelay && goAwayDelay.delayMs >= 50 && goAwayDelay.delayMs <= 100, `after GOAWAY the first delay ${goAwayDelay?.delayMs} is step 1 (50-100 ms)`);
+    assert.ok(
+      goAwayDelay && goAwayDelay.delayMs >= 50 && goAwayDelay.delayMs <= 100,
+      `after GOAWAY the first delay ${goAwayDelay?.delayMs} is step 1 (50-100 ms)`,
+    );
 
     const kinds = events.filter((e) => !e.startsWith('reconnecting'));
-    assert.deepEqual(kinds, ['disconnected closed', 'reconnected moved=0', 'disconnected closed', 'reconnected moved=0']);
+    assert.deepEqual(kinds, [
+      'disconnected closed',
+      'reconnected moved=0',
+      'disconnected closed',
+      'reconnected moved=0',
+    ]);
   } finally {
     await client?.destroy();
     await killAll(live);
@@ -358,7 +489,9 @@ test('a control-connection drop during a 20 MiB transfer: the transfer completes
   try {
     // Only the control connection goes through the proxy; data connections go direct.
     client = await startClient(
-      clientOptions({ controlPort: proxy.port, dataPort: server.dataPort }, local.port, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }),
+      clientOptions({ controlPort: proxy.port, dataPort: server.dataPort }, local.port, {
+        reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+      }),
     );
     const publicPort = client.tunnels[0]?.publicPort ?? 0;
     const events = recordLifecycle(client);
@@ -383,8 +516,15 @@ test('a control-connection drop during a 20 MiB transfer: the transfer completes
 
     const [lost] = await disconnected;
     assert.equal(lost.code, 'closed', lost.message);
-    assertSameBytes(await within(echoed, 60_000, 'the 20 MiB echo'), payload, '20 MiB through a control-connection drop');
-    assert.ok(brokenAt > 0 && brokenAt < payload.length, `the control connection broke mid-transfer (at ${brokenAt} bytes)`);
+    assertSameBytes(
+      await within(echoed, 60_000, 'the 20 MiB echo'),
+      payload,
+      '20 MiB through a control-connection drop',
+    );
+    assert.ok(
+      brokenAt > 0 && brokenAt < payload.length,
+      `the control connection broke mid-transfer (at ${brokenAt} bytes)`,
+    );
     assert.equal(broken, 2, 'the proxy held the control connection (both halves) when it broke');
 
     const [{ moved }] = await reconnected;
@@ -392,8 +532,15 @@ test('a control-connection drop during a 20 MiB transfer: the transfer completes
     assert.equal(client.tunnels[0]?.publicPort, publicPort, 'same public port through the lease');
     assert.equal(proxy.accepted(), 2, 'the client reconnected through the proxy once');
     await assertEchoes(publicPort, 100_000, 8, 'after the reconnect');
-    assert.deepEqual(events.filter((e) => !e.startsWith('reconnecting')), ['disconnected closed', 'reconnected moved=0']);
-    await untilEqual(() => server.stats(), { clients: 1, clientAddresses: 1, tunnels: 1, leasedPorts: 0, ports: 1, pendingVisitors: 0, sockets: 1 }, 'one client, one tunnel, nothing else');
+    assert.deepEqual(
+      events.filter((e) => !e.startsWith('reconnecting')),
+      ['disconnected closed', 'reconnected moved=0'],
+    );
+    await untilEqual(
+      () => server.stats(),
+      { clients: 1, clientAddresses: 1, tunnels: 1, leasedPorts: 0, ports: 1, pendingVisitors: 0, sockets: 1 },
+      'one client, one tunnel, nothing else',
+    );
   } finally {
     visitor?.destroy();
     await client?.destroy();
@@ -410,7 +557,11 @@ test('after a server restart, a port someone else took meanwhile: the client tak
     const oldPort = tunnel.publicPort;
     await stop();
     await hold(oldPort); // another program takes the port while the relay is down
-    const reconnected = nextEvent<[{ moved: Array<{ tunnel: unknown; previousPort: number }> }]>(client, 'reconnected', CHILD_MS);
+    const reconnected = nextEvent<[{ moved: Array<{ tunnel: unknown; previousPort: number }> }]>(
+      client,
+      'reconnected',
+      CHILD_MS,
+    );
     await restart();
     const [{ moved }] = await reconnected;
     assert.equal(moved.length, 1, JSON.stringify(moved));
@@ -438,26 +589,32 @@ test('after a server restart with another port range, a client that never asked 
     );
     await restart({ portRange: { min: second, max: second } });
     const { moved } = await outcome;
-    assert.deepEqual(moved.map((move) => move.previousPort), [first]);
+    assert.deepEqual(
+      moved.map((move) => move.previousPort),
+      [first],
+    );
     assert.equal(client.tunnels[0]?.publicPort, second);
   });
 });
 
 test('after a server restart with another port range, a client that asked for its port stops: port-out-of-range is final', async () => {
   const [first = 0, second = 0] = await distinctFreePorts(2);
-  await withRestarts({ server: { portRange: { min: first, max: first } }, remotePort: first }, async ({ client, stop, restart }) => {
-    assert.equal(client.tunnels[0]?.publicPort, first);
-    await stop();
-    let reconnected = false;
-    client.once('reconnected', () => (reconnected = true));
-    const closed = nextEvent<[BurrowError | undefined]>(client, 'close', CHILD_MS);
-    await restart({ portRange: { min: second, max: second } });
-    const [error] = await closed;
-    assert.ok(error instanceof BurrowError, 'close carries the refusal');
-    assert.equal(error.code, 'refused');
-    assert.equal(error.reason, 'port-out-of-range');
-    assert.equal(reconnected, false);
-  });
+  await withRestarts(
+    { server: { portRange: { min: first, max: first } }, remotePort: first },
+    async ({ client, stop, restart }) => {
+      assert.equal(client.tunnels[0]?.publicPort, first);
+      await stop();
+      let reconnected = false;
+      client.once('reconnected', () => (reconnected = true));
+      const closed = nextEvent<[BurrowError | undefined]>(client, 'close', CHILD_MS);
+      await restart({ portRange: { min: second, max: second } });
+      const [error] = await closed;
+      assert.ok(error instanceof BurrowError, 'close carries the refusal');
+      assert.equal(error.code, 'refused');
+      assert.equal(error.reason, 'port-out-of-range');
+      assert.equal(reconnected, false);
+    },
+  );
 });
 
 test('after a server restart, a port the user asked for and someone else holds: the client keeps retrying (port-in-use is not final) and gets it once it is free', async () => {
@@ -509,10 +666,18 @@ test('a leased port: others get port-in-use during the grace, the lease holder r
     const a = await open();
     const { port, lease } = parseOk(await exposeLine(a, 'EXPOSE 1'));
     a.socket.destroy();
-    await untilEqual(() => server.stats(), { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 1, ports: 1, pendingVisitors: 0, sockets: 0 }, 'the port kept under lease');
+    await untilEqual(
+      () => server.stats(),
+      { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 1, ports: 1, pendingVisitors: 0, sockets: 0 },
+      'the port kept under lease',
+    );
 
     // Another client asking for that port: port-in-use.
-    const refused = await rejectsWith(startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] })), 'refused', 'port-in-use');
+    const refused = await rejectsWith(
+      startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] })),
+      'refused',
+      'port-in-use',
+    );
     assert.match(refused.message, new RegExp(`port ${port}`));
     // With a wrong lease, or without one on a raw connection: port-in-use too.
     const b = await open();
@@ -526,12 +691,22 @@ test('a leased port: others get port-in-use during the grace, the lease holder r
     assert.equal(reclaimed.port, port);
     assert.equal(reclaimed.lease, lease, 'a reclaimed port keeps its lease');
     a2.socket.destroy();
-    await untilEqual(() => server.stats(), { clients: 1, clientAddresses: 1, tunnels: 0, leasedPorts: 1, ports: 1, pendingVisitors: 0, sockets: 1 }, 'the reclaimed port leased again');
-    assert.equal(errReason(await exposeLine(b, `EXPOSE 1 ${port} ${'y'.repeat(21)}`)), 'port-in-use', 'a wrong lease, still');
+    await untilEqual(
+      () => server.stats(),
+      { clients: 1, clientAddresses: 1, tunnels: 0, leasedPorts: 1, ports: 1, pendingVisitors: 0, sockets: 1 },
+      'the reclaimed port leased again',
+    );
+    assert.equal(
+      errReason(await exposeLine(b, `EXPOSE 1 ${port} ${'y'.repeat(21)}`)),
+      'port-in-use',
+      'a wrong lease, still',
+    );
 
     // After the grace, the port returns to the pool and anyone may have it.
     await untilEqual(() => server.stats().ports, 0, 'the lease to run out', GRACE_MS + 10_000);
-    client = await startClient(clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }));
+    client = await startClient(
+      clientOptions(server, local.port, { tunnels: [{ localPort: local.port, remotePort: port }] }),
+    );
     assert.equal(client.tunnels[0]?.publicPort, port);
     await assertEchoes(port, 20_000, 9, 'the port after its lease ran out');
   } finally {
@@ -582,7 +757,10 @@ test('a lease takes its port over even when the old connection dies while the se
     await pinged;
     assert.equal(taken.port, port, 'B holds the right lease: it gets the port');
     await untilEqual(() => server.stats().clients, 1, 'A to be gone');
-    assert.deepEqual({ tunnels: server.stats().tunnels, leasedPorts: server.stats().leasedPorts }, { tunnels: 1, leasedPorts: 0 });
+    assert.deepEqual(
+      { tunnels: server.stats().tunnels, leasedPorts: server.stats().leasedPorts },
+      { tunnels: 1, leasedPorts: 0 },
+    );
   } finally {
     for (const raw of raws) raw.socket.destroy();
     await server.destroy();
@@ -602,7 +780,15 @@ test('a lease takes its port over from a zombie connection the server has not se
     raws.push(b);
     const taken = parseOk(await exposeLine(b, `EXPOSE 2 ${port} ${lease}`));
     assert.equal(taken.port, port);
-    assert.deepEqual(server.stats(), { clients: 2, clientAddresses: 1, tunnels: 1, leasedPorts: 0, ports: 1, pendingVisitors: 0, sockets: 2 });
+    assert.deepEqual(server.stats(), {
+      clients: 2,
+      clientAddresses: 1,
+      tunnels: 1,
+      leasedPorts: 0,
+      ports: 1,
+      pendingVisitors: 0,
+      sockets: 2,
+    });
 
     // A visitor now goes to B, not to A.
     const visitor = net.connect({ host: HOST, port, allowHalfOpen: true });
@@ -610,7 +796,9 @@ test('a lease takes its port over from a zombie connection the server has not se
     visitor.on('error', () => {});
     await within(once(visitor, 'connect'), 5_000, 'the visitor to connect');
     const connection = await b.reader.line();
-    const match = new RegExp(`^CONNECTION ([A-Za-z0-9_-]{21}) ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`).exec(connection);
+    const match = new RegExp(
+      `^CONNECTION ([A-Za-z0-9_-]{21}) ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`,
+    ).exec(connection);
     assert.ok(match, `B gets the CONNECTION: ${connection}`);
     const data = await dialBack(server.dataPort, match[1] ?? '', sockets);
     visitor.write('to b');
@@ -628,7 +816,10 @@ test('a lease takes its port over from a zombie connection the server has not se
     sockets.push(second);
     second.on('error', () => {});
     await within(once(second, 'connect'), 5_000, 'a second visitor to connect');
-    assert.match(await b.reader.line(), new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`));
+    assert.match(
+      await b.reader.line(),
+      new RegExp(`^CONNECTION [A-Za-z0-9_-]{21} ${port} 127\\.0\\.0\\.1:[0-9]+ 127\\.0\\.0\\.1:${port}$`),
+    );
   } finally {
     for (const socket of sockets) socket.destroy();
     for (const raw of raws) raw.socket.destroy();
@@ -646,7 +837,20 @@ test('CLI client --no-reconnect: the server goes away → exit 1 with "lost the 
   try {
     const cli = startCli(
       // --quiet: no connection log, so stdout holds only the Forwarding line.
-      ['client', String(local.port), '--no-reconnect', '--quiet', '--server', HOST, '--local-host', HOST, '--control-port', String(server.controlPort), '--data-port', String(server.dataPort)],
+      [
+        'client',
+        String(local.port),
+        '--no-reconnect',
+        '--quiet',
+        '--server',
+        HOST,
+        '--local-host',
+        HOST,
+        '--control-port',
+        String(server.controlPort),
+        '--data-port',
+        String(server.dataPort),
+      ],
       {},
       live,
     );
@@ -655,7 +859,9 @@ test('CLI client --no-reconnect: the server goes away → exit 1 with "lost the 
     await server.destroy();
     assert.deepEqual(await within(cli.closed, CHILD_MS, 'the client to exit'), { code: 1, signal: null });
     assert.equal(cli.stdout, `Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}\n`);
-    assert.deepEqual(lines(cli.stderr), ['burrow: lost the server: the server is restarting or shutting down (GOAWAY)']);
+    assert.deepEqual(lines(cli.stderr), [
+      'burrow: lost the server: the server is restarting or shutting down (GOAWAY)',
+    ]);
     noStack(cli.stderr);
   } finally {
     await killAll(live);
@@ -672,7 +878,19 @@ test('CLI client (reconnect on by default): prints lost / reconnecting / reconne
     const { controlPort, dataPort } = server;
     const cli = startCli(
       // --quiet: no connection log, so stdout holds only the Forwarding line.
-      ['client', String(local.port), '--quiet', '--server', HOST, '--local-host', HOST, '--control-port', String(controlPort), '--data-port', String(dataPort)],
+      [
+        'client',
+        String(local.port),
+        '--quiet',
+        '--server',
+        HOST,
+        '--local-host',
+        HOST,
+        '--control-port',
+        String(controlPort),
+        '--data-port',
+        String(dataPort),
+      ],
       {},
       live,
     );
@@ -684,7 +902,11 @@ test('CLI client (reconnect on by default): prints lost / reconnecting / reconne
     server = await startServer({ controlPort, dataPort, bind: HOST });
     await waitForOutput(cli, 'stderr', /^burrow: reconnected; same public address$/m, 'the client to reconnect');
     await assertEchoes(Number(publicPort), 10_000, 12, 'after the restart');
-    assert.equal(cli.stdout, `Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}\n`, 'no new Forwarding line: same address');
+    assert.equal(
+      cli.stdout,
+      `Forwarding tcp://${HOST}:${publicPort} -> ${HOST}:${local.port}\n`,
+      'no new Forwarding line: same address',
+    );
 
     cli.child.kill('SIGINT');
     assert.deepEqual(await within(cli.closed, CHILD_MS, 'the client to exit'), { code: 0, signal: null });
@@ -692,8 +914,12 @@ test('CLI client (reconnect on by default): prints lost / reconnecting / reconne
     assert.equal(err[0], 'burrow: lost the server: the server is restarting or shutting down (GOAWAY)');
     // GOAWAY starts the backoff one step in: 1-2 s, printed to a tenth of a second.
     assert.match(err[1] ?? '', /^burrow: reconnecting in (1(\.\d)?|2) s \(attempt 1\)$/);
-    assert.deepEqual(err.slice(-2), ['burrow: reconnected; same public address', 'burrow: closing; open connections get 10 s to finish (signal again to stop now)']);
-    for (const line of err.slice(2, -2)) assert.match(line, /^burrow: (warning: .*|reconnecting in [0-9.]+ s \(attempt \d+\))$/);
+    assert.deepEqual(err.slice(-2), [
+      'burrow: reconnected; same public address',
+      'burrow: closing; open connections get 10 s to finish (signal again to stop now)',
+    ]);
+    for (const line of err.slice(2, -2))
+      assert.match(line, /^burrow: (warning: .*|reconnecting in [0-9.]+ s \(attempt \d+\))$/);
     noStack(cli.stderr);
   } finally {
     await killAll(live);

@@ -18,7 +18,10 @@ export interface TcpProxy {
 
 /** `listen`: where the proxy listens (default: an ephemeral port on 127.0.0.1);
  * `targetHost`: where it connects to (default 127.0.0.1). */
-export async function startTcpProxy(targetPort: number, { listen = { host: HOST, port: 0 }, targetHost = HOST } = {}): Promise<TcpProxy> {
+export async function startTcpProxy(
+  targetPort: number,
+  { listen = { host: HOST, port: 0 }, targetHost = HOST } = {},
+): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let accepted = 0;
   const own = (socket: net.Socket): void => {

@@ -12,7 +12,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import { certificateNames, canonicalIp } from '../client/tls.ts';
-import { loadOrCreateCertificate, defaultTlsDir, DEFAULT_TLS_NAMES, tlsName, type StoredCertificate } from '../server/self-signed-cert.ts';
+import {
+  loadOrCreateCertificate,
+  defaultTlsDir,
+  DEFAULT_TLS_NAMES,
+  tlsName,
+  type StoredCertificate,
+} from '../server/self-signed-cert.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { fingerprintOf, normalizeFingerprint } from '../shared/fingerprint.ts';
 import { testCerts } from './certs.ts';
@@ -24,7 +30,9 @@ const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 // A fingerprint in every spelling a user might paste.
-const CANONICAL = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
+const CANONICAL = Array.from({ length: 32 }, (_, i) =>
+  ((i * 37 + 11) % 256).toString(16).padStart(2, '0').toUpperCase(),
+).join(':');
 const BARE = CANONICAL.replaceAll(':', '');
 
 async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
@@ -58,7 +66,14 @@ function issuedBy(leaf: string, issuer: string): boolean {
 
 /** A TLS server on 127.0.0.1:0 that greets every client, a client connected to it, and what
  * the client read; both ends closed before returning. */
-async function handshake(serverOptions: tls.TlsOptions, clientOptions: tls.ConnectionOptions): Promise<{ greeting: string; client: { authorized: boolean; peerFingerprint: string }; serverSawAuthorizedClient: boolean }> {
+async function handshake(
+  serverOptions: tls.TlsOptions,
+  clientOptions: tls.ConnectionOptions,
+): Promise<{
+  greeting: string;
+  client: { authorized: boolean; peerFingerprint: string };
+  serverSawAuthorizedClient: boolean;
+}> {
   const sockets = new Set<tls.TLSSocket>();
   let serverSawAuthorizedClient = false;
   const server = tls.createServer(serverOptions, (socket) => {
@@ -143,7 +158,10 @@ test('defaultTlsDir is $XDG_CONFIG_HOME/burrow when XDG_CONFIG_HOME is set', () 
 test('defaultTlsDir is ~/.config/burrow when XDG_CONFIG_HOME is unset or empty', () => {
   assert.equal(defaultTlsDir({}, '/home/ada'), path.join('/home/ada', '.config', 'burrow'));
   assert.equal(defaultTlsDir({ XDG_CONFIG_HOME: '' }, '/home/ada'), path.join('/home/ada', '.config', 'burrow'));
-  assert.equal(defaultTlsDir({ XDG_CONFIG_HOME: undefined, HOME: '/elsewhere' }, '/home/ada'), path.join('/home/ada', '.config', 'burrow'));
+  assert.equal(
+    defaultTlsDir({ XDG_CONFIG_HOME: undefined, HOME: '/elsewhere' }, '/home/ada'),
+    path.join('/home/ada', '.config', 'burrow'),
+  );
 });
 
 test('loadOrCreateCertificate creates a private directory, a 0600 key and a self-signed EC P-256 certificate', async () => {
@@ -212,12 +230,17 @@ test('loadOrCreateCertificate refuses a key without its certificate, and creates
   });
 });
 
-test('loadOrCreateCertificate refuses a key that is not the certificate\'s', async () => {
+test("loadOrCreateCertificate refuses a key that is not the certificate's", async () => {
   const { server } = await testCerts();
   await withTempDir(async (dir) => {
     const stored = await loadOrCreateCertificate(dir);
     await fs.writeFile(stored.keyFile, server.key);
-    await rejectsWith(loadOrCreateCertificate(dir), [stored.keyFile, stored.certFile, 'not the private key', 'delete both']);
+    await rejectsWith(loadOrCreateCertificate(dir), [
+      stored.keyFile,
+      stored.certFile,
+      'not the private key',
+      'delete both',
+    ]);
   });
 });
 
@@ -251,7 +274,10 @@ test('concurrent first calls on an empty directory agree on one pair', async () 
 test('a TLS handshake works with the created pair, trusting the certificate itself', async () => {
   await withTempDir(async (dir) => {
     const stored = await loadOrCreateCertificate(dir);
-    const result = await handshake({ cert: stored.cert, key: stored.key, minVersion: 'TLSv1.2' }, { ca: stored.cert, minVersion: 'TLSv1.2' });
+    const result = await handshake(
+      { cert: stored.cert, key: stored.key, minVersion: 'TLSv1.2' },
+      { ca: stored.cert, minVersion: 'TLSv1.2' },
+    );
     assert.equal(result.greeting, 'hello from burrow');
     assert.equal(result.client.authorized, true);
     assert.equal(result.client.peerFingerprint, stored.fingerprint);
@@ -271,7 +297,11 @@ test('the test certificates: server by ca (not otherCa), client by clientCa, str
     const cert = new X509Certificate(server.cert);
     assert.equal(server.fingerprint, cert.fingerprint256);
     assert.deepEqual(cert.keyUsage, [SERVER_AUTH]);
-    assert.ok(cert.checkHost('localhost') !== undefined && cert.checkIP('127.0.0.1') !== undefined && cert.checkIP('::1') !== undefined);
+    assert.ok(
+      cert.checkHost('localhost') !== undefined &&
+        cert.checkIP('127.0.0.1') !== undefined &&
+        cert.checkIP('::1') !== undefined,
+    );
     assert.ok(cert.checkPrivateKey(createPrivateKey(server.key)));
   }
 
@@ -279,13 +309,21 @@ test('the test certificates: server by ca (not otherCa), client by clientCa, str
   assert.ok(!issuedBy(certs.client.cert, certs.ca.cert));
   assert.ok(!issuedBy(certs.strangerClient.cert, certs.clientCa.cert));
   assert.ok(!issuedBy(certs.strangerClient.cert, certs.ca.cert));
-  for (const client of [certs.client, certs.strangerClient]) assert.deepEqual(new X509Certificate(client.cert).keyUsage, [CLIENT_AUTH]);
+  for (const client of [certs.client, certs.strangerClient])
+    assert.deepEqual(new X509Certificate(client.cert).keyUsage, [CLIENT_AUTH]);
 });
 
 test('the test certificates work in a real mutual-TLS handshake', async () => {
   const { ca, server, clientCa, client } = await testCerts();
   const result = await handshake(
-    { cert: server.cert, key: server.key, ca: clientCa.cert, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+    {
+      cert: server.cert,
+      key: server.key,
+      ca: clientCa.cert,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
     { ca: ca.cert, cert: client.cert, key: client.key, minVersion: 'TLSv1.2' },
   );
   assert.equal(result.greeting, 'hello from burrow');
@@ -354,16 +392,26 @@ test('tlsName rejects what no certificate can name: wildcards, ports, URLs, unde
 });
 
 test('certificateNames: DNS and IP subject alternative names in order (IPv6 shortened), JSON-quoted values, the CN only without DNS names', () => {
-  assert.deepEqual(certificateNames({ subjectaltname: 'DNS:relay.test, IP Address:203.0.113.7, IP Address:2001:DB8:0:0:0:0:0:1, DNS:localhost' }), [
+  assert.deepEqual(
+    certificateNames({
+      subjectaltname: 'DNS:relay.test, IP Address:203.0.113.7, IP Address:2001:DB8:0:0:0:0:0:1, DNS:localhost',
+    }),
+    ['relay.test', '203.0.113.7', '2001:db8::1', 'localhost'],
+  );
+  // Other kinds of name are not host names; a value with a comma is quoted by Node.
+  assert.deepEqual(
+    certificateNames({
+      subjectaltname: 'email:ops@example.com, DNS:"a,b.example", URI:https://example.com/, DNS:relay.test',
+    }),
+    ['a,b.example', 'relay.test'],
+  );
+  assert.deepEqual(certificateNames({ subject: { CN: 'burrow relay' }, subjectaltname: 'DNS:relay.test' }), [
+    'relay.test',
+  ]);
+  assert.deepEqual(certificateNames({ subject: { CN: 'relay.test' }, subjectaltname: 'IP Address:203.0.113.7' }), [
     'relay.test',
     '203.0.113.7',
-    '2001:db8::1',
-    'localhost',
   ]);
-  // Other kinds of name are not host names; a value with a comma is quoted by Node.
-  assert.deepEqual(certificateNames({ subjectaltname: 'email:ops@example.com, DNS:"a,b.example", URI:https://example.com/, DNS:relay.test' }), ['a,b.example', 'relay.test']);
-  assert.deepEqual(certificateNames({ subject: { CN: 'burrow relay' }, subjectaltname: 'DNS:relay.test' }), ['relay.test']);
-  assert.deepEqual(certificateNames({ subject: { CN: 'relay.test' }, subjectaltname: 'IP Address:203.0.113.7' }), ['relay.test', '203.0.113.7']);
   assert.deepEqual(certificateNames({ subject: { CN: ['a.test', 'b.test'] } }), ['a.test', 'b.test']);
   // A common name that is a label, not a host name, names nothing.
   assert.deepEqual(certificateNames({ subject: { CN: 'burrow relay' } }), []);
@@ -376,14 +424,25 @@ test('certificateNames: DNS and IP subject alternative names in order (IPv6 shor
 
 test('certificateNames of a real certificate: its SANs as Node prints them, read back', async () => {
   const pem = await selfSignedFor(['relay.test', '203.0.113.7', '2001:db8::7', 'localhost']);
-  assert.deepEqual(certificateNames(new X509Certificate(pem.cert).toLegacyObject()), ['relay.test', '203.0.113.7', '2001:db8::7', 'localhost']);
+  assert.deepEqual(certificateNames(new X509Certificate(pem.cert).toLegacyObject()), [
+    'relay.test',
+    '203.0.113.7',
+    '2001:db8::7',
+    'localhost',
+  ]);
   const none = await selfSignedFor([], { commonName: 'relay.test' });
   assert.deepEqual(certificateNames(new X509Certificate(none.cert).toLegacyObject()), ['relay.test']);
 });
 
 test('loadOrCreateCertificate with names: DNS names and IP addresses as their own SAN types, then the defaults; each verifies', async () => {
   await withTempDir(async (dir) => {
-    const stored = await loadOrCreateCertificate(dir, ['Relay.Test.', '203.0.113.7', '[2001:db8::7]', 'localhost', 'relay.test']);
+    const stored = await loadOrCreateCertificate(dir, [
+      'Relay.Test.',
+      '203.0.113.7',
+      '[2001:db8::7]',
+      'localhost',
+      'relay.test',
+    ]);
     assert.equal(stored.created, true);
     assert.deepEqual(stored.names, ['relay.test', '203.0.113.7', '2001:db8::7', 'localhost', '127.0.0.1', '::1']);
     const cert = new X509Certificate(stored.cert);
@@ -398,7 +457,17 @@ test('loadOrCreateCertificate with names: DNS names and IP addresses as their ow
     assert.equal(cert.checkHost('other.test'), undefined);
     // As a TLS client checks them.
     const peer = cert.toLegacyObject();
-    for (const host of ['relay.test', 'relay.test.', 'RELAY.test', '203.0.113.7', '2001:db8::7', '2001:DB8:0::7', 'localhost', '127.0.0.1', '::1']) {
+    for (const host of [
+      'relay.test',
+      'relay.test.',
+      'RELAY.test',
+      '203.0.113.7',
+      '2001:db8::7',
+      '2001:DB8:0::7',
+      'localhost',
+      '127.0.0.1',
+      '::1',
+    ]) {
       assert.equal(tls.checkServerIdentity(host, peer), undefined, host);
     }
     for (const host of ['other.test', 'sub.relay.test', '203.0.113.8']) {
@@ -416,17 +485,27 @@ test('a TLS handshake checking the name relay.test works with a certificate made
     const result = await handshake(server, { ca: stored.cert, servername: 'relay.test' });
     assert.equal(result.greeting, 'hello from burrow');
     assert.equal(result.client.authorized, true);
-    await assert.rejects(handshake(server, { ca: stored.cert, servername: 'other.test' }), (error: NodeJS.ErrnoException) => {
-      assert.equal(error.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
-      return true;
-    });
+    await assert.rejects(
+      handshake(server, { ca: stored.cert, servername: 'other.test' }),
+      (error: NodeJS.ErrnoException) => {
+        assert.equal(error.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+        return true;
+      },
+    );
   });
 });
 
 test('a kept certificate that names every name asked for is reused: the same names, fewer, none, or in another spelling', async () => {
   await withTempDir(async (dir) => {
     const first = await loadOrCreateCertificate(dir, ['relay.test', '203.0.113.7']);
-    for (const names of [['relay.test', '203.0.113.7'], ['203.0.113.7', 'relay.test'], ['RELAY.TEST.'], [], ['localhost', '::1'], ['0:0:0:0:0:0:0:1']]) {
+    for (const names of [
+      ['relay.test', '203.0.113.7'],
+      ['203.0.113.7', 'relay.test'],
+      ['RELAY.TEST.'],
+      [],
+      ['localhost', '::1'],
+      ['0:0:0:0:0:0:0:1'],
+    ]) {
       const again = await loadOrCreateCertificate(dir, names);
       assert.deepEqual(again, { ...first, created: false }, JSON.stringify(names));
     }
@@ -459,7 +538,11 @@ test('a kept certificate that lacks a name asked for is replaced: new pair, the 
     assert.equal(aside.certFile, `${old.certFile}.old-${suffix}`);
     assert.equal(aside.keyFile, `${old.keyFile}.old-${suffix}`);
     const pair = [path.basename(aside.certFile), path.basename(aside.keyFile)];
-    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', pair[0], 'tls-key.pem', pair[1]], 'no temporary file left behind');
+    assert.deepEqual(
+      await filesIn(dir),
+      ['tls-cert.pem', pair[0], 'tls-key.pem', pair[1]],
+      'no temporary file left behind',
+    );
     assert.equal(await fs.readFile(stored.certFile, 'utf8'), stored.cert);
     assert.equal(await fs.readFile(stored.keyFile, 'utf8'), stored.key);
     assert.equal(await fs.readFile(aside.certFile, 'utf8'), old.cert);
@@ -505,7 +588,11 @@ test('concurrent calls asking a kept certificate for a new name agree on one new
     assert.equal(await fs.readFile(aside.certFile, 'utf8'), old.cert);
     assert.equal(await fs.readFile(aside.keyFile, 'utf8'), old.key);
     const pair = [path.basename(aside.certFile), path.basename(aside.keyFile)];
-    assert.deepEqual(await filesIn(dir), ['tls-cert.pem', pair[0], 'tls-key.pem', pair[1]], 'no temporary file left behind');
+    assert.deepEqual(
+      await filesIn(dir),
+      ['tls-cert.pem', pair[0], 'tls-key.pem', pair[1]],
+      'no temporary file left behind',
+    );
     assert.equal((await loadOrCreateCertificate(dir, ['relay.test'])).fingerprint, first.fingerprint);
   });
 });
@@ -513,7 +600,10 @@ test('concurrent calls asking a kept certificate for a new name agree on one new
 test('loadOrCreateCertificate refuses a name that is not a host name or an IP address, and touches nothing', async () => {
   await withTempDir(async (dir) => {
     const old = await loadOrCreateCertificate(dir);
-    await rejectsWith(loadOrCreateCertificate(dir, ['relay.test', '*.example.com']), ['"*.example.com"', 'not a host name or an IP address']);
+    await rejectsWith(loadOrCreateCertificate(dir, ['relay.test', '*.example.com']), [
+      '"*.example.com"',
+      'not a host name or an IP address',
+    ]);
     assert.deepEqual(await filesIn(dir), ['tls-cert.pem', 'tls-key.pem']);
     assert.equal(await fs.readFile(old.certFile, 'utf8'), old.cert);
   });

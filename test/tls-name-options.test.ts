@@ -61,23 +61,42 @@ test('the flag is --tls-name, and its help says what it is for', () => {
 });
 
 test('--tls --tls-name: the names go to the self-signed certificate, normalised, in order, once each', () => {
-  assert.deepEqual(server({ tls: true, 'tls-name': 'relay.example.com' }).tls, { selfSignedDir: DIR, names: ['relay.example.com'] });
-  // Repeated (yargs: an array), with commas, spaces, case, a trailing dot, brackets, duplicates.
-  assert.deepEqual(server({ tls: true, 'tls-name': ['Relay.Example.com.', '203.0.113.7, [2001:DB8::7]', 'relay.example.com'] }).tls, {
+  assert.deepEqual(server({ tls: true, 'tls-name': 'relay.example.com' }).tls, {
     selfSignedDir: DIR,
-    names: ['relay.example.com', '203.0.113.7', '2001:db8::7'],
+    names: ['relay.example.com'],
   });
+  // Repeated (yargs: an array), with commas, spaces, case, a trailing dot, brackets, duplicates.
+  assert.deepEqual(
+    server({ tls: true, 'tls-name': ['Relay.Example.com.', '203.0.113.7, [2001:DB8::7]', 'relay.example.com'] }).tls,
+    {
+      selfSignedDir: DIR,
+      names: ['relay.example.com', '203.0.113.7', '2001:db8::7'],
+    },
+  );
   // With --tls-dir and --tls-client-ca, as before.
   const withAll = server({ 'tls-dir': '/srv/burrow', 'tls-name': ['relay.test'], 'tls-client-ca': '/ca.pem' }).tls;
-  assert.deepEqual(withAll, { selfSignedDir: '/srv/burrow', names: ['relay.test'], clientCa: { text: '/ca.pem', source: '--tls-client-ca' } });
+  assert.deepEqual(withAll, {
+    selfSignedDir: '/srv/burrow',
+    names: ['relay.test'],
+    clientCa: { text: '/ca.pem', source: '--tls-client-ca' },
+  });
   // No name: no names key at all (the plan is what it always was).
   assert.deepEqual(server({ tls: true }).tls, { selfSignedDir: DIR });
 });
 
 test('BURROW_TLS_NAME: comma-separated; the flag wins over it; empty is unset', () => {
-  assert.deepEqual(server({ tls: true }, { BURROW_TLS_NAME: 'relay.example.com,203.0.113.7' }).tls, { selfSignedDir: DIR, names: ['relay.example.com', '203.0.113.7'] });
-  assert.deepEqual(server({ tls: true }, { BURROW_TLS_NAME: ' relay.test , ::1 ,' }).tls, { selfSignedDir: DIR, names: ['relay.test', '::1'] });
-  assert.deepEqual(server({ tls: true, 'tls-name': ['flag.test'] }, { BURROW_TLS_NAME: 'env.test' }).tls, { selfSignedDir: DIR, names: ['flag.test'] });
+  assert.deepEqual(server({ tls: true }, { BURROW_TLS_NAME: 'relay.example.com,203.0.113.7' }).tls, {
+    selfSignedDir: DIR,
+    names: ['relay.example.com', '203.0.113.7'],
+  });
+  assert.deepEqual(server({ tls: true }, { BURROW_TLS_NAME: ' relay.test , ::1 ,' }).tls, {
+    selfSignedDir: DIR,
+    names: ['relay.test', '::1'],
+  });
+  assert.deepEqual(server({ tls: true, 'tls-name': ['flag.test'] }, { BURROW_TLS_NAME: 'env.test' }).tls, {
+    selfSignedDir: DIR,
+    names: ['flag.test'],
+  });
   assert.deepEqual(server({ tls: true }, { BURROW_TLS_NAME: '' }).tls, { selfSignedDir: DIR });
 });
 
@@ -88,18 +107,43 @@ test('--tls-name alone implies --tls (as --tls-dir does); --no-tls with no name 
 });
 
 test('a --tls-name that is not a host name or an IP address is a usage error naming its source and the value', () => {
-  for (const bad of ['*.example.com', 'relay.example.com:7835', 'https://relay.example.com', 'relay_1.example.com', '256.1.1.1', '[203.0.113.7]']) {
-    assertUsageError(() => server({ tls: true, 'tls-name': ['relay.test', bad] }), '--tls-name', `"${bad}"`, 'not a host name');
-    assertUsageError(() => server({ tls: true }, { BURROW_TLS_NAME: `relay.test,${bad}` }), 'BURROW_TLS_NAME', `"${bad}"`);
+  for (const bad of [
+    '*.example.com',
+    'relay.example.com:7835',
+    'https://relay.example.com',
+    'relay_1.example.com',
+    '256.1.1.1',
+    '[203.0.113.7]',
+  ]) {
+    assertUsageError(
+      () => server({ tls: true, 'tls-name': ['relay.test', bad] }),
+      '--tls-name',
+      `"${bad}"`,
+      'not a host name',
+    );
+    assertUsageError(
+      () => server({ tls: true }, { BURROW_TLS_NAME: `relay.test,${bad}` }),
+      'BURROW_TLS_NAME',
+      `"${bad}"`,
+    );
   }
   // Given but empty: the flag with no value (yargs: []), or nothing but commas.
   assertUsageError(() => server({ tls: true, 'tls-name': [] }), '--tls-name', 'give a host name or an IP address');
   assertUsageError(() => server({ tls: true, 'tls-name': [''] }), '--tls-name', 'give a host name or an IP address');
-  assertUsageError(() => server({ tls: true }, { BURROW_TLS_NAME: ' , ' }), 'BURROW_TLS_NAME', 'give a host name or an IP address');
+  assertUsageError(
+    () => server({ tls: true }, { BURROW_TLS_NAME: ' , ' }),
+    'BURROW_TLS_NAME',
+    'give a host name or an IP address',
+  );
 });
 
-test('--tls-name with --tls-cert and --tls-key, all flags or all variables, is a usage error: the operator\'s certificate has its own names', () => {
-  assertUsageError(() => server({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem', 'tls-name': ['relay.test'] }), '--tls-name', '--tls-cert', 'drop --tls-name');
+test("--tls-name with --tls-cert and --tls-key, all flags or all variables, is a usage error: the operator's certificate has its own names", () => {
+  assertUsageError(
+    () => server({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem', 'tls-name': ['relay.test'] }),
+    '--tls-name',
+    '--tls-cert',
+    'drop --tls-name',
+  );
   assertUsageError(
     () => server({}, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem', BURROW_TLS_NAME: 'relay.test' }),
     'BURROW_TLS_NAME',
@@ -115,12 +159,24 @@ test('--tls-name and the files, one side flags and the other variables: the flag
   const logged = withDebug('burrow:server', () => server(files, { BURROW_TLS_NAME: 'relay.test' }).tls);
   assert.deepEqual(logged.value, fileTls);
   assert.equal(logged.lines.length, 1);
-  assert.match(logged.lines[0] ?? '', /ignoring BURROW_TLS_NAME, given with --tls-cert and --tls-key: a flag wins over a variable/);
+  assert.match(
+    logged.lines[0] ?? '',
+    /ignoring BURROW_TLS_NAME, given with --tls-cert and --tls-key: a flag wins over a variable/,
+  );
   assert.deepEqual(server(files, { BURROW_TLS_NAME: 'not a name!' }).tls, fileTls);
   assert.deepEqual(server(files, { BURROW_TLS_NAME: 'relay.test', BURROW_TLS_DIR: '/d' }).tls, fileTls);
   // --tls-name wins over BURROW_TLS_CERT/KEY; a BURROW_TLS_DIR agrees with it and is kept.
-  assert.deepEqual(server({ 'tls-name': ['relay.test'] }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem' }).tls, { selfSignedDir: DIR, names: ['relay.test'] });
-  assert.deepEqual(server({ 'tls-name': ['relay.test'] }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' }).tls, { selfSignedDir: '/d', names: ['relay.test'] });
+  assert.deepEqual(
+    server({ 'tls-name': ['relay.test'] }, { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem' }).tls,
+    { selfSignedDir: DIR, names: ['relay.test'] },
+  );
+  assert.deepEqual(
+    server(
+      { 'tls-name': ['relay.test'] },
+      { BURROW_TLS_CERT: '/c.pem', BURROW_TLS_KEY: '/k.pem', BURROW_TLS_DIR: '/d' },
+    ).tls,
+    { selfSignedDir: '/d', names: ['relay.test'] },
+  );
 });
 
 test('loadServerTls: the names of the self-signed certificate; a kept one lacking a --tls-name is replaced, and that is reported', async () => {
@@ -158,7 +214,7 @@ test('loadServerTls: the names of the self-signed certificate; a kept one lackin
   });
 });
 
-test('loadServerTls: with --tls-cert, the names are those of the operator\'s certificate (the first of the chain)', async () => {
+test("loadServerTls: with --tls-cert, the names are those of the operator's certificate (the first of the chain)", async () => {
   const certs = await testCerts();
   const relay = await selfSignedFor(['relay.example.com', '203.0.113.7']);
   await withTempDir(async (dir) => {
@@ -166,10 +222,16 @@ test('loadServerTls: with --tls-cert, the names are those of the operator\'s cer
       await fs.writeFile(path.join(dir, name), text);
       return { text: path.join(dir, name), source: `--${name.startsWith('key') ? 'tls-key' : 'tls-cert'}` };
     };
-    const chain = await loadServerTls({ cert: await file('cert-chain.pem', certs.server.cert + certs.ca.cert), key: await file('key-chain.pem', certs.server.key) });
+    const chain = await loadServerTls({
+      cert: await file('cert-chain.pem', certs.server.cert + certs.ca.cert),
+      key: await file('key-chain.pem', certs.server.key),
+    });
     assert.deepEqual(chain?.names, ['localhost', '127.0.0.1', '::1']);
     assert.equal(chain?.fingerprint, certs.server.fingerprint);
-    const own = await loadServerTls({ cert: await file('cert-relay.pem', relay.cert), key: await file('key-relay.pem', relay.key) });
+    const own = await loadServerTls({
+      cert: await file('cert-relay.pem', relay.cert),
+      key: await file('key-relay.pem', relay.key),
+    });
     assert.deepEqual(own?.names, ['relay.example.com', '203.0.113.7']);
     assert.equal(own?.fingerprint, relay.fingerprint);
     assert.equal(own?.createdIn, undefined);

@@ -26,7 +26,17 @@ import { tlsFailure } from '../client/tls.ts';
 import { loadOrCreateCertificate } from '../server/self-signed-cert.ts';
 import { testCerts, type TestCerts } from './certs.ts';
 import { selfSignedFor } from './named-certs.ts';
-import { assertSameBytes, connectVisitor, HOST, listenLocal, pseudoRandomBytes, replyOnEnd, startRig, untilEqual, within } from './helpers.ts';
+import {
+  assertSameBytes,
+  connectVisitor,
+  HOST,
+  listenLocal,
+  pseudoRandomBytes,
+  replyOnEnd,
+  startRig,
+  untilEqual,
+  within,
+} from './helpers.ts';
 import { endingOf, openInbox } from './inbox.ts';
 import { assertClosedByServer, assertRefused, errReason, LineReader, openRaw, rejectsWith, serverOn } from './raw.ts';
 
@@ -36,7 +46,15 @@ import { assertClosedByServer, assertRefused, errReason, LineReader, openRaw, re
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-const ZERO: ServerStats = { clients: 0, clientAddresses: 0, tunnels: 0, leasedPorts: 0, ports: 0, pendingVisitors: 0, sockets: 0 };
+const ZERO: ServerStats = {
+  clients: 0,
+  clientAddresses: 0,
+  tunnels: 0,
+  leasedPorts: 0,
+  ports: 0,
+  pendingVisitors: 0,
+  sockets: 0,
+};
 
 /** What the local service answers: the request, byte-reversed. A reply that is exactly the
  * reversed payload proves every byte of the request arrived, in order, and the service
@@ -99,7 +117,13 @@ async function withServerAndLocal(
 
 /** Starts a client with `extra`, checks that a 64 KiB exchange crosses its tunnel
  * byte-exact, and closes it. */
-async function assertTunnelWorks(server: BurrowServer, localPort: number, extra: Partial<ClientOptions>, what: string, seed: number): Promise<void> {
+async function assertTunnelWorks(
+  server: BurrowServer,
+  localPort: number,
+  extra: Partial<ClientOptions>,
+  what: string,
+  seed: number,
+): Promise<void> {
   const client = await within(clientOf(server, localPort, extra), 10_000, `${what}: start()`);
   try {
     const port = client.tunnels[0]?.publicPort ?? 0;
@@ -126,13 +150,20 @@ async function untilRefusals(seen: RefusedEvent[], reasons: string[], what: stri
 function assertRefusedEvent(event: RefusedEvent | undefined, kind: 'control' | 'data', reason: string): void {
   assert.ok(event, `expected a 'refused' event (${reason})`);
   assert.equal(event.reason, reason);
-  assert.match(event.conn, kind === 'control' ? /^control#[0-9]+$/ : /^data#[0-9]+$/, `conn of ${JSON.stringify(event)}`);
+  assert.match(
+    event.conn,
+    kind === 'control' ? /^control#[0-9]+$/ : /^data#[0-9]+$/,
+    `conn of ${JSON.stringify(event)}`,
+  );
   assert.match(event.address, /^127\.0\.0\.1:[1-9][0-9]*$/, `address of ${JSON.stringify(event)}`);
   assert.ok(event.message.length > 0, 'the refusal has a message');
 }
 
 /** A TLS connection to `port` as a raw client (for ERR lines sent over TLS). */
-async function openTls(port: number, options: tls.ConnectionOptions): Promise<{ socket: tls.TLSSocket; reader: LineReader; closed: Promise<void> }> {
+async function openTls(
+  port: number,
+  options: tls.ConnectionOptions,
+): Promise<{ socket: tls.TLSSocket; reader: LineReader; closed: Promise<void> }> {
   const socket = tls.connect({ host: HOST, port, servername: 'localhost', ...options });
   socket.on('error', () => {}); // the test asserts on lines and closes
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -142,21 +173,33 @@ async function openTls(port: number, options: tls.ConnectionOptions): Promise<{ 
 }
 
 /** Client TLS options with the client certificate of `pem`. */
-const withClientCert = (certs: TestCerts, pem: { cert: string; key: string }): ClientTlsOptions => ({ ca: certs.ca.cert, cert: pem.cert, key: pem.key });
+const withClientCert = (certs: TestCerts, pem: { cert: string; key: string }): ClientTlsOptions => ({
+  ca: certs.ca.cert,
+  cert: pem.cert,
+  key: pem.key,
+});
 
 // ---------------------------------------------------------------------------------------
 // 1. TLS with a CA file: a real tunnel, byte-exact.
 
 test('TLS with a CA file: 4 MiB each way byte-exact with the half-close carried through; sequential and concurrent visitors', async () => {
   const certs = await testCerts();
-  const rig = await startRig(reverseService, { server: { tls: await serverTls() }, client: { tls: { ca: certs.ca.cert } } });
+  const rig = await startRig(reverseService, {
+    server: { tls: await serverTls() },
+    client: { tls: { ca: certs.ca.cert } },
+  });
   try {
     const traces: string[] = [];
     rig.server.on('trace', (event) => traces.push(`${event.conn} ${event.text}`));
     await exchange(rig.publicPort, pseudoRandomBytes(4 * MiB, 7), '4 MiB each way');
-    for (let i = 0; i < 5; i++) await exchange(rig.publicPort, pseudoRandomBytes(256 * KiB + i, 100 + i), `sequential visitor ${i}`);
+    for (let i = 0; i < 5; i++)
+      await exchange(rig.publicPort, pseudoRandomBytes(256 * KiB + i, 100 + i), `sequential visitor ${i}`);
     await within(
-      Promise.all(Array.from({ length: 4 }, (_, i) => exchange(rig.publicPort, pseudoRandomBytes(1 * MiB + i, 200 + i), `concurrent visitor ${i}`))),
+      Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          exchange(rig.publicPort, pseudoRandomBytes(1 * MiB + i, 200 + i), `concurrent visitor ${i}`),
+        ),
+      ),
       30_000,
       'the concurrent visitors',
     );
@@ -186,9 +229,15 @@ test('TLS with a pinned fingerprint and no CA works, also given as 64 lowercase 
 test('a wrong pin fails start() with code tls, naming both fingerprints', async () => {
   const certs = await testCerts();
   await withServerAndLocal({ tls: await serverTls() }, async (server, localPort) => {
-    const error = await rejectsWith(clientOf(server, localPort, { tls: { fingerprint: certs.selfSignedServer.fingerprint } }), 'tls');
+    const error = await rejectsWith(
+      clientOf(server, localPort, { tls: { fingerprint: certs.selfSignedServer.fingerprint } }),
+      'tls',
+    );
     assert.ok(error.message.includes(certs.server.fingerprint), `the server's actual fingerprint in: ${error.message}`);
-    assert.ok(error.message.includes(certs.selfSignedServer.fingerprint), `the pinned fingerprint in: ${error.message}`);
+    assert.ok(
+      error.message.includes(certs.selfSignedServer.fingerprint),
+      `the pinned fingerprint in: ${error.message}`,
+    );
     assert.equal(server.stats().clients, 0, 'no control session was opened');
   });
 });
@@ -207,8 +256,17 @@ test('a CA that did not sign the server, or the system CAs (tls: true), fail sta
 test('a pin together with a CA: works when both hold, fails with code tls when the CA does not', async () => {
   const certs = await testCerts();
   await withServerAndLocal({ tls: await serverTls() }, async (server, localPort) => {
-    await assertTunnelWorks(server, localPort, { tls: { ca: certs.ca.cert, fingerprint: certs.server.fingerprint } }, 'pin + CA', 3);
-    const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.otherCa.cert, fingerprint: certs.server.fingerprint } }), 'tls');
+    await assertTunnelWorks(
+      server,
+      localPort,
+      { tls: { ca: certs.ca.cert, fingerprint: certs.server.fingerprint } },
+      'pin + CA',
+      3,
+    );
+    const error = await rejectsWith(
+      clientOf(server, localPort, { tls: { ca: certs.otherCa.cert, fingerprint: certs.server.fingerprint } }),
+      'tls',
+    );
     assert.match(error.message, /cannot verify/, error.message);
   });
 });
@@ -290,7 +348,9 @@ test('mutual TLS: a client with a certificate from the client CA works end to en
       await within(client.close(), 10_000, 'client close()');
     }
     // The control and both data connections presented the client's certificate.
-    const identified = traces.filter((line) => line.includes('established (client certificate:') && line.includes('burrow test client'));
+    const identified = traces.filter(
+      (line) => line.includes('established (client certificate:') && line.includes('burrow test client'),
+    );
     assert.equal(identified.length, 3, `connections identified by their client certificate:\n${traces.join('\n')}`);
     assert.deepEqual(refusals, [], 'nothing was refused');
   });
@@ -300,12 +360,20 @@ test('mutual TLS: a client without a certificate, or with one the client CA did 
   const certs = await testCerts();
   await withServerAndLocal({ tls: await serverTls({ clientCa: certs.clientCa.cert }) }, async (server, localPort) => {
     const refusals = recordRefusals(server);
-    const none = await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.ca.cert } }), 'refused', 'bad-certificate');
+    const none = await rejectsWith(
+      clientOf(server, localPort, { tls: { ca: certs.ca.cert } }),
+      'refused',
+      'bad-certificate',
+    );
     assert.match(none.message, /client certificate.*none presented/, none.message);
     await untilRefusals(refusals, ['bad-certificate'], 'the server to report the client without a certificate');
     assertRefusedEvent(refusals[0], 'control', 'bad-certificate');
 
-    const stranger = await rejectsWith(clientOf(server, localPort, { tls: withClientCert(certs, certs.strangerClient) }), 'refused', 'bad-certificate');
+    const stranger = await rejectsWith(
+      clientOf(server, localPort, { tls: withClientCert(certs, certs.strangerClient) }),
+      'refused',
+      'bad-certificate',
+    );
     assert.match(stranger.message, /not signed by the client CA/, stranger.message);
     await untilRefusals(refusals, ['bad-certificate', 'bad-certificate'], 'the server to report the stranger');
     assertRefusedEvent(refusals[1], 'control', 'bad-certificate');
@@ -316,7 +384,12 @@ test('mutual TLS: a client without a certificate, or with one the client CA did 
 /** One raw TLS 1.3 connection to `port` without a client certificate: sends `line`, and
  * returns what the server answered, whether the session was resumed, and the session
  * ticket the server issued (if it did). */
-function tlsAttempt(port: number, ca: string, line: string, session?: Buffer): Promise<{ answer: string; reused: boolean; ticket?: Buffer }> {
+function tlsAttempt(
+  port: number,
+  ca: string,
+  line: string,
+  session?: Buffer,
+): Promise<{ answer: string; reused: boolean; ticket?: Buffer }> {
   return within(
     new Promise((resolve) => {
       let ticket: Buffer | undefined;
@@ -390,12 +463,18 @@ test('TLS and a secret together: works end to end; a wrong or missing secret is 
     try {
       const port = client.tunnels[0]?.publicPort ?? 0;
       await exchange(port, pseudoRandomBytes(1 * MiB, 21), 'TLS + secret, 1 MiB');
-      await Promise.all([0, 1, 2].map((i) => exchange(port, pseudoRandomBytes(128 * KiB, 22 + i), `TLS + secret, concurrent ${i}`)));
+      await Promise.all(
+        [0, 1, 2].map((i) => exchange(port, pseudoRandomBytes(128 * KiB, 22 + i), `TLS + secret, concurrent ${i}`)),
+      );
     } finally {
       await within(client.close(), 10_000, 'client close()');
     }
     assert.deepEqual(refusals, [], 'nothing was refused');
-    await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.ca.cert }, secret: `${secret}-not` }), 'refused', 'auth-failed');
+    await rejectsWith(
+      clientOf(server, localPort, { tls: { ca: certs.ca.cert }, secret: `${secret}-not` }),
+      'refused',
+      'auth-failed',
+    );
     await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.ca.cert } }), 'refused', 'auth-required');
     await untilRefusals(refusals, ['auth-failed', 'auth-required'], 'the server to report both');
   });
@@ -433,7 +512,11 @@ test('a local service that resets mid-stream reaches the visitor as a reset (ECO
       visitor = inbox.socket;
       const ending = endingOf(visitor);
       visitor.write('request, part 1');
-      assertSameBytes(await inbox.take(16 * KiB), pseudoRandomBytes(16 * KiB, 31), `${mode}: the first part of the reply`);
+      assertSameBytes(
+        await inbox.take(16 * KiB),
+        pseudoRandomBytes(16 * KiB, 31),
+        `${mode}: the first part of the reply`,
+      );
       visitor.write('request, part 2'); // still no FIN: the stream is mid-way when the service resets
       const { code, received } = await within(ending, 10_000, `${mode}: the visitor's connection to end`);
       assert.equal(code, 'ECONNRESET', `${mode}: the visitor must see an abort, not a clean end`);
@@ -485,7 +568,9 @@ test('no leak over TLS: after visitors, a client and failed handshakes (wrong pi
     clients.push(client);
     const port = client.tunnels[0]?.publicPort ?? 0;
     for (let i = 0; i < 3; i++) await exchange(port, pseudoRandomBytes(128 * KiB, 40 + i), `sequential visitor ${i}`);
-    await Promise.all([0, 1, 2, 3].map((i) => exchange(port, pseudoRandomBytes(256 * KiB, 50 + i), `concurrent visitor ${i}`)));
+    await Promise.all(
+      [0, 1, 2, 3].map((i) => exchange(port, pseudoRandomBytes(256 * KiB, 50 + i), `concurrent visitor ${i}`)),
+    );
     // A visitor that leaves mid-stream.
     const leaver = await connectVisitor(port);
     leaver.on('error', () => {});
@@ -494,46 +579,60 @@ test('no leak over TLS: after visitors, a client and failed handshakes (wrong pi
     await within(client.close(), 10_000, 'client close()');
 
     const withCert = withClientCert(certs, certs.client);
-    await rejectsWith(clientOf(server, localPort, { tls: { ...withCert, ca: undefined, fingerprint: certs.selfSignedServer.fingerprint } }), 'tls');
+    await rejectsWith(
+      clientOf(server, localPort, {
+        tls: { ...withCert, ca: undefined, fingerprint: certs.selfSignedServer.fingerprint },
+      }),
+      'tls',
+    );
     await rejectsWith(clientOf(server, localPort), 'refused', 'tls-required');
     await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.ca.cert } }), 'refused', 'bad-certificate');
-    await rejectsWith(clientOf(server, localPort, { tls: withClientCert(certs, certs.strangerClient) }), 'refused', 'bad-certificate');
+    await rejectsWith(
+      clientOf(server, localPort, { tls: withClientCert(certs, certs.strangerClient) }),
+      'refused',
+      'bad-certificate',
+    );
 
     await untilEqual(() => server.stats(), ZERO, 'the server to hold nothing');
     // The client with the wrong pin hangs up once the handshake is done on its side: the
     // server sees a handshake cut short (tls-failed), or, should the client's last
     // handshake message get through, a connection that closed before saying anything.
     const reasons = refusals.map((event) => event.reason);
-    assert.deepEqual(reasons.filter((reason) => reason !== 'tls-failed').sort(), ['bad-certificate', 'bad-certificate', 'tls-required'], reasons.join());
+    assert.deepEqual(
+      reasons.filter((reason) => reason !== 'tls-failed').sort(),
+      ['bad-certificate', 'bad-certificate', 'tls-required'],
+      reasons.join(),
+    );
     assert.ok(reasons.filter((reason) => reason === 'tls-failed').length <= 1, reasons.join());
     await within(server.close(), 10_000, 'server close()');
     assert.deepEqual(server.stats(), ZERO, 'nothing held after close()');
   });
 });
 
-test(
-  'a client that rejects the certificate hangs up mid-handshake: the server lets it go at once and reports tls-failed (the client hung up)',
-  async () => {
-    const certs = await testCerts();
-    // A stuck handshake would end at the 2 s deadline too, so the refusal must say the
-    // client hung up, not that time ran out.
-    await withServerAndLocal({ tls: await serverTls(), handshakeTimeoutMs: 2_000 }, async (server, localPort) => {
-      const refusals = recordRefusals(server);
-      for (const [what, tlsOptions] of [
-        ['a wrong pin', { fingerprint: certs.selfSignedServer.fingerprint }],
-        ['an unrelated CA', { ca: certs.otherCa.cert }],
-      ] as const) {
-        const before = refusals.length;
-        await rejectsWith(clientOf(server, localPort, { tls: tlsOptions }), 'tls');
-        await untilEqual(() => server.stats(), ZERO, `${what}: the server to hold nothing`);
-        await untilEqual(() => refusals.length, before + 1, `${what}: the server to report the handshake`);
-        const event = refusals.at(-1);
-        assertRefusedEvent(event, 'control', 'tls-failed');
-        assert.match(event?.message ?? '', /hung up/, `${what}: noticed as a hang-up, not at the deadline: ${event?.message}`);
-      }
-    });
-  },
-);
+test('a client that rejects the certificate hangs up mid-handshake: the server lets it go at once and reports tls-failed (the client hung up)', async () => {
+  const certs = await testCerts();
+  // A stuck handshake would end at the 2 s deadline too, so the refusal must say the
+  // client hung up, not that time ran out.
+  await withServerAndLocal({ tls: await serverTls(), handshakeTimeoutMs: 2_000 }, async (server, localPort) => {
+    const refusals = recordRefusals(server);
+    for (const [what, tlsOptions] of [
+      ['a wrong pin', { fingerprint: certs.selfSignedServer.fingerprint }],
+      ['an unrelated CA', { ca: certs.otherCa.cert }],
+    ] as const) {
+      const before = refusals.length;
+      await rejectsWith(clientOf(server, localPort, { tls: tlsOptions }), 'tls');
+      await untilEqual(() => server.stats(), ZERO, `${what}: the server to hold nothing`);
+      await untilEqual(() => refusals.length, before + 1, `${what}: the server to report the handshake`);
+      const event = refusals.at(-1);
+      assertRefusedEvent(event, 'control', 'tls-failed');
+      assert.match(
+        event?.message ?? '',
+        /hung up/,
+        `${what}: noticed as a hang-up, not at the deadline: ${event?.message}`,
+      );
+    }
+  });
+});
 
 // ---------------------------------------------------------------------------------------
 // 10. A handshake that never completes.
@@ -627,19 +726,34 @@ test('a certificate that does not name the address connected to: code tls, its n
     assertNameMismatch(error.message, HOST, 'relay.test, 203.0.113.7');
     assert.match(error.message, /^cannot connect to .*127\.0\.0\.1:\d+: /, error.message);
     // A pin does not check names: the same certificate is accepted by its fingerprint.
-    await assertTunnelWorks(server, localPort, { tls: { fingerprint: relay.fingerprint } }, 'pinned despite the names', 63);
+    await assertTunnelWorks(
+      server,
+      localPort,
+      { tls: { fingerprint: relay.fingerprint } },
+      'pinned despite the names',
+      63,
+    );
     // A pin with the CA checks both, so the name still fails.
-    const both = await rejectsWith(clientOf(server, localPort, { tls: { ca: relay.cert, fingerprint: relay.fingerprint } }), 'tls');
+    const both = await rejectsWith(
+      clientOf(server, localPort, { tls: { ca: relay.cert, fingerprint: relay.fingerprint } }),
+      'tls',
+    );
     assertNameMismatch(both.message, HOST, 'relay.test, 203.0.113.7');
     await untilEqual(() => server.stats(), ZERO, 'the server to hold nothing');
-    assert.ok(refusals.every((event) => event.reason === 'tls-failed'), refusals.map((event) => event.reason).join());
+    assert.ok(
+      refusals.every((event) => event.reason === 'tls-failed'),
+      refusals.map((event) => event.reason).join(),
+    );
   });
 });
 
 test('a certificate that does not name the host name connected to (localhost): the same advice, with its names', async () => {
   const relay = await selfSignedFor(['relay.test', '2001:db8::7']);
   await withServerAndLocal({ tls: { cert: relay.cert, key: relay.key } }, async (server, localPort) => {
-    const error = await rejectsWith(clientOf(server, localPort, { server: 'localhost', tls: { ca: relay.cert } }), 'tls');
+    const error = await rejectsWith(
+      clientOf(server, localPort, { server: 'localhost', tls: { ca: relay.cert } }),
+      'tls',
+    );
     assertNameMismatch(error.message, 'localhost', 'relay.test, 2001:db8::7');
   });
 });
@@ -652,7 +766,13 @@ test('an address is checked as itself: a certificate for localhost alone does no
   });
   const addressOnly = await selfSignedFor([HOST]);
   await withServerAndLocal({ tls: { cert: addressOnly.cert, key: addressOnly.key } }, async (server, localPort) => {
-    await assertTunnelWorks(server, localPort, { tls: { ca: addressOnly.cert } }, 'a certificate for 127.0.0.1 alone', 64);
+    await assertTunnelWorks(
+      server,
+      localPort,
+      { tls: { ca: addressOnly.cert } },
+      'a certificate for 127.0.0.1 alone',
+      64,
+    );
   });
 });
 
@@ -672,21 +792,40 @@ test('the other certificate failures keep their own advice: an unknown issuer â†
   const certs = await testCerts();
   await withServerAndLocal({ tls: await serverTls() }, async (server, localPort) => {
     const unknown = await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.otherCa.cert } }), 'tls');
-    assert.match(unknown.message, /cannot verify the server's certificate \(.+\): trust its CA with --tls-ca, or pin it with --tls-fingerprint$/, unknown.message);
-    const selfSigned = await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.selfSignedServer.cert } }), 'tls');
-    assert.match(selfSigned.message, /cannot verify the server's certificate .*--tls-ca.*--tls-fingerprint/, selfSigned.message);
+    assert.match(
+      unknown.message,
+      /cannot verify the server's certificate \(.+\): trust its CA with --tls-ca, or pin it with --tls-fingerprint$/,
+      unknown.message,
+    );
+    const selfSigned = await rejectsWith(
+      clientOf(server, localPort, { tls: { ca: certs.selfSignedServer.cert } }),
+      'tls',
+    );
+    assert.match(
+      selfSigned.message,
+      /cannot verify the server's certificate .*--tls-ca.*--tls-fingerprint/,
+      selfSigned.message,
+    );
   });
   const names = ['localhost', '127.0.0.1', '::1'];
   const expired = await selfSignedFor(names, { fromDays: -60, toDays: -30 });
   await withServerAndLocal({ tls: { cert: expired.cert, key: expired.key } }, async (server, localPort) => {
     const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: expired.cert } }), 'tls');
-    assert.match(error.message, /the server's certificate has expired \(.+\): the server needs a new one, or this machine's clock is wrong$/, error.message);
+    assert.match(
+      error.message,
+      /the server's certificate has expired \(.+\): the server needs a new one, or this machine's clock is wrong$/,
+      error.message,
+    );
     assert.doesNotMatch(error.message, /--tls-ca/, error.message);
   });
   const early = await selfSignedFor(names, { fromDays: 30, toDays: 60 });
   await withServerAndLocal({ tls: { cert: early.cert, key: early.key } }, async (server, localPort) => {
     const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: early.cert } }), 'tls');
-    assert.match(error.message, /the server's certificate is not valid yet \(.+\): check the clocks of this machine and the server$/, error.message);
+    assert.match(
+      error.message,
+      /the server's certificate is not valid yet \(.+\): check the clocks of this machine and the server$/,
+      error.message,
+    );
     assert.doesNotMatch(error.message, /--tls-ca/, error.message);
   });
 });
@@ -706,10 +845,15 @@ test('tlsFailure on a name mismatch as Node reports it: IPv6 names shortened, qu
       'connect to one of those names (--server), restart the server with --tls-name relay.example.com (or give it a certificate that names relay.example.com), ' +
       'or pin the certificate with --tls-fingerprint (a pin alone does not check names)',
   );
-  const quoted = tls.checkServerIdentity('relay.example.com', { ...peer, subjectaltname: 'DNS:"odd,name.test", IP Address:2001:DB8:0:0:0:0:0:7' });
+  const quoted = tls.checkServerIdentity('relay.example.com', {
+    ...peer,
+    subjectaltname: 'DNS:"odd,name.test", IP Address:2001:DB8:0:0:0:0:0:7',
+  });
   assert.match(tlsFailure(quoted, 'x')?.message ?? '', /\(it names odd,name\.test, 2001:db8::7\)/);
   // An error of that code without its host and certificate still gets the right advice.
-  const bare = Object.assign(new Error("Hostname/IP does not match certificate's altnames"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+  const bare = Object.assign(new Error("Hostname/IP does not match certificate's altnames"), {
+    code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+  });
   assert.equal(
     tlsFailure(bare, 'x')?.message,
     "x: the server's certificate does not name the host we connected to (it names no host at all): " +

@@ -110,15 +110,23 @@ test('an HTTP request and response cross the tunnel intact', async () => {
   const rig = await startRig(() => {}, { client: { tunnels: [{ localPort: webPort }] } });
   try {
     const response = await within(
-      new Promise<{ status: number | undefined; header: string | string[] | undefined; body: string }>((resolve, reject) => {
-        const req = http.get({ host: HOST, port: rig.publicPort, path: '/some/path?x=1', agent: false }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode, header: res.headers['x-burrow-test'], body: Buffer.concat(chunks).toString() }));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-      }),
+      new Promise<{ status: number | undefined; header: string | string[] | undefined; body: string }>(
+        (resolve, reject) => {
+          const req = http.get({ host: HOST, port: rig.publicPort, path: '/some/path?x=1', agent: false }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode,
+                header: res.headers['x-burrow-test'],
+                body: Buffer.concat(chunks).toString(),
+              }),
+            );
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+        },
+      ),
       10_000,
       'the HTTP response',
     );
@@ -230,7 +238,11 @@ test('half-close: the local service ends first and still receives what the visit
       const visitorClosed = once(visitor, 'close');
       visitor.write(later.subarray(0, 1000));
       visitor.end(later.subarray(1000));
-      assertSameBytes(await within(localGot.promise, 10_000, 'the visitor bytes at the local service'), later, 'bytes sent after the local FIN');
+      assertSameBytes(
+        await within(localGot.promise, 10_000, 'the visitor bytes at the local service'),
+        later,
+        'bytes sent after the local FIN',
+      );
       await within(visitorClosed, 5_000, 'the visitor to close');
     } finally {
       visitor.destroy();
@@ -383,7 +395,9 @@ test('backpressure: a slow local service keeps the relay from buffering the stre
     const visitor = await connectVisitor(rig.publicPort);
     try {
       const visitorDone = readAll(visitor);
-      const written = new Promise<void>((resolve, reject) => visitor.end(payload, () => resolve()).once('error', reject));
+      const written = new Promise<void>((resolve, reject) =>
+        visitor.end(payload, () => resolve()).once('error', reject),
+      );
       await within(written, 60_000, 'the visitor to hand over 32 MiB');
       const result = await within(consumed.promise, 60_000, 'the local service to read 32 MiB');
       await within(visitorDone, 5_000, 'the local FIN at the visitor');

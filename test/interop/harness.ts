@@ -37,7 +37,12 @@ export async function scoped<T>(body: (use: <R extends Closable>(resource: R) =>
 /** The absolute path of `program` (a name looked up in PATH, or an absolute path); fails
  * with a clear message naming the Debian package when it is missing. Never skips. */
 export function requireProgram(program: string, debianPackage: string): string {
-  const candidates = path.isAbsolute(program) ? [program] : (process.env.PATH ?? '').split(':').filter(Boolean).map((dir) => path.join(dir, program));
+  const candidates = path.isAbsolute(program)
+    ? [program]
+    : (process.env.PATH ?? '')
+        .split(':')
+        .filter(Boolean)
+        .map((dir) => path.join(dir, program));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
@@ -60,7 +65,11 @@ export async function tempDir(): Promise<Closable & { path: string }> {
 export async function freePort(host = LOOPBACK): Promise<number> {
   const server = net.createServer();
   server.listen(0, host);
-  await within(new Promise((resolve, reject) => server.once('listening', resolve).once('error', reject)), 5_000, 'a free port');
+  await within(
+    new Promise((resolve, reject) => server.once('listening', resolve).once('error', reject)),
+    5_000,
+    'a free port',
+  );
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
@@ -104,7 +113,9 @@ export async function spawnTool(program: string, args: string[], options: ToolOp
     });
     const result = { ...exit, stdout: Buffer.concat(stdout), stderr };
     if (exit.code !== 0 && !options.allowFailure) {
-      throw new Error(`${what} exited with ${exit.code ?? exit.signal}; stderr: ${stderr}; stdout: ${result.stdout.toString().slice(0, 2000)}`);
+      throw new Error(
+        `${what} exited with ${exit.code ?? exit.signal}; stderr: ${stderr}; stdout: ${result.stdout.toString().slice(0, 2000)}`,
+      );
     }
     return result;
   } finally {
@@ -124,7 +135,12 @@ export interface Daemon extends Closable {
 /** Starts a daemon and waits until `host:port` accepts TCP connections: connect attempts
  * 50 ms apart, at most `timeoutMs` in all (the only retry loop of the suite). Fails early,
  * with its output, if the daemon exits first. close(): SIGTERM, then SIGKILL if it lingers. */
-export async function startDaemon(program: string, args: string[], port: number, options: { cwd?: string; timeoutMs?: number; host?: string } = {}): Promise<Daemon> {
+export async function startDaemon(
+  program: string,
+  args: string[],
+  port: number,
+  options: { cwd?: string; timeoutMs?: number; host?: string } = {},
+): Promise<Daemon> {
   const child = spawn(program, args, { cwd: options.cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<string>((resolve) => {
@@ -173,7 +189,9 @@ export async function startDaemon(program: string, args: string[], port: number,
     await delay(50);
   }
   await daemon.close();
-  throw new Error(`${name} never accepted connections on ${host}:${port} (${exitedEarly ?? 'still running'}); output: ${output}`);
+  throw new Error(
+    `${name} never accepted connections on ${host}:${port} (${exitedEarly ?? 'still running'}); output: ${output}`,
+  );
 }
 
 /** One connect attempt: true if `host:port` accepts. */
@@ -204,15 +222,36 @@ export interface Tunnel extends Closable {
  * starts the server without `--bind` (dual-stack: public ports answer on ::1 too);
  * `clientArgs` are added to the client's (e.g. `--proxy-protocol v1`), `serverArgs` to the
  * server's. close() SIGKILLs both. */
-export async function startTunnel(localPort: number, options: { clientArgs?: string[]; serverArgs?: string[]; bind?: false } = {}): Promise<Tunnel> {
+export async function startTunnel(
+  localPort: number,
+  options: { clientArgs?: string[]; serverArgs?: string[]; bind?: false } = {},
+): Promise<Tunnel> {
   const live = new Set<Cli>();
   const close = (): Promise<void> => killAll(live);
   try {
     const bind = options.bind === false ? [] : ['--bind', LOOPBACK];
-    const server = startCli(['server', ...bind, '--control-port', '0', '--data-port', '0', ...(options.serverArgs ?? [])], {}, live);
-    const [, controlPort = '', dataPort = ''] = await waitForOutput(server, 'stdout', LISTENING_ANY, 'burrow server to listen');
-    const client = startCli(loopbackClientArgs(localPort, { controlPort, dataPort }, ['--quiet', ...(options.clientArgs ?? [])]), {}, live);
-    const [, publicPort = '', shownLocal = ''] = await waitForOutput(client, 'stdout', FORWARDING, 'burrow client to forward');
+    const server = startCli(
+      ['server', ...bind, '--control-port', '0', '--data-port', '0', ...(options.serverArgs ?? [])],
+      {},
+      live,
+    );
+    const [, controlPort = '', dataPort = ''] = await waitForOutput(
+      server,
+      'stdout',
+      LISTENING_ANY,
+      'burrow server to listen',
+    );
+    const client = startCli(
+      loopbackClientArgs(localPort, { controlPort, dataPort }, ['--quiet', ...(options.clientArgs ?? [])]),
+      {},
+      live,
+    );
+    const [, publicPort = '', shownLocal = ''] = await waitForOutput(
+      client,
+      'stdout',
+      FORWARDING,
+      'burrow client to forward',
+    );
     if (Number(shownLocal) !== localPort) throw new Error(`burrow client forwards to ${shownLocal}, not ${localPort}`);
     return { publicPort: Number(publicPort), server, client, close };
   } catch (error) {

@@ -71,19 +71,25 @@ test('http: curl download, chunked, keep-alive and upload, and a WebSocket echo 
     const curlArgs = ['--silent', '--show-error', '--fail', '--max-time', '60'];
 
     await t.test('a 64 MB download', async () => {
-      await spawnTool(curl, [...curlArgs, '--output', path.join(dir, 'download.bin'), `${base}/download`], { timeoutMs: 90_000 });
+      await spawnTool(curl, [...curlArgs, '--output', path.join(dir, 'download.bin'), `${base}/download`], {
+        timeoutMs: 90_000,
+      });
       assert.equal(sha256(await readFile(path.join(dir, 'download.bin'))), sha256(DOWNLOAD));
     });
 
     await t.test('a chunked response', async () => {
       const headers = path.join(dir, 'chunked.headers');
-      const { stdout } = await spawnTool(curl, [...curlArgs, '--dump-header', headers, `${base}/chunked`], { timeoutMs: 30_000 });
+      const { stdout } = await spawnTool(curl, [...curlArgs, '--dump-header', headers, `${base}/chunked`], {
+        timeoutMs: 30_000,
+      });
       assert.match(await readFile(headers, 'utf8'), /^transfer-encoding: chunked\r$/im);
       assert.equal(stdout.toString(), CHUNKS.join(''));
     });
 
     await t.test('keep-alive: two requests of one curl share one connection', async () => {
-      const { stdout, stderr } = await spawnTool(curl, [...curlArgs, '--verbose', `${base}/first`, `${base}/second`], { timeoutMs: 30_000 });
+      const { stdout, stderr } = await spawnTool(curl, [...curlArgs, '--verbose', `${base}/first`, `${base}/second`], {
+        timeoutMs: 30_000,
+      });
       assert.equal(stdout.toString(), 'hello from /first\nhello from /second\n');
       assert.match(stderr, /Re-using existing connection/, 'curl reused its connection');
       const first = sockets.get('/first');
@@ -94,7 +100,14 @@ test('http: curl download, chunked, keep-alive and upload, and a WebSocket echo 
     await t.test('a 16 MB upload', async () => {
       const upload = pseudoRandomBytes(16 * 1024 * 1024, 16);
       await writeFile(path.join(dir, 'upload.bin'), upload);
-      const args = [...curlArgs, '--header', 'content-type: application/octet-stream', '--data-binary', `@${path.join(dir, 'upload.bin')}`, `${base}/upload`];
+      const args = [
+        ...curlArgs,
+        '--header',
+        'content-type: application/octet-stream',
+        '--data-binary',
+        `@${path.join(dir, 'upload.bin')}`,
+        `${base}/upload`,
+      ];
       const { stdout } = await spawnTool(curl, args, { timeoutMs: 60_000 });
       assert.equal(stdout.toString(), `${upload.length} ${sha256(upload)}\n`);
     });
@@ -105,7 +118,9 @@ test('http: curl download, chunked, keep-alive and upload, and a WebSocket echo 
         service.wss.once('connection', (peer) => {
           peer.send('welcome'); // the server speaks first
           peer.on('message', (data: RawData, isBinary: boolean) => {
-            const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
+            const bytes = Buffer.isBuffer(data)
+              ? data
+              : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
             serverGot.push(isBinary ? `binary:${bytes.toString('hex')}` : `text:${bytes.toString()}`);
             peer.send(bytes, { binary: isBinary }); // echo, same kind
             if (!isBinary && bytes.toString() === 'last') peer.send('server says bye');
@@ -119,7 +134,9 @@ test('http: curl download, chunked, keep-alive and upload, and a WebSocket echo 
         const expectedCount = 6; // welcome + 4 echoes + bye
         const allIn = new Promise<void>((resolve, reject) => {
           socket.on('message', (data: RawData, isBinary: boolean) => {
-            const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
+            const bytes = Buffer.isBuffer(data)
+              ? data
+              : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
             clientGot.push(isBinary ? `binary:${bytes.toString('hex')}` : `text:${bytes.toString()}`);
             if (clientGot.length === expectedCount) resolve();
           });
@@ -141,7 +158,11 @@ test('http: curl download, chunked, keep-alive and upload, and a WebSocket echo 
         socket.close(4000, 'done');
         const [code, reason] = await within(clientClosed, 10_000, 'the WebSocket close');
         assert.deepEqual([code, reason.toString()], [4000, 'done'], 'the close the client saw echoed');
-        assert.deepEqual(await within(serverClosed, 10_000, 'the server side close'), [4000, 'done'], 'the close the server received');
+        assert.deepEqual(
+          await within(serverClosed, 10_000, 'the server side close'),
+          [4000, 'done'],
+          'the close the server received',
+        );
       } finally {
         socket.terminate();
       }

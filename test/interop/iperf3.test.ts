@@ -23,9 +23,23 @@ test('iperf3: 3 s normal and reverse (-R) through the tunnel', async (t) => {
     use(await startDaemon(iperf3, ['--server', '--bind', LOOPBACK, '--port', String(port)], port));
     const { publicPort } = use(await startTunnel(port));
 
-    for (const [name, extra] of [['normal', []], ['reverse', ['--reverse']]] as const) {
+    for (const [name, extra] of [
+      ['normal', []],
+      ['reverse', ['--reverse']],
+    ] as const) {
       await t.test(name, async () => {
-        const args = ['--client', LOOPBACK, '--port', String(publicPort), '--time', '3', '--json', '--connect-timeout', '5000', ...extra];
+        const args = [
+          '--client',
+          LOOPBACK,
+          '--port',
+          String(publicPort),
+          '--time',
+          '3',
+          '--json',
+          '--connect-timeout',
+          '5000',
+          ...extra,
+        ];
         const { code, stdout, stderr } = await spawnTool(iperf3, args, { timeoutMs: 30_000, allowFailure: true });
         let report: Report;
         try {
@@ -39,7 +53,9 @@ test('iperf3: 3 s normal and reverse (-R) through the tunnel', async (t) => {
         const received = report.end?.sum_received;
         assert.ok(sent !== undefined && sent.bytes > 0, `bytes sent: ${sent?.bytes}`);
         assert.ok(received !== undefined && received.bytes > 0, `bytes received: ${received?.bytes}`);
-        t.diagnostic(`iperf3 ${name}: ${(received.bits_per_second / 8 / 1e6).toFixed(0)} MB/s received (${(received.bytes / 1e6).toFixed(0)} MB)`);
+        t.diagnostic(
+          `iperf3 ${name}: ${(received.bits_per_second / 8 / 1e6).toFixed(0)} MB/s received (${(received.bytes / 1e6).toFixed(0)} MB)`,
+        );
       });
     }
   });

@@ -16,7 +16,8 @@ import { LOOPBACK, requireProgram, scoped, spawnTool, startTunnel } from './harn
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 const BODY = pseudoRandomBytes(8 * 1024 * 1024, 8);
 /** What the service answers once the visitor half-closed: a summary of all it got, then 8 MB. */
-const answer = (request: Buffer): Buffer => Buffer.concat([Buffer.from(`${request.length} ${sha256(request)}\n`), BODY]);
+const answer = (request: Buffer): Buffer =>
+  Buffer.concat([Buffer.from(`${request.length} ${sha256(request)}\n`), BODY]);
 
 /** A service that closes its side first (sends `greeting` and FIN at once), then records
  * everything the visitor sends until the visitor's own FIN. */
@@ -37,7 +38,10 @@ test('netcat: half-close in both directions through the tunnel', async (t) => {
       const local = use(await listenLocal(replyOnEnd(answer)));
       const { publicPort } = use(await startTunnel(local.port));
       const request = pseudoRandomBytes(3 * 1024 * 1024 + 17, 3);
-      const { stdout } = await spawnTool(nc, ['-N', LOOPBACK, String(publicPort)], { timeoutMs: 30_000, input: request });
+      const { stdout } = await spawnTool(nc, ['-N', LOOPBACK, String(publicPort)], {
+        timeoutMs: 30_000,
+        input: request,
+      });
       assertSameBytes(stdout, answer(request), "nc's stdout");
     });
   });
@@ -52,7 +56,10 @@ test('netcat: half-close in both directions through the tunnel', async (t) => {
 
       // nc with a pipe as stdin, written only once the service's greeting (sent with its
       // FIN) has come out of nc.
-      const child = spawn(nc, ['-N', LOOPBACK, String(publicPort)], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(nc, ['-N', LOOPBACK, String(publicPort)], {
+        env: cleanEnv(),
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       use({ close: async () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')) });
       const exited = new Promise<number | null>((resolve, reject) => {
         child.once('error', reject);
@@ -68,7 +75,11 @@ test('netcat: half-close in both directions through the tunnel', async (t) => {
       await within(greeted, 15_000, "the service's greeting on nc's stdout");
       const late = pseudoRandomBytes(1024 * 1024, 5);
       child.stdin.end(late);
-      assertSameBytes(await within(received, 15_000, 'the late data at the service'), late, 'what the service got after its FIN');
+      assertSameBytes(
+        await within(received, 15_000, 'the late data at the service'),
+        late,
+        'what the service got after its FIN',
+      );
       assert.equal(await within(exited, 15_000, 'nc to exit'), 0, 'nc exit code');
       assertSameBytes(stdout, greeting, "nc's stdout");
     });
@@ -87,11 +98,19 @@ test('netcat: half-close in both directions through the tunnel', async (t) => {
       visitor.on('error', () => {});
       await within(once(visitor, 'connect'), 5_000, 'the visitor to connect');
       const fromService = readAll(visitor); // resolves on the FIN ('end')
-      assertSameBytes(await within(fromService, 15_000, "the service's FIN"), greeting, 'what the visitor read before the FIN');
+      assertSameBytes(
+        await within(fromService, 15_000, "the service's FIN"),
+        greeting,
+        'what the visitor read before the FIN',
+      );
       assert.equal(visitor.destroyed, false, 'the visitor socket is still open for writing');
       const late = pseudoRandomBytes(2 * 1024 * 1024, 9);
       visitor.end(late);
-      assertSameBytes(await within(received, 15_000, 'the late data at the service'), late, 'what the service got after its FIN');
+      assertSameBytes(
+        await within(received, 15_000, 'the late data at the service'),
+        late,
+        'what the service got after its FIN',
+      );
     });
   });
 });

@@ -11,7 +11,17 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { readAll, within } from '../helpers.ts';
-import { freePort, LOOPBACK, requireProgram, scoped, startDaemon, startTunnel, tempDir, type Closable, type Daemon } from './harness.ts';
+import {
+  freePort,
+  LOOPBACK,
+  requireProgram,
+  scoped,
+  startDaemon,
+  startTunnel,
+  tempDir,
+  type Closable,
+  type Daemon,
+} from './harness.ts';
 
 /** Where both services log: a UDP syslog receiver on 127.0.0.1 whose lines the test awaits
  * (event-driven). Not stdout: nginx cannot open /dev/stdout when it is a socket, as node
@@ -139,7 +149,9 @@ for (const [name, service] of SERVICES) {
           await scoped(async (useHere) => {
             // An IPv6 visitor needs the server's default dual-stack listeners (no --bind).
             const ipv6 = net.isIPv6(visitor);
-            const tunnel = useHere(await startTunnel(port, { clientArgs: ['--proxy-protocol', version], ...(ipv6 ? { bind: false } : {}) }));
+            const tunnel = useHere(
+              await startTunnel(port, { clientArgs: ['--proxy-protocol', version], ...(ipv6 ? { bind: false } : {}) }),
+            );
             const { ownPort, status, body } = await visit(visitor, tunnel.publicPort);
             const expected = `${visitor}:${ownPort}`;
             assert.equal(status, 'HTTP/1.1 200 OK', `${name}'s status line`);

@@ -12,23 +12,51 @@ const REQUESTS = 20_000;
 const TESTS = ['SET', 'GET', 'INCR', 'LPUSH'];
 
 /** One command in the Redis protocol (RESP). */
-const resp = (...words: string[]): string => `*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`;
+const resp = (...words: string[]): string =>
+  `*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`;
 
 /** Runs redis-benchmark through `port` and checks its CSV: the four tests, each > 0 req/s. */
 async function benchmark(program: string, port: number, extra: string[]): Promise<void> {
-  const args = ['-h', LOOPBACK, '-p', String(port), '-n', String(REQUESTS), '-c', '20', '-t', 'set,get,incr,lpush', '-q', '--csv', ...extra];
+  const args = [
+    '-h',
+    LOOPBACK,
+    '-p',
+    String(port),
+    '-n',
+    String(REQUESTS),
+    '-c',
+    '20',
+    '-t',
+    'set,get,incr,lpush',
+    '-q',
+    '--csv',
+    ...extra,
+  ];
   const { stdout, stderr } = await spawnTool(program, args, { timeoutMs: 60_000 });
   assert.equal(stderr, '', 'redis-benchmark reports no error');
-  const rows = stdout.toString().trim().split('\n').slice(1).map((line) => line.split(',').map((cell) => cell.replace(/^"|"$/g, '')));
-  assert.deepEqual(rows.map(([name]) => name), TESTS, `redis-benchmark ${extra.join(' ')} ran every test`);
+  const rows = stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split(',').map((cell) => cell.replace(/^"|"$/g, '')));
+  assert.deepEqual(
+    rows.map(([name]) => name),
+    TESTS,
+    `redis-benchmark ${extra.join(' ')} ran every test`,
+  );
   for (const [name, rps] of rows) assert.ok(Number(rps) > 0, `${name}: ${rps} requests/s`);
 }
 
 /** `calls` of each command from INFO commandstats, and that none failed or was rejected. */
 async function commandCalls(cli: string, port: number): Promise<Record<string, number>> {
-  const { stdout } = await spawnTool(cli, ['-h', LOOPBACK, '-p', String(port), 'INFO', 'commandstats'], { timeoutMs: 15_000 });
+  const { stdout } = await spawnTool(cli, ['-h', LOOPBACK, '-p', String(port), 'INFO', 'commandstats'], {
+    timeoutMs: 15_000,
+  });
   const calls: Record<string, number> = {};
-  for (const match of stdout.toString().matchAll(/^cmdstat_(\w+):calls=(\d+),.*rejected_calls=(\d+),failed_calls=(\d+)/gm)) {
+  for (const match of stdout
+    .toString()
+    .matchAll(/^cmdstat_(\w+):calls=(\d+),.*rejected_calls=(\d+),failed_calls=(\d+)/gm)) {
     const [, name = '', count = '', rejected = '', failed = ''] = match;
     assert.equal(`${rejected}/${failed}`, '0/0', `${name}: rejected/failed calls`);
     calls[name] = Number(count);
@@ -44,11 +72,26 @@ test('redis: redis-benchmark (plain and -P 16), redis-cli --pipe and a raw pipel
   await scoped(async (use) => {
     const dir = use(await tempDir()).path;
     const port = await freePort();
-    const config = ['--port', String(port), '--bind', LOOPBACK, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+    const config = [
+      '--port',
+      String(port),
+      '--bind',
+      LOOPBACK,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+    ];
     use(await startDaemon(server, config, port));
     const { publicPort } = use(await startTunnel(port));
     const query = async (...words: string[]): Promise<string> =>
-      (await spawnTool(cli, ['-h', LOOPBACK, '-p', String(publicPort), ...words], { timeoutMs: 15_000 })).stdout.toString().trim();
+      (await spawnTool(cli, ['-h', LOOPBACK, '-p', String(publicPort), ...words], { timeoutMs: 15_000 })).stdout
+        .toString()
+        .trim();
 
     // redis-benchmark without -r uses one key per test: its counters are predictable.
     await benchmark(bench, publicPort, []);
@@ -65,7 +108,10 @@ test('redis: redis-benchmark (plain and -P 16), redis-cli --pipe and a raw pipel
     // redis-cli --pipe: 50,000 RPUSH in the raw protocol on stdin, one connection.
     const piped = 50_000;
     const input = Array.from({ length: piped }, (_, i) => resp('RPUSH', 'piped', String(i))).join('');
-    const pipe = await spawnTool(cli, ['-h', LOOPBACK, '-p', String(publicPort), '--pipe'], { timeoutMs: 60_000, input });
+    const pipe = await spawnTool(cli, ['-h', LOOPBACK, '-p', String(publicPort), '--pipe'], {
+      timeoutMs: 60_000,
+      input,
+    });
     assert.match(pipe.stdout.toString(), new RegExp(`^errors: 0, replies: ${piped}$`, 'm'), 'redis-cli --pipe');
     assert.equal(await query('LLEN', 'piped'), String(piped));
     assert.equal(await query('LINDEX', 'piped', '-1'), String(piped - 1));

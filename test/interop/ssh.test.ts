@@ -24,8 +24,12 @@ test('ssh: a command and a 20 MB scp round trip through the tunnel', async () =>
     const file = (name: string): string => path.join(dir, name);
     // Privilege separation: sshd started by root wants this empty directory.
     if (process.getuid?.() === 0) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-    await spawnTool(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'burrow-interop-host', '-f', file('host_key')], { timeoutMs: 10_000 });
-    await spawnTool(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'burrow-interop-user', '-f', file('id')], { timeoutMs: 10_000 });
+    await spawnTool(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'burrow-interop-host', '-f', file('host_key')], {
+      timeoutMs: 10_000,
+    });
+    await spawnTool(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'burrow-interop-user', '-f', file('id')], {
+      timeoutMs: 10_000,
+    });
     await writeFile(file('authorized_keys'), await readFile(file('id.pub')));
 
     const port = await freePort();
@@ -48,17 +52,48 @@ test('ssh: a command and a 20 MB scp round trip through the tunnel', async () =>
     const daemon = use(await startDaemon(sshd, ['-D', '-e', '-f', file('sshd_config')], port));
     const tunnel = use(await startTunnel(port));
 
-    const options = ['-i', file('id'), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR'];
-    const run = await spawnTool(ssh, ['-p', String(tunnel.publicPort), ...options, `${user}@${LOOPBACK}`, "printf 'burrow-ssh-ok %s\\n' \"$(id -un)\"; printf 'second line\\n'"], {
-      timeoutMs: 30_000,
-    }).catch((error: Error) => assert.fail(`${error.message}\nsshd: ${daemon.output()}`));
+    const options = [
+      '-i',
+      file('id'),
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=10',
+      '-o',
+      'LogLevel=ERROR',
+    ];
+    const run = await spawnTool(
+      ssh,
+      [
+        '-p',
+        String(tunnel.publicPort),
+        ...options,
+        `${user}@${LOOPBACK}`,
+        "printf 'burrow-ssh-ok %s\\n' \"$(id -un)\"; printf 'second line\\n'",
+      ],
+      {
+        timeoutMs: 30_000,
+      },
+    ).catch((error: Error) => assert.fail(`${error.message}\nsshd: ${daemon.output()}`));
     assert.equal(run.stdout.toString(), `burrow-ssh-ok ${user}\nsecond line\n`);
 
     const original = pseudoRandomBytes(20 * 1024 * 1024, 22);
     await writeFile(file('original.bin'), original);
     const target = `${user}@${LOOPBACK}`;
-    await spawnTool(scp, ['-q', '-P', String(tunnel.publicPort), ...options, file('original.bin'), `${target}:${file('remote.bin')}`], { timeoutMs: 60_000 });
-    await spawnTool(scp, ['-q', '-P', String(tunnel.publicPort), ...options, `${target}:${file('remote.bin')}`, file('back.bin')], { timeoutMs: 60_000 });
+    await spawnTool(
+      scp,
+      ['-q', '-P', String(tunnel.publicPort), ...options, file('original.bin'), `${target}:${file('remote.bin')}`],
+      { timeoutMs: 60_000 },
+    );
+    await spawnTool(
+      scp,
+      ['-q', '-P', String(tunnel.publicPort), ...options, `${target}:${file('remote.bin')}`, file('back.bin')],
+      { timeoutMs: 60_000 },
+    );
     const remote = await readFile(file('remote.bin'));
     const back = await readFile(file('back.bin'));
     assert.equal(sha256(remote), sha256(original), 'the uploaded copy (sha256)');
