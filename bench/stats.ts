@@ -28,7 +28,7 @@ const forceGc: (() => void) | undefined = (() => {
   try {
     v8.setFlagsFromString('--expose-gc');
     const gc: unknown = vm.runInNewContext('gc');
-    if (typeof gc === 'function') return () => void gc();
+    if (typeof gc === 'function') return () => void (gc as () => void)();
   } catch {
     // fall through
   }

@@ -25,7 +25,8 @@ export interface WrkResult {
 /** Whether `wrk` can be started. */
 export function wrkInstalled(): boolean {
   const probe = spawnSync('wrk', ['--version'], { stdio: 'ignore', timeout: 10_000 });
-  return (probe.error as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT';
+  const error: NodeJS.ErrnoException | undefined = probe.error;
+  return error?.code !== 'ENOENT';
 }
 
 /** A wrk run in progress, so that SIGINT can end it. */

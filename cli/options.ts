@@ -44,7 +44,7 @@ export function raw(
 ): { text: string; source: string } | undefined {
   const value = args[spelled];
   if (value !== undefined && value !== null) {
-    const last = Array.isArray(value) ? value[value.length - 1] : value; // a repeated flag: the last wins
+    const last: unknown = Array.isArray(value) ? value[value.length - 1] : value; // a repeated flag: the last wins
     return { text: String(last), source: `--${spelled}` };
   }
   const fromEnv = env[envName(flag)];
@@ -279,7 +279,7 @@ function serverAndControlPort(
  * hands us false) keeps none. An empty variable counts as unset, as everywhere. */
 function stateFile(args: RawArgs, env: Env): string | undefined {
   const flag = args['state-file'];
-  const last = Array.isArray(flag) ? flag[flag.length - 1] : flag; // a repeated flag: the last wins
+  const last: unknown = Array.isArray(flag) ? flag[flag.length - 1] : flag; // a repeated flag: the last wins
   if (last === false) return undefined;
   const value = raw(args, env, 'state-file');
   if (value === undefined) return defaultStateFile(env);

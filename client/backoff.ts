@@ -1,5 +1,5 @@
 // When to try again after losing the server, and when not to.
-import { BurrowError } from '../shared/errors.ts';
+import type { BurrowError } from '../shared/errors.ts';
 
 export interface BackoffOptions {
   /** Delay before the first retry. Default 1 s. */

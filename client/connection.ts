@@ -31,7 +31,7 @@ export interface DialBackOptions {
    * answered true once the server has proved it is alive). */
   confirmEnd: ((answer: (alive: boolean) => void) => void) | undefined;
   /** Registers a socket, as soon as it exists, to be destroyed when the client closes. */
-  track(socket: net.Socket): void;
+  track: (socket: net.Socket) => void;
   /** Reports a line or moment of this connection's data socket. */
   trace(kind: 'send' | 'recv' | 'event', text: string): void;
   /** Called once both sides are connected and piping starts. */

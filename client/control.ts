@@ -63,7 +63,7 @@ export interface LinkEvents {
   onLost(error: BurrowError, goAway: boolean): void;
   trace(kind: 'send' | 'recv' | 'event', text: string): void;
   /** Receives every socket at once, so that its owner can close it even mid-connect. */
-  track(socket: net.Socket): void;
+  track: (socket: net.Socket) => void;
   /** The server answered our HELLO (or ignored it): `extensions` is known now. */
   onAgreed(): void;
   /** The server said GOAWAY: say BYE once no joined connection needs the link. */

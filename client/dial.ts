@@ -19,7 +19,7 @@ export interface DialOptions {
   /** What we are dialing, for messages: `burrow server`, `local service`, ... */
   what: string;
   /** Receives each socket at once, so that its owner can close it even mid-connect. */
-  track(socket: net.Socket): void;
+  track: (socket: net.Socket) => void;
   /** Speak TLS over the connection (to the server's control and data ports). */
   tls?: ClientTls;
 }
@@ -55,7 +55,7 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
   rememberTcp(secure, tcp);
   track(secure);
   secure.once('close', () => tcp.destroy()); // closing a TLS socket leaves its TCP socket open
-  secure.on('error', (error) => {
+  secure.on('error', (error: Error) => {
     debug('%s %s:%d: TLS: %s', options.what, host, port, error.message);
     secure.destroy(); // a TLS error after the handshake does not always destroy the socket
   });

@@ -18,7 +18,7 @@ export interface DataPortCheck {
   /** The server named its data port. */
   named: boolean;
   timeoutMs: number;
-  track(socket: net.Socket): void;
+  track: (socket: net.Socket) => void;
 }
 
 /** Opens one connection to the data port and closes it without a byte (every relay

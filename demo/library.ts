@@ -5,7 +5,8 @@
 // resolves to the clone's own dist/ (`npm run build`), so run it with
 // `npm run build && node --import tsx demo/library.ts`.
 import net from 'node:net';
-import { BurrowError, startClient, startServer, type ConnectionEvent } from 'burrow-tunnel';
+import type { BurrowError } from 'burrow-tunnel';
+import { startClient, startServer, type ConnectionEvent } from 'burrow-tunnel';
 
 // Something to expose: an echo service on a free local port.
 const service = net.createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));

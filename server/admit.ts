@@ -79,7 +79,7 @@ async function handshake(
   ctx.track(secure, kind);
   secure.once('close', () => socket.destroy());
   // Not only during the handshake: a later TLS error does not always destroy the socket.
-  secure.on('error', (error) => {
+  secure.on('error', (error: Error) => {
     debug('%s: TLS: %s', conn, error.message);
     secure.destroy();
   });

@@ -269,9 +269,10 @@ async function loadExisting(certFile: string, keyFile: string): Promise<StoredCe
 }
 
 async function readIfExists(file: string): Promise<string | undefined> {
-  return fs
-    .readFile(file, 'utf8')
-    .catch((error: unknown) => (systemCode(error) === 'ENOENT' ? undefined : Promise.reject(error)));
+  return fs.readFile(file, 'utf8').catch((error: unknown) => {
+    if (systemCode(error) === 'ENOENT') return undefined;
+    throw error;
+  });
 }
 
 async function generate(names: string[]): Promise<{ cert: string; key: string }> {

@@ -394,6 +394,7 @@ export class ControlSession {
       const refusal = this.ctx.quota.tryAdd(this.address);
       if (refusal) return this.refuseNow(formatErr(refusal.reason, refusal.detail));
     }
+    // eslint-disable-next-line prefer-const -- assigned once the port is bound; the accept handler needs it before
     let tunnel: Tunnel | undefined;
     let listener;
     try {

@@ -42,8 +42,10 @@ const paint = (colour: string, text: string): string => `${colour}${text}${SGR.r
 
 /** Control characters shown as `\xNN`: a received line is the peer's bytes (decoded as
  * latin1), and its escape sequences must not reach the terminal of whoever reads the trace. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it escapes
+const CONTROL_CHARACTERS = /[\x00-\x1f\x7f-\x9f]/g;
 const visible = (text: string): string =>
-  text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  text.replace(CONTROL_CHARACTERS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
 export interface TraceFormat {
   /** ANSI colours: the side, the arrow (`->` green, `<-` yellow), moments dim. Default off. */

@@ -33,7 +33,7 @@ class FakeListener {
   ) {}
 
   static async open(onAccept: (conn: Accepted) => void = () => {}): Promise<FakeListener> {
-    let self: FakeListener | undefined;
+    const self: { listener?: FakeListener } = {};
     const pending: Accepted[] = [];
     const server = net.createServer((socket) => {
       socket.on('error', () => {}); // tests assert on lines and closes, not on resets
@@ -42,15 +42,16 @@ class FakeListener {
         reader: new LineReader(socket),
         closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
       };
-      if (self) self.add(conn);
+      if (self.listener) self.listener.add(conn);
       else pending.push(conn);
       onAccept(conn);
     });
     server.listen(0, HOST);
     await once(server, 'listening');
-    self = new FakeListener(server, (server.address() as net.AddressInfo).port);
-    for (const conn of pending) self.add(conn);
-    return self;
+    const listener = new FakeListener(server, (server.address() as net.AddressInfo).port);
+    self.listener = listener;
+    for (const conn of pending) listener.add(conn);
+    return listener;
   }
 
   /** The next accepted connection not yet handed out by next(). */

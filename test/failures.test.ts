@@ -3,7 +3,7 @@
 // reported, and that every failure leaves the rest of the system serving.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { test } from 'node:test';
 import { BurrowError, startClient, startServer, type BurrowClient, type BurrowServer } from '../index.ts';
 import { connectVisitor, echo, HOST, listenLocal, readAll, replyOnEnd, request, startRig, within } from './helpers.ts';

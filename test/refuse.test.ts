@@ -2,7 +2,7 @@
 // resets that visitor rather than let it wait for the visitor timeout. Only a tunnel's own
 // client may refuse its visitors.
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import type net from 'node:net';
 import { test } from 'node:test';
 import { startClient, type BurrowError } from '../index.ts';
 import { connectVisitor, HOST, listenLocal, untilEqual, within } from './helpers.ts';

@@ -60,7 +60,10 @@ test('netcat: half-close in both directions through the tunnel', async (t) => {
         env: cleanEnv(),
         stdio: ['pipe', 'pipe', 'pipe'],
       });
-      use({ close: async () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')) });
+      use({
+        close: () =>
+          Promise.resolve(void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'))),
+      });
       const exited = new Promise<number | null>((resolve, reject) => {
         child.once('error', reject);
         child.once('close', (code: number | null) => resolve(code));
@@ -94,7 +97,7 @@ test('netcat: half-close in both directions through the tunnel', async (t) => {
       const { publicPort } = use(await startTunnel(local.port));
 
       const visitor = net.connect({ host: LOOPBACK, port: publicPort, allowHalfOpen: true });
-      use({ close: async () => void visitor.destroy() });
+      use({ close: () => Promise.resolve(void visitor.destroy()) });
       visitor.on('error', () => {});
       await within(once(visitor, 'connect'), 5_000, 'the visitor to connect');
       const fromService = readAll(visitor); // resolves on the FIN ('end')

@@ -39,7 +39,7 @@ async function logSink(): Promise<LogSink> {
   await within(once(socket, 'listening'), 5_000, 'the syslog receiver');
   return {
     port: socket.address().port,
-    close: async () => void socket.close(),
+    close: () => Promise.resolve(void socket.close()),
     waitFor: (pattern, what) => {
       const found = new Promise<void>((resolve) => {
         const check = (): void => {
