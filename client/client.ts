@@ -2,6 +2,7 @@
 // exposed local port, and a dial-back for every CONNECTION. When the link is lost it
 // reconnects with backoff and reclaims its public ports with their leases.
 // `startClient()` is the library entry point.
+import { deadlineIn } from '../shared/deadline.ts';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type net from 'node:net';
 import createDebug from 'debug';
@@ -398,7 +399,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
    * reconnect over the new control connection if it reached the same server process. One
    * that reached a restarted server cannot vouch: the old one is gone. */
   private confirmServerAlive(link: ControlLink, answer: Answer): void {
-    const deadline = Date.now() + (this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS);
+    const deadline = deadlineIn(this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS);
     const lookup = (): Voucher | 'gone' | undefined => {
       const current = this.link;
       if (current === link) return link.open ? link : undefined;

@@ -5,7 +5,9 @@ import tls from 'node:tls';
 import createDebug from 'debug';
 import { BurrowError, describe } from '../shared/errors.ts';
 import { rememberTcp } from '../shared/pipe.ts';
-import { hostPort, KEEPALIVE_DELAY_MS } from '../shared/protocol.ts';
+import { hostPort } from '../shared/protocol.ts';
+import { deadlineIn, msLeft } from '../shared/deadline.ts';
+import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
 
 const debug = createDebug('burrow:client');
@@ -30,15 +32,8 @@ export interface DialOptions {
  * error that says what to do. */
 export async function dial(options: DialOptions): Promise<net.Socket> {
   const { host, port, timeoutMs, track } = options;
-  const deadline = Date.now() + timeoutMs;
-  const tcp = net.connect({
-    host,
-    port,
-    allowHalfOpen: true,
-    noDelay: true,
-    keepAlive: true,
-    keepAliveInitialDelay: KEEPALIVE_DELAY_MS,
-  });
+  const deadline = deadlineIn(timeoutMs);
+  const tcp = net.connect({ ...SOCKET_OPTIONS, host, port });
   track(tcp);
   // A permanent listener: an error between two awaits must never crash the process.
   tcp.on('error', (error) => debug('%s %s:%d: %s', options.what, host, port, error.message));
@@ -59,7 +54,7 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
     debug('%s %s:%d: TLS: %s', options.what, host, port, error.message);
     secure.destroy(); // a TLS error after the handshake does not always destroy the socket
   });
-  await settle(secure, 'secureConnect', Math.max(1, deadline - Date.now()), options);
+  await settle(secure, 'secureConnect', msLeft(deadline), options);
   const pinError = checkPin(secure, options.tls.pin, `the ${options.what} at ${hostPort(host, port)}`);
   if (pinError) {
     secure.destroy();

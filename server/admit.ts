@@ -2,6 +2,7 @@
 // the protocol. A TLS server wraps it in TLS and turns away one that begins in plain
 // text; a plain server turns away one that begins a TLS handshake. Either refusal is one
 // plain-text ERR line, which a person with `nc` and our own client can both read.
+import { msLeft, type Deadline } from '../shared/deadline.ts';
 import type net from 'node:net';
 import createDebug from 'debug';
 import { closeWithLine } from '../shared/control-lines.ts';
@@ -16,9 +17,6 @@ const debug = createDebug('burrow:server');
  * printable ASCII). */
 const TLS_HANDSHAKE_RECORD = 0x16;
 
-/** Time left until `deadline` (a Date.now() value), at least 1 ms. */
-export const msLeft = (deadline: number): number => Math.max(1, deadline - Date.now());
-
 /** Resolves with the socket to speak the protocol on (`socket` itself, or TLS over it), or
  * undefined if the connection was turned away or went away. `deadline` is the connection's
  * handshake deadline, counted from its accept: the first byte, the TLS handshake and then
@@ -29,7 +27,7 @@ export async function admit(
   socket: net.Socket,
   ctx: ServerContext,
   label: () => string,
-  deadline: number,
+  deadline: Deadline,
   kind: 'control' | 'data',
 ): Promise<net.Socket | undefined> {
   const peer = peerOf(socket); // now: a failed TLS handshake can take the address with it
@@ -65,7 +63,7 @@ async function handshake(
   ctx: ServerContext,
   conn: string,
   peer: string,
-  deadline: number,
+  deadline: Deadline,
   kind: 'control' | 'data',
 ): Promise<net.Socket | undefined> {
   const result = await serverTls.handshake(socket, msLeft(deadline));

@@ -9,7 +9,8 @@ import { readFirstLine } from '../shared/first-line.ts';
 import { confirmAcrossReconnects, type Voucher } from '../shared/alive-check.ts';
 import { joinSockets } from '../shared/pipe.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
-import { admit, msLeft, peerOf } from './admit.ts';
+import { admit, peerOf } from './admit.ts';
+import { deadlineIn, msLeft, type Deadline } from '../shared/deadline.ts';
 import { checkDataProof } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import type { PendingVisitor } from './pending.ts';
@@ -22,7 +23,7 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   let named: string | undefined;
   const label = (): string => (named ??= ctx.label('data'));
   // One deadline from accept: the first byte, TLS, and the ID line.
-  const deadline = Date.now() + ctx.limits.handshakeTimeoutMs;
+  const deadline = deadlineIn(ctx.limits.handshakeTimeoutMs);
   ctx.track(raw);
   raw.on('error', (error) => debug('%s: %s', label(), error.message));
   if (raw.destroyed) return; // the server is closing: track() has destroyed it
@@ -72,7 +73,7 @@ async function handshake(
   raw: Socket,
   ctx: ServerContext,
   label: () => string,
-  deadline: number,
+  deadline: Deadline,
 ): Promise<Paired | undefined> {
   const socket = await admit(raw, ctx, label, deadline, 'data');
   if (!socket) return undefined;
@@ -144,7 +145,7 @@ async function pipe({ socket, id, visitor }: Paired, ctx: ServerContext, conn: s
             'event',
             'the client half-closed (FIN); checking that the client is alive before passing it on',
           );
-          const deadline = Date.now() + ctx.limits.heartbeatTimeoutMs;
+          const deadline = deadlineIn(ctx.limits.heartbeatTimeoutMs);
           confirmAcrossReconnects(
             () => voucherFor(visitor.owner, ctx),
             ctx.finWaits,

@@ -3,7 +3,8 @@
 import net from 'node:net';
 import createDebug from 'debug';
 import { systemCode } from '../shared/errors.ts';
-import { KEEPALIVE_DELAY_MS, type ErrReason, type PortRange } from '../shared/protocol.ts';
+import type { ErrReason, PortRange } from '../shared/protocol.ts';
+import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 
 const debug = createDebug('burrow:ports');
 
@@ -87,16 +88,7 @@ export class PortPool {
   private bind(port: number, onVisitor: (socket: net.Socket) => void): Promise<net.Server | string> {
     // pauseOnConnect: a visitor's bytes stay in the kernel until it is paired, so waiting
     // visitors cost no user-space memory; allowHalfOpen: carry FIN through (see pipe.ts).
-    const server = net.createServer(
-      {
-        pauseOnConnect: true,
-        allowHalfOpen: true,
-        noDelay: true,
-        keepAlive: true,
-        keepAliveInitialDelay: KEEPALIVE_DELAY_MS,
-      },
-      onVisitor,
-    );
+    const server = net.createServer({ ...SOCKET_OPTIONS, pauseOnConnect: true }, onVisitor);
     this.held.add(port); // reserve before the await so a concurrent request skips it
     return new Promise((resolve) => {
       const onError = (error: Error): void => {

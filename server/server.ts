@@ -14,9 +14,10 @@ import {
   formatAddress,
   formatErr,
   hostPort,
-  KEEPALIVE_DELAY_MS,
   type PortRange,
 } from '../shared/protocol.ts';
+import { deadlineIn } from '../shared/deadline.ts';
+import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 import { hideProofs, type TraceEvent } from '../shared/trace.ts';
 import { admit } from './admit.ts';
 import { ServerCounters, type ServerTotals } from './counters.ts';
@@ -157,20 +158,14 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
         `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`,
       );
     });
-    const socketOptions = {
-      allowHalfOpen: true,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: KEEPALIVE_DELAY_MS,
-    };
-    this.controlListener = net.createServer(socketOptions, (socket) => {
+    this.controlListener = net.createServer(SOCKET_OPTIONS, (socket) => {
       // A failure while setting one connection up must not take the relay down.
       this.openSession(socket).catch((error: unknown) => {
         debug('control connection: %O', error);
         socket.destroy();
       });
     });
-    this.dataListener = net.createServer(socketOptions, (socket) => void acceptDataConnection(socket, this));
+    this.dataListener = net.createServer(SOCKET_OPTIONS, (socket) => void acceptDataConnection(socket, this));
     for (const listener of [this.controlListener, this.dataListener]) {
       // Accept errors (EMFILE when out of file descriptors) must not crash the relay.
       listener.on('error', (error) => debug('listener: %s', error.message));
@@ -295,7 +290,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     const conn = this.label('control');
     this.trace(conn, 'event', `client connected from ${formatAddress(address, raw.remotePort) ?? address}`);
     // One deadline from accept: the first byte, TLS, and the first line or authentication.
-    const deadline = Date.now() + this.limits.handshakeTimeoutMs;
+    const deadline = deadlineIn(this.limits.handshakeTimeoutMs);
     const socket = await admit(raw, this, () => conn, deadline, 'control');
     if (!socket || this.shuttingDown) {
       socket?.destroy();

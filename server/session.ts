@@ -4,7 +4,8 @@ import type { Socket } from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
-import { AliveCheck, type Answer } from '../shared/alive-check.ts';
+import type { Answer } from '../shared/alive-check.ts';
+import { Heartbeat } from '../shared/heartbeat.ts';
 import { abortSocket } from '../shared/pipe.ts';
 import {
   agreeOn,
@@ -17,7 +18,8 @@ import {
   type Extension,
 } from '../shared/protocol.ts';
 import type { ServerContext } from './context.ts';
-import { msLeft, peerOf } from './admit.ts';
+import { peerOf } from './admit.ts';
+import { msLeft, type Deadline } from '../shared/deadline.ts';
 import { ControlAuth, type AuthAnswer } from './auth.ts';
 import type { ClientEventLog } from './client-events.ts';
 import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
@@ -41,8 +43,12 @@ export class ControlSession {
   private readonly heldLeases = new Set<string>();
   /** Lines received so far: HELLO is only valid as the first. */
   private linesReceived = 0;
-  /** Answers "is the client still alive?" with our PINGs (fin-check). */
-  private readonly alive = new AliveCheck(() => this.ping());
+  /** Our PINGs, the receive deadline (the handshake timeout for the first line, a
+   * slowloris guard; then the heartbeat timeout), and "is the client still alive?". */
+  private readonly heartbeat = new Heartbeat({
+    sendPing: () => this.send(formatSignal('PING')),
+    silent: (why) => this.fail(formatErr('timeout', why)),
+  });
   /** Replies go out strictly in the order their lines arrived: each step waits for the
    * last, even while an early EXPOSE is still binding its port. */
   private replies: Promise<void> = Promise.resolve();
@@ -51,10 +57,6 @@ export class ControlSession {
   /** Refused lines, counted as they arrive and as their replies are sent (see refuse). */
   private refusedSeen = 0;
   private refusedInTurn = 0;
-  /** Deadline for the next line: the handshake timeout for the first one (slowloris
-   * guard), then the heartbeat timeout (a frozen or unplugged client). */
-  private receiveTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
   /** The client said GOAWAY (or we did): its ports need no lease. */
   private leaving = false;
   /** BYE, each way: none of that side's joined connections is left. */
@@ -74,7 +76,7 @@ export class ControlSession {
     private readonly socket: Socket,
     private readonly ctx: ServerContext,
     readonly label: string,
-    deadline: number,
+    deadline: Deadline,
     /** The server's 'client' events, held back while this session tears down. */
     private readonly events: ClientEventLog,
   ) {
@@ -83,7 +85,7 @@ export class ControlSession {
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
     const first = ctx.limits.handshakeTimeoutMs;
-    this.expectLineWithin(
+    this.heartbeat.expectLineWithin(
       msLeft(deadline),
       () => `${this.auth.authenticated ? 'no line' : 'not authenticated'} within ${first} ms of connecting`,
     );
@@ -112,9 +114,7 @@ export class ControlSession {
   close(finalLine?: string): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.receiveTimer);
-    clearInterval(this.pingTimer);
-    this.alive.fail();
+    this.heartbeat.stop();
     this.ctx.departures.forget(this.clientInstance, this);
     const keep = this.keepOnClose();
     for (const lease of this.heldLeases)
@@ -213,7 +213,7 @@ export class ControlSession {
    * never agreed to heartbeats): proof that a FIN it sent before was not its death. */
   confirmAlive(answer: Answer): void {
     if (this.closed || !this.extensions.has('ping')) return answer(false);
-    this.alive.ask(answer);
+    this.heartbeat.ask(answer);
   }
 
   /** Resolves when no EXPOSE of this session is still binding a port (after close(), a
@@ -254,7 +254,7 @@ export class ControlSession {
     }
     // Signals are not requests: they get no place in the reply order.
     if (message.verb === 'PING') return this.send(formatSignal('PONG'));
-    if (message.verb === 'PONG') return this.alive.pongReceived(); // its arrival already reset the receive deadline
+    if (message.verb === 'PONG') return this.heartbeat.pongReceived(); // its arrival already reset the receive deadline
     if (message.verb === 'GOAWAY') return this.depart(); // the client is leaving on purpose
     if (message.verb === 'BYE') {
       this.byeReceived = true;
@@ -298,18 +298,13 @@ export class ControlSession {
   private heard(): void {
     const silence = this.ctx.limits.heartbeatTimeoutMs;
     if (this.extensions.has('ping')) {
-      this.expectLineWithin(silence, () => `no line for ${silence} ms`);
-      this.pingTimer ??= setInterval(() => this.ping(), this.ctx.limits.heartbeatIntervalMs);
+      this.heartbeat.expectLineWithin(silence, () => `no line for ${silence} ms`);
+      this.heartbeat.startPinging(this.ctx.limits.heartbeatIntervalMs);
     } else if (this.tunnels.size + this.exposing > 0) {
-      clearTimeout(this.receiveTimer);
+      this.heartbeat.stopExpecting();
     } else {
-      this.expectLineWithin(silence, () => `no tunnel and no line for ${silence} ms`);
+      this.heartbeat.expectLineWithin(silence, () => `no tunnel and no line for ${silence} ms`);
     }
-  }
-
-  private ping(): void {
-    this.send(formatSignal('PING'));
-    this.alive.pingSent();
   }
 
   /** REFUSE: the client will not serve this visitor (it is at its own limit): reset it now
@@ -320,12 +315,6 @@ export class ControlSession {
     this.ctx.counters.visitorsRefused++;
     this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', 'reset: the client turned it away (REFUSE)');
     abortSocket(visitor.socket);
-  }
-
-  /** (Re)arms the receive deadline: no line by then and the client is dead to us. */
-  private expectLineWithin(ms: number, why: () => string): void {
-    clearTimeout(this.receiveTimer);
-    this.receiveTimer = setTimeout(() => this.fail(formatErr('timeout', why())), ms);
   }
 
   /** Answers a refused line in its turn; past the error budget the answer is

@@ -7,6 +7,7 @@
 // connections with a FIN, which looks exactly like a complete stream. A FIN on a data
 // connection is only passed on once the program that sent it has proved it was alive
 // after sending it (see `fin-check` in docs/PROTOCOL.md).
+import { msLeft, type Deadline } from './deadline.ts';
 
 export type Answer = (alive: boolean) => void;
 
@@ -88,7 +89,7 @@ export type Lookup = () => Voucher | 'gone' | undefined;
 export function confirmAcrossReconnects(
   lookup: Lookup,
   waits: WaitsForVoucher,
-  deadline: number,
+  deadline: Deadline,
   answer: Answer,
 ): void {
   let settled = false;
@@ -100,7 +101,7 @@ export function confirmAcrossReconnects(
     stopWaiting();
     answer(alive);
   };
-  const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()));
+  const timer = setTimeout(() => finish(false), msLeft(deadline));
   const wait = (): void => {
     stopWaiting = waits.wait(attempt, () => finish(false));
   };

@@ -30,9 +30,7 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
 export const DEFAULT_LEASE_GRACE_MS = 60_000;
 /** How long a graceful shutdown waits for joined connections before closing them. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
-/** TCP keep-alive on every socket: keeps idle NAT mappings open and finds dead peers of
- * joined connections, which carry no heartbeat of their own. */
-export const KEEPALIVE_DELAY_MS = 30_000;
+export { KEEPALIVE_DELAY_MS } from './socket-options.ts';
 
 export interface PortRange {
   min: number;
