@@ -8,8 +8,19 @@ import createDebug from 'debug';
 import { closeWithLine } from '../shared/control-lines.ts';
 import { rememberTcp } from '../shared/pipe.ts';
 import { formatAddress, formatErr } from '../shared/protocol.ts';
-import type { ServerContext } from './context.ts';
+import type { Limits } from './limits.ts';
+import type { ServerObserver } from './observer.ts';
 import type { ServerTls } from './tls-server.ts';
+
+/** What the door uses of the server. */
+export interface DoorParts {
+  /** TLS for the control and data ports; undefined for plain TCP. */
+  readonly tls: ServerTls | undefined;
+  readonly observer: ServerObserver;
+  readonly limits: Pick<Limits, 'handshakeTimeoutMs'>;
+  /** The server owns the socket from now on (a TLS socket too). */
+  track(socket: net.Socket, kind: 'control' | 'data'): void;
+}
 
 const debug = createDebug('burrow:server');
 
@@ -25,7 +36,7 @@ const TLS_HANDSHAKE_RECORD = 0x16;
  * that closes without a byte (a client checking that the port answers) uses no number. */
 export async function admit(
   socket: net.Socket,
-  ctx: ServerContext,
+  parts: DoorParts,
   label: () => string,
   deadline: Deadline,
   kind: 'control' | 'data',
@@ -38,29 +49,39 @@ export async function admit(
   }
   const conn = label();
   if (first === 'timeout') {
-    turnAway(socket, ctx, conn, formatErr('timeout', `nothing received within ${ctx.limits.handshakeTimeoutMs} ms`));
+    turnAway(
+      socket,
+      parts,
+      conn,
+      formatErr('timeout', `nothing received within ${parts.limits.handshakeTimeoutMs} ms`),
+    );
     return undefined;
   }
   const speaksTls = first === TLS_HANDSHAKE_RECORD;
-  if (!ctx.tls) {
+  if (!parts.tls) {
     if (!speaksTls) return socket;
-    ctx.refused(conn, peer, 'tls-not-enabled', 'the client began a TLS handshake; this server does not speak TLS');
+    parts.observer.refused(
+      conn,
+      peer,
+      'tls-not-enabled',
+      'the client began a TLS handshake; this server does not speak TLS',
+    );
     // The TLS client cannot read this line, but reports "wrong version number": plain text.
-    turnAway(socket, ctx, conn, formatErr('tls-not-enabled', 'this server does not speak TLS'));
+    turnAway(socket, parts, conn, formatErr('tls-not-enabled', 'this server does not speak TLS'));
     return undefined;
   }
   if (!speaksTls) {
-    ctx.refused(conn, peer, 'tls-required', 'the client spoke plain text; this server speaks TLS only');
-    turnAway(socket, ctx, conn, formatErr('tls-required', 'this server speaks TLS only'));
+    parts.observer.refused(conn, peer, 'tls-required', 'the client spoke plain text; this server speaks TLS only');
+    turnAway(socket, parts, conn, formatErr('tls-required', 'this server speaks TLS only'));
     return undefined;
   }
-  return handshake(socket, ctx.tls, ctx, conn, peer, deadline, kind);
+  return handshake(socket, parts.tls, parts, conn, peer, deadline, kind);
 }
 
 async function handshake(
   socket: net.Socket,
   serverTls: ServerTls,
-  ctx: ServerContext,
+  parts: DoorParts,
   conn: string,
   peer: string,
   deadline: Deadline,
@@ -68,13 +89,13 @@ async function handshake(
 ): Promise<net.Socket | undefined> {
   const result = await serverTls.handshake(socket, msLeft(deadline));
   if (!result.socket) {
-    ctx.refused(conn, peer, 'tls-failed', result.failed);
+    parts.observer.refused(conn, peer, 'tls-failed', result.failed);
     socket.destroy();
     return undefined;
   }
   const secure = result.socket;
   rememberTcp(secure, socket);
-  ctx.track(secure, kind);
+  parts.track(secure, kind);
   secure.once('close', () => socket.destroy());
   // Not only during the handshake: a later TLS error does not always destroy the socket.
   secure.on('error', (error: Error) => {
@@ -82,14 +103,14 @@ async function handshake(
     secure.destroy();
   });
   if (result.rejected !== undefined) {
-    ctx.refused(conn, peer, 'bad-certificate', result.rejected);
-    turnAway(secure, ctx, conn, formatErr('bad-certificate', result.rejected));
+    parts.observer.refused(conn, peer, 'bad-certificate', result.rejected);
+    turnAway(secure, parts, conn, formatErr('bad-certificate', result.rejected));
     return undefined;
   }
   const client = serverTls.requireClientCert
     ? ` (client certificate: ${secure.getPeerX509Certificate()?.subject ?? 'none'})`
     : '';
-  ctx.trace(conn, 'event', `TLS ${secure.getProtocol()} established${client}`);
+  parts.observer.event(conn, `TLS ${secure.getProtocol()} established${client}`);
   return secure;
 }
 
@@ -121,7 +142,7 @@ function firstByte(socket: net.Socket, timeoutMs: number): Promise<number | 'tim
 export const peerOf = (socket: net.Socket): string =>
   formatAddress(socket.remoteAddress, socket.remotePort) ?? 'an unknown address';
 
-function turnAway(socket: net.Socket, ctx: ServerContext, conn: string, line: string): void {
-  ctx.trace(conn, 'send', line.trimEnd());
+function turnAway(socket: net.Socket, parts: DoorParts, conn: string, line: string): void {
+  parts.observer.sent(conn, line);
   closeWithLine(socket, line);
 }

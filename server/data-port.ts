@@ -4,39 +4,54 @@
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
 import { closeWithLine } from '../shared/control-lines.ts';
+import { deadlineIn, msLeft, type Deadline } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { readFirstLine } from '../shared/first-line.ts';
-import { confirmAcrossReconnects, type Voucher } from '../shared/alive-check.ts';
 import { joinSockets } from '../shared/pipe.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
-import { admit, peerOf } from './admit.ts';
-import { deadlineIn, msLeft, type Deadline } from '../shared/deadline.ts';
+import { admit, peerOf, type DoorParts } from './admit.ts';
 import { checkDataProof } from './auth.ts';
-import type { ServerContext } from './context.ts';
-import type { PendingVisitor } from './pending.ts';
+import type { Departures } from './departures.ts';
+import { finCheck, type FinCheckParts } from './fin-check.ts';
+import type { CountPerKey, Limits } from './limits.ts';
+import type { PendingVisitor, PendingVisitors } from './pending.ts';
 import type { Tunnel } from './tunnel.ts';
+
+/** What the data port uses of the server. */
+export interface DataPortParts extends DoorParts, FinCheckParts {
+  readonly limits: Pick<Limits, 'handshakeTimeoutMs' | 'heartbeatTimeoutMs' | 'maxHandshakesPerIp'>;
+  /** The shared secret every ID line must prove; undefined for an open relay. */
+  readonly secret: string | undefined;
+  readonly pending: PendingVisitors<Tunnel>;
+  /** Data connections per source address still in their handshake. */
+  readonly handshakesPerAddress: CountPerKey<string>;
+  /** Clients that said GOAWAY, kept until their joined connections end. */
+  readonly departures: Departures;
+  /** A fresh label: `data#7`. */
+  label(kind: 'data'): string;
+}
 
 const debug = createDebug('burrow:server');
 
-export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Promise<void> {
+export async function acceptDataConnection(raw: Socket, parts: DataPortParts): Promise<void> {
   // Named on first use: a connection that only checks the port answers takes no number.
   let named: string | undefined;
-  const label = (): string => (named ??= ctx.label('data'));
+  const label = (): string => (named ??= parts.label('data'));
   // One deadline from accept: the first byte, TLS, and the ID line.
-  const deadline = deadlineIn(ctx.limits.handshakeTimeoutMs);
-  ctx.track(raw);
+  const deadline = deadlineIn(parts.limits.handshakeTimeoutMs);
+  parts.track(raw, 'data');
   raw.on('error', (error) => debug('%s: %s', label(), error.message));
   if (raw.destroyed) return; // the server is closing: track() has destroyed it
   // The deadline bounds how long one handshake lasts; this bounds how many one address
   // holds at once (each costs a socket, a timer and maybe a TLS session).
   const address = raw.remoteAddress ?? 'unknown';
-  const { handshakesPerAddress } = ctx;
+  const { handshakesPerAddress } = parts;
   if (!handshakesPerAddress.tryAdd(address)) {
     const line = formatErr(
       'too-many-connections',
-      `limit is ${ctx.limits.maxHandshakesPerIp} data handshakes per address`,
+      `limit is ${parts.limits.maxHandshakesPerIp} data handshakes per address`,
     );
-    ctx.trace(label(), 'send', `${line.trimEnd()} (to ${peerOf(raw)})`);
+    parts.observer.sent(label(), line, `to ${peerOf(raw)}`);
     closeWithLine(raw, line);
     return;
   }
@@ -52,11 +67,11 @@ export async function acceptDataConnection(raw: Socket, ctx: ServerContext): Pro
   raw.once('close', release);
   let paired: Paired | undefined;
   try {
-    paired = await handshake(raw, ctx, label, deadline);
+    paired = await handshake(raw, parts, label, deadline);
   } finally {
     release();
   }
-  if (paired) await pipe(paired, ctx, label());
+  if (paired) await pipe(paired, parts, label());
 }
 
 /** A data connection and the visitor it asked for (by `id`). */
@@ -71,15 +86,15 @@ interface Paired {
  * been turned away (or went away). */
 async function handshake(
   raw: Socket,
-  ctx: ServerContext,
+  parts: DataPortParts,
   label: () => string,
   deadline: Deadline,
 ): Promise<Paired | undefined> {
-  const socket = await admit(raw, ctx, label, deadline, 'data');
+  const socket = await admit(raw, parts, label, deadline, 'data');
   if (!socket) return undefined;
   const conn = label();
   const close = (line: string): undefined => {
-    ctx.trace(conn, 'send', line.trimEnd());
+    parts.observer.sent(conn, line);
     closeWithLine(socket, line);
   };
   const reject = (reason: ErrReason, detail: string): undefined => close(formatErr(reason, detail));
@@ -90,99 +105,61 @@ async function handshake(
   } catch (error) {
     const code = error instanceof BurrowError ? error.code : undefined;
     debug('%s: no ID line: %s', conn, (error as Error).message);
-    if (code === 'timeout') reject('timeout', `no ID line within ${ctx.limits.handshakeTimeoutMs} ms`);
+    if (code === 'timeout') reject('timeout', `no ID line within ${parts.limits.handshakeTimeoutMs} ms`);
     else if (code === 'line-too-long') reject('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`);
     else socket.destroy(); // the peer is gone: nobody to answer
     return;
   }
-  ctx.trace(conn, 'recv', line);
+  parts.observer.received(conn, line);
   const parsed = parseClientDataLine(line);
   if (!parsed.ok) return reject(parsed.reason, parsed.detail);
 
   const { id, proof } = parsed.message;
-  const refusal = checkDataProof(ctx.secret, id, proof);
+  const refusal = checkDataProof(parts.secret, id, proof);
   if (refusal) {
-    ctx.refused(conn, peerOf(socket), refusal.refused.reason, refusal.refused.detail);
+    parts.observer.refused(conn, peerOf(socket), refusal.refused.reason, refusal.refused.detail);
     return close(refusal.line);
   }
-  const visitor = ctx.pending.take(id);
+  const visitor = parts.pending.take(id);
   if (!visitor) return reject('unknown-id', 'no visitor is waiting for this id');
   return { socket, id, visitor };
 }
 
 /** Joins a data connection to the visitor it asked for, until both have closed. */
-async function pipe({ socket, id, visitor }: Paired, ctx: ServerContext, conn: string): Promise<void> {
-  const visitorLabel = `visitor:${id.slice(0, 6)}`;
+async function pipe({ socket, id, visitor }: Paired, parts: DataPortParts, conn: string): Promise<void> {
+  const { observer, departures } = parts;
+  const label = `visitor:${id.slice(0, 6)}`;
   const { session } = visitor.owner;
   // A minimal client pipes the data connection straight to its local service: it gets
   // no OK, or the OK would reach that service as the visitor's first bytes.
   if (session.extensions.has('id-reply')) {
-    ctx.trace(conn, 'send', 'OK');
+    observer.sent(conn, 'OK');
     socket.write(formatOk());
   }
   const waitMs = Math.round(performance.now() - visitor.since);
-  ctx.paired(visitor.socket, waitMs);
+  observer.paired(visitor.socket, waitMs);
   // While it is joined, its client's control connection must stay to check its FIN.
   const instance = session.extensions.has('fin-check') ? session.clientInstance : undefined;
-  if (instance !== undefined) ctx.departures.started(instance);
-  ctx.trace(visitorLabel, 'event', `paired with ${conn} after ${waitMs} ms; piping`);
+  if (instance !== undefined) departures.started(instance);
+  if (observer.tracing) observer.event(label, `paired with ${conn} after ${waitMs} ms; piping`);
   const totals = await joinSockets(visitor.socket, socket, {
     onHalfClose: (from) =>
-      ctx.trace(
-        visitorLabel,
-        'event',
+      observer.event(
+        label,
         from === 'a'
           ? 'the visitor half-closed (FIN); passed on to the client'
           : 'the client half-closed (FIN); passed on to the visitor',
       ),
-    // The client's FIN may be its operating system closing up after a crash: pass it on
-    // only once the client has proved it is alive (fin-check); otherwise reset the visitor.
-    confirmEnd: session.extensions.has('fin-check')
-      ? (from, proceed) => {
-          if (from === 'a') return proceed(true);
-          ctx.trace(
-            visitorLabel,
-            'event',
-            'the client half-closed (FIN); checking that the client is alive before passing it on',
-          );
-          const deadline = deadlineIn(ctx.limits.heartbeatTimeoutMs);
-          confirmAcrossReconnects(
-            () => voucherFor(visitor.owner, ctx),
-            ctx.finWaits,
-            deadline,
-            (alive) => {
-              if (!alive)
-                ctx.trace(
-                  visitorLabel,
-                  'event',
-                  'the client is gone: resetting the visitor instead of passing on its FIN',
-                );
-              proceed(alive);
-            },
-          );
-        }
-      : undefined,
+    confirmEnd: finCheck(visitor.owner, label, parts),
   });
-  ctx.counters.unpaired(visitor.socket);
-  if (instance !== undefined) ctx.departures.ended(instance);
-  const how = totals.aborted ? 'reset' : 'closed';
-  ctx.trace(
-    visitorLabel,
-    'event',
-    `${how}: ${totals.fromA} bytes from the visitor, ${totals.toA} bytes to it, ${Math.round(performance.now() - visitor.since)} ms`,
-  );
-}
-
-/** Who can vouch that the client process behind `tunnel` is alive: the control
- * connection that holds its tunnel now (by its lease), if it belongs to the same process
- * (`fin-check` instance) — a newer connection after a reconnect, which keeps that role
- * after a GOAWAY too — else the tunnel's own connection while it is open. Another process
- * holding the tunnel now means ours is gone; nobody, that it may still be reconnecting. */
-function voucherFor(tunnel: Tunnel, ctx: ServerContext): Voucher | 'gone' | undefined {
-  const own = tunnel.session;
-  const holder = ctx.leaseHolders.get(tunnel.lease);
-  if (holder && holder !== own && holder.open) {
-    return own.clientInstance !== undefined && holder.clientInstance === own.clientInstance ? holder : 'gone';
+  observer.counters.unpaired(visitor.socket);
+  if (instance !== undefined) departures.ended(instance);
+  if (observer.tracing) {
+    const { fromA, toA, aborted } = totals;
+    const ms = Math.round(performance.now() - visitor.since);
+    observer.event(
+      label,
+      `${aborted ? 'reset' : 'closed'}: ${fromA} bytes from the visitor, ${toA} bytes to it, ${ms} ms`,
+    );
   }
-  return own.open ? own : undefined;
 }

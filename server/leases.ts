@@ -1,7 +1,7 @@
 // Ports kept for a client that dropped without saying goodbye: for a grace period only the
 // holder of the lease token (handed out with OK) can open the port again, so a client that
 // reconnects after a network hiccup or a server restart gets the same public address.
-// A leased port still counts towards the limits of the address that held it (quota.ts).
+// A leased port still counts towards the limits of the address that held it (public-ports.ts).
 import { sameToken } from '../shared/secret.ts';
 
 interface Held {

@@ -18,22 +18,20 @@ import {
 } from '../shared/protocol.ts';
 import { deadlineIn } from '../shared/deadline.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
-import { hideProofs, type TraceEvent } from '../shared/trace.ts';
-import { admit } from './admit.ts';
-import { ServerCounters, type ServerTotals } from './counters.ts';
-import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
-import type { RefusalReason, ServerContext } from './context.ts';
-import { acceptDataConnection } from './data-port.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
-import { ClientEventLog, type ClientEvent } from './client-events.ts';
+import { admit } from './admit.ts';
+import type { ClientEvent } from './client-events.ts';
+import type { ServerTotals } from './counters.ts';
+import { acceptDataConnection, type DataPortParts } from './data-port.ts';
 import { Departures } from './departures.ts';
-import { Leases } from './leases.ts';
 import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
+import { ServerObserver, type BurrowServerEvents } from './observer.ts';
 import { PendingVisitors } from './pending.ts';
-import { PortPool, portOf } from './ports.ts';
-import { TunnelQuota } from './quota.ts';
-import { ControlSession } from './session.ts';
-import type { Tunnel, TunnelSession } from './tunnel.ts';
+import { portOf } from './ports.ts';
+import { PublicPorts } from './public-ports.ts';
+import { ControlSession, type SessionParts } from './session.ts';
+import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
+import type { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
 
@@ -55,15 +53,6 @@ export interface ServerOptions extends Partial<Limits> {
 
 export type { ServerTlsOptions };
 
-/** A connection turned away for TLS or authentication: what an operator wants to see. */
-export interface RefusedEvent {
-  conn: string;
-  /** The peer's address and port. */
-  address: string;
-  reason: RefusalReason;
-  message: string;
-}
-
 /** What the server holds right now: for monitoring, and for tests that check every
  * resource returns to zero. */
 export interface ServerStats {
@@ -84,43 +73,27 @@ export interface ServerStats {
   sockets: number;
 }
 
-export interface BurrowServerEvents {
-  /** A client connected, opened a tunnel, left; a lease was kept or ran out. */
-  client: [ClientEvent];
-  trace: [TraceEvent];
-  refused: [RefusedEvent];
-  /** A visitor was joined to its client's data connection after waiting `waitMs`. */
-  paired: [{ waitMs: number }];
-}
+export type { ServerTotals, ClientEvent, BurrowServerEvents };
+export type { RefusedEvent } from './observer.ts';
 
-export type { ServerTotals, ClientEvent };
-
-export class BurrowServer extends EventEmitter<BurrowServerEvents> implements ServerContext {
-  readonly ports: PortPool;
-  readonly pending: PendingVisitors<Tunnel>;
+export class BurrowServer extends EventEmitter<BurrowServerEvents> {
   readonly limits: Readonly<Limits>;
+  /** The shared secret clients must prove they know; undefined for an open relay. */
   readonly secret: string | undefined;
-  readonly tls: ServerTls | undefined;
+  private readonly observer = new ServerObserver(this);
+  /** What the sessions, tunnels and data connections use of the server. */
+  private readonly parts: SessionParts & DataPortParts;
+  private readonly pending: PendingVisitors<Tunnel>;
+  private readonly ports: PublicPorts;
   /** Data connections and visitors: what a graceful shutdown lets finish. */
   private readonly sockets = new OwnedSockets();
   /** Control connections: they stay while the rest drains, to answer for its FINs. */
   private readonly controlSockets = new OwnedSockets();
   private readonly sessions = new Set<ControlSession>();
-  /** This process, as `fin-check` names it: a client vouches for old data connections
-   * over a new control connection only to the same server process. */
-  readonly instance = nanoid();
   /** FINs from clients whose control connection is down, waiting for it to come back. */
-  readonly finWaits = new WaitsForVoucher();
-  /** Clients that said GOAWAY, kept until their joined connections end. */
-  readonly departures = new Departures();
+  private readonly finWaits = new WaitsForVoucher();
   private readonly clientsPerAddress: CountPerKey<string>;
-  readonly handshakesPerAddress: CountPerKey<string>;
-  readonly leases: Leases;
-  readonly liveTunnels = new Map<number, Tunnel>();
-  readonly leaseHolders = new Map<string, TunnelSession>();
-  readonly counters = new ServerCounters();
-  readonly quota: TunnelQuota;
-  shuttingDown = false;
+  private shuttingDown = false;
   private readonly labels = { control: 0, data: 0 };
   private readonly controlListener: net.Server;
   private readonly dataListener: net.Server;
@@ -129,7 +102,6 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
   private readonly closers = new Set<() => Promise<void>>();
   /** Shutdown has run its closers: a closer registered now runs at once. */
   private closersRun = false;
-  private readonly clientEvents = new ClientEventLog((event) => this.emitClientEvent(event));
 
   constructor(private readonly options: ServerOptions = {}) {
     super();
@@ -140,24 +112,43 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
     }
     this.limits = limits;
     this.secret = options.secret;
-    this.tls = options.tls && new ServerTls(options.tls);
-    this.ports = new PortPool({ range: options.portRange ?? DEFAULT_PORT_RANGE, host: options.bind });
+    const { observer } = this;
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
-    this.handshakesPerAddress = new CountPerKey(limits.maxHandshakesPerIp);
-    this.quota = new TunnelQuota(limits.maxTunnels, limits.maxTunnelsPerIp);
-    this.leases = new Leases(limits.leaseGraceMs, (port, address) => {
-      this.ports.release(port);
-      this.quota.remove(address);
-      if (!this.shuttingDown) this.clientEvent({ kind: 'lease-expired', address, publicPort: port });
+    this.ports = new PublicPorts({
+      ...limits,
+      range: options.portRange ?? DEFAULT_PORT_RANGE,
+      host: options.bind,
+      onLeaseExpired: (port, address) => {
+        if (!this.shuttingDown) observer.clientEvent({ kind: 'lease-expired', address, publicPort: port });
+      },
     });
     this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) => {
-      this.counters.visitorsTimedOut++;
-      this.trace(
+      observer.counters.visitorsTimedOut++;
+      const port = visitor.owner.publicPort;
+      observer.event(
         `visitor:${id.slice(0, 6)}`,
-        'event',
-        `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`,
+        `closed: no data connection within the deadline (public port ${port})`,
       );
     });
+    this.parts = {
+      limits,
+      secret: options.secret,
+      tls: options.tls && new ServerTls(options.tls),
+      observer,
+      pending: this.pending,
+      ports: this.ports,
+      holders: this.ports.holders,
+      // This process, as `fin-check` names it: a client vouches for old data connections
+      // over a new control connection only to the same server process.
+      instance: nanoid(),
+      finWaits: this.finWaits,
+      departures: new Departures(),
+      handshakesPerAddress: new CountPerKey(limits.maxHandshakesPerIp),
+      isShuttingDown: () => this.shuttingDown,
+      dataPort: () => this.dataPort,
+      track: (socket, kind = 'data') => (kind === 'control' ? this.controlSockets : this.sockets).add(socket),
+      label: (kind) => this.label(kind),
+    };
     this.controlListener = net.createServer(SOCKET_OPTIONS, (socket) => {
       // A failure while setting one connection up must not take the relay down.
       this.openSession(socket).catch((error: unknown) => {
@@ -165,7 +156,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
         socket.destroy();
       });
     });
-    this.dataListener = net.createServer(SOCKET_OPTIONS, (socket) => void acceptDataConnection(socket, this));
+    this.dataListener = net.createServer(SOCKET_OPTIONS, (socket) => void acceptDataConnection(socket, this.parts));
     for (const listener of [this.controlListener, this.dataListener]) {
       // Accept errors (EMFILE when out of file descriptors) must not crash the relay.
       listener.on('error', (error) => debug('listener: %s', error.message));
@@ -238,7 +229,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
       return session.settled();
     });
     this.pending.clear();
-    this.leases.clear();
+    this.ports.clearLeases();
     await this.sockets.close(this.limits.shutdownTimeoutMs);
     // A client that speaks GOAWAY closes its control connection once its last joined
     // connection is checked, which is moments after ours have drained.
@@ -255,17 +246,18 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
 
   /** Running totals since start (connections, bytes, errors by reason). */
   totals(): ServerTotals {
-    return this.counters.snapshot();
+    return this.observer.counters.snapshot();
   }
 
   /** What the server holds right now. */
   stats(): ServerStats {
+    const ports = this.ports.stats;
     return {
       clients: this.sessions.size,
       clientAddresses: this.clientsPerAddress.size,
-      tunnels: this.quota.total - this.leases.size,
-      leasedPorts: this.leases.size,
-      ports: this.ports.heldCount,
+      tunnels: ports.tunnels,
+      leasedPorts: ports.leased,
+      ports: ports.bound,
       pendingVisitors: this.pending.size,
       sockets: this.sockets.size + this.controlSockets.size,
     };
@@ -276,75 +268,35 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> implements Se
       raw.destroy();
       return;
     }
-    this.track(raw, 'control');
-    this.counters.controlConnections++;
+    this.parts.track(raw, 'control');
+    this.observer.counters.controlConnections++;
     raw.on('error', (error) => debug('control connection: %s', error.message));
     const address = raw.remoteAddress ?? 'unknown';
     if (!this.clientsPerAddress.tryAdd(address)) {
       const line = formatErr('too-many-connections', `limit is ${this.limits.maxClientsPerIp} per address`);
-      this.trace('control', 'send', `${line.trimEnd()} (to ${formatAddress(address, raw.remotePort) ?? address})`);
+      this.observer.sent('control', line, `to ${formatAddress(address, raw.remotePort) ?? address}`);
       closeWithLine(raw, line);
       return;
     }
     raw.once('close', () => this.clientsPerAddress.remove(address));
     const conn = this.label('control');
-    this.trace(conn, 'event', `client connected from ${formatAddress(address, raw.remotePort) ?? address}`);
+    this.observer.event(conn, `client connected from ${formatAddress(address, raw.remotePort) ?? address}`);
     // One deadline from accept: the first byte, TLS, and the first line or authentication.
     const deadline = deadlineIn(this.limits.handshakeTimeoutMs);
-    const socket = await admit(raw, this, () => conn, deadline, 'control');
+    const socket = await admit(raw, this.parts, () => conn, deadline, 'control');
     if (!socket || this.shuttingDown) {
       socket?.destroy();
       return;
     }
     // No 'client' event yet: the session reports 'connected' once the client has
     // authenticated or said HELLO or EXPOSE (a scanner's bytes are no client).
-    const session = new ControlSession(socket, this, conn, deadline, this.clientEvents);
+    const session = new ControlSession(socket, this.parts, conn, deadline);
     this.sessions.add(session);
     socket.once('close', () => this.sessions.delete(session));
   }
 
-  track(socket: net.Socket, kind: 'control' | 'data' = 'data'): void {
-    (kind === 'control' ? this.controlSockets : this.sockets).add(socket);
-  }
-
-  label(kind: 'control' | 'data'): string {
+  private label(kind: 'control' | 'data'): string {
     return `${kind}#${++this.labels[kind]}`;
-  }
-
-  paired(visitor: net.Socket, waitMs: number): void {
-    this.counters.paired(visitor);
-    this.emit('paired', { waitMs });
-  }
-
-  trace(conn: string, kind: TraceEvent['kind'], text: string): void {
-    // Every line the server sends passes here: count its refusals by reason.
-    if (kind === 'send' && text.startsWith('ERR ')) this.counters.error(text.split(' ')[1] ?? '');
-    if (this.listenerCount('trace') > 0)
-      this.emit('trace', { side: 'server', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
-  }
-
-  clientEvent(event: ClientEvent): void {
-    this.clientEvents.report(event);
-  }
-
-  /** An event is a report of a change already made: a listener that throws (a bug in a
-   * library user's code) must not interrupt the change or the code that made it (a timer,
-   * a socket's 'close', an EXPOSE in the reply queue), where it would leave ports open or
-   * crash the relay. So its error is logged here, like any other trouble of one client
-   * (as with any emit, listeners after the one that threw miss that one event). */
-  private emitClientEvent(event: ClientEvent): void {
-    debug('client event: %o', event);
-    try {
-      this.emit('client', event);
-    } catch (error) {
-      debug("a 'client' listener threw: %O", error);
-    }
-  }
-
-  refused(conn: string, address: string, reason: RefusalReason, message: string): void {
-    debug('%s from %s refused (%s): %s', conn, address, reason, message);
-    this.trace(conn, 'event', `refused (${reason}): ${message}`);
-    this.emit('refused', { conn, address, reason, message });
   }
 }
 

@@ -2,7 +2,6 @@
 // CONNECTION lines of its tunnels. When it closes, its tunnels close with it.
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
-import { nanoid } from 'nanoid';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import type { Answer } from '../shared/alive-check.ts';
 import { Heartbeat } from '../shared/heartbeat.ts';
@@ -17,15 +16,33 @@ import {
   parseClientControlLine,
   type Extension,
 } from '../shared/protocol.ts';
-import type { ServerContext } from './context.ts';
-import { peerOf } from './admit.ts';
 import { msLeft, type Deadline } from '../shared/deadline.ts';
+import type { WaitsForVoucher } from '../shared/alive-check.ts';
+import { peerOf } from './admit.ts';
 import { ControlAuth, type AuthAnswer } from './auth.ts';
-import type { ClientEventLog } from './client-events.ts';
-import { MAX_ERRORS_PER_CLIENT, MAX_UNREAD_REPLY_BYTES } from './limits.ts';
-import { PortError, portOf } from './ports.ts';
-import { reclaimPort } from './reclaim.ts';
-import { Tunnel } from './tunnel.ts';
+import type { Departures } from './departures.ts';
+import { MAX_UNREAD_REPLY_BYTES, type Limits } from './limits.ts';
+import { portOf } from './ports.ts';
+import type { Keep } from './public-ports.ts';
+import { Replies } from './replies.ts';
+import { Tunnel, type TunnelParts } from './tunnel.ts';
+
+/** What a control session uses of the server. */
+export interface SessionParts extends TunnelParts {
+  readonly limits: Readonly<Limits>;
+  /** The shared secret clients must prove they know; undefined for an open relay. */
+  readonly secret: string | undefined;
+  /** True once the server has begun to shut down: tunnels then close without leases. */
+  isShuttingDown(): boolean;
+  /** The data port actually listened on (`data-port`). */
+  dataPort(): number;
+  /** This server process's id for `fin-check`. */
+  readonly instance: string;
+  /** FINs waiting for their client's control connection to come back. */
+  readonly finWaits: WaitsForVoucher;
+  /** Clients that said GOAWAY, kept until their joined connections end. */
+  readonly departures: Departures;
+}
 
 const debug = createDebug('burrow:server');
 
@@ -49,14 +66,9 @@ export class ControlSession {
     sendPing: () => this.send(formatSignal('PING')),
     silent: (why) => this.fail(formatErr('timeout', why)),
   });
-  /** Replies go out strictly in the order their lines arrived: each step waits for the
-   * last, even while an early EXPOSE is still binding its port. */
-  private replies: Promise<void> = Promise.resolve();
+  private readonly replies = new Replies(this);
   /** EXPOSEs accepted but not yet answered (they count towards the tunnel limit). */
   private exposing = 0;
-  /** Refused lines, counted as they arrive and as their replies are sent (see refuse). */
-  private refusedSeen = 0;
-  private refusedInTurn = 0;
   /** The client said GOAWAY (or we did): its ports need no lease. */
   private leaving = false;
   /** BYE, each way: none of that side's joined connections is left. */
@@ -66,25 +78,21 @@ export class ControlSession {
   /** The operator has been told of this client ('connected'): only then is it told that
    * it left. */
   private announced = false;
-  /** Set once the connection is condemned: later lines are ignored, the close is queued. */
-  private failed = false;
   private readonly auth: ControlAuth;
 
   /** `socket` has passed the door (admit.ts): it is plain TCP or TLS, as the server speaks.
    * Its first line (with a secret: its authentication) is due by `deadline`. */
   constructor(
     private readonly socket: Socket,
-    private readonly ctx: ServerContext,
+    private readonly parts: SessionParts,
     readonly label: string,
     deadline: Deadline,
-    /** The server's 'client' events, held back while this session tears down. */
-    private readonly events: ClientEventLog,
   ) {
-    this.auth = new ControlAuth(ctx.secret);
+    this.auth = new ControlAuth(parts.secret);
     this.address = socket.remoteAddress ?? 'unknown';
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
-    const first = ctx.limits.handshakeTimeoutMs;
+    const first = parts.limits.handshakeTimeoutMs;
     this.heartbeat.expectLineWithin(
       msLeft(deadline),
       () => `${this.auth.authenticated ? 'no line' : 'not authenticated'} within ${first} ms of connecting`,
@@ -100,7 +108,7 @@ export class ControlSession {
    * pile up unread is cut off: it would otherwise grow our memory without bound. */
   send(line: string): void {
     if (this.closed) return;
-    this.ctx.trace(this.label, 'send', line.trimEnd());
+    this.parts.observer.sent(this.label, line);
     this.socket.write(line);
     if (this.socket.writableLength > MAX_UNREAD_REPLY_BYTES) {
       debug('%s: %d reply bytes unread; closing', this.label, this.socket.writableLength);
@@ -115,10 +123,10 @@ export class ControlSession {
     if (this.closed) return;
     this.closed = true;
     this.heartbeat.stop();
-    this.ctx.departures.forget(this.clientInstance, this);
+    const { departures, ports, observer } = this.parts;
+    departures.forget(this.clientInstance, this);
     const keep = this.keepOnClose();
-    for (const lease of this.heldLeases)
-      if (this.ctx.leaseHolders.get(lease) === this) this.ctx.leaseHolders.delete(lease);
+    for (const lease of this.heldLeases) if (ports.holders.get(lease) === this) ports.holders.delete(lease);
     const why = this.why(finalLine);
     if (!this.announced) debug('%s from %s closed before it was a client: %s', this.label, this.address, why);
     const left = this.announced
@@ -127,18 +135,17 @@ export class ControlSession {
     // Reported once the teardown is done, so that a listener sees the ports leased or free
     // (and one that throws cannot stop it half-way); still before the leases kept, which
     // are what became of this client's ports.
-    this.events.reportAfter(left, () => {
+    observer.clientEvents.reportAfter(left, () => {
       for (const tunnel of this.tunnels) tunnel.close(keep);
       this.tunnels.clear();
       if (finalLine === undefined) {
         this.socket.destroy();
       } else {
-        if (finalLine !== '') this.ctx.trace(this.label, 'send', finalLine.trimEnd());
+        if (finalLine !== '') observer.sent(this.label, finalLine);
         closeWithLine(this.socket, finalLine);
       }
-      this.ctx.trace(
+      observer.event(
         this.label,
-        'event',
         keep === 'lease'
           ? 'closed; its public ports are kept for its lease'
           : 'closed; its public ports are free again',
@@ -152,19 +159,19 @@ export class ControlSession {
   private announce(): void {
     if (this.announced || this.closed || !this.auth.authenticated) return;
     this.announced = true;
-    this.ctx.clientEvent({ kind: 'connected', conn: this.label, address: this.address });
+    this.parts.observer.clientEvent({ kind: 'connected', conn: this.label, address: this.address });
   }
 
   /** What becomes of this client's ports when its connection ends: leased, unless it
    * left on purpose (or the server is closing, or leases are off). */
-  private keepOnClose(): 'lease' | 'release' {
-    return this.leaving || this.ctx.shuttingDown || this.ctx.limits.leaseGraceMs <= 0 ? 'release' : 'lease';
+  private keepOnClose(): Keep {
+    return this.leaving || this.parts.isShuttingDown() || this.parts.limits.leaseGraceMs <= 0 ? 'release' : 'lease';
   }
 
   /** Why the connection ends, in a word or two, for the operator. */
   private why(finalLine: string | undefined): string {
     if (finalLine?.startsWith('ERR ')) return finalLine.split(' ')[1]?.trimEnd() ?? 'error';
-    if (this.ctx.shuttingDown) return 'server shutting down';
+    if (this.parts.isShuttingDown()) return 'server shutting down';
     if (this.leaving) return 'goaway';
     return 'connection closed';
   }
@@ -195,7 +202,7 @@ export class ControlSession {
   private depart(): void {
     this.leaving = true;
     this.releaseTunnels();
-    this.ctx.departures.leave(this.extensions.has('fin-check') ? this.clientInstance : undefined, this);
+    this.parts.departures.leave(this.extensions.has('fin-check') ? this.clientInstance : undefined, this);
   }
 
   /** False once the connection has closed. */
@@ -219,13 +226,13 @@ export class ControlSession {
   /** Resolves when no EXPOSE of this session is still binding a port (after close(), a
    * bind in flight finishes and its listener is closed at once). */
   settled(): Promise<void> {
-    return this.replies;
+    return this.replies.settled();
   }
 
   private onLine(line: string): void {
-    if (this.closed || this.failed) return;
+    if (this.closed || this.replies.failed) return;
     this.linesReceived++;
-    this.ctx.trace(this.label, 'recv', line);
+    this.parts.observer.received(this.label, line);
     // Until it has authenticated, the first-line deadline stands: lines do not extend it.
     if (this.auth.authenticated) this.heard();
     const parsed = parseClientControlLine(line);
@@ -246,7 +253,7 @@ export class ControlSession {
       this.extensions = agreeOn(offered);
       this.clientInstance = this.extensions.has('fin-check') ? message.values['fin-check'] : undefined;
       // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
-      const values = { 'fin-check': this.ctx.instance, 'data-port': String(this.ctx.dataPort) };
+      const values = { 'fin-check': this.parts.instance, 'data-port': String(this.parts.dataPort()) };
       this.inOrder(() => this.send(formatHello(this.extensions, values)));
       if (this.auth.authenticated) this.heard(); // now with the heartbeats it agreed to
       this.announce();
@@ -273,7 +280,7 @@ export class ControlSession {
     if (message.verb === 'REFUSE') return this.refuseVisitor(message.id);
     this.announce(); // an EXPOSE, even one refused below: a client asked for a tunnel
     if (this.leaving) return this.refuse(goingAway());
-    const { maxTunnelsPerClient } = this.ctx.limits;
+    const { maxTunnelsPerClient } = this.parts.limits;
     if (this.tunnels.size + this.exposing >= maxTunnelsPerClient) {
       this.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
       return;
@@ -296,10 +303,10 @@ export class ControlSession {
    *   hours (TCP keep-alive finds it if it dies), but a connection that holds nothing is
    *   closed after the same silence. */
   private heard(): void {
-    const silence = this.ctx.limits.heartbeatTimeoutMs;
+    const silence = this.parts.limits.heartbeatTimeoutMs;
     if (this.extensions.has('ping')) {
       this.heartbeat.expectLineWithin(silence, () => `no line for ${silence} ms`);
-      this.heartbeat.startPinging(this.ctx.limits.heartbeatIntervalMs);
+      this.heartbeat.startPinging(this.parts.limits.heartbeatIntervalMs);
     } else if (this.tunnels.size + this.exposing > 0) {
       this.heartbeat.stopExpecting();
     } else {
@@ -310,139 +317,67 @@ export class ControlSession {
   /** REFUSE: the client will not serve this visitor (it is at its own limit): reset it now
    * rather than let it wait for the visitor timeout. Only this session's visitors. */
   private refuseVisitor(id: string): void {
-    const visitor = this.ctx.pending.takeIf(id, (tunnel) => this.tunnels.has(tunnel));
+    const { pending, observer } = this.parts;
+    const visitor = pending.takeIf(id, (tunnel) => this.tunnels.has(tunnel));
     if (!visitor) return; // gone already, or not ours: nothing to do, nothing to reveal
-    this.ctx.counters.visitorsRefused++;
-    this.ctx.trace(`visitor:${id.slice(0, 6)}`, 'event', 'reset: the client turned it away (REFUSE)');
+    observer.counters.visitorsRefused++;
+    observer.event(`visitor:${id.slice(0, 6)}`, 'reset: the client turned it away (REFUSE)');
     abortSocket(visitor.socket);
-  }
-
-  /** Answers a refused line in its turn; past the error budget the answer is
-   * `too-many-errors` and the connection closes. */
-  private refuse(reply: string): void {
-    // Counted on arrival too, so that a flood of bad lines stops being read at once
-    // (at most the budget's worth of refusals can then wait in the queue).
-    if (++this.refusedSeen > MAX_ERRORS_PER_CLIENT) this.failed = true;
-    this.inOrder(() => this.refuseNow(reply));
-  }
-
-  /** Sends a refusal whose turn has come. Counting in turn (not on arrival) decides which
-   * reply becomes `too-many-errors`: an EXPOSE refused only after binding counts in its
-   * own place among pipelined lines. */
-  private refuseNow(reply: string): void {
-    if (++this.refusedInTurn > MAX_ERRORS_PER_CLIENT) {
-      this.failed = true;
-      this.close(formatErr('too-many-errors', `more than ${MAX_ERRORS_PER_CLIENT} refused lines`));
-    } else {
-      this.send(reply);
-    }
   }
 
   /** An authentication refusal: the operator hears of it, and the connection closes. */
   private refuseAuth({ line, refused }: AuthAnswer): void {
-    if (refused) this.ctx.refused(this.label, peerOf(this.socket), refused.reason, refused.detail);
+    if (refused) this.parts.observer.refused(this.label, peerOf(this.socket), refused.reason, refused.detail);
     this.fail(line);
   }
 
-  /** Stops reading and closes with `finalLine` once earlier replies have been sent. */
+  private refuse(reply: string): void {
+    this.replies.refuse(reply);
+  }
+
+  private refuseNow(reply: string): void {
+    this.replies.refuseNow(reply);
+  }
+
   private fail(finalLine: string): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.inOrder(() => this.close(finalLine));
+    this.replies.fail(finalLine);
   }
 
   private inOrder(step: () => unknown): void {
-    this.replies = this.replies
-      .then(async () => void (await step()))
-      .catch((error: unknown) => {
-        // Not a refusal we know how to word: log it and drop this client, not the server.
-        debug('%s: %O', this.label, error);
-        this.close();
-      });
+    this.replies.inOrder(step);
   }
 
   /** Opens the tunnel for one EXPOSE, in its turn, and answers. Its port counts towards
-   * the server's and this address's limits from now on (see quota.ts). */
+   * the server's and this address's limits from now on (see public-ports.ts). */
   private async expose(localPort: number, remotePort: number, lease: string | undefined): Promise<void> {
     if (this.closed) return; // the client left before its turn
     if (this.leaving) return this.refuseNow(goingAway());
-    // A reclaimed port is counted already, for whoever held it: it moves to us, and keeps
-    // its lease token. Any other port is one more for the limits.
-    const reclaimed = lease === undefined ? 'no' : await reclaimPort(this.ctx, this, remotePort, lease);
-    if (reclaimed === 'in-use') {
-      return this.refuseNow(
-        formatErr(
-          'port-in-use',
-          `port ${remotePort} is in use by another live client with the same lease (two clients sharing one lease file?)`,
-        ),
-      );
-    }
-    if (reclaimed !== 'no') {
-      this.ctx.quota.move(reclaimed.address, this.address);
-    } else {
-      const refusal = this.ctx.quota.tryAdd(this.address);
-      if (refusal) return this.refuseNow(formatErr(refusal.reason, refusal.detail));
-    }
-    // eslint-disable-next-line prefer-const -- assigned once the port is bound; the accept handler needs it before
+    const { ports, observer } = this.parts;
+    // eslint-disable-next-line prefer-const -- the accept handler needs it before the port is bound
     let tunnel: Tunnel | undefined;
-    let listener;
-    try {
-      listener = await this.ctx.ports.listen(
-        remotePort,
-        (visitor) => (tunnel ? tunnel.acceptVisitor(visitor) : visitor.destroy()),
-        () => this.closed,
-      );
-    } catch (error) {
-      this.ctx.quota.remove(this.address);
-      if (!(error instanceof PortError)) throw error;
-      this.refuseNow(formatErr(error.reason, this.leasedDetail(remotePort) ?? error.message));
-      return;
-    }
-    const publicPort = portOf(listener);
+    const onVisitor = (visitor: Socket): void => (tunnel ? tunnel.acceptVisitor(visitor) : void visitor.destroy());
+    const opened = await ports.open(this, remotePort, lease, onVisitor, () => this.closed);
+    if (!('listener' in opened)) return this.refuseNow(formatErr(opened.reason, opened.detail));
+    const publicPort = portOf(opened.listener);
     // From here the tunnel owns the port's place in the limits and gives it back when it closes.
-    tunnel = new Tunnel(
-      publicPort,
-      localPort,
-      reclaimed !== 'no' && lease !== undefined ? lease : nanoid(),
-      listener,
-      this,
-      this.ctx,
-    );
+    tunnel = new Tunnel(publicPort, localPort, opened.lease, opened.listener, this, this.parts);
     if (this.closed || this.leaving) {
       // The client left (or said GOAWAY) while we were binding. A reclaimed port keeps
       // the lease its client holds; a new one was never told to anyone.
-      tunnel.close(reclaimed !== 'no' ? this.keepOnClose() : 'release');
+      tunnel.close(opened.reclaimed ? this.keepOnClose() : 'release');
       if (!this.closed) this.refuseNow(goingAway());
       return;
     }
     this.tunnels.add(tunnel);
-    this.holdLease(tunnel.lease);
+    // This session is now the one to ask about the tunnel named by its lease (fin-check):
+    // until it closes, even after GOAWAY has closed the tunnel itself.
+    this.heldLeases.add(tunnel.lease);
+    ports.holders.set(tunnel.lease, this);
     this.send(formatOk(publicPort, tunnel.lease));
-    this.ctx.finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
-    this.ctx.clientEvent({
-      kind: 'tunnel-opened',
-      conn: this.label,
-      address: this.address,
-      publicPort,
-      localPort,
-      reclaimed: reclaimed !== 'no',
-    });
-    this.ctx.trace(this.label, 'event', `public port ${publicPort} now forwards to the client's port ${localPort}`);
-  }
-
-  /** Why a requested port is taken, when it is kept for a client that went away: a
-   * restarted client sees why, and for how long. */
-  private leasedDetail(port: number): string | undefined {
-    const left = this.ctx.leases.remainingMs(port);
-    if (left === undefined) return undefined;
-    return `port ${port} is kept for the client that held it (a lease), for ${Math.ceil(left / 1000)} s more`;
-  }
-
-  /** This session is now the one to ask about the tunnel named by `lease` (fin-check):
-   * until it closes, even after GOAWAY has closed the tunnel itself. */
-  private holdLease(lease: string): void {
-    this.heldLeases.add(lease);
-    this.ctx.leaseHolders.set(lease, this);
+    this.parts.finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
+    const { address, label: conn } = this;
+    observer.clientEvent({ kind: 'tunnel-opened', conn, address, publicPort, localPort, reclaimed: opened.reclaimed });
+    observer.event(conn, `public port ${publicPort} now forwards to the client's port ${localPort}`);
   }
 
   /** A tunnel that came back to its client by its lease is no longer this session's. */

@@ -4,29 +4,37 @@ import type net from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
 import { abortSocket } from '../shared/pipe.ts';
-import type { Answer } from '../shared/alive-check.ts';
 import { formatAddress, formatConnection, type Extension } from '../shared/protocol.ts';
-import type { ServerContext } from './context.ts';
+import type { Limits } from './limits.ts';
+import type { ServerObserver } from './observer.ts';
+import type { PendingVisitors } from './pending.ts';
+import type { Keep, PortHolder, PublicPorts } from './public-ports.ts';
 
 /** The control session a tunnel belongs to, as the tunnel and its visitors see it. */
-export interface TunnelSession {
-  /** The client's source address: its ports count towards that address's limit. */
-  readonly address: string;
+export interface TunnelSession extends PortHolder {
   /** What the client switched on with HELLO. */
   readonly extensions: ReadonlySet<Extension>;
-  /** The client process's `fin-check` instance, if it gave one. */
-  readonly clientInstance: string | undefined;
-  /** False once the control connection has closed. */
-  readonly open: boolean;
   /** Sends a line on the control connection. */
   send(line: string): void;
-  /** Answers once the client has proved it is alive (see AliveCheck). */
-  confirmAlive(answer: Answer): void;
-  /** The tunnel went back to its client by its lease (on another connection). */
-  forget(tunnel: Tunnel): void;
+}
+
+/** What a tunnel uses of the server. */
+export interface TunnelParts {
+  readonly pending: PendingVisitors<Tunnel>;
+  readonly ports: PublicPorts;
+  readonly observer: ServerObserver;
+  readonly limits: Pick<Limits, 'maxConnectionsPerTunnel' | 'maxPendingPerTunnel' | 'maxPending' | 'leaseGraceMs'>;
+  /** The server owns the visitor from now on (it closes it on shutdown). */
+  track(socket: net.Socket): void;
 }
 
 const debug = createDebug('burrow:server');
+
+const OUTCOME: Record<Keep, string> = {
+  lease: 'port kept for its lease holder',
+  release: 'port free',
+  handover: 'port handed to the client that reclaimed it',
+};
 
 export class Tunnel {
   private closed = false;
@@ -43,10 +51,10 @@ export class Tunnel {
     private readonly listener: net.Server,
     /** The control session that opened it. */
     readonly session: TunnelSession,
-    private readonly ctx: ServerContext,
+    private readonly parts: TunnelParts,
   ) {
     listener.on('error', (error) => debug('public port %d: %s', publicPort, error.message));
-    ctx.liveTunnels.set(publicPort, this);
+    parts.ports.adopt(this);
   }
 
   /** A visitor connected to the public port: park it and ask the client to dial back. */
@@ -55,23 +63,22 @@ export class Tunnel {
     const refusal = this.closed ? 'the tunnel is closed' : this.overLimit();
     if (refusal !== undefined) {
       // A reset, so the visitor sees "try later" rather than an empty reply.
-      this.ctx.counters.visitorsOverLimit++;
-      this.ctx.trace(`visitor`, 'event', `refused on public port ${this.publicPort}: ${refusal}`);
+      this.parts.observer.counters.visitorsOverLimit++;
+      this.parts.observer.event('visitor', `refused on public port ${this.publicPort}: ${refusal}`);
       abortSocket(socket);
       return;
     }
-    this.ctx.track(socket);
-    this.ctx.counters.visitors++;
+    this.parts.track(socket);
+    this.parts.observer.counters.visitors++;
     this.connections++;
     socket.once('close', () => this.connections--);
     const id = nanoid(); // 126 random bits: unguessable, so only the client can claim it
-    this.ctx.pending.add(id, socket, this);
+    this.parts.pending.add(id, socket, this);
     const visitor = formatAddress(socket.remoteAddress, socket.remotePort);
-    this.ctx.trace(
-      `visitor:${id.slice(0, 6)}`,
-      'event',
-      `accepted from ${visitor ?? 'an unknown address'} on public port ${this.publicPort}`,
-    );
+    if (this.parts.observer.tracing) {
+      const from = visitor ?? 'an unknown address';
+      this.parts.observer.event(`visitor:${id.slice(0, 6)}`, `accepted from ${from} on public port ${this.publicPort}`);
+    }
     // Where the visitor connected to (this host's address as it dialed it), for the
     // client's PROXY header.
     const destination = formatAddress(socket.localAddress, socket.localPort);
@@ -83,37 +90,29 @@ export class Tunnel {
    * ('lease'), or passes to the tunnel that reclaims it ('handover': it stays counted).
    * Visitors already joined to a data connection are independent TCP connections and
    * live on. */
-  close(keep: 'lease' | 'release' | 'handover' = 'release'): void {
+  close(keep: Keep = 'release'): void {
     if (this.closed) return;
     this.closed = true;
-    this.ctx.pending.dropOwner(this);
+    const { pending, ports, observer, limits } = this.parts;
+    pending.dropOwner(this);
     // The port is free as soon as the listening socket is closed, which close() does at
     // once; its callback waits for joined visitors too, which may take hours.
     this.listener.close();
-    if (this.ctx.liveTunnels.get(this.publicPort) === this) this.ctx.liveTunnels.delete(this.publicPort);
+    ports.closed(this, keep);
     if (keep === 'lease') {
-      this.ctx.leases.hold(this.publicPort, this.lease, this.session.address);
-      const graceMs = this.ctx.limits.leaseGraceMs;
-      this.ctx.clientEvent({ kind: 'lease-kept', address: this.session.address, publicPort: this.publicPort, graceMs });
-    } else {
-      this.ctx.ports.release(this.publicPort);
-      if (keep === 'release') this.ctx.quota.remove(this.session.address);
+      const { address } = this.session;
+      observer.clientEvent({ kind: 'lease-kept', address, publicPort: this.publicPort, graceMs: limits.leaseGraceMs });
     }
-    const outcome = {
-      lease: 'port kept for its lease holder',
-      release: 'port free',
-      handover: 'port handed to the client that reclaimed it',
-    };
-    this.ctx.trace(`tunnel:${this.publicPort}`, 'event', `closed; ${outcome[keep]}`);
+    observer.event(`tunnel:${this.publicPort}`, `closed; ${OUTCOME[keep]}`);
   }
 
   /** Why one more visitor would be too many, if it would. */
   private overLimit(): string | undefined {
-    const { maxConnectionsPerTunnel, maxPendingPerTunnel, maxPending } = this.ctx.limits;
+    const { maxConnectionsPerTunnel, maxPendingPerTunnel, maxPending } = this.parts.limits;
+    const { pending } = this.parts;
     if (this.connections >= maxConnectionsPerTunnel) return `${maxConnectionsPerTunnel} connections on this tunnel`;
-    if (this.ctx.pending.countFor(this) >= maxPendingPerTunnel)
-      return `${maxPendingPerTunnel} visitors already waiting here`;
-    if (this.ctx.pending.size >= maxPending) return `${maxPending} visitors already waiting on the server`;
+    if (pending.countFor(this) >= maxPendingPerTunnel) return `${maxPendingPerTunnel} visitors already waiting here`;
+    if (pending.size >= maxPending) return `${maxPending} visitors already waiting on the server`;
     return undefined;
   }
 }

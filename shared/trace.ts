@@ -14,7 +14,7 @@ export interface TraceEvent {
 /** A line as traces show it, with its secrets left out: proofs (a logged nonce and its
  * proof let anyone who reads the log test guesses of a weak secret offline) and lease
  * tokens (one lets its holder take the port while it is under lease). */
-export function hideProofs(line: string): string {
+export function hideSecrets(line: string): string {
   if (line.startsWith('PROOF ')) return 'PROOF <hidden>';
   const id = /^ID ([^ ]+) [^ ]+$/.exec(line);
   if (id) return `ID ${id[1]} <hidden>`;
@@ -65,3 +65,6 @@ export function formatTrace(event: TraceEvent, { colour = false }: TraceFormat =
       : `${paint(ARROW_COLOUR[event.kind], arrow)} ${text}`;
   return `${paint(SIDE_COLOUR[event.side], side)} ${conn} ${tail}`;
 }
+
+/** @deprecated the old name of hideSecrets (it hides lease tokens too). */
+export const hideProofs = hideSecrets;

@@ -149,10 +149,10 @@ test("the server's bytesToVisitors after a cut with bytes queued for a visitor t
   const rig = await startRig((socket) => void pushBytes(socket, 256 * MiB), { server: { shutdownTimeoutMs: 0 } });
   // The server's socket of the visitor: its Node books are the reference.
   let served: net.Socket | undefined;
-  const paired = rig.server.counters.paired.bind(rig.server.counters);
-  rig.server.counters.paired = (visitor: net.Socket): void => {
+  const paired = ServerCounters.prototype.paired;
+  ServerCounters.prototype.paired = function (this: ServerCounters, visitor: net.Socket): void {
     served = visitor;
-    paired(visitor);
+    paired.call(this, visitor);
   };
   rig.client.on('warning', () => {});
   const visitor = await connectVisitor(rig.publicPort);
@@ -170,6 +170,7 @@ test("the server's bytesToVisitors after a cut with bytes queued for a visitor t
     assert.equal(rig.server.totals().bytesToVisitors, accepted, 'the total once the visitor is closed');
     assert.ok(socket.bytesWritten > accepted, `the test cut with bytes queued (bytesWritten ${socket.bytesWritten})`);
   } finally {
+    ServerCounters.prototype.paired = paired;
     visitor.destroy();
     await rig.close();
   }

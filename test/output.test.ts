@@ -22,7 +22,7 @@ import {
 } from '../cli/output.ts';
 import { createReporter } from '../cli/reporter.ts';
 import { BurrowError } from '../shared/errors.ts';
-import { formatTrace, hideProofs, type TraceEvent } from '../shared/trace.ts';
+import { formatTrace, hideSecrets, type TraceEvent } from '../shared/trace.ts';
 import { OPEN_RELAY_NOTICE } from './child.ts';
 
 const ESC = '\x1b';
@@ -86,15 +86,15 @@ describe('formatTrace', () => {
   });
 });
 
-describe('hideProofs', () => {
+describe('hideSecrets', () => {
   test('proofs and lease tokens never reach a trace; everything else passes unchanged', () => {
-    assert.equal(hideProofs('PROOF 5qX0c8mN2bV7zL4kJ1hG6fD3sA9pO0iU7yT5rE2wQ1e'), 'PROOF <hidden>');
+    assert.equal(hideSecrets('PROOF 5qX0c8mN2bV7zL4kJ1hG6fD3sA9pO0iU7yT5rE2wQ1e'), 'PROOF <hidden>');
     assert.equal(
-      hideProofs('ID V1StGXR8_Z5jdHi6B-myT 9fK2mL0pQ7rS4tU1vW8xY5zA3bC6dE0fG2hI9jK4lMn'),
+      hideSecrets('ID V1StGXR8_Z5jdHi6B-myT 9fK2mL0pQ7rS4tU1vW8xY5zA3bC6dE0fG2hI9jK4lMn'),
       'ID V1StGXR8_Z5jdHi6B-myT <hidden>',
     );
-    assert.equal(hideProofs('OK 41234 0cF3k8kQm2Yp7Lx1Vb9Zq'), 'OK 41234 <lease>');
-    assert.equal(hideProofs('EXPOSE 3000 41234 0cF3k8kQm2Yp7Lx1Vb9Zq'), 'EXPOSE 3000 41234 <lease>');
+    assert.equal(hideSecrets('OK 41234 0cF3k8kQm2Yp7Lx1Vb9Zq'), 'OK 41234 <lease>');
+    assert.equal(hideSecrets('EXPOSE 3000 41234 0cF3k8kQm2Yp7Lx1Vb9Zq'), 'EXPOSE 3000 41234 <lease>');
     for (const line of [
       'OK',
       'OK 41234',
@@ -104,7 +104,7 @@ describe('hideProofs', () => {
       'CONNECTION abc 41234 1.2.3.4:5 6.7.8.9:41234',
       'HELLO ping fin-check=abc',
     ]) {
-      assert.equal(hideProofs(line), line);
+      assert.equal(hideSecrets(line), line);
     }
   });
 });
