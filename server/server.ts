@@ -7,15 +7,7 @@ import { nanoid } from 'nanoid';
 import { WaitsForVoucher } from '../shared/alive-check.ts';
 import { BurrowError, describe } from '../shared/errors.ts';
 import { closeWithLine, LINGER_MS } from '../shared/control-lines.ts';
-import {
-  DEFAULT_CONTROL_PORT,
-  DEFAULT_DATA_PORT,
-  DEFAULT_PORT_RANGE,
-  formatAddress,
-  formatErr,
-  hostPort,
-  type PortRange,
-} from '../shared/protocol.ts';
+import { formatAddress, formatErr, hostPort } from '../shared/protocol.ts';
 import { deadlineIn } from '../shared/deadline.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
@@ -25,6 +17,7 @@ import type { ServerTotals } from './counters.ts';
 import { acceptDataConnection, type DataPortParts } from './data-port.ts';
 import { Departures } from './departures.ts';
 import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
+import { withServerDefaults, type ServerOptions, type ServerStats } from './options.ts';
 import { ServerObserver, type BurrowServerEvents } from './observer.ts';
 import { PendingVisitors } from './pending.ts';
 import { portOf } from './ports.ts';
@@ -35,44 +28,7 @@ import type { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
 
-export interface ServerOptions extends Partial<Limits> {
-  /** Control port; 0 picks a free one. Default 7835. */
-  controlPort?: number;
-  /** Data port; 0 picks a free one. Default 7836. */
-  dataPort?: number;
-  /** Address every listener binds to, public ports included. Default: all interfaces. */
-  bind?: string;
-  /** Public ports the server may hand out. Default 1024-65535. */
-  portRange?: PortRange;
-  /** Clients must prove they know this secret (docs/SECURITY.md). Default: none, an open
-   * relay. */
-  secret?: string;
-  /** Speak TLS on the control and data ports. Default: plain TCP. */
-  tls?: ServerTlsOptions;
-}
-
-export type { ServerTlsOptions };
-
-/** What the server holds right now: for monitoring, and for tests that check every
- * resource returns to zero. */
-export interface ServerStats {
-  /** Open control connections. */
-  clients: number;
-  /** Distinct source addresses with a control connection. */
-  clientAddresses: number;
-  /** Open tunnels (public listeners), counting EXPOSEs still binding. */
-  tunnels: number;
-  /** Public ports kept under lease for clients that dropped (they count towards the
-   * tunnel limits too). */
-  leasedPorts: number;
-  /** Public ports held in the pool. */
-  ports: number;
-  /** Visitors waiting for their data connection. */
-  pendingVisitors: number;
-  /** Every socket the server owns: control, data (handshaking or joined), visitors. */
-  sockets: number;
-}
-
+export type { ServerTlsOptions, ServerOptions, ServerStats };
 export type { ServerTotals, ClientEvent, BurrowServerEvents };
 export type { RefusedEvent } from './observer.ts';
 
@@ -103,20 +59,20 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
   /** Shutdown has run its closers: a closer registered now runs at once. */
   private closersRun = false;
 
-  constructor(private readonly options: ServerOptions = {}) {
+  private readonly options: ReturnType<typeof withServerDefaults>;
+
+  constructor(options: ServerOptions = {}) {
     super();
-    const limits: Limits = { ...DEFAULT_LIMITS };
-    for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
-      const value = options[key];
-      if (value !== undefined) limits[key] = value;
-    }
+    this.options = withServerDefaults(options);
+    const limits = { ...DEFAULT_LIMITS };
+    for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) limits[key] = this.options[key];
     this.limits = limits;
     this.secret = options.secret;
     const { observer } = this;
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
     this.ports = new PublicPorts({
       ...limits,
-      range: options.portRange ?? DEFAULT_PORT_RANGE,
+      range: this.options.portRange,
       host: options.bind,
       onLeaseExpired: (port, address) => {
         if (!this.shuttingDown) observer.clientEvent({ kind: 'lease-expired', address, publicPort: port });
@@ -176,9 +132,9 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
   /** Opens the control and data ports. Rejects with a `listen-failed` BurrowError. */
   async listen(): Promise<void> {
     const host = this.options.bind;
-    await listenOn(this.controlListener, this.options.controlPort ?? DEFAULT_CONTROL_PORT, host, 'control');
+    await listenOn(this.controlListener, this.options.controlPort, host, 'control');
     try {
-      await listenOn(this.dataListener, this.options.dataPort ?? DEFAULT_DATA_PORT, host, 'data');
+      await listenOn(this.dataListener, this.options.dataPort, host, 'data');
     } catch (error) {
       this.controlListener.close();
       throw error;

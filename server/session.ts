@@ -3,13 +3,11 @@
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
-import type { Answer } from '../shared/alive-check.ts';
+import type { Answer, WaitsForVoucher } from '../shared/alive-check.ts';
 import { Heartbeat } from '../shared/heartbeat.ts';
 import { abortSocket } from '../shared/pipe.ts';
 import {
-  agreeOn,
   formatErr,
-  formatHello,
   formatOk,
   formatSignal,
   MAX_LINE_LENGTH,
@@ -17,13 +15,14 @@ import {
   type Extension,
 } from '../shared/protocol.ts';
 import { msLeft, type Deadline } from '../shared/deadline.ts';
-import type { WaitsForVoucher } from '../shared/alive-check.ts';
 import { peerOf } from './admit.ts';
 import { ControlAuth, type AuthAnswer } from './auth.ts';
 import type { Departures } from './departures.ts';
 import { MAX_UNREAD_REPLY_BYTES, type Limits } from './limits.ts';
 import { portOf } from './ports.ts';
 import type { Keep } from './public-ports.ts';
+import { Goodbye } from './goodbye.ts';
+import { answerHello } from './hello.ts';
 import { Replies } from './replies.ts';
 import { Tunnel, type TunnelParts } from './tunnel.ts';
 
@@ -64,16 +63,13 @@ export class ControlSession {
    * slowloris guard; then the heartbeat timeout), and "is the client still alive?". */
   private readonly heartbeat = new Heartbeat({
     sendPing: () => this.send(formatSignal('PING')),
-    silent: (why) => this.fail(formatErr('timeout', why)),
+    silent: (why) => this.replies.fail(formatErr('timeout', why)),
   });
   private readonly replies = new Replies(this);
   /** EXPOSEs accepted but not yet answered (they count towards the tunnel limit). */
   private exposing = 0;
-  /** The client said GOAWAY (or we did): its ports need no lease. */
-  private leaving = false;
-  /** BYE, each way: none of that side's joined connections is left. */
-  private byeSent = false;
-  private byeReceived = false;
+  /** GOAWAY and BYE, either way. */
+  private readonly goodbye: Goodbye;
   private closed = false;
   /** The operator has been told of this client ('connected'): only then is it told that
    * it left. */
@@ -89,6 +85,7 @@ export class ControlSession {
     deadline: Deadline,
   ) {
     this.auth = new ControlAuth(parts.secret);
+    this.goodbye = new Goodbye(this, parts.departures);
     this.address = socket.remoteAddress ?? 'unknown';
     socket.on('error', (error) => debug('%s: %s', this.label, error.message));
     socket.once('close', () => this.close());
@@ -99,7 +96,7 @@ export class ControlSession {
     );
     readControlLines(socket, {
       onLine: (line) => this.onLine(line),
-      onTooLong: () => this.fail(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
+      onTooLong: () => this.replies.fail(formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`)),
       onEnd: () => this.close(),
     });
   }
@@ -123,8 +120,8 @@ export class ControlSession {
     if (this.closed) return;
     this.closed = true;
     this.heartbeat.stop();
-    const { departures, ports, observer } = this.parts;
-    departures.forget(this.clientInstance, this);
+    const { ports, observer } = this.parts;
+    this.goodbye.closed();
     const keep = this.keepOnClose();
     for (const lease of this.heldLeases) if (ports.holders.get(lease) === this) ports.holders.delete(lease);
     const why = this.why(finalLine);
@@ -144,12 +141,8 @@ export class ControlSession {
         if (finalLine !== '') observer.sent(this.label, finalLine);
         closeWithLine(this.socket, finalLine);
       }
-      observer.event(
-        this.label,
-        keep === 'lease'
-          ? 'closed; its public ports are kept for its lease'
-          : 'closed; its public ports are free again',
-      );
+      const fate = keep === 'lease' ? 'are kept for its lease' : 'are free again';
+      observer.event(this.label, `closed; its public ports ${fate}`);
     });
   }
 
@@ -165,44 +158,22 @@ export class ControlSession {
   /** What becomes of this client's ports when its connection ends: leased, unless it
    * left on purpose (or the server is closing, or leases are off). */
   private keepOnClose(): Keep {
-    return this.leaving || this.parts.isShuttingDown() || this.parts.limits.leaseGraceMs <= 0 ? 'release' : 'lease';
+    return this.goodbye.leaving || this.parts.isShuttingDown() || this.parts.limits.leaseGraceMs <= 0
+      ? 'release'
+      : 'lease';
   }
 
   /** Why the connection ends, in a word or two, for the operator. */
   private why(finalLine: string | undefined): string {
     if (finalLine?.startsWith('ERR ')) return finalLine.split(' ')[1]?.trimEnd() ?? 'error';
     if (this.parts.isShuttingDown()) return 'server shutting down';
-    if (this.leaving) return 'goaway';
+    if (this.goodbye.leaving) return 'goaway';
     return 'connection closed';
   }
 
-  /** The server is shutting down: tell the client (so it reconnects later rather than
-   * fail) and free its ports. With a client that speaks GOAWAY the connection stays until
-   * both sides have said BYE (joined connections ended, their FINs checked); a minimal
-   * one sees it end now. */
+  /** The server is shutting down: see Goodbye. */
   goAway(): void {
-    this.leaving = true;
-    if (!this.extensions.has('goaway')) return this.close('');
-    this.send(formatSignal('GOAWAY'));
-    this.depart();
-  }
-
-  /** Says BYE (once): none of our joined connections with this client is left. Both
-   * BYEs said, the connection has done its last job. */
-  bye(): void {
-    if (this.closed || this.byeSent || !this.extensions.has('goaway')) return;
-    this.byeSent = true;
-    this.send(formatSignal('BYE'));
-    if (this.byeReceived) this.close('');
-  }
-
-  /** A GOAWAY either way: free the ports now (no lease), and say BYE once our joined
-   * connections with this client have ended, since until then its heartbeat is what
-   * checks their FINs. */
-  private depart(): void {
-    this.leaving = true;
-    this.releaseTunnels();
-    this.parts.departures.leave(this.extensions.has('fin-check') ? this.clientInstance : undefined, this);
+    this.goodbye.sayGoAway();
   }
 
   /** False once the connection has closed. */
@@ -211,7 +182,7 @@ export class ControlSession {
   }
 
   /** Closes every tunnel and frees its port at once: the client is leaving on purpose. */
-  private releaseTunnels(): void {
+  releaseTunnels(): void {
     for (const tunnel of this.tunnels) tunnel.close('release');
     this.tunnels.clear();
   }
@@ -238,23 +209,17 @@ export class ControlSession {
     const parsed = parseClientControlLine(line);
     if (!parsed.ok) {
       // A line we could not even frame means the stream cannot be trusted: close it.
-      if (parsed.reason === 'line-too-long') this.fail(formatErr(parsed.reason, parsed.detail));
-      else this.refuse(formatErr(parsed.reason, parsed.detail));
+      if (parsed.reason === 'line-too-long') this.replies.fail(formatErr(parsed.reason, parsed.detail));
+      else this.replies.refuse(formatErr(parsed.reason, parsed.detail));
       return;
     }
     const message = parsed.message;
     if (message.verb === 'HELLO') {
-      if (this.linesReceived !== 1) return this.refuse(formatErr('bad-arguments', 'HELLO must be the first line'));
-      // fin-check needs the client's instance: without one it is not agreed.
-      const offered =
-        message.values['fin-check'] === undefined
-          ? message.extensions.filter((name) => name !== 'fin-check')
-          : message.extensions;
-      this.extensions = agreeOn(offered);
-      this.clientInstance = this.extensions.has('fin-check') ? message.values['fin-check'] : undefined;
-      // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
-      const values = { 'fin-check': this.parts.instance, 'data-port': String(this.parts.dataPort()) };
-      this.inOrder(() => this.send(formatHello(this.extensions, values)));
+      if (this.linesReceived !== 1)
+        return this.replies.refuse(formatErr('bad-arguments', 'HELLO must be the first line'));
+      const agreed = answerHello(message, this.parts.instance, this.parts.dataPort());
+      ({ extensions: this.extensions, clientInstance: this.clientInstance } = agreed);
+      this.replies.inOrder(() => this.send(agreed.reply));
       if (this.auth.authenticated) this.heard(); // now with the heartbeats it agreed to
       this.announce();
       return;
@@ -262,16 +227,12 @@ export class ControlSession {
     // Signals are not requests: they get no place in the reply order.
     if (message.verb === 'PING') return this.send(formatSignal('PONG'));
     if (message.verb === 'PONG') return this.heartbeat.pongReceived(); // its arrival already reset the receive deadline
-    if (message.verb === 'GOAWAY') return this.depart(); // the client is leaving on purpose
-    if (message.verb === 'BYE') {
-      this.byeReceived = true;
-      if (this.byeSent) this.close('');
-      return;
-    }
+    if (message.verb === 'GOAWAY') return this.goodbye.heardGoAway();
+    if (message.verb === 'BYE') return this.goodbye.heardBye();
     if (message.verb === 'AUTH' || message.verb === 'PROOF') {
       const answer = message.verb === 'AUTH' ? this.auth.answerAuth() : this.auth.answerProof(message.proof);
       if (answer.refused) return this.refuseAuth(answer);
-      this.inOrder(() => this.send(answer.line));
+      this.replies.inOrder(() => this.send(answer.line));
       if (this.auth.authenticated) this.heard();
       this.announce(); // after a PROOF that was right
       return;
@@ -279,15 +240,15 @@ export class ControlSession {
     if (!this.auth.authenticated) return this.refuseAuth(ControlAuth.required());
     if (message.verb === 'REFUSE') return this.refuseVisitor(message.id);
     this.announce(); // an EXPOSE, even one refused below: a client asked for a tunnel
-    if (this.leaving) return this.refuse(goingAway());
+    if (this.goodbye.leaving) return this.replies.refuse(goingAway());
     const { maxTunnelsPerClient } = this.parts.limits;
     if (this.tunnels.size + this.exposing >= maxTunnelsPerClient) {
-      this.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
+      this.replies.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
       return;
     }
     this.exposing++; // counted now, so that pipelined EXPOSEs cannot overshoot the limit
     this.heard(); // again: the connection now holds (or is opening) a tunnel
-    this.inOrder(() =>
+    this.replies.inOrder(() =>
       this.expose(message.localPort, message.remotePort, message.lease).finally(() => {
         this.exposing--;
         if (!this.closed) this.heard();
@@ -328,44 +289,28 @@ export class ControlSession {
   /** An authentication refusal: the operator hears of it, and the connection closes. */
   private refuseAuth({ line, refused }: AuthAnswer): void {
     if (refused) this.parts.observer.refused(this.label, peerOf(this.socket), refused.reason, refused.detail);
-    this.fail(line);
-  }
-
-  private refuse(reply: string): void {
-    this.replies.refuse(reply);
-  }
-
-  private refuseNow(reply: string): void {
-    this.replies.refuseNow(reply);
-  }
-
-  private fail(finalLine: string): void {
-    this.replies.fail(finalLine);
-  }
-
-  private inOrder(step: () => unknown): void {
-    this.replies.inOrder(step);
+    this.replies.fail(line);
   }
 
   /** Opens the tunnel for one EXPOSE, in its turn, and answers. Its port counts towards
    * the server's and this address's limits from now on (see public-ports.ts). */
   private async expose(localPort: number, remotePort: number, lease: string | undefined): Promise<void> {
     if (this.closed) return; // the client left before its turn
-    if (this.leaving) return this.refuseNow(goingAway());
+    if (this.goodbye.leaving) return this.replies.refuseNow(goingAway());
     const { ports, observer } = this.parts;
     // eslint-disable-next-line prefer-const -- the accept handler needs it before the port is bound
     let tunnel: Tunnel | undefined;
     const onVisitor = (visitor: Socket): void => (tunnel ? tunnel.acceptVisitor(visitor) : void visitor.destroy());
     const opened = await ports.open(this, remotePort, lease, onVisitor, () => this.closed);
-    if (!('listener' in opened)) return this.refuseNow(formatErr(opened.reason, opened.detail));
+    if (!('listener' in opened)) return this.replies.refuseNow(formatErr(opened.reason, opened.detail));
     const publicPort = portOf(opened.listener);
     // From here the tunnel owns the port's place in the limits and gives it back when it closes.
     tunnel = new Tunnel(publicPort, localPort, opened.lease, opened.listener, this, this.parts);
-    if (this.closed || this.leaving) {
+    if (this.closed || this.goodbye.leaving) {
       // The client left (or said GOAWAY) while we were binding. A reclaimed port keeps
       // the lease its client holds; a new one was never told to anyone.
       tunnel.close(opened.reclaimed ? this.keepOnClose() : 'release');
-      if (!this.closed) this.refuseNow(goingAway());
+      if (!this.closed) this.replies.refuseNow(goingAway());
       return;
     }
     this.tunnels.add(tunnel);

@@ -1,0 +1,22 @@
+// The server's side of HELLO: what it agrees to of a client's offer, and its answer.
+import { agreeOn, formatHello, type Extension, type Hello } from '../shared/extensions.ts';
+
+export interface Agreement {
+  extensions: ReadonlySet<Extension>;
+  /** The client process's id from `fin-check=<instance>`, if fin-check is agreed. */
+  clientInstance: string | undefined;
+  /** The HELLO line to answer with. */
+  reply: string;
+}
+
+/** `instance` is this server process's id, `dataPort` the data port it listens on. */
+export function answerHello(offer: Hello, instance: string, dataPort: number): Agreement {
+  // fin-check needs the client's instance: without one it is not agreed.
+  const clientInstance = offer.values['fin-check'];
+  const offered =
+    clientInstance === undefined ? offer.extensions.filter((name) => name !== 'fin-check') : offer.extensions;
+  const extensions = agreeOn(offered);
+  // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
+  const reply = formatHello(extensions, { 'fin-check': instance, 'data-port': String(dataPort) });
+  return { extensions, clientInstance: extensions.has('fin-check') ? clientInstance : undefined, reply };
+}

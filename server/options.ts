@@ -1,0 +1,55 @@
+// What a server can be told, and the one table of its defaults: the library, the CLI's
+// fallbacks and its --help text all read SERVER_DEFAULTS.
+import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, type PortRange } from '../shared/protocol.ts';
+import { DEFAULT_LIMITS, type Limits } from './limits.ts';
+import type { ServerTlsOptions } from './tls-server.ts';
+
+export interface ServerOptions extends Partial<Limits> {
+  /** Control port; 0 picks a free one. Default 7835. */
+  controlPort?: number;
+  /** Data port; 0 picks a free one. Default 7836. */
+  dataPort?: number;
+  /** Address every listener binds to, public ports included. Default: all interfaces. */
+  bind?: string;
+  /** Public ports the server may hand out. Default 1024-65535. */
+  portRange?: PortRange;
+  /** Clients must prove they know this secret (docs/SECURITY.md). Default: none, an open
+   * relay. */
+  secret?: string;
+  /** Speak TLS on the control and data ports. Default: plain TCP. */
+  tls?: ServerTlsOptions;
+}
+
+/** Every server default (an option left out, or undefined, takes its value here). */
+export const SERVER_DEFAULTS = {
+  controlPort: DEFAULT_CONTROL_PORT,
+  dataPort: DEFAULT_DATA_PORT,
+  portRange: DEFAULT_PORT_RANGE,
+  ...DEFAULT_LIMITS,
+} satisfies Required<Omit<ServerOptions, 'bind' | 'secret' | 'tls'>>;
+
+/** `options` with every default filled in. */
+export function withServerDefaults(options: ServerOptions) {
+  const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  return { ...SERVER_DEFAULTS, ...(given as ServerOptions) };
+}
+
+/** What the server holds right now: for monitoring, and for tests that check every
+ * resource returns to zero. */
+export interface ServerStats {
+  /** Open control connections. */
+  clients: number;
+  /** Distinct source addresses with a control connection. */
+  clientAddresses: number;
+  /** Open tunnels (public listeners), counting EXPOSEs still binding. */
+  tunnels: number;
+  /** Public ports kept under lease for clients that dropped (they count towards the
+   * tunnel limits too). */
+  leasedPorts: number;
+  /** Public ports held in the pool. */
+  ports: number;
+  /** Visitors waiting for their data connection. */
+  pendingVisitors: number;
+  /** Every socket the server owns: control, data (handshaking or joined), visitors. */
+  sockets: number;
+}
