@@ -2,7 +2,8 @@
 // free exactly when listen() succeeds, so there is no check-then-bind race.
 import net from 'node:net';
 import createDebug from 'debug';
-import { systemCode } from '../shared/errors.ts';
+import { once } from 'node:events';
+import { describe, systemCode } from '../shared/errors.ts';
 import type { ErrReason, PortRange } from '../shared/protocol.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 
@@ -85,22 +86,18 @@ export class PortPool {
   }
 
   /** Resolves with the listening server, or with the error code that stopped it. */
-  private bind(port: number, onVisitor: (socket: net.Socket) => void): Promise<net.Server | string> {
+  private async bind(port: number, onVisitor: (socket: net.Socket) => void): Promise<net.Server | string> {
     // pauseOnConnect: a visitor's bytes stay in the kernel until it is paired, so waiting
     // visitors cost no user-space memory; allowHalfOpen: carry FIN through (see pipe.ts).
     const server = net.createServer({ ...SOCKET_OPTIONS, pauseOnConnect: true }, onVisitor);
     this.held.add(port); // reserve before the await so a concurrent request skips it
-    return new Promise((resolve) => {
-      const onError = (error: Error): void => {
-        this.held.delete(port);
-        debug('port %d: %s', port, error.message);
-        resolve(systemCode(error) ?? error.message);
-      };
-      server.once('error', onError);
-      server.listen({ port, host: this.options.host }, () => {
-        server.off('error', onError);
-        resolve(server);
-      });
-    });
+    try {
+      await once(server.listen({ port, host: this.options.host }), 'listening');
+      return server;
+    } catch (error) {
+      this.held.delete(port);
+      debug('port %d: %s', port, describe(error));
+      return systemCode(error) ?? describe(error);
+    }
   }
 }

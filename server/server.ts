@@ -1,6 +1,6 @@
 // The relay: a control port for clients, a data port for their dial-backs, and one
 // public port per tunnel. `startServer()` is the library entry point; the CLI wraps it.
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
@@ -271,18 +271,11 @@ async function runCloser(closer: () => Promise<void>): Promise<void> {
   }
 }
 
-function listenOn(listener: net.Server, port: number, host: string | undefined, name: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => {
-      const where = host === undefined ? `port ${port}` : hostPort(host, port);
-      reject(
-        new BurrowError('listen-failed', `cannot listen on ${name} ${where}: ${describe(error)}`, { cause: error }),
-      );
-    };
-    listener.once('error', onError);
-    listener.listen({ port, host }, () => {
-      listener.off('error', onError);
-      resolve();
-    });
-  });
+async function listenOn(listener: net.Server, port: number, host: string | undefined, name: string): Promise<void> {
+  try {
+    await once(listener.listen({ port, host }), 'listening');
+  } catch (error) {
+    const where = host === undefined ? `port ${port}` : hostPort(host, port);
+    throw new BurrowError('listen-failed', `cannot listen on ${name} ${where}: ${describe(error)}`, { cause: error });
+  }
 }
