@@ -109,7 +109,7 @@ export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): 
 }
 
 /** Per socket: bytes joinSockets wrote to it whose write completed while it was open. */
-const accepted = new WeakMap<Socket, number>();
+const accepted = new WeakMap<Socket, { bytes: number }>();
 
 /**
  * Bytes joinSockets has written to `socket` that its kernel took: those of writes that
@@ -121,21 +121,23 @@ const accepted = new WeakMap<Socket, number>();
  * cleanly it is exact.
  */
 export function bytesAccepted(socket: Socket): number {
-  return accepted.get(socket) ?? 0;
+  return accepted.get(socket)?.bytes ?? 0;
 }
 
 /** Writes everything `from` reads to `to`, reading only as fast as `to` takes it (what
  * pipe() does, and no more: no end, no unpipe, since joinSockets decides both); counts what
  * `to` accepted. */
 function pump(from: Socket, to: Socket): void {
-  accepted.set(to, accepted.get(to) ?? 0);
+  // One counter per socket, looked up once: not a map lookup for every write.
+  const count = { bytes: 0 };
+  accepted.set(to, count);
   // One callback for every write, not a closure each: Node batches the callbacks of
   // consecutive writes that share one, which keeps a busy pair off the nextTick queue.
   // Writes complete in order, so each call is for the oldest size still listed.
   const sizes: number[] = [];
   const written = (error?: Error | null): void => {
     const size = sizes.shift() ?? 0;
-    if (!error && !to.destroyed) accepted.set(to, (accepted.get(to) ?? 0) + size);
+    if (!error && !to.destroyed) count.bytes += size;
   };
   from.on('data', (chunk: Buffer) => {
     if (to.destroyed) return; // the pair is being aborted (onClose)
