@@ -13,9 +13,15 @@ import {
   formatId,
   formatOk,
   formatSignal,
+  formatAuth,
+  formatChallenge,
+  formatHello,
+  formatProof,
+  formatRefuse,
   parseClientControlLine,
   parseClientDataLine,
   parsePortRange,
+  parseServerAuthLine,
   parseServerControlLine,
   parseServerDataLine,
   type ErrReason,
@@ -66,6 +72,7 @@ const PARSERS: [string, (line: string) => Parsed<unknown>][] = [
   ['parseServerControlLine', parseServerControlLine],
   ['parseClientDataLine', parseClientDataLine],
   ['parseServerDataLine', parseServerDataLine],
+  ['parseServerAuthLine', parseServerAuthLine],
 ];
 
 /** A lease token as the server issues them (21 nanoid characters), from PROTOCOL.md. */
@@ -923,5 +930,142 @@ describe('round trips: every formatter output parses back to the same message', 
   test('every reason word is itself a valid single field', () => {
     for (const reason of ERR_REASONS) assert.match(reason, /^[a-z]+(-[a-z]+)*$/);
     assert.equal(new Set(ERR_REASONS).size, ERR_REASONS.length);
+  });
+});
+
+describe('parseServerAuthLine (CHALLENGE, OK, ERR and the signals, while the client authenticates)', () => {
+  const NONCE = 'r7TQ0y3b6LqzWm2VfXc9JkP1sHn4Dg8uEa5iOt_-QwZ';
+
+  test('CHALLENGE <nonce>, a bare OK, ERR, and every signal', () => {
+    assert.deepEqual(assertParses(parseServerAuthLine(`CHALLENGE ${NONCE}`), ''), { verb: 'CHALLENGE', nonce: NONCE });
+    assert.deepEqual(assertParses(parseServerAuthLine('OK\r'), ''), { verb: 'OK' });
+    assert.deepEqual(assertParses(parseServerAuthLine('ERR auth-failed wrong secret'), ''), {
+      verb: 'ERR',
+      reason: 'auth-failed',
+      detail: 'wrong secret',
+    });
+    for (const verb of [...SIGNALS, 'BYE'] as const)
+      assert.deepEqual(assertParses(parseServerAuthLine(verb), verb), { verb });
+  });
+
+  test('arguments are strict here: a missing, extra or malformed one is bad-arguments with the usage', () => {
+    assertUsage(
+      parseServerAuthLine,
+      ['CHALLENGE', `CHALLENGE ${NONCE} x`, 'CHALLENGE a.b'],
+      'usage: CHALLENGE <nonce>',
+    );
+    assertUsage(parseServerAuthLine, ['OK 40000', `OK 40000 ${LEASE}`], 'usage: OK');
+    assertUsage(parseServerAuthLine, ['BYE x'], 'usage: BYE');
+    assert.deepEqual(parseServerAuthLine('ERR'), { ok: false, reason: 'bad-arguments', detail: 'ERR needs a reason' });
+  });
+
+  test('every other verb is unknown-verb: HELLO, CONNECTION and the client verbs', () => {
+    assertUnknownVerbs(
+      parseServerAuthLine,
+      [
+        ['HELLO ping', 'HELLO'],
+        ['CONNECTION abc 40000', 'CONNECTION'],
+        ['AUTH', 'AUTH'],
+        ['PROOF x', 'PROOF'],
+        ['ID abc', 'ID'],
+        ['challenge x', 'challenge'],
+      ],
+      'is not an authentication reply',
+    );
+  });
+
+  test('the control parser does not take CHALLENGE: it is only an answer to AUTH', () => {
+    assertUnknownVerbs(parseServerControlLine, [[`CHALLENGE ${NONCE}`, 'CHALLENGE']], 'is not a server control verb');
+  });
+});
+
+describe('the usage texts of bad-arguments refusals (what a server tells a client that got a line wrong)', () => {
+  test('one per verb, exactly', () => {
+    assertUsage(parseClientControlLine, ['AUTH x'], 'usage: AUTH');
+    assertUsage(parseClientControlLine, ['PROOF', 'PROOF a b', 'PROOF a.b'], 'usage: PROOF <proof>');
+    assertUsage(parseClientControlLine, ['REFUSE', 'REFUSE a b', 'REFUSE a.b'], 'usage: REFUSE <id>');
+    assertUsage(parseClientControlLine, ['BYE x'], 'usage: BYE');
+    assertUsage(
+      parseClientControlLine,
+      ['HELLO Ping', `HELLO ${Array(17).fill('x').join(' ')}`],
+      'usage: HELLO [<extension>[=<token>]...] (at most 16 lower-case words)',
+    );
+    assertUsage(
+      parseServerControlLine,
+      ['CONNECTION', 'CONNECTION abc 0'],
+      'usage: CONNECTION <id> [<publicPort> [<visitor address:port> [<destination address:port>]]]',
+    );
+    assertUsage(parseServerControlLine, ['ERR'], 'ERR needs a reason');
+    assertUsage(parseServerDataLine, ['ERR'], 'ERR needs a reason');
+    assertUsage(parseClientDataLine, ['ID a b c'], 'usage: ID <id> [<proof>]');
+  });
+
+  test('the checks every line must pass come with their own details', () => {
+    assert.deepEqual(parseClientControlLine(''), { ok: false, reason: 'bad-line', detail: 'empty line' });
+    assert.deepEqual(parseClientDataLine('ID \0'), { ok: false, reason: 'bad-line', detail: 'not printable ASCII' });
+    assert.deepEqual(parseServerDataLine('OK  x'), {
+      ok: false,
+      reason: 'bad-line',
+      detail: 'fields must be separated by single spaces',
+    });
+    assert.deepEqual(parseServerControlLine('x'.repeat(MAX_LINE_LENGTH + 1)), {
+      ok: false,
+      reason: 'line-too-long',
+      detail: `limit is ${MAX_LINE_LENGTH} bytes`,
+    });
+  });
+});
+
+describe('round trips: the authentication lines, BYE, HELLO and REFUSE', () => {
+  test('formatAuth, formatProof → parseClientControlLine; formatChallenge, formatOk() → parseServerAuthLine', () => {
+    const proof = '5qX0c8mN2bV7zL4kJ1hG6fD3sA9pO0iU7yT5rE2wQ1e';
+    assert.equal(formatAuth(), 'AUTH\n');
+    assert.equal(formatProof(proof), `PROOF ${proof}\n`);
+    assert.equal(formatChallenge(proof), `CHALLENGE ${proof}\n`);
+    assert.deepEqual(assertParses(parseClientControlLine(formatAuth().trimEnd()), ''), { verb: 'AUTH' });
+    assert.deepEqual(assertParses(parseClientControlLine(formatProof(proof).trimEnd()), ''), { verb: 'PROOF', proof });
+    assert.deepEqual(assertParses(parseServerAuthLine(formatChallenge(proof).trimEnd()), ''), {
+      verb: 'CHALLENGE',
+      nonce: proof,
+    });
+    assert.deepEqual(assertParses(parseServerAuthLine(formatOk().trimEnd()), ''), { verb: 'OK' });
+  });
+
+  test('formatId with a proof → parseClientDataLine', () => {
+    const line = formatId('V1StGXR8_Z5jdHi6B-myT', LEASE);
+    assert.equal(line, `ID V1StGXR8_Z5jdHi6B-myT ${LEASE}\n`);
+    assert.deepEqual(assertParses(parseClientDataLine(line.trimEnd()), line), {
+      verb: 'ID',
+      id: 'V1StGXR8_Z5jdHi6B-myT',
+      proof: LEASE,
+    });
+  });
+
+  test('formatSignal(BYE) → both control parsers; formatRefuse and formatHello → parseClientControlLine', () => {
+    assert.equal(formatSignal('BYE'), 'BYE\n');
+    assert.deepEqual(assertParses(parseClientControlLine('BYE'), ''), { verb: 'BYE' });
+    assert.deepEqual(assertParses(parseServerControlLine('BYE'), ''), { verb: 'BYE' });
+    assert.deepEqual(assertParses(parseClientControlLine(formatRefuse(LEASE).trimEnd()), ''), {
+      verb: 'REFUSE',
+      id: LEASE,
+    });
+    const hello = formatHello(['ping', 'fin-check', 'data-port'], { 'fin-check': LEASE, 'data-port': '7836' });
+    assert.equal(hello, `HELLO ping fin-check=${LEASE} data-port=7836\n`);
+    assert.deepEqual(assertParses(parseServerControlLine(hello.trimEnd()), hello), {
+      verb: 'HELLO',
+      extensions: ['ping', 'fin-check', 'data-port'],
+      values: { 'fin-check': LEASE, 'data-port': '7836' },
+    });
+  });
+
+  test('formatConnection with both addresses → parseServerControlLine', () => {
+    const line = formatConnection(LEASE, 41234, '203.0.113.9:51234', '[2001:db8::1]:41234');
+    assert.deepEqual(assertParses(parseServerControlLine(line.trimEnd()), line), {
+      verb: 'CONNECTION',
+      id: LEASE,
+      publicPort: 41234,
+      visitor: '203.0.113.9:51234',
+      destination: '[2001:db8::1]:41234',
+    });
   });
 });
