@@ -1,5 +1,6 @@
 // The server's side of HELLO: what it agrees to of a client's offer, and its answer.
-import { agreeOn, formatHello, type Extension, type Hello } from '../shared/extensions.ts';
+import { agreeOn, type Extension, type Hello } from '../shared/extensions.ts';
+import { formatHello } from '../shared/protocol.ts';
 
 export interface Agreement {
   extensions: ReadonlySet<Extension>;

@@ -52,9 +52,3 @@ export function helloOf(words: readonly string[]): Hello | undefined {
   }
   return hello;
 }
-
-/** `HELLO ping ... fin-check=<instance> ...`: `values` are written after their names. */
-export const formatHello = (extensions: Iterable<string>, values: Record<string, string> = {}): string =>
-  ['HELLO', ...[...extensions].map((name) => (values[name] === undefined ? name : `${name}=${values[name]}`))].join(
-    ' ',
-  ) + '\n';
