@@ -1,4 +1,5 @@
-// burrow as a library: start a relay server or a client in-process.
+// burrow as a library: start a relay server or a client in-process. The `burrow` command
+// (cli/) is built on this file alone: what it needs is public here, and nothing else is.
 export {
   startServer,
   BurrowServer,
@@ -8,10 +9,25 @@ export {
   type BurrowServerEvents,
   type RefusedEvent,
   type ServerTotals,
+  type ClientEvent,
 } from './server/server.ts';
+/** Every server default, in one table: what an option left out (or undefined) becomes. */
+export { SERVER_DEFAULTS } from './server/options.ts';
 export { startMetrics, parseMetricsAddress, type MetricsOptions, type MetricsEndpoint } from './server/metrics.ts';
-export { loadOrCreateCertificate, defaultTlsDir, type StoredCertificate } from './server/self-signed-cert.ts';
-export { fingerprintOf } from './shared/fingerprint.ts';
+// The self-signed certificate of `burrow server --tls`, and what clients see of any
+// certificate: its fingerprint (what they pin) and its names (what they connect by).
+export {
+  loadOrCreateCertificate,
+  defaultTlsDir,
+  tlsName,
+  certificateIdentity,
+  type CertificateIdentity,
+  type StoredCertificate,
+  type ReplacedCertificate,
+} from './server/self-signed-cert.ts';
+/** fingerprintOf: a PEM certificate's SHA-256 fingerprint; normalizeFingerprint: one as a
+ * user types it (`ab:cd...`, bare hex), as burrow prints it, or undefined if it is none. */
+export { fingerprintOf, normalizeFingerprint } from './shared/fingerprint.ts';
 export { DEFAULT_LIMITS, type Limits } from './server/limits.ts';
 export {
   startClient,
@@ -22,8 +38,15 @@ export {
   type ConnectionEvent,
   type BurrowClientEvents,
 } from './client/client.ts';
+/** DEFAULT_MAX_CONNECTIONS: the default of ClientOptions.maxConnections (its other defaults
+ * are the protocol's: `protocol.DEFAULT_CONTROL_PORT`, ...). */
+export { DEFAULT_MAX_CONNECTIONS, type ConnectionClosed } from './client/types.ts';
 export type { ConnectionTotals } from './client/connection.ts';
 export type { ClientTlsOptions } from './client/tls.ts';
-export { BurrowError, type BurrowErrorCode } from './shared/errors.ts';
+/** The PROXY protocol header versions a tunnel may send its local service (TunnelRequest.proxyProtocol). */
+export { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from './shared/proxy-header.ts';
+/** describeError: a system error in the few words burrow's own messages use for it
+ * (`permission denied`, `address already in use`; else its message). */
+export { BurrowError, describe as describeError, type BurrowErrorCode } from './shared/errors.ts';
 export { formatTrace, type TraceEvent } from './shared/trace.ts';
 export * as protocol from './shared/protocol.ts';

@@ -1,7 +1,7 @@
 // A burrow server's address as people type it (`relay:7835`, `tcp://relay`, `[::1]:7835`):
 // pure, so it is tested without processes.
 import net from 'node:net';
-import { UsageError } from './options.ts';
+import { UsageError } from './usage-error.ts';
 
 /** The accepted forms of a server address, for messages and --help. */
 export const SERVER_FORMS = 'HOST, HOST:PORT, [IPv6]:PORT or tcp://HOST[:PORT]';

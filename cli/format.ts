@@ -1,7 +1,7 @@
 // Small pure formatters for what the commands print: sizes, durations, the time of day,
 // addresses, and whether a stream gets colours.
 
-import type { Env } from './options.ts';
+import type { Env } from './args.ts';
 
 /** Colour only for a terminal, and not when NO_COLOR is set (no-color.org) or TERM=dumb. */
 export function useColour(isTTY: boolean | undefined, env: Env): boolean {

@@ -38,11 +38,15 @@
 //                that does not reconnect reports losing the server only so ("lost the
 //                server: ..."), with no "disconnected" before it
 //   throttled    message: lines held back by the cap
-import type { ConnectionClosed, OpenTunnel } from '../client/types.ts';
-import type { ClientEvent } from '../server/client-events.ts';
-import type { BurrowError } from '../shared/errors.ts';
-import { formatTrace, type TraceEvent } from '../shared/trace.ts';
-import { hostPort } from '../shared/protocol.ts';
+import {
+  formatTrace,
+  protocol,
+  type BurrowError,
+  type ClientEvent,
+  type ConnectionClosed,
+  type OpenTunnel,
+  type TraceEvent,
+} from '../index.ts';
 import { clock, count, formatBytes, formatDuration, seconds } from './format.ts';
 
 export interface ListeningEvent {
@@ -114,7 +118,7 @@ export const tunnelEvent = (tunnel: OpenTunnel, previousPort?: number): TunnelEv
   event: 'tunnel',
   url: tunnel.url,
   publicPort: tunnel.publicPort,
-  local: hostPort(tunnel.localHost, tunnel.localPort),
+  local: protocol.hostPort(tunnel.localHost, tunnel.localPort),
   ...(previousPort === undefined ? {} : { previousPort }),
   ...(tunnel.proxyProtocol === undefined ? {} : { proxyProtocol: tunnel.proxyProtocol }),
 });
@@ -125,7 +129,7 @@ export const connectionEntry = (c: ConnectionClosed): ConnectionEntry => ({
   visitor: c.visitor ?? null,
   publicPort: c.tunnel.publicPort,
   url: c.tunnel.url,
-  local: hostPort(c.tunnel.localHost, c.tunnel.localPort),
+  local: protocol.hostPort(c.tunnel.localHost, c.tunnel.localPort),
   bytesIn: c.bytesIn,
   bytesOut: c.bytesOut,
   durationMs: c.durationMs,

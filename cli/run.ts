@@ -1,21 +1,19 @@
 // What `burrow server` and `burrow client` do once their options are known: start the
 // library, report what happens (cli/output.ts: as text or JSON lines), and stop cleanly on
 // a signal.
-import { BurrowClient, type ClientOptions } from '../client/client.ts';
-import { BurrowError, systemCode } from '../shared/errors.ts';
-import type { TraceEvent } from '../shared/trace.ts';
-import { startMetrics, type MetricsEndpoint } from '../server/metrics.ts';
-import { BurrowServer } from '../server/server.ts';
 import {
-  resolveClientOptions,
-  resolveMetricsAddress,
-  resolveOutputOptions,
-  resolveServerOptions,
-  type Env,
-  type OutputCliOptions,
-  type RawArgs,
-  type Spelling,
-} from './options.ts';
+  BurrowClient,
+  BurrowError,
+  BurrowServer,
+  startMetrics,
+  type ClientOptions,
+  type MetricsEndpoint,
+  type TraceEvent,
+} from '../index.ts';
+import { resolveClientOptions, type Spelling } from './client-options.ts';
+import type { Env, RawArgs } from './args.ts';
+import { inFlags, type Side } from './flag-names.ts';
+import { resolveMetricsAddress, resolveOutputOptions, resolveServerOptions, type OutputCliOptions } from './options.ts';
 import { useColour } from './format.ts';
 import { connectionEntry, lostServer, openRelay, problem, shortSecret, tunnelEvent } from './output.ts';
 import { createReporter, type Reporter } from './reporter.ts';
@@ -33,20 +31,23 @@ import {
  * tunnel keeps serving, and its connection log goes nowhere instead of crashing it (EPIPE). */
 function stdoutWriter(): (text: string) => void {
   let open = true;
-  process.stdout.on('error', (error) => {
-    if (systemCode(error) !== 'EPIPE') throw error;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
     open = false;
   });
   return (text) => void (open && process.stdout.write(text));
 }
 
-function reporter({ json }: OutputCliOptions, env: Env): Reporter {
-  return createReporter({
+/** Prints `side`'s events. The library's errors and warnings name its options (`tls.ca`):
+ * here every message names the flags instead (cli/flag-names.ts). */
+function reporter({ json }: OutputCliOptions, env: Env, side: Side): Reporter {
+  const out = createReporter({
     json,
     colour: useColour(process.stderr.isTTY, env), // traces go to stderr
     stdout: stdoutWriter(),
     stderr: (text) => void process.stderr.write(text),
   });
+  return { print: (event) => out.print(inFlags(event, side)), started: () => out.started() };
 }
 
 const traceTo =
@@ -83,7 +84,7 @@ function untilSignal(): Promise<NodeJS.Signals> {
 
 export async function runServer(args: RawArgs, env: Env): Promise<number> {
   const { server: options, trace } = resolveServerOptions(args, env);
-  const out = reporter(resolveOutputOptions(args, env, 'server'), env);
+  const out = reporter(resolveOutputOptions(args, env, 'server'), env, 'server');
   const security = resolveServerSecurity(args, env);
   const metricsAt = resolveMetricsAddress(args, env);
   let server: BurrowServer | undefined;
@@ -138,7 +139,7 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
 export async function runClient(args: RawArgs, env: Env, spelling?: Spelling): Promise<number> {
   const { client: resolved, trace } = resolveClientOptions(args, env, spelling);
   const output = resolveOutputOptions(args, env, 'client');
-  const out = reporter(output, env);
+  const out = reporter(output, env, 'client');
   const security = resolveClientSecurity(args, env);
   let client: BurrowClient;
   let options: ClientOptions;

@@ -1,31 +1,21 @@
 // The security flags of both commands: which secret and which TLS files to use (pure,
 // tested without processes), then reading those files. A secret can come from a file or
 // the environment so that it need not show in `ps`.
-import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { certificateNames, type ClientTlsOptions } from '../client/tls.ts';
-import { describe } from '../shared/errors.ts';
-import { normalizeFingerprint } from '../shared/fingerprint.ts';
 import {
+  certificateIdentity,
   defaultTlsDir,
+  describeError,
   loadOrCreateCertificate,
+  normalizeFingerprint,
   tlsName,
+  type ClientTlsOptions,
   type ReplacedCertificate,
-} from '../server/self-signed-cert.ts';
-import type { ServerTlsOptions } from '../server/server.ts';
-import {
-  envName,
-  flagOn,
-  isFlag,
-  keepFirst,
-  raw,
-  UsageError,
-  type Env,
-  type RawArgs,
-  type Setting,
-} from './options.ts';
+  type ServerTlsOptions,
+} from '../index.ts';
+import { envName, flagOn, isFlag, keepFirst, raw, type Env, type RawArgs, type Setting, type Source } from './args.ts';
+import { UsageError } from './usage-error.ts';
 
-type Source = { text: string; source: string };
 /** Where the secret comes from: given as is, or a file to read. */
 export type SecretPlan = { value: Source } | { file: Source } | undefined;
 /** Files to read, or the self-signed certificate kept in `dir` (naming `names` too). */
@@ -71,7 +61,7 @@ function pair(args: RawArgs, env: Env, first: string, second: string): Pair | un
  * 127.0.0.1 and ::1. The flag may repeat (yargs hands us an array) and each value may list
  * several, comma-separated, as its variable BURROW_TLS_NAME does. */
 export const TLS_NAME_FLAG = 'tls-name';
-/** Its --help text (cli/command.ts adds the variable's name). */
+/** Its --help text (cli/server-flags.ts adds the variable's name). */
 export const TLS_NAME_HELP =
   'Also name this host name or IP address in the self-signed certificate of --tls (besides localhost, 127.0.0.1, ::1), for clients that connect by it; repeat, or separate with commas. A kept certificate that lacks one is replaced';
 
@@ -169,7 +159,7 @@ async function readSource({ text, source }: Source): Promise<Buffer> {
   try {
     return await readFile(text);
   } catch (error) {
-    throw new UsageError(`${source}: cannot read ${text}: ${describe(error)}`);
+    throw new UsageError(`${source}: cannot read ${text}: ${describeError(error)}`);
   }
 }
 
@@ -212,17 +202,11 @@ export async function loadServerTls(plan: ServerTlsPlan | undefined): Promise<Lo
     return loaded;
   }
   const [cert, key] = await Promise.all([readSource(plan.cert), readSource(plan.key)]);
-  let x509: X509Certificate;
   try {
-    x509 = new X509Certificate(cert); // the first of the chain: the server's own
+    return { options: { cert, key, clientCa }, ...certificateIdentity(cert) }; // the first of the chain: the server's own
   } catch (error) {
-    throw new UsageError(`${plan.cert.source}: ${plan.cert.text} is not a PEM certificate: ${describe(error)}`);
+    throw new UsageError(`${plan.cert.source}: ${plan.cert.text} is not a PEM certificate: ${describeError(error)}`);
   }
-  return {
-    options: { cert, key, clientCa },
-    fingerprint: x509.fingerprint256,
-    names: certificateNames(x509.toLegacyObject()),
-  };
 }
 
 export async function loadClientTls(plan: ClientTlsPlan | undefined): Promise<ClientTlsOptions | undefined> {

@@ -43,6 +43,23 @@ export interface ReplacedCertificate {
   keyFile: string;
 }
 
+export interface CertificateIdentity {
+  /** SHA-256, `AB:CD:...`: what clients pin. */
+  fingerprint: string;
+  /** The host names and IP addresses it names: what clients may connect by. */
+  names: string[];
+}
+
+const identityOf = (x509: X509Certificate): CertificateIdentity => ({
+  fingerprint: x509.fingerprint256,
+  names: certificateNames(x509.toLegacyObject()),
+});
+
+/** What clients see of a PEM certificate (of a chain, the first: the server's own). Throws
+ * if `cert` is not a PEM certificate. */
+export const certificateIdentity = (cert: string | Buffer): CertificateIdentity =>
+  identityOf(new X509Certificate(cert));
+
 /** What every self-signed certificate names, besides the names asked for. */
 export const DEFAULT_TLS_NAMES: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 
@@ -149,7 +166,7 @@ export async function loadOrCreateCertificate(dir: string, names: readonly strin
     }
     throw new BurrowError(
       'listen-failed',
-      `the TLS certificate in ${dir} kept changing while this server loaded it: is another burrow server starting there with other --tls-name values?`,
+      `the TLS certificate in ${dir} kept changing while this server loaded it: is another burrow server starting there with other \`names\` values?`,
     );
   } catch (error) {
     if (error instanceof BurrowError) throw error;
@@ -215,22 +232,13 @@ async function create(
     await Promise.all([fs.rm(keyTmp, { force: true }), fs.rm(certTmp, { force: true })]);
   }
   debug('created %s and %s for %s', certFile, keyFile, names.join(', '));
-  const x509 = new X509Certificate(cert);
-  return {
-    cert,
-    key,
-    fingerprint: x509.fingerprint256,
-    created: true,
-    certFile,
-    keyFile,
-    names: certificateNames(x509.toLegacyObject()),
-  };
+  return { cert, key, ...certificateIdentity(cert), created: true, certFile, keyFile };
 }
 
 /** The stored pair; undefined if neither file exists; rejects if only one does, if they
  * cannot be parsed, or if the key is not the certificate's. */
 async function loadExisting(certFile: string, keyFile: string): Promise<StoredCertificate | undefined> {
-  const remedy = `delete both ${certFile} and ${keyFile} to create a new pair, or pass --tls-cert and --tls-key`;
+  const remedy = `delete both ${certFile} and ${keyFile} to create a new pair, or pass \`tls.cert\` and \`tls.key\``;
   const fail = (message: string, cause?: unknown): BurrowError =>
     new BurrowError('listen-failed', `${message}: ${remedy}`, { cause });
   const parse = <T>(make: () => T, what: string): T => {
@@ -256,15 +264,7 @@ async function loadExisting(certFile: string, keyFile: string): Promise<StoredCe
     const x509 = parse(() => new X509Certificate(cert), `${certFile} is not a PEM certificate`);
     const privateKey = parse(() => createPrivateKey(key), `${keyFile} is not a usable PEM private key`);
     if (!x509.checkPrivateKey(privateKey)) throw fail(`${keyFile} is not the private key of ${certFile}`);
-    return {
-      cert,
-      key,
-      fingerprint: x509.fingerprint256,
-      created: false,
-      certFile,
-      keyFile,
-      names: certificateNames(x509.toLegacyObject()),
-    };
+    return { cert, key, ...identityOf(x509), created: false, certFile, keyFile };
   }
 }
 

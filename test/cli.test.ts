@@ -3,10 +3,10 @@
 // configured only through BURROW_* variables, stopped with SIGINT (exit 0).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EXAMPLES } from '../cli/command.ts';
-import { envName, LIMIT_FLAGS } from '../cli/options.ts';
-import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
-import { DEFAULT_LIMITS } from '../server/limits.ts';
+import { envName } from '../cli/args.ts';
+import { EXAMPLES } from '../cli/examples.ts';
+import { LIMIT_FLAGS } from '../cli/options.ts';
+import { DEFAULT_MAX_CONNECTIONS, SERVER_DEFAULTS } from '../index.ts';
 import {
   CHILD_MS,
   FORWARDING,
@@ -223,7 +223,7 @@ test('server --help lists every server flag with its BURROW_* variable', async (
   assert.match(helpEntry(help, 'max-tunnels'), /^Public ports the whole server may hold, leased ones included /);
   assert.match(helpEntry(help, 'max-tunnels-per-ip'), /^Public ports one IP address may hold, leased ones included /);
   assert.ok(
-    helpEntry(help, 'max-tunnels-per-ip').endsWith(`[default: ${DEFAULT_LIMITS.maxTunnelsPerIp}]`),
+    helpEntry(help, 'max-tunnels-per-ip').endsWith(`[default: ${SERVER_DEFAULTS.maxTunnelsPerIp}]`),
     helpEntry(help, 'max-tunnels-per-ip'),
   );
   assert.match(
@@ -231,7 +231,7 @@ test('server --help lists every server flag with its BURROW_* variable', async (
     /^Data connections from one IP address still in their handshake /,
   );
   assert.ok(
-    helpEntry(help, 'max-handshakes-per-ip').endsWith(`[default: ${DEFAULT_LIMITS.maxHandshakesPerIp}]`),
+    helpEntry(help, 'max-handshakes-per-ip').endsWith(`[default: ${SERVER_DEFAULTS.maxHandshakesPerIp}]`),
     helpEntry(help, 'max-handshakes-per-ip'),
   );
 });

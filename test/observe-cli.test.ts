@@ -10,7 +10,7 @@ import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { envName } from '../cli/options.ts';
+import { envName } from '../cli/args.ts';
 import {
   FORWARDING,
   interrupt,

@@ -1,21 +1,14 @@
-// Flags and BURROW_* variables → library options (cli/options.ts), as pure functions:
+// Flags and BURROW_* variables → library options (cli/options.ts, cli/client-options.ts), as pure functions:
 // plain objects for the parsed args and for the environment.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  envName,
-  isFlag,
-  keepFirst,
-  resolveClientOptions,
-  resolveServerOptions,
-  UsageError,
-  type ClientCliOptions,
-  type RawArgs,
-} from '../cli/options.ts';
+import { envName, isFlag, keepFirst, type RawArgs } from '../cli/args.ts';
+import { resolveClientOptions, type ClientCliOptions } from '../cli/client-options.ts';
+import { resolveServerOptions } from '../cli/options.ts';
+import { UsageError } from '../cli/usage-error.ts';
 import { editDistance, explainUsage, suggest, unknownFlags, type UsageContext } from '../cli/usage.ts';
-import { DEFAULT_MAX_CONNECTIONS } from '../client/types.ts';
-import { DEFAULT_LIMITS } from '../server/limits.ts';
+import { DEFAULT_MAX_CONNECTIONS, SERVER_DEFAULTS } from '../index.ts';
 
 /** Asserts `fn` throws a UsageError whose message contains every one of `parts`. */
 function assertUsageError(fn: () => unknown, ...parts: string[]): void {
@@ -53,7 +46,7 @@ const DEFAULT_COUNTS = {
   heartbeatTimeoutMs: 30_000,
   shutdownTimeoutMs: 10_000,
   leaseGraceMs: 60_000,
-  ...Object.fromEntries(LIMIT_KEYS.map((key) => [key, DEFAULT_LIMITS[key]])),
+  ...Object.fromEntries(LIMIT_KEYS.map((key) => [key, SERVER_DEFAULTS[key]])),
 };
 
 /** Every server variable but the limits, each with a value of its own. */
@@ -237,8 +230,8 @@ describe('resolveServerOptions', () => {
 
   test('--max-tunnels-per-ip and --max-handshakes-per-ip: default, flag, variable; nothing else changes', () => {
     const defaults = resolveServerOptions({}, {}).server;
-    assert.equal(defaults.maxTunnelsPerIp, DEFAULT_LIMITS.maxTunnelsPerIp);
-    assert.equal(defaults.maxHandshakesPerIp, DEFAULT_LIMITS.maxHandshakesPerIp);
+    assert.equal(defaults.maxTunnelsPerIp, SERVER_DEFAULTS.maxTunnelsPerIp);
+    assert.equal(defaults.maxHandshakesPerIp, SERVER_DEFAULTS.maxHandshakesPerIp);
     assert.deepEqual(resolveServerOptions({ 'max-tunnels-per-ip': '3' }, {}).server, {
       ...defaults,
       maxTunnelsPerIp: 3,
@@ -263,7 +256,7 @@ describe('resolveServerOptions', () => {
     );
     assert.equal(
       resolveServerOptions({}, { BURROW_MAX_TUNNELS_PER_IP: '' }).server.maxTunnelsPerIp,
-      DEFAULT_LIMITS.maxTunnelsPerIp,
+      SERVER_DEFAULTS.maxTunnelsPerIp,
     );
   });
 

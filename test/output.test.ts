@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ConnectionEvent } from '../client/types.ts';
 import type { ConnectionTotals } from '../client/connection.ts';
-import { resolveOutputOptions, UsageError } from '../cli/options.ts';
+import { resolveOutputOptions } from '../cli/options.ts';
+import { UsageError } from '../cli/usage-error.ts';
 import { clock, count, formatBytes, formatDuration, useColour } from '../cli/format.ts';
 import {
   clientLine,

@@ -621,7 +621,7 @@ test('usage errors exit 2: a BURROW_TLS_NAME that is no host name or address, an
   });
 });
 
-/** Whether `burrow server --help` lists --tls-name (cli/command.ts declares the flag). */
+/** Whether `burrow server --help` lists --tls-name (cli/server-flags.ts declares the flag). */
 async function serverHasTlsNameFlag(): Promise<boolean> {
   const help = await runCli(['server', '--help']);
   return help.stdout.includes('--tls-name');
@@ -629,7 +629,7 @@ async function serverHasTlsNameFlag(): Promise<boolean> {
 
 test(
   'server --tls-name, repeated and comma-separated: the certificate names them; a bad name, or one with --tls-cert, exits 2',
-  { skip: !(await serverHasTlsNameFlag()) && 'cli/command.ts does not declare --tls-name yet' },
+  { skip: !(await serverHasTlsNameFlag()) && 'cli/server-flags.ts does not declare --tls-name yet' },
   async () => {
     const safe = ['--bind', HOST, '--control-port', '0', '--data-port', '0'];
     await scoped(async ({ tmp, live }) => {

@@ -6,7 +6,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { envName, UsageError, type Env, type RawArgs } from '../cli/options.ts';
+import { envName, type Env, type RawArgs } from '../cli/args.ts';
+import { UsageError } from '../cli/usage-error.ts';
 import {
   loadClientTls,
   loadSecret,

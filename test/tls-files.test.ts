@@ -213,7 +213,12 @@ test('loadOrCreateCertificate refuses a certificate without its key, and creates
     const certFile = path.join(dir, 'tls-cert.pem');
     const keyFile = path.join(dir, 'tls-key.pem');
     await fs.writeFile(certFile, selfSignedServer.cert);
-    await rejectsWith(loadOrCreateCertificate(dir), [certFile, keyFile, 'delete both', '--tls-cert']);
+    await rejectsWith(loadOrCreateCertificate(dir), [
+      certFile,
+      keyFile,
+      'delete both',
+      'pass `tls.cert` and `tls.key`',
+    ]);
     assert.deepEqual(await fs.readdir(dir), ['tls-cert.pem']);
     assert.equal(await fs.readFile(certFile, 'utf8'), selfSignedServer.cert);
   });
@@ -225,7 +230,12 @@ test('loadOrCreateCertificate refuses a key without its certificate, and creates
     const certFile = path.join(dir, 'tls-cert.pem');
     const keyFile = path.join(dir, 'tls-key.pem');
     await fs.writeFile(keyFile, selfSignedServer.key);
-    await rejectsWith(loadOrCreateCertificate(dir), [keyFile, certFile, 'delete both', '--tls-cert']);
+    await rejectsWith(loadOrCreateCertificate(dir), [
+      keyFile,
+      certFile,
+      'delete both',
+      'pass `tls.cert` and `tls.key`',
+    ]);
     assert.deepEqual(await fs.readdir(dir), ['tls-key.pem']);
   });
 });

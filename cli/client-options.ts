@@ -1,0 +1,127 @@
+// Turns the flags and BURROW_* variables of `burrow client` (and `burrow local`, with bore's
+// names for two of them) into library options; the fallbacks are the client's defaults
+// (cli/defaults.ts). Pure, so it is tested without processes.
+import path from 'node:path';
+import { PROXY_PROTOCOL_VERSIONS, type ClientOptions, type ProxyProtocolVersion } from '../index.ts';
+import { parseServerAddress, type ServerAddress } from './address.ts';
+import { flagOn, isFlag, keepFirst, perTunnel, raw, type Env, type RawArgs, type Source } from './args.ts';
+import { CLIENT_DEFAULTS } from './defaults.ts';
+import { UsageError } from './usage-error.ts';
+import { count, host, liveness, optionalPort, port } from './values.ts';
+
+export interface ClientCliOptions {
+  client: ClientOptions;
+  trace: boolean;
+}
+
+/** How a command names the client's flags: `burrow local` (bore's words) says --to for
+ * --server and --port for --remote-port. Errors name the flag as the user typed it. */
+export type Spelling = Partial<Record<'server' | 'remote-port', string>>;
+export const LOCAL_SPELLING = { server: 'to', 'remote-port': 'port' } as const satisfies Spelling;
+
+export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling = {}): ClientCliOptions {
+  const positional = Array.isArray(args['local-port']) ? args['local-port'] : [args['local-port']];
+  const localPorts = positional.filter((p) => p !== undefined).map((p) => port(String(p), 'local port'));
+  if (localPorts.length === 0) throw new UsageError('give at least one local port to expose');
+
+  // --remote-port may repeat: the Nth applies to the Nth local port (0 = any).
+  const remoteList = perTunnel(args, env, 'remote-port', spelling['remote-port']);
+  if (remoteList.length > localPorts.length) {
+    throw new UsageError(
+      `${remoteList.length} remote ports for ${localPorts.length} local port(s): give at most one per local port`,
+    );
+  }
+  const remotePorts = remoteList.map((r) => port(r.text, r.source, true));
+  const proxyProtocols = proxyProtocolsFor(localPorts.length, perTunnel(args, env, 'proxy-protocol'));
+  const { server, controlPort } = serverAndControlPort(args, env, spelling.server);
+
+  return {
+    client: {
+      tunnels: localPorts.map((localPort, i) => {
+        const proxyProtocol = proxyProtocols[i];
+        return proxyProtocol === undefined
+          ? { localPort, remotePort: remotePorts[i] ?? 0 }
+          : { localPort, remotePort: remotePorts[i] ?? 0, proxyProtocol };
+      }),
+      server: server?.host ?? 'localhost',
+      localHost: host(args, env, 'local-host') ?? 'localhost',
+      controlPort,
+      // Unset unless given: the server names its data port (CLIENT_DEFAULTS.dataPort if it does not).
+      dataPort: optionalPort(args, env, 'data-port'),
+      reconnect: flagOn(args, env, 'reconnect', true),
+      maxConnections: count(args, env, 'max-connections', CLIENT_DEFAULTS.maxConnections),
+      leaseFile: stateFile(args, env),
+      ...liveness(args, env, CLIENT_DEFAULTS),
+    },
+    trace: flagOn(args, env, 'trace'),
+  };
+}
+
+/** --server (or BURROW_SERVER) and the control port. A port in the address is the control
+ * port; --control-port (or BURROW_CONTROL_PORT) may say it too. Two different ports are
+ * settled by keepFirst: a usage error from the same kind of source, else the flag's. */
+function serverAndControlPort(
+  args: RawArgs,
+  env: Env,
+  spelled = 'server',
+): { server: ServerAddress | undefined; controlPort: number } {
+  const given = raw(args, env, 'server', spelled);
+  const server = given === undefined ? undefined : parseServerAddress(given.text, given.source);
+  const stated = raw(args, env, 'control-port');
+  if (stated === undefined) return { server, controlPort: server?.port ?? CLIENT_DEFAULTS.controlPort };
+  const inAddress = server?.port;
+  if (given === undefined || inAddress === undefined) return { server, controlPort: port(stated.text, stated.source) };
+  // The same port twice is no conflict. Compared as text first: a variable that loses to a
+  // flag is ignored, so it need not be a valid port.
+  const sameKind = isFlag(given.source) === isFlag(stated.source);
+  if (stated.text.trim() === String(inAddress) || (sameKind && port(stated.text, stated.source) === inAddress))
+    return { server, controlPort: inAddress };
+  const addressKept = keepFirst(
+    { source: given.source, label: `the port in ${given.source} "${given.text}"` },
+    { source: stated.source, label: `${stated.source} "${stated.text}"` },
+    () =>
+      `${given.source} "${given.text}" says control port ${inAddress}, ${stated.source} says ${port(stated.text, stated.source)}: give the port once`,
+    'client',
+  );
+  return { server, controlPort: addressKept ? inAddress : port(stated.text, stated.source) };
+}
+
+/** Where the client keeps its lease tokens: --state-file, else BURROW_STATE_FILE (a
+ * relative path from the working directory), else the default; `--no-state-file` (yargs
+ * hands us false) keeps none. An empty variable counts as unset, as everywhere. */
+function stateFile(args: RawArgs, env: Env): string | undefined {
+  const flag = args['state-file'];
+  const last: unknown = Array.isArray(flag) ? flag[flag.length - 1] : flag; // a repeated flag: the last wins
+  if (last === false) return undefined;
+  const value = raw(args, env, 'state-file');
+  if (value === undefined) return defaultStateFile(env);
+  if (value.text.trim() === '') throw new UsageError(`${value.source}: "${value.text}" is not a file path`);
+  return path.resolve(value.text);
+}
+
+/** `$XDG_STATE_HOME/burrow/leases.json`, else `$HOME/.local/state/burrow/leases.json`;
+ * undefined when neither is an absolute path (XDG: a relative one is to be ignored). */
+function defaultStateFile(env: Env): string | undefined {
+  const xdg = env.XDG_STATE_HOME;
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'burrow', 'leases.json');
+  const home = env.HOME;
+  if (home !== undefined && path.isAbsolute(home)) return path.join(home, '.local', 'state', 'burrow', 'leases.json');
+  return undefined;
+}
+
+/** `--proxy-protocol v1|v2|none`: one value for every tunnel, or exactly one per local port. */
+function proxyProtocolsFor(tunnels: number, values: Source[]): (ProxyProtocolVersion | undefined)[] {
+  if (values.length > 1 && values.length !== tunnels) {
+    throw new UsageError(
+      `${values.length} --proxy-protocol values for ${tunnels} local port(s): give one for all, or one per local port`,
+    );
+  }
+  const versions = values.map(({ text, source }) => {
+    const version = text.trim();
+    if (version === 'none') return undefined;
+    const known = PROXY_PROTOCOL_VERSIONS.find((v) => v === version);
+    if (known === undefined) throw new UsageError(`${source}: "${text}" is not v1, v2 or none`);
+    return known;
+  });
+  return values.length === 1 ? Array<ProxyProtocolVersion | undefined>(tunnels).fill(versions[0]) : versions;
+}
