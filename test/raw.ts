@@ -144,13 +144,26 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The first port of a free 21-port range (a port free now, with 20 above it). */
+/** Below the ephemeral ports Linux hands out (32768-60999 by default): a port there is
+ * never some socket's local end, so a test that asks for it cannot lose it to one. */
+const BELOW_EPHEMERAL = { min: 20_000, max: 32_000 };
+
+/** The first port of a 21-port range that is free now and lies below the ephemeral ports
+ * (a range taken from them could meet an outgoing connection's port: EADDRINUSE). */
 export async function freeRangeStart(): Promise<number> {
+  const { min, max } = BELOW_EPHEMERAL;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await freePort();
-    if (port + 20 <= 65535) return port;
+    const start = min + Math.floor(Math.random() * (max - min - 20));
+    const held: Array<{ close(): Promise<void> }> = [];
+    for (let port = start; port <= start + 20; port++) {
+      const hold = await tryHold(port);
+      if (!hold) break;
+      held.push(hold);
+    }
+    await Promise.all(held.map((hold) => hold.close()));
+    if (held.length === 21) return start;
   }
-  assert.fail('no free port below 65515 in 50 attempts');
+  assert.fail(`no free 21-port range in ${min}-${max} in 50 attempts`);
 }
 
 /** A plain (non-burrow) listener holding a port. */
