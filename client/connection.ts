@@ -1,165 +1,208 @@
-// One visitor, client side: answer a CONNECTION by dialing the data port and the local
-// service at the same time (a visitor pays for one dial, not two in a row), then join them.
+// The visitors' connections, client side. Each CONNECTION the server announces is answered
+// with a dial-back: dial the data port and the local service at the same time (a visitor
+// pays for one dial, not two in a row), say `ID <id>` on the data connection, then join
+// the two. At most maxConnections at once; the rest are turned away (turn-away.ts). What
+// the server's extensions, TLS and the secret change comes in through the DataPort hooks.
 import type net from 'node:net';
+import type { Answer } from '../shared/alive-check.ts';
+import { deadlineIn, msLeft } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { readFirstLine } from '../shared/first-line.ts';
 import { abortSocket, joinSockets } from '../shared/pipe.ts';
-import { formatId, hostPort, MAX_LINE_LENGTH, parseServerDataLine } from '../shared/protocol.ts';
-import { describeProxyHeader } from '../shared/proxy-header.ts';
-import { dataProof } from '../shared/secret.ts';
+import {
+  formatId,
+  hostPort,
+  MAX_LINE_LENGTH,
+  parseServerDataLine,
+  type ConnectionMessage,
+} from '../shared/protocol.ts';
+import { describeProxyHeader, parseEndpoint, proxyHeader } from '../shared/proxy-header.ts';
+import { unlessAborted } from './cancel.ts';
 import { dial } from './dial.ts';
+import { idRefusal } from './refusals.ts';
+import { failure, trace, warn, type ClientEmitter } from './report.ts';
 import type { ClientTls } from './tls.ts';
+import type { TunnelTable } from './tunnel-table.ts';
+import { TurnAwayWarnings } from './turn-away.ts';
+import type { ClientSettings, ConnectionEvent, ConnectionTotals } from './types.ts';
 
-export interface DialBackOptions {
-  /** The id from the CONNECTION line. */
-  id: string;
-  serverHost: string;
-  dataPort: number;
-  localHost: string;
-  localPort: number;
-  /** Written to the local service before any visitor byte (a PROXY protocol header). */
-  proxyHeader: Buffer | undefined;
-  /** Deadline for the local dial, and for the data dial plus the server's answer to `ID`. */
-  timeoutMs: number;
-  /** Prove the secret in the ID line. */
-  secret: string | undefined;
-  /** TLS to the data port, as to the control port. */
+export type { ConnectionTotals } from './types.ts';
+
+/** The server's data port, and how to speak there. */
+export interface DataPort {
+  host: string;
+  port: number;
+  /** TLS, as to the control port. */
   tls: ClientTls | undefined;
+  /** The proof of our secret for a visitor's `ID` line, if we have a secret. */
+  proof: ((id: string) => string) | undefined;
   /** The server answers `ID` with `OK` (id-reply): wait for it before piping. */
   idReply: boolean;
-  /** With fin-check: decides whether the server's FIN may reach the local service (it is
-   * answered true once the server has proved it is alive). */
-  confirmEnd: ((answer: (alive: boolean) => void) => void) | undefined;
-  /** Registers a socket, as soon as it exists, to be destroyed when the client closes. */
-  track: (socket: net.Socket) => void;
-  /** Reports a line or moment of this connection's data socket. */
-  trace(kind: 'send' | 'recv' | 'event', text: string): void;
-  /** Called once both sides are connected and piping starts. */
-  onJoined(): void;
+  /** With fin-check: answers whether the server is alive, before its FIN may reach the
+   * local service (it may be its operating system closing up after a crash). */
+  confirmAlive: ((answer: Answer) => void) | undefined;
 }
 
-export interface ConnectionTotals {
-  /** Bytes from the local service to the visitor. */
-  bytesOut: number;
-  /** Bytes from the visitor to the local service. */
-  bytesIn: number;
-  durationMs: number;
-  /** It ended with a reset (one side failed or closed early), not two clean ends. */
-  aborted: boolean;
-}
+type Trace = (kind: 'send' | 'recv' | 'event', text: string) => void;
 
-/** Resolves when the connection has closed; rejects (with nothing left open) if it could
- * not be set up: `local-unavailable`, `unreachable`, `refused`, `timeout`, ... */
-export async function dialBack(options: DialBackOptions): Promise<ConnectionTotals> {
-  const { id, timeoutMs, track } = options;
-  const started = Date.now();
-  const localDial = dial({
-    host: options.localHost,
-    port: options.localPort,
-    timeoutMs,
-    code: 'local-unavailable',
-    what: 'local service',
-    track,
-  });
-  const dataDial = dial({
-    host: options.serverHost,
-    port: options.dataPort,
-    timeoutMs,
-    code: 'unreachable',
-    what: 'data port',
-    track,
-    tls: options.tls,
-  }).then(
-    // One deadline for connect + answer: the handshake gets what the connect left over.
-    (data) => handshake(data, id, Math.max(1, started + timeoutMs - Date.now()), options),
-  );
-  const [local, data] = await Promise.allSettled([localDial, dataDial]);
+export class Connections {
+  /** Visitors being dialed back or joined. */
+  private count = 0;
+  private readonly turnAway: TurnAwayWarnings;
 
-  if (local.status === 'rejected' || data.status === 'rejected') {
-    // Reset (not FIN) the half that worked: the server then resets the visitor, who sees
-    // the same abrupt close it would get from a refused local port.
-    if (local.status === 'fulfilled') local.value.destroy();
-    if (data.status === 'fulfilled') abortSocket(data.value);
-    throw local.status === 'rejected' ? local.reason : (data as PromiseRejectedResult).reason;
+  constructor(
+    private readonly client: ClientEmitter,
+    private readonly table: TunnelTable,
+    private readonly settings: Pick<ClientSettings, 'maxConnections' | 'handshakeTimeoutMs'>,
+    /** The client's: once aborted, visitors are turned away and dial-backs not joined yet
+     * are cut (joined ones are the client's to drain). */
+    private readonly signal: AbortSignal,
+    /** Registers every socket, as soon as it exists, with those close() lets finish. */
+    private readonly track: (socket: net.Socket) => void,
+    /** A visitor has gone: the client may owe the server a BYE now. */
+    private readonly onGone: () => void,
+  ) {
+    this.turnAway = new TurnAwayWarnings(settings.maxConnections, (warning) => warn(client, warning), signal);
   }
-  if (local.value.destroyed || data.value.destroyed) {
-    // The client was closed while we dialed: nothing to join.
-    abortSocket(data.value);
-    local.value.destroy();
-    throw new BurrowError('closed', `connection ${id} closed before it was joined`);
+
+  /** No visitor is being dialed back or joined. */
+  get none(): boolean {
+    return this.count === 0;
   }
-  if (options.proxyHeader !== undefined) {
-    local.value.write(options.proxyHeader);
-    options.trace('event', `sent the local service a PROXY header: ${describeProxyHeader(options.proxyHeader)}`);
+
+  /** Answers one CONNECTION. `server`: how to reach the data port; `refuse` turns the
+   * visitor away at once (false if this server cannot be told). */
+  serve(message: ConnectionMessage, server: DataPort, refuse: (id: string) => boolean): void {
+    const { id, visitor } = message;
+    if (this.signal.aborted) return void refuse(id); // we said GOAWAY, and the server should know
+    const tunnel = this.table.tunnelFor(message.publicPort);
+    if (tunnel instanceof BurrowError) {
+      warn(this.client, tunnel);
+      return void refuse(id);
+    }
+    // Each CONNECTION costs two sockets here: a flood must not exhaust this machine. The
+    // server resets the visitor at once if it can be told; otherwise its wait runs out there.
+    if (this.count >= this.settings.maxConnections) return this.turnAway.count(refuse(id));
+    this.count++;
+    const event: ConnectionEvent = visitor === undefined ? { id, tunnel } : { id, tunnel, visitor };
+    const conn = `data:${id.slice(0, 6)}`;
+    const say: Trace = (kind, text) => trace(this.client, conn, kind, text);
+    const started = Date.now();
+    this.dialBack(message, event, server, say)
+      .then(
+        (totals) => {
+          const counts = `${totals.bytesIn} bytes in (from the visitor), ${totals.bytesOut} bytes out`;
+          say('event', `${totals.aborted ? 'reset' : 'closed'}: ${counts}, ${totals.durationMs} ms`);
+          this.client.emit('connection-close', { ...event, ...totals });
+        },
+        (error: unknown) => {
+          const problem = failure(error);
+          say('event', `failed: ${problem.message}`);
+          if (this.signal.aborted) return;
+          warn(this.client, problem);
+          // The visitor's connection log shows it too: it came, and was turned away.
+          if (problem.code !== 'local-unavailable') return;
+          const totals = { bytesIn: 0, bytesOut: 0, durationMs: Date.now() - started, aborted: true };
+          this.client.emit('connection-close', { ...event, ...totals, localUnavailable: true });
+        },
+      )
+      .finally(() => {
+        this.count--;
+        this.onGone();
+      });
   }
-  options.trace('event', `joined to ${hostPort(options.localHost, options.localPort)}; piping`);
-  options.onJoined();
-  const { confirmEnd } = options;
-  const totals = await joinSockets(local.value, data.value, {
-    onHalfClose: (from) =>
-      options.trace(
-        'event',
-        from === 'a'
-          ? 'the local service half-closed (FIN); passed on'
-          : 'the visitor half-closed (FIN); passed on to the local service',
-      ),
-    confirmEnd: confirmEnd
-      ? (from, proceed) => {
+
+  /** Resolves when the connection has closed; rejects (with nothing left open) if it could
+   * not be set up: `local-unavailable`, `unreachable`, `refused`, `timeout`, ... */
+  private async dialBack(
+    { visitor, destination }: ConnectionMessage,
+    event: ConnectionEvent,
+    server: DataPort,
+    say: Trace,
+  ): Promise<ConnectionTotals> {
+    const { id, tunnel } = event;
+    const started = Date.now();
+    const { handshakeTimeoutMs: timeoutMs } = this.settings;
+    const deadline = deadlineIn(timeoutMs);
+    const how = { timeoutMs, signal: this.signal, track: this.track };
+    const [local, data] = await Promise.allSettled([
+      dial('local service', tunnel.localHost, tunnel.localPort, how),
+      dial('data port', server.host, server.port, { ...how, tls: server.tls })
+        // One deadline for connect + answer: the handshake gets what the connect left over.
+        .then((socket) => this.handshake(socket, id, server, say, msLeft(deadline))),
+    ]);
+    if (local.status === 'rejected' || data.status === 'rejected') {
+      // Reset (not FIN) the half that worked: the server then resets the visitor, who sees
+      // the same abrupt close it would get from a refused local port.
+      if (local.status === 'fulfilled') local.value.destroy();
+      if (data.status === 'fulfilled') abortSocket(data.value);
+      throw local.status === 'rejected' ? local.reason : (data as PromiseRejectedResult).reason;
+    }
+    if (this.signal.aborted || local.value.destroyed || data.value.destroyed) {
+      // The client was closed while we dialed, or a side is gone already: nothing to join.
+      abortSocket(data.value);
+      local.value.destroy();
+      throw new BurrowError('closed', `connection ${id} closed before it was joined`);
+    }
+    if (tunnel.proxyProtocol) {
+      // The visitor's address, for a local service that asked for it (PROXY protocol).
+      const header = proxyHeader(tunnel.proxyProtocol, parseEndpoint(visitor), parseEndpoint(destination));
+      local.value.write(header);
+      say('event', `sent the local service a PROXY header: ${describeProxyHeader(header)}`);
+    }
+    say('event', `joined to ${hostPort(tunnel.localHost, tunnel.localPort)}; piping`);
+    this.client.emit('connection', event);
+    const { confirmAlive } = server;
+    const totals = await joinSockets(local.value, data.value, {
+      onHalfClose: (from) =>
+        say(
+          'event',
+          from === 'a'
+            ? 'the local service half-closed (FIN); passed on'
+            : 'the visitor half-closed (FIN); passed on to the local service',
+        ),
+      // The server's FIN passes on only once the server has proved it is alive (fin-check).
+      confirmEnd:
+        confirmAlive &&
+        ((from, proceed) => {
           if (from === 'a') return proceed(true);
-          options.trace(
-            'event',
-            'the server half-closed (FIN); checking that the server is alive before passing it on',
-          );
-          confirmEnd((alive) => {
+          say('event', 'the server half-closed (FIN); checking that the server is alive before passing it on');
+          confirmAlive((alive) => {
             if (!alive)
-              options.trace(
-                'event',
-                'the server is gone: resetting the local connection instead of passing on its FIN',
-              );
+              say('event', 'the server is gone: resetting the local connection instead of passing on its FIN');
             proceed(alive);
           });
-        }
-      : undefined,
-  });
-  // toA counts only what joinSockets wrote (and the kernel took): the PROXY header, written
-  // before the join, is not the visitor's and is not in it.
-  return { bytesOut: totals.fromA, bytesIn: totals.toA, durationMs: Date.now() - started, aborted: totals.aborted };
-}
+        }),
+    });
+    // toA counts only what joinSockets wrote (and the kernel took): the PROXY header, written
+    // before the join, is not the visitor's and is not in it.
+    return { bytesOut: totals.fromA, bytesIn: totals.toA, durationMs: Date.now() - started, aborted: totals.aborted };
+  }
 
-/** Sends `ID <id>` and (with id-reply) waits for `OK`; after it, every byte on the socket
- * is the visitor's. */
-async function handshake(
-  data: net.Socket,
-  id: string,
-  timeoutMs: number,
-  options: DialBackOptions,
-): Promise<net.Socket> {
-  try {
-    const idLine = formatId(id, options.secret === undefined ? undefined : dataProof(options.secret, id));
-    options.trace('send', idLine.trimEnd());
-    data.write(idLine);
-    if (!options.idReply) return data; // a minimal server pipes at once, with no answer
-    const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs });
-    options.trace('recv', line);
-    const parsed = parseServerDataLine(line);
-    if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);
-    if (parsed.message.verb === 'ERR') {
+  /** Sends `ID <id>` and (with id-reply) waits for `OK`; after it, every byte on the socket
+   * is the visitor's. */
+  private async handshake(
+    data: net.Socket,
+    id: string,
+    server: DataPort,
+    say: Trace,
+    timeoutMs: number,
+  ): Promise<net.Socket> {
+    try {
+      const idLine = formatId(id, server.proof?.(id));
+      say('send', idLine.trimEnd());
+      data.write(idLine);
+      if (!server.idReply) return data; // a minimal server pipes at once, with no answer
+      const line = await unlessAborted(this.signal, readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs }));
+      say('recv', line);
+      const parsed = parseServerDataLine(line);
+      if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);
+      if (parsed.message.verb === 'OK') return data;
       const { reason, detail } = parsed.message;
-      if (reason === 'wrong-port') {
-        const where = hostPort(options.serverHost, options.dataPort);
-        throw new BurrowError(
-          'refused',
-          `${where} is a burrow server's control port, not its data port: are the control and data ports swapped?`,
-          { reason },
-        );
-      }
-      throw new BurrowError('refused', `server refused connection ${id}: ${reason}${detail ? ` (${detail})` : ''}`, {
-        reason,
-      });
+      throw idRefusal(reason, detail, id, hostPort(server.host, server.port));
+    } catch (error) {
+      data.destroy();
+      throw error;
     }
-    return data;
-  } catch (error) {
-    data.destroy();
-    throw error;
   }
 }

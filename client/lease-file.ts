@@ -5,7 +5,7 @@
 // mode 0600, in a directory of mode 0700, and its content is never printed.
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BurrowError, describe } from '../shared/errors.ts';
+import { BurrowError, describe, systemCode } from '../shared/errors.ts';
 
 /** Most entries kept in all (the oldest go first): bounds the file. An entry has no age
  * limit of its own: a lease stays good as long as its client runs, however long that is,
@@ -52,7 +52,7 @@ export class LeaseFile {
       text = readFileSync(this.path, 'latin1');
     } catch (error) {
       // No file yet (or no directory): nothing kept. Writing it will say what is wrong.
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = systemCode(error);
       if (code !== 'ENOENT' && code !== 'ENOTDIR') this.warn(this.problem('read', error));
       return {};
     }
@@ -95,26 +95,19 @@ const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The file's entries, or none if it is not what we wrote (a damaged file is replaced). */
 function parse(text: string): Contents {
+  const contents: Contents = {};
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return {};
+    return contents;
   }
   const leases = isObject(value) && value.version === 1 ? value.leases : undefined;
-  const contents: Contents = {};
-  if (!isObject(leases)) return contents;
-  for (const [server, ports] of Object.entries(leases)) {
-    if (!isObject(ports)) continue;
-    for (const [port, entry] of Object.entries(ports)) {
-      if (
-        !isObject(entry) ||
-        typeof entry.lease !== 'string' ||
-        !TOKEN.test(entry.lease) ||
-        typeof entry.saved !== 'number'
-      )
-        continue;
-      (contents[server] ??= {})[port] = { lease: entry.lease, saved: entry.saved };
+  for (const [server, ports] of Object.entries(isObject(leases) ? leases : {})) {
+    for (const [port, entry] of Object.entries(isObject(ports) ? ports : {})) {
+      const { lease, saved } = isObject(entry) ? entry : {};
+      if (typeof lease !== 'string' || !TOKEN.test(lease) || typeof saved !== 'number') continue;
+      (contents[server] ??= {})[port] = { lease, saved };
     }
   }
   return contents;

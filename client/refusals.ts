@@ -1,8 +1,7 @@
-// What the server said, as an error a user can act on: an ERR (the reasons a user fixes on
-// their side, the secret or TLS, get a sentence that says how; the others keep the
-// server's words), or a first line showing the port is not a burrow control port at all.
+// What the server refused, as an error a user can act on: the reasons a user fixes on
+// their side (the secret, TLS, swapped ports) get a sentence that says how; the others
+// keep the server's words.
 import { BurrowError } from '../shared/errors.ts';
-import type { parseServerControlLine } from '../shared/protocol.ts';
 
 const ADVICE: Record<string, string> = {
   'auth-required':
@@ -28,28 +27,11 @@ export function refusal(reason: string, detail: string, context: string): Burrow
   return new BurrowError('refused', message, { reason });
 }
 
-/** Why the first line from the server shows this is not a burrow control port, in a
- * person's words, or undefined if it may well be one. */
-export function notOurControlPort(
-  line: string,
-  parsed: ReturnType<typeof parseServerControlLine>,
-  where: string,
-): BurrowError | undefined {
-  if (parsed.ok && parsed.message.verb === 'ERR' && parsed.message.reason === 'wrong-port') {
-    return new BurrowError(
-      'refused',
-      `${where} is a burrow server's data port, not its control port: are the control and data ports swapped?`,
-      { reason: 'wrong-port' },
-    );
-  }
-  if (parsed.ok || parsed.reason !== 'unknown-verb') return undefined;
-  if (/^HTTP\/[0-9]/.test(line))
-    return new BurrowError(
-      'protocol',
-      `${where} answers HTTP, not burrow: it is a web server, not a burrow server's control port`,
-    );
-  if (line.startsWith('SSH-'))
-    return new BurrowError('protocol', `${where} is an SSH server, not a burrow server's control port`);
-  const said = line.replace(/[^\x20-\x7e]/g, '?').slice(0, 40);
-  return new BurrowError('protocol', `${where} does not speak burrow: it answered "${said}"`);
+/** The server's ERR to our `ID` line on the data port at `where`. */
+export function idRefusal(reason: string, detail: string, id: string, where: string): BurrowError {
+  const message =
+    reason === 'wrong-port'
+      ? `${where} is a burrow server's control port, not its data port: are the control and data ports swapped?`
+      : `server refused connection ${id}: ${reason}${detail ? ` (${detail})` : ''}`;
+  return new BurrowError('refused', message, { reason });
 }

@@ -6,45 +6,58 @@ import { BurrowError } from '../shared/errors.ts';
 import { DEFAULT_DATA_PORT, hostPort } from '../shared/protocol.ts';
 import { dial } from './dial.ts';
 import { nothingListensOn } from './local-check.ts';
-import type { OpenTunnel } from './types.ts';
+import type { ClientSettings, OpenTunnel } from './types.ts';
 
 export interface DataPortCheck {
-  host: string;
   port: number;
-  /** The control port we reached (its neighbour is where a forward usually puts data). */
-  controlPort: number;
-  /** The port was given by the user (else the server named it, or it is the default). */
-  given: boolean;
-  /** The server named its data port. */
+  /** The server named its data port (else it is the default, or the user gave it). */
   named: boolean;
-  timeoutMs: number;
+  /** The client's: its stop cuts the check. */
+  signal: AbortSignal;
   track: (socket: net.Socket) => void;
+  warn: (warning: BurrowError) => void;
 }
 
+type Settings = Pick<ClientSettings, 'server' | 'controlPort' | 'dataPort' | 'handshakeTimeoutMs'>;
+
 /** Opens one connection to the data port and closes it without a byte (every relay
- * tolerates that). Resolves with the port that answered: the one asked, or, when the
- * server named a port that does not answer, the one after the control port or else the
- * default, if that does (a relay behind a port forward names the port it listens on, not
- * the one we reach; forwards usually keep the pair side by side). Rejects with an
- * `unreachable` error that names the port and the likely cause if none answers. */
-export async function checkDataPort(check: DataPortCheck): Promise<number> {
-  const { port, given, named, controlPort } = check;
+ * tolerates that). When the server named a port that does not answer, tries the one after
+ * the control port, then the default: a relay behind a port forward names the port it
+ * listens on, not the one we reach, and forwards usually keep the pair side by side. If
+ * one of those answers, warns and resolves with it (the port to use from now on); if the
+ * port asked answers, with undefined. Rejects with an `unreachable` error that names the
+ * port and the likely cause if none answers. */
+export async function checkDataPort(settings: Settings, check: DataPortCheck): Promise<number | undefined> {
+  const { port, named, signal, track } = check;
+  const { server: host, handshakeTimeoutMs: timeoutMs, dataPort } = settings;
+  const given = dataPort !== undefined;
+  const answers = async (port: number): Promise<void> => {
+    (await dial("server's data port", host, port, { timeoutMs, signal, track })).destroy();
+  };
   try {
-    await answers(check, port);
-    return port;
+    await answers(port);
+    return undefined;
   } catch (error) {
+    signal.throwIfAborted(); // the client was closed: no hint to give
     const guesses =
       named && !given
-        ? [...new Set([controlPort + 1, DEFAULT_DATA_PORT])].filter((guess) => guess !== port && guess <= 65535)
+        ? [...new Set([settings.controlPort + 1, DEFAULT_DATA_PORT])].filter(
+            (guess) => guess !== port && guess <= 65535,
+          )
         : [];
     for (const guess of guesses) {
-      if (
-        await answers(check, guess).then(
-          () => true,
-          () => false,
-        )
-      )
-        return guess;
+      const reached = await answers(guess).then(
+        () => true,
+        () => false,
+      );
+      if (!reached) continue;
+      check.warn(
+        new BurrowError(
+          'unreachable',
+          `the server names data port ${port}, which does not answer here; ${guess} does, so using it (behind a port forward? give --data-port ${guess} to say so)`,
+        ),
+      );
+      return guess;
     }
     const reason = error instanceof BurrowError ? error.message : String(error);
     const hint = given
@@ -56,19 +69,12 @@ export async function checkDataPort(check: DataPortCheck): Promise<number> {
   }
 }
 
-async function answers({ host, timeoutMs, track }: DataPortCheck, port: number): Promise<void> {
-  const socket = await dial({ host, port, timeoutMs, code: 'unreachable', what: "server's data port", track });
-  socket.destroy();
-}
-
 /** A warning for each tunnel whose local service nothing listens for yet (the tunnel
  * opens anyway; its visitors are reset until something does). */
 export async function localServicesMissing(tunnels: readonly OpenTunnel[]): Promise<BurrowError[]> {
-  const missing = await Promise.all(
-    tunnels.map(async (tunnel) => ((await nothingListensOn(tunnel.localHost, tunnel.localPort)) ? tunnel : undefined)),
-  );
-  return missing
-    .filter((tunnel): tunnel is OpenTunnel => tunnel !== undefined)
+  const missing = await Promise.all(tunnels.map((tunnel) => nothingListensOn(tunnel.localHost, tunnel.localPort)));
+  return tunnels
+    .filter((_, index) => missing[index])
     .map(
       (tunnel) =>
         new BurrowError(

@@ -127,26 +127,15 @@ const UNTRUSTED_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
-
 /** A certificate that does not name the host we connected to (ERR_TLS_CERT_ALTNAME_INVALID
  * carries the host and the peer's certificate): which names it has, and what works. A CA
  * file cannot help here, so it is not suggested. */
 function nameMismatch(error: unknown): string {
-  const host = isObject(error) && typeof error.host === 'string' ? error.host : undefined;
-  const cert = isObject(error) && isObject(error.cert) ? error.cert : undefined;
-  const cn: unknown = cert !== undefined && isObject(cert.subject) ? cert.subject.CN : undefined;
-  const names = certificateNames({
-    subjectaltname: typeof cert?.subjectaltname === 'string' ? cert.subjectaltname : undefined,
-    subject: {
-      CN:
-        typeof cn === 'string'
-          ? cn
-          : Array.isArray(cn)
-            ? cn.filter((item: unknown): item is string => typeof item === 'string')
-            : undefined,
-    },
-  });
+  const { host, cert } = (typeof error === 'object' && error !== null ? error : {}) as {
+    host?: string;
+    cert?: CertificateIdentity;
+  };
+  const names = certificateNames(cert ?? {});
   const ways = [
     ...(names.length > 0 ? [`connect to one of those names (--server)`] : []),
     `restart the server with --tls-name ${host ?? '<host>'} (or give it a certificate that names ${host ?? 'that host'})`,

@@ -2,9 +2,10 @@
 // lease), and how to ask again on a new control link after a reconnect.
 import { BurrowError } from '../shared/errors.ts';
 import { hostPort, unbracket } from '../shared/protocol.ts';
-import type { ControlLink, Opened } from './control.ts';
-import type { LeaseFile } from './lease-file.ts';
-import type { OpenTunnel, TunnelMove, TunnelRequest } from './types.ts';
+import type { ControlLink } from './control.ts';
+import type { Opened } from './requests.ts';
+import { LeaseFile } from './lease-file.ts';
+import type { ClientSettings, OpenTunnel, TunnelMove, TunnelRequest } from './types.ts';
 
 /** A requested tunnel and what the server last gave it. */
 interface Entry {
@@ -18,15 +19,18 @@ export class TunnelTable {
   readonly open: OpenTunnel[] = [];
   private readonly entries: Entry[];
 
+  /** Where the leases of requested ports outlive this process, and the server's key in
+   * it (`host:controlPort`). */
+  private readonly kept: { file: LeaseFile; server: string } | undefined;
+
   constructor(
-    requests: TunnelRequest[],
-    private readonly serverHost: string,
-    private readonly localHost: string,
-    /** Where the leases of requested ports outlive this process, and the server's key in
-     * it (`host:controlPort`). */
-    private readonly kept?: { file: LeaseFile; server: string },
+    private readonly settings: Pick<ClientSettings, 'tunnels' | 'server' | 'controlPort' | 'localHost' | 'leaseFile'>,
+    warn: (warning: BurrowError) => void,
   ) {
-    this.entries = requests.map((request) => ({ request, tunnel: undefined, lease: undefined }));
+    this.entries = settings.tunnels.map((request) => ({ request, tunnel: undefined, lease: undefined }));
+    const { leaseFile } = settings;
+    const server = hostPort(settings.server, settings.controlPort);
+    this.kept = leaseFile === undefined ? undefined : { file: new LeaseFile(leaseFile, warn), server };
   }
 
   /** Exposes every tunnel on `link` at once; resolves with the tunnels whose port moved. */
@@ -39,17 +43,14 @@ export class TunnelTable {
   private async expose(link: ControlLink, entry: Entry): Promise<TunnelMove | undefined> {
     const previous = entry.tunnel?.publicPort;
     const asked = entry.request.remotePort ?? 0;
+    const { localPort } = entry.request;
     const record = (opened: Opened): void => this.record(entry, opened);
-    // A requested port's lease from an earlier run: a crashed client gets its port back.
-    const keptLease = previous === undefined && asked !== 0 ? this.kept?.file.get(this.kept.server, asked) : undefined;
+    // After a reconnect: our port, with its lease. At start: a requested port's lease from
+    // an earlier run, so that a crashed client gets its port back.
+    const lease = previous === undefined ? this.keptLease(asked) : entry.lease;
+    const remotePort = previous !== undefined && lease !== undefined ? previous : asked;
     try {
-      if (previous !== undefined && entry.lease !== undefined) {
-        await link.expose({ localPort: entry.request.localPort, remotePort: previous, lease: entry.lease }, record);
-      } else if (keptLease !== undefined) {
-        await link.expose({ localPort: entry.request.localPort, remotePort: asked, lease: keptLease }, record);
-      } else {
-        await link.expose({ localPort: entry.request.localPort, remotePort: asked }, record);
-      }
+      await link.expose({ localPort, remotePort, lease }, record);
     } catch (error) {
       // Our old port is gone (lease expired and taken, or outside a restarted server's
       // new range): any port will do, unless the user asked for that one.
@@ -57,7 +58,7 @@ export class TunnelTable {
         error instanceof BurrowError && (error.reason === 'port-in-use' || error.reason === 'port-out-of-range');
       const lost = gone && previous !== undefined && asked === 0;
       if (!lost) throw error;
-      await link.expose({ localPort: entry.request.localPort, remotePort: 0 }, record);
+      await link.expose({ localPort, remotePort: 0 }, record);
     }
     const tunnel = entry.tunnel;
     if (asked !== 0 && tunnel && tunnel.publicPort !== asked) {
@@ -72,6 +73,25 @@ export class TunnelTable {
       : undefined;
   }
 
+  /** The tunnel a CONNECTION is for, or why it is none of ours. A minimal server names
+   * only the id: then it can only mean our one tunnel. */
+  tunnelFor(publicPort: number | undefined): OpenTunnel | BurrowError {
+    const tunnel = this.open.find((t) =>
+      publicPort === undefined ? this.open.length === 1 : t.publicPort === publicPort,
+    );
+    if (tunnel) return tunnel;
+    const which =
+      publicPort === undefined
+        ? 'without a public port, and we have several tunnels'
+        : `for public port ${publicPort}, which is not one of our tunnels`;
+    return new BurrowError('protocol', `CONNECTION ${which}`);
+  }
+
+  /** The lease kept in the lease file for a requested port, if any. */
+  private keptLease(port: number): string | undefined {
+    return port === 0 ? undefined : this.kept?.file.get(this.kept.server, port);
+  }
+
   /** The ports were freed on purpose (GOAWAY): their leases are worth nothing now. */
   forgetKeptLeases(): void {
     for (const { request, tunnel } of this.entries) {
@@ -83,7 +103,7 @@ export class TunnelTable {
   private record(entry: Entry, { publicPort, lease }: Opened): void {
     entry.lease = lease;
     if (this.kept && entry.request.remotePort) this.kept.file.set(this.kept.server, publicPort, lease);
-    const url = `tcp://${hostPort(this.serverHost, publicPort)}`;
+    const url = `tcp://${hostPort(this.settings.server, publicPort)}`;
     if (entry.tunnel) {
       entry.tunnel.publicPort = publicPort;
       entry.tunnel.url = url;
@@ -91,7 +111,7 @@ export class TunnelTable {
     }
     const { localPort, proxyProtocol } = entry.request;
     entry.tunnel = {
-      localHost: entry.request.localHost === undefined ? this.localHost : unbracket(entry.request.localHost),
+      localHost: entry.request.localHost === undefined ? this.settings.localHost : unbracket(entry.request.localHost),
       localPort,
       publicPort,
       url,

@@ -11,55 +11,39 @@ export class TurnAwayWarnings {
    * (a server that cannot be told; those visitors wait for its timeout). */
   private refused = 0;
   private ignored = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+  /** Running while a window is open: what comes meanwhile is reported when it ends. */
+  private window: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly limit: number,
     private readonly warn: (warning: BurrowError) => void,
-    private readonly windowMs = TURN_AWAY_WINDOW_MS,
-  ) {}
+    /** The client's: once it stops, nothing more is reported (what was held back is dropped). */
+    private readonly signal: AbortSignal,
+  ) {
+    signal.addEventListener('abort', () => clearTimeout(this.window), { once: true });
+  }
 
   /** One more visitor turned away; `refused`: the server was told to reset it. */
   count(refused: boolean): void {
-    if (this.closed) return;
+    if (this.signal.aborted) return;
     if (refused) this.refused++;
     else this.ignored++;
-    if (this.timer === undefined) {
-      this.report(); // the first of a burst at once
-      this.timer = setTimeout(() => this.endWindow(), this.windowMs);
-    }
+    if (this.window === undefined) this.report(); // the first of a burst at once
   }
 
-  /** Stops reporting (the client is closing); what was held back is dropped. */
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private endWindow(): void {
-    this.timer = undefined;
-    if (this.refused + this.ignored === 0) return;
-    this.report();
-    this.timer = setTimeout(() => this.endWindow(), this.windowMs); // keep the pace
-  }
-
+  /** Reports what was counted, if anything, and opens the next window. */
   private report(): void {
+    this.window = undefined;
+    if (this.refused + this.ignored === 0) return;
     const parts: string[] = [];
     if (this.refused > 0) parts.push(`turned away ${visitors(this.refused)} (reset at once)`);
-    if (this.ignored > 0)
-      parts.push(
-        `ignored ${visitors(this.ignored)} (this server cannot be told to reset them: they wait for its timeout)`,
-      );
+    const wait = 'this server cannot be told to reset them: they wait for its timeout';
+    if (this.ignored > 0) parts.push(`ignored ${visitors(this.ignored)} (${wait})`);
     this.refused = 0;
     this.ignored = 0;
-    this.warn(
-      new BurrowError(
-        'over-limit',
-        `${parts.join('; ')}: already serving ${this.limit} connections, the most allowed at once (maxConnections)`,
-      ),
-    );
+    const limit = `already serving ${this.limit} connections, the most allowed at once (maxConnections)`;
+    this.warn(new BurrowError('over-limit', `${parts.join('; ')}: ${limit}`));
+    this.window = setTimeout(() => this.report(), TURN_AWAY_WINDOW_MS); // keep the pace
   }
 }
 

@@ -1,9 +1,17 @@
-// The client's vocabulary: its options, the tunnels it opens and the events it emits.
+// The client's vocabulary: its options and their one table of defaults, the tunnels it
+// opens and the events it emits.
 import type { BurrowError } from '../shared/errors.ts';
+import {
+  DEFAULT_CONTROL_PORT,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  unbracket,
+} from '../shared/protocol.ts';
 import type { ProxyProtocolVersion } from '../shared/proxy-header.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import type { BackoffOptions } from './backoff.ts';
-import type { ConnectionTotals } from './connection.ts';
 import type { ClientTlsOptions } from './tls.ts';
 
 /** Deadline for reaching the server and getting every EXPOSE answered. */
@@ -63,6 +71,29 @@ export interface ClientOptions {
   tls?: boolean | ClientTlsOptions;
 }
 
+/** Every client default (an option left out, or undefined, takes its value here). */
+export const CLIENT_DEFAULTS = {
+  server: 'localhost',
+  controlPort: DEFAULT_CONTROL_PORT,
+  localHost: 'localhost',
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+  heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+} satisfies Partial<ClientOptions>;
+
+/** The options as the parts of the client read them: every default filled in, and the
+ * host names without the brackets an IPv6 address may be written with. */
+export type ClientSettings = ClientOptions & typeof CLIENT_DEFAULTS;
+
+export function withClientDefaults(options: ClientOptions): ClientSettings {
+  const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  const settings = { ...CLIENT_DEFAULTS, ...(given as ClientOptions) };
+  return { ...settings, server: unbracket(settings.server), localHost: unbracket(settings.localHost) };
+}
+
 /** A tunnel the server accepted. */
 export interface OpenTunnel {
   localHost: string;
@@ -80,6 +111,16 @@ export interface ConnectionEvent {
   /** The visitor's address and port (`203.0.113.9:51234`, `[::1]:51234`), as the server
    * saw it; absent if the server did not say. */
   visitor?: string;
+}
+
+export interface ConnectionTotals {
+  /** Bytes from the local service to the visitor. */
+  bytesOut: number;
+  /** Bytes from the visitor to the local service. */
+  bytesIn: number;
+  durationMs: number;
+  /** It ended with a reset (one side failed or closed early), not two clean ends. */
+  aborted: boolean;
 }
 
 /** A visitor connection that has ended, with its totals. */
