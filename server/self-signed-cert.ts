@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
-import { canonicalIp, certificateNames } from '../client/tls.ts';
+import { canonicalIp, certificateNames } from '../shared/certificate-names.ts';
 import { BurrowError, describe, systemCode } from '../shared/errors.ts';
 import { type PairFiles, prune, setAside } from './cert-aside.ts';
 

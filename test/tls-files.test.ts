@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
-import { certificateNames, canonicalIp } from '../client/tls.ts';
+import { certificateNames, canonicalIp } from '../shared/certificate-names.ts';
 import {
   loadOrCreateCertificate,
   defaultTlsDir,
