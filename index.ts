@@ -40,7 +40,8 @@ export {
 } from './client/client.ts';
 /** DEFAULT_MAX_CONNECTIONS: the default of ClientOptions.maxConnections (its other defaults
  * are the protocol's: `protocol.DEFAULT_CONTROL_PORT`, ...). */
-export { DEFAULT_MAX_CONNECTIONS, type ConnectionClosed } from './client/types.ts';
+/** Every client default, in one table: what an option left out (or undefined) becomes. */
+export { CLIENT_DEFAULTS, DEFAULT_MAX_CONNECTIONS, type ConnectionClosed } from './client/types.ts';
 export type { ConnectionTotals } from './client/connection.ts';
 export type { ClientTlsOptions } from './client/tls.ts';
 /** The PROXY protocol header versions a tunnel may send its local service (TunnelRequest.proxyProtocol). */

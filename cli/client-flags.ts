@@ -9,7 +9,7 @@ import { describe, inGroup, livenessFlags, NUMBER, outputFlags, secretFlags, typ
 const serverFlag = (flag: string): Options => ({
   type: 'string',
   describe: `Address of the burrow server: ${SERVER_FORMS} (PORT: its control port)  [env BURROW_SERVER]`,
-  defaultDescription: 'localhost',
+  defaultDescription: CLIENT_DEFAULTS.server,
   ...(flag === 'to' ? { alias: 't' } : {}),
 });
 
@@ -28,7 +28,7 @@ const connectionTail: Table = {
 const localHost: Options = {
   type: 'string',
   describe: describe('local-host', 'Host of the local service'),
-  defaultDescription: 'localhost',
+  defaultDescription: CLIENT_DEFAULTS.localHost,
 };
 
 /** What both client commands take after their connection flags. */

@@ -43,8 +43,8 @@ export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling
           ? { localPort, remotePort: remotePorts[i] ?? 0 }
           : { localPort, remotePort: remotePorts[i] ?? 0, proxyProtocol };
       }),
-      server: server?.host ?? 'localhost',
-      localHost: host(args, env, 'local-host') ?? 'localhost',
+      server: server?.host ?? CLIENT_DEFAULTS.server,
+      localHost: host(args, env, 'local-host') ?? CLIENT_DEFAULTS.localHost,
       controlPort,
       // Unset unless given: the server names its data port (CLIENT_DEFAULTS.dataPort if it does not).
       dataPort: optionalPort(args, env, 'data-port'),

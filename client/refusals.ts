@@ -4,15 +4,13 @@
 import { BurrowError } from '../shared/errors.ts';
 
 const ADVICE: Record<string, string> = {
-  'auth-required':
-    'the server requires a secret: give this client the same secret as the server (--secret-file, BURROW_SECRET or --secret)',
+  'auth-required': 'the server requires a secret: give this client the same secret as the server (`secret`)',
   'auth-failed': "the server rejected our secret: it is not the server's secret",
   'auth-disabled':
     'the server has no secret, but this client was given one: check that this is the right server, or drop the secret',
   'tls-required':
-    'the server speaks TLS only: connect with --tls (and --tls-ca or --tls-fingerprint for a self-signed certificate)',
-  'bad-certificate':
-    'the server requires a client certificate signed by its client CA: pass --tls-client-cert and --tls-client-key',
+    'the server speaks TLS only: connect with `tls` (and `tls.ca` or `tls.fingerprint` for a self-signed certificate)',
+  'bad-certificate': 'the server requires a client certificate signed by its client CA: pass `tls.cert` and `tls.key`',
 };
 
 /** `context` says what was refused: `server refused to expose port 3000`. */

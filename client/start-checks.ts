@@ -54,7 +54,7 @@ export async function checkDataPort(settings: Settings, check: DataPortCheck): P
       check.warn(
         new BurrowError(
           'unreachable',
-          `the server names data port ${port}, which does not answer here; ${guess} does, so using it (behind a port forward? give --data-port ${guess} to say so)`,
+          `the server names data port ${port}, which does not answer here; ${guess} does, so using it (behind a port forward? give \`dataPort\` ${guess} to say so)`,
         ),
       );
       return guess;
@@ -63,8 +63,8 @@ export async function checkDataPort(settings: Settings, check: DataPortCheck): P
     const hint = given
       ? 'check the data port you gave, or a firewall between us lets only the control port through'
       : named
-        ? `this is the data port the server named (${guesses.join(' and ')} did not answer either): if the relay is behind a port forward, give the forwarded one (--data-port); else a firewall between us lets only the control port through`
-        : `the server did not name its data port, and it is not the default ${DEFAULT_DATA_PORT}: give it (--data-port)`;
+        ? `this is the data port the server named (${guesses.join(' and ')} did not answer either): if the relay is behind a port forward, give the forwarded one (\`dataPort\`); else a firewall between us lets only the control port through`
+        : `the server did not name its data port, and it is not the default ${DEFAULT_DATA_PORT}: give it (\`dataPort\`)`;
     throw new BurrowError('unreachable', `${reason}. The control port answered, so ${hint}`, { cause: error });
   }
 }

@@ -85,9 +85,9 @@ function nameMismatch(error: unknown): string {
   };
   const names = certificateNames(cert ?? {});
   const ways = [
-    ...(names.length > 0 ? [`connect to one of those names (--server)`] : []),
-    `restart the server with --tls-name ${host ?? '<host>'} (or give it a certificate that names ${host ?? 'that host'})`,
-    'pin the certificate with --tls-fingerprint (a pin alone does not check names)',
+    ...(names.length > 0 ? ['connect to one of those names (`server`)'] : []),
+    `restart the server with \`names\` ${host ?? '<host>'} (or give it a certificate that names ${host ?? 'that host'})`,
+    'pin the certificate with `tls.fingerprint` (a pin alone does not check names)',
   ];
   const it = host === undefined ? 'the host we connected to' : host;
   const has = names.length > 0 ? `it names ${names.join(', ')}` : 'it names no host at all';
@@ -104,7 +104,7 @@ export function tlsFailure(error: unknown, where: string): BurrowError | undefin
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return fail(nameMismatch(error));
   if (UNTRUSTED_CODES.has(code)) {
     return fail(
-      `cannot verify the server's certificate (${reason}): trust its CA with --tls-ca, or pin it with --tls-fingerprint`,
+      `cannot verify the server's certificate (${reason}): trust its CA with \`tls.ca\`, or pin it with \`tls.fingerprint\``,
     );
   }
   // Dates: a CA file is no remedy; a new certificate (or a right clock) is.
@@ -117,11 +117,11 @@ export function tlsFailure(error: unknown, where: string): BurrowError | undefin
       `the server's certificate is not valid yet (${reason}): check the clocks of this machine and the server`,
     );
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER')
-    return fail('the server does not speak TLS here (it answered in plain text): drop --tls, or check the port');
+    return fail('the server does not speak TLS here (it answered in plain text): drop `tls`, or check the port');
   // A burrow server answers a missing certificate with ERR bad-certificate; a TLS proxy in
   // front of it may send this alert instead.
   if (code.includes('CERTIFICATE_REQUIRED'))
-    return fail('the server requires a client certificate: pass --tls-client-cert and --tls-client-key');
+    return fail('the server requires a client certificate: pass `tls.cert` and `tls.key`');
   if (
     /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|CERTIFICATE_EXPIRED|ACCESS_DENIED)/.test(code)
   ) {

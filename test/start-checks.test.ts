@@ -230,7 +230,7 @@ test('a relay behind a port forward names a data port we cannot reach: the clien
     try {
       await client.start();
       assert.deepEqual(warnings, [
-        `the server names data port ${server.dataPort}, which does not answer here; ${data.port} does, so using it (behind a port forward? give --data-port ${data.port} to say so)`,
+        `the server names data port ${server.dataPort}, which does not answer here; ${data.port} does, so using it (behind a port forward? give \`dataPort\` ${data.port} to say so)`,
       ]);
       const visitor = await openInbox(client.tunnels[0]?.publicPort ?? 0, inside);
       visitor.socket.write('through the forward');

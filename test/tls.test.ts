@@ -274,11 +274,11 @@ test('a pin together with a CA: works when both hold, fails with code tls when t
 // ---------------------------------------------------------------------------------------
 // 3-5. Plaintext and TLS that meet: on the control port, and on the data port.
 
-test('a plaintext client of a TLS server: start() rejects with refused / tls-required (mentions --tls); the server reports tls-required', async () => {
+test('a plaintext client of a TLS server: start() rejects with refused / tls-required (mentions the `tls` option); the server reports tls-required', async () => {
   await withServerAndLocal({ tls: await serverTls() }, async (server, localPort) => {
     const refusals = recordRefusals(server);
     const error = await rejectsWith(clientOf(server, localPort), 'refused', 'tls-required');
-    assert.match(error.message, /--tls/, error.message);
+    assert.match(error.message, /`tls`/, error.message);
     await untilRefusals(refusals, ['tls-required'], 'the server to report the plaintext client');
     assertRefusedEvent(refusals[0], 'control', 'tls-required');
   });
@@ -692,13 +692,13 @@ test('closing a client whose TLS handshake hangs ends it at once: start() reject
 function assertNameMismatch(message: string, host: string, names: string): void {
   for (const part of [
     `the server's certificate does not name ${host} (it names ${names})`,
-    'connect to one of those names (--server)',
-    `restart the server with --tls-name ${host}`,
-    '--tls-fingerprint',
+    'connect to one of those names (`server`)',
+    `restart the server with \`names\` ${host}`,
+    '`tls.fingerprint`',
   ]) {
     assert.ok(message.includes(part), `${JSON.stringify(part)} in: ${message}`);
   }
-  assert.doesNotMatch(message, /--tls-ca/, message);
+  assert.doesNotMatch(message, /`tls.ca`/, message);
   assert.doesNotMatch(message, /cannot verify/, message);
 }
 
@@ -782,7 +782,7 @@ test('a certificate with no names at all (only a common name that is no host nam
     const error = await rejectsWith(clientOf(server, localPort, { tls: { ca: nameless.cert } }), 'tls');
     assert.match(
       error.message,
-      /: the server's certificate does not name 127\.0\.0\.1 \(it names no host at all\): restart the server with --tls-name 127\.0\.0\.1 \(or give it a certificate that names 127\.0\.0\.1\) or pin the certificate with --tls-fingerprint \(a pin alone does not check names\)$/,
+      /: the server's certificate does not name 127\.0\.0\.1 \(it names no host at all\): restart the server with `names` 127\.0\.0\.1 \(or give it a certificate that names 127\.0\.0\.1\) or pin the certificate with `tls\.fingerprint` \(a pin alone does not check names\)$/,
       error.message,
     );
   });
@@ -794,7 +794,7 @@ test('the other certificate failures keep their own advice: an unknown issuer â†
     const unknown = await rejectsWith(clientOf(server, localPort, { tls: { ca: certs.otherCa.cert } }), 'tls');
     assert.match(
       unknown.message,
-      /cannot verify the server's certificate \(.+\): trust its CA with --tls-ca, or pin it with --tls-fingerprint$/,
+      /cannot verify the server's certificate \(.+\): trust its CA with `tls\.ca`, or pin it with `tls\.fingerprint`$/,
       unknown.message,
     );
     const selfSigned = await rejectsWith(
@@ -803,7 +803,7 @@ test('the other certificate failures keep their own advice: an unknown issuer â†
     );
     assert.match(
       selfSigned.message,
-      /cannot verify the server's certificate .*--tls-ca.*--tls-fingerprint/,
+      /cannot verify the server's certificate .*`tls\.ca`.*`tls\.fingerprint`/,
       selfSigned.message,
     );
   });
@@ -816,7 +816,7 @@ test('the other certificate failures keep their own advice: an unknown issuer â†
       /the server's certificate has expired \(.+\): the server needs a new one, or this machine's clock is wrong$/,
       error.message,
     );
-    assert.doesNotMatch(error.message, /--tls-ca/, error.message);
+    assert.doesNotMatch(error.message, /`tls\.ca`/, error.message);
   });
   const early = await selfSignedFor(names, { fromDays: 30, toDays: 60 });
   await withServerAndLocal({ tls: { cert: early.cert, key: early.key } }, async (server, localPort) => {
@@ -826,7 +826,7 @@ test('the other certificate failures keep their own advice: an unknown issuer â†
       /the server's certificate is not valid yet \(.+\): check the clocks of this machine and the server$/,
       error.message,
     );
-    assert.doesNotMatch(error.message, /--tls-ca/, error.message);
+    assert.doesNotMatch(error.message, /`tls\.ca`/, error.message);
   });
 });
 
@@ -842,8 +842,8 @@ test('tlsFailure on a name mismatch as Node reports it: IPv6 names shortened, qu
   assert.equal(
     failure.message,
     "cannot connect to the burrow server at relay.example.com:7835: the server's certificate does not name relay.example.com (it names relay.test, 2001:db8::7, 127.0.0.1): " +
-      'connect to one of those names (--server), restart the server with --tls-name relay.example.com (or give it a certificate that names relay.example.com), ' +
-      'or pin the certificate with --tls-fingerprint (a pin alone does not check names)',
+      'connect to one of those names (`server`), restart the server with `names` relay.example.com (or give it a certificate that names relay.example.com), ' +
+      'or pin the certificate with `tls.fingerprint` (a pin alone does not check names)',
   );
   const quoted = tls.checkServerIdentity('relay.example.com', {
     ...peer,
@@ -857,6 +857,6 @@ test('tlsFailure on a name mismatch as Node reports it: IPv6 names shortened, qu
   assert.equal(
     tlsFailure(bare, 'x')?.message,
     "x: the server's certificate does not name the host we connected to (it names no host at all): " +
-      'restart the server with --tls-name <host> (or give it a certificate that names that host) or pin the certificate with --tls-fingerprint (a pin alone does not check names)',
+      'restart the server with `names` <host> (or give it a certificate that names that host) or pin the certificate with `tls.fingerprint` (a pin alone does not check names)',
   );
 });
