@@ -20,7 +20,7 @@ import { describeProxyHeader, parseEndpoint, proxyHeader } from '../shared/proxy
 import { unlessAborted } from './cancel.ts';
 import { dial } from './dial.ts';
 import { idRefusal } from './refusals.ts';
-import { failure, trace, warn, type ClientEmitter } from './report.ts';
+import { failure, trace, tracing, warn, type ClientEmitter } from './report.ts';
 import type { ClientTls } from './tls.ts';
 import type { TunnelTable } from './tunnel-table.ts';
 import { TurnAwayWarnings } from './turn-away.ts';
@@ -91,8 +91,10 @@ export class Connections {
     this.dialBack(message, event, server, say)
       .then(
         (totals) => {
-          const counts = `${totals.bytesIn} bytes in (from the visitor), ${totals.bytesOut} bytes out`;
-          say('event', `${totals.aborted ? 'reset' : 'closed'}: ${counts}, ${totals.durationMs} ms`);
+          if (tracing(this.client)) {
+            const counts = `${totals.bytesIn} bytes in (from the visitor), ${totals.bytesOut} bytes out`;
+            say('event', `${totals.aborted ? 'reset' : 'closed'}: ${counts}, ${totals.durationMs} ms`);
+          }
           this.client.emit('connection-close', { ...event, ...totals });
         },
         (error: unknown) => {
@@ -150,7 +152,7 @@ export class Connections {
       local.value.write(header);
       say('event', `sent the local service a PROXY header: ${describeProxyHeader(header)}`);
     }
-    say('event', `joined to ${hostPort(tunnel.localHost, tunnel.localPort)}; piping`);
+    if (tracing(this.client)) say('event', `joined to ${hostPort(tunnel.localHost, tunnel.localPort)}; piping`);
     this.client.emit('connection', event);
     const { confirmAlive } = server;
     const totals = await joinSockets(local.value, data.value, {

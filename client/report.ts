@@ -3,7 +3,7 @@
 import type { EventEmitter } from 'node:events';
 import createDebug from 'debug';
 import { BurrowError } from '../shared/errors.ts';
-import { hideProofs, type TraceEvent } from '../shared/trace.ts';
+import { hideSecrets, type TraceEvent } from '../shared/trace.ts';
 import type { BurrowClientEvents } from './types.ts';
 
 const debug = createDebug('burrow:client');
@@ -15,10 +15,14 @@ export function warn(client: ClientEmitter, warning: BurrowError): void {
   client.emit('warning', warning);
 }
 
-/** One line or moment of connection `conn` (`control`, `data:<id>`); proofs hidden. */
+/** Someone listens to traces: a visitor's path checks this before it builds a trace text,
+ * so that a client nobody traces pays nothing for them. */
+export const tracing = (client: ClientEmitter): boolean => client.listenerCount('trace') > 0;
+
+/** One line or moment of connection `conn` (`control`, `data:<id>`); secrets hidden. */
 export function trace(client: ClientEmitter, conn: string, kind: TraceEvent['kind'], text: string): void {
-  if (client.listenerCount('trace') > 0)
-    client.emit('trace', { side: 'client', conn, kind, text: kind === 'event' ? text : hideProofs(text) });
+  if (tracing(client))
+    client.emit('trace', { side: 'client', conn, kind, text: kind === 'event' ? text : hideSecrets(text) });
 }
 
 /** Whatever was thrown, as the BurrowError a user reads. */

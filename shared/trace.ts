@@ -65,6 +65,3 @@ export function formatTrace(event: TraceEvent, { colour = false }: TraceFormat =
       : `${paint(ARROW_COLOUR[event.kind], arrow)} ${text}`;
   return `${paint(SIDE_COLOUR[event.side], side)} ${conn} ${tail}`;
 }
-
-/** @deprecated the old name of hideSecrets (it hides lease tokens too). */
-export const hideProofs = hideSecrets;
