@@ -6,16 +6,14 @@ import createDebug from 'debug';
 import { closeWithLine } from '../shared/control-lines.ts';
 import { deadlineIn, msLeft, type Deadline } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
-import { readFirstLine } from '../shared/first-line.ts';
-import { joinSockets } from '../shared/pipe.ts';
+import { joinSockets, readFirstLine } from '../shared/pipe.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
 import { admit, peerOf, type DoorParts } from './admit.ts';
 import { checkDataProof } from './auth.ts';
 import type { Departures } from './departures.ts';
 import { finCheck, type FinCheckParts } from './fin-check.ts';
 import type { CountPerKey, Limits } from './limits.ts';
-import type { PendingVisitor, PendingVisitors } from './pending.ts';
-import type { Tunnel } from './tunnel.ts';
+import type { PendingVisitor, PendingVisitors, Tunnel } from './tunnel.ts';
 
 /** What the data port uses of the server. */
 export interface DataPortParts extends DoorParts, FinCheckParts {

@@ -19,12 +19,11 @@ import { Departures } from './departures.ts';
 import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { withServerDefaults, type ServerOptions, type ServerStats } from './options.ts';
 import { ServerObserver, type BurrowServerEvents } from './observer.ts';
-import { PendingVisitors } from './pending.ts';
+import { PendingVisitors, type Tunnel } from './tunnel.ts';
 import { portOf } from './ports.ts';
 import { PublicPorts } from './public-ports.ts';
 import { ControlSession, type SessionParts } from './session.ts';
 import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
-import type { Tunnel } from './tunnel.ts';
 
 const debug = createDebug('burrow:server');
 
