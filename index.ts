@@ -38,9 +38,8 @@ export {
   type ConnectionEvent,
   type BurrowClientEvents,
 } from './client/client.ts';
-/** DEFAULT_MAX_CONNECTIONS: the default of ClientOptions.maxConnections (its other defaults
- * are the protocol's: `protocol.DEFAULT_CONTROL_PORT`, ...). */
-/** Every client default, in one table: what an option left out (or undefined) becomes. */
+/** Every client default, in one table: what an option left out (or undefined) becomes
+ * (DEFAULT_MAX_CONNECTIONS is its maxConnections). */
 export { CLIENT_DEFAULTS, DEFAULT_MAX_CONNECTIONS, type ConnectionClosed } from './client/types.ts';
 export type { ConnectionTotals } from './client/connection.ts';
 export type { ClientTlsOptions } from './client/tls.ts';

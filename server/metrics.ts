@@ -2,14 +2,15 @@
 // format (prom-client). Everything is read at scrape time from stats() and totals(), so the
 // relay does no work for monitoring between scrapes; only the 'refused' and 'paired' events
 // are counted as they happen, since no total holds them.
-import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import net from 'node:net';
 import createDebug from 'debug';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { BurrowError, describe } from '../shared/errors.ts';
 import { formatAddress, hostPort } from '../shared/protocol.ts';
 import { portOf } from './ports.ts';
-import type { BurrowServer, RefusedEvent } from './server.ts';
+import type { BurrowServer, RefusedEvent, ServerStats, ServerTotals } from './server.ts';
 
 const debug = createDebug('burrow:metrics');
 
@@ -40,6 +41,45 @@ const METRICS_TIMEOUT_CHECK_MS = 1_000;
 /** Pairing waits from a loopback hop (1 ms) to the default visitor deadline (10 s). */
 const WAIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** One reading of stats() and totals(), and the names of its numbers. */
+type Reading = ServerStats & ServerTotals;
+type Count = { [K in keyof Reading]: Reading[K] extends number ? K : never }[keyof Reading];
+
+/** Gauges of what the server holds now: name, help, and the number of a reading. */
+const GAUGES: [name: string, help: string, count: Count][] = [
+  ['burrow_clients', 'Control connections open now.', 'clients'],
+  ['burrow_tunnels', 'Tunnels open now (public ports listening, or being opened).', 'tunnels'],
+  ['burrow_visitors_pending', 'Visitors waiting now for their client to dial back.', 'pendingVisitors'],
+  ['burrow_visitors_active', 'Visitors joined to a data connection now.', 'visitorsActive'],
+  [
+    'burrow_leased_ports',
+    'Public ports kept under lease now for clients that dropped (they count towards the tunnel limits).',
+    'leasedPorts',
+  ],
+];
+
+/** Counters whose running totals live in the server: set to those totals at each scrape. */
+const TOTALS: [name: string, help: string, count: Count][] = [
+  [
+    'burrow_control_connections_total',
+    'Control connections accepted (before TLS and authentication).',
+    'controlConnections',
+  ],
+  ['burrow_visitor_connections_total', 'Visitor connections accepted onto a tunnel.', 'visitors'],
+  [
+    'burrow_visitors_over_limit_total',
+    'Visitor connections reset at once because a limit was reached.',
+    'visitorsOverLimit',
+  ],
+  ['burrow_visitors_timed_out_total', 'Visitors closed because no data connection came in time.', 'visitorsTimedOut'],
+  ['burrow_visitors_paired_total', 'Visitors joined to their data connection.', 'visitorsPaired'],
+  [
+    'burrow_visitors_refused_total',
+    'Visitors reset at once because their client turned them away (REFUSE).',
+    'visitorsRefused',
+  ],
+];
+
 let processMetrics: Registry | undefined;
 
 /** CPU, memory, event loop and GC belong to the process, not to one server, and prom-client
@@ -56,96 +96,22 @@ function processRegistry(): Registry {
 /** `server`'s metrics, in a registry of its own: prom-client's global one would make two
  * servers in one process fight over the same names. */
 function serverMetrics(server: BurrowServer) {
-  const own = new Registry();
-  const registers = [own];
-  // One reading per scrape, so related numbers (bytes in and out) agree with each other.
-  let now = { stats: server.stats(), totals: server.totals() };
-  const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read());
-      },
-    });
-  };
-  // Counters whose running totals live in the server: set to those totals at each scrape.
-  const total = (name: string, help: string, read: () => number): void => {
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
-  };
-  const totalsBy = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
-    new Counter({
-      name,
-      help,
-      labelNames: [label],
-      registers,
-      collect() {
-        this.reset();
-        for (const [value, count] of Object.entries(read())) this.inc({ [label]: value }, count);
-      },
-    });
-  };
-
-  gauge('burrow_clients', 'Control connections open now.', () => now.stats.clients);
-  gauge('burrow_tunnels', 'Tunnels open now (public ports listening, or being opened).', () => now.stats.tunnels);
-  gauge(
-    'burrow_visitors_pending',
-    'Visitors waiting now for their client to dial back.',
-    () => now.stats.pendingVisitors,
-  );
-  gauge('burrow_visitors_active', 'Visitors joined to a data connection now.', () => now.totals.visitorsActive);
-  gauge(
-    'burrow_leased_ports',
-    'Public ports kept under lease now for clients that dropped (they count towards the tunnel limits).',
-    () => now.stats.leasedPorts,
-  );
-  total(
-    'burrow_control_connections_total',
-    'Control connections accepted (before TLS and authentication).',
-    () => now.totals.controlConnections,
-  );
-  total('burrow_visitor_connections_total', 'Visitor connections accepted onto a tunnel.', () => now.totals.visitors);
-  total(
-    'burrow_visitors_over_limit_total',
-    'Visitor connections reset at once because a limit was reached.',
-    () => now.totals.visitorsOverLimit,
-  );
-  total(
-    'burrow_visitors_timed_out_total',
-    'Visitors closed because no data connection came in time.',
-    () => now.totals.visitorsTimedOut,
-  );
-  total('burrow_visitors_paired_total', 'Visitors joined to their data connection.', () => now.totals.visitorsPaired);
-  total(
-    'burrow_visitors_refused_total',
-    'Visitors reset at once because their client turned them away (REFUSE).',
-    () => now.totals.visitorsRefused,
-  );
-  totalsBy(
+  const registers = [new Registry()];
+  const gauges = GAUGES.map(([name, help, count]) => ({ count, gauge: new Gauge({ name, help, registers }) }));
+  const totals = TOTALS.map(([name, help, count]) => ({ count, counter: new Counter({ name, help, registers }) }));
+  const labelled = (name: string, help: string, label: string): Counter =>
+    new Counter({ name, help, labelNames: [label], registers });
+  const bytes = labelled(
     'burrow_visitor_bytes_total',
     'Bytes of joined visitors (in: from them, out: to them), open connections included.',
     'direction',
-    () => ({
-      in: now.totals.bytesFromVisitors,
-      out: now.totals.bytesToVisitors,
-    }),
   );
-  totalsBy('burrow_errors_total', 'ERR lines the server sent, by reason.', 'reason', () => now.totals.errors);
-  const refused = new Counter({
-    name: 'burrow_refused_connections_total',
-    help: 'Connections turned away for TLS or authentication, by reason.',
-    labelNames: ['reason'],
-    registers,
-  });
+  const errors = labelled('burrow_errors_total', 'ERR lines the server sent, by reason.', 'reason');
+  const refused = labelled(
+    'burrow_refused_connections_total',
+    'Connections turned away for TLS or authentication, by reason.',
+    'reason',
+  );
   const wait = new Histogram({
     name: 'burrow_pairing_wait_seconds',
     help: 'How long a visitor waited for its client to dial back.',
@@ -153,12 +119,24 @@ function serverMetrics(server: BurrowServer) {
     registers,
   });
 
-  const registry = Registry.merge([processRegistry(), own]);
+  const registry = Registry.merge([processRegistry(), ...registers]);
   return {
     contentType: registry.contentType,
-    scrape: (): Promise<string> => {
-      now = { stats: server.stats(), totals: server.totals() };
-      return registry.metrics();
+    // Async, so that whatever fails in a scrape rejects it (a 500), never throws at the relay.
+    scrape: async (): Promise<string> => {
+      // One reading per scrape, so related numbers (bytes in and out) agree with each other.
+      const now: Reading = { ...server.stats(), ...server.totals() };
+      for (const { count, gauge } of gauges) gauge.set(now[count]);
+      for (const { count, counter } of totals) {
+        counter.reset();
+        counter.inc(now[count]);
+      }
+      bytes.reset();
+      bytes.inc({ direction: 'in' }, now.bytesFromVisitors);
+      bytes.inc({ direction: 'out' }, now.bytesToVisitors);
+      errors.reset();
+      for (const [reason, count] of Object.entries(now.errors)) errors.inc({ reason }, count);
+      return await registry.metrics();
     },
     onRefused: (event: RefusedEvent): void => refused.inc({ reason: event.reason }),
     onPaired: (event: { waitMs: number }): void => wait.observe(Math.max(0, event.waitMs) / 1000),
@@ -169,7 +147,7 @@ function serverMetrics(server: BurrowServer) {
  * 404). Rejects with a `listen-failed` BurrowError if it cannot listen. The endpoint
  * closes with the server (close() or destroy()); on a server that has shut down already,
  * it closes at once. */
-export async function startMetrics(server: BurrowServer, options: MetricsOptions): Promise<MetricsEndpoint> {
+export async function startMetrics(server: BurrowServer, { host, port }: MetricsOptions): Promise<MetricsEndpoint> {
   const metrics = serverMetrics(server);
   const limits = {
     // Also covers a connection that sends nothing: Node answers 408 and closes it.
@@ -178,13 +156,11 @@ export async function startMetrics(server: BurrowServer, options: MetricsOptions
     connectionsCheckingInterval: METRICS_TIMEOUT_CHECK_MS,
   };
   const http = createServer(limits, (request, response) => {
+    const text = (status: number, body: string): void =>
+      void response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
     const path = request.url?.split('?')[0];
-    if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
-      response
-        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
-        .end('not found: metrics are at /metrics\n');
-      return;
-    }
+    if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD'))
+      return text(404, 'not found: metrics are at /metrics\n');
     metrics.scrape().then(
       (body) =>
         response
@@ -193,7 +169,7 @@ export async function startMetrics(server: BurrowServer, options: MetricsOptions
       (error: unknown) => {
         // A failed scrape is the scraper's problem, never the relay's.
         debug('scrape failed: %s', describe(error));
-        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('cannot collect metrics\n');
+        text(500, 'cannot collect metrics\n');
       },
     );
   });
@@ -205,7 +181,13 @@ export async function startMetrics(server: BurrowServer, options: MetricsOptions
       METRICS_MAX_CONNECTIONS,
     ),
   );
-  await listen(http, options);
+  try {
+    await once(http.listen({ host, port }), 'listening'); // a port out of range throws at once
+  } catch (error) {
+    throw new BurrowError('listen-failed', `cannot serve metrics on ${hostPort(host, port)}: ${describe(error)}`, {
+      cause: error,
+    });
+  }
   // Errors after listening (EMFILE on accept) must not crash the relay.
   http.on('error', (error) => debug('metrics listener: %s', describe(error)));
   server.on('refused', metrics.onRefused);
@@ -224,27 +206,7 @@ export async function startMetrics(server: BurrowServer, options: MetricsOptions
   // The server owns the endpoint: its close() or destroy() closes it too, so a library user
   // who closes the server leaves nothing listening.
   forget = server.onClose(close);
-  return { url: `http://${hostPort(options.host, portOf(http))}/metrics`, close };
-}
-
-function listen(http: Server, { host, port }: MetricsOptions): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const fail = (error: unknown): void =>
-      reject(
-        new BurrowError('listen-failed', `cannot serve metrics on ${hostPort(host, port)}: ${describe(error)}`, {
-          cause: error,
-        }),
-      );
-    http.once('error', fail);
-    try {
-      http.listen({ host, port }, () => {
-        http.off('error', fail);
-        resolve();
-      });
-    } catch (error) {
-      fail(error); // a port out of range throws at once
-    }
-  });
+  return { url: `http://${hostPort(host, portOf(http))}/metrics`, close };
 }
 
 const HOSTNAME =

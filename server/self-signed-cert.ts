@@ -14,51 +14,40 @@ import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
 import { canonicalIp, certificateNames } from '../shared/certificate-names.ts';
 import { BurrowError, describe, systemCode } from '../shared/errors.ts';
-import { type PairFiles, prune, setAside } from './cert-aside.ts';
+import { linkNew, type PairFiles, retire } from './cert-aside.ts';
 
 const debug = createDebug('burrow:tls');
 
-export interface StoredCertificate {
+export interface CertificateIdentity {
+  /** SHA-256, `AB:CD:...`: what the server prints and clients pin (--tls-fingerprint). */
+  fingerprint: string;
+  /** The host names and IP addresses it names (its subject alternative names, IPv6
+   * shortened): the names clients may connect by and have it verified. */
+  names: string[];
+}
+
+export interface StoredCertificate extends CertificateIdentity, PairFiles {
   cert: string;
   key: string;
-  /** SHA-256, `AB:CD:...`: what the server prints and clients pass to --tls-fingerprint. */
-  fingerprint: string;
   /** True if this call generated the pair, false if it was already on disk. */
   created: boolean;
-  certFile: string;
-  keyFile: string;
-  /** The host names and IP addresses the certificate names (its subject alternative
-   * names, IPv6 shortened): the names clients may connect by and have it verified. */
-  names: string[];
   /** Set when this call replaced the kept certificate because it lacked a name asked for:
    * the old certificate's fingerprint, the names it lacked, and where the old pair is now
    * (`tls-cert.pem.old-<time>` + `tls-key.pem.old-<time>`). */
   replaced?: ReplacedCertificate;
 }
 
-export interface ReplacedCertificate {
+export interface ReplacedCertificate extends PairFiles {
   fingerprint: string;
   missing: string[];
-  certFile: string;
-  keyFile: string;
 }
-
-export interface CertificateIdentity {
-  /** SHA-256, `AB:CD:...`: what clients pin. */
-  fingerprint: string;
-  /** The host names and IP addresses it names: what clients may connect by. */
-  names: string[];
-}
-
-const identityOf = (x509: X509Certificate): CertificateIdentity => ({
-  fingerprint: x509.fingerprint256,
-  names: certificateNames(x509.toLegacyObject()),
-});
 
 /** What clients see of a PEM certificate (of a chain, the first: the server's own). Throws
  * if `cert` is not a PEM certificate. */
-export const certificateIdentity = (cert: string | Buffer): CertificateIdentity =>
-  identityOf(new X509Certificate(cert));
+export function certificateIdentity(cert: string | Buffer): CertificateIdentity {
+  const x509 = new X509Certificate(cert);
+  return { fingerprint: x509.fingerprint256, names: certificateNames(x509.toLegacyObject()) };
+}
 
 /** What every self-signed certificate names, besides the names asked for. */
 export const DEFAULT_TLS_NAMES: readonly string[] = ['localhost', '127.0.0.1', '::1'];
@@ -92,31 +81,27 @@ function covers(cert: X509Certificate, name: string): boolean {
     : cert.checkHost(name, { subject: 'never' }) !== undefined;
 }
 
-/** The names a certificate replacing one that named `kept` names: those kept (but the
- * defaults), then the ones asked for, then the defaults; once each. `wanted` and `kept` are
- * tlsName() results. */
-function namesToCertify(wanted: readonly string[], kept: readonly string[] = []): string[] {
-  return [...new Set([...kept.filter((name) => !DEFAULT_TLS_NAMES.includes(name)), ...wanted, ...DEFAULT_TLS_NAMES])];
-}
-
 /** The names of a kept certificate a new one can carry on: as tlsName() spells them, without
  * what it cannot name (a wildcard in a certificate someone else put there, say). */
-function carriedNames(kept: StoredCertificate): string[] {
-  const names: string[] = [];
-  for (const text of kept.names) {
+const carriedNames = (kept: StoredCertificate): string[] =>
+  kept.names.flatMap((text) => {
     const name = tlsName(text);
     if (name === undefined)
       debug('%s names %s, which a self-signed certificate cannot: not carried over', kept.certFile, text);
-    else names.push(name);
-  }
-  return names;
-}
+    return name ?? [];
+  });
 
 /** `$XDG_CONFIG_HOME/burrow`, or `~/.config/burrow` when that is unset or empty. */
 export function defaultTlsDir(env: Record<string, string | undefined> = process.env, home = os.homedir()): string {
   const xdg = env.XDG_CONFIG_HOME;
   return xdg !== undefined && xdg !== '' ? path.join(xdg, 'burrow') : path.join(home, '.config', 'burrow');
 }
+
+/** The live pair in `dir`. */
+const pairIn = (dir: string): PairFiles => ({
+  certFile: path.join(dir, 'tls-cert.pem'),
+  keyFile: path.join(dir, 'tls-key.pem'),
+});
 
 // Another server starting at the same moment links its key just before its certificate:
 // a lone file gets 20 x 10 ms to be joined by its partner before it is an error.
@@ -133,8 +118,7 @@ const RACE_ATTEMPTS = 5;
  * `tls-key.pem.old-<time>` and a new pair naming its names, those asked for and
  * DEFAULT_TLS_NAMES takes its place (`replaced` says so). */
 export async function loadOrCreateCertificate(dir: string, names: readonly string[] = []): Promise<StoredCertificate> {
-  const certFile = path.join(dir, 'tls-cert.pem');
-  const keyFile = path.join(dir, 'tls-key.pem');
+  const files = pairIn(dir);
   const wanted = names.map((text) => {
     const name = tlsName(text);
     if (name === undefined)
@@ -150,18 +134,20 @@ export async function loadOrCreateCertificate(dir: string, names: readonly strin
     // between, that one must name them too, or they would be lost in the race.
     let carried: string[] = [];
     for (let attempt = 0; attempt < RACE_ATTEMPTS; attempt++) {
-      const existing = await loadExisting(certFile, keyFile);
+      const existing = await loadExisting(files);
       if (existing !== undefined) {
         const x509 = new X509Certificate(existing.cert);
         const missing = [...new Set([...wanted, ...carried])].filter((name) => !covers(x509, name));
         if (missing.length === 0) return replaced === undefined ? existing : { ...existing, replaced };
-        const aside = await retire(certFile, keyFile, existing.cert);
+        const aside = await retire(files, existing.cert);
         if (aside === undefined) continue; // someone else changed it: look again
         replaced = { fingerprint: existing.fingerprint, missing, ...aside };
         carried = [...new Set([...carried, ...carriedNames(existing)])];
-        debug('%s did not name %s: moved it to %s', certFile, missing.join(', '), aside.certFile);
+        debug('%s did not name %s: moved it to %s', files.certFile, missing.join(', '), aside.certFile);
       }
-      const made = await create(dir, certFile, keyFile, namesToCertify(wanted, carried));
+      // Those carried (but the defaults), then the ones asked for, then the defaults; once each.
+      const certify = [...carried.filter((name) => !DEFAULT_TLS_NAMES.includes(name)), ...wanted, ...DEFAULT_TLS_NAMES];
+      const made = await create(dir, [...new Set(certify)]);
       if (made !== undefined) return replaced === undefined ? made : { ...made, replaced };
     }
     throw new BurrowError(
@@ -176,38 +162,10 @@ export async function loadOrCreateCertificate(dir: string, names: readonly strin
   }
 }
 
-/** Moves the kept pair aside (see setAside()), if its certificate is still `examined`, and
- * returns where it went; undefined if it is not (another server replaced it meanwhile) or
- * is gone. The certificate goes first and the key after it, the reverse of create(): a key
- * without its certificate is what a reader waits out, and only whoever holds the
- * certificate moves the key. */
-async function retire(certFile: string, keyFile: string, examined: string): Promise<PairFiles | undefined> {
-  const holding = `${certFile}.${process.pid}.${randomBytes(4).toString('hex')}.retiring`;
-  try {
-    await fs.rename(certFile, holding);
-  } catch (error) {
-    if (systemCode(error) === 'ENOENT') return undefined;
-    throw error;
-  }
-  if ((await fs.readFile(holding, 'utf8')) !== examined) {
-    // A pair committed since we looked: nobody can commit another while its key is
-    // there, so the certificate goes back where it was.
-    await fs.rename(holding, certFile);
-    return undefined;
-  }
-  const aside = await setAside(holding, certFile, keyFile);
-  await prune(certFile, keyFile, aside);
-  return aside;
-}
-
 /** Generates a pair naming `names` and commits it; undefined if another pair was committed
  * first (the caller loads that one). */
-async function create(
-  dir: string,
-  certFile: string,
-  keyFile: string,
-  names: string[],
-): Promise<StoredCertificate | undefined> {
+async function create(dir: string, names: string[]): Promise<StoredCertificate | undefined> {
+  const { certFile, keyFile } = pairIn(dir);
   const { cert, key } = await generate(names);
   // Unique temporary names: two servers (or two calls in one process) never share one.
   const tag = `${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -218,12 +176,9 @@ async function create(
     // before anyone can see it under its real name.
     await fs.writeFile(keyTmp, key, { flag: 'wx', mode: 0o600, flush: true });
     await fs.writeFile(certTmp, cert, { flag: 'wx', mode: 0o644, flush: true });
-    // link() fails if the target exists, where rename() would replace it: of two servers
-    // starting at once, exactly one commits its pair (key first); the other loads that one.
-    try {
-      await fs.link(keyTmp, keyFile);
-    } catch (error) {
-      if (systemCode(error) !== 'EEXIST') throw error;
+    // Of two servers starting at once, exactly one commits its pair (key first, with a link
+    // that never replaces a file); the other loads that one.
+    if (!(await linkNew(keyTmp, keyFile))) {
       debug('%s appeared while we generated ours; loading it', keyFile);
       return undefined;
     }
@@ -237,7 +192,7 @@ async function create(
 
 /** The stored pair; undefined if neither file exists; rejects if only one does, if they
  * cannot be parsed, or if the key is not the certificate's. */
-async function loadExisting(certFile: string, keyFile: string): Promise<StoredCertificate | undefined> {
+async function loadExisting({ certFile, keyFile }: PairFiles): Promise<StoredCertificate | undefined> {
   const remedy = `delete both ${certFile} and ${keyFile} to create a new pair, or pass \`tls.cert\` and \`tls.key\``;
   const fail = (message: string, cause?: unknown): BurrowError =>
     new BurrowError('listen-failed', `${message}: ${remedy}`, { cause });
@@ -248,24 +203,19 @@ async function loadExisting(certFile: string, keyFile: string): Promise<StoredCe
       throw fail(`${what} (${describe(error)})`, error);
     }
   };
-  for (let attempt = 0; ; attempt++) {
-    const [cert, key] = await Promise.all([readIfExists(certFile), readIfExists(keyFile)]);
-    if (cert === undefined && key === undefined) return undefined;
-    if (cert === undefined || key === undefined) {
-      if (attempt >= SETTLE_ATTEMPTS)
-        throw fail(
-          cert === undefined
-            ? `${keyFile} exists but ${certFile} does not`
-            : `${certFile} exists but ${keyFile} does not`,
-        );
-      await delay(SETTLE_MS);
-      continue;
-    }
-    const x509 = parse(() => new X509Certificate(cert), `${certFile} is not a PEM certificate`);
-    const privateKey = parse(() => createPrivateKey(key), `${keyFile} is not a usable PEM private key`);
-    if (!x509.checkPrivateKey(privateKey)) throw fail(`${keyFile} is not the private key of ${certFile}`);
-    return { cert, key, ...identityOf(x509), created: false, certFile, keyFile };
+  const read = (): Promise<(string | undefined)[]> => Promise.all([readIfExists(certFile), readIfExists(keyFile)]);
+  let [cert, key] = await read();
+  for (let waited = 0; waited < SETTLE_ATTEMPTS && (cert === undefined) !== (key === undefined); waited++) {
+    await delay(SETTLE_MS);
+    [cert, key] = await read();
   }
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined) throw fail(`${keyFile} exists but ${certFile} does not`);
+  if (key === undefined) throw fail(`${certFile} exists but ${keyFile} does not`);
+  const x509 = parse(() => new X509Certificate(cert), `${certFile} is not a PEM certificate`);
+  const privateKey = parse(() => createPrivateKey(key), `${keyFile} is not a usable PEM private key`);
+  if (!x509.checkPrivateKey(privateKey)) throw fail(`${keyFile} is not the private key of ${certFile}`);
+  return { cert, key, ...certificateIdentity(cert), created: false, certFile, keyFile };
 }
 
 async function readIfExists(file: string): Promise<string | undefined> {
