@@ -16,7 +16,6 @@ import {
   type ConnectionMessage,
 } from '../shared/protocol.ts';
 import { describeProxyHeader, parseEndpoint, proxyHeader } from '../shared/proxy-header.ts';
-import { unlessAborted } from './cancel.ts';
 import { dial } from './dial.ts';
 import { idRefusal } from './refusals.ts';
 import { failure, trace, tracing, warn, type ClientEmitter } from './report.ts';
@@ -194,7 +193,12 @@ export class Connections {
       say('send', idLine.trimEnd());
       data.write(idLine);
       if (!server.idReply) return data; // a minimal server pipes at once, with no answer
-      const line = await unlessAborted(this.signal, readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs }));
+      // The client stopping cuts the wait: the socket closes, and readFirstLine rejects.
+      const cut = (): void => void data.destroy();
+      this.signal.addEventListener('abort', cut, { once: true });
+      const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs }).finally(() =>
+        this.signal.removeEventListener('abort', cut),
+      );
       say('recv', line);
       const parsed = parseServerDataLine(line);
       if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);
@@ -203,7 +207,7 @@ export class Connections {
       throw idRefusal(reason, detail, id, hostPort(server.host, server.port));
     } catch (error) {
       data.destroy();
-      throw error;
+      throw this.signal.aborted ? this.signal.reason : error;
     }
   }
 }

@@ -1,6 +1,5 @@
 // Opening a connection, the way every client socket is opened: plain TCP, or TLS over it
 // for the server's ports; one deadline covers both, and the client's signal cuts it.
-import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import createDebug from 'debug';
@@ -8,7 +7,8 @@ import { BurrowError, describe } from '../shared/errors.ts';
 import { rememberTcp } from '../shared/pipe.ts';
 import { hostPort } from '../shared/protocol.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
-import { unlessAborted } from './cancel.ts';
+import { deadlineIn, msLeft } from '../shared/deadline.ts';
+import { TIMED_OUT, waitFor } from './cancel.ts';
 import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
 
 const debug = createDebug('burrow:client');
@@ -37,16 +37,16 @@ export async function dial(what: Target, host: string, port: number, options: Di
   const code = what === 'local service' ? 'local-unavailable' : 'unreachable';
   const failure = (message: string, cause?: unknown): BurrowError =>
     new BurrowError(code, `cannot connect to ${where}: ${message}`, { cause });
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const deadline = deadlineIn(timeoutMs);
 
   /** Waits for `ready`; on an error, the deadline or the client's stop, destroys `socket`. */
   const settle = async (socket: net.Socket, ready: 'connect' | 'secureConnect'): Promise<void> => {
     try {
-      await unlessAborted(options.signal, once(socket, ready, { signal: timeout }));
+      await waitFor(socket, ready, options.signal, msLeft(deadline));
     } catch (error) {
       socket.destroy();
       if (options.signal.aborted) throw options.signal.reason;
-      if (timeout.aborted) throw failure(`no answer within ${timeoutMs} ms`);
+      if (error === TIMED_OUT) throw failure(`no answer within ${timeoutMs} ms`);
       throw (options.tls && tlsFailure(error, `cannot connect to ${where}`)) || failure(describe(error), error);
     }
   };

@@ -3,7 +3,6 @@
 // text; a plain server turns away one that begins a TLS handshake. Either refusal is one
 // plain-text ERR line, which a person with `nc` and our own client can both read.
 import { msLeft, type Deadline } from '../shared/deadline.ts';
-import { once } from 'node:events';
 import type net from 'node:net';
 import createDebug from 'debug';
 import { closeWithLine } from '../shared/control-lines.ts';
@@ -115,24 +114,30 @@ async function handshake(
   return secure;
 }
 
-/** Waits for the first byte without consuming it (it is put back for whoever reads next). */
-async function firstByte(socket: net.Socket, timeoutMs: number): Promise<number | 'timeout' | 'closed'> {
-  const stop = new AbortController();
-  const timer = setTimeout(() => stop.abort(), timeoutMs);
-  const { signal } = stop;
-  try {
-    // 'readable' comes with the first bytes, or at the end of the stream (read() is then null).
-    await Promise.race([once(socket, 'readable', { signal }), once(socket, 'close', { signal })]);
-    const chunk = socket.read() as Buffer | null;
-    if (chunk === null) return 'closed';
-    socket.unshift(chunk);
-    return chunk[0] ?? 0;
-  } catch {
-    return signal.aborted ? 'timeout' : 'closed'; // the deadline, or an 'error'
-  } finally {
-    clearTimeout(timer);
-    stop.abort(); // removes the listener still waiting
-  }
+/** Waits for the first byte without consuming it (it is put back for whoever reads next).
+ * Written out rather than with events.once and an AbortController: every data connection
+ * passes here, and those cost a visitor's setup measurably more (bench/README.md). */
+function firstByte(socket: net.Socket, timeoutMs: number): Promise<number | 'timeout' | 'closed'> {
+  return new Promise((resolve) => {
+    const settle = (result: number | 'timeout' | 'closed'): void => {
+      clearTimeout(timer);
+      socket.off('readable', onReadable);
+      socket.off('end', onClose);
+      socket.off('close', onClose);
+      resolve(result);
+    };
+    const onReadable = (): void => {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk === null) return; // end of stream: 'end' follows
+      socket.unshift(chunk);
+      settle(chunk[0] ?? 0);
+    };
+    const onClose = (): void => settle('closed');
+    const timer = setTimeout(() => settle('timeout'), timeoutMs);
+    socket.on('readable', onReadable);
+    socket.once('end', onClose);
+    socket.once('close', onClose);
+  });
 }
 
 /** `address:port` of the peer, for the operator's log. */
