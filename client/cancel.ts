@@ -1,28 +1,67 @@
 // How the client cancels: one AbortController stands for "this client is stopping"
 // (client.ts), and every dial and every wait of a dial-back takes its signal.
 //
-// A dial's wait has a deadline of its own: a timer, cleared when the wait is over, that
-// destroys the socket with TIMED_OUT. Not AbortSignal.timeout(): its timer cannot be
-// cleared and lives on until it fires (a timer and its memory per dial, for seconds). Not
-// AbortSignal.any(): on Node 20 each call leaves an entry on the long-lived signal, freed
-// only when that one aborts.
+// A signal gets one 'abort' listener for all of its waits in flight (onAbort), not one
+// each: Node's EventTarget walks its whole listener list on every add and remove, and a
+// busy client has thousands of dial-backs in flight. A dial's deadline is a timer cleared
+// when the wait is over: not AbortSignal.timeout(), whose timer cannot be cleared and lives
+// on until it fires; not AbortSignal.any(), which on Node 20 leaves an entry on the
+// long-lived signal for every call.
 import { once } from 'node:events';
 import type net from 'node:net';
 
-/** The error a socket is destroyed with when its waitFor() runs out of time. */
-export const TIMED_OUT = new Error('timed out');
+const hooksOf = new WeakMap<AbortSignal, Set<() => void>>();
 
-/** Waits for `event` on `socket` (an 'error' rejects with it), unless `signal` aborts first
- * (rejects with its reason) or `ms` pass (the socket is destroyed, with TIMED_OUT). */
-export async function waitFor(socket: net.Socket, event: string, signal: AbortSignal, ms: number): Promise<void> {
-  const timer = setTimeout(() => socket.destroy(TIMED_OUT), ms);
-  try {
-    await once(socket, event, { signal });
-  } catch (error) {
-    throw signal.aborted ? signal.reason : error;
-  } finally {
-    clearTimeout(timer);
+/** Calls `cut` when `signal` aborts (at once if it has), unless the returned function has
+ * been called first. */
+export function onAbort(signal: AbortSignal, cut: () => void): () => void {
+  if (signal.aborted) {
+    cut();
+    return () => {};
   }
+  let hooks = hooksOf.get(signal);
+  if (!hooks) {
+    const all = new Set<() => void>();
+    signal.addEventListener('abort', () => all.forEach((hook) => hook()), { once: true });
+    hooksOf.set(signal, all);
+    hooks = all;
+  }
+  hooks.add(cut);
+  const registered = hooks;
+  return () => void registered.delete(cut);
+}
+
+/** Why waitFor() gave up, when it was not an 'error' of the socket: one error each, made
+ * once (their stacks say nothing; the caller words the failure). */
+export const TIMED_OUT = new Error('timed out');
+export const CLOSED = new Error('closed');
+
+/** Waits for `event` on `socket`. Rejects with the socket's error, with CLOSED if it
+ * closes first (the client stopping destroys it), or with TIMED_OUT after `ms` (then the
+ * socket is destroyed). Written out rather than with events.once: every dial passes here,
+ * and this is the cheapest wait for three outcomes (bench/README.md, issue 15). */
+export function waitFor(socket: net.Socket, event: string, signal: AbortSignal, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      clearTimeout(timer);
+      release();
+      socket.off(event, onEvent);
+      socket.off('error', settle);
+      socket.off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onEvent = (): void => settle();
+    const onClose = (): void => settle(CLOSED);
+    const timer = setTimeout(() => {
+      settle(TIMED_OUT);
+      socket.destroy();
+    }, ms);
+    const release = onAbort(signal, () => socket.destroy());
+    socket.once(event, onEvent);
+    socket.once('error', settle);
+    socket.once('close', onClose);
+  });
 }
 
 /** Settles as `work` does, unless `signal` aborts first: then rejects with its reason

@@ -3,7 +3,7 @@
 // the link is lost it reconnects with backoff and reclaims its public ports with their
 // leases. One AbortController, `stopping`, is how it cancels: every dial takes its signal
 // (cancel.ts), and stop() aborts it. `startClient()` is the library entry point.
-import { EventEmitter, setMaxListeners } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nanoid } from 'nanoid';
@@ -66,8 +66,6 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     const settings = withClientDefaults(options);
     this.settings = settings;
     this.dataPort = settings.dataPort;
-    // Every dial-back in flight listens to it while it waits: not a leak.
-    setMaxListeners(0, this.stopping.signal);
     this.tls = settings.tls ? clientTls(settings.tls, settings.server) : undefined;
     this.table = new TunnelTable(settings, (warning) => warn(this, warning));
     this.tunnels = this.table.open;
@@ -247,7 +245,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
    * purpose. Joined connections keep flowing (close() drains them). */
   private stop(error: BurrowError | undefined): void {
     if (this.stopping.signal.aborted) return;
-    this.stopping.abort(new BurrowError('closed', 'the client was closed while connecting'));
+    this.stopping.abort(new BurrowError('closed', 'the client is closing'));
     if (error) this.link?.close();
     else {
       this.link?.goAway();

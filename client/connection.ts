@@ -17,6 +17,7 @@ import {
 } from '../shared/protocol.ts';
 import { describeProxyHeader, parseEndpoint, proxyHeader } from '../shared/proxy-header.ts';
 import { dial } from './dial.ts';
+import { onAbort } from './cancel.ts';
 import { idRefusal } from './refusals.ts';
 import { failure, trace, tracing, warn, type ClientEmitter } from './report.ts';
 import type { ClientTls } from './tls.ts';
@@ -194,11 +195,8 @@ export class Connections {
       data.write(idLine);
       if (!server.idReply) return data; // a minimal server pipes at once, with no answer
       // The client stopping cuts the wait: the socket closes, and readFirstLine rejects.
-      const cut = (): void => void data.destroy();
-      this.signal.addEventListener('abort', cut, { once: true });
-      const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs }).finally(() =>
-        this.signal.removeEventListener('abort', cut),
-      );
+      const release = onAbort(this.signal, () => data.destroy());
+      const line = await readFirstLine(data, { maxLength: MAX_LINE_LENGTH, timeoutMs }).finally(release);
       say('recv', line);
       const parsed = parseServerDataLine(line);
       if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);
@@ -207,7 +205,7 @@ export class Connections {
       throw idRefusal(reason, detail, id, hostPort(server.host, server.port));
     } catch (error) {
       data.destroy();
-      throw this.signal.aborted ? this.signal.reason : error;
+      throw error;
     }
   }
 }

@@ -67,7 +67,11 @@ export class ControlLink {
   async connect(signal: AbortSignal): Promise<void> {
     const { server: host, controlPort: port, connectTimeoutMs: timeoutMs } = this.settings;
     const { tls, track } = this.options;
-    const socket = await dial('burrow server', host, port, { timeoutMs, signal, track, tls });
+    const socket = await dial('burrow server', host, port, { timeoutMs, signal, track, tls }).catch(
+      (error: unknown) => {
+        throw signal.aborted ? new BurrowError('closed', 'the client was closed while connecting') : error;
+      },
+    );
     if (this.ended) {
       socket.destroy();
       throw new BurrowError('closed', 'the client was closed while connecting');

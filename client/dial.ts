@@ -8,7 +8,7 @@ import { rememberTcp } from '../shared/pipe.ts';
 import { hostPort } from '../shared/protocol.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 import { deadlineIn, msLeft } from '../shared/deadline.ts';
-import { TIMED_OUT, waitFor } from './cancel.ts';
+import { CLOSED, TIMED_OUT, waitFor } from './cancel.ts';
 import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
 
 const debug = createDebug('burrow:client');
@@ -45,8 +45,9 @@ export async function dial(what: Target, host: string, port: number, options: Di
       await waitFor(socket, ready, options.signal, msLeft(deadline));
     } catch (error) {
       socket.destroy();
-      if (options.signal.aborted) throw options.signal.reason;
       if (error === TIMED_OUT) throw failure(`no answer within ${timeoutMs} ms`);
+      if (error === CLOSED)
+        throw failure(ready === 'connect' ? 'closed before it connected' : 'closed during the TLS handshake');
       throw (options.tls && tlsFailure(error, `cannot connect to ${where}`)) || failure(describe(error), error);
     }
   };

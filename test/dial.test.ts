@@ -1,12 +1,13 @@
 // How the client waits for a socket (client/cancel.ts waitFor, client/dial.ts): the event
-// comes, an error comes, its own deadline passes, or the client stops first. The deadline
+// comes, an error comes, its own deadline passes, or the client stops first (one listener
+// on its signal for every wait in flight). The deadline
 // and the stop are the paths a healthy loopback never takes, so they are forced here: a
 // TLS dial to a port that accepts TCP and then says nothing.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { TIMED_OUT, waitFor } from '../client/cancel.ts';
+import { CLOSED, TIMED_OUT, waitFor } from '../client/cancel.ts';
 import { dial } from '../client/dial.ts';
 import { clientTls } from '../client/tls.ts';
 import { BurrowError } from '../shared/errors.ts';
@@ -30,7 +31,7 @@ async function silentPort(): Promise<{ port: number; close(): Promise<void> }> {
   };
 }
 
-test('waitFor: the event resolves it; its deadline destroys the socket with TIMED_OUT; a stop rejects with its reason', async () => {
+test('waitFor: the event resolves it; its deadline destroys the socket (TIMED_OUT); the client stopping destroys it (CLOSED)', async () => {
   const silent = await silentPort();
   const sockets: net.Socket[] = [];
   const connect = (): net.Socket => {
@@ -50,11 +51,20 @@ test('waitFor: the event resolves it; its deadline destroys the socket with TIME
 
     const stopped = connect();
     await waitFor(stopped, 'connect', stopping.signal, 10_000);
-    const reason = new BurrowError('closed', 'the client was closed while connecting');
-    const waiting = waitFor(stopped, 'never', stopping.signal, 10_000);
-    stopping.abort(reason);
-    await assert.rejects(waiting, (error) => error === reason);
-    await assert.rejects(waitFor(connect(), 'connect', stopping.signal, 10_000), (error) => error === reason);
+    const waiting = [
+      waitFor(stopped, 'never', stopping.signal, 10_000),
+      waitFor(connect(), 'never', stopping.signal, 10_000),
+    ];
+    const ends = Promise.allSettled(waiting);
+    stopping.abort(new Error('stop'));
+    assert.deepEqual(
+      (await ends).map((end) => (end.status === 'rejected' ? (end.reason as unknown) : end.value)),
+      [CLOSED, CLOSED],
+    );
+    assert.ok(stopped.destroyed, 'a stop destroys every socket still waiting');
+    const after = connect();
+    await assert.rejects(waitFor(after, 'connect', stopping.signal, 10_000), (error) => error === CLOSED);
+    assert.ok(after.destroyed, 'a wait that begins after the stop ends at once');
   } finally {
     for (const socket of sockets) socket.destroy();
     await silent.close();
