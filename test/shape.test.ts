@@ -1,6 +1,6 @@
-// The shape of the code, as docs/ARCHITECTURE.md promises it: small files in the core, and
-// no import cycles anywhere (type-only imports included), so that every module can be
-// read after the ones it imports.
+// The shape of the code, as docs/ARCHITECTURE.md promises it: small source files, and no
+// import cycles anywhere (type-only imports included), so that every module can be read
+// after the ones it imports.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { test } from 'node:test';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CORE = ['shared', 'server', 'client'];
 const SOURCES = [...CORE, 'cli'];
-/** Code lines (not blank, not comment) a core file may have: one sitting's reading. */
+/** Code lines (not blank, not comment) a source file may have: one sitting's reading. */
 const MAX_CODE_LINES = 250;
 
 const sourceFiles = (dirs: string[]): string[] =>
@@ -79,8 +79,8 @@ export function findCycle(graph: Map<string, string[]>): string[] | undefined {
   return undefined;
 }
 
-test(`no core file has more than ${MAX_CODE_LINES} code lines`, () => {
-  const long = sourceFiles(CORE)
+test(`no source file (core and CLI) has more than ${MAX_CODE_LINES} code lines`, () => {
+  const long = [path.join(ROOT, 'index.ts'), ...sourceFiles(SOURCES)]
     .map((file) => ({ file: path.relative(ROOT, file), lines: codeLines(fs.readFileSync(file, 'utf8')) }))
     .filter(({ lines }) => lines > MAX_CODE_LINES);
   assert.deepEqual(long, []);
