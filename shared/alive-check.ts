@@ -153,8 +153,4 @@ export class WaitsForVoucher {
     this.waiting.clear();
     for (const entry of entries) entry.giveUp();
   }
-
-  get size(): number {
-    return this.waiting.size;
-  }
 }
