@@ -15,11 +15,7 @@ export const DEFAULT_BACKOFF: Required<BackoffOptions> = { initialDelayMs: 1_000
  * at `maxDelayMs`, with "equal jitter" (half fixed, half random) so that many clients that
  * lost the same server do not all come back in the same instant.
  */
-export function backoffDelay(
-  attempt: number,
-  options: BackoffOptions = {},
-  random: () => number = Math.random,
-): number {
+export function backoffDelay(attempt: number, options: BackoffOptions = {}, random = Math.random): number {
   const { initialDelayMs, maxDelayMs } = { ...DEFAULT_BACKOFF, ...options };
   const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt, 30));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));

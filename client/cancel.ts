@@ -19,16 +19,17 @@ export function onAbort(signal: AbortSignal, cut: () => void): () => void {
     cut();
     return () => {};
   }
-  let hooks = hooksOf.get(signal);
-  if (!hooks) {
-    const all = new Set<() => void>();
-    signal.addEventListener('abort', () => all.forEach((hook) => hook()), { once: true });
-    hooksOf.set(signal, all);
-    hooks = all;
-  }
+  const hooks = hooksOf.get(signal) ?? hooksFor(signal);
   hooks.add(cut);
-  const registered = hooks;
-  return () => void registered.delete(cut);
+  return () => void hooks.delete(cut);
+}
+
+/** The hooks of `signal`, made on its first wait, with the one listener that calls them. */
+function hooksFor(signal: AbortSignal): Set<() => void> {
+  const hooks = new Set<() => void>();
+  signal.addEventListener('abort', () => hooks.forEach((hook) => hook()), { once: true });
+  hooksOf.set(signal, hooks);
+  return hooks;
 }
 
 /** Why waitFor() gave up, when it was not an 'error' of the socket: one error each, made

@@ -7,7 +7,9 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nanoid } from 'nanoid';
+import { confirmAcrossReconnects, WaitsForVoucher, type Answer, type Voucher } from '../shared/alive-check.ts';
 import { LINGER_MS } from '../shared/control-lines.ts';
+import { deadlineIn } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
 import { DEFAULT_DATA_PORT } from '../shared/protocol.ts';
@@ -16,7 +18,6 @@ import { backoffDelay, isPermanent } from './backoff.ts';
 import { unlessAborted } from './cancel.ts';
 import { Connections, type DataPort } from './connection.ts';
 import { ControlLink } from './control.ts';
-import { FinCheck } from './fin-check.ts';
 import { failure, trace, warn } from './report.ts';
 import { checkDataPort, localServicesMissing } from './start-checks.ts';
 import { clientTls, type ClientTls } from './tls.ts';
@@ -46,7 +47,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** Aborted by stop(): no retries, no new visitors, no dial goes on. */
   private readonly stopping = new AbortController();
   private readonly connections: Connections;
-  private readonly finCheck: FinCheck;
+  /** fin-check: questions waiting for the control connection to come back. */
+  private readonly finCheckWaits = new WaitsForVoucher();
   /** This process, as `fin-check` names it (see BurrowServer.instance). */
   private readonly instance = nanoid();
   private link: ControlLink | undefined;
@@ -73,7 +75,6 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.connections = new Connections(this, this.table, settings, this.stopping.signal, track, () =>
       this.byeWhenIdle(),
     );
-    this.finCheck = new FinCheck(() => this.link, settings.heartbeatTimeoutMs);
   }
 
   /** Connects, exposes every requested port, and resolves once all are open. Rejects with
@@ -108,7 +109,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       // closes once both sides have said BYE.
       if (this.link?.speaks('goaway')) await this.link.closedWithin(2 * LINGER_MS);
       this.link?.finish();
-      this.finCheck.close();
+      this.finCheckWaits.close();
       await this.controlSockets.close(2 * LINGER_MS);
     })();
     return this.closing;
@@ -132,7 +133,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       track: (socket) => this.controlSockets.add(socket),
       onConnection: (message) => this.connections.serve(message, this.dataPortFor(link), (id) => link.refuse(id)),
       onAgreed: () => {
-        this.finCheck.linkAgreed();
+        this.finCheckWaits.wake(); // the fin-check questions waiting try again
         this.startupCheck ??= this.checkDataPort(link);
         this.startupCheck.catch(() => {}); // awaited by start(); only the first link's
       },
@@ -157,7 +158,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
 
   private async exposeOn(link: ControlLink): Promise<TunnelMove[]> {
     await link.connect(this.stopping.signal);
-    const moves = await this.table.exposeAll(link);
+    const moves = await this.table.exposeAll(link.requests);
     if (!link.open) throw new BurrowError('closed', 'the server closed the connection');
     if (!link.agreement?.answered && this.tunnels.length > 1) {
       // Its CONNECTION <id> cannot say which tunnel a visitor came to.
@@ -217,8 +218,24 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       tls: this.tls,
       proof: secret === undefined ? undefined : (id) => dataProof(secret, id),
       idReply: link.speaks('id-reply'),
-      confirmAlive: link.speaks('fin-check') ? (answer) => this.finCheck.confirm(link, answer) : undefined,
+      confirmAlive: link.speaks('fin-check') ? (answer) => this.confirmAlive(link, answer) : undefined,
     };
+  }
+
+  /** fin-check: a FIN from the server reaches the local service only once the server has
+   * proved it is alive, since a crashed server's operating system sends one too. The
+   * question goes to the link the visitor came on or, after a reconnect, to a new link if
+   * it reached the same server process; a restarted server cannot vouch. No answer within
+   * the heartbeat timeout means no. */
+  private confirmAlive(link: ControlLink, answer: Answer): void {
+    const lookup = (): Voucher | 'gone' | undefined => {
+      const current = this.link;
+      if (current === link) return link.open ? link : undefined;
+      if (!current?.open || !current.agreement) return undefined;
+      const instance = link.agreement?.instance;
+      return instance !== undefined && current.agreement.instance === instance ? current : 'gone';
+    };
+    confirmAcrossReconnects(lookup, this.finCheckWaits, deadlineIn(this.settings.heartbeatTimeoutMs), answer);
   }
 
   /** At start: see start-checks.ts. A port forward does not move when the relay restarts,

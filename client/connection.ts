@@ -44,6 +44,12 @@ export interface DataPort {
 
 type Trace = (kind: 'send' | 'recv' | 'event', text: string) => void;
 
+/** The trace of a FIN passed on, by side: `a` is the local service, `b` the data connection. */
+const HALF_CLOSED = {
+  a: 'the local service half-closed (FIN); passed on',
+  b: 'the visitor half-closed (FIN); passed on to the local service',
+};
+
 export class Connections {
   /** Visitors being dialed back or joined. */
   private count = 0;
@@ -155,13 +161,7 @@ export class Connections {
     this.client.emit('connection', event);
     const { confirmAlive } = server;
     const totals = await joinSockets(local.value, data.value, {
-      onHalfClose: (from) =>
-        say(
-          'event',
-          from === 'a'
-            ? 'the local service half-closed (FIN); passed on'
-            : 'the visitor half-closed (FIN); passed on to the local service',
-        ),
+      onHalfClose: (from) => say('event', HALF_CLOSED[from]),
       // The server's FIN passes on only once the server has proved it is alive (fin-check).
       confirmEnd:
         confirmAlive &&

@@ -20,7 +20,7 @@ import {
 import { dial } from './dial.ts';
 import { helloLine, readHelloAnswer, type Agreement } from './hello.ts';
 import { trace, warn, type ClientEmitter } from './report.ts';
-import { Requests, type ExposeRequest, type Opened, type Reply } from './requests.ts';
+import { Requests, type Reply } from './requests.ts';
 import { tlsFailure, type ClientTls } from './tls.ts';
 import type { ClientSettings } from './types.ts';
 
@@ -44,13 +44,16 @@ const GOING_AWAY = 'the server is restarting or shutting down (GOAWAY)';
 
 export class ControlLink {
   private socket: net.Socket | undefined;
-  private readonly requests = new Requests((line) => this.send(line));
-  private agreed: Agreement | undefined;
+  /** Our requests (AUTH, PROOF, EXPOSE) and the answers that settle them. */
+  readonly requests = new Requests((line) => this.send(line));
+  /** What the answer to our HELLO settled; undefined until it came. */
+  agreement: Agreement | undefined;
   private readonly heartbeat = new Heartbeat({
     sendPing: () => this.send(formatSignal('PING')),
     silent: (why) => this.lose(new BurrowError('timeout', why)),
   });
-  private goAwayReceived = false;
+  /** The server said GOAWAY: it is restarting or shutting down. */
+  serverLeaving = false;
   private byeSent = false;
   private byeReceived = false;
   private ended = false;
@@ -67,13 +70,14 @@ export class ControlLink {
   async connect(signal: AbortSignal): Promise<void> {
     const { server: host, controlPort: port, connectTimeoutMs: timeoutMs } = this.settings;
     const { tls, track } = this.options;
+    // Stopped while dialing (the dial fails) or closed meanwhile (it succeeds): the same error.
     const socket = await dial('burrow server', host, port, { timeoutMs, signal, track, tls }).catch(
       (error: unknown) => {
-        throw signal.aborted ? new BurrowError('closed', 'the client was closed while connecting') : error;
+        if (!signal.aborted) throw error;
       },
     );
-    if (this.ended) {
-      socket.destroy();
+    if (!socket || this.ended) {
+      socket?.destroy();
       throw new BurrowError('closed', 'the client was closed while connecting');
     }
     this.socket = socket;
@@ -94,29 +98,14 @@ export class ControlLink {
     if (this.settings.secret !== undefined) await this.requests.authenticate(this.settings.secret);
   }
 
-  /** What the answer to our HELLO settled; undefined until it came. */
-  get agreement(): Agreement | undefined {
-    return this.agreed;
-  }
-
   /** Both sides speak `extension` on this connection. */
   speaks(extension: Extension): boolean {
-    return this.agreed?.extensions.has(extension) ?? false;
+    return this.agreement?.extensions.has(extension) ?? false;
   }
 
   /** False once the connection has ended, for whatever reason. */
   get open(): boolean {
     return !this.ended && this.socket !== undefined;
-  }
-
-  /** The server said GOAWAY: it is restarting or shutting down. */
-  get serverLeaving(): boolean {
-    return this.goAwayReceived;
-  }
-
-  /** Sends one EXPOSE: see Requests.expose(). */
-  expose(request: ExposeRequest, onOpened: (opened: Opened) => void): Promise<Opened> {
-    return this.requests.expose(request, onOpened);
   }
 
   /** Turns a visitor away at once (REFUSE); false if this server cannot be told. */
@@ -170,7 +159,7 @@ export class ControlLink {
     if (this.ended) return;
     trace(this.client, 'control', 'recv', line);
     this.heard();
-    if (!this.agreed && this.onHelloAnswer(line)) return;
+    if (!this.agreement && this.onHelloAnswer(line)) return;
     const { authenticating } = this.requests;
     const parsed = authenticating ? parseServerAuthLine(line) : parseServerControlLine(line);
     if (!parsed.ok) {
@@ -192,7 +181,7 @@ export class ControlLink {
       case 'PONG':
         return this.heartbeat.pongReceived(); // its arrival also re-armed the receive deadline
       case 'GOAWAY':
-        this.goAwayReceived = true;
+        this.serverLeaving = true;
         return this.options.onGoAway(); // the client says BYE once nothing joined needs us
       case 'BYE':
         this.byeReceived = true;
@@ -215,7 +204,7 @@ export class ControlLink {
       this.lose(answer);
       return true;
     }
-    this.agreed = answer.agreement;
+    this.agreement = answer.agreement;
     if (this.speaks('ping')) {
       this.heard();
       this.heartbeat.startPinging(this.settings.heartbeatIntervalMs);
@@ -234,7 +223,7 @@ export class ControlLink {
    * GOAWAY it is reported lost, as a planned restart (the client reconnects later). */
   private afterByes(): void {
     if (!this.byeSent || !this.byeReceived) return;
-    if (this.goAwayReceived) this.lose(new BurrowError('closed', GOING_AWAY), true);
+    if (this.serverLeaving) this.lose(new BurrowError('closed', GOING_AWAY), true);
     else this.finish();
   }
 
@@ -248,9 +237,9 @@ export class ControlLink {
    * tell the client, once. */
   private lose(error: BurrowError, graceful = false): void {
     if (this.ended) return;
-    const reason = this.goAwayReceived ? new BurrowError('closed', GOING_AWAY) : error;
+    const reason = this.serverLeaving ? new BurrowError('closed', GOING_AWAY) : error;
     this.end(reason, graceful);
-    this.options.onLost(reason, this.goAwayReceived);
+    this.options.onLost(reason, this.serverLeaving);
   }
 
   /** Ends the link the first time (every request fails with `reason`), and closes the

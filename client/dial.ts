@@ -60,11 +60,7 @@ export async function dial(what: Target, host: string, port: number, options: Di
   if (!options.tls) return tcp;
 
   // allowHalfOpen is honoured by tls.connect(), though @types/node does not list it.
-  const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
-    socket: tcp,
-    allowHalfOpen: true,
-    ...options.tls.connect,
-  };
+  const connectOptions = { socket: tcp, allowHalfOpen: true, ...options.tls.connect };
   const secure = tls.connect(connectOptions);
   rememberTcp(secure, tcp);
   track(secure);

@@ -65,13 +65,11 @@ function notOurControlPort(
     );
   }
   if (parsed.ok || parsed.reason !== 'unknown-verb') return undefined;
-  if (/^HTTP\/[0-9]/.test(line))
-    return new BurrowError(
-      'protocol',
-      `${where} answers HTTP, not burrow: it is a web server, not a burrow server's control port`,
-    );
-  if (line.startsWith('SSH-'))
-    return new BurrowError('protocol', `${where} is an SSH server, not a burrow server's control port`);
   const said = line.replace(/[^\x20-\x7e]/g, '?').slice(0, 40);
-  return new BurrowError('protocol', `${where} does not speak burrow: it answered "${said}"`);
+  const what = /^HTTP\/[0-9]/.test(line)
+    ? "answers HTTP, not burrow: it is a web server, not a burrow server's control port"
+    : line.startsWith('SSH-')
+      ? "is an SSH server, not a burrow server's control port"
+      : `does not speak burrow: it answered "${said}"`;
+  return new BurrowError('protocol', `${where} ${what}`);
 }

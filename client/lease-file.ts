@@ -85,9 +85,8 @@ export class LeaseFile {
   }
 
   private problem(doing: 'read' | 'write', error: unknown): BurrowError {
-    return new BurrowError('lease-file', `cannot ${doing} the lease file ${this.path}: ${describe(error)}`, {
-      cause: error,
-    });
+    const message = `cannot ${doing} the lease file ${this.path}: ${describe(error)}`;
+    return new BurrowError('lease-file', message, { cause: error });
   }
 }
 

@@ -100,33 +100,28 @@ function nameMismatch(error: unknown): string {
 export function tlsFailure(error: unknown, where: string): BurrowError | undefined {
   const code = systemCode(error) ?? '';
   const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-  const fail = (message: string): BurrowError => new BurrowError('tls', `${where}: ${message}`, { cause: error });
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return fail(nameMismatch(error));
-  if (UNTRUSTED_CODES.has(code)) {
-    return fail(
-      `cannot verify the server's certificate (${reason}): trust its CA with \`tls.ca\`, or pin it with \`tls.fingerprint\``,
-    );
-  }
+  const advice = tlsAdvice(code, reason, error);
+  return advice === undefined ? undefined : new BurrowError('tls', `${where}: ${advice}`, { cause: error });
+}
+
+function tlsAdvice(code: string, reason: string | undefined, error: unknown): string | undefined {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return nameMismatch(error);
+  if (UNTRUSTED_CODES.has(code))
+    return `cannot verify the server's certificate (${reason}): trust its CA with \`tls.ca\`, or pin it with \`tls.fingerprint\``;
   // Dates: a CA file is no remedy; a new certificate (or a right clock) is.
   if (code === 'CERT_HAS_EXPIRED')
-    return fail(
-      `the server's certificate has expired (${reason}): the server needs a new one, or this machine's clock is wrong`,
-    );
+    return `the server's certificate has expired (${reason}): the server needs a new one, or this machine's clock is wrong`;
   if (code === 'CERT_NOT_YET_VALID')
-    return fail(
-      `the server's certificate is not valid yet (${reason}): check the clocks of this machine and the server`,
-    );
+    return `the server's certificate is not valid yet (${reason}): check the clocks of this machine and the server`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER')
-    return fail('the server does not speak TLS here (it answered in plain text): drop `tls`, or check the port');
+    return 'the server does not speak TLS here (it answered in plain text): drop `tls`, or check the port';
   // A burrow server answers a missing certificate with ERR bad-certificate; a TLS proxy in
   // front of it may send this alert instead.
   if (code.includes('CERTIFICATE_REQUIRED'))
-    return fail('the server requires a client certificate: pass `tls.cert` and `tls.key`');
-  if (
-    /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|CERTIFICATE_EXPIRED|ACCESS_DENIED)/.test(code)
-  ) {
-    return fail(`the server rejected our client certificate (${reason})`);
-  }
-  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return fail(`TLS failed: ${reason}`);
+    return 'the server requires a client certificate: pass `tls.cert` and `tls.key`';
+  const rejected =
+    /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|CERTIFICATE_EXPIRED|ACCESS_DENIED)/;
+  if (rejected.test(code)) return `the server rejected our client certificate (${reason})`;
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return `TLS failed: ${reason}`;
   return undefined;
 }

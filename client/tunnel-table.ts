@@ -2,8 +2,7 @@
 // lease), and how to ask again on a new control link after a reconnect.
 import { BurrowError } from '../shared/errors.ts';
 import { hostPort, unbracket } from '../shared/protocol.ts';
-import type { ControlLink } from './control.ts';
-import type { Opened } from './requests.ts';
+import type { Opened, Requests } from './requests.ts';
 import { LeaseFile } from './lease-file.ts';
 import type { ClientSettings, OpenTunnel, TunnelMove, TunnelRequest } from './types.ts';
 
@@ -19,38 +18,40 @@ export class TunnelTable {
   readonly open: OpenTunnel[] = [];
   private readonly entries: Entry[];
 
-  /** Where the leases of requested ports outlive this process, and the server's key in
-   * it (`host:controlPort`). */
-  private readonly kept: { file: LeaseFile; server: string } | undefined;
+  /** Where the leases of requested ports outlive this process. */
+  private readonly leaseFile: LeaseFile | undefined;
+  /** The server's key in the lease file (`host:controlPort`). */
+  private readonly leaseKey: string;
 
   constructor(
     private readonly settings: Pick<ClientSettings, 'tunnels' | 'server' | 'controlPort' | 'localHost' | 'leaseFile'>,
     warn: (warning: BurrowError) => void,
   ) {
     this.entries = settings.tunnels.map((request) => ({ request, tunnel: undefined, lease: undefined }));
-    const { leaseFile } = settings;
-    const server = hostPort(settings.server, settings.controlPort);
-    this.kept = leaseFile === undefined ? undefined : { file: new LeaseFile(leaseFile, warn), server };
+    this.leaseFile = settings.leaseFile === undefined ? undefined : new LeaseFile(settings.leaseFile, warn);
+    this.leaseKey = hostPort(settings.server, settings.controlPort);
   }
 
-  /** Exposes every tunnel on `link` at once; resolves with the tunnels whose port moved. */
-  async exposeAll(link: ControlLink): Promise<TunnelMove[]> {
-    const moves = await Promise.all(this.entries.map((entry) => this.expose(link, entry)));
+  /** Exposes every tunnel at once on the control link of `requests`; resolves with the
+   * tunnels whose port moved. */
+  async exposeAll(requests: Requests): Promise<TunnelMove[]> {
+    const moves = await Promise.all(this.entries.map((entry) => this.expose(requests, entry)));
     return moves.filter((move): move is TunnelMove => move !== undefined);
   }
 
-  /** Exposes one entry on `link`, reclaiming its port with its lease if it has one. */
-  private async expose(link: ControlLink, entry: Entry): Promise<TunnelMove | undefined> {
+  /** Exposes one entry, reclaiming its port with its lease if it has one. */
+  private async expose(requests: Requests, entry: Entry): Promise<TunnelMove | undefined> {
     const previous = entry.tunnel?.publicPort;
     const asked = entry.request.remotePort ?? 0;
     const { localPort } = entry.request;
     const record = (opened: Opened): void => this.record(entry, opened);
     // After a reconnect: our port, with its lease. At start: a requested port's lease from
     // an earlier run, so that a crashed client gets its port back.
-    const lease = previous === undefined ? this.keptLease(asked) : entry.lease;
+    const lease =
+      previous !== undefined ? entry.lease : asked === 0 ? undefined : this.leaseFile?.get(this.leaseKey, asked);
     const remotePort = previous !== undefined && lease !== undefined ? previous : asked;
     try {
-      await link.expose({ localPort, remotePort, lease }, record);
+      await requests.expose({ localPort, remotePort, lease }, record);
     } catch (error) {
       // Our old port is gone (lease expired and taken, or outside a restarted server's
       // new range): any port will do, unless the user asked for that one.
@@ -58,7 +59,7 @@ export class TunnelTable {
         error instanceof BurrowError && (error.reason === 'port-in-use' || error.reason === 'port-out-of-range');
       const lost = gone && previous !== undefined && asked === 0;
       if (!lost) throw error;
-      await link.expose({ localPort, remotePort: 0 }, record);
+      await requests.expose({ localPort, remotePort: 0 }, record);
     }
     const tunnel = entry.tunnel;
     if (asked !== 0 && tunnel && tunnel.publicPort !== asked) {
@@ -87,22 +88,17 @@ export class TunnelTable {
     return new BurrowError('protocol', `CONNECTION ${which}`);
   }
 
-  /** The lease kept in the lease file for a requested port, if any. */
-  private keptLease(port: number): string | undefined {
-    return port === 0 ? undefined : this.kept?.file.get(this.kept.server, port);
-  }
-
   /** The ports were freed on purpose (GOAWAY): their leases are worth nothing now. */
   forgetKeptLeases(): void {
     for (const { request, tunnel } of this.entries) {
-      if (this.kept && request.remotePort && tunnel) this.kept.file.set(this.kept.server, tunnel.publicPort, undefined);
+      if (request.remotePort && tunnel) this.leaseFile?.set(this.leaseKey, tunnel.publicPort, undefined);
     }
   }
 
   /** Runs the moment an OK is read: the tunnel must be known before the next line. */
   private record(entry: Entry, { publicPort, lease }: Opened): void {
     entry.lease = lease;
-    if (this.kept && entry.request.remotePort) this.kept.file.set(this.kept.server, publicPort, lease);
+    if (entry.request.remotePort) this.leaseFile?.set(this.leaseKey, publicPort, lease);
     const url = `tcp://${hostPort(this.settings.server, publicPort)}`;
     if (entry.tunnel) {
       entry.tunnel.publicPort = publicPort;
