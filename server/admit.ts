@@ -49,47 +49,24 @@ export async function admit(
   }
   const conn = label();
   if (first === 'timeout') {
-    turnAway(
-      socket,
-      parts,
-      conn,
-      formatErr('timeout', `nothing received within ${parts.limits.handshakeTimeoutMs} ms`),
-    );
-    return undefined;
+    const line = formatErr('timeout', `nothing received within ${parts.limits.handshakeTimeoutMs} ms`);
+    return turnAway(socket, parts, conn, line);
   }
   const speaksTls = first === TLS_HANDSHAKE_RECORD;
-  if (!parts.tls) {
+  const { tls, observer } = parts;
+  if (!tls) {
     if (!speaksTls) return socket;
-    parts.observer.refused(
-      conn,
-      peer,
-      'tls-not-enabled',
-      'the client began a TLS handshake; this server does not speak TLS',
-    );
+    observer.refused(conn, peer, 'tls-not-enabled', 'the client began a TLS handshake; this server does not speak TLS');
     // The TLS client cannot read this line, but reports "wrong version number": plain text.
-    turnAway(socket, parts, conn, formatErr('tls-not-enabled', 'this server does not speak TLS'));
-    return undefined;
+    return turnAway(socket, parts, conn, formatErr('tls-not-enabled', 'this server does not speak TLS'));
   }
   if (!speaksTls) {
-    parts.observer.refused(conn, peer, 'tls-required', 'the client spoke plain text; this server speaks TLS only');
-    turnAway(socket, parts, conn, formatErr('tls-required', 'this server speaks TLS only'));
-    return undefined;
+    observer.refused(conn, peer, 'tls-required', 'the client spoke plain text; this server speaks TLS only');
+    return turnAway(socket, parts, conn, formatErr('tls-required', 'this server speaks TLS only'));
   }
-  return handshake(socket, parts.tls, parts, conn, peer, deadline, kind);
-}
-
-async function handshake(
-  socket: net.Socket,
-  serverTls: ServerTls,
-  parts: DoorParts,
-  conn: string,
-  peer: string,
-  deadline: Deadline,
-  kind: 'control' | 'data',
-): Promise<net.Socket | undefined> {
-  const result = await serverTls.handshake(socket, msLeft(deadline));
+  const result = await tls.handshake(socket, msLeft(deadline));
   if (!result.socket) {
-    parts.observer.refused(conn, peer, 'tls-failed', result.failed);
+    observer.refused(conn, peer, 'tls-failed', result.failed);
     socket.destroy();
     return undefined;
   }
@@ -103,14 +80,13 @@ async function handshake(
     secure.destroy();
   });
   if (result.rejected !== undefined) {
-    parts.observer.refused(conn, peer, 'bad-certificate', result.rejected);
-    turnAway(secure, parts, conn, formatErr('bad-certificate', result.rejected));
-    return undefined;
+    observer.refused(conn, peer, 'bad-certificate', result.rejected);
+    return turnAway(secure, parts, conn, formatErr('bad-certificate', result.rejected));
   }
-  const client = serverTls.requireClientCert
+  const client = tls.requireClientCert
     ? ` (client certificate: ${secure.getPeerX509Certificate()?.subject ?? 'none'})`
     : '';
-  parts.observer.event(conn, `TLS ${secure.getProtocol()} established${client}`);
+  observer.event(conn, `TLS ${secure.getProtocol()} established${client}`);
   return secure;
 }
 
@@ -144,7 +120,8 @@ function firstByte(socket: net.Socket, timeoutMs: number): Promise<number | 'tim
 export const peerOf = (socket: net.Socket): string =>
   formatAddress(socket.remoteAddress, socket.remotePort) ?? 'an unknown address';
 
-function turnAway(socket: net.Socket, parts: DoorParts, conn: string, line: string): void {
-  parts.observer.sent(conn, line);
+/** Sends `line` (an ERR; `note` for the trace) and closes: the connection is turned away. */
+export function turnAway(socket: net.Socket, parts: DoorParts, conn: string, line: string, note?: string): undefined {
+  parts.observer.sent(conn, line, note);
   closeWithLine(socket, line);
 }

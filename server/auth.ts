@@ -5,7 +5,7 @@
 import { controlProof, dataProof, newNonce, sameToken } from '../shared/secret.ts';
 import { formatChallenge, formatErr, formatOk } from '../shared/protocol.ts';
 
-type AuthReason = 'auth-required' | 'auth-failed' | 'auth-disabled';
+export type AuthReason = 'auth-required' | 'auth-failed' | 'auth-disabled';
 
 /** The answer to an AUTH or PROOF line: the line to send and, if it is a refusal, why
  * (the connection then closes after the line). */
@@ -27,11 +27,6 @@ export class ControlAuth {
   /** May the connection EXPOSE yet? */
   get authenticated(): boolean {
     return this.done;
-  }
-
-  /** The refusal of a line that needs authentication first. */
-  static required(): AuthAnswer {
-    return refusal('auth-required', 'this server requires a secret; authenticate with AUTH and PROOF first');
   }
 
   answerAuth(): AuthAnswer {
@@ -66,3 +61,9 @@ const refusal = (reason: AuthReason, detail: string): Refusal => ({
   line: formatErr(reason, detail),
   refused: { reason, detail },
 });
+
+/** The refusal of a line that needs authentication first. */
+export const AUTH_REQUIRED = refusal(
+  'auth-required',
+  'this server requires a secret; authenticate with AUTH and PROOF first',
+);

@@ -57,23 +57,14 @@ export class ServerCounters {
   }
 
   snapshot(): ServerTotals {
-    let from = this.closedBytesFrom;
-    let to = this.closedBytesTo;
-    for (const visitor of this.joined) {
+    const { errors, joined, closedBytesFrom, closedBytesTo, ...counted } = this as ServerCounters;
+    let from = closedBytesFrom;
+    let to = closedBytesTo;
+    for (const visitor of joined) {
       from += visitor.bytesRead;
       to += bytesAccepted(visitor);
     }
-    return {
-      controlConnections: this.controlConnections,
-      visitors: this.visitors,
-      visitorsOverLimit: this.visitorsOverLimit,
-      visitorsPaired: this.visitorsPaired,
-      visitorsRefused: this.visitorsRefused,
-      visitorsTimedOut: this.visitorsTimedOut,
-      visitorsActive: this.joined.size,
-      bytesFromVisitors: from,
-      bytesToVisitors: to,
-      errors: Object.fromEntries(this.errors),
-    };
+    const live = { visitorsActive: joined.size, bytesFromVisitors: from, bytesToVisitors: to };
+    return { ...counted, ...live, errors: Object.fromEntries(errors) };
   }
 }

@@ -3,12 +3,11 @@
 // waiting visitor, byte for byte.
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
-import { closeWithLine } from '../shared/control-lines.ts';
 import { deadlineIn, msLeft, type Deadline } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { joinSockets, readFirstLine } from '../shared/pipe.ts';
-import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine, type ErrReason } from '../shared/protocol.ts';
-import { admit, peerOf, type DoorParts } from './admit.ts';
+import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine } from '../shared/protocol.ts';
+import { admit, peerOf, turnAway, type DoorParts } from './admit.ts';
 import { checkDataProof } from './auth.ts';
 import type { Departures } from './departures.ts';
 import { finCheck, type FinCheckParts } from './fin-check.ts';
@@ -45,13 +44,8 @@ export async function acceptDataConnection(raw: Socket, parts: DataPortParts): P
   const address = raw.remoteAddress ?? 'unknown';
   const { handshakesPerAddress } = parts;
   if (!handshakesPerAddress.tryAdd(address)) {
-    const line = formatErr(
-      'too-many-connections',
-      `limit is ${parts.limits.maxHandshakesPerIp} data handshakes per address`,
-    );
-    parts.observer.sent(label(), line, `to ${peerOf(raw)}`);
-    closeWithLine(raw, line);
-    return;
+    const limit = `limit is ${parts.limits.maxHandshakesPerIp} data handshakes per address`;
+    return turnAway(raw, parts, label(), formatErr('too-many-connections', limit), `to ${peerOf(raw)}`);
   }
   // Counted from accept until the handshake is over, whatever ends it (pairing, a refusal,
   // a TLS failure, the socket closing, an exception): released exactly once.
@@ -72,6 +66,11 @@ export async function acceptDataConnection(raw: Socket, parts: DataPortParts): P
   if (paired) await pipe(paired, parts, label());
 }
 
+const HALF_CLOSED = {
+  a: 'the visitor half-closed (FIN); passed on to the client',
+  b: 'the client half-closed (FIN); passed on to the visitor',
+} as const;
+
 /** A data connection and the visitor it asked for (by `id`). */
 interface Paired {
   socket: Socket;
@@ -91,11 +90,6 @@ async function handshake(
   const socket = await admit(raw, parts, label, deadline, 'data');
   if (!socket) return undefined;
   const conn = label();
-  const close = (line: string): undefined => {
-    parts.observer.sent(conn, line);
-    closeWithLine(socket, line);
-  };
-  const reject = (reason: ErrReason, detail: string): undefined => close(formatErr(reason, detail));
 
   let line: string;
   try {
@@ -103,23 +97,25 @@ async function handshake(
   } catch (error) {
     const code = error instanceof BurrowError ? error.code : undefined;
     debug('%s: no ID line: %s', conn, (error as Error).message);
-    if (code === 'timeout') reject('timeout', `no ID line within ${parts.limits.handshakeTimeoutMs} ms`);
-    else if (code === 'line-too-long') reject('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`);
-    else socket.destroy(); // the peer is gone: nobody to answer
+    if (code === 'timeout') {
+      turnAway(socket, parts, conn, formatErr('timeout', `no ID line within ${parts.limits.handshakeTimeoutMs} ms`));
+    } else if (code === 'line-too-long') {
+      turnAway(socket, parts, conn, formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`));
+    } else socket.destroy(); // the peer is gone: nobody to answer
     return;
   }
   parts.observer.received(conn, line);
   const parsed = parseClientDataLine(line);
-  if (!parsed.ok) return reject(parsed.reason, parsed.detail);
+  if (!parsed.ok) return turnAway(socket, parts, conn, formatErr(parsed.reason, parsed.detail));
 
   const { id, proof } = parsed.message;
   const refusal = checkDataProof(parts.secret, id, proof);
   if (refusal) {
     parts.observer.refused(conn, peerOf(socket), refusal.refused.reason, refusal.refused.detail);
-    return close(refusal.line);
+    return turnAway(socket, parts, conn, refusal.line);
   }
   const visitor = parts.pending.take(id);
-  if (!visitor) return reject('unknown-id', 'no visitor is waiting for this id');
+  if (!visitor) return turnAway(socket, parts, conn, formatErr('unknown-id', 'no visitor is waiting for this id'));
   return { socket, id, visitor };
 }
 
@@ -141,13 +137,7 @@ async function pipe({ socket, id, visitor }: Paired, parts: DataPortParts, conn:
   if (instance !== undefined) departures.started(instance);
   if (observer.tracing) observer.event(label, `paired with ${conn} after ${waitMs} ms; piping`);
   const totals = await joinSockets(visitor.socket, socket, {
-    onHalfClose: (from) =>
-      observer.event(
-        label,
-        from === 'a'
-          ? 'the visitor half-closed (FIN); passed on to the client'
-          : 'the client half-closed (FIN); passed on to the visitor',
-      ),
+    onHalfClose: (from) => observer.event(label, HALF_CLOSED[from]),
     confirmEnd: finCheck(visitor.owner, label, parts),
   });
   observer.counters.unpaired(visitor.socket);
@@ -155,9 +145,7 @@ async function pipe({ socket, id, visitor }: Paired, parts: DataPortParts, conn:
   if (observer.tracing) {
     const { fromA, toA, aborted } = totals;
     const ms = Math.round(performance.now() - visitor.since);
-    observer.event(
-      label,
-      `${aborted ? 'reset' : 'closed'}: ${fromA} bytes from the visitor, ${toA} bytes to it, ${ms} ms`,
-    );
+    const text = `${aborted ? 'reset' : 'closed'}: ${fromA} bytes from the visitor, ${toA} bytes to it, ${ms} ms`;
+    observer.event(label, text);
   }
 }

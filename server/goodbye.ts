@@ -15,7 +15,7 @@ export interface LeavingSession {
   /** Closes the connection with `finalLine` sent first (empty: just a graceful FIN). */
   close(finalLine: string): void;
   /** Closes every tunnel and frees its port at once. */
-  releaseTunnels(): void;
+  closeTunnels(): void;
 }
 
 export class Goodbye {
@@ -35,12 +35,7 @@ export class Goodbye {
     this.leaving = true;
     if (!this.session.extensions.has('goaway')) return this.session.close('');
     this.session.send(formatSignal('GOAWAY'));
-    this.depart();
-  }
-
-  /** The client is leaving on purpose. */
-  heardGoAway(): void {
-    this.depart();
+    this.heardGoAway();
   }
 
   /** Says BYE (once): none of our joined connections with this client is left. Both
@@ -62,11 +57,11 @@ export class Goodbye {
     this.departures.forget(this.session.clientInstance, this);
   }
 
-  /** A GOAWAY either way: free the ports now, and say BYE once our joined connections
-   * with this client have ended. */
-  private depart(): void {
+  /** The client is leaving on purpose (or we are: a GOAWAY either way): free the ports
+   * now, and say BYE once our joined connections with this client have ended. */
+  heardGoAway(): void {
     this.leaving = true;
-    this.session.releaseTunnels();
+    this.session.closeTunnels();
     const { extensions, clientInstance } = this.session;
     this.departures.leave(extensions.has('fin-check') ? clientInstance : undefined, this);
   }

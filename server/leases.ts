@@ -64,9 +64,7 @@ export class Leases {
   }
 
   private drop(port: number): void {
-    const record = this.records.get(port);
-    if (!record) return;
-    clearTimeout(record.timer);
+    clearTimeout(this.records.get(port)?.timer);
     this.records.delete(port);
   }
 }

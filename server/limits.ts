@@ -90,9 +90,8 @@ export class CountPerKey<Key> {
 
   /** Counts one more holder for `key`, unless that would pass the limit. */
   tryAdd(key: Key): boolean {
-    const count = this.counts.get(key) ?? 0;
-    if (count >= this.limit) return false;
-    this.counts.set(key, count + 1);
+    if (this.get(key) >= this.limit) return false;
+    this.force(key);
     return true;
   }
 
@@ -102,7 +101,7 @@ export class CountPerKey<Key> {
   }
 
   remove(key: Key): void {
-    const count = this.counts.get(key) ?? 0;
+    const count = this.get(key);
     if (count <= 1) this.counts.delete(key);
     else this.counts.set(key, count - 1);
   }

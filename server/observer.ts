@@ -6,20 +6,14 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
 import { hideSecrets, type TraceEvent } from '../shared/trace.ts';
+import type { AuthReason } from './auth.ts';
 import { ClientEventLog, type ClientEvent } from './client-events.ts';
 import { ServerCounters } from './counters.ts';
 
 const debug = createDebug('burrow:server');
 
 /** Why a connection was turned away at the door (TLS) or at authentication. */
-export type RefusalReason =
-  | 'tls-required'
-  | 'tls-not-enabled'
-  | 'tls-failed'
-  | 'bad-certificate'
-  | 'auth-required'
-  | 'auth-failed'
-  | 'auth-disabled';
+export type RefusalReason = 'tls-required' | 'tls-not-enabled' | 'tls-failed' | 'bad-certificate' | AuthReason;
 
 /** A connection turned away for TLS or authentication: what an operator wants to see. */
 export interface RefusedEvent {
@@ -41,7 +35,8 @@ export interface BurrowServerEvents {
 
 export class ServerObserver {
   readonly counters = new ServerCounters();
-  /** The operator's 'client' events, held back while a client's teardown is under way. */
+  /** What clients did (the operator's log: see client-events.ts), held back while a
+   * client's teardown is under way. */
   readonly clientEvents = new ClientEventLog((event) => this.emitClientEvent(event));
 
   constructor(private readonly emitter: EventEmitter<BurrowServerEvents>) {}
@@ -75,11 +70,6 @@ export class ServerObserver {
   paired(visitor: Socket, waitMs: number): void {
     this.counters.paired(visitor);
     this.emitter.emit('paired', { waitMs });
-  }
-
-  /** Reports what a client did (the operator's log: see client-events.ts). */
-  clientEvent(event: ClientEvent): void {
-    this.clientEvents.report(event);
   }
 
   /** A connection turned away for TLS or authentication (the operator's log). */

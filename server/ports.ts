@@ -53,9 +53,8 @@ export class PortPool {
   ): Promise<net.Server> {
     const { min, max } = this.options.range;
     if (requested !== 0) {
-      if (requested < min || requested > max) {
+      if (requested < min || requested > max)
         throw new PortError('port-out-of-range', `port ${requested} is outside ${min}-${max}`);
-      }
       if (this.held.has(requested)) throw new PortError('port-in-use', `port ${requested} is taken`);
       const result = await this.bind(requested, onVisitor);
       if (result instanceof net.Server) return result;

@@ -6,11 +6,11 @@
 import type net from 'node:net';
 import { nanoid } from 'nanoid';
 import type { Answer } from '../shared/alive-check.ts';
-import type { ErrReason, PortRange } from '../shared/protocol.ts';
+import type { ErrReason } from '../shared/protocol.ts';
 import { sameToken } from '../shared/secret.ts';
 import { Leases } from './leases.ts';
 import { CountPerKey } from './limits.ts';
-import { PortError, PortPool } from './ports.ts';
+import { PortError, PortPool, type PortPoolOptions } from './ports.ts';
 
 /** The control session behind a tunnel, as the port owner sees it. */
 export interface PortHolder {
@@ -51,10 +51,7 @@ export interface OpenedPort {
   reclaimed: boolean;
 }
 
-export interface PublicPortsOptions {
-  range: PortRange;
-  /** Address the public listeners bind to; undefined means all interfaces. */
-  host: string | undefined;
+export interface PublicPortsOptions extends PortPoolOptions {
   maxTunnels: number;
   maxTunnelsPerIp: number;
   leaseGraceMs: number;
@@ -77,7 +74,7 @@ export class PublicPorts {
   readonly holders = new Map<string, PortHolder>();
 
   constructor(private readonly options: PublicPortsOptions) {
-    this.pool = new PortPool({ range: options.range, host: options.host });
+    this.pool = new PortPool(options);
     this.perAddress = new CountPerKey(options.maxTunnelsPerIp);
     this.leases = new Leases(options.leaseGraceMs, (port, address) => {
       this.pool.release(port);
@@ -111,11 +108,8 @@ export class PublicPorts {
     }
     try {
       const listener = await this.pool.listen(requested, onVisitor, cancelled);
-      return {
-        listener,
-        lease: reclaimed !== 'no' && lease !== undefined ? lease : nanoid(),
-        reclaimed: reclaimed !== 'no',
-      };
+      const wasReclaimed = reclaimed !== 'no';
+      return { listener, lease: wasReclaimed && lease !== undefined ? lease : nanoid(), reclaimed: wasReclaimed };
     } catch (error) {
       this.uncount(holder.address);
       if (!(error instanceof PortError)) throw error;
@@ -200,11 +194,10 @@ export class PublicPorts {
   /** Counts one more port for `address`, unless the server or the address is at its limit. */
   private count(address: string): PortRefusal | undefined {
     const { maxTunnels, maxTunnelsPerIp } = this.options;
-    if (this.counted >= maxTunnels)
-      return {
-        reason: 'server-full',
-        detail: `the server holds its limit of ${maxTunnels} tunnels (leased ports included)`,
-      };
+    if (this.counted >= maxTunnels) {
+      const detail = `the server holds its limit of ${maxTunnels} tunnels (leased ports included)`;
+      return { reason: 'server-full', detail };
+    }
     if (!this.perAddress.tryAdd(address))
       return { reason: 'too-many-tunnels', detail: `limit is ${maxTunnelsPerIp} per address (leased ports included)` };
     this.counted++;

@@ -6,12 +6,12 @@ import createDebug from 'debug';
 import { nanoid } from 'nanoid';
 import { WaitsForVoucher } from '../shared/alive-check.ts';
 import { BurrowError, describe } from '../shared/errors.ts';
-import { closeWithLine, LINGER_MS } from '../shared/control-lines.ts';
+import { LINGER_MS } from '../shared/control-lines.ts';
 import { formatAddress, formatErr, hostPort } from '../shared/protocol.ts';
 import { deadlineIn } from '../shared/deadline.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
-import { admit } from './admit.ts';
+import { admit, turnAway } from './admit.ts';
 import type { ClientEvent } from './client-events.ts';
 import type { ServerTotals } from './counters.ts';
 import { acceptDataConnection, type DataPortParts } from './data-port.ts';
@@ -38,25 +38,20 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
   private readonly observer = new ServerObserver(this);
   /** What the sessions, tunnels and data connections use of the server. */
   private readonly parts: SessionParts & DataPortParts;
-  private readonly pending: PendingVisitors<Tunnel>;
-  private readonly ports: PublicPorts;
   /** Data connections and visitors: what a graceful shutdown lets finish. */
   private readonly sockets = new OwnedSockets();
   /** Control connections: they stay while the rest drains, to answer for its FINs. */
   private readonly controlSockets = new OwnedSockets();
   private readonly sessions = new Set<ControlSession>();
-  /** FINs from clients whose control connection is down, waiting for it to come back. */
-  private readonly finWaits = new WaitsForVoucher();
   private readonly clientsPerAddress: CountPerKey<string>;
   private shuttingDown = false;
   private readonly labels = { control: 0, data: 0 };
   private readonly controlListener: net.Server;
   private readonly dataListener: net.Server;
   private closing: Promise<void> | undefined;
-  /** What was started on this server and closes with it (a metrics endpoint). */
-  private readonly closers = new Set<() => Promise<void>>();
-  /** Shutdown has run its closers: a closer registered now runs at once. */
-  private closersRun = false;
+  /** What was started on this server and closes with it (a metrics endpoint); undefined
+   * once shutdown has run them: a closer registered then runs at once. */
+  private closers: Set<() => Promise<void>> | undefined = new Set();
 
   private readonly options: ReturnType<typeof withServerDefaults>;
 
@@ -69,34 +64,31 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     this.secret = options.secret;
     const { observer } = this;
     this.clientsPerAddress = new CountPerKey(limits.maxClientsPerIp);
-    this.ports = new PublicPorts({
+    const ports = new PublicPorts({
       ...limits,
       range: this.options.portRange,
       host: options.bind,
       onLeaseExpired: (port, address) => {
-        if (!this.shuttingDown) observer.clientEvent({ kind: 'lease-expired', address, publicPort: port });
+        if (!this.shuttingDown) observer.clientEvents.report({ kind: 'lease-expired', address, publicPort: port });
       },
     });
-    this.pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) => {
+    const pending = new PendingVisitors<Tunnel>(limits.visitorTimeoutMs, (id, visitor) => {
       observer.counters.visitorsTimedOut++;
-      const port = visitor.owner.publicPort;
-      observer.event(
-        `visitor:${id.slice(0, 6)}`,
-        `closed: no data connection within the deadline (public port ${port})`,
-      );
+      const why = `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`;
+      observer.event(`visitor:${id.slice(0, 6)}`, why);
     });
     this.parts = {
       limits,
       secret: options.secret,
       tls: options.tls && new ServerTls(options.tls),
       observer,
-      pending: this.pending,
-      ports: this.ports,
-      holders: this.ports.holders,
+      pending,
+      ports,
+      holders: ports.holders,
       // This process, as `fin-check` names it: a client vouches for old data connections
       // over a new control connection only to the same server process.
       instance: nanoid(),
-      finWaits: this.finWaits,
+      finWaits: new WaitsForVoucher(),
       departures: new Departures(),
       handshakesPerAddress: new CountPerKey(limits.maxHandshakesPerIp),
       isShuttingDown: () => this.shuttingDown,
@@ -156,12 +148,13 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
    * `closer` is called at once. Returns a function that unregisters it (for a part that
    * is closed on its own first). A closer's failure is logged, never thrown. */
   onClose(closer: () => Promise<void>): () => void {
-    if (this.closersRun) {
+    const { closers } = this;
+    if (!closers) {
       void runCloser(closer);
       return () => {};
     }
-    this.closers.add(closer);
-    return () => void this.closers.delete(closer);
+    closers.add(closer);
+    return () => void closers.delete(closer);
   }
 
   /** Like close(), but without waiting for joined connections. */
@@ -180,22 +173,21 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     // GOAWAY frees every port now; a client that speaks it keeps its control connection
     // while its joined connections finish, so that their FINs can still be checked.
     const binds = [...this.sessions].map((session) => {
-      session.goAway();
-      return session.settled();
+      session.goodbye.sayGoAway();
+      return session.replies.settled();
     });
-    this.pending.clear();
-    this.ports.clearLeases();
+    this.parts.pending.clear();
+    this.parts.ports.clearLeases();
     await this.sockets.close(this.limits.shutdownTimeoutMs);
     // A client that speaks GOAWAY closes its control connection once its last joined
     // connection is checked, which is moments after ours have drained.
     await this.controlSockets.settled(2 * LINGER_MS);
     for (const session of this.sessions) session.close('');
-    this.finWaits.close();
+    this.parts.finWaits.close();
     await this.controlSockets.close(2 * LINGER_MS);
     await Promise.all([...listeners, ...binds]);
-    this.closersRun = true;
-    const closers = [...this.closers];
-    this.closers.clear();
+    const closers = [...(this.closers ?? [])];
+    this.closers = undefined;
     await Promise.all(closers.map(runCloser));
   }
 
@@ -206,14 +198,14 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
 
   /** What the server holds right now. */
   stats(): ServerStats {
-    const ports = this.ports.stats;
+    const ports = this.parts.ports.stats;
     return {
       clients: this.sessions.size,
       clientAddresses: this.clientsPerAddress.size,
       tunnels: ports.tunnels,
       leasedPorts: ports.leased,
       ports: ports.bound,
-      pendingVisitors: this.pending.size,
+      pendingVisitors: this.parts.pending.size,
       sockets: this.sockets.size + this.controlSockets.size,
     };
   }
@@ -227,15 +219,14 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     this.observer.counters.controlConnections++;
     raw.on('error', (error) => debug('control connection: %s', error.message));
     const address = raw.remoteAddress ?? 'unknown';
+    const from = formatAddress(address, raw.remotePort) ?? address;
     if (!this.clientsPerAddress.tryAdd(address)) {
       const line = formatErr('too-many-connections', `limit is ${this.limits.maxClientsPerIp} per address`);
-      this.observer.sent('control', line, `to ${formatAddress(address, raw.remotePort) ?? address}`);
-      closeWithLine(raw, line);
-      return;
+      return turnAway(raw, this.parts, 'control', line, `to ${from}`);
     }
     raw.once('close', () => this.clientsPerAddress.remove(address));
     const conn = this.label('control');
-    this.observer.event(conn, `client connected from ${formatAddress(address, raw.remotePort) ?? address}`);
+    this.observer.event(conn, `client connected from ${from}`);
     // One deadline from accept: the first byte, TLS, and the first line or authentication.
     const deadline = deadlineIn(this.limits.handshakeTimeoutMs);
     const socket = await admit(raw, this.parts, () => conn, deadline, 'control');

@@ -16,7 +16,7 @@ import {
 } from '../shared/protocol.ts';
 import { msLeft, type Deadline } from '../shared/deadline.ts';
 import { peerOf } from './admit.ts';
-import { ControlAuth, type AuthAnswer } from './auth.ts';
+import { AUTH_REQUIRED, ControlAuth, type AuthAnswer } from './auth.ts';
 import type { Departures } from './departures.ts';
 import { MAX_UNREAD_REPLY_BYTES, type Limits } from './limits.ts';
 import { portOf } from './ports.ts';
@@ -55,7 +55,7 @@ export class ControlSession {
    * may vouch for this one's data connections. */
   clientInstance: string | undefined;
   private readonly tunnels = new Set<Tunnel>();
-  /** Leases of the tunnels this session opened (see holdLease). */
+  /** Leases of the tunnels this session opened: it answers for them (fin-check) until it closes. */
   private readonly heldLeases = new Set<string>();
   /** Lines received so far: HELLO is only valid as the first. */
   private linesReceived = 0;
@@ -65,11 +65,13 @@ export class ControlSession {
     sendPing: () => this.send(formatSignal('PING')),
     silent: (why) => this.replies.fail(formatErr('timeout', why)),
   });
-  private readonly replies = new Replies(this);
+  /** Its replies, in order; settled() once no EXPOSE is still binding a port (after
+   * close(), a bind in flight finishes and its listener is closed at once). */
+  readonly replies = new Replies(this);
   /** EXPOSEs accepted but not yet answered (they count towards the tunnel limit). */
   private exposing = 0;
-  /** GOAWAY and BYE, either way. */
-  private readonly goodbye: Goodbye;
+  /** GOAWAY and BYE, either way (the server says GOAWAY when it shuts down). */
+  readonly goodbye: Goodbye;
   private closed = false;
   /** The operator has been told of this client ('connected'): only then is it told that
    * it left. */
@@ -114,8 +116,8 @@ export class ControlSession {
   }
 
   /** Closes the connection and every tunnel it holds; `finalLine` is sent first (an empty
-   * one: just a graceful FIN). A client
-   * that did not say GOAWAY keeps its ports under lease for the grace period. */
+   * one: just a graceful FIN). A client that did not say GOAWAY keeps its ports under
+   * lease for the grace period. */
   close(finalLine?: string): void {
     if (this.closed) return;
     this.closed = true;
@@ -133,11 +135,9 @@ export class ControlSession {
     // (and one that throws cannot stop it half-way); still before the leases kept, which
     // are what became of this client's ports.
     observer.clientEvents.reportAfter(left, () => {
-      for (const tunnel of this.tunnels) tunnel.close(keep);
-      this.tunnels.clear();
-      if (finalLine === undefined) {
-        this.socket.destroy();
-      } else {
+      this.closeTunnels(keep);
+      if (finalLine === undefined) this.socket.destroy();
+      else {
         if (finalLine !== '') observer.sent(this.label, finalLine);
         closeWithLine(this.socket, finalLine);
       }
@@ -152,7 +152,7 @@ export class ControlSession {
   private announce(): void {
     if (this.announced || this.closed || !this.auth.authenticated) return;
     this.announced = true;
-    this.parts.observer.clientEvent({ kind: 'connected', conn: this.label, address: this.address });
+    this.parts.observer.clientEvents.report({ kind: 'connected', conn: this.label, address: this.address });
   }
 
   /** What becomes of this client's ports when its connection ends: leased, unless it
@@ -171,19 +171,14 @@ export class ControlSession {
     return 'connection closed';
   }
 
-  /** The server is shutting down: see Goodbye. */
-  goAway(): void {
-    this.goodbye.sayGoAway();
-  }
-
   /** False once the connection has closed. */
   get open(): boolean {
     return !this.closed;
   }
 
-  /** Closes every tunnel and frees its port at once: the client is leaving on purpose. */
-  releaseTunnels(): void {
-    for (const tunnel of this.tunnels) tunnel.close('release');
+  /** Closes every tunnel; by default frees its port at once (the client is leaving on purpose). */
+  closeTunnels(keep: Keep = 'release'): void {
+    for (const tunnel of this.tunnels) tunnel.close(keep);
     this.tunnels.clear();
   }
 
@@ -194,12 +189,6 @@ export class ControlSession {
     this.heartbeat.ask(answer);
   }
 
-  /** Resolves when no EXPOSE of this session is still binding a port (after close(), a
-   * bind in flight finishes and its listener is closed at once). */
-  settled(): Promise<void> {
-    return this.replies.settled();
-  }
-
   private onLine(line: string): void {
     if (this.closed || this.replies.failed) return;
     this.linesReceived++;
@@ -208,10 +197,9 @@ export class ControlSession {
     if (this.auth.authenticated) this.heard();
     const parsed = parseClientControlLine(line);
     if (!parsed.ok) {
+      const reply = formatErr(parsed.reason, parsed.detail);
       // A line we could not even frame means the stream cannot be trusted: close it.
-      if (parsed.reason === 'line-too-long') this.replies.fail(formatErr(parsed.reason, parsed.detail));
-      else this.replies.refuse(formatErr(parsed.reason, parsed.detail));
-      return;
+      return parsed.reason === 'line-too-long' ? this.replies.fail(reply) : this.replies.refuse(reply);
     }
     const message = parsed.message;
     if (message.verb === 'HELLO') {
@@ -219,10 +207,7 @@ export class ControlSession {
         return this.replies.refuse(formatErr('bad-arguments', 'HELLO must be the first line'));
       const agreed = answerHello(message, this.parts.instance, this.parts.dataPort());
       ({ extensions: this.extensions, clientInstance: this.clientInstance } = agreed);
-      this.replies.inOrder(() => this.send(agreed.reply));
-      if (this.auth.authenticated) this.heard(); // now with the heartbeats it agreed to
-      this.announce();
-      return;
+      return this.accepted(agreed.reply); // heard now with the heartbeats it agreed to
     }
     // Signals are not requests: they get no place in the reply order.
     if (message.verb === 'PING') return this.send(formatSignal('PONG'));
@@ -232,20 +217,15 @@ export class ControlSession {
     if (message.verb === 'AUTH' || message.verb === 'PROOF') {
       const answer = message.verb === 'AUTH' ? this.auth.answerAuth() : this.auth.answerProof(message.proof);
       if (answer.refused) return this.refuseAuth(answer);
-      this.replies.inOrder(() => this.send(answer.line));
-      if (this.auth.authenticated) this.heard();
-      this.announce(); // after a PROOF that was right
-      return;
+      return this.accepted(answer.line); // announced after a PROOF that was right
     }
-    if (!this.auth.authenticated) return this.refuseAuth(ControlAuth.required());
+    if (!this.auth.authenticated) return this.refuseAuth(AUTH_REQUIRED);
     if (message.verb === 'REFUSE') return this.refuseVisitor(message.id);
     this.announce(); // an EXPOSE, even one refused below: a client asked for a tunnel
     if (this.goodbye.leaving) return this.replies.refuse(goingAway());
     const { maxTunnelsPerClient } = this.parts.limits;
-    if (this.tunnels.size + this.exposing >= maxTunnelsPerClient) {
-      this.replies.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
-      return;
-    }
+    if (this.tunnels.size + this.exposing >= maxTunnelsPerClient)
+      return this.replies.refuse(formatErr('too-many-tunnels', `limit is ${maxTunnelsPerClient} per connection`));
     this.exposing++; // counted now, so that pipelined EXPOSEs cannot overshoot the limit
     this.heard(); // again: the connection now holds (or is opening) a tunnel
     this.replies.inOrder(() =>
@@ -254,6 +234,13 @@ export class ControlSession {
         if (!this.closed) this.heard();
       }),
     );
+  }
+
+  /** Answers a HELLO, AUTH or PROOF that was accepted, in its turn. */
+  private accepted(reply: string): void {
+    this.replies.inOrder(() => this.send(reply));
+    if (this.auth.authenticated) this.heard();
+    this.announce();
   }
 
   /** A line arrived on an authenticated connection (or an EXPOSE was answered): re-arm
@@ -321,7 +308,8 @@ export class ControlSession {
     this.send(formatOk(publicPort, tunnel.lease));
     this.parts.finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
     const { address, label: conn } = this;
-    observer.clientEvent({ kind: 'tunnel-opened', conn, address, publicPort, localPort, reclaimed: opened.reclaimed });
+    const { reclaimed } = opened;
+    observer.clientEvents.report({ kind: 'tunnel-opened', conn, address, publicPort, localPort, reclaimed });
     observer.event(conn, `public port ${publicPort} now forwards to the client's port ${localPort}`);
   }
 

@@ -44,9 +44,8 @@ export class ServerTls {
         rejectUnauthorized: false,
       });
     } catch (error) {
-      throw new BurrowError('listen-failed', `cannot use the TLS certificate and key: ${describe(error)}`, {
-        cause: error,
-      });
+      const message = `cannot use the TLS certificate and key: ${describe(error)}`;
+      throw new BurrowError('listen-failed', message, { cause: error });
     }
     this.server.on('secureConnection', (socket) => {
       socket.allowHalfOpen = true; // see handshake()

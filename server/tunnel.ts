@@ -93,22 +93,22 @@ export class Tunnel {
     if (this.closed) return;
     this.closed = true;
     const { pending, ports, observer, limits } = this.parts;
-    pending.dropOwner(this);
+    const { publicPort, session } = this;
+    pending.clear(this);
     // The port is free as soon as the listening socket is closed, which close() does at
     // once; its callback waits for joined visitors too, which may take hours.
     this.listener.close();
     ports.closed(this, keep);
-    if (keep === 'lease') {
-      const { address } = this.session;
-      observer.clientEvent({ kind: 'lease-kept', address, publicPort: this.publicPort, graceMs: limits.leaseGraceMs });
-    }
-    observer.event(`tunnel:${this.publicPort}`, `closed; ${OUTCOME[keep]}`);
+    const graceMs = limits.leaseGraceMs;
+    if (keep === 'lease')
+      observer.clientEvents.report({ kind: 'lease-kept', address: session.address, publicPort, graceMs });
+    observer.event(`tunnel:${publicPort}`, `closed; ${OUTCOME[keep]}`);
   }
 
   /** Why one more visitor would be too many, if it would. */
   private overLimit(): string | undefined {
-    const { maxConnectionsPerTunnel, maxPendingPerTunnel, maxPending } = this.parts.limits;
-    const { pending } = this.parts;
+    const { limits, pending } = this.parts;
+    const { maxConnectionsPerTunnel, maxPendingPerTunnel, maxPending } = limits;
     if (this.connections >= maxConnectionsPerTunnel) return `${maxConnectionsPerTunnel} connections on this tunnel`;
     if (pending.countFor(this) >= maxPendingPerTunnel) return `${maxPendingPerTunnel} visitors already waiting here`;
     if (pending.size >= maxPending) return `${maxPending} visitors already waiting on the server`;
@@ -142,7 +142,7 @@ export class PendingVisitors<Owner> {
 
   add(id: string, socket: net.Socket, owner: Owner): void {
     const timer = setTimeout(() => {
-      const entry = this.remove(id);
+      const entry = this.take(id);
       if (!entry) return;
       this.onExpire(id, entry);
       abortSocket(entry.socket);
@@ -152,32 +152,19 @@ export class PendingVisitors<Owner> {
     // Forget the entry whenever the socket closes (destroyed by us, or by the server
     // closing). A visitor who leaves is not seen here: waiting sockets are paused, so
     // its FIN or RST is only noticed when it is paired or its wait runs out.
-    socket.once('close', () => this.remove(id));
-  }
-
-  /** Claims a visitor: ids are single-use, so the entry is gone afterwards. */
-  take(id: string): PendingVisitor<Owner> | undefined {
-    return this.remove(id);
+    socket.once('close', () => this.take(id));
   }
 
   /** Claims a visitor only if its owner passes `check` (otherwise it keeps waiting). */
   takeIf(id: string, check: (owner: Owner) => boolean): PendingVisitor<Owner> | undefined {
     const entry = this.entries.get(id);
-    return entry && check(entry.owner) ? this.remove(id) : undefined;
+    return entry && check(entry.owner) ? this.take(id) : undefined;
   }
 
-  /** Closes every visitor waiting on `owner` (its tunnel is closing). */
-  dropOwner(owner: Owner): void {
-    for (const [id, entry] of this.entries) {
-      const gone = entry.owner === owner ? this.remove(id) : undefined;
-      if (gone) abortSocket(gone.socket);
-    }
-  }
-
-  /** Closes every waiting visitor. */
-  clear(): void {
-    for (const id of [...this.entries.keys()]) {
-      const gone = this.remove(id);
+  /** Closes every visitor waiting on `owner` (its tunnel is closing), or every one. */
+  clear(owner?: Owner): void {
+    for (const [id, entry] of [...this.entries]) {
+      const gone = owner === undefined || entry.owner === owner ? this.take(id) : undefined;
       if (gone) abortSocket(gone.socket);
     }
   }
@@ -192,8 +179,9 @@ export class PendingVisitors<Owner> {
     return this.entries.size;
   }
 
-  /** Forgets an entry and its timer; returns it if it was there. */
-  private remove(id: string): PendingVisitor<Owner> | undefined {
+  /** Claims a visitor (ids are single-use): forgets its entry and timer; returns it if it
+   * was there. */
+  take(id: string): PendingVisitor<Owner> | undefined {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
     clearTimeout(entry.timer);
