@@ -61,6 +61,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private startupCheck: Promise<void> | undefined;
   /** The data port as given, or as found at start where the one named does not answer. */
   private dataPort: number | undefined;
+  /** The data port hooks last built, and for which link (see dataPortFor). */
+  private lastDataPort: { link: ControlLink; hooks: DataPort } | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: ClientOptions) {
@@ -209,17 +211,23 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   }
 
   /** How a visitor of `link` reaches the server's data port: TLS, the secret and
-   * fin-check enter the dial-back only through these hooks. */
+   * fin-check enter the dial-back only through these hooks. Built once per link (and port):
+   * every visitor of the link shares them. */
   private dataPortFor(link: ControlLink): DataPort {
+    const port = this.dataPort ?? link.agreement?.dataPort ?? DEFAULT_DATA_PORT;
+    const last = this.lastDataPort;
+    if (last?.link === link && last.hooks.port === port) return last.hooks;
     const { secret } = this.settings;
-    return {
+    const hooks: DataPort = {
       host: this.settings.server,
-      port: this.dataPort ?? link.agreement?.dataPort ?? DEFAULT_DATA_PORT,
+      port,
       tls: this.tls,
       proof: secret === undefined ? undefined : (id) => dataProof(secret, id),
       idReply: link.speaks('id-reply'),
       confirmAlive: link.speaks('fin-check') ? (answer) => this.confirmAlive(link, answer) : undefined,
     };
+    this.lastDataPort = { link, hooks };
+    return hooks;
   }
 
   /** fin-check: a FIN from the server reaches the local service only once the server has
