@@ -7,7 +7,6 @@
 // when the wait is over: not AbortSignal.timeout(), whose timer cannot be cleared and lives
 // on until it fires; not AbortSignal.any(), which on Node 20 leaves an entry on the
 // long-lived signal for every call.
-import { once } from 'node:events';
 import type net from 'node:net';
 
 const hooksOf = new WeakMap<AbortSignal, Set<() => void>>();
@@ -65,17 +64,16 @@ export function waitFor(socket: net.Socket, event: string, signal: AbortSignal, 
   });
 }
 
-/** Settles as `work` does, unless `signal` aborts first: then rejects with its reason
- * (`work` goes on; its owner cleans up after it). */
-export async function unlessAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
-  const settled = new AbortController();
-  const aborted = async (): Promise<never> => {
-    if (!signal.aborted) await once(signal, 'abort', { signal: settled.signal });
-    throw signal.reason;
-  };
+/** Settles as `work` does, or rejects with TIMED_OUT after `ms` (`work` goes on; its owner
+ * cleans up after it). The timer is cleared either way. */
+export async function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(TIMED_OUT), ms);
+  });
   try {
-    return await Promise.race([work, aborted()]);
+    return await Promise.race([work, timedOut]);
   } finally {
-    settled.abort(); // unhooks from `signal`
+    clearTimeout(timer);
   }
 }

@@ -15,7 +15,7 @@ import { OwnedSockets } from '../shared/owned-sockets.ts';
 import { DEFAULT_DATA_PORT } from '../shared/protocol.ts';
 import { dataProof } from '../shared/secret.ts';
 import { backoffDelay, isPermanent } from './backoff.ts';
-import { unlessAborted } from './cancel.ts';
+import { TIMED_OUT, within } from './cancel.ts';
 import { Connections, type DataPort } from './connection.ts';
 import { ControlLink } from './control.ts';
 import { failure, trace, warn } from './report.ts';
@@ -146,15 +146,16 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.linkOpen = false;
     // One deadline for the whole exchange; every EXPOSE goes out at once.
     const timeoutMs = this.settings.connectTimeoutMs;
-    const deadline = AbortSignal.timeout(timeoutMs);
     try {
-      return await unlessAborted(deadline, this.exposeOn(link));
+      return await within(this.exposeOn(link), timeoutMs);
     } catch (error) {
       // A failed start gives up: say GOAWAY so the server frees the ports it did open.
       // A failed retry tries again soon: drop the link so those ports stay leased to us.
       if (onFailure === 'release') link.goAway();
       else link.close();
-      throw deadline.aborted ? new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`) : error;
+      throw error === TIMED_OUT
+        ? new BurrowError('timeout', `the server did not answer within ${timeoutMs} ms`)
+        : error;
     }
   }
 

@@ -17,6 +17,7 @@ import {
   type ConnectionMessage,
   type Extension,
 } from '../shared/protocol.ts';
+import { within } from './cancel.ts';
 import { dial } from './dial.ts';
 import { helloLine, readHelloAnswer, type Agreement } from './hello.ts';
 import { trace, warn, type ClientEmitter } from './report.ts';
@@ -142,7 +143,7 @@ export class ControlLink {
   /** Resolves once the connection has closed, or after `ms`. */
   async closedWithin(ms: number): Promise<void> {
     if (!this.socket || this.socket.destroyed) return;
-    await once(this.socket, 'close', { signal: AbortSignal.timeout(ms) }).catch(() => {});
+    await within(once(this.socket, 'close'), ms).catch(() => {});
   }
 
   /** Closes gracefully (a FIN), lingering at most LINGER_MS for the server's. */

@@ -1,5 +1,6 @@
 // The client's vocabulary: its options and their one table of defaults, the tunnels it
 // opens and the events it emits.
+import { withDefaults } from '../shared/defaults.ts';
 import type { BurrowError } from '../shared/errors.ts';
 import {
   DEFAULT_CONTROL_PORT,
@@ -89,8 +90,7 @@ export const CLIENT_DEFAULTS = {
 export type ClientSettings = ClientOptions & typeof CLIENT_DEFAULTS;
 
 export function withClientDefaults(options: ClientOptions): ClientSettings {
-  const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-  const settings = { ...CLIENT_DEFAULTS, ...(given as ClientOptions) };
+  const settings = withDefaults(CLIENT_DEFAULTS, options);
   return { ...settings, server: unbracket(settings.server), localHost: unbracket(settings.localHost) };
 }
 

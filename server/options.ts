@@ -1,6 +1,7 @@
 // What a server can be told, and the one table of its defaults: the library, the CLI's
 // fallbacks and its --help text all read SERVER_DEFAULTS.
 import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, type PortRange } from '../shared/protocol.ts';
+import { withDefaults } from '../shared/defaults.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import type { ServerTlsOptions } from './tls-server.ts';
 
@@ -29,10 +30,8 @@ export const SERVER_DEFAULTS = {
 } satisfies Required<Omit<ServerOptions, 'bind' | 'secret' | 'tls'>>;
 
 /** `options` with every default filled in. */
-export function withServerDefaults(options: ServerOptions) {
-  const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-  return { ...SERVER_DEFAULTS, ...(given as ServerOptions) };
-}
+export const withServerDefaults = (options: ServerOptions): typeof SERVER_DEFAULTS & ServerOptions =>
+  withDefaults(SERVER_DEFAULTS, options);
 
 /** What the server holds right now: for monitoring, and for tests that check every
  * resource returns to zero. */
