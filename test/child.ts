@@ -24,6 +24,21 @@ export const OPEN_RELAY_NOTICE =
 
 /** `burrow client <localPort>` against a server on 127.0.0.1 with these ports, the local
  * service on 127.0.0.1 too, plus `extra`. */
+/** `burrow server` on loopback with ephemeral control and data ports and public ports
+ * `range` (`A-B`). */
+export const loopbackServerArgs = (range: string, extra: string[] = []): string[] => [
+  'server',
+  '--bind',
+  HOST,
+  '--control-port',
+  '0',
+  '--data-port',
+  '0',
+  '--port-range',
+  range,
+  ...extra,
+];
+
 export const loopbackClientArgs = (
   localPort: number,
   ports: { controlPort: string; dataPort: string },

@@ -22,9 +22,10 @@ import {
   untilJson,
   waitForOutput,
   type Cli,
+  loopbackServerArgs,
 } from './child.ts';
 import { echo, HOST, listenLocal, pseudoRandomBytes, replyOnEnd, request, within } from './helpers.ts';
-import { freePort, holdPort } from './raw.ts';
+import { freePort, freePublicPort, holdPort } from './raw.ts';
 
 const noStack = (text: string): void => {
   assert.ok(!text.split('\n').some((line) => line.startsWith('    at ')), `no stack trace expected in: ${text}`);
@@ -440,7 +441,7 @@ test('env only: server and client configured by BURROW_* carry a request; a seco
   const live = new Set<Cli>();
   const local = await listenLocal(replyOnEnd((req) => Buffer.concat([Buffer.from('reply:'), req])));
   try {
-    const rangePort = await freePort();
+    const rangePort = await freePublicPort();
     const server = startCli(
       ['server'],
       {
@@ -532,22 +533,8 @@ test('client --remote-port held by another client: exit 1, one line port-in-use'
   const live = new Set<Cli>();
   const local = await listenLocal(replyOnEnd((req) => req));
   try {
-    const rangePort = await freePort();
-    const server = startCli(
-      [
-        'server',
-        '--bind',
-        HOST,
-        '--control-port',
-        '0',
-        '--data-port',
-        '0',
-        '--port-range',
-        `${rangePort}-${rangePort}`,
-      ],
-      {},
-      live,
-    );
+    const rangePort = await freePublicPort();
+    const server = startCli(loopbackServerArgs(`${rangePort}-${rangePort}`), {}, live);
     const [, controlPort = '', dataPort = ''] = await waitForOutput(
       server,
       'stdout',
@@ -583,21 +570,7 @@ test('client --remote-port held by a plain listener in the range: exit 1, one li
   const live = new Set<Cli>();
   const taken = await holdPort();
   try {
-    const server = startCli(
-      [
-        'server',
-        '--bind',
-        HOST,
-        '--control-port',
-        '0',
-        '--data-port',
-        '0',
-        '--port-range',
-        `${taken.port}-${taken.port}`,
-      ],
-      {},
-      live,
-    );
+    const server = startCli(loopbackServerArgs(`${taken.port}-${taken.port}`), {}, live);
     const [, controlPort = '', dataPort = ''] = await waitForOutput(
       server,
       'stdout',

@@ -26,6 +26,7 @@ import {
   waitForOutput,
   type Cli,
   type Json,
+  loopbackServerArgs,
 } from './child.ts';
 import {
   assertSameBytes,
@@ -38,7 +39,7 @@ import {
   replyOnEnd,
   within,
 } from './helpers.ts';
-import { freePort, holdPort } from './raw.ts';
+import { freePort, freePublicPort, holdPort } from './raw.ts';
 
 /** The object without its "time" (which the test cannot know). */
 const timeless = ({ time: _time, ...rest }: Json): Json => rest;
@@ -68,18 +69,8 @@ function assertInOrder(events: Json[], steps: Array<[string, (e: Json) => boolea
 const addressOf = (socket: net.Socket): string => `${socket.localAddress}:${socket.localPort}`;
 
 /** `burrow server` on loopback with ephemeral control and data ports and the one-port range `publicPort`. */
-const serverArgs = (publicPort: number, extra: string[]): string[] => [
-  'server',
-  '--bind',
-  HOST,
-  '--control-port',
-  '0',
-  '--data-port',
-  '0',
-  '--port-range',
-  `${publicPort}-${publicPort}`,
-  ...extra,
-];
+const serverArgs = (publicPort: number, extra: string[]): string[] =>
+  loopbackServerArgs(`${publicPort}-${publicPort}`, extra);
 const clientArgs = (localPort: number, controlPort: string, dataPort: string, extra: string[]): string[] =>
   loopbackClientArgs(localPort, { controlPort, dataPort }, extra);
 
@@ -87,7 +78,7 @@ test('--json --trace: JSON lines only, start line first; an echoed visitor trace
   const live = new Set<Cli>();
   const local = await listenLocal(echo);
   try {
-    const publicPort = await freePort();
+    const publicPort = await freePublicPort();
     // JSON from the variable on the server, from the flag on the client.
     const server = startCli(serverArgs(publicPort, ['--trace']), { BURROW_JSON: '1' }, live);
     const listening = await untilJson(server, (e) => e.event === 'listening', 'the server to listen');
@@ -305,7 +296,7 @@ test('text: the client prints one connection log line on stdout (local time, vis
   // pipe keeps the colours out.
   const colourless = { NO_COLOR: '', TERM: 'xterm-256color', TZ: 'Asia/Kolkata' };
   try {
-    const publicPort = await freePort();
+    const publicPort = await freePublicPort();
     const server = startCli(serverArgs(publicPort, ['--trace']), colourless, live);
     const [, controlPort = '', dataPort = ''] = await waitForOutput(
       server,
@@ -388,7 +379,7 @@ test('a client whose stdout reader has gone (`burrow client 3000 | head -1`) kee
   const live = new Set<Cli>();
   const local = await listenLocal(echo);
   try {
-    const publicPort = await freePort();
+    const publicPort = await freePublicPort();
     const server = startCli(serverArgs(publicPort, []), {}, live);
     const [, controlPort = '', dataPort = ''] = await waitForOutput(
       server,
@@ -427,7 +418,7 @@ test('--json with TLS and a short secret: listening (with the fingerprint) first
   const live = new Set<Cli>();
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'burrow-observe-cli-'));
   try {
-    const publicPort = await freePort();
+    const publicPort = await freePublicPort();
     const tlsDir = path.join(tmp, 'tls');
     const server = startCli(
       serverArgs(publicPort, ['--tls', '--tls-dir', tlsDir, '--json']),
@@ -531,7 +522,7 @@ test('--metrics PORT: the server prints the URL (on 127.0.0.1), serves /metrics 
   const live = new Set<Cli>();
   const local = await listenLocal(echo);
   try {
-    const publicPort = await freePort();
+    const publicPort = await freePublicPort();
     const server = startCli(serverArgs(publicPort, ['--metrics', '0']), {}, live);
     const [, controlPort = '', dataPort = ''] = await waitForOutput(
       server,

@@ -148,23 +148,29 @@ export async function freePort(): Promise<number> {
  * never some socket's local end, so a test that asks for it cannot lose it to one. */
 const BELOW_EPHEMERAL = { min: 20_000, max: 32_000 };
 
-/** The first port of a 21-port range that is free now and lies below the ephemeral ports
- * (a range taken from them could meet an outgoing connection's port: EADDRINUSE). */
-export async function freeRangeStart(): Promise<number> {
+/** The first of `count` ports that are free now and lie below the ephemeral ports (one
+ * taken from them could meet an outgoing connection's local port: EADDRINUSE). */
+async function freeBelowEphemeral(count: number): Promise<number> {
   const { min, max } = BELOW_EPHEMERAL;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const start = min + Math.floor(Math.random() * (max - min - 20));
+    const start = min + Math.floor(Math.random() * (max - min - count));
     const held: Array<{ close(): Promise<void> }> = [];
-    for (let port = start; port <= start + 20; port++) {
+    for (let port = start; port < start + count; port++) {
       const hold = await tryHold(port);
       if (!hold) break;
       held.push(hold);
     }
     await Promise.all(held.map((hold) => hold.close()));
-    if (held.length === 21) return start;
+    if (held.length === count) return start;
   }
-  assert.fail(`no free 21-port range in ${min}-${max} in 50 attempts`);
+  assert.fail(`no ${count} free ports in a row in ${min}-${max} in 50 attempts`);
 }
+
+/** The first port of a free 21-port range, for a server's public ports. */
+export const freeRangeStart = (): Promise<number> => freeBelowEphemeral(21);
+
+/** A free port for a server to be asked to hand out as a public port. */
+export const freePublicPort = (): Promise<number> => freeBelowEphemeral(1);
 
 /** A plain (non-burrow) listener holding a port. */
 export async function holdPort(port = 0): Promise<{ port: number; close(): Promise<void> }> {

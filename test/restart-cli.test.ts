@@ -20,6 +20,7 @@ import {
   startCli,
   waitForOutput,
   type Cli,
+  loopbackServerArgs,
 } from './child.ts';
 import { assertEchoes } from './healthy-tunnel.ts';
 import { echo, HOST, listenLocal, within } from './helpers.ts';
@@ -44,18 +45,7 @@ interface ServerCli {
 /** `burrow server` on ephemeral control and data ports, public ports from a free one. */
 async function startServerCli(live: Set<Cli>, extra: string[] = []): Promise<ServerCli> {
   const rangeStart = await freeRangeStart();
-  const args = [
-    'server',
-    '--bind',
-    HOST,
-    '--control-port',
-    '0',
-    '--data-port',
-    '0',
-    '--port-range',
-    `${rangeStart}-${rangeStart + RANGE_SIZE}`,
-  ];
-  const cli = startCli([...args, ...extra], {}, live);
+  const cli = startCli(loopbackServerArgs(`${rangeStart}-${rangeStart + RANGE_SIZE}`, extra), {}, live);
   const [, controlPort = '', dataPort = ''] = await waitForOutput(cli, 'stdout', LISTENING, 'the server to listen');
   return { cli, ports: { controlPort, dataPort }, key: `${HOST}:${controlPort}`, rangeStart };
 }

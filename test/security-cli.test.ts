@@ -25,9 +25,10 @@ import {
   waitForOutput,
   type Cli,
   type Exit,
+  loopbackServerArgs,
 } from './child.ts';
 import { echo, HOST, listenLocal, pseudoRandomBytes, request } from './helpers.ts';
-import { assertRefused, freePort } from './raw.ts';
+import { assertRefused, freePublicPort } from './raw.ts';
 
 /** The hint after a usage error (naming the command, when there is one). */
 const USAGE_HINT = /^Run 'burrow (?:(?:server|client) )?--help' for usage\.$/;
@@ -108,23 +109,8 @@ async function startServer(
   live: Set<Cli>,
   tls: boolean,
 ): Promise<RunningServer> {
-  const publicPort = await freePort();
-  const cli = startCli(
-    [
-      'server',
-      '--bind',
-      HOST,
-      '--control-port',
-      '0',
-      '--data-port',
-      '0',
-      '--port-range',
-      `${publicPort}-${publicPort}`,
-      ...extra,
-    ],
-    vars,
-    live,
-  );
+  const publicPort = await freePublicPort();
+  const cli = startCli(loopbackServerArgs(`${publicPort}-${publicPort}`, extra), vars, live);
   const [, controlPort = '', dataPort = ''] = await waitForOutput(cli, 'stdout', LISTENING, 'the server to listen');
   const [, fingerprint, names] = tls
     ? await waitForOutput(cli, 'stdout', FINGERPRINT, 'the server to print its fingerprint')
