@@ -35,6 +35,8 @@ const PERMANENT_REASONS = new Set([
   'auth-disabled',
   'tls-required',
   'bad-certificate',
+  'http-not-enabled',
+  'name-reserved',
 ]);
 
 /** Whether retrying can fix `error` (a lost connection can; a port out of range, a wrong

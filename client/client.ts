@@ -111,6 +111,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       // closes once both sides have said BYE.
       if (this.link?.speaks('goaway')) await this.link.closedWithin(2 * LINGER_MS);
       this.link?.finish();
+      this.connections.close();
       this.finCheckWaits.close();
       await this.controlSockets.close(2 * LINGER_MS);
     })();
@@ -161,6 +162,16 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
 
   private async exposeOn(link: ControlLink): Promise<TunnelMove[]> {
     await link.connect(this.stopping.signal);
+    if (this.settings.tunnels.some((request) => request.http)) {
+      // HTTP tunnels need the `http` extension: wait for the answer to our HELLO first.
+      await link.whenAgreed();
+      if (link.open && !link.speaks('http')) {
+        const where = `${this.settings.server}:${this.settings.controlPort}`;
+        throw new BurrowError('refused', `the server at ${where} serves no HTTP tunnels (it has no HTTP port)`, {
+          reason: 'http-not-enabled',
+        });
+      }
+    }
     const moves = await this.table.exposeAll(link.requests);
     if (!link.open) throw new BurrowError('closed', 'the server closed the connection');
     if (!link.agreement?.answered && this.tunnels.length > 1) {

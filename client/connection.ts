@@ -23,7 +23,8 @@ import { failure, trace, tracing, warn, type ClientEmitter } from './report.ts';
 import type { ClientTls } from './tls.ts';
 import type { TunnelTable } from './tunnel-table.ts';
 import { TurnAwayWarnings } from './turn-away.ts';
-import type { ClientSettings, ConnectionEvent, ConnectionTotals } from './types.ts';
+import type { ClientSettings, ConnectionEvent, ConnectionTotals, OpenTunnel } from './types.ts';
+import { LocalHttp } from './http/local.ts';
 
 export type { ConnectionTotals } from './types.ts';
 
@@ -54,6 +55,8 @@ export class Connections {
   /** Visitors being dialed back or joined. */
   private count = 0;
   private readonly turnAway: TurnAwayWarnings;
+  /** Each HTTP tunnel's requests, as they reach its local service. */
+  private readonly localHttp = new Map<OpenTunnel, LocalHttp>();
 
   constructor(
     private readonly client: ClientEmitter,
@@ -80,7 +83,7 @@ export class Connections {
   serve(message: ConnectionMessage, server: DataPort, refuse: (id: string) => boolean): void {
     const { id, visitor } = message;
     if (this.signal.aborted) return void refuse(id); // we said GOAWAY, and the server should know
-    const tunnel = this.table.tunnelFor(message.publicPort);
+    const tunnel = this.table.tunnelFor(message);
     if (tunnel instanceof BurrowError) {
       warn(this.client, tunnel);
       return void refuse(id);
@@ -93,6 +96,7 @@ export class Connections {
     const conn = `data:${id.slice(0, 6)}`;
     const say: Trace = (kind, text) => trace(this.client, conn, kind, text);
     const started = Date.now();
+    if (tunnel.name !== undefined) return this.serveHttp(message, tunnel, server, say);
     this.dialBack(message, event, server, say)
       .then(
         (totals) => {
@@ -117,6 +121,38 @@ export class Connections {
         this.count--;
         this.onGone();
       });
+  }
+
+  /** An HTTP tunnel's dial-back: a data connection that carries that tunnel's requests,
+   * one after another, until the relay closes it (see http/local.ts). */
+  private serveHttp({ id }: ConnectionMessage, tunnel: OpenTunnel, server: DataPort, say: Trace): void {
+    let local = this.localHttp.get(tunnel);
+    if (!local) {
+      local = new LocalHttp(tunnel, (request) => this.client.emit('request', request));
+      this.localHttp.set(tunnel, local);
+    }
+    const serving = local;
+    const { handshakeTimeoutMs: timeoutMs } = this.settings;
+    dial('data port', server.host, server.port, { timeoutMs, signal: this.signal, track: this.track, tls: server.tls })
+      .then((socket) => this.handshake(socket, id, server, say, timeoutMs))
+      .then((data) => {
+        say('event', `carries requests for ${tunnel.url}`);
+        return serving.serve(data);
+      })
+      .catch((error: unknown) => {
+        say('event', `failed: ${failure(error).message}`);
+        if (!this.signal.aborted) warn(this.client, failure(error));
+      })
+      .finally(() => {
+        this.count--;
+        this.onGone();
+      });
+  }
+
+  /** Closes what the HTTP tunnels keep open towards their local services. */
+  close(): void {
+    for (const local of this.localHttp.values()) local.close();
+    this.localHttp.clear();
   }
 
   /** Resolves when the connection has closed; rejects (with nothing left open) if it could

@@ -58,6 +58,8 @@ export class ControlLink {
   private byeSent = false;
   private byeReceived = false;
   private ended = false;
+  /** Who waits for the answer to our HELLO (whenAgreed). */
+  private readonly agreementWaits: (() => void)[] = [];
 
   constructor(
     /** Warnings and traces are the client's events. */
@@ -97,6 +99,12 @@ export class ControlLink {
     // Offered first, and no round trip spent on it: see hello.ts.
     this.send(helloLine(this.options.instance));
     if (this.settings.secret !== undefined) await this.requests.authenticate(this.settings.secret);
+  }
+
+  /** Resolves once the server has answered our HELLO (or ignored it), or the link ended. */
+  whenAgreed(): Promise<void> {
+    if (this.agreement || this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.agreementWaits.push(resolve));
   }
 
   /** Both sides speak `extension` on this connection. */
@@ -206,6 +214,7 @@ export class ControlLink {
       return true;
     }
     this.agreement = answer.agreement;
+    for (const resolve of this.agreementWaits.splice(0)) resolve();
     if (this.speaks('ping')) {
       this.heard();
       this.heartbeat.startPinging(this.settings.heartbeatIntervalMs);
@@ -249,6 +258,7 @@ export class ControlLink {
     if (!this.ended) {
       this.ended = true;
       this.heartbeat.stop();
+      for (const resolve of this.agreementWaits.splice(0)) resolve();
       this.requests.close(reason);
       if (graceful && this.socket) return closeWithLine(this.socket, '');
     }

@@ -30,13 +30,13 @@ export class LeaseFile {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The lease kept for `port` on `server`, if any. */
-  get(server: string, port: number): string | undefined {
+  /** The lease kept for `port` (or an HTTP tunnel's `http:NAME`) on `server`, if any. */
+  get(server: string, port: number | string): string | undefined {
     return this.read()[server]?.[String(port)]?.lease;
   }
 
   /** Keeps `lease` for `port` on `server` (undefined: forgets it). */
-  set(server: string, port: number, lease: string | undefined): void {
+  set(server: string, port: number | string, lease: string | undefined): void {
     const contents = this.read();
     const ports = contents[server] ?? {};
     if (ports[String(port)]?.lease === lease) return;

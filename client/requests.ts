@@ -5,6 +5,7 @@ import { BurrowError } from '../shared/errors.ts';
 import {
   formatAuth,
   formatExpose,
+  formatHttp,
   formatProof,
   type ServerAuthMessage,
   type ServerControlMessage,
@@ -22,11 +23,16 @@ export interface ExposeRequest {
   remotePort: number;
   /** The lease of `remotePort` from an earlier OK, to get that port back. */
   lease?: string | undefined;
+  /** An HTTP tunnel instead (`HTTP` line): the name ('' for any, with its lease to get it
+   * back) and the visitors' credentials as the relay checks them (see route.ts). */
+  http?: { name: string; auth: string | undefined } | undefined;
 }
 
 export interface Opened {
   publicPort: number;
   lease: string | undefined;
+  /** An HTTP tunnel's address. */
+  url?: string | undefined;
 }
 
 interface Waiter {
@@ -67,15 +73,20 @@ export class Requests {
 
   /** Sends one EXPOSE. `onOpened` runs the moment its OK is read — before any later line,
    * since a CONNECTION for the new tunnel may follow in the same packet. */
-  expose({ localPort, remotePort, lease }: ExposeRequest, onOpened: (opened: Opened) => void): Promise<Opened> {
-    return this.ask(formatExpose(localPort, remotePort, lease), false, (reply) => {
+  expose({ localPort, remotePort, lease, http }: ExposeRequest, onOpened: (opened: Opened) => void): Promise<Opened> {
+    const line = http ? formatHttp(localPort, http.name, lease, http.auth) : formatExpose(localPort, remotePort, lease);
+    const verb = http ? 'HTTP' : 'EXPOSE';
+    return this.ask(line, false, (reply) => {
       if (reply.verb === 'OK' && 'publicPort' in reply) {
-        const opened = { publicPort: reply.publicPort, lease: reply.lease };
+        if (http && reply.url === undefined)
+          throw new BurrowError('protocol', 'the server answered HTTP without a URL');
+        const opened = { publicPort: reply.publicPort, lease: reply.lease, url: reply.url };
         onOpened(opened);
         return opened;
       }
-      if (reply.verb === 'ERR') throw refusal(reply.reason, reply.detail, `server refused to expose port ${localPort}`);
-      throw new BurrowError('protocol', `the server answered EXPOSE with ${reply.verb}`);
+      const what = http ? `an HTTP tunnel for port ${localPort}` : `port ${localPort}`;
+      if (reply.verb === 'ERR') throw refusal(reply.reason, reply.detail, `server refused to expose ${what}`);
+      throw new BurrowError('protocol', `the server answered ${verb} with ${reply.verb}`);
     });
   }
 

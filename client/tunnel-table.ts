@@ -4,7 +4,8 @@ import { BurrowError } from '../shared/errors.ts';
 import { hostPort, unbracket } from '../shared/protocol.ts';
 import type { Opened, Requests } from './requests.ts';
 import { LeaseFile } from './lease-file.ts';
-import type { ClientSettings, OpenTunnel, TunnelMove, TunnelRequest } from './types.ts';
+import type { ClientSettings, HttpTunnelOptions, OpenTunnel, TunnelMove, TunnelRequest } from './types.ts';
+import { authToken } from '../shared/http-headers.ts';
 
 /** A requested tunnel and what the server last gave it. */
 interface Entry {
@@ -41,6 +42,7 @@ export class TunnelTable {
 
   /** Exposes one entry, reclaiming its port with its lease if it has one. */
   private async expose(requests: Requests, entry: Entry): Promise<TunnelMove | undefined> {
+    if (entry.request.http) return this.exposeHttp(requests, entry, entry.request.http);
     const previous = entry.tunnel?.publicPort;
     const asked = entry.request.remotePort ?? 0;
     const { localPort } = entry.request;
@@ -74,17 +76,60 @@ export class TunnelTable {
       : undefined;
   }
 
-  /** The tunnel a CONNECTION is for, or why it is none of ours. A minimal server names
-   * only the id: then it can only mean our one tunnel. */
-  tunnelFor(publicPort: number | undefined): OpenTunnel | BurrowError {
+  /** Opens an HTTP tunnel: its name (the one asked for, or the one it had before a
+   * reconnect), with its lease if it has one. A random name whose lease ran out is
+   * replaced by a new one; a name the user asked for is not. */
+  private async exposeHttp(
+    requests: Requests,
+    entry: Entry,
+    options: HttpTunnelOptions | true,
+  ): Promise<TunnelMove | undefined> {
+    const { name: asked = '', auth } = options === true ? {} : options;
+    const previous = entry.tunnel;
+    const name = previous?.name ?? asked;
+    const lease = previous
+      ? entry.lease
+      : asked === ''
+        ? undefined
+        : this.leaseFile?.get(this.leaseKey, `http:${asked}`);
+    const http = { name, auth: auth === undefined ? undefined : authToken(auth) };
+    const expose = { localPort: entry.request.localPort, remotePort: 0 };
+    const record = (opened: Opened): void => this.record(entry, opened);
+    try {
+      await requests.expose({ ...expose, lease, http }, record);
+    } catch (error) {
+      const lost = error instanceof BurrowError && error.reason === 'name-in-use' && previous && asked === '';
+      if (!lost) throw error;
+      await requests.expose({ ...expose, http: { ...http, name: '' } }, record);
+    }
+    const moved = previous && entry.tunnel && previous.url !== entry.tunnel.url;
+    return moved ? { tunnel: previous, previousPort: previous.publicPort } : undefined;
+  }
+
+  /** The tunnel a CONNECTION is for, or why it is none of ours. An HTTP tunnel is named
+   * (its public port is shared); a minimal server names only the id: then it can only
+   * mean our one tunnel. */
+  tunnelFor({
+    publicPort,
+    name,
+  }: {
+    publicPort?: number | undefined;
+    name?: string | undefined;
+  }): OpenTunnel | BurrowError {
     const tunnel = this.open.find((t) =>
-      publicPort === undefined ? this.open.length === 1 : t.publicPort === publicPort,
+      name !== undefined
+        ? t.name === name
+        : publicPort === undefined
+          ? this.open.length === 1
+          : t.publicPort === publicPort && t.name === undefined,
     );
     if (tunnel) return tunnel;
     const which =
-      publicPort === undefined
-        ? 'without a public port, and we have several tunnels'
-        : `for public port ${publicPort}, which is not one of our tunnels`;
+      name !== undefined
+        ? `for the HTTP tunnel ${name}, which is not one of ours`
+        : publicPort === undefined
+          ? 'without a public port, and we have several tunnels'
+          : `for public port ${publicPort}, which is not one of our tunnels`;
     return new BurrowError('protocol', `CONNECTION ${which}`);
   }
 
@@ -92,17 +137,25 @@ export class TunnelTable {
   forgetKeptLeases(): void {
     for (const { request, tunnel } of this.entries) {
       if (request.remotePort && tunnel) this.leaseFile?.set(this.leaseKey, tunnel.publicPort, undefined);
+      const asked = request.http === true ? undefined : request.http?.name;
+      if (asked && tunnel) this.leaseFile?.set(this.leaseKey, `http:${asked}`, undefined);
     }
   }
 
   /** Runs the moment an OK is read: the tunnel must be known before the next line. */
-  private record(entry: Entry, { publicPort, lease }: Opened): void {
+  private record(entry: Entry, opened: Opened): void {
+    const { publicPort, lease } = opened;
     entry.lease = lease;
+    const url = opened.url ?? `tcp://${hostPort(this.settings.server, publicPort)}`;
+    const name = opened.url === undefined ? undefined : new URL(opened.url).hostname.split('.')[0];
+    const { http } = entry.request;
     if (entry.request.remotePort) this.leaseFile?.set(this.leaseKey, publicPort, lease);
-    const url = `tcp://${hostPort(this.settings.server, publicPort)}`;
+    if (http !== undefined && http !== true && http.name)
+      this.leaseFile?.set(this.leaseKey, `http:${http.name}`, lease);
     if (entry.tunnel) {
       entry.tunnel.publicPort = publicPort;
       entry.tunnel.url = url;
+      if (name !== undefined) entry.tunnel.name = name;
       return;
     }
     const { localPort, proxyProtocol } = entry.request;
@@ -113,6 +166,10 @@ export class TunnelTable {
       url,
     };
     if (proxyProtocol !== undefined) entry.tunnel.proxyProtocol = proxyProtocol;
+    if (name !== undefined) {
+      entry.tunnel.name = name;
+      entry.tunnel.http = http === true || http === undefined ? {} : http;
+    }
     // Keep `open` in request order, whatever order the replies came in.
     this.open.splice(0, this.open.length, ...this.entries.flatMap((e) => (e.tunnel ? [e.tunnel] : [])));
   }

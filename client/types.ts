@@ -31,6 +31,22 @@ export interface TunnelRequest {
    * with the visitor's address before any of its bytes. Only for services that expect
    * one (nginx `proxy_protocol`, haproxy `accept-proxy`, ...): others would read it as data. */
   proxyProtocol?: ProxyProtocolVersion;
+  /** An HTTP tunnel reached by name (`https://NAME.<relay's domain>`) instead of a public
+   * port; the relay needs an HTTP or HTTPS port. `true`: any name, defaults for the rest. */
+  http?: HttpTunnelOptions | true;
+}
+
+/** What an HTTP tunnel asks for, and how its requests reach the local service. */
+export interface HttpTunnelOptions {
+  /** The name to ask for (a DNS label). Default: a random, readable one from the relay. */
+  name?: string;
+  /** `user:password` that visitors must give (HTTP basic auth, checked at the relay).
+   * Default: none, the tunnel is open to whoever knows its name. */
+  auth?: string;
+  /** The Host header the local service sees: `keep` (the tunnel's name, as the visitor
+   * sent it), `rewrite` (`localhost:<port>`: what dev servers that check Host expect), or
+   * a value to send. Default `keep`. */
+  hostHeader?: 'keep' | 'rewrite' | (string & {});
 }
 
 export interface ClientOptions {
@@ -103,6 +119,29 @@ export interface OpenTunnel {
   url: string;
   /** The PROXY protocol header this tunnel sends its local service, if any. */
   proxyProtocol?: ProxyProtocolVersion;
+  /** An HTTP tunnel's name (its `url` is `http(s)://NAME.<domain>`); its publicPort is
+   * the relay's HTTP(S) port, which every HTTP tunnel shares. */
+  name?: string;
+  /** An HTTP tunnel: how its requests reach the local service. */
+  http?: HttpTunnelOptions;
+}
+
+/** One request through an HTTP tunnel, once its response has ended (or failed). */
+export interface RequestEvent {
+  tunnel: OpenTunnel;
+  method: string;
+  /** The path and query, as the visitor sent them. */
+  path: string;
+  /** The status sent to the visitor; 502 if the local service could not be reached. */
+  status: number;
+  durationMs: number;
+  /** Body bytes from the visitor, and to it. */
+  bytesIn: number;
+  bytesOut: number;
+  /** The visitor's address, as the relay saw it (the last X-Forwarded-For entry). */
+  visitor?: string;
+  /** The response did not end cleanly (the visitor or the service went away). */
+  aborted: boolean;
 }
 
 export interface ConnectionEvent {
@@ -144,8 +183,10 @@ export interface BurrowClientEvents {
   /** Every tunnel is open again; `moved` lists those whose public port changed. */
   reconnected: [{ moved: TunnelMove[] }];
   trace: [TraceEvent];
-  /** A visitor was joined to the local service. */
+  /** A visitor was joined to the local service (TCP tunnels). */
   connection: [ConnectionEvent];
+  /** A request through an HTTP tunnel has been answered. */
+  request: [RequestEvent];
   /** A visitor connection closed: a joined one, or one the local service refused. */
   'connection-close': [ConnectionClosed];
   /** A problem with one visitor connection (local service down, visitor gone, ...). The

@@ -8,7 +8,16 @@ export type ClientEvent =
    * secret) is no client: it gets neither this nor `disconnected`. */
   | { kind: 'connected'; conn: string; address: string }
   /** A tunnel opened: `reclaimed` if the client took back its port with its lease. */
-  | { kind: 'tunnel-opened'; conn: string; address: string; publicPort: number; localPort: number; reclaimed: boolean }
+  | {
+      kind: 'tunnel-opened';
+      conn: string;
+      address: string;
+      publicPort: number;
+      localPort: number;
+      reclaimed: boolean;
+      /** An HTTP tunnel's address (its public port is the relay's HTTP(S) port). */
+      url?: string;
+    }
   /** A client left without GOAWAY: its port is kept for its lease for `graceMs`. */
   | { kind: 'lease-kept'; address: string; publicPort: number; graceMs: number }
   /** Nobody came back for a leased port in time: it is free again. */

@@ -12,6 +12,7 @@ import { checkDataProof } from './auth.ts';
 import type { Departures } from './departures.ts';
 import { finCheck, type FinCheckParts } from './fin-check.ts';
 import type { CountPerKey, Limits } from './limits.ts';
+import type { HttpRelay } from './http/relay.ts';
 import type { PendingVisitor, PendingVisitors, Tunnel } from './tunnel.ts';
 
 /** What the data port uses of the server. */
@@ -24,6 +25,8 @@ export interface DataPortParts extends DoorParts, FinCheckParts {
   readonly handshakesPerAddress: CountPerKey<string>;
   /** Clients that said GOAWAY, kept until their joined connections end. */
   readonly departures: Departures;
+  /** HTTP tunnels, whose requests travel over data connections too. */
+  readonly http: HttpRelay | undefined;
   /** A fresh label: `data#7`. */
   label(kind: 'data'): string;
 }
@@ -115,6 +118,7 @@ async function handshake(
     return turnAway(socket, parts, conn, refusal.line);
   }
   const visitor = parts.pending.take(id);
+  if (!visitor && parts.http?.claim(id, socket, conn)) return undefined; // it carries HTTP requests now
   if (!visitor) return turnAway(socket, parts, conn, formatErr('unknown-id', 'no visitor is waiting for this id'));
   return { socket, id, visitor };
 }

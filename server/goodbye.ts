@@ -66,3 +66,12 @@ export class Goodbye {
     this.departures.leave(extensions.has('fin-check') ? clientInstance : undefined, this);
   }
 }
+
+/** Why a control connection ends, in a word or two, for the operator: the reason of the
+ * ERR it ends with, or what ended it. */
+export function whyClosed(finalLine: string | undefined, shuttingDown: boolean, leaving: boolean): string {
+  if (finalLine?.startsWith('ERR ')) return finalLine.split(' ')[1]?.trimEnd() ?? 'error';
+  if (shuttingDown) return 'server shutting down';
+  if (leaving) return 'goaway';
+  return 'connection closed';
+}

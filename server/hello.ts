@@ -1,5 +1,5 @@
 // The server's side of HELLO: what it agrees to of a client's offer, and its answer.
-import { agreeOn, type Extension, type Hello } from '../shared/extensions.ts';
+import { agreeOn, EXTENSIONS, type Extension, type Hello } from '../shared/extensions.ts';
 import { formatHello } from '../shared/protocol.ts';
 
 export interface Agreement {
@@ -10,13 +10,14 @@ export interface Agreement {
   reply: string;
 }
 
-/** `instance` is this server process's id, `dataPort` the data port it listens on. */
-export function answerHello(offer: Hello, instance: string, dataPort: number): Agreement {
+/** `instance` is this server process's id, `dataPort` the data port it listens on; `http`:
+ * it serves HTTP tunnels. */
+export function answerHello(offer: Hello, instance: string, dataPort: number, http: boolean): Agreement {
   // fin-check needs the client's instance: without one it is not agreed.
   const clientInstance = offer.values['fin-check'];
   const offered =
     clientInstance === undefined ? offer.extensions.filter((name) => name !== 'fin-check') : offer.extensions;
-  const extensions = agreeOn(offered);
+  const extensions = agreeOn(offered, http ? EXTENSIONS : EXTENSIONS.filter((name) => name !== 'http'));
   // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
   const reply = formatHello(extensions, { 'fin-check': instance, 'data-port': String(dataPort) });
   return { extensions, clientInstance: extensions.has('fin-check') ? clientInstance : undefined, reply };

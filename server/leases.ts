@@ -13,18 +13,19 @@ interface Held {
   timer: NodeJS.Timeout;
 }
 
-export class Leases {
-  private readonly records = new Map<number, Held>();
+/** Leases on ports (numbers) or on HTTP names (strings). */
+export class Leases<Key = number> {
+  private readonly records = new Map<Key, Held>();
 
   constructor(
     private readonly graceMs: number,
     /** Called when a lease ends unclaimed (it ran out, or the server closes): the port
      * goes back to the pool and stops counting for `address`. */
-    private readonly onExpire: (port: number, address: string) => void,
+    private readonly onExpire: (port: Key, address: string) => void,
   ) {}
 
   /** Keeps `port` for whoever presents `token`, for the grace period. */
-  hold(port: number, token: string, address: string): void {
+  hold(port: Key, token: string, address: string): void {
     this.drop(port);
     const timer = setTimeout(() => {
       this.records.delete(port);
@@ -36,7 +37,7 @@ export class Leases {
   /** Ends the lease on `port` if `token` is its token: the caller may then open the port,
    * which still counts for the address returned until the caller moves it. 'mismatch' if
    * someone else holds it, 'none' if nobody does. */
-  claim(port: number, token: string): { address: string } | 'mismatch' | 'none' {
+  claim(port: Key, token: string): { address: string } | 'mismatch' | 'none' {
     const record = this.records.get(port);
     if (!record) return 'none';
     if (!sameToken(record.token, token)) return 'mismatch';
@@ -53,7 +54,7 @@ export class Leases {
   }
 
   /** How long `port` stays under lease, in ms; undefined if it is not under lease. */
-  remainingMs(port: number): number | undefined {
+  remainingMs(port: Key): number | undefined {
     const record = this.records.get(port);
     return record && Math.max(0, Math.round(record.until - performance.now()));
   }
@@ -63,7 +64,7 @@ export class Leases {
     return this.records.size;
   }
 
-  private drop(port: number): void {
+  private drop(port: Key): void {
     clearTimeout(this.records.get(port)?.timer);
     this.records.delete(port);
   }

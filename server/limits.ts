@@ -115,3 +115,42 @@ export class CountPerKey<Key> {
     return this.counts.size;
   }
 }
+
+/** What is held in all and per source address, each under its limit: public ports (leased
+ * ones included), or HTTP names. */
+export class Holdings {
+  private held = 0;
+  private readonly perAddress: CountPerKey<string>;
+
+  constructor(
+    private readonly max: number,
+    maxPerAddress: number,
+  ) {
+    this.perAddress = new CountPerKey(maxPerAddress);
+  }
+
+  /** Counts one more for `address`, unless the whole (`'all'`) or the address is at its limit. */
+  tryAdd(address: string): 'all' | 'address' | undefined {
+    if (this.held >= this.max) return 'all';
+    if (!this.perAddress.tryAdd(address)) return 'address';
+    this.held++;
+    return undefined;
+  }
+
+  remove(address: string): void {
+    this.perAddress.remove(address);
+    this.held--;
+  }
+
+  /** One held by `from` is `to`'s now (a lease reclaimed from another address): it stays
+   * counted, even past `to`'s limit, since it is the same client's. */
+  move(from: string, to: string): void {
+    if (from === to) return;
+    this.perAddress.remove(from);
+    this.perAddress.force(to);
+  }
+
+  get size(): number {
+    return this.held;
+  }
+}

@@ -43,7 +43,7 @@ const WAIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 
 /** One reading of stats() and totals(), and the names of its numbers. */
 type Reading = ServerStats & ServerTotals;
-type Count = { [K in keyof Reading]: Reading[K] extends number ? K : never }[keyof Reading];
+type Count = { [K in keyof Reading]-?: Reading[K] extends number ? K : never }[keyof Reading];
 
 /** Gauges of what the server holds now: name, help, and the number of a reading. */
 const GAUGES: [name: string, help: string, count: Count][] = [

@@ -9,6 +9,7 @@ import { hideSecrets, type TraceEvent } from '../shared/trace.ts';
 import type { AuthReason } from './auth.ts';
 import { ClientEventLog, type ClientEvent } from './client-events.ts';
 import { ServerCounters } from './counters.ts';
+import type { HttpPageEvent } from './http/options.ts';
 
 const debug = createDebug('burrow:server');
 
@@ -31,6 +32,8 @@ export interface BurrowServerEvents {
   refused: [RefusedEvent];
   /** A visitor was joined to its client's data connection after waiting `waitMs`. */
   paired: [{ waitMs: number }];
+  /** A request on the HTTP port that the relay answered itself (404, 502, ...). */
+  page: [HttpPageEvent];
 }
 
 export class ServerObserver {

@@ -4,8 +4,9 @@ import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, type PortR
 import { withDefaults } from '../shared/defaults.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import type { ServerTlsOptions } from './tls-server.ts';
+import type { HttpOptions } from './http/options.ts';
 
-export interface ServerOptions extends Partial<Limits> {
+export interface ServerOptions extends Partial<Limits>, HttpOptions {
   /** Control port; 0 picks a free one. Default 7835. */
   controlPort?: number;
   /** Data port; 0 picks a free one. Default 7836. */
@@ -27,7 +28,7 @@ export const SERVER_DEFAULTS = {
   dataPort: DEFAULT_DATA_PORT,
   portRange: DEFAULT_PORT_RANGE,
   ...DEFAULT_LIMITS,
-} satisfies Required<Omit<ServerOptions, 'bind' | 'secret' | 'tls'>>;
+} satisfies Required<Omit<ServerOptions, 'bind' | 'secret' | 'tls' | keyof HttpOptions>>;
 
 /** `options` with every default filled in. */
 export const withServerDefaults = (options: ServerOptions): typeof SERVER_DEFAULTS & ServerOptions =>
@@ -51,4 +52,7 @@ export interface ServerStats {
   pendingVisitors: number;
   /** Every socket the server owns: control, data (handshaking or joined), visitors. */
   sockets: number;
+  /** With an HTTP port: open HTTP tunnels, names kept under lease, and requests waiting
+   * for a dial-back. */
+  http?: { tunnels: number; leasedNames: number; waiting: number };
 }

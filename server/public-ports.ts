@@ -9,7 +9,7 @@ import type { Answer } from '../shared/alive-check.ts';
 import type { ErrReason } from '../shared/protocol.ts';
 import { sameToken } from '../shared/secret.ts';
 import { Leases } from './leases.ts';
-import { CountPerKey } from './limits.ts';
+import { Holdings } from './limits.ts';
 import { PortError, PortPool, type PortPoolOptions } from './ports.ts';
 
 /** The control session behind a tunnel, as the port owner sees it. */
@@ -22,8 +22,9 @@ export interface PortHolder {
   readonly open: boolean;
   /** Answers once the client has proved it is alive (see AliveCheck). */
   confirmAlive(answer: Answer): void;
-  /** Its tunnel went back to its client by its lease (on another connection). */
-  forget(tunnel: LiveTunnel): void;
+  /** Its tunnel (a port's or an HTTP name's) went back to its client by its lease (on
+   * another connection). */
+  forget(tunnel: SessionTunnel): void;
 }
 
 /** An open tunnel, as the port owner sees it. */
@@ -31,6 +32,11 @@ export interface LiveTunnel {
   readonly publicPort: number;
   readonly lease: string;
   readonly session: PortHolder;
+  close(keep: Keep): void;
+}
+
+/** A tunnel as its control session holds it: a port's (tunnel.ts) or an HTTP name's. */
+export interface SessionTunnel {
   close(keep: Keep): void;
 }
 
@@ -68,17 +74,16 @@ export class PublicPorts {
   private readonly pool: PortPool;
   private readonly leases: Leases;
   private readonly live = new Map<number, LiveTunnel>();
-  private readonly perAddress: CountPerKey<string>;
-  private counted = 0;
+  private readonly holdings: Holdings;
   /** For each lease, the control session that holds its tunnel now (fin-check asks it). */
   readonly holders = new Map<string, PortHolder>();
 
   constructor(private readonly options: PublicPortsOptions) {
     this.pool = new PortPool(options);
-    this.perAddress = new CountPerKey(options.maxTunnelsPerIp);
+    this.holdings = new Holdings(options.maxTunnels, options.maxTunnelsPerIp);
     this.leases = new Leases(options.leaseGraceMs, (port, address) => {
       this.pool.release(port);
-      this.uncount(address);
+      this.holdings.remove(address);
       options.onLeaseExpired(port, address);
     });
   }
@@ -101,7 +106,7 @@ export class PublicPorts {
     }
     // A reclaimed port is counted already, for whoever held it: it moves to us (even past
     // our limit: it is the same client's port). Any other port is one more for the limits.
-    if (reclaimed !== 'no') this.move(reclaimed.address, holder.address);
+    if (reclaimed !== 'no') this.holdings.move(reclaimed.address, holder.address);
     else {
       const refusal = this.count(holder.address);
       if (refusal) return refusal;
@@ -111,7 +116,7 @@ export class PublicPorts {
       const wasReclaimed = reclaimed !== 'no';
       return { listener, lease: wasReclaimed && lease !== undefined ? lease : nanoid(), reclaimed: wasReclaimed };
     } catch (error) {
-      this.uncount(holder.address);
+      this.holdings.remove(holder.address);
       if (!(error instanceof PortError)) throw error;
       return { reason: error.reason, detail: this.leasedDetail(requested) ?? error.message };
     }
@@ -128,7 +133,7 @@ export class PublicPorts {
     if (this.live.get(port) === tunnel) this.live.delete(port);
     if (keep === 'lease') return this.leases.hold(port, tunnel.lease, tunnel.session.address);
     this.pool.release(port);
-    if (keep === 'release') this.uncount(tunnel.session.address);
+    if (keep === 'release') this.holdings.remove(tunnel.session.address);
   }
 
   /** Ends every lease (the server is closing): the ports go back to the pool. */
@@ -138,7 +143,7 @@ export class PublicPorts {
 
   /** Tunnels open or binding, leased ports, and ports bound in all. */
   get stats(): { tunnels: number; leased: number; bound: number } {
-    return { tunnels: this.counted - this.leases.size, leased: this.leases.size, bound: this.pool.heldCount };
+    return { tunnels: this.holdings.size - this.leases.size, leased: this.leases.size, bound: this.pool.heldCount };
   }
 
   /** Takes `port` for `claimant` if `lease` is its token: from a lease kept after its
@@ -156,7 +161,12 @@ export class PublicPorts {
     if (live) {
       if (!sameToken(live.lease, lease)) return 'no';
       const holder = live.session;
-      if (holder !== claimant && !sameProcess(holder, claimant) && !(await this.isGone(holder))) return 'in-use';
+      if (
+        holder !== claimant &&
+        !sameProcess(holder, claimant) &&
+        !(await isGone(holder, this.options.heartbeatTimeoutMs))
+      )
+        return 'in-use';
       // The holder's connection may have closed while we asked (a zombie answering the
       // PING with a reset): its tunnel then went under lease, which the claim below takes.
       if (this.live.get(port) === live) {
@@ -171,18 +181,6 @@ export class PublicPorts {
     return claim;
   }
 
-  /** True if the holder does not answer a PING soon (a zombie of a crashed client, or one
-   * that never agreed to heartbeats, so it cannot say). */
-  private isGone(holder: PortHolder): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(true), Math.min(HOLDER_PING_MS, this.options.heartbeatTimeoutMs));
-      holder.confirmAlive((alive) => {
-        clearTimeout(timer);
-        resolve(!alive);
-      });
-    });
-  }
-
   /** Why a requested port is taken, when it is kept for a client that went away: a
    * restarted client sees why, and for how long. */
   private leasedDetail(port: number): string | undefined {
@@ -194,28 +192,30 @@ export class PublicPorts {
   /** Counts one more port for `address`, unless the server or the address is at its limit. */
   private count(address: string): PortRefusal | undefined {
     const { maxTunnels, maxTunnelsPerIp } = this.options;
-    if (this.counted >= maxTunnels) {
-      const detail = `the server holds its limit of ${maxTunnels} tunnels (leased ports included)`;
-      return { reason: 'server-full', detail };
-    }
-    if (!this.perAddress.tryAdd(address))
+    const full = this.holdings.tryAdd(address);
+    if (full === 'all')
+      return {
+        reason: 'server-full',
+        detail: `the server holds its limit of ${maxTunnels} tunnels (leased ports included)`,
+      };
+    if (full === 'address')
       return { reason: 'too-many-tunnels', detail: `limit is ${maxTunnelsPerIp} per address (leased ports included)` };
-    this.counted++;
     return undefined;
-  }
-
-  private uncount(address: string): void {
-    this.perAddress.remove(address);
-    this.counted--;
-  }
-
-  private move(from: string, to: string): void {
-    if (from === to) return;
-    this.perAddress.remove(from);
-    this.perAddress.force(to);
   }
 }
 
+/** True if the holder does not answer a PING soon (a zombie of a crashed client, or one
+ * that never agreed to heartbeats, so it cannot say); `heartbeatTimeoutMs` caps the wait. */
+export function isGone(holder: PortHolder, heartbeatTimeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(true), Math.min(HOLDER_PING_MS, heartbeatTimeoutMs));
+    holder.confirmAlive((alive) => {
+      clearTimeout(timer);
+      resolve(!alive);
+    });
+  });
+}
+
 /** Both connections come from one client process (the same `fin-check` instance). */
-const sameProcess = (a: PortHolder, b: PortHolder): boolean =>
+export const sameProcess = (a: PortHolder, b: PortHolder): boolean =>
   a.clientInstance !== undefined && a.clientInstance === b.clientInstance;

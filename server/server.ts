@@ -24,12 +24,14 @@ import { portOf } from './ports.ts';
 import { PublicPorts } from './public-ports.ts';
 import { ControlSession, type SessionParts } from './session.ts';
 import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
+import { HttpRelay } from './http/relay.ts';
 
 const debug = createDebug('burrow:server');
 
 export type { ServerTlsOptions, ServerOptions, ServerStats };
 export type { ServerTotals, ClientEvent, BurrowServerEvents };
 export type { RefusedEvent } from './observer.ts';
+export type { HttpPageEvent, HttpOptions } from './http/relay.ts';
 
 export class BurrowServer extends EventEmitter<BurrowServerEvents> {
   readonly limits: Readonly<Limits>;
@@ -54,6 +56,8 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
   private closers: Set<() => Promise<void>> | undefined = new Set();
 
   private readonly options: ReturnType<typeof withServerDefaults>;
+  /** HTTP tunnels by name, when there is an HTTP or HTTPS port. */
+  private readonly http: HttpRelay | undefined;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -77,8 +81,15 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
       const why = `closed: no data connection within the deadline (public port ${visitor.owner.publicPort})`;
       observer.event(`visitor:${id.slice(0, 6)}`, why);
     });
+    const track = (socket: net.Socket, kind: 'control' | 'data' = 'data'): void =>
+      (kind === 'control' ? this.controlSockets : this.sockets).add(socket);
+    this.http =
+      options.httpPort === undefined && options.httpsPort === undefined
+        ? undefined
+        : new HttpRelay(options, { ...limits, observer, track, onPage: (event) => this.emit('page', event) });
     this.parts = {
       limits,
+      http: this.http,
       secret: options.secret,
       tls: options.tls && new ServerTls(options.tls),
       observer,
@@ -93,7 +104,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
       handshakesPerAddress: new CountPerKey(limits.maxHandshakesPerIp),
       isShuttingDown: () => this.shuttingDown,
       dataPort: () => this.dataPort,
-      track: (socket, kind = 'data') => (kind === 'control' ? this.controlSockets : this.sockets).add(socket),
+      track,
       label: (kind) => this.label(kind),
     };
     this.controlListener = net.createServer(SOCKET_OPTIONS, (socket) => {
@@ -115,6 +126,11 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     return portOf(this.controlListener);
   }
 
+  /** The HTTP and HTTPS ports actually listened on, if any. */
+  get httpPorts(): { http?: number; https?: number } {
+    return this.http?.ports ?? {};
+  }
+
   /** The data port actually listened on. */
   get dataPort(): number {
     return portOf(this.dataListener);
@@ -126,8 +142,10 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     await listenOn(this.controlListener, this.options.controlPort, host, 'control');
     try {
       await listenOn(this.dataListener, this.options.dataPort, host, 'data');
+      await this.http?.listen(host);
     } catch (error) {
       this.controlListener.close();
+      this.dataListener.close();
       throw error;
     }
     debug('listening: control %d, data %d', this.controlPort, this.dataPort);
@@ -178,7 +196,9 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     });
     this.parts.pending.clear();
     this.parts.ports.clearLeases();
+    const http = this.http?.close(); // no new visitors; requests under way drain below
     await this.sockets.close(this.limits.shutdownTimeoutMs);
+    await http;
     // A client that speaks GOAWAY closes its control connection once its last joined
     // connection is checked, which is moments after ours have drained.
     await this.controlSockets.settled(2 * LINGER_MS);
@@ -207,6 +227,13 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
       ports: ports.bound,
       pendingVisitors: this.parts.pending.size,
       sockets: this.sockets.size + this.controlSockets.size,
+      ...(this.http && {
+        http: {
+          tunnels: this.http.names.stats.live,
+          leasedNames: this.http.names.stats.leased,
+          waiting: this.http.waiting,
+        },
+      }),
     };
   }
 

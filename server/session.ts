@@ -5,7 +5,6 @@ import createDebug from 'debug';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import type { Answer, WaitsForVoucher } from '../shared/alive-check.ts';
 import { Heartbeat } from '../shared/heartbeat.ts';
-import { abortSocket } from '../shared/pipe.ts';
 import {
   formatErr,
   formatOk,
@@ -13,18 +12,20 @@ import {
   MAX_LINE_LENGTH,
   parseClientControlLine,
   type Extension,
+  type ExposeMessage,
+  type HttpMessage,
 } from '../shared/protocol.ts';
 import { msLeft, type Deadline } from '../shared/deadline.ts';
 import { peerOf } from './admit.ts';
 import { AUTH_REQUIRED, ControlAuth, type AuthAnswer } from './auth.ts';
 import type { Departures } from './departures.ts';
 import { MAX_UNREAD_REPLY_BYTES, type Limits } from './limits.ts';
-import { portOf } from './ports.ts';
-import type { Keep } from './public-ports.ts';
-import { Goodbye } from './goodbye.ts';
+import type { Keep, SessionTunnel } from './public-ports.ts';
+import type { HttpRelay } from './http/relay.ts';
+import { Goodbye, whyClosed } from './goodbye.ts';
 import { answerHello } from './hello.ts';
 import { Replies } from './replies.ts';
-import { Tunnel, type TunnelParts } from './tunnel.ts';
+import { openTunnel, refuseVisitor, Tunnel, type TunnelParts } from './tunnel.ts';
 
 /** What a control session uses of the server. */
 export interface SessionParts extends TunnelParts {
@@ -41,6 +42,8 @@ export interface SessionParts extends TunnelParts {
   readonly finWaits: WaitsForVoucher;
   /** Clients that said GOAWAY, kept until their joined connections end. */
   readonly departures: Departures;
+  /** HTTP tunnels by name, if the relay has an HTTP or HTTPS port. */
+  readonly http: HttpRelay | undefined;
 }
 
 const debug = createDebug('burrow:server');
@@ -54,7 +57,7 @@ export class ControlSession {
   /** The client process's id from `fin-check=<instance>`: which later control connection
    * may vouch for this one's data connections. */
   clientInstance: string | undefined;
-  private readonly tunnels = new Set<Tunnel>();
+  private readonly tunnels = new Set<SessionTunnel>();
   /** Leases of the tunnels this session opened: it answers for them (fin-check) until it closes. */
   private readonly heldLeases = new Set<string>();
   /** Lines received so far: HELLO is only valid as the first. */
@@ -126,7 +129,7 @@ export class ControlSession {
     this.goodbye.closed();
     const keep = this.keepOnClose();
     for (const lease of this.heldLeases) if (ports.holders.get(lease) === this) ports.holders.delete(lease);
-    const why = this.why(finalLine);
+    const why = whyClosed(finalLine, this.parts.isShuttingDown(), this.goodbye.leaving);
     if (!this.announced) debug('%s from %s closed before it was a client: %s', this.label, this.address, why);
     const left = this.announced
       ? { kind: 'disconnected' as const, conn: this.label, address: this.address, why, tunnels: this.tunnels.size }
@@ -163,14 +166,6 @@ export class ControlSession {
       : 'lease';
   }
 
-  /** Why the connection ends, in a word or two, for the operator. */
-  private why(finalLine: string | undefined): string {
-    if (finalLine?.startsWith('ERR ')) return finalLine.split(' ')[1]?.trimEnd() ?? 'error';
-    if (this.parts.isShuttingDown()) return 'server shutting down';
-    if (this.goodbye.leaving) return 'goaway';
-    return 'connection closed';
-  }
-
   /** False once the connection has closed. */
   get open(): boolean {
     return !this.closed;
@@ -205,7 +200,7 @@ export class ControlSession {
     if (message.verb === 'HELLO') {
       if (this.linesReceived !== 1)
         return this.replies.refuse(formatErr('bad-arguments', 'HELLO must be the first line'));
-      const agreed = answerHello(message, this.parts.instance, this.parts.dataPort());
+      const agreed = answerHello(message, this.parts.instance, this.parts.dataPort(), this.parts.http !== undefined);
       ({ extensions: this.extensions, clientInstance: this.clientInstance } = agreed);
       return this.accepted(agreed.reply); // heard now with the heartbeats it agreed to
     }
@@ -220,7 +215,11 @@ export class ControlSession {
       return this.accepted(answer.line); // announced after a PROOF that was right
     }
     if (!this.auth.authenticated) return this.refuseAuth(AUTH_REQUIRED);
-    if (message.verb === 'REFUSE') return this.refuseVisitor(message.id);
+    if (message.verb === 'REFUSE') {
+      // Not a TCP visitor: perhaps a request of one of our HTTP tunnels.
+      const ours = (tunnel: SessionTunnel): boolean => this.tunnels.has(tunnel);
+      return void (refuseVisitor(message.id, ours, this.parts) || this.parts.http?.refuse(message.id, ours));
+    }
     this.announce(); // an EXPOSE, even one refused below: a client asked for a tunnel
     if (this.goodbye.leaving) return this.replies.refuse(goingAway());
     const { maxTunnelsPerClient } = this.parts.limits;
@@ -229,7 +228,7 @@ export class ControlSession {
     this.exposing++; // counted now, so that pipelined EXPOSEs cannot overshoot the limit
     this.heard(); // again: the connection now holds (or is opening) a tunnel
     this.replies.inOrder(() =>
-      this.expose(message.localPort, message.remotePort, message.lease).finally(() => {
+      this.expose(message).finally(() => {
         this.exposing--;
         if (!this.closed) this.heard();
       }),
@@ -262,17 +261,6 @@ export class ControlSession {
     }
   }
 
-  /** REFUSE: the client will not serve this visitor (it is at its own limit): reset it now
-   * rather than let it wait for the visitor timeout. Only this session's visitors. */
-  private refuseVisitor(id: string): void {
-    const { pending, observer } = this.parts;
-    const visitor = pending.takeIf(id, (tunnel) => this.tunnels.has(tunnel));
-    if (!visitor) return; // gone already, or not ours: nothing to do, nothing to reveal
-    observer.counters.visitorsRefused++;
-    observer.event(`visitor:${id.slice(0, 6)}`, 'reset: the client turned it away (REFUSE)');
-    abortSocket(visitor.socket);
-  }
-
   /** An authentication refusal: the operator hears of it, and the connection closes. */
   private refuseAuth({ line, refused }: AuthAnswer): void {
     if (refused) this.parts.observer.refused(this.label, peerOf(this.socket), refused.reason, refused.detail);
@@ -281,42 +269,64 @@ export class ControlSession {
 
   /** Opens the tunnel for one EXPOSE, in its turn, and answers. Its port counts towards
    * the server's and this address's limits from now on (see public-ports.ts). */
-  private async expose(localPort: number, remotePort: number, lease: string | undefined): Promise<void> {
+  private async expose(message: ExposeMessage | HttpMessage): Promise<void> {
     if (this.closed) return; // the client left before its turn
     if (this.goodbye.leaving) return this.replies.refuseNow(goingAway());
-    const { ports, observer } = this.parts;
-    // eslint-disable-next-line prefer-const -- the accept handler needs it before the port is bound
-    let tunnel: Tunnel | undefined;
-    const onVisitor = (visitor: Socket): void => (tunnel ? tunnel.acceptVisitor(visitor) : void visitor.destroy());
-    const opened = await ports.open(this, remotePort, lease, onVisitor, () => this.closed);
-    if (!('listener' in opened)) return this.replies.refuseNow(formatErr(opened.reason, opened.detail));
-    const publicPort = portOf(opened.listener);
-    // From here the tunnel owns the port's place in the limits and gives it back when it closes.
-    tunnel = new Tunnel(publicPort, localPort, opened.lease, opened.listener, this, this.parts);
-    if (this.closed || this.goodbye.leaving) {
-      // The client left (or said GOAWAY) while we were binding. A reclaimed port keeps
-      // the lease its client holds; a new one was never told to anyone.
-      tunnel.close(opened.reclaimed ? this.keepOnClose() : 'release');
-      if (!this.closed) this.replies.refuseNow(goingAway());
-      return;
-    }
-    this.tunnels.add(tunnel);
+    const { http, ports, finWaits } = this.parts;
+    const { localPort } = message;
+    const opened =
+      message.verb === 'HTTP'
+        ? ((await http?.open(this, message)) ?? HTTP_NOT_ENABLED)
+        : await openTunnel(this, this.parts, message, () => this.closed);
+    if ('reason' in opened) return this.replies.refuseNow(formatErr(opened.reason, opened.detail));
+    const { tunnel, reclaimed } = opened;
+    if (!this.keep(tunnel, reclaimed)) return;
+    const { publicPort, lease } = tunnel;
+    if (!(tunnel instanceof Tunnel))
+      return this.opened(formatOk(publicPort, lease, tunnel.url), {
+        localPort,
+        reclaimed,
+        publicPort,
+        url: tunnel.url,
+      });
     // This session is now the one to ask about the tunnel named by its lease (fin-check):
     // until it closes, even after GOAWAY has closed the tunnel itself.
-    this.heldLeases.add(tunnel.lease);
-    ports.holders.set(tunnel.lease, this);
-    this.send(formatOk(publicPort, tunnel.lease));
-    this.parts.finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
+    this.heldLeases.add(lease);
+    ports.holders.set(lease, this);
+    this.opened(formatOk(publicPort, lease), { publicPort, localPort, reclaimed });
+    finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
+  }
+
+  /** Takes a tunnel just opened, unless the client left (or said GOAWAY) while it opened:
+   * then it closes again. A reclaimed one keeps the lease its client holds; a new one was
+   * never told to anyone. */
+  private keep(tunnel: SessionTunnel, reclaimed: boolean): boolean {
+    if (this.closed || this.goodbye.leaving) {
+      tunnel.close(reclaimed ? this.keepOnClose() : 'release');
+      if (!this.closed) this.replies.refuseNow(goingAway());
+      return false;
+    }
+    this.tunnels.add(tunnel);
+    return true;
+  }
+
+  /** Answers the request that opened a tunnel, and tells the operator. */
+  private opened(
+    ok: string,
+    tunnel: { publicPort: number; localPort: number; reclaimed: boolean; url?: string },
+  ): void {
+    this.send(ok);
     const { address, label: conn } = this;
-    const { reclaimed } = opened;
-    observer.clientEvents.report({ kind: 'tunnel-opened', conn, address, publicPort, localPort, reclaimed });
-    observer.event(conn, `public port ${publicPort} now forwards to the client's port ${localPort}`);
+    this.parts.observer.clientEvents.report({ kind: 'tunnel-opened', conn, address, ...tunnel });
+    const where = tunnel.url ?? `public port ${tunnel.publicPort}`;
+    this.parts.observer.event(conn, `${where} now forwards to the client's port ${tunnel.localPort}`);
   }
 
   /** A tunnel that came back to its client by its lease is no longer this session's. */
-  forget(tunnel: Tunnel): void {
+  forget(tunnel: SessionTunnel): void {
     this.tunnels.delete(tunnel);
   }
 }
 
+const HTTP_NOT_ENABLED = { reason: 'http-not-enabled', detail: 'this relay serves no HTTP tunnels' } as const;
 const goingAway = (): string => formatErr('going-away', 'GOAWAY was said on this connection: no new tunnels');

@@ -4,10 +4,11 @@ import type net from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
 import { abortSocket } from '../shared/pipe.ts';
-import { formatAddress, formatConnection, type Extension } from '../shared/protocol.ts';
+import { formatAddress, formatConnection, type ExposeMessage, type Extension } from '../shared/protocol.ts';
 import { CountPerKey, type Limits } from './limits.ts';
 import type { ServerObserver } from './observer.ts';
-import type { Keep, PortHolder, PublicPorts } from './public-ports.ts';
+import type { Keep, PortHolder, PortRefusal, PublicPorts } from './public-ports.ts';
+import { portOf } from './ports.ts';
 
 /** The control session a tunnel belongs to, as the tunnel and its visitors see it. */
 export interface TunnelSession extends PortHolder {
@@ -114,6 +115,35 @@ export class Tunnel {
     if (pending.size >= maxPending) return `${maxPending} visitors already waiting on the server`;
     return undefined;
   }
+}
+
+/** Opens the public port of an EXPOSE (see PublicPorts.open) and its tunnel, which from
+ * then on owns the port's place in the limits and gives it back when it closes. */
+export async function openTunnel(
+  session: TunnelSession,
+  parts: TunnelParts,
+  { localPort, remotePort, lease }: ExposeMessage,
+  cancelled: () => boolean,
+): Promise<{ tunnel: Tunnel; reclaimed: boolean } | PortRefusal> {
+  // eslint-disable-next-line prefer-const -- the accept handler needs it before the port is bound
+  let tunnel: Tunnel | undefined;
+  const onVisitor = (visitor: net.Socket): void => (tunnel ? tunnel.acceptVisitor(visitor) : void visitor.destroy());
+  const opened = await parts.ports.open(session, remotePort, lease, onVisitor, cancelled);
+  if (!('listener' in opened)) return opened;
+  tunnel = new Tunnel(portOf(opened.listener), localPort, opened.lease, opened.listener, session, parts);
+  return { tunnel, reclaimed: opened.reclaimed };
+}
+
+/** REFUSE: the client will not serve this visitor (it is at its own limit): reset it now
+ * rather than let it wait for the visitor timeout. Only visitors of the tunnels `ours`
+ * accepts; false if there is none waiting for `id`. */
+export function refuseVisitor(id: string, ours: (tunnel: Tunnel) => boolean, parts: TunnelParts): boolean {
+  const visitor = parts.pending.takeIf(id, ours);
+  if (!visitor) return false; // gone already, or not ours: nothing to do, nothing to reveal
+  parts.observer.counters.visitorsRefused++;
+  parts.observer.event(`visitor:${id.slice(0, 6)}`, 'reset: the client turned it away (REFUSE)');
+  abortSocket(visitor.socket);
+  return true;
 }
 
 // Visitors waiting for their data connection, by connection id. Each entry owns a timer:

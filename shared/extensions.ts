@@ -15,8 +15,10 @@
  *   can vouch for its old connections.
  * - `refuse`: the client may turn a visitor away with `REFUSE <id>`.
  * - `data-port`: the server names its data port (`data-port=<port>`), so that a client
- *   told only the control port dials the right one. */
-export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-check', 'refuse', 'data-port'] as const;
+ *   told only the control port dials the right one.
+ * - `http`: the client may open HTTP tunnels reached by name (`HTTP`); only a server with
+ *   an HTTP or HTTPS port agrees to it. */
+export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-check', 'refuse', 'data-port', 'http'] as const;
 export type Extension = (typeof EXTENSIONS)[number];
 /** A HELLO word: an extension name (lower case, digits, dashes), optionally `=<token>`.
  * Unknown names are allowed (a newer peer may offer more) and simply not agreed to. */

@@ -20,6 +20,7 @@ export const ERR_REASONS = [
   'unknown-id', 'timeout', // no visitor waits for that ID; a line that came too late
   'auth-required', 'auth-failed', 'auth-disabled', // the shared secret
   'tls-required', 'tls-not-enabled', 'bad-certificate', // TLS
+  'http-not-enabled', 'name-in-use', 'name-reserved', // HTTP tunnels by name
 ] as const;
 export type ErrReason = (typeof ERR_REASONS)[number];
 
@@ -64,6 +65,15 @@ const address = {
   ...matching(/^([0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}(%[A-Za-z0-9_.-]{1,32})?\]):(0|[1-9][0-9]{0,4})$/),
   lenient: true,
 };
+/** `-` for "not given" (read as ''), or a field of `kind`. */
+const orDash = (kind: Kind<string>): Kind<string> => ({
+  read: (field) => (field === '-' ? '' : kind.read(field)),
+  write: (value) => (value === '' ? '-' : kind.write(value)),
+});
+/** A DNS label in lower case: what an HTTP tunnel is named (`NAME.relay.example.com`). */
+const dnsLabel = matching(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/);
+/** An HTTP tunnel's address, scheme, host and port only: `https://demo.relay.example.com`. */
+const url = { ...matching(/^https?:\/\/[a-z0-9.-]{1,200}(:[1-9][0-9]{0,4})?$/), lenient: true };
 /** Free text for humans: cleaned (printable ASCII, single spaces) when written. */
 const text: Kind<string> = {
   read: (rest) => rest,
@@ -91,6 +101,11 @@ const ARGUMENTS = {
   publicPort:  [port],
   id:          [token],
   lease:       [token],
+  wantedName:  [orDash(dnsLabel), '<name: a DNS label, or - for any>'],
+  name:        [{ ...dnsLabel, lenient: true }], // informs the client; a newer server may put something else here
+  nameLease:   [orDash(token), '<lease, or ->'],
+  auth:        [token, '<auth: base64url SHA-256 of user:password>'],
+  url:         [url],
   nonce:       [token],
   proof:       [token],
   visitor:     [address, '<visitor address:port>'],
@@ -121,14 +136,15 @@ export const GRAMMAR = [
   // verb        sent by   on                            arguments
   ['HELLO',      'both',   ['control'],                  ['extensions']],
   ['EXPOSE',     'client', ['control'],                  ['localPort', 'remotePort?', 'lease?']],
+  ['HTTP',       'client', ['control'],                  ['localPort', 'wantedName?', 'nameLease?', 'auth?']], // http
   ['AUTH',       'client', ['control'],                  []],
   ['PROOF',      'client', ['control'],                  ['proof']],
   ['REFUSE',     'client', ['control'],                  ['id']],
   ['ID',         'client', ['data'],                     ['id', 'proof?']],
-  ['OK',         'server', ['control'],                  ['publicPort', 'lease?', '...']], // to EXPOSE
+  ['OK',         'server', ['control'],                  ['publicPort', 'lease?', 'url?', '...']], // to EXPOSE, HTTP
   ['OK',         'server', ['auth'],                     []], // to PROOF
   ['OK',         'server', ['data'],                     ['...']], // to ID (id-reply)
-  ['CONNECTION', 'server', ['control'],                  ['id', 'publicPort?', 'visitor?', 'destination?', '...']],
+  ['CONNECTION', 'server', ['control'],                  ['id', 'publicPort?', 'visitor?', 'destination?', 'name?', '...']],
   ['CHALLENGE',  'server', ['auth'],                     ['nonce']],
   ['ERR',        'server', ['control', 'auth', 'data'],  ['reason', 'detail'], 'ERR needs a reason'],
   ['PING',       'both',   ['control', 'auth'],          []],

@@ -46,11 +46,18 @@ export type ControlSignal = { verb: 'PING' } | { verb: 'PONG' } | { verb: 'GOAWA
  * connection when the server has a secret. */
 export type ClientControlMessage =
   | HelloMessage
-  | { verb: 'EXPOSE'; localPort: number; remotePort: number; lease?: string }
+  | ExposeMessage
+  | HttpMessage
   | { verb: 'REFUSE'; id: string }
   | { verb: 'AUTH' }
   | { verb: 'PROOF'; proof: string }
   | ControlSignal;
+/** `EXPOSE <localPort> [<remotePort> [<lease>]]`: a TCP tunnel on a public port. */
+export type ExposeMessage = { verb: 'EXPOSE'; localPort: number; remotePort: number; lease?: string };
+/** `HTTP <localPort> [<name> [<lease> [<auth>]]]` (the `http` extension): an HTTP tunnel
+ * reached by name. '' (a `-` on the wire) or absent: any name, no lease. `auth` is the
+ * base64url SHA-256 of `user:password` that visitors must send (HTTP basic auth). */
+export type HttpMessage = { verb: 'HTTP'; localPort: number; wantedName?: string; nameLease?: string; auth?: string };
 /** `HELLO <extension>...`: the client's offer (its first line), or the server's answer. */
 export type HelloMessage = { verb: 'HELLO' } & Hello;
 /** A visitor arrived: `visitor` is its address, `destination` the server's address and
@@ -62,10 +69,16 @@ export type ConnectionMessage = {
   publicPort?: number;
   visitor?: string;
   destination?: string;
+  /** The HTTP tunnel's name: it shares its public port with every other HTTP tunnel. */
+  name?: string;
 };
 /** Lines a server sends on a control connection. */
 export type ServerControlMessage =
-  HelloMessage | { verb: 'OK'; publicPort: number; lease?: string } | ConnectionMessage | ErrMessage | ControlSignal;
+  | HelloMessage
+  | { verb: 'OK'; publicPort: number; lease?: string; url?: string }
+  | ConnectionMessage
+  | ErrMessage
+  | ControlSignal;
 /** What the server answers while a control connection authenticates: the challenge to
  * AUTH, then OK (or ERR) to PROOF. */
 export type ServerAuthMessage = { verb: 'CHALLENGE'; nonce: string } | { verb: 'OK' } | ErrMessage | ControlSignal;
@@ -96,16 +109,29 @@ export const formatHello = (extensions: Iterable<string>, values: Record<string,
   format('HELLO', { extensions: [...extensions], values });
 export const formatExpose = (localPort: number, remotePort = 0, lease?: string): string =>
   format('EXPOSE', localPort, remotePort, lease);
+/** Trailing fields not given are left out; a name or lease not given before a later field is `-`. */
+export const formatHttp = (localPort: number, wantedName = '', nameLease = '', auth?: string): string =>
+  auth !== undefined
+    ? format('HTTP', localPort, wantedName, nameLease, auth)
+    : nameLease !== ''
+      ? format('HTTP', localPort, wantedName, nameLease)
+      : format('HTTP', localPort, wantedName === '' ? undefined : wantedName);
 export const formatAuth = (): string => format('AUTH');
 export const formatProof = (proof: string): string => format('PROOF', proof);
 export const formatRefuse = (id: string): string => format('REFUSE', id);
 export const formatId = (id: string, proof?: string): string => format('ID', id, proof);
-/** `OK` (to PROOF or ID), or `OK <publicPort> [<lease>]` (to EXPOSE). */
-export const formatOk = (publicPort?: number, lease?: string): string => format('OK', publicPort, lease);
+/** `OK` (to PROOF or ID), `OK <publicPort> [<lease>]` (to EXPOSE), or `OK <publicPort> <lease> <url>` (to HTTP). */
+export const formatOk = (publicPort?: number, lease?: string, url?: string): string =>
+  format('OK', publicPort, lease, url);
 /** `destination` (the server's address and port the visitor connected to) is only sent
  * after a `visitor`. */
-export const formatConnection = (id: string, publicPort: number, visitor?: string, destination?: string): string =>
-  format('CONNECTION', id, publicPort, visitor, destination);
+export const formatConnection = (
+  id: string,
+  publicPort: number,
+  visitor?: string,
+  destination?: string,
+  name?: string,
+): string => format('CONNECTION', id, publicPort, visitor, destination, name);
 export const formatChallenge = (nonce: string): string => format('CHALLENGE', nonce);
 /** The detail is cleaned so that an ERR line is always a valid, bounded line. */
 export const formatErr = (reason: ErrReason, detail = ''): string => format('ERR', reason, detail);

@@ -107,6 +107,9 @@ test('isPermanent: refusals the same request meets again stop retrying; the rest
     'auth-disabled',
     'tls-required',
     'bad-certificate',
+    // A relay without an HTTP port, or a name it keeps for itself, stays so.
+    'http-not-enabled',
+    'name-reserved',
   ]);
   const expected: Record<string, boolean> = {};
   const actual: Record<string, boolean> = {};
@@ -117,7 +120,14 @@ test('isPermanent: refusals the same request meets again stop retrying; the rest
   assert.deepEqual(actual, expected);
   // Spelled out, the ones that must keep a client retrying: a port still leased or held, a
   // full server, a crowded address, a timeout.
-  for (const reason of ['port-in-use', 'no-free-port', 'server-full', 'too-many-connections', 'timeout']) {
+  for (const reason of [
+    'port-in-use',
+    'name-in-use',
+    'no-free-port',
+    'server-full',
+    'too-many-connections',
+    'timeout',
+  ]) {
     assert.equal(isPermanent(new BurrowError('refused', reason, { reason })), false, reason);
   }
 });

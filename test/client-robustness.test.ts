@@ -181,7 +181,7 @@ async function beginStart(
   const control = await fake.control.next();
   assert.match(
     await control.reader.line(),
-    /^HELLO ping goaway id-reply fin-check=[A-Za-z0-9_-]{21} refuse data-port$/,
+    /^HELLO ping goaway id-reply fin-check=[A-Za-z0-9_-]{21} refuse data-port http$/,
   );
   if (hello !== null) control.socket.write(hello);
   assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);

@@ -80,7 +80,7 @@ const LEASE = '0cF3k8kQm2Yp7Lx1Vb9Zq';
 /** The signal verbs either side may send on a control connection; they take no argument. */
 const SIGNALS = ['PING', 'PONG', 'GOAWAY'] as const;
 const EXPOSE_USAGE = 'usage: EXPOSE <localPort 1-65535> [<remotePort 0-65535> [<lease>]]';
-const OK_USAGE = 'usage: OK <publicPort> [<lease>]';
+const OK_USAGE = 'usage: OK <publicPort> [<lease> [<url>]]';
 
 /** A valid-shaped server line (`ERR bad-line xxx...`) of exactly `length` bytes. */
 const errLineOfLength = (length: number): string => {
@@ -993,7 +993,7 @@ describe('the usage texts of bad-arguments refusals (what a server tells a clien
     assertUsage(
       parseServerControlLine,
       ['CONNECTION', 'CONNECTION abc 0'],
-      'usage: CONNECTION <id> [<publicPort> [<visitor address:port> [<destination address:port>]]]',
+      'usage: CONNECTION <id> [<publicPort> [<visitor address:port> [<destination address:port> [<name>]]]]',
     );
     assertUsage(parseServerControlLine, ['ERR'], 'ERR needs a reason');
     assertUsage(parseServerDataLine, ['ERR'], 'ERR needs a reason');

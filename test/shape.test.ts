@@ -15,7 +15,7 @@ const MAX_CODE_LINES = 250;
 const sourceFiles = (dirs: string[]): string[] =>
   dirs.flatMap((dir) =>
     fs
-      .readdirSync(path.join(ROOT, dir))
+      .readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' }) // server/http/ too
       .filter((name) => name.endsWith('.ts'))
       .map((name) => path.join(ROOT, dir, name)),
   );

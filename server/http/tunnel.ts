@@ -1,0 +1,131 @@
+// One HTTP tunnel: a name whose requests go to one client. Its requests travel over data
+// connections that the client dials back for, exactly as a TCP visitor's bytes do
+// (`CONNECTION <id>`, then `ID <id>` on the data port); an http.Agent keeps them open and
+// reuses them for later requests of the same tunnel (HTTP keep-alive towards the client),
+// so that most requests cost no dial-back at all. Only this tunnel's requests ever use them.
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import createDebug from 'debug';
+import { nanoid } from 'nanoid';
+import { BurrowError } from '../../shared/errors.ts';
+import { formatConnection, formatOk } from '../../shared/protocol.ts';
+import type { ServerObserver } from '../observer.ts';
+import type { TunnelSession } from '../tunnel.ts';
+import type { DialBacks } from './dial-backs.ts';
+import type { HttpNames, NamedTunnel } from './names.ts';
+
+const debug = createDebug('burrow:http');
+
+/** What an HTTP tunnel uses of the server. */
+export interface HttpTunnelParts {
+  readonly names: HttpNames;
+  readonly dialBacks: DialBacks<HttpTunnel>;
+  readonly observer: ServerObserver;
+  /** The port visitors reach the tunnel on (the HTTPS port if there is one): the
+   * CONNECTION line names it. */
+  readonly publicPort: number;
+  /** Requests one tunnel forwards at once (each holds one data connection). */
+  readonly maxRequestsPerTunnel: number;
+  /** How long an idle data connection is kept for the next request. */
+  readonly idleMs: number;
+}
+
+/** Where a request came from, for its CONNECTION line: passed with the request options. */
+export interface VisitorAddresses {
+  visitor: string;
+  destination: string;
+}
+
+export class HttpTunnel implements NamedTunnel {
+  /** Requests being forwarded now (the limit is maxRequestsPerTunnel). */
+  inFlight = 0;
+  readonly agent: http.Agent;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    /** Its address, as visitors type it: `https://NAME.<domain>`. */
+    readonly url: string,
+    readonly localPort: number,
+    readonly lease: string,
+    /** base64url SHA-256 of `user:password` that visitors must send; undefined: open. */
+    readonly auth: string | undefined,
+    readonly session: TunnelSession,
+    private readonly parts: HttpTunnelParts,
+  ) {
+    const dialBack = (addresses: Partial<VisitorAddresses>): Promise<Socket> => this.dialBack(addresses);
+    this.agent = new DialBackAgent(dialBack, {
+      keepAlive: true,
+      maxSockets: parts.maxRequestsPerTunnel,
+      maxFreeSockets: parts.maxRequestsPerTunnel,
+      timeout: parts.idleMs,
+      scheduling: 'lifo', // the warmest connection first; the idle ones time out
+    });
+    parts.names.adopt(this);
+  }
+
+  /** Asks the client for a data connection (CONNECTION) and resolves with it once it has
+   * said `ID <id>` on the data port. */
+  private dialBack({ visitor = '0.0.0.0:0', destination = '0.0.0.0:0' }: Partial<VisitorAddresses>): Promise<Socket> {
+    if (this.closed) return Promise.reject(new BurrowError('closed', 'the tunnel closed'));
+    const id = nanoid();
+    const { dialBacks, observer, publicPort } = this.parts;
+    const joined = dialBacks.wait(id, this, (socket, conn) => {
+      // The client reads OK before the first request, as for any visitor (id-reply).
+      if (this.session.extensions.has('id-reply')) {
+        observer.sent(conn, 'OK');
+        socket.write(formatOk());
+      }
+      observer.event(conn, `carries the requests of ${this.name}`);
+    });
+    this.session.send(formatConnection(id, publicPort, visitor, destination, this.name));
+    return joined;
+  }
+
+  /** Stops forwarding: waiting requests fail, data connections close; the name is freed,
+   * kept for its lease holder, or handed over (see HttpNames). */
+  close(keep: 'release' | 'lease' | 'handover' = 'release'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.parts.dialBacks.clear(this);
+    this.agent.destroy();
+    this.parts.names.closed(this, keep);
+    this.parts.observer.event(`http:${this.name}`, `closed (${keep})`);
+  }
+
+  get open(): boolean {
+    return !this.closed;
+  }
+
+  /** The port its visitors arrive on, which every HTTP tunnel shares. */
+  get publicPort(): number {
+    return this.parts.publicPort;
+  }
+}
+
+/** An http.Agent whose connections are dial-backs of one tunnel's client. */
+class DialBackAgent extends http.Agent {
+  constructor(
+    private readonly dialBack: (addresses: Partial<VisitorAddresses>) => Promise<Socket>,
+    options: http.AgentOptions,
+  ) {
+    super(options);
+  }
+
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: (error: Error | null, stream: Duplex) => void,
+  ): undefined {
+    // Node's callback takes no stream with an error; its type says it always does.
+    const fail = callback as ((error: Error) => void) | undefined;
+    this.dialBack(options as http.ClientRequestArgs & Partial<VisitorAddresses>).then(
+      (socket) => callback?.(null, socket),
+      (error: unknown) => {
+        debug('dial-back failed: %s', (error as Error).message);
+        fail?.(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+    return undefined;
+  }
+}

@@ -1,0 +1,40 @@
+// HTTP headers as both ends of an HTTP tunnel pass them on: hop-by-hop headers stay on
+// their hop (Node writes its own), the rest go on as they came, in order and case.
+import { createHash } from 'node:crypto';
+
+/** Headers that describe one hop (RFC 9110 §7.6.1), never passed on as they came. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** The response header by which our client says it could not reach its local service:
+ * the relay answers with its own 502 page instead. */
+export const LOCAL_UNAVAILABLE_HEADER = 'burrow-local-unavailable';
+
+/** A raw header list (name, value, name, value, ...) without the hop-by-hop ones, nor
+ * those the `Connection` header names, nor `drop`. */
+export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new Set()): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i] ?? '', raw[i + 1] ?? '']);
+  const named = new Set(
+    pairs
+      .filter(([name]) => name.toLowerCase() === 'connection')
+      .flatMap(([, value]) => value.split(',').map((token) => token.trim().toLowerCase())),
+  );
+  return pairs.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return !HOP_BY_HOP.has(lower) && !named.has(lower) && !drop.has(lower);
+  });
+}
+
+/** What an HTTP tunnel's `user:password` becomes on the wire and at the relay: base64url
+ * SHA-256. The relay keeps this, never the password, and compares it with the hash of the
+ * credentials a visitor sends. */
+export const authToken = (credentials: string): string =>
+  createHash('sha256').update(credentials, 'utf8').digest('base64url');
