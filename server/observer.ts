@@ -9,7 +9,7 @@ import { hideSecrets, type TraceEvent } from '../shared/trace.ts';
 import type { AuthReason } from './auth.ts';
 import { ClientEventLog, type ClientEvent } from './client-events.ts';
 import { ServerCounters } from './counters.ts';
-import type { HttpPageEvent } from './http/options.ts';
+import type { CertificateEvent, HttpPageEvent } from './http/options.ts';
 
 const debug = createDebug('burrow:server');
 
@@ -34,6 +34,8 @@ export interface BurrowServerEvents {
   paired: [{ waitMs: number }];
   /** A request on the HTTP port that the relay answered itself (404, 502, ...). */
   page: [HttpPageEvent];
+  /** An ACME certificate was issued or renewed for a name, or could not be. */
+  certificate: [CertificateEvent];
 }
 
 export class ServerObserver {

@@ -31,7 +31,7 @@ const debug = createDebug('burrow:server');
 export type { ServerTlsOptions, ServerOptions, ServerStats };
 export type { ServerTotals, ClientEvent, BurrowServerEvents };
 export type { RefusedEvent } from './observer.ts';
-export type { HttpPageEvent, HttpOptions } from './http/relay.ts';
+export type { AcmeOptions, CertificateEvent, HttpPageEvent, HttpOptions } from './http/relay.ts';
 
 export class BurrowServer extends EventEmitter<BurrowServerEvents> {
   readonly limits: Readonly<Limits>;
@@ -86,7 +86,13 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     this.http =
       options.httpPort === undefined && options.httpsPort === undefined
         ? undefined
-        : new HttpRelay(options, { ...limits, observer, track, onPage: (event) => this.emit('page', event) });
+        : new HttpRelay(options, {
+            ...limits,
+            observer,
+            track,
+            onPage: (event) => this.emit('page', event),
+            onCertificate: (event) => this.emit('certificate', event),
+          });
     this.parts = {
       limits,
       http: this.http,

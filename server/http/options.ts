@@ -1,5 +1,8 @@
 // What the HTTP layer can be told, and its defaults. All of it is off unless the relay
 // has an HTTP or HTTPS port.
+import type { AcmeOptions, CertificateEvent } from './acme.ts';
+
+export type { AcmeOptions, CertificateEvent };
 
 export interface HttpOptions {
   /** Serve HTTP tunnels by name on this port (0: any free port). Default: none. */
@@ -10,6 +13,9 @@ export interface HttpOptions {
   httpsCert?: string | Buffer;
   /** Its PEM private key. */
   httpsKey?: string | Buffer;
+  /** Instead of `httpsCert`: certificates from an ACME CA, one per name, issued on demand
+   * (needs `httpPort`: the CA checks the HTTP-01 challenge there). */
+  acme?: AcmeOptions;
   /** Tunnels are reached at `NAME.<domain>`. Default `localhost` (browsers and curl
    * resolve `*.localhost` to loopback). */
   domain?: string;

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import type tls from 'node:tls';
 import createDebug from 'debug';
 import { BurrowError, describe } from '../../shared/errors.ts';
 import { formatAddress, hostPort, type HttpMessage } from '../../shared/protocol.ts';
@@ -16,11 +17,12 @@ import { DialBacks } from './dial-backs.ts';
 import { forwardRequest, forwardUpgrade } from './forward.ts';
 import { HttpNames } from './names.ts';
 import { rawPage, sendPage, type Page } from './pages.ts';
-import { route } from './route.ts';
+import { nameIn, route } from './route.ts';
+import { AcmeCertificates, type CertificateEvent } from './acme.ts';
 import { HttpTunnel } from './tunnel.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpOptions, type HttpPageEvent } from './options.ts';
 
-export type { HttpOptions, HttpPageEvent } from './options.ts';
+export type { AcmeOptions, CertificateEvent, HttpOptions, HttpPageEvent } from './options.ts';
 
 const debug = createDebug('burrow:http');
 
@@ -37,6 +39,8 @@ export interface HttpRelayParts {
   track(socket: Socket): void;
   /** A request answered by one of our pages. */
   onPage(event: HttpPageEvent): void;
+  /** A certificate was issued or renewed, or could not be. */
+  onCertificate(event: CertificateEvent): void;
 }
 
 export class HttpRelay {
@@ -44,6 +48,8 @@ export class HttpRelay {
   private readonly dialBacks: DialBacks<HttpTunnel>;
   private readonly servers: { scheme: 'http' | 'https'; server: http.Server; port: number }[] = [];
   private readonly limits: typeof DEFAULT_HTTP_LIMITS;
+  /** Certificates from an ACME CA, when the HTTPS port has no certificate of its own. */
+  private certificates: AcmeCertificates | undefined;
 
   constructor(
     private readonly options: HttpOptions,
@@ -63,13 +69,30 @@ export class HttpRelay {
     };
     if (options.httpPort !== undefined)
       this.servers.push({ scheme: 'http', server: http.createServer(serverOptions), port: options.httpPort });
-    if (options.httpsPort !== undefined) {
-      if (!options.httpsCert || !options.httpsKey)
-        throw new BurrowError('listen-failed', 'an HTTPS port needs a certificate and key (`httpsCert`, `httpsKey`)');
-      const tlsOptions = { ...serverOptions, cert: options.httpsCert, key: options.httpsKey };
-      this.servers.push({ scheme: 'https', server: https.createServer(tlsOptions), port: options.httpsPort });
-    }
+    if (options.httpsPort !== undefined)
+      this.servers.push({ scheme: 'https', server: this.httpsServer(serverOptions), port: options.httpsPort });
     for (const entry of this.servers) this.serve(entry.server, entry.scheme);
+  }
+
+  /** The HTTPS server: with the given certificate, or with ACME's, by the name asked for. */
+  private httpsServer(serverOptions: http.ServerOptions): https.Server {
+    const { httpsCert: cert, httpsKey: key, acme, httpPort } = this.options;
+    if (cert && key) return https.createServer({ ...serverOptions, cert, key });
+    if (!acme) throw new BurrowError('listen-failed', 'an HTTPS port needs `httpsCert` and `httpsKey`, or `acme`');
+    if (httpPort === undefined) throw new BurrowError('listen-failed', 'ACME needs an HTTP port for its challenges');
+    const isBound = (host: string): boolean => {
+      const name = nameIn(host, this.domain);
+      const state = name === undefined ? undefined : this.names.find(name);
+      return state !== undefined && 'live' in state;
+    };
+    const certificates = new AcmeCertificates(acme, isBound, (event) => this.parts.onCertificate(event));
+    this.certificates = certificates;
+    const SNICallback = (servername: string, done: (error: Error | null, context?: tls.SecureContext) => void): void =>
+      void certificates.contextFor(servername.toLowerCase()).then(
+        (context) => (context ? done(null, context) : done(new Error(`no tunnel is named ${servername}`))),
+        (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+      );
+    return https.createServer({ ...serverOptions, SNICallback });
   }
 
   /** The domain tunnels are named under (`NAME.<domain>`). */
@@ -161,6 +184,7 @@ export class HttpRelay {
   /** Closes the HTTP ports and idle visitor connections; leases end. Resolves once every
    * visitor connection has closed (the server's shutdown drains or cuts the busy ones). */
   async close(): Promise<void> {
+    this.certificates?.close();
     this.dialBacks.clear();
     this.names.clearLeases();
     await Promise.all(
@@ -182,6 +206,8 @@ export class HttpRelay {
   private serve(server: http.Server, scheme: 'http' | 'https'): void {
     server.on('connection', (socket: Socket) => this.parts.track(socket));
     server.on('request', (req, res) => {
+      const challenge = this.certificates?.challengeAnswer(req.url ?? '');
+      if (challenge !== undefined) return void res.writeHead(200, { 'content-type': 'text/plain' }).end(challenge);
       const target = route(req, this.names, this.domain, this.limits.maxRequestsPerTunnel);
       if (!(target instanceof HttpTunnel)) {
         this.page(req, target);
