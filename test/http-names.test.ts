@@ -99,6 +99,40 @@ test('a client that loses its control connection reconnects and keeps its random
   }
 });
 
+test('a request under way when its client’s control connection drops is answered in full (as a joined TCP visitor lives on)', async () => {
+  let release: (() => void) | undefined;
+  let held: () => void = () => {};
+  const holding = new Promise<void>((resolve) => (held = resolve));
+  const local = await localService((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first half,');
+    release = () => res.end('second half');
+    held();
+  });
+  const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, httpPort: 0 });
+  const proxy = await startTcpProxy(server.controlPort);
+  const client = await startClient({
+    ...clientFor(server),
+    controlPort: proxy.port,
+    tunnels: [{ localPort: local.port, http: { name: 'slow' } }],
+  });
+  try {
+    const answer = visit(server.httpPorts.http ?? 0, 'slow.localhost');
+    await within(holding, 10_000, 'the service to hold its response');
+    proxy.breakAll(); // the control connection drops; the tunnel goes under lease
+    await untilEqual(() => server.stats().http?.leasedNames, 1, 'the name is under lease');
+    release?.();
+    const { status, body } = await answer;
+    assert.equal(status, 200);
+    assert.equal(body.toString(), 'first half,second half');
+  } finally {
+    await client.destroy();
+    await proxy.close();
+    await server.destroy();
+    await local.close();
+  }
+});
+
 test('a crashed client restarted with the same name and lease file gets its name back at once', async () => {
   const local = await localService(echoHandler('again'));
   const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, httpPort: 0 });

@@ -55,7 +55,7 @@ export class HttpTunnel implements NamedTunnel {
     private readonly parts: HttpTunnelParts,
   ) {
     const dialBack = (addresses: Partial<VisitorAddresses>): Promise<Socket> => this.dialBack(addresses);
-    this.agent = new DialBackAgent(dialBack, {
+    this.agent = new DialBackAgent(dialBack, () => !this.closed, {
       keepAlive: true,
       maxSockets: parts.maxRequestsPerTunnel,
       maxFreeSockets: parts.maxRequestsPerTunnel,
@@ -83,13 +83,14 @@ export class HttpTunnel implements NamedTunnel {
     return joined;
   }
 
-  /** Stops forwarding: waiting requests fail, data connections close; the name is freed,
-   * kept for its lease holder, or handed over (see HttpNames). */
+  /** Stops forwarding: waiting requests fail, idle data connections close, and busy ones
+   * once their response is complete (as a TCP tunnel's joined visitors live on); the name
+   * is freed, kept for its lease holder, or handed over (see HttpNames). */
   close(keep: 'release' | 'lease' | 'handover' = 'release'): void {
     if (this.closed) return;
     this.closed = true;
     this.parts.dialBacks.clear(this);
-    this.agent.destroy();
+    for (const sockets of Object.values(this.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
     this.parts.names.closed(this, keep);
     this.parts.observer.event(`http:${this.name}`, `closed (${keep})`);
   }
@@ -108,9 +109,16 @@ export class HttpTunnel implements NamedTunnel {
 class DialBackAgent extends http.Agent {
   constructor(
     private readonly dialBack: (addresses: Partial<VisitorAddresses>) => Promise<Socket>,
+    /** False once the tunnel has closed: a data connection is then not kept for more. */
+    private readonly open: () => boolean,
     options: http.AgentOptions,
   ) {
     super(options);
+  }
+
+  override keepSocketAlive(socket: Socket): boolean {
+    // Node returns true here, though its types say void.
+    return this.open() && (super.keepSocketAlive(socket) as boolean | undefined) !== false;
   }
 
   override createConnection(
