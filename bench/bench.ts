@@ -3,12 +3,12 @@
 // entry point: options, the processes under test, each figure in turn, the report.
 import path from 'node:path';
 import { killChildren } from './children.ts';
-import { parseConfig, progress, USAGE, type Config, type Phase, type Side } from './config.ts';
+import { HTTP_NAME, parseConfig, progress, USAGE, type Config, type Phase, type Side } from './config.ts';
 import { raiseFdLimit } from './fd-limit.ts';
 import { destroyOpenConnections } from './io.ts';
 import { machineInfo, watchMachine } from './machine.ts';
 import { measureConcurrency } from './measure-concurrency.ts';
-import { measureHttp } from './measure-http.ts';
+import { httpProblems, measureHttp } from './measure-http.ts';
 import { measureRoundTrips, measureSetup } from './measure-latency.ts';
 import { measureThroughput } from './measure-throughput.ts';
 import { jsonOf, tableText, writeJson } from './report.ts';
@@ -34,19 +34,22 @@ async function phase(config: Config, results: Results, name: Phase, run: () => P
   }
 }
 
-/** Figures 1, 2, 3, 5 and 6: the services process, and one relay and one client process
- * with a tunnel to each service. */
+/** Figures 1, 2, 3, 5, 6 and 7: the services process, and one relay and one client process
+ * with a tunnel to each service (and, for figure 7 only, an HTTP tunnel by name to the
+ * http service on the relay's HTTP port). */
 async function sharedFigures(config: Config, results: Results, cpuProfDir: string | undefined): Promise<void> {
-  const shared: Phase[] = ['throughput', 'setup', 'rtt', 'http'];
+  const shared: Phase[] = ['throughput', 'setup', 'rtt', 'http', 'httpname'];
   if (!shared.some((p) => config.phases.has(p))) return;
   let services: ServicesProcess | undefined;
   let tunnel: TunnelProcesses | undefined;
   try {
     services = await ServicesProcess.start();
     const local = services.ports;
+    const named = config.phases.has('httpname') ? { localPort: local.http, name: HTTP_NAME } : undefined;
     tunnel = await TunnelProcesses.start(
       SERVICES.map((name) => local[name]),
       cpuProfDir,
+      named,
     );
     const publicPorts = tunnel.publicPorts;
     const both = (name: ServiceName): Record<Side, number> => ({
@@ -64,12 +67,23 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
     await phase(config, results, 'rtt', async () => {
       results.rtt = await measureRoundTrips(config, both('echo'));
     });
-    if (config.phases.has('http') && !wrkInstalled()) {
-      results.http = WRK_MISSING;
+    if ((config.phases.has('http') || config.phases.has('httpname')) && !wrkInstalled()) {
+      if (config.phases.has('http')) results.http = WRK_MISSING;
+      if (config.phases.has('httpname')) results.httpName = WRK_MISSING;
       progress(WRK_MISSING);
     }
     await phase(config, results, 'http', async () => {
-      if (results.http === undefined) results.http = await measureHttp(config, both('http'));
+      if (results.http === undefined) results.http = await measureHttp(config, { label: 'http', ports: both('http') });
+    });
+    await phase(config, results, 'httpname', async () => {
+      if (results.httpName !== undefined) return;
+      const route = t.httpRoute;
+      if (route === undefined) throw new Error('the relay has no HTTP tunnel by name');
+      const ports = { direct: local.http, burrow: route.port };
+      results.httpName = await measureHttp(config, { label: 'httpname', ports, host: route.host });
+      // Errors void the figure: a wrong route answers 404s, fast.
+      const problem = httpProblems(results.httpName);
+      if (problem !== undefined) throw new Error(problem);
     });
   } catch (error) {
     // Starting the services or the tunnel failed: none of these figures can be measured.
@@ -117,6 +131,7 @@ async function main(): Promise<number> {
     rtt: undefined,
     conns: [],
     http: undefined,
+    httpName: undefined,
     failures: {},
   };
   progress(`burrow bench (${results.mode}) at ${results.machine.commit}; progress on stderr, the table on stdout`);

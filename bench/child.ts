@@ -4,7 +4,7 @@
 // close or when the bench process goes away.
 import { readdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startClient, startServer } from '../index.ts';
+import { startClient, startServer, type TunnelRequest } from '../index.ts';
 import { HOST } from './io.ts';
 import { isToChild, type ChildArgs, type FromChild, type ProcessStats } from './messages.ts';
 import { echo, listenHttp, listenTcp, sink, source } from './services.ts';
@@ -29,12 +29,17 @@ async function start(args: ChildArgs): Promise<Running> {
         maxConnectionsPerTunnel: UNLIMITED,
         maxPendingPerTunnel: UNLIMITED,
         maxPending: UNLIMITED,
+        ...(args.http ? { httpPort: 0 } : {}),
       });
-      return { ports: [server.controlPort, server.dataPort], close: () => server.destroy() };
+      const http = server.httpPorts.http ?? 0;
+      return { ports: [server.controlPort, server.dataPort, http], close: () => server.destroy() };
     }
     case 'client': {
+      const tunnels: TunnelRequest[] = args.localPorts.map((localPort) => ({ localPort }));
+      const named = args.httpTunnel;
+      if (named) tunnels.push({ localPort: named.localPort, http: { name: named.name } });
       const client = await startClient({
-        tunnels: args.localPorts.map((localPort) => ({ localPort })),
+        tunnels,
         server: HOST,
         localHost: HOST,
         controlPort: args.controlPort,
@@ -42,6 +47,12 @@ async function start(args: ChildArgs): Promise<Running> {
         maxConnections: UNLIMITED,
       });
       client.on('warning', (warning) => process.stderr.write(`bench client: ${warning.message}\n`));
+      const last = client.tunnels.at(-1);
+      const expected = named && last && `http://${named.name}.localhost:${last.publicPort}`;
+      if (expected !== undefined && last?.url !== expected) {
+        await client.destroy();
+        throw new Error(`the HTTP tunnel's url is ${last?.url ?? 'missing'}, expected ${expected}`);
+      }
       return { ports: client.tunnels.map((tunnel) => tunnel.publicPort), close: () => client.destroy() };
     }
     case 'services': {

@@ -1,9 +1,14 @@
 // The bench's command-line options: the usage text and parsing them into a Config.
 import { parseArgs } from 'node:util';
 
-/** The figures, in the order they run (conns last: it starts fresh processes per run). */
-export const PHASES = ['throughput', 'setup', 'rtt', 'http', 'conns'] as const;
+/** The figures, in the order they run (conns last: it starts fresh processes per run).
+ * `http` is wrk through a TCP tunnel's public port, `httpname` through the relay's HTTP
+ * port with `Host: bench.localhost` (an HTTP tunnel by name, issue 16). */
+export const PHASES = ['throughput', 'setup', 'rtt', 'http', 'httpname', 'conns'] as const;
 export type Phase = (typeof PHASES)[number];
+
+/** The HTTP tunnel by name of `httpname`: `http://bench.localhost:<relay's HTTP port>`. */
+export const HTTP_NAME = 'bench';
 
 export const USAGE = `usage: npm run bench -- [options]
   --quick            smoke run, well under a minute (small sizes, 1,000 conns, short wrk)

@@ -3,12 +3,20 @@
 
 /** What a child runs, given as its command-line argument (JSON). */
 export type ChildArgs =
-  /** The relay server (startServer), on ephemeral control and data ports. */
-  | { role: 'relay' }
-  /** The burrow client (startClient): one tunnel per local port, to the relay's ports. */
-  | { role: 'client'; controlPort: number; dataPort: number; localPorts: number[] }
+  /** The relay server (startServer), on ephemeral control and data ports, and with `http`
+   * on an ephemeral HTTP port too (tunnels by name, `NAME.localhost`). */
+  | { role: 'relay'; http: boolean }
+  /** The burrow client (startClient): one tunnel per local port, to the relay's ports,
+   * and with `httpTunnel` one HTTP tunnel by name to that local port too. */
+  | { role: 'client'; controlPort: number; dataPort: number; localPorts: number[]; httpTunnel?: HttpTunnelArgs }
   /** The local services (services.ts): sink, source, echo and http. */
   | { role: 'services' };
+
+/** An HTTP tunnel by name: `http://<name>.localhost:<relay's HTTP port>` to `localPort`. */
+export interface HttpTunnelArgs {
+  localPort: number;
+  name: string;
+}
 
 export type Role = ChildArgs['role'];
 
@@ -30,8 +38,9 @@ export interface ProcessStats {
  * garbage; `close` shuts down and exits. */
 export type ToChild = { type: 'stats'; id: number; gc: boolean } | { type: 'close' };
 
-/** Child → parent. `ready.ports`: relay [control, data]; client: each tunnel's public
- * port, in the order of `localPorts`; services: SERVICES order. */
+/** Child → parent. `ready.ports`: relay [control, data, HTTP (0: none)]; client: each
+ * tunnel's public port, in the order of `localPorts`, then the HTTP tunnel's (the relay's
+ * HTTP port) if there is one; services: SERVICES order. */
 export type FromChild =
   | { type: 'ready'; ports: number[] }
   | { type: 'failed'; message: string }

@@ -57,6 +57,15 @@ export interface ConnsFigure {
   sides: Record<Side, ConnsSide>;
 }
 
+/** wrk's socket errors by kind, and its answers with a status outside 2xx/3xx. */
+export interface HttpErrorKinds {
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  non2xx: number;
+}
+
 /** One wrk mode: requests/s and latency per side, medians over runs. */
 export interface HttpSide {
   requestsPerSec: number;
@@ -64,6 +73,9 @@ export interface HttpSide {
   p99Ms: number;
   /** wrk socket errors (connect, read, write, timeout) plus non-2xx/3xx answers, all runs. */
   errors: number;
+  errorKinds: HttpErrorKinds;
+  /** Requests completed by the run that completed fewest. */
+  fewestRequests: number;
   runsRequestsPerSec: number[];
 }
 
@@ -100,6 +112,8 @@ export interface Results {
   conns: ConnsFigure[];
   /** A string when HTTP could not be measured (wrk missing). */
   http: HttpFigure[] | string | undefined;
+  /** The same through the relay's HTTP port, to an HTTP tunnel by name (issue 16). */
+  httpName: HttpFigure[] | string | undefined;
   /** Figures that could not be measured, and why. */
   failures: Partial<Record<Phase, string>>;
 }

@@ -1,7 +1,8 @@
 // burrow under test: the relay server and the burrow client, each in its own process
-// (children.ts), with one tunnel per local service.
+// (children.ts), with one tunnel per local service, and optionally one HTTP tunnel by name
+// on the relay's HTTP port.
 import { BenchChild } from './children.ts';
-import type { ProcessStats } from './messages.ts';
+import type { HttpTunnelArgs, ProcessStats } from './messages.ts';
 
 export interface TunnelStats {
   relay: ProcessStats;
@@ -12,6 +13,9 @@ export class TunnelProcesses {
   private constructor(
     private readonly relay: BenchChild,
     private readonly client: BenchChild,
+    /** The HTTP tunnel by name, if start() was given one: the relay's HTTP port and the
+     * Host header that routes to it. */
+    readonly httpRoute: { port: number; host: string } | undefined,
   ) {}
 
   /** The public port of each tunnel, in the order of the `localPorts` given to start(). */
@@ -19,19 +23,27 @@ export class TunnelProcesses {
     return this.client.ports;
   }
 
-  /** Starts the relay, then a client exposing each of `localPorts` through it. */
-  static async start(localPorts: number[], cpuProfDir?: string): Promise<TunnelProcesses> {
-    const relay = await BenchChild.start({ role: 'relay' }, cpuProfDir);
+  /** Starts the relay, then a client exposing each of `localPorts` through it, and with
+   * `httpTunnel` an HTTP tunnel by name too (the relay then gets an HTTP port). */
+  static async start(localPorts: number[], cpuProfDir?: string, httpTunnel?: HttpTunnelArgs): Promise<TunnelProcesses> {
+    const relay = await BenchChild.start({ role: 'relay', http: httpTunnel !== undefined }, cpuProfDir);
     try {
-      const [controlPort, dataPort] = relay.ports;
+      const [controlPort, dataPort, httpPort] = relay.ports;
       if (controlPort === undefined || dataPort === undefined)
         throw new Error('the relay process did not report its ports');
-      const client = await BenchChild.start({ role: 'client', controlPort, dataPort, localPorts }, cpuProfDir);
-      if (client.ports.length !== localPorts.length) {
+      if (httpTunnel && !httpPort) throw new Error('the relay process did not report its HTTP port');
+      const args = { role: 'client', controlPort, dataPort, localPorts, httpTunnel } as const;
+      const client = await BenchChild.start(args, cpuProfDir);
+      const expected = localPorts.length + (httpTunnel ? 1 : 0);
+      if (client.ports.length !== expected || (httpTunnel && client.ports.at(-1) !== httpPort)) {
         await client.close();
-        throw new Error(`the client opened ${client.ports.length} tunnels, expected ${localPorts.length}`);
+        throw new Error(
+          `the client opened ${client.ports.length} tunnels (${client.ports.join(', ')}), expected ${expected}` +
+            (httpTunnel ? `, the last on the relay's HTTP port ${httpPort}` : ''),
+        );
       }
-      return new TunnelProcesses(relay, client);
+      const route = httpTunnel && httpPort ? { port: httpPort, host: `${httpTunnel.name}.localhost` } : undefined;
+      return new TunnelProcesses(relay, client, route);
     } catch (error) {
       await relay.close();
       throw error;

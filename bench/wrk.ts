@@ -10,6 +10,9 @@ export interface WrkOptions {
   seconds: number;
   /** Send `Connection: close`: one TCP connection (and one burrow rendezvous) per request. */
   close: boolean;
+  /** Send this Host header instead of the URL's (`bench.localhost`: the relay routes an
+   * HTTP tunnel by name by it). */
+  host?: string | undefined;
 }
 
 export interface WrkResult {
@@ -39,6 +42,7 @@ export function killWrk(): void {
  * its report. Rejects if wrk fails, prints no report, or outlives its run by 20 s. */
 export function runWrk(options: WrkOptions): Promise<WrkResult> {
   const args = ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--timeout', '5s', '--latency'];
+  if (options.host !== undefined) args.push('-H', `Host: ${options.host}`);
   if (options.close) args.push('-H', 'Connection: close');
   args.push(options.url);
   return new Promise((resolve, reject) => {

@@ -18,7 +18,7 @@ export class LocalHttp {
   /** Parses what the relay sends; it is never listening: data connections are given to it. */
   private readonly parser: http.Server;
   /** Connections to the local service, kept alive between requests. */
-  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 16, timeout: 30_000 });
+  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 128, timeout: 30_000 });
 
   constructor(
     private readonly tunnel: OpenTunnel,
