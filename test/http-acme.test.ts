@@ -216,3 +216,36 @@ test('a CA that cannot be reached is reported in one line, and the handshake fai
     await other.destroy();
   }
 });
+
+test('a restarted relay serves the certificate it cached, and renews one that is due (in the background)', async () => {
+  // The first relay holds the HTTP port pebble checks: it gives it up to its successor.
+  const httpPort = server.httpPorts.http;
+  await client.destroy();
+  await server.destroy();
+  const again = await startServer({
+    ...{ controlPort: 0, dataPort: 0, bind: HOST, httpPort, httpsPort: 0, domain: DOMAIN },
+    // Everything pebble issues is "due" with a renewal window this wide.
+    acme: { directoryUrl: pebble.directoryUrl, cacheDir: path.join(tmp, 'acme'), renewBeforeMs: 10 * 365 * 86_400_000 },
+  });
+  const seen: CertificateEvent[] = [];
+  again.on('certificate', (event) => seen.push(event));
+  const againClient = await startClient({
+    ...clientFor(again),
+    tunnels: [{ localPort: local.port, http: { name: 'secure' } }],
+  });
+  try {
+    const renewed = nextEvent<[CertificateEvent]>(again, 'certificate', 60_000);
+    const root = await pebble.root();
+    const echo = await secureVisit(again.httpPorts.https ?? 0, `secure.${DOMAIN}`, root);
+    assert.equal(echo.service, 'secure', 'served at once with the cached certificate');
+    assert.deepEqual((await renewed)[0], { name: `secure.${DOMAIN}`, outcome: 'renewed' });
+    assert.deepEqual(
+      seen,
+      [{ name: `secure.${DOMAIN}`, outcome: 'renewed' }],
+      'no new issuance: it came from the cache',
+    );
+  } finally {
+    await againClient.destroy();
+    await again.destroy();
+  }
+});

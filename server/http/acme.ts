@@ -55,7 +55,8 @@ export class AcmeCertificates {
   private readonly issuing = new Map<string, Promise<Held>>();
   /** HTTP-01 answers the CA will fetch, by token. */
   private readonly challenges = new Map<string, string>();
-  private client: acme.Client | undefined;
+  /** The ACME account, once (being) set up; forgotten if that fails, to try again later. */
+  private client: Promise<acme.Client> | undefined;
   private readonly renewTimer: NodeJS.Timeout;
 
   constructor(
@@ -158,8 +159,15 @@ export class AcmeCertificates {
   }
 
   /** The ACME account, made (and its key kept) on first use. */
-  private async account(): Promise<acme.Client> {
-    if (this.client) return this.client;
+  private account(): Promise<acme.Client> {
+    this.client ??= this.setUpAccount().catch((error: unknown) => {
+      this.client = undefined;
+      throw error;
+    });
+    return this.client;
+  }
+
+  private async setUpAccount(): Promise<acme.Client> {
     const file = path.join(this.options.cacheDir, 'account.key');
     let accountKey: Buffer;
     try {
@@ -168,8 +176,15 @@ export class AcmeCertificates {
       accountKey = await newKey();
       writePrivate(file, accountKey);
     }
-    this.client = new acme.Client({ directoryUrl: this.directoryUrl, accountKey });
-    return this.client;
+    const client = new acme.Client({ directoryUrl: this.directoryUrl, accountKey });
+    // Learn the account of a kept key without changing it (acme-client would otherwise
+    // send an update that says nothing, which strict CAs refuse); else make one.
+    await client.createAccount({ onlyReturnExisting: true }).catch(async (error: unknown) => {
+      debug('no account yet (%s): creating one', describe(error));
+      const contact = this.options.email === undefined ? {} : { contact: [`mailto:${this.options.email}`] };
+      await client.createAccount({ termsOfServiceAgreed: true, ...contact });
+    });
+    return client;
   }
 
   private fromDisk(host: string): Held | undefined {
