@@ -10,6 +10,8 @@ export {
   type RefusedEvent,
   type ServerTotals,
   type ClientEvent,
+  type HttpOptions,
+  type HttpPageEvent,
 } from './server/server.ts';
 /** Every server default, in one table: what an option left out (or undefined) becomes. */
 export { SERVER_DEFAULTS } from './server/options.ts';
@@ -29,6 +31,9 @@ export {
  * user types it (`ab:cd...`, bare hex), as burrow prints it, or undefined if it is none. */
 export { fingerprintOf, normalizeFingerprint } from './shared/fingerprint.ts';
 export { DEFAULT_LIMITS, type Limits } from './server/limits.ts';
+/** The defaults of the HTTP options (`httpPort`, `domain`, ...) of a relay that has an HTTP
+ * or HTTPS port. */
+export { DEFAULT_HTTP_LIMITS } from './server/http/options.ts';
 export {
   startClient,
   BurrowClient,
@@ -37,6 +42,8 @@ export {
   type OpenTunnel,
   type ConnectionEvent,
   type BurrowClientEvents,
+  type HttpTunnelOptions,
+  type RequestEvent,
 } from './client/client.ts';
 /** Every client default, in one table: what an option left out (or undefined) becomes
  * (DEFAULT_MAX_CONNECTIONS is its maxConnections). */

@@ -48,6 +48,33 @@ const CLIENT_REST: Table = {
       describe: describe('max-connections', 'Visitor connections served at once; more are turned away at once'),
       defaultDescription: String(CLIENT_DEFAULTS.maxConnections),
     },
+    http: {
+      type: 'boolean',
+      describe: describe(
+        'http',
+        "Make the ports HTTP tunnels, reached by name at http://NAME.<the relay's domain> (the relay needs --http-port). A port written http:3000 or tcp:3000 is that kind either way, so one client can mix both",
+      ),
+    },
+    name: {
+      type: 'string',
+      describe: describe('name', 'The name to ask for, with one HTTP tunnel: http://NAME.<domain>'),
+      defaultDescription: 'a random one',
+    },
+    auth: {
+      type: 'string',
+      describe: describe(
+        'auth',
+        'Visitors of the HTTP tunnels must give this user:password (basic auth, checked at the relay); prefer the variable, which stays out of ps',
+      ),
+    },
+    'host-header': {
+      type: 'string',
+      describe: describe(
+        'host-header',
+        'The Host header the local service sees: keep (NAME.<domain>, as sent), rewrite (its own host:port, e.g. localhost:3000, for dev servers that check it) or a host of your own',
+      ),
+      defaultDescription: 'keep',
+    },
   }),
   ...inGroup('Staying up:', {
     reconnect: {
@@ -69,7 +96,10 @@ const CLIENT_REST: Table = {
     ...outputFlags,
     quiet: {
       type: 'boolean',
-      describe: describe('quiet', 'No connection log (the line printed on stdout when a visitor connection closes)'),
+      describe: describe(
+        'quiet',
+        'No connection log (the line printed on stdout when a visitor connection closes) and no request log (one line per HTTP request)',
+      ),
     },
   }),
   ...inGroup('Security:', {

@@ -2,10 +2,16 @@
 // names for two of them) into library options; the fallbacks are the client's defaults
 // (cli/defaults.ts). Pure, so it is tested without processes.
 import path from 'node:path';
-import { PROXY_PROTOCOL_VERSIONS, type ClientOptions, type ProxyProtocolVersion } from '../index.ts';
+import {
+  PROXY_PROTOCOL_VERSIONS,
+  type ClientOptions,
+  type ProxyProtocolVersion,
+  type TunnelRequest,
+} from '../index.ts';
 import { parseServerAddress, type ServerAddress } from './address.ts';
 import { flagOn, isFlag, keepFirst, perTunnel, raw, type Env, type RawArgs, type Source } from './args.ts';
 import { CLIENT_DEFAULTS } from './defaults.ts';
+import { httpTunnelOptions, localPorts } from './http-tunnels.ts';
 import { UsageError } from './usage-error.ts';
 import { count, host, liveness, optionalPort, port } from './values.ts';
 
@@ -21,23 +27,35 @@ export const LOCAL_SPELLING = { server: 'to', 'remote-port': 'port' } as const s
 
 export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling = {}): ClientCliOptions {
   const positional = Array.isArray(args['local-port']) ? args['local-port'] : [args['local-port']];
-  const localPorts = positional.filter((p) => p !== undefined).map((p) => port(String(p), 'local port'));
-  if (localPorts.length === 0) throw new UsageError('give at least one local port to expose');
+  const given = localPorts(
+    positional.filter((p) => p !== undefined).map((p) => String(p)),
+    args,
+    env,
+  );
+  if (given.length === 0) throw new UsageError('give at least one local port to expose');
+  // The TCP tunnels: --remote-port and --proxy-protocol are theirs (an HTTP tunnel shares
+  // the relay's HTTP port, and its service reads the visitor's address in X-Forwarded-For).
+  const tcp = given.filter((tunnel) => !tunnel.http).length;
+  const http = given.length - tcp;
+  const unit = http === 0 ? 'local port' : 'TCP port';
 
-  // --remote-port may repeat: the Nth applies to the Nth local port (0 = any).
+  // --remote-port may repeat: the Nth applies to the Nth (TCP) local port (0 = any).
   const remoteList = perTunnel(args, env, 'remote-port', spelling['remote-port']);
-  if (remoteList.length > localPorts.length) {
-    throw new UsageError(
-      `${remoteList.length} remote ports for ${localPorts.length} local port(s): give at most one per local port`,
-    );
+  if (remoteList.length > tcp) {
+    const why = http === 0 ? '' : ' (an HTTP tunnel has no public port of its own)';
+    throw new UsageError(`${remoteList.length} remote ports for ${tcp} ${unit}(s)${why}: give at most one per ${unit}`);
   }
   const remotePorts = remoteList.map((r) => port(r.text, r.source, true));
-  const proxyProtocols = proxyProtocolsFor(localPorts.length, perTunnel(args, env, 'proxy-protocol'));
+  const proxyProtocols = proxyProtocolsFor(tcp, perTunnel(args, env, 'proxy-protocol'), unit);
+  const httpOptions = httpTunnelOptions(args, env, http);
   const { server, controlPort } = serverAndControlPort(args, env, spelling.server);
+  let tcpIndex = 0;
 
   return {
     client: {
-      tunnels: localPorts.map((localPort, i) => {
+      tunnels: given.map(({ localPort, http: isHttp }): TunnelRequest => {
+        if (isHttp) return { localPort, http: httpOptions };
+        const i = tcpIndex++;
         const proxyProtocol = proxyProtocols[i];
         return proxyProtocol === undefined
           ? { localPort, remotePort: remotePorts[i] ?? 0 }
@@ -109,11 +127,12 @@ function defaultStateFile(env: Env): string | undefined {
   return undefined;
 }
 
-/** `--proxy-protocol v1|v2|none`: one value for every tunnel, or exactly one per local port. */
-function proxyProtocolsFor(tunnels: number, values: Source[]): (ProxyProtocolVersion | undefined)[] {
+/** `--proxy-protocol v1|v2|none`: one value for every TCP tunnel, or exactly one per TCP
+ * port (`unit` says which ports count, for messages). HTTP tunnels take none. */
+function proxyProtocolsFor(tunnels: number, values: Source[], unit: string): (ProxyProtocolVersion | undefined)[] {
   if (values.length > 1 && values.length !== tunnels) {
     throw new UsageError(
-      `${values.length} --proxy-protocol values for ${tunnels} local port(s): give one for all, or one per local port`,
+      `${values.length} --proxy-protocol values for ${tunnels} ${unit}(s): give one for all, or one per ${unit}`,
     );
   }
   const versions = values.map(({ text, source }) => {
@@ -121,6 +140,10 @@ function proxyProtocolsFor(tunnels: number, values: Source[]): (ProxyProtocolVer
     if (version === 'none') return undefined;
     const known = PROXY_PROTOCOL_VERSIONS.find((v) => v === version);
     if (known === undefined) throw new UsageError(`${source}: "${text}" is not v1, v2 or none`);
+    if (tunnels === 0)
+      throw new UsageError(
+        `${source} is for TCP tunnels: the local service of an HTTP tunnel finds the visitor's address in X-Forwarded-For`,
+      );
     return known;
   });
   return values.length === 1 ? Array<ProxyProtocolVersion | undefined>(tunnels).fill(versions[0]) : versions;

@@ -33,6 +33,7 @@ export const EXAMPLES: Record<'top' | CommandName, readonly Example[]> = {
     ],
     ['$0 server --tls --secret-file /etc/burrow/secret', 'For real: TLS with a self-signed certificate, and a secret'],
     ['$0 server --bind 127.0.0.1 --port-range 40000-40100', 'Loopback only, 101 public ports'],
+    ['$0 server --http-port 8080', 'Also HTTP tunnels by name: http://NAME.localhost:8080'],
   ],
   client: [
     ['$0 client 3000', 'Expose localhost:3000 through a relay on localhost'],
@@ -42,6 +43,8 @@ export const EXAMPLES: Record<'top' | CommandName, readonly Example[]> = {
     ],
     ['$0 client 3000 5432 --server relay.example.com', 'Two tunnels over one connection'],
     ['$0 client 3000 --remote-port 8080', 'Ask for public port 8080'],
+    ['$0 client 3000 --http --name demo', "An HTTP tunnel at http://demo.<the relay's domain>"],
+    ['$0 client http:3000 5432', 'An HTTP tunnel for 3000, a TCP tunnel for 5432'],
     ['$0 client 8080 --proxy-protocol v2', "nginx on 8080 (listen 8080 proxy_protocol) logs the visitor's address"],
     [
       '$0 client 3000 --server relay.example.com --tls-fingerprint AB:CD:… --secret-file ~/secret',

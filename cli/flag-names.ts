@@ -33,6 +33,12 @@ export const FLAGS_FOR_OPTIONS: {
     'tls.cert': '--tls-cert',
     'tls.key': '--tls-key',
     names: '--tls-name',
+    httpPort: '--http-port',
+    httpsPort: '--https-port',
+    httpsCert: '--https-cert',
+    httpsKey: '--https-key',
+    domain: '--domain',
+    reservedNames: '--reserved-names',
   },
   client: {
     server: '--server',

@@ -9,19 +9,30 @@
 // tunnel (client); events that happen while starting follow them.
 //   listening    controlPort, dataPort, bind (null: all interfaces), publicPorts {min,max},
 //                tls (boolean), fingerprint and names (with tls), secret (boolean: one is required),
-//                metrics (the /metrics URL, with --metrics)
+//                metrics (the /metrics URL, with --metrics); http {domain, httpPort, httpsPort}
+//                with --http-port or --https-port (the ports listened on)
 //   tunnel       url, publicPort, local ("host:port"); previousPort after a reconnect moved it;
-//                proxyProtocol ("v1"/"v2") if the tunnel sends PROXY headers
+//                proxyProtocol ("v1"/"v2") if the tunnel sends PROXY headers; name for an
+//                HTTP tunnel (its url is http(s)://NAME.<domain>, its publicPort the relay's
+//                HTTP port)
 //   connection   id, visitor ("addr:port" or null), publicPort, url, local, bytesIn (from
 //                the visitor), bytesOut (to it), durationMs, reset (ended by a reset),
 //                localUnavailable (the local service refused it: the visitor was reset)
+//   request      method, path, status, durationMs, bytesIn (body from the visitor),
+//                bytesOut (body to it), visitor ("addr:port" or null), url (the tunnel's),
+//                local, aborted: a request through an HTTP tunnel, once answered (client;
+//                not with --quiet)
+//   page         status, method, host, path, visitor, text: a request the relay answered
+//                itself (404, 502, ...); method, host and path are "" for a request too
+//                malformed to have them (server; capped at 60 a minute)
 //   trace        side ("server"/"client"), conn, kind ("send"/"recv"/"event"), text
 //   warning      code, message: a failure the client lives with (a visitor's local service
 //                down, a reconnect attempt that failed, ...)
 //   refused      conn, address, reason, message: a connection turned away (TLS, auth)
 //   client       kind, and its fields (server only; capped at 60 a minute):
 //                  connected      conn, address
-//                  tunnel-opened  conn, address, publicPort, localPort, reclaimed
+//                  tunnel-opened  conn, address, publicPort, localPort, reclaimed; url for
+//                                 an HTTP tunnel
 //                  lease-kept     address, publicPort, graceMs
 //                  lease-expired  address, publicPort
 //                  disconnected   conn, address, why, tunnels
@@ -48,6 +59,14 @@ import {
   type TraceEvent,
 } from '../index.ts';
 import { clock, count, formatBytes, formatDuration, seconds } from './format.ts';
+import {
+  httpListeningLine,
+  pageLine,
+  requestLine,
+  type HttpListening,
+  type PageEntry,
+  type RequestEntry,
+} from './http-output.ts';
 
 export interface ListeningEvent {
   event: 'listening';
@@ -61,6 +80,8 @@ export interface ListeningEvent {
   names?: string[];
   secret: boolean;
   metrics?: string;
+  /** Where HTTP tunnels are served, if they are. */
+  http?: HttpListening;
 }
 
 export interface TunnelEvent {
@@ -71,6 +92,8 @@ export interface TunnelEvent {
   previousPort?: number;
   /** "v1" or "v2" when the tunnel sends its local service a PROXY protocol header. */
   proxyProtocol?: string;
+  /** An HTTP tunnel's name. */
+  name?: string;
 }
 
 export interface ConnectionEntry {
@@ -98,6 +121,8 @@ export type OutputEvent =
   | ListeningEvent
   | TunnelEvent
   | ConnectionEntry
+  | RequestEntry
+  | PageEntry
   | ProblemEvent
   | ({ event: 'trace' } & TraceEvent)
   | { event: 'refused'; conn: string; address: string; reason: string; message: string }
@@ -121,6 +146,7 @@ export const tunnelEvent = (tunnel: OpenTunnel, previousPort?: number): TunnelEv
   local: protocol.hostPort(tunnel.localHost, tunnel.localPort),
   ...(previousPort === undefined ? {} : { previousPort }),
   ...(tunnel.proxyProtocol === undefined ? {} : { proxyProtocol: tunnel.proxyProtocol }),
+  ...(tunnel.name === undefined ? {} : { name: tunnel.name }),
 });
 
 export const connectionEntry = (c: ConnectionClosed): ConnectionEntry => ({
@@ -176,10 +202,12 @@ export function clientLine(e: ClientEvent): string {
   switch (e.kind) {
     case 'connected':
       return `client ${e.conn} connected from ${e.address}`;
-    case 'tunnel-opened':
+    case 'tunnel-opened': {
+      const what = e.url ?? `public port ${e.publicPort}`;
       return e.reclaimed
-        ? `client ${e.conn} (${e.address}) took public port ${e.publicPort} back with its lease (its port ${e.localPort})`
-        : `client ${e.conn} (${e.address}) opened public port ${e.publicPort} (its port ${e.localPort})`;
+        ? `client ${e.conn} (${e.address}) took ${what} back with its lease (its port ${e.localPort})`
+        : `client ${e.conn} (${e.address}) opened ${what} (its port ${e.localPort})`;
+    }
     case 'lease-kept':
       return `public port ${e.publicPort} kept ${seconds(e.graceMs)} for ${e.address} (its lease)`;
     case 'lease-expired':
@@ -206,6 +234,7 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
         `burrow server listening on ${where}control port ${e.controlPort}, data port ${e.dataPort}; public ports ${e.publicPorts.min}-${e.publicPorts.max}`,
       );
       const lines = [listening];
+      if (e.http !== undefined) lines.push(stdout(httpListeningLine(e.http)));
       if (e.fingerprint !== undefined) {
         const names = e.names === undefined ? '' : ` (names: ${e.names.length > 0 ? e.names.join(', ') : 'none'})`;
         lines.push(stdout(`TLS certificate SHA-256 fingerprint: ${e.fingerprint}${names}`));
@@ -221,6 +250,10 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       ];
     case 'connection':
       return [stdout(connectionLine(e, at))];
+    case 'request':
+      return [stdout(requestLine(e, at))];
+    case 'page':
+      return [stdout(pageLine(e, at))];
     case 'trace':
       return [{ stream: 'stderr', line: formatTrace(e, { colour }) }];
     case 'refused':

@@ -65,11 +65,13 @@ export function createReporter(options: ReporterOptions): Reporter {
       gate(PASS);
     };
   };
-  // Client events: a line for each, but a flood of clients must not flood the log.
+  // Client events and the relay's own HTTP pages: a line for each, but a flood of clients
+  // (or a scanner asking for names that do not exist) must not flood the log.
   const caps: Partial<Record<OutputEvent['event'], (event: OutputEvent) => void>> = {
     refused: capped(),
     warning: capped(),
     client: capped(60),
+    page: capped(60),
   };
 
   return {

@@ -13,6 +13,8 @@ import {
 import { resolveClientOptions, type Spelling } from './client-options.ts';
 import type { Env, RawArgs } from './args.ts';
 import { inFlags, type Side } from './flag-names.ts';
+import { loadHttps, resolveHttpServer } from './http-options.ts';
+import { pageEntry, requestEntry, type HttpListening } from './http-output.ts';
 import { resolveMetricsAddress, resolveOutputOptions, resolveServerOptions, type OutputCliOptions } from './options.ts';
 import { useColour } from './format.ts';
 import { connectionEntry, lostServer, openRelay, problem, shortSecret, tunnelEvent } from './output.ts';
@@ -87,6 +89,7 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
   const out = reporter(resolveOutputOptions(args, env, 'server'), env, 'server');
   const security = resolveServerSecurity(args, env);
   const metricsAt = resolveMetricsAddress(args, env);
+  const http = resolveHttpServer(args, env);
   let server: BurrowServer | undefined;
   let tls: LoadedServerTls | undefined;
   let metrics: MetricsEndpoint | undefined;
@@ -94,9 +97,11 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
     const secret = await loadSecret(security.secret);
     tls = await loadServerTls(security.tls);
     warnIfShort(out, secret);
-    server = new BurrowServer({ ...options, secret, tls: tls?.options });
+    const https = await loadHttps(http?.https);
+    server = new BurrowServer({ ...options, ...http?.options, ...https, secret, tls: tls?.options });
     if (trace) server.on('trace', traceTo(out));
     server.on('client', (event) => out.print({ event: 'client', ...event }));
+    server.on('page', (page) => out.print(pageEntry(page)));
     await server.listen();
     if (metricsAt) metrics = await startMetrics(server, metricsAt);
   } catch (error) {
@@ -116,6 +121,7 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
     ...(tls ? { fingerprint: tls.fingerprint, names: tls.names } : {}),
     secret: server.secret !== undefined,
     ...(metrics ? { metrics: metrics.url } : {}),
+    ...(http ? { http: httpListening(server, http.options.domain) } : {}),
   });
   if (tls?.createdIn !== undefined)
     out.print({
@@ -135,6 +141,17 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
   return 0;
 }
 
+/** Where `server` serves HTTP tunnels: the ports it listens on (with port 0: the ones the
+ * system picked). */
+function httpListening(server: BurrowServer, domain: string): HttpListening {
+  const { http, https } = server.httpPorts;
+  return {
+    domain,
+    ...(http === undefined ? {} : { httpPort: http }),
+    ...(https === undefined ? {} : { httpsPort: https }),
+  };
+}
+
 /** `spelling`: how the command names the client's flags (`burrow local`: bore's). */
 export async function runClient(args: RawArgs, env: Env, spelling?: Spelling): Promise<number> {
   const { client: resolved, trace } = resolveClientOptions(args, env, spelling);
@@ -151,7 +168,10 @@ export async function runClient(args: RawArgs, env: Env, spelling?: Spelling): P
     if (trace) client.on('trace', traceTo(out));
     // Before start(): with several tunnels, a visitor of the first may come and go while
     // the last EXPOSE is still unanswered.
-    if (!output.quiet) client.on('connection-close', (closed) => out.print(connectionEntry(closed)));
+    if (!output.quiet) {
+      client.on('connection-close', (closed) => out.print(connectionEntry(closed)));
+      client.on('request', (request) => out.print(requestEntry(request)));
+    }
     client.on('warning', (warning) => out.print(problem('warning', warning)));
     await client.start();
   } catch (error) {

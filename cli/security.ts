@@ -155,7 +155,8 @@ export function resolveClientSecurity(args: RawArgs, env: Env): { secret: Secret
   return { secret: secretPlan(args, env, 'client'), tls };
 }
 
-async function readSource({ text, source }: Source): Promise<Buffer> {
+/** The file a flag names; a usage error naming the flag if it cannot be read. */
+export async function readSource({ text, source }: Source): Promise<Buffer> {
   try {
     return await readFile(text);
   } catch (error) {

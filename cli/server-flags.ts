@@ -1,6 +1,7 @@
 // The flags of `burrow server`, as yargs and --help take them. Their defaults are the
 // library's, read from SERVER_DEFAULTS.
 import { SERVER_DEFAULTS } from '../index.ts';
+import { HTTP_DEFAULTS } from './defaults.ts';
 import {
   describe,
   inGroup,
@@ -77,6 +78,56 @@ export const SERVER_OPTIONS: Table = {
       ]),
     ),
   ),
+  ...inGroup('HTTP tunnels:', {
+    'http-port': {
+      ...NUMBER,
+      describe: describe(
+        'http-port',
+        'Also serve HTTP tunnels by name, at http://NAME.<domain>:PORT (0: any free port)',
+      ),
+      defaultDescription: 'off',
+    },
+    'https-port': {
+      ...NUMBER,
+      describe: describe('https-port', 'Serve them over HTTPS on this port, with --https-cert and --https-key'),
+      defaultDescription: 'off',
+    },
+    'https-cert': {
+      type: 'string',
+      describe: describe('https-cert', 'Certificate (PEM, chain first) for *.<domain>, for --https-port'),
+    },
+    'https-key': { type: 'string', describe: describe('https-key', 'Private key (PEM) of --https-cert') },
+    domain: {
+      type: 'string',
+      describe: describe('domain', 'Tunnels are reached at NAME.<domain> (*.localhost resolves to this machine)'),
+      defaultDescription: HTTP_DEFAULTS.domain,
+    },
+    'reserved-names': {
+      type: 'string',
+      describe: describe('reserved-names', 'Names no client may have, comma-separated, instead of these ("": none)'),
+      defaultDescription: HTTP_DEFAULTS.reservedNames.join(','),
+    },
+    'max-header-size': {
+      ...NUMBER,
+      describe: describe('max-header-size', 'Bytes a request head may have; a larger one gets 431'),
+      defaultDescription: String(HTTP_DEFAULTS.maxHeaderBytes),
+    },
+    'header-timeout': {
+      ...NUMBER,
+      describe: describe('header-timeout', 'Seconds a visitor has to send a request head; then 408'),
+      defaultDescription: inSeconds(HTTP_DEFAULTS.headerTimeoutMs),
+    },
+    'keepalive-timeout': {
+      ...NUMBER,
+      describe: describe('keepalive-timeout', 'Seconds an idle kept-alive visitor connection stays open'),
+      defaultDescription: inSeconds(HTTP_DEFAULTS.keepAliveTimeoutMs),
+    },
+    'max-requests-per-tunnel': {
+      ...NUMBER,
+      describe: describe('max-requests-per-tunnel', 'Requests one HTTP tunnel forwards at once; more get 503'),
+      defaultDescription: String(HTTP_DEFAULTS.maxRequestsPerTunnel),
+    },
+  }),
   ...inGroup('Output:', {
     ...outputFlags,
     metrics: {

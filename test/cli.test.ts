@@ -127,7 +127,7 @@ test('--help reads like a manual: connection flags first, security after, --help
   const serverSections = helpSections(server.stdout);
   assert.deepEqual(
     serverSections.map(({ name }) => name),
-    ['Listening:', 'Timeouts:', 'Limits:', 'Output:', 'Security:', 'Options:', 'Examples:'],
+    ['Listening:', 'Timeouts:', 'Limits:', 'HTTP tunnels:', 'Output:', 'Security:', 'Options:', 'Examples:'],
   );
   assert.deepEqual(serverSections[0]?.entries, ['bind', 'control-port', 'data-port', 'port-range']);
 
