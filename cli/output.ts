@@ -38,7 +38,8 @@
 //                  disconnected   conn, address, why, tunnels
 //   disconnected code, message: the client lost the server (and will reconnect)
 //   reconnecting attempt, delayMs
-//   reconnected  moved: how many tunnels got a new public port ("tunnel" lines follow)
+//   reconnected  moved: how many tunnels got a new public port or name ("tunnel" lines follow);
+//                names: true if an HTTP tunnel got a new name
 //   open-relay   message: the server has no secret
 //   short-secret length, message
 //   certificate-created  dir: where --tls made its self-signed certificate; replaced
@@ -128,7 +129,7 @@ export type OutputEvent =
   | { event: 'refused'; conn: string; address: string; reason: string; message: string }
   | ({ event: 'client' } & ClientEvent)
   | { event: 'reconnecting'; attempt: number; delayMs: number }
-  | { event: 'reconnected'; moved: number }
+  | { event: 'reconnected'; moved: number; names?: boolean }
   | { event: 'open-relay'; message: string }
   | { event: 'short-secret'; length: number; message: string }
   | {
@@ -271,7 +272,11 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       return [stderr(`reconnecting in ${seconds(e.delayMs)} (attempt ${e.attempt})`)];
     case 'reconnected':
       return [
-        stderr(e.moved === 0 ? 'reconnected; same public address' : 'reconnected; the old public port was taken:'),
+        stderr(
+          e.moved === 0
+            ? 'reconnected; same public address'
+            : `reconnected; the old ${e.names ? 'name' : 'public port'} was taken:`,
+        ),
       ];
     case 'certificate-created': {
       const replaced =

@@ -189,7 +189,8 @@ export async function runClient(args: RawArgs, env: Env, spelling?: Spelling): P
   });
   client.on('reconnecting', ({ attempt, delayMs }) => out.print({ event: 'reconnecting', attempt, delayMs }));
   client.on('reconnected', ({ moved }) => {
-    out.print({ event: 'reconnected', moved: moved.length });
+    const names = moved.some((move) => move.previousUrl !== undefined);
+    out.print({ event: 'reconnected', moved: moved.length, ...(names && { names }) });
     for (const { tunnel, previousPort } of moved) out.print(tunnelEvent(tunnel, previousPort));
   });
   const closed = new Promise<BurrowError | undefined>((resolve) => client.once('close', resolve));

@@ -75,7 +75,7 @@ export async function localServicesMissing(tunnels: readonly OpenTunnel[]): Prom
       (tunnel) =>
         new BurrowError(
           'local-unavailable',
-          `nothing listens on ${hostPort(tunnel.localHost, tunnel.localPort)} yet: visitors of ${tunnel.url} are reset until something does`,
+          `nothing listens on ${hostPort(tunnel.localHost, tunnel.localPort)} yet: visitors of ${tunnel.url} ${tunnel.name === undefined ? 'are reset' : 'get 502'} until something does`,
         ),
     );
 }

@@ -86,6 +86,8 @@ export class TunnelTable {
   ): Promise<TunnelMove | undefined> {
     const { name: asked = '', auth } = options === true ? {} : options;
     const previous = entry.tunnel;
+    // record() updates the tunnel in place: what it was is kept here.
+    const previousUrl = previous?.url;
     const name = previous?.name ?? asked;
     const lease = previous
       ? entry.lease
@@ -102,8 +104,9 @@ export class TunnelTable {
       if (!lost) throw error;
       await requests.expose({ ...expose, http: { ...http, name: '' } }, record);
     }
-    const moved = previous && entry.tunnel && previous.url !== entry.tunnel.url;
-    return moved ? { tunnel: previous, previousPort: previous.publicPort } : undefined;
+    const tunnel = entry.tunnel;
+    if (!tunnel || previousUrl === undefined || previousUrl === tunnel.url) return undefined;
+    return { tunnel, previousPort: tunnel.publicPort, previousUrl };
   }
 
   /** The tunnel a CONNECTION is for, or why it is none of ours. An HTTP tunnel is named
@@ -165,7 +168,8 @@ export class TunnelTable {
       publicPort,
       url,
     };
-    if (proxyProtocol !== undefined) entry.tunnel.proxyProtocol = proxyProtocol;
+    // A PROXY header is for a TCP service: an HTTP tunnel's service reads X-Forwarded-For.
+    if (proxyProtocol !== undefined && http === undefined) entry.tunnel.proxyProtocol = proxyProtocol;
     if (name !== undefined) {
       entry.tunnel.name = name;
       entry.tunnel.http = http === true || http === undefined ? {} : http;

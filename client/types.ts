@@ -29,7 +29,8 @@ export interface TunnelRequest {
   remotePort?: number;
   /** Send the local service a PROXY protocol header (HAProxy's `v1` text or `v2` binary)
    * with the visitor's address before any of its bytes. Only for services that expect
-   * one (nginx `proxy_protocol`, haproxy `accept-proxy`, ...): others would read it as data. */
+   * one (nginx `proxy_protocol`, haproxy `accept-proxy`, ...): others would read it as data.
+   * TCP tunnels only: an HTTP tunnel's service finds the visitor in X-Forwarded-For. */
   proxyProtocol?: ProxyProtocolVersion;
   /** An HTTP tunnel reached by name (`https://NAME.<relay's domain>`) instead of a public
    * port; the relay needs an HTTP or HTTPS port. `true`: any name, defaults for the rest. */
@@ -44,8 +45,8 @@ export interface HttpTunnelOptions {
    * Default: none, the tunnel is open to whoever knows its name. */
   auth?: string;
   /** The Host header the local service sees: `keep` (the tunnel's name, as the visitor
-   * sent it), `rewrite` (`localhost:<port>`: what dev servers that check Host expect), or
-   * a value to send. Default `keep`. */
+   * sent it), `rewrite` (the local service's own `host:port`, such as `localhost:3000`:
+   * what dev servers that check Host expect), or a value to send. Default `keep`. */
   hostHeader?: 'keep' | 'rewrite' | (string & {});
 }
 
@@ -173,6 +174,8 @@ export type ConnectionClosed = ConnectionEvent &
 export interface TunnelMove {
   tunnel: OpenTunnel;
   previousPort: number;
+  /** The URL it had (an HTTP tunnel whose random name was taken while it was away). */
+  previousUrl?: string;
 }
 
 export interface BurrowClientEvents {

@@ -15,6 +15,7 @@ import { clientFor, echoHandler, echoOf, httpRig, localService, visit, type Echo
 import { selfSignedFor } from './named-certs.ts';
 import { startTcpProxy } from './tcp-proxy.ts';
 import { startServer } from '../server/server.ts';
+import { openControl } from './raw.ts';
 
 test('HTTPS with a wildcard certificate: the URL is https, curl verifies it, and SNI must match the Host', async () => {
   // A wildcard one level under a top-level name (`*.localhost`) is refused by TLS clients:
@@ -92,6 +93,43 @@ test('a client that loses its control connection reconnects and keeps its random
     assert.equal(client.tunnels[0]?.url, url);
     assert.equal(echoOf(await visit(server.httpPorts.http ?? 0, host)).service, 'kept');
   } finally {
+    await client.destroy();
+    await proxy.close();
+    await server.destroy();
+    await local.close();
+  }
+});
+
+test('a random name taken by someone else while its client was away: the client gets a new one and says so (moved)', async () => {
+  const local = await localService(echoHandler('moved'));
+  const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, httpPort: 0, leaseGraceMs: 0 });
+  const proxy = await startTcpProxy(server.controlPort);
+  const client = await startClient({
+    ...clientFor(server),
+    controlPort: proxy.port,
+    tunnels: [{ localPort: local.port, http: true }],
+    reconnect: { initialDelayMs: 300, maxDelayMs: 300 },
+  });
+  const thief = await openControl(server.controlPort, 'ping goaway id-reply refuse http');
+  try {
+    const before = client.tunnels[0]?.url ?? '';
+    const name = client.tunnels[0]?.name ?? '';
+    const back = nextEvent<[{ moved: { previousUrl?: string; tunnel: { url: string } }[] }]>(
+      client,
+      'reconnected',
+      10_000,
+    );
+    proxy.breakAll(); // no leases on this relay: the name is free at once
+    await untilEqual(() => server.stats().http?.tunnels, 0, 'the name is free');
+    thief.send(`HTTP 3000 ${name}\n`);
+    assert.match(await thief.reader.line(), /^OK /);
+    const [{ moved }] = await back;
+    assert.equal(moved.length, 1);
+    assert.equal(moved[0]?.previousUrl, before);
+    assert.notEqual(moved[0]?.tunnel.url, before);
+    assert.equal(client.tunnels[0]?.url, moved[0]?.tunnel.url);
+  } finally {
+    thief.socket.destroy();
     await client.destroy();
     await proxy.close();
     await server.destroy();

@@ -77,7 +77,15 @@ export class HttpRelay {
   /** The HTTPS server: with the given certificate, or with ACME's, by the name asked for. */
   private httpsServer(serverOptions: http.ServerOptions): https.Server {
     const { httpsCert: cert, httpsKey: key, acme, httpPort } = this.options;
-    if (cert && key) return https.createServer({ ...serverOptions, cert, key });
+    if (cert && key) {
+      try {
+        return https.createServer({ ...serverOptions, cert, key });
+      } catch (error) {
+        throw new BurrowError('listen-failed', `the HTTPS certificate or key cannot be used: ${describe(error)}`, {
+          cause: error,
+        });
+      }
+    }
     if (!acme) throw new BurrowError('listen-failed', 'an HTTPS port needs `httpsCert` and `httpsKey`, or `acme`');
     if (httpPort === undefined) throw new BurrowError('listen-failed', 'ACME needs an HTTP port for its challenges');
     const isBound = (host: string): boolean => {
