@@ -2,6 +2,7 @@
 // ...) → the library's HttpOptions, and reading the HTTPS certificate and key. All of it is
 // off unless an HTTP or HTTPS port is given: without one, `burrow server` is what it was.
 // The fallbacks are the library's, HTTP_DEFAULTS (cli/defaults.ts). Pure but for the files.
+import path from 'node:path';
 import tls from 'node:tls';
 import { certificateIdentity, describeError, type HttpOptions } from '../index.ts';
 import { raw, type Env, type RawArgs, type Source } from './args.ts';
@@ -20,11 +21,16 @@ export const HTTP_SETTING_FLAGS = [
   'max-requests-per-tunnel',
 ] as const;
 
+/** The flags of certificates from an ACME CA (`--https-port` without `--https-cert`). */
+const ACME_FLAGS = ['acme-directory', 'acme-email', 'acme-cache', 'acme-ca'] as const;
+
 /** What the HTTP flags ask for: the options, and the HTTPS files still to read. */
 export interface HttpServerPlan {
   /** With the domain always set: the startup line names it. */
   options: HttpOptions & { domain: string };
   https?: { cert: Source; key: Source };
+  /** ACME's CA certificate to read, if given. */
+  acmeCa?: Source;
 }
 
 /** A DNS label in lower case, as the protocol has names (`NAME.<domain>`). */
@@ -37,17 +43,24 @@ export function resolveHttpServer(args: RawArgs, env: Env): HttpServerPlan | und
   const httpsPort = raw(args, env, 'https-port');
   const cert = raw(args, env, 'https-cert');
   const key = raw(args, env, 'https-key');
+  const acmeFlags = ACME_FLAGS.map((flag) => raw(args, env, flag));
   if (httpPort === undefined && httpsPort === undefined) {
-    const stray = [cert, key, ...HTTP_SETTING_FLAGS.map((flag) => raw(args, env, flag))].find(Boolean);
+    const stray = [cert, key, ...acmeFlags, ...HTTP_SETTING_FLAGS.map((flag) => raw(args, env, flag))].find(Boolean);
     if (stray)
       throw new UsageError(`${stray.source} is for HTTP tunnels, which need --http-port N or --https-port N too`);
     return undefined;
   }
   if ((cert === undefined) !== (key === undefined))
     throw new UsageError('--https-cert and --https-key go together: give both');
-  if (httpsPort !== undefined && (cert === undefined || key === undefined))
+  const acme = httpsPort !== undefined && cert === undefined;
+  const strayAcme = acmeFlags.find(Boolean);
+  if (strayAcme && !acme)
     throw new UsageError(
-      `${httpsPort.source} needs a certificate for *.<domain>: give --https-cert FILE and --https-key FILE`,
+      `${strayAcme.source} is for certificates from an ACME CA: --https-port N without --https-cert`,
+    );
+  if (acme && httpPort === undefined)
+    throw new UsageError(
+      `${httpsPort.source} without --https-cert gets its certificates from an ACME CA, which checks a challenge on the HTTP port: give --http-port too (80 for a real CA), or --https-cert FILE and --https-key FILE`,
     );
   if (httpsPort === undefined && cert !== undefined)
     throw new UsageError(`${cert.source} is the certificate of the HTTPS port: give --https-port N too`);
@@ -66,9 +79,47 @@ export function resolveHttpServer(args: RawArgs, env: Env): HttpServerPlan | und
       headerTimeoutMs: seconds(args, env, 'header-timeout', HTTP_DEFAULTS.headerTimeoutMs),
       keepAliveTimeoutMs: seconds(args, env, 'keepalive-timeout', HTTP_DEFAULTS.keepAliveTimeoutMs),
       maxRequestsPerTunnel: count(args, env, 'max-requests-per-tunnel', HTTP_DEFAULTS.maxRequestsPerTunnel),
+      ...(acme && { acme: acmeOptions(args, env) }),
     },
     ...(cert && key && { https: { cert, key } }),
+    ...(acme && acmeFlags[3] && { acmeCa: acmeFlags[3] }),
   };
+}
+
+/** `--acme-directory`, `--acme-email`, `--acme-cache`: where certificates come from and
+ * are kept (the account key and the certificates' keys with them). */
+function acmeOptions(args: RawArgs, env: Env): NonNullable<HttpOptions['acme']> {
+  const directory = raw(args, env, 'acme-directory');
+  if (directory && !/^https?:\/\/\S+$/.test(directory.text))
+    throw new UsageError(`${directory.source}: ${JSON.stringify(directory.text)} is not an ACME directory URL`);
+  const email = raw(args, env, 'acme-email');
+  const cache = raw(args, env, 'acme-cache');
+  const cacheDir = cache === undefined ? defaultAcmeDir(env) : path.resolve(cache.text);
+  if (cacheDir === undefined)
+    throw new UsageError(
+      'no place for ACME certificates: give --acme-cache DIR (neither XDG_STATE_HOME nor HOME is set)',
+    );
+  return {
+    cacheDir,
+    ...(directory && { directoryUrl: directory.text }),
+    ...(email && { email: email.text }),
+  };
+}
+
+/** `$XDG_STATE_HOME/burrow/acme`, else `$HOME/.local/state/burrow/acme`. */
+function defaultAcmeDir(env: Env): string | undefined {
+  const xdg = env.XDG_STATE_HOME;
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'burrow', 'acme');
+  const home = env.HOME;
+  if (home !== undefined && path.isAbsolute(home)) return path.join(home, '.local', 'state', 'burrow', 'acme');
+  return undefined;
+}
+
+/** ACME's CA certificate for the directory (a test CA such as pebble's), read. */
+export async function loadAcmeCa(plan: HttpServerPlan | undefined): Promise<HttpOptions['acme']> {
+  const acme = plan?.options.acme;
+  if (!acme || !plan?.acmeCa) return acme;
+  return { ...acme, directoryCa: await readSource(plan.acmeCa) };
 }
 
 /** `--domain relay.example.com`: tunnels are `NAME.relay.example.com`. Lower case, without

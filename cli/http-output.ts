@@ -5,12 +5,29 @@
 import { protocol, type HttpPageEvent, type RequestEvent } from '../index.ts';
 import { clock, formatBytes, formatDuration } from './format.ts';
 
-/** Where a relay serves HTTP tunnels (part of the `listening` event). */
+/** Where a relay serves HTTP tunnels (part of the `listening` event), and where its HTTPS
+ * certificates come from when an ACME CA issues them. */
 export interface HttpListening {
   domain: string;
   httpPort?: number;
   httpsPort?: number;
+  acme?: { directory: string; cache: string };
 }
+
+/** Let's Encrypt's production directory: the ACME CA unless --acme-directory says otherwise. */
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+
+/** A certificate from the ACME CA: issued, renewed, or why not. */
+export interface CertificateEntry {
+  event: 'certificate';
+  name: string;
+  outcome: 'issued' | 'renewed' | 'failed';
+  error?: string;
+}
+
+/** `12:00:01 certificate for demo.relay.example.com: issued` (or `failed: why`). */
+export const certificateLine = (e: CertificateEntry, at: Date): string =>
+  `${clock(at)} certificate for ${e.name}: ${e.outcome}${e.error === undefined ? '' : `: ${e.error}`}`;
 
 /** One request through an HTTP tunnel, once answered (the client's request log). */
 export interface RequestEntry {
@@ -81,3 +98,7 @@ export function httpListeningLine({ domain, httpPort, httpsPort }: HttpListening
   ];
   return `HTTP tunnels on ${urls.join(' and ')}`;
 }
+
+/** `HTTPS certificates from https://.../directory (ACME), kept in DIR`. */
+export const acmeLine = ({ directory, cache }: { directory: string; cache: string }): string =>
+  `HTTPS certificates from ${directory} (ACME), kept in ${cache}`;

@@ -9,8 +9,9 @@
 // tunnel (client); events that happen while starting follow them.
 //   listening    controlPort, dataPort, bind (null: all interfaces), publicPorts {min,max},
 //                tls (boolean), fingerprint and names (with tls), secret (boolean: one is required),
-//                metrics (the /metrics URL, with --metrics); http {domain, httpPort, httpsPort}
-//                with --http-port or --https-port (the ports listened on)
+//                metrics (the /metrics URL, with --metrics); http {domain, httpPort, httpsPort,
+//                acme {directory, cache} when an ACME CA issues the HTTPS certificates} with
+//                --http-port or --https-port (the ports listened on)
 //   tunnel       url, publicPort, local ("host:port"); previousPort after a reconnect moved it;
 //                proxyProtocol ("v1"/"v2") if the tunnel sends PROXY headers; name for an
 //                HTTP tunnel (its url is http(s)://NAME.<domain>, its publicPort the relay's
@@ -25,6 +26,8 @@
 //   page         status, method, host, path, visitor, text: a request the relay answered
 //                itself (404, 502, ...); method, host and path are "" for a request too
 //                malformed to have them (server; capped at 60 a minute)
+//   certificate  name, outcome ("issued"/"renewed"/"failed"), error (one line, if failed):
+//                a certificate from the ACME CA (server)
 //   trace        side ("server"/"client"), conn, kind ("send"/"recv"/"event"), text
 //   warning      code, message: a failure the client lives with (a visitor's local service
 //                down, a reconnect attempt that failed, ...)
@@ -61,9 +64,12 @@ import {
 } from '../index.ts';
 import { clock, count, formatBytes, formatDuration, seconds } from './format.ts';
 import {
+  acmeLine,
+  certificateLine,
   httpListeningLine,
   pageLine,
   requestLine,
+  type CertificateEntry,
   type HttpListening,
   type PageEntry,
   type RequestEntry,
@@ -124,6 +130,7 @@ export type OutputEvent =
   | ConnectionEntry
   | RequestEntry
   | PageEntry
+  | CertificateEntry
   | ProblemEvent
   | ({ event: 'trace' } & TraceEvent)
   | { event: 'refused'; conn: string; address: string; reason: string; message: string }
@@ -236,6 +243,7 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       );
       const lines = [listening];
       if (e.http !== undefined) lines.push(stdout(httpListeningLine(e.http)));
+      if (e.http?.acme !== undefined) lines.push(stdout(acmeLine(e.http.acme)));
       if (e.fingerprint !== undefined) {
         const names = e.names === undefined ? '' : ` (names: ${e.names.length > 0 ? e.names.join(', ') : 'none'})`;
         lines.push(stdout(`TLS certificate SHA-256 fingerprint: ${e.fingerprint}${names}`));
@@ -255,6 +263,8 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       return [stdout(requestLine(e, at))];
     case 'page':
       return [stdout(pageLine(e, at))];
+    case 'certificate':
+      return [(e.outcome === 'failed' ? stderr : stdout)(certificateLine(e, at))];
     case 'trace':
       return [{ stream: 'stderr', line: formatTrace(e, { colour }) }];
     case 'refused':

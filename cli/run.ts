@@ -13,7 +13,8 @@ import {
 import { resolveClientOptions, type Spelling } from './client-options.ts';
 import type { Env, RawArgs } from './args.ts';
 import { inFlags, type Side } from './flag-names.ts';
-import { loadHttps, resolveHttpServer } from './http-options.ts';
+import { loadAcmeCa, loadHttps, resolveHttpServer, type HttpServerPlan } from './http-options.ts';
+import { LETS_ENCRYPT } from './http-output.ts';
 import { pageEntry, requestEntry, type HttpListening } from './http-output.ts';
 import { resolveMetricsAddress, resolveOutputOptions, resolveServerOptions, type OutputCliOptions } from './options.ts';
 import { useColour } from './format.ts';
@@ -98,10 +99,19 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
     tls = await loadServerTls(security.tls);
     warnIfShort(out, secret);
     const https = await loadHttps(http?.https);
-    server = new BurrowServer({ ...options, ...http?.options, ...https, secret, tls: tls?.options });
+    const acme = await loadAcmeCa(http);
+    server = new BurrowServer({
+      ...options,
+      ...http?.options,
+      ...https,
+      ...(acme && { acme }),
+      secret,
+      tls: tls?.options,
+    });
     if (trace) server.on('trace', traceTo(out));
     server.on('client', (event) => out.print({ event: 'client', ...event }));
     server.on('page', (page) => out.print(pageEntry(page)));
+    server.on('certificate', (event) => out.print({ event: 'certificate', ...event }));
     await server.listen();
     if (metricsAt) metrics = await startMetrics(server, metricsAt);
   } catch (error) {
@@ -121,7 +131,7 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
     ...(tls ? { fingerprint: tls.fingerprint, names: tls.names } : {}),
     secret: server.secret !== undefined,
     ...(metrics ? { metrics: metrics.url } : {}),
-    ...(http ? { http: httpListening(server, http.options.domain) } : {}),
+    ...(http ? { http: httpListening(server, http.options) } : {}),
   });
   if (tls?.createdIn !== undefined)
     out.print({
@@ -143,10 +153,11 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
 
 /** Where `server` serves HTTP tunnels: the ports it listens on (with port 0: the ones the
  * system picked). */
-function httpListening(server: BurrowServer, domain: string): HttpListening {
+function httpListening(server: BurrowServer, { domain, acme }: HttpServerPlan['options']): HttpListening {
   const { http, https } = server.httpPorts;
   return {
     domain,
+    ...(acme && { acme: { directory: acme.directoryUrl ?? LETS_ENCRYPT, cache: acme.cacheDir } }),
     ...(http === undefined ? {} : { httpPort: http }),
     ...(https === undefined ? {} : { httpsPort: https }),
   };

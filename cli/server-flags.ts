@@ -89,8 +89,26 @@ export const SERVER_OPTIONS: Table = {
     },
     'https-port': {
       ...NUMBER,
-      describe: describe('https-port', 'Serve them over HTTPS on this port, with --https-cert and --https-key'),
+      describe: describe(
+        'https-port',
+        "Serve them over HTTPS on this port: with --https-cert and --https-key, else with certificates from an ACME CA (Let's Encrypt; needs --http-port, 80 for a real CA)",
+      ),
       defaultDescription: 'off',
+    },
+    'acme-directory': {
+      type: 'string',
+      describe: describe('acme-directory', 'The ACME CA for --https-port without --https-cert (its directory URL)'),
+      defaultDescription: "Let's Encrypt",
+    },
+    'acme-email': { type: 'string', describe: describe('acme-email', 'Contact address for the ACME account') },
+    'acme-cache': {
+      type: 'string',
+      describe: describe('acme-cache', 'Where the ACME account, certificates and keys are kept (mode 0700)'),
+      defaultDescription: '$XDG_STATE_HOME/burrow/acme or ~/.local/state/burrow/acme',
+    },
+    'acme-ca': {
+      type: 'string',
+      describe: describe('acme-ca', "A CA certificate to trust for the ACME directory's own HTTPS (a test CA)"),
     },
     'https-cert': {
       type: 'string',

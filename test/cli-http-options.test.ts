@@ -10,7 +10,16 @@ import { describe, test } from 'node:test';
 import { envName, type RawArgs } from '../cli/args.ts';
 import { resolveClientOptions } from '../cli/client-options.ts';
 import { loadHttps, resolveHttpServer } from '../cli/http-options.ts';
-import { httpListeningLine, pageEntry, pageLine, requestEntry, requestLine } from '../cli/http-output.ts';
+import {
+  acmeLine,
+  certificateLine,
+  httpListeningLine,
+  LETS_ENCRYPT,
+  pageEntry,
+  pageLine,
+  requestEntry,
+  requestLine,
+} from '../cli/http-output.ts';
 import { resolveServerOptions } from '../cli/options.ts';
 import { clientLine, jsonLine, textLines, tunnelEvent } from '../cli/output.ts';
 import { createReporter } from '../cli/reporter.ts';
@@ -187,6 +196,68 @@ describe('burrow server: the HTTP flags', () => {
 
 const client = (ports: string[], more: RawArgs = {}, env = {}) =>
   resolveClientOptions({ 'local-port': ports, ...more }, env).client.tunnels;
+
+describe('burrow server: certificates from an ACME CA', () => {
+  const home = { HOME: '/home/ann' };
+
+  test("--https-port without --https-cert: Let's Encrypt by default, kept under the state directory", () => {
+    const plan = resolveHttpServer({ 'http-port': '80', 'https-port': '443' }, home);
+    assert.deepEqual(plan?.options.acme, { cacheDir: '/home/ann/.local/state/burrow/acme' });
+    const xdg = resolveHttpServer({ 'http-port': '80', 'https-port': '443' }, { XDG_STATE_HOME: '/state', ...home });
+    assert.deepEqual(xdg?.options.acme, { cacheDir: '/state/burrow/acme' });
+  });
+
+  test('--acme-directory, --acme-email, --acme-cache and --acme-ca, or their variables', () => {
+    const args: RawArgs = {
+      'http-port': '80',
+      'https-port': '443',
+      'acme-directory': 'https://127.0.0.1:14000/dir',
+      'acme-email': 'ops@example.com',
+      'acme-cache': '/var/lib/burrow/acme',
+      'acme-ca': '/etc/pebble.pem',
+    };
+    const plan = resolveHttpServer(args, home);
+    assert.deepEqual(plan?.options.acme, {
+      cacheDir: '/var/lib/burrow/acme',
+      directoryUrl: 'https://127.0.0.1:14000/dir',
+      email: 'ops@example.com',
+    });
+    assert.equal(plan?.acmeCa?.text, '/etc/pebble.pem');
+    const env = { ...home, BURROW_HTTP_PORT: '80', BURROW_HTTPS_PORT: '443', BURROW_ACME_EMAIL: 'a@b.c' };
+    assert.equal(resolveHttpServer({}, env)?.options.acme?.email, 'a@b.c');
+  });
+
+  test('usage errors: ACME without an HTTP port (its challenge), ACME flags without ACME, a bad directory', () => {
+    assert.throws(
+      () => resolveHttpServer({ 'https-port': '443' }, home),
+      /--https-port without --https-cert gets its certificates from an ACME CA, which checks a challenge on the HTTP port: give --http-port too/,
+    );
+    assert.throws(
+      () => resolveHttpServer({ 'http-port': '80', 'acme-email': 'a@b.c' }, home),
+      /--acme-email is for certificates from an ACME CA: --https-port N without --https-cert/,
+    );
+    assert.throws(
+      () => resolveHttpServer({ 'http-port': '80', 'https-port': '443', 'acme-directory': 'letsencrypt' }, home),
+      /--acme-directory: "letsencrypt" is not an ACME directory URL/,
+    );
+    assert.throws(() => resolveHttpServer({ 'http-port': '80', 'https-port': '443' }, {}), /give --acme-cache DIR/);
+  });
+
+  test('what it prints: where certificates come from, and each one issued, renewed or not', () => {
+    const at = new Date(2026, 11, 2, 12, 0, 1);
+    assert.equal(
+      acmeLine({ directory: LETS_ENCRYPT, cache: '/var/lib/burrow/acme' }),
+      'HTTPS certificates from https://acme-v02.api.letsencrypt.org/directory (ACME), kept in /var/lib/burrow/acme',
+    );
+    const issued = { event: 'certificate', name: 'demo.relay.example.com', outcome: 'issued' } as const;
+    assert.equal(certificateLine(issued, at), '12:00:01 certificate for demo.relay.example.com: issued');
+    const failed = { ...issued, outcome: 'failed', error: 'no answer from the ACME CA at https://x/dir' } as const;
+    assert.equal(
+      certificateLine(failed, at),
+      '12:00:01 certificate for demo.relay.example.com: failed: no answer from the ACME CA at https://x/dir',
+    );
+  });
+});
 
 describe('burrow client: HTTP tunnels', () => {
   test('--http makes every bare port an HTTP tunnel; http:PORT and tcp:PORT are that kind either way', () => {
@@ -448,7 +519,8 @@ test('the README documents every HTTP flag with its BURROW_* variable, and the r
   const readme = await fs.readFile(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
   const server = ['http-port', 'https-port', 'https-cert', 'https-key', 'domain', 'reserved-names'];
   const more = ['max-header-size', 'header-timeout', 'keepalive-timeout', 'max-requests-per-tunnel'];
-  for (const flag of [...server, ...more, 'http', 'name', 'auth', 'host-header']) {
+  const acme = ['acme-directory', 'acme-email', 'acme-cache', 'acme-ca'];
+  for (const flag of [...server, ...more, ...acme, 'http', 'name', 'auth', 'host-header']) {
     const named = new RegExp(`^\\| [^|]*\`--${flag}[\` ]`);
     const row = readme.split('\n').find((line) => named.test(line));
     assert.ok(row?.includes(`\`${envName(flag)}`), `README has a row for --${flag} with ${envName(flag)}`);

@@ -92,7 +92,7 @@ test('usage errors of the HTTP flags: exit 2, one line and the hint, before anyt
   const cases: Array<[string[], string]> = [
     [
       ['server', '--https-port', '0'],
-      '--https-port needs a certificate for *.<domain>: give --https-cert FILE and --https-key FILE',
+      '--https-port without --https-cert gets its certificates from an ACME CA, which checks a challenge on the HTTP port: give --http-port too (80 for a real CA), or --https-cert FILE and --https-key FILE',
     ],
     [
       ['server', '--domain', 'relay.example.com'],
