@@ -174,6 +174,13 @@ describe("the relay's own pages", () => {
     const answer = await visit(rig.port, 'down.localhost');
     assert.equal(answer.status, 502);
     assert.match(answer.body.toString(), new RegExp(`cannot reach its local service \\(${HOST}:${closedPort}\\)`));
+    // An upgrade (a WebSocket) to it gets the same page.
+    const upgrade = await rawExchange(
+      rig.port,
+      'GET /ws HTTP/1.1\r\nHost: down.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    assert.match(upgrade, /^HTTP\/1\.1 502 The tunnel cannot reach its service\r\n/);
+    assert.match(upgrade, /cannot reach its local service/);
   });
 
   test('400 for a request that is not HTTP, 431 for a head over the limit, 408 for a head that does not arrive', async () => {

@@ -10,7 +10,7 @@ import { joinSockets } from '../../shared/pipe.ts';
 import { endToEnd, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
 import { formatAddress } from '../../shared/protocol.ts';
 import { sendPage, rawPage, type Page } from './pages.ts';
-import type { HttpTunnel, VisitorAddresses } from './tunnel.ts';
+import { viaDialBack, type HttpTunnel, type VisitorAddresses } from './tunnel.ts';
 
 /** The headers a request goes on with: its end-to-end headers, then X-Forwarded-For (the
  * visitor appended), X-Forwarded-Proto and X-Forwarded-Host (ours, replacing any sent). */
@@ -124,7 +124,9 @@ export function forwardUpgrade(
   const headers = forwardedHeaders(req, scheme, tunnel.auth !== undefined);
   // The upgrade's own hop-by-hop headers are what it asks for: they go on.
   headers.push(['Connection', 'Upgrade'], ['Upgrade', req.headers.upgrade ?? '']);
-  const outgoing = http.request(outgoingOptions(req, tunnel, headers));
+  // Its own data connection, never a kept-alive one: the upgrade takes the connection over.
+  const createConnection = viaDialBack((addresses) => tunnel.dialBack(addresses));
+  const outgoing = http.request({ ...outgoingOptions(req, tunnel, headers), agent: undefined, createConnection });
   const refuse = (page: Page): void => {
     onPage(page);
     socket.end(rawPage(page, req.headers.accept));
@@ -138,6 +140,11 @@ export function forwardUpgrade(
     void joinSockets(socket, data);
   });
   outgoing.on('response', (upstream) => {
+    if (upstream.headers[LOCAL_UNAVAILABLE_HEADER] !== undefined) {
+      upstream.resume();
+      const where = String(upstream.headers[LOCAL_UNAVAILABLE_HEADER]);
+      return refuse({ status: 502, text: `the client of ${tunnel.name} cannot reach its local service (${where}).` });
+    }
     // The service declined the upgrade: its answer goes back as it is, then we close.
     const lines = endToEnd(upstream.rawHeaders).map(([name, value]) => `${name}: ${value}`);
     socket.write(
@@ -146,7 +153,12 @@ export function forwardUpgrade(
     upstream.pipe(socket);
   });
   outgoing.on('error', (error) => refuse(failurePage(error, tunnel)));
-  socket.on('error', () => outgoing.destroy());
+  // A visitor gone before the answer: the request (and its data connection) goes too.
+  let upgraded = false;
+  outgoing.once('upgrade', () => (upgraded = true));
+  socket.once('close', () => {
+    if (!upgraded) outgoing.destroy();
+  });
   outgoing.end();
 }
 

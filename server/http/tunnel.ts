@@ -67,7 +67,7 @@ export class HttpTunnel implements NamedTunnel {
 
   /** Asks the client for a data connection (CONNECTION) and resolves with it once it has
    * said `ID <id>` on the data port. */
-  private dialBack({ visitor = '0.0.0.0:0', destination = '0.0.0.0:0' }: Partial<VisitorAddresses>): Promise<Socket> {
+  dialBack({ visitor = '0.0.0.0:0', destination = '0.0.0.0:0' }: Partial<VisitorAddresses>): Promise<Socket> {
     if (this.closed) return Promise.reject(new BurrowError('closed', 'the tunnel closed'));
     const id = nanoid();
     const { dialBacks, observer, publicPort } = this.parts;
@@ -125,9 +125,17 @@ class DialBackAgent extends http.Agent {
     options: http.ClientRequestArgs,
     callback?: (error: Error | null, stream: Duplex) => void,
   ): undefined {
+    return viaDialBack(this.dialBack)(options, callback);
+  }
+}
+
+/** A `createConnection` (of an http.Agent, or of one request) whose connection is a fresh
+ * dial-back; the request's options carry the visitor's addresses for its CONNECTION line. */
+export function viaDialBack(dialBack: (addresses: Partial<VisitorAddresses>) => Promise<Socket>) {
+  return (options: http.ClientRequestArgs, callback?: (error: Error | null, stream: Duplex) => void): undefined => {
     // Node's callback takes no stream with an error; its type says it always does.
     const fail = callback as ((error: Error) => void) | undefined;
-    this.dialBack(options as http.ClientRequestArgs & Partial<VisitorAddresses>).then(
+    dialBack(options as http.ClientRequestArgs & Partial<VisitorAddresses>).then(
       (socket) => callback?.(null, socket),
       (error: unknown) => {
         debug('dial-back failed: %s', (error as Error).message);
@@ -135,5 +143,5 @@ class DialBackAgent extends http.Agent {
       },
     );
     return undefined;
-  }
+  };
 }
