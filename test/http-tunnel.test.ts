@@ -3,6 +3,7 @@
 // CONNECTION / ID rendezvous as a TCP visitor, with the headers a proxied service expects;
 // and every request the relay cannot forward gets the relay's own page.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -194,6 +195,28 @@ describe("the relay's own pages", () => {
     );
   });
 
+  test('curl sees the same pages: 404, 401, 502 and 431, as text', async () => {
+    const status = async (host: string, ...args: string[]): Promise<string> =>
+      (
+        await run('curl', [
+          '--silent',
+          '--output',
+          '/dev/null',
+          '--write-out',
+          '%{http_code}',
+          ...args,
+          `http://${host}:${rig.port}/`,
+        ])
+      ).trim();
+    assert.equal(await status('nobody.localhost'), '404');
+    assert.equal(await status('private.localhost'), '401');
+    assert.equal(await status('private.localhost', '--user', 'ann:s3cret'), '200');
+    assert.equal(await status('down.localhost'), '502');
+    assert.equal(await status('private.localhost', '-H', `X-Big: ${'a'.repeat(4096)}`), '431');
+    const body = await run('curl', ['--silent', `http://nobody.localhost:${rig.port}/`]);
+    assert.equal(body, '404 No tunnel here: no tunnel is open at nobody.localhost.\n');
+  });
+
   test('every page is reported to the operator (the page event)', async () => {
     const page = nextEvent<[{ status: number; host: string; text: string }]>(rig.server, 'page');
     await visit(rig.port, 'ghost.localhost', { path: '/x' });
@@ -286,5 +309,19 @@ function rawExchange(port: number, bytes: string): Promise<string> {
     }),
     10_000,
     'the relay to answer and close',
+  );
+}
+
+/** Runs a program; resolves with its stdout (whatever its exit code). */
+function run(program: string, args: string[]): Promise<string> {
+  return within(
+    new Promise<string>((resolve, reject) => {
+      execFile(program, args, (error, stdout) =>
+        // A program that could not start; an exit code of its own is its answer.
+        error && typeof error.code === 'string' ? reject(new Error(error.message)) : resolve(stdout),
+      );
+    }),
+    20_000,
+    program,
   );
 }
