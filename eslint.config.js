@@ -47,4 +47,9 @@ export default tseslint.config(
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: globals.node },
   },
+  {
+    // The inspector's page runs in a browser.
+    files: ['client/inspector/page/*.js'],
+    languageOptions: { globals: globals.browser },
+  },
 );

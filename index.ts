@@ -44,11 +44,23 @@ export {
   type BurrowClientEvents,
   type HttpTunnelOptions,
   type RequestEvent,
+  type PhaseEvent,
+  type CapturedExchange,
 } from './client/client.ts';
 /** Every client default, in one table: what an option left out (or undefined) becomes
  * (DEFAULT_MAX_CONNECTIONS is its maxConnections). */
 export { CLIENT_DEFAULTS, DEFAULT_MAX_CONNECTIONS, type ConnectionClosed } from './client/types.ts';
 export type { ConnectionTotals } from './client/connection.ts';
+/** The inspector: a live page and a JSON API of a client's traffic (`burrow client` serves
+ * it at http://127.0.0.1:4040/). */
+export {
+  startInspector,
+  DEFAULT_INSPECT_PORT,
+  type Inspector,
+  type InspectorOptions,
+} from './client/inspector/server.ts';
+export type { ConnectionRecord, RequestRecord } from './client/inspector/history.ts';
+export type { ReplayEdits, ReplayAnswer } from './client/inspector/replay.ts';
 export type { ClientTlsOptions } from './client/tls.ts';
 /** The PROXY protocol header versions a tunnel may send its local service (TunnelRequest.proxyProtocol). */
 export { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from './shared/proxy-header.ts';

@@ -64,6 +64,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** The data port hooks last built, and for which link (see dataPortFor). */
   private lastDataPort: { link: ControlLink; hooks: DataPort } | undefined;
   private closing: Promise<void> | undefined;
+  /** The body limits of those who capture requests (captureRequests). */
+  private readonly captures: number[] = [];
 
   constructor(options: ClientOptions) {
     super();
@@ -98,6 +100,22 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       await this.close();
       throw error;
     }
+  }
+
+  /** From now on, each `request` event of an HTTP tunnel carries its headers and the first
+   * `maxBodyBytes` of each body (`exchange`), for whoever shows them (the inspector).
+   * Returns the function that stops it; the largest limit asked for holds meanwhile. */
+  captureRequests(maxBodyBytes: number): () => void {
+    const limit = Math.max(1, Math.floor(maxBodyBytes));
+    this.captures.push(limit);
+    this.connections.captureLimit = Math.max(...this.captures);
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      this.captures.splice(this.captures.indexOf(limit), 1);
+      this.connections.captureLimit = this.captures.length === 0 ? 0 : Math.max(...this.captures);
+    };
   }
 
   /** Graceful close: tells the server (which frees our ports at once), stops taking

@@ -19,7 +19,7 @@ import { describeProxyHeader, parseEndpoint, proxyHeader } from '../shared/proxy
 import { dial } from './dial.ts';
 import { onAbort } from './cancel.ts';
 import { idRefusal } from './refusals.ts';
-import { failure, trace, tracing, warn, type ClientEmitter } from './report.ts';
+import { failure, phase, trace, tracing, warn, type ClientEmitter } from './report.ts';
 import type { ClientTls } from './tls.ts';
 import type { TunnelTable } from './tunnel-table.ts';
 import { TurnAwayWarnings } from './turn-away.ts';
@@ -55,6 +55,9 @@ export class Connections {
   /** Visitors being dialed back or joined. */
   private count = 0;
   private readonly turnAway: TurnAwayWarnings;
+  /** Body bytes the request events carry of each HTTP request and response (0: no
+   * headers or bodies at all): set while someone captures them. */
+  captureLimit = 0;
   /** Each HTTP tunnel's requests, as they reach its local service. */
   private readonly localHttp = new Map<OpenTunnel, LocalHttp>();
 
@@ -96,6 +99,7 @@ export class Connections {
     const conn = `data:${id.slice(0, 6)}`;
     const say: Trace = (kind, text) => trace(this.client, conn, kind, text);
     const started = Date.now();
+    phase(this.client, id, 'announced', tunnel.url);
     if (tunnel.name !== undefined) return this.serveHttp(message, tunnel, server, say);
     this.dialBack(message, event, server, say)
       .then(
@@ -104,11 +108,13 @@ export class Connections {
             const counts = `${totals.bytesIn} bytes in (from the visitor), ${totals.bytesOut} bytes out`;
             say('event', `${totals.aborted ? 'reset' : 'closed'}: ${counts}, ${totals.durationMs} ms`);
           }
+          phase(this.client, id, 'closed', totals.aborted ? 'reset' : undefined);
           this.client.emit('connection-close', { ...event, ...totals });
         },
         (error: unknown) => {
           const problem = failure(error);
           say('event', `failed: ${problem.message}`);
+          phase(this.client, id, 'failed', problem.message);
           if (this.signal.aborted) return;
           warn(this.client, problem);
           // The visitor's connection log shows it too: it came, and was turned away.
@@ -128,7 +134,11 @@ export class Connections {
   private serveHttp({ id }: ConnectionMessage, tunnel: OpenTunnel, server: DataPort, say: Trace): void {
     let local = this.localHttp.get(tunnel);
     if (!local) {
-      local = new LocalHttp(tunnel, (request) => this.client.emit('request', request));
+      local = new LocalHttp(
+        tunnel,
+        (request) => this.client.emit('request', request),
+        () => this.captureLimit,
+      );
       this.localHttp.set(tunnel, local);
     }
     const serving = local;
@@ -137,10 +147,13 @@ export class Connections {
       .then((socket) => this.handshake(socket, id, server, say, timeoutMs))
       .then((data) => {
         say('event', `carries requests for ${tunnel.url}`);
+        phase(this.client, id, 'joined', `carries the requests of ${tunnel.url}`);
         return serving.serve(data);
       })
+      .then(() => phase(this.client, id, 'closed'))
       .catch((error: unknown) => {
         say('event', `failed: ${failure(error).message}`);
+        phase(this.client, id, 'failed', failure(error).message);
         if (!this.signal.aborted) warn(this.client, failure(error));
       })
       .finally(() => {
@@ -194,10 +207,14 @@ export class Connections {
       say('event', `sent the local service a PROXY header: ${describeProxyHeader(header)}`);
     }
     if (tracing(this.client)) say('event', `joined to ${hostPort(tunnel.localHost, tunnel.localPort)}; piping`);
+    phase(this.client, id, 'joined', hostPort(tunnel.localHost, tunnel.localPort));
     this.client.emit('connection', event);
     const { confirmAlive } = server;
     const totals = await joinSockets(local.value, data.value, {
-      onHalfClose: (from) => say('event', HALF_CLOSED[from]),
+      onHalfClose: (from) => {
+        say('event', HALF_CLOSED[from]);
+        phase(this.client, id, from === 'a' ? 'local-fin' : 'visitor-fin');
+      },
       // The server's FIN passes on only once the server has proved it is alive (fin-check).
       confirmEnd:
         confirmAlive &&
@@ -226,9 +243,11 @@ export class Connections {
     timeoutMs: number,
   ): Promise<net.Socket> {
     try {
+      phase(this.client, id, 'dialed');
       const idLine = formatId(id, server.proof?.(id));
       say('send', idLine.trimEnd());
       data.write(idLine);
+      phase(this.client, id, 'id-sent');
       if (!server.idReply) return data; // a minimal server pipes at once, with no answer
       // The client stopping cuts the wait: the socket closes, and readFirstLine rejects.
       const release = onAbort(this.signal, () => data.destroy());
@@ -236,7 +255,10 @@ export class Connections {
       say('recv', line);
       const parsed = parseServerDataLine(line);
       if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);
-      if (parsed.message.verb === 'OK') return data;
+      if (parsed.message.verb === 'OK') {
+        phase(this.client, id, 'paired');
+        return data;
+      }
       const { reason, detail } = parsed.message;
       throw idRefusal(reason, detail, id, hostPort(server.host, server.port));
     } catch (error) {

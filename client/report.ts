@@ -4,7 +4,7 @@ import type { EventEmitter } from 'node:events';
 import createDebug from 'debug';
 import { BurrowError } from '../shared/errors.ts';
 import { hideSecrets, type TraceEvent } from '../shared/trace.ts';
-import type { BurrowClientEvents } from './types.ts';
+import type { BurrowClientEvents, PhaseEvent } from './types.ts';
 
 const debug = createDebug('burrow:client');
 
@@ -23,6 +23,16 @@ export const tracing = (client: ClientEmitter): boolean => client.listenerCount(
 export function trace(client: ClientEmitter, conn: string, kind: TraceEvent['kind'], text: string): void {
   if (tracing(client))
     client.emit('trace', { side: 'client', conn, kind, text: kind === 'event' ? text : hideSecrets(text) });
+}
+
+/** A moment of visitor connection `id`, for whoever draws its timeline (the inspector);
+ * nothing is built when nobody listens. */
+export function phase(client: ClientEmitter, id: string, name: PhaseEvent['phase'], detail?: string): void {
+  if (client.listenerCount('phase') === 0) return;
+  client.emit(
+    'phase',
+    detail === undefined ? { id, phase: name, at: Date.now() } : { id, phase: name, at: Date.now(), detail },
+  );
 }
 
 /** Whatever was thrown, as the BurrowError a user reads. */

@@ -143,6 +143,43 @@ export interface RequestEvent {
   visitor?: string;
   /** The response did not end cleanly (the visitor or the service went away). */
   aborted: boolean;
+  /** Headers and bodies, while someone captures them (BurrowClient.captureRequests). */
+  exchange?: CapturedExchange;
+}
+
+/** What a request and its response said, bodies cut at the capture's limit. */
+export interface CapturedExchange {
+  /** When the request arrived (ms since the epoch). */
+  startedAt: number;
+  httpVersion: string;
+  /** As they came, names in their case, in order. */
+  requestHeaders: [string, string][];
+  responseHeaders: [string, string][];
+  requestBody: Buffer;
+  responseBody: Buffer;
+  /** The body was longer than the limit: only its start is kept. */
+  requestTruncated: boolean;
+  responseTruncated: boolean;
+}
+
+/** One moment of a visitor's connection on the client, for a timeline of the rendezvous.
+ * Emitted only while someone listens. */
+export interface PhaseEvent {
+  /** The connection id of its CONNECTION line. */
+  id: string;
+  phase:
+    | 'announced' // the relay's CONNECTION arrived (the relay has parked the visitor); detail: the tunnel's URL
+    | 'dialed' // the data connection to the relay is open
+    | 'id-sent' // `ID <id>` went out on it
+    | 'paired' // the relay answered OK: its end is joined to the visitor
+    | 'joined' // our end is joined to the local service (detail: its host:port): bytes flow
+    | 'visitor-fin' // the visitor half-closed
+    | 'local-fin' // the local service half-closed
+    | 'closed'
+    | 'failed';
+  /** When (ms since the epoch). */
+  at: number;
+  detail?: string;
 }
 
 export interface ConnectionEvent {
@@ -190,6 +227,8 @@ export interface BurrowClientEvents {
   connection: [ConnectionEvent];
   /** A request through an HTTP tunnel has been answered. */
   request: [RequestEvent];
+  /** A moment of a visitor's connection (only while someone listens). */
+  phase: [PhaseEvent];
   /** A visitor connection closed: a joined one, or one the local service refused. */
   'connection-close': [ConnectionClosed];
   /** A problem with one visitor connection (local service down, visitor gone, ...). The

@@ -11,6 +11,7 @@ import { joinSockets } from '../../shared/pipe.ts';
 import { hostPort } from '../../shared/protocol.ts';
 import { SOCKET_OPTIONS } from '../../shared/socket-options.ts';
 import type { OpenTunnel, RequestEvent } from '../types.ts';
+import { Capture } from './capture.ts';
 
 const debug = createDebug('burrow:client');
 
@@ -23,6 +24,8 @@ export class LocalHttp {
   constructor(
     private readonly tunnel: OpenTunnel,
     private readonly onRequest: (event: RequestEvent) => void,
+    /** Body bytes to keep of each request and response for the request event (0: none). */
+    private readonly captureLimit: () => number = () => 0,
   ) {
     // The relay decides how long a data connection stays (it closes idle ones): no
     // timeouts of our own here, but TCP keep-alive notices a relay that is gone.
@@ -69,7 +72,12 @@ export class LocalHttp {
     const started = performance.now();
     let bytesIn = 0;
     let bytesOut = 0;
-    req.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
+    const limit = this.captureLimit();
+    const capture = limit > 0 ? new Capture(req, limit) : undefined;
+    req.on('data', (chunk: Buffer) => {
+      bytesIn += chunk.length;
+      capture?.requestData(chunk);
+    });
     const { localHost: host, localPort: port } = this.tunnel;
     const outgoing = http.request({
       agent: this.agent,
@@ -86,7 +94,11 @@ export class LocalHttp {
       status = upstream.statusCode ?? 502;
       res.writeHead(status, upstream.statusMessage, endToEnd(upstream.rawHeaders).flat());
       res.flushHeaders();
-      upstream.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
+      capture?.answered(upstream);
+      upstream.on('data', (chunk: Buffer) => {
+        bytesOut += chunk.length;
+        capture?.responseData(chunk);
+      });
       upstream.on('error', () => res.destroy());
       upstream.on('aborted', () => res.destroy());
       upstream.pipe(res);
@@ -102,7 +114,8 @@ export class LocalHttp {
       const aborted = !res.writableFinished;
       if (aborted) outgoing.destroy();
       const durationMs = Math.round(performance.now() - started);
-      this.onRequest({ ...this.describe(req), status, durationMs, bytesIn, bytesOut, aborted });
+      const event = { ...this.describe(req), status, durationMs, bytesIn, bytesOut, aborted };
+      this.onRequest(capture ? { ...event, exchange: capture.result() } : event);
     });
     req.pipe(outgoing);
   }

@@ -1,0 +1,170 @@
+// What the inspector shows, kept from the client's events: the last N visitor connections
+// (each with the timeline of its rendezvous) and the last N requests of HTTP tunnels (with
+// headers and the start of each body). Bounded: the oldest record goes when a new one
+// would pass the limit. Subscribers (the live page) hear of each change.
+import type { BurrowClient } from '../client.ts';
+import type { CapturedExchange, ConnectionClosed, PhaseEvent, RequestEvent } from '../types.ts';
+
+export interface ConnectionRecord {
+  id: string;
+  /** The tunnel's address and its local service. */
+  url: string;
+  local: string;
+  /** The visitor's address as the relay saw it, once known. */
+  visitor?: string;
+  /** When the relay's CONNECTION arrived (ms since the epoch). */
+  startedAt: number;
+  state: 'opening' | 'open' | 'closed' | 'failed';
+  /** How it ended: a clean close (FIN both ways), a reset, or the local service refused. */
+  ending?: 'fin' | 'reset' | 'local-refused' | 'failed';
+  bytesIn: number;
+  bytesOut: number;
+  durationMs?: number;
+  /** Each moment of the rendezvous and after, in order. */
+  timeline: { phase: PhaseEvent['phase']; at: number; detail?: string }[];
+}
+
+export interface RequestRecord extends Omit<RequestEvent, 'tunnel' | 'exchange'> {
+  /** A number, new for every request this inspector saw. */
+  id: number;
+  url: string;
+  /** When it was answered (ms since the epoch). */
+  at: number;
+  exchange?: CapturedExchange;
+}
+
+export type Change =
+  { kind: 'connection'; record: ConnectionRecord } | { kind: 'request'; record: RequestRecord } | { kind: 'tunnels' };
+
+/** Most timeline entries one connection keeps (a connection only has a dozen). */
+const MAX_TIMELINE = 32;
+
+/** Records by key, oldest first, at most `max`. */
+class Bounded<Key, Value> {
+  private readonly entries = new Map<Key, Value>();
+
+  constructor(private readonly max: number) {}
+
+  set(key: Key, value: Value): void {
+    this.entries.set(key, value);
+    while (this.entries.size > this.max) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.entries.delete(oldest.value);
+    }
+  }
+
+  get(key: Key): Value | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Newest first. */
+  list(): Value[] {
+    return [...this.entries.values()].reverse();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+export class History {
+  readonly connections: Bounded<string, ConnectionRecord>;
+  readonly requests: Bounded<number, RequestRecord>;
+  /** Connection state of the client, as the tunnels view shows it. */
+  state: 'connected' | 'reconnecting' | 'closed' = 'connected';
+  private nextRequest = 1;
+  private readonly listeners = new Set<(change: Change) => void>();
+  private readonly detach: () => void;
+
+  constructor(client: BurrowClient, max: number) {
+    this.connections = new Bounded(max);
+    this.requests = new Bounded(max);
+    const onPhase = (event: PhaseEvent): void => this.onPhase(event);
+    const onJoined = ({ id, visitor }: { id: string; visitor?: string }): void =>
+      this.update(id, (record) => {
+        if (visitor !== undefined) record.visitor = visitor;
+      });
+    const onClosed = (event: ConnectionClosed): void => this.onClosed(event);
+    const onRequest = (event: RequestEvent): void => this.onRequest(event);
+    const state = (next: History['state']) => (): void => {
+      this.state = next;
+      this.emit({ kind: 'tunnels' });
+    };
+    const handlers = {
+      phase: onPhase,
+      connection: onJoined,
+      'connection-close': onClosed,
+      request: onRequest,
+      disconnected: state('reconnecting'),
+      reconnected: state('connected'),
+      close: state('closed'),
+    } as const;
+    for (const [event, handler] of Object.entries(handlers)) client.on(event as 'phase', handler as () => void);
+    this.detach = () => {
+      for (const [event, handler] of Object.entries(handlers)) client.off(event as 'phase', handler as () => void);
+    };
+  }
+
+  /** Calls `listener` on each change; returns the function that stops it. */
+  subscribe(listener: (change: Change) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.detach();
+    this.listeners.clear();
+  }
+
+  private onPhase(event: PhaseEvent): void {
+    const { id, phase, at, detail } = event;
+    if (phase === 'announced') {
+      const record = { id, url: detail ?? '', local: '', startedAt: at, state: 'opening', bytesIn: 0, bytesOut: 0 };
+      this.connections.set(id, { ...record, state: 'opening', timeline: [] });
+    }
+    this.update(id, (record) => {
+      if (phase === 'joined' && detail !== undefined && !detail.startsWith('carries')) record.local = detail;
+      if (record.timeline.length < MAX_TIMELINE)
+        record.timeline.push(detail === undefined ? { phase, at } : { phase, at, detail });
+      if (phase === 'joined') record.state = 'open';
+      if (phase === 'failed') {
+        record.state = 'failed';
+        record.ending = 'failed';
+      }
+      if (phase === 'closed' && record.state !== 'failed') record.state = 'closed';
+    });
+  }
+
+  private onClosed(event: ConnectionClosed): void {
+    this.update(event.id, (record) => {
+      record.url = event.tunnel.url;
+      record.local = `${event.tunnel.localHost}:${event.tunnel.localPort}`;
+      if (event.visitor !== undefined) record.visitor = event.visitor;
+      record.bytesIn = event.bytesIn;
+      record.bytesOut = event.bytesOut;
+      record.durationMs = event.durationMs;
+      record.state = event.localUnavailable ? 'failed' : 'closed';
+      record.ending = event.localUnavailable ? 'local-refused' : event.aborted ? 'reset' : 'fin';
+    });
+  }
+
+  private onRequest({ tunnel, exchange, ...event }: RequestEvent): void {
+    const record: RequestRecord = { ...event, id: this.nextRequest++, url: tunnel.url, at: Date.now() };
+    if (exchange) record.exchange = exchange;
+    this.requests.set(record.id, record);
+    this.emit({ kind: 'request', record });
+  }
+
+  /** Changes the record of connection `id`, if it is still kept, and tells subscribers. */
+  private update(id: string, change: (record: ConnectionRecord) => void): void {
+    const record = this.connections.get(id);
+    if (!record) return;
+    change(record);
+    this.emit({ kind: 'connection', record });
+  }
+
+  private emit(change: Change): void {
+    for (const listener of this.listeners) listener(change);
+  }
+}

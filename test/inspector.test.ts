@@ -1,0 +1,211 @@
+// The inspector's page and JSON API, end to end: a relay with an HTTP port, a client with
+// an HTTP tunnel and a TCP tunnel, and the inspector beside the client. Live updates
+// (Server-Sent Events), the rendezvous timeline of a TCP visitor, captured requests with
+// their bodies (capped), filters, replay (as captured and edited), the bounds of the
+// history, the token, and the Host check.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { startInspector, type Inspector } from '../client/inspector/server.ts';
+import type { ConnectionRecord, RequestRecord } from '../client/inspector/history.ts';
+import { HOST, echo, listenLocal, request, untilEqual, within } from './helpers.ts';
+import { echoHandler, httpRig, localService, visit, type HttpRig, type LocalService } from './http-rig.ts';
+
+/** GET (or `method`) on the inspector; resolves with the status and the parsed JSON. */
+function call(
+  inspector: Inspector,
+  path: string,
+  { method = 'GET', body, headers = {} }: { method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; json: unknown; text: string }> {
+  return within(
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: HOST, port: inspector.port, path, method, headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          const json: unknown = res.headers['content-type']?.startsWith('application/json')
+            ? JSON.parse(text)
+            : undefined;
+          resolve({ status: res.statusCode ?? 0, json, text });
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    }),
+    10_000,
+    `${method} ${path}`,
+  );
+}
+
+/** The events of /api/events, as they come. */
+function follow(inspector: Inspector): { events: { event: string; data: unknown }[]; close(): void } {
+  const events: { event: string; data: unknown }[] = [];
+  const req = http.get({ host: HOST, port: inspector.port, path: '/api/events' }, (res) => {
+    res.setEncoding('utf8');
+    let buffer = '';
+    res.on('data', (chunk: string) => {
+      buffer += chunk;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = /^event: (.+)$/m.exec(block)?.[1];
+        const data = /^data: (.+)$/m.exec(block)?.[1];
+        if (event && data) events.push({ event, data: JSON.parse(data) });
+      }
+    });
+  });
+  req.on('error', () => {});
+  return { events, close: () => req.destroy() };
+}
+
+describe('the inspector', () => {
+  let web: LocalService;
+  let tcp: Awaited<ReturnType<typeof listenLocal>>;
+  let rig: HttpRig;
+  let inspector: Inspector;
+
+  before(async () => {
+    web = await localService(echoHandler('web'));
+    tcp = await listenLocal(echo);
+    rig = await httpRig([{ localPort: web.port, http: { name: 'web' } }, { localPort: tcp.port }]);
+    inspector = await startInspector(rig.client, { port: 0, history: 20, maxBodyBytes: 1024 });
+  });
+  after(async () => {
+    await inspector.close();
+    await rig.close();
+    await web.close();
+    await tcp.close();
+  });
+
+  test('serves its page and assets, and the tunnels', async () => {
+    const page = await call(inspector, '/');
+    assert.equal(page.status, 200);
+    assert.match(page.text, /<title>burrow inspector<\/title>/);
+    assert.match((await call(inspector, '/app.js')).text, /EventSource/);
+    const { json } = await call(inspector, '/api/tunnels');
+    const { state, tunnels } = json as { state: string; tunnels: { url: string }[] };
+    assert.equal(state, 'connected');
+    assert.deepEqual(
+      tunnels.map((t) => t.url),
+      rig.client.tunnels.map((t) => t.url),
+    );
+  });
+
+  test('a TCP visitor appears live, with the timeline of its rendezvous in order', async () => {
+    const live = follow(inspector);
+    try {
+      const tunnel = rig.client.tunnels[1];
+      assert.ok(tunnel);
+      assert.equal((await request(tunnel.publicPort, 'ping')).toString(), 'ping');
+      await untilEqual(
+        () => live.events.some((e) => e.event === 'connection' && (e.data as ConnectionRecord).state === 'closed'),
+        true,
+        'the closed connection, live',
+      );
+      const list = (await call(inspector, '/api/connections')).json as ConnectionRecord[];
+      const record = list.find((c) => c.url === tunnel.url);
+      assert.ok(record);
+      assert.deepEqual(
+        record.timeline.map((step) => step.phase),
+        ['announced', 'dialed', 'id-sent', 'paired', 'joined', 'visitor-fin', 'local-fin', 'closed'],
+      );
+      assert.equal(record.ending, 'fin');
+      assert.equal(record.bytesIn, 4);
+      assert.equal(record.bytesOut, 4);
+      assert.match(record.visitor ?? '', /^127\.0\.0\.1:[0-9]+$/);
+    } finally {
+      live.close();
+    }
+  });
+
+  test('HTTP requests appear live, with headers and bodies; the list filters by path, status and method', async () => {
+    const live = follow(inspector);
+    try {
+      await visit(rig.port, 'web.localhost', { method: 'POST', path: '/items?x=1', body: '{"name":"ann"}' });
+      await visit(rig.port, 'web.localhost', { path: '/other' });
+      await untilEqual(() => live.events.filter((e) => e.event === 'request').length, 2, 'two requests, live');
+      const posted = ((await call(inspector, '/api/requests?method=post&path=/items')).json as RequestRecord[])[0];
+      assert.ok(posted);
+      assert.equal(posted.path, '/items?x=1');
+      assert.equal(((await call(inspector, '/api/requests?status=4xx')).json as unknown[]).length, 0);
+      const full = (await call(inspector, `/api/requests/${posted.id}`)).json as {
+        exchange: { requestBody: { text: string }; responseBody: { text: string }; requestHeaders: string[][] };
+      };
+      assert.equal(full.exchange.requestBody.text, '{"name":"ann"}');
+      assert.match(full.exchange.responseBody.text, /"service":"web"/);
+      assert.ok(full.exchange.requestHeaders.some(([name]) => name?.toLowerCase() === 'x-forwarded-for'));
+    } finally {
+      live.close();
+    }
+  });
+
+  test('bodies are capped at maxBodyBytes', async () => {
+    await visit(rig.port, 'web.localhost', { method: 'PUT', path: '/big', body: 'x'.repeat(5000) });
+    const [latest] = (await call(inspector, '/api/requests?path=/big')).json as RequestRecord[];
+    const full = (await call(inspector, `/api/requests/${latest?.id}`)).json as {
+      exchange: { requestBody: { length: number }; requestTruncated: boolean };
+    };
+    assert.equal(full.exchange.requestBody.length, 1024);
+    assert.equal(full.exchange.requestTruncated, true);
+    const refused = await call(inspector, `/api/requests/${latest?.id}/replay`, { method: 'POST' });
+    assert.equal(refused.status, 400, 'a body that was cut cannot be replayed as it was');
+    assert.match((refused.json as { error: string }).error, /incomplete/);
+  });
+
+  test('replay sends a request again to the tunnel’s service, as it was or edited', async () => {
+    await visit(rig.port, 'web.localhost', { method: 'POST', path: '/again', body: 'first' });
+    const [record] = (await call(inspector, '/api/requests?path=/again')).json as RequestRecord[];
+    const same = await call(inspector, `/api/requests/${record?.id}/replay`, { method: 'POST', body: '{}' });
+    assert.equal(same.status, 200);
+    const answer = same.json as { status: number; body: { text: string } };
+    assert.equal(answer.status, 200);
+    const echoed = JSON.parse(answer.body.text) as { url: string; method: string; bodyBytes: number };
+    assert.deepEqual([echoed.method, echoed.url, echoed.bodyBytes], ['POST', '/again', 5]);
+    const edits = JSON.stringify({ method: 'PATCH', path: '/edited', body: 'second body' });
+    const edited = (await call(inspector, `/api/requests/${record?.id}/replay`, { method: 'POST', body: edits }))
+      .json as { body: { text: string } };
+    const editedEcho = JSON.parse(edited.body.text) as { url: string; method: string; bodyBytes: number };
+    assert.deepEqual([editedEcho.method, editedEcho.url, editedEcho.bodyBytes], ['PATCH', '/edited', 11]);
+    const bad = await call(inspector, `/api/requests/${record?.id}/replay`, {
+      method: 'POST',
+      body: JSON.stringify({ path: 'http://elsewhere.example/' }),
+    });
+    assert.equal(bad.status, 400, 'a path, never a URL: replay goes to the tunnel’s own service only');
+  });
+
+  test('the history keeps the last N requests only', async () => {
+    for (let i = 0; i < 25; i++) await visit(rig.port, 'web.localhost', { path: `/n${i}` });
+    const list = (await call(inspector, '/api/requests')).json as RequestRecord[];
+    assert.equal(list.length, 20);
+    assert.equal(list[0]?.path, '/n24', 'newest first');
+  });
+
+  test('a page elsewhere cannot reach it through a DNS name that points here (Host check)', async () => {
+    const { status } = await call(inspector, '/api/tunnels', { headers: { host: `evil.example:${inspector.port}` } });
+    assert.equal(status, 403);
+  });
+});
+
+test('with a token, the page and the API need it; a taken port means the next one', async () => {
+  const local = await localService(echoHandler('t'));
+  const rig = await httpRig([{ localPort: local.port, http: true }]);
+  const holder = net.createServer().listen(0, HOST);
+  await new Promise((resolve) => holder.once('listening', resolve));
+  const taken = (holder.address() as net.AddressInfo).port;
+  const inspector = await startInspector(rig.client, { port: taken, token: 's3cret' });
+  try {
+    assert.equal(inspector.port, taken + 1);
+    assert.equal(inspector.url, `http://${HOST}:${taken + 1}/?token=s3cret`);
+    assert.equal((await call(inspector, '/api/tunnels')).status, 403);
+    assert.equal((await call(inspector, '/api/tunnels?token=s3cret')).status, 200);
+    assert.equal((await call(inspector, '/', { headers: { authorization: 'Bearer s3cret' } })).status, 200);
+  } finally {
+    await inspector.close();
+    holder.close();
+    await rig.close();
+    await local.close();
+  }
+});
