@@ -93,6 +93,14 @@ const CLIENT_REST: Table = {
     ...livenessFlags(CLIENT_DEFAULTS),
   }),
   ...inGroup('Output:', {
+    inspect: {
+      type: 'string',
+      describe: describe(
+        'inspect',
+        'Serve the inspector (a live page of connections and requests) at [ADDR:]PORT; --no-inspect for none',
+      ),
+      defaultDescription: '127.0.0.1:4040, or the next free port',
+    },
     ...outputFlags,
     quiet: {
       type: 'boolean',

@@ -43,6 +43,7 @@
 //   reconnecting attempt, delayMs
 //   reconnected  moved: how many tunnels got a new public port or name ("tunnel" lines follow);
 //                names: true if an HTTP tunnel got a new name
+//   inspector    url: where the client's inspector page is (with ?token= if it needs one)
 //   open-relay   message: the server has no secret
 //   short-secret length, message
 //   certificate-created  dir: where --tls made its self-signed certificate; replaced
@@ -137,6 +138,7 @@ export type OutputEvent =
   | ({ event: 'client' } & ClientEvent)
   | { event: 'reconnecting'; attempt: number; delayMs: number }
   | { event: 'reconnected'; moved: number; names?: boolean }
+  | { event: 'inspector'; url: string }
   | { event: 'open-relay'; message: string }
   | { event: 'short-secret'; length: number; message: string }
   | {
@@ -263,6 +265,8 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       return [stdout(requestLine(e, at))];
     case 'page':
       return [stdout(pageLine(e, at))];
+    case 'inspector':
+      return [stdout(`Inspector ${e.url}`)];
     case 'certificate':
       return [(e.outcome === 'failed' ? stderr : stdout)(certificateLine(e, at))];
     case 'trace':

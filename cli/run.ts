@@ -5,8 +5,10 @@ import {
   BurrowClient,
   BurrowError,
   BurrowServer,
+  startInspector,
   startMetrics,
   type ClientOptions,
+  type Inspector,
   type MetricsEndpoint,
   type TraceEvent,
 } from '../index.ts';
@@ -14,8 +16,8 @@ import { resolveClientOptions, type Spelling } from './client-options.ts';
 import type { Env, RawArgs } from './args.ts';
 import { inFlags, type Side } from './flag-names.ts';
 import { loadAcmeCa, loadHttps, resolveHttpServer, type HttpServerPlan } from './http-options.ts';
-import { LETS_ENCRYPT } from './http-output.ts';
-import { pageEntry, requestEntry, type HttpListening } from './http-output.ts';
+import { LETS_ENCRYPT, pageEntry, requestEntry, type HttpListening } from './http-output.ts';
+import { resolveInspect } from './inspect.ts';
 import { resolveMetricsAddress, resolveOutputOptions, resolveServerOptions, type OutputCliOptions } from './options.ts';
 import { useColour } from './format.ts';
 import { connectionEntry, lostServer, openRelay, problem, shortSecret, tunnelEvent } from './output.ts';
@@ -169,6 +171,7 @@ export async function runClient(args: RawArgs, env: Env, spelling?: Spelling): P
   const output = resolveOutputOptions(args, env, 'client');
   const out = reporter(output, env, 'client');
   const security = resolveClientSecurity(args, env);
+  const inspect = resolveInspect(args, env);
   let client: BurrowClient;
   let options: ClientOptions;
   try {
@@ -190,6 +193,7 @@ export async function runClient(args: RawArgs, env: Env, spelling?: Spelling): P
   }
   const signalled = untilSignal(); // before the tunnel lines, as in runServer
   for (const tunnel of client.tunnels) out.print(tunnelEvent(tunnel));
+  const inspector = await openInspector(client, inspect, out);
   out.started();
   // Without reconnecting, losing the server ends the client: that is said once, as the
   // error below, not also as a 'disconnected' line just before it.
@@ -215,6 +219,26 @@ export async function runClient(args: RawArgs, env: Env, spelling?: Spelling): P
     return failure(out, ended);
   }
   out.print({ event: 'shutdown', timeoutMs: options.shutdownTimeoutMs ?? 0 });
+  await inspector?.close();
   await client.close();
   return 0;
+}
+
+/** The inspector, if asked for; one that cannot listen is a warning, not the end. */
+async function openInspector(
+  client: BurrowClient,
+  at: ReturnType<typeof resolveInspect>,
+  out: Reporter,
+): Promise<Inspector | undefined> {
+  if (!at) return undefined;
+  try {
+    const inspector = await startInspector(client, at);
+    out.print({ event: 'inspector', url: inspector.url });
+    return inspector;
+  } catch (error) {
+    out.print(
+      problem('warning', error instanceof BurrowError ? error : new BurrowError('listen-failed', String(error))),
+    );
+    return undefined;
+  }
 }

@@ -74,13 +74,15 @@ export interface Cli {
   closed: Promise<Exit>;
 }
 
-/** The parent's environment without any BURROW_*, DEBUG or test-runner variable, plus `vars`. */
+/** The parent's environment without any BURROW_*, DEBUG or test-runner variable, plus `vars`.
+ * A client's inspector is off (BURROW_INSPECT=0) unless `vars` turns it on: on by default it
+ * would take port 4040, and tests use ports the system picks. */
 export function cleanEnv(vars: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) {
     if (key.startsWith('BURROW_') || key === 'DEBUG' || key === 'NODE_TEST_CONTEXT') delete env[key];
   }
-  return { ...env, ...vars };
+  return { ...env, BURROW_INSPECT: '0', ...vars };
 }
 
 /** Starts `burrow <args>`; `live` collects it so the test can `killAll` in `finally`. */
