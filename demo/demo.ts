@@ -2,12 +2,15 @@
 // relay server and a client start; one HTTP request crosses the tunnel; every protocol
 // line is printed as it happens (the same trace as `--trace`), so you can watch the
 // rendezvous. Short enough to read in a minute.
+// `npm run demo -- --inspect` then stays up with the inspector (http://127.0.0.1:4040/):
+// a visitor every two seconds, through a TCP tunnel and an HTTP tunnel by name.
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BurrowClient, formatTrace, startServer, type TraceEvent } from '../index.ts';
+import { BurrowClient, formatTrace, startInspector, startServer, type TraceEvent } from '../index.ts';
 
 const HOST = '127.0.0.1';
+const inspect = process.argv.includes('--inspect');
 const say = (text: string): void => console.log(`\n# ${text}`);
 const show = (event: TraceEvent): void => console.log(`  ${formatTrace(event)}`);
 
@@ -18,6 +21,10 @@ console.log('  data#1 / data:<id>    the data connection the client opens for th
 
 // 1. The "local service": what you would run on your laptop.
 const service = http.createServer((req, res) => {
+  if (req.url?.startsWith('/api/')) {
+    res.setHeader('content-type', 'application/json');
+    return void res.end(JSON.stringify({ items: ['tea', 'bread'], asked: req.url, at: new Date().toISOString() }));
+  }
   res.setHeader('content-type', 'text/plain');
   res.end(`Hello from the local service! You asked for ${req.url}\n`);
 });
@@ -27,7 +34,7 @@ const servicePort = (service.address() as AddressInfo).port;
 say(`A local HTTP service listens on ${HOST}:${servicePort} (only this machine can reach it).`);
 
 // 2. The relay: in real life on a public host; here on loopback with free ports.
-const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST });
+const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, ...(inspect && { httpPort: 0 }) });
 server.on('trace', show);
 say(`The burrow server listens: control port ${server.controlPort}, data port ${server.dataPort}.`);
 
@@ -35,7 +42,8 @@ say(`The burrow server listens: control port ${server.controlPort}, data port ${
 say('The client connects and sends HELLO (the extensions it speaks) and EXPOSE; the server');
 console.log('  answers HELLO (the extensions it speaks too), opens a public port and answers OK.');
 const client = new BurrowClient({
-  tunnels: [{ localPort: servicePort }],
+  // With --inspect, also an HTTP tunnel by name, for the inspector's requests view.
+  tunnels: [{ localPort: servicePort }, ...(inspect ? [{ localPort: servicePort, http: { name: 'demo' } }] : [])],
   server: HOST,
   localHost: HOST,
   controlPort: server.controlPort,
@@ -61,6 +69,7 @@ await closed;
 // Quietly now: the shutdown has its own lines (GOAWAY), but the story ends here.
 server.off('trace', show);
 client.off('trace', show);
+if (inspect) await keepVisiting();
 await client.close();
 await server.close();
 service.close();
@@ -77,6 +86,35 @@ function fetchText(url: string): Promise<{ status: number; body: string }> {
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** --inspect: the inspector, and a visitor every two seconds through each tunnel, until Ctrl-C. */
+async function keepVisiting(): Promise<void> {
+  const inspector = await startInspector(client);
+  const named = client.tunnels[1];
+  say(`The inspector: ${inspector.url} (open it: every visitor appears as it comes; Ctrl-C to stop)`);
+  if (named) console.log(`  ${named.url} is the HTTP tunnel by name; ${tunnel?.url} the TCP one`);
+  let turn = 0;
+  const timer = setInterval(() => {
+    turn++;
+    const tcp = fetchText(`http://${HOST}:${tunnel?.publicPort}/hello?visit=${turn}`);
+    const byName = named ? fetchByName(named.publicPort, `/api/items?visit=${turn}`) : Promise.resolve();
+    Promise.all([tcp, byName]).catch((error: unknown) => console.error(`  a visit failed: ${String(error)}`));
+  }, 2_000);
+  await once(process, 'SIGINT');
+  clearInterval(timer);
+  await inspector.close();
+}
+
+function fetchByName(port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: HOST, port, path, headers: { host: 'demo.localhost' }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
       })
       .on('error', reject);
   });
