@@ -43,7 +43,8 @@
 //   reconnecting attempt, delayMs
 //   reconnected  moved: how many tunnels got a new public port or name ("tunnel" lines follow);
 //                names: true if an HTTP tunnel got a new name
-//   inspector    url: where the client's inspector page is (with ?token= if it needs one)
+//   inspector    url: where the client's inspector page is (with ?token= if it needs one);
+//                busy: the port asked for, when it was taken and the next free one is used
 //   open-relay   message: the server has no secret
 //   short-secret length, message
 //   certificate-created  dir: where --tls made its self-signed certificate; replaced
@@ -138,7 +139,7 @@ export type OutputEvent =
   | ({ event: 'client' } & ClientEvent)
   | { event: 'reconnecting'; attempt: number; delayMs: number }
   | { event: 'reconnected'; moved: number; names?: boolean }
-  | { event: 'inspector'; url: string }
+  | { event: 'inspector'; url: string; busy?: number }
   | { event: 'open-relay'; message: string }
   | { event: 'short-secret'; length: number; message: string }
   | {
@@ -266,7 +267,7 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
     case 'page':
       return [stdout(pageLine(e, at))];
     case 'inspector':
-      return [stdout(`Inspector ${e.url}`)];
+      return [stdout(`Inspector ${e.url}${e.busy === undefined ? '' : ` (port ${e.busy} is taken)`}`)];
     case 'certificate':
       return [(e.outcome === 'failed' ? stderr : stdout)(certificateLine(e, at))];
     case 'trace':

@@ -233,7 +233,8 @@ async function openInspector(
   if (!at) return undefined;
   try {
     const inspector = await startInspector(client, at);
-    out.print({ event: 'inspector', url: inspector.url });
+    const moved = at.port !== undefined && at.port !== 0 && inspector.port !== at.port;
+    out.print({ event: 'inspector', url: inspector.url, ...(moved && { busy: at.port }) });
     return inspector;
   } catch (error) {
     out.print(

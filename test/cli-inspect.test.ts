@@ -4,12 +4,23 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
 import { resolveInspect } from '../cli/inspect.ts';
+import { textLines } from '../cli/output.ts';
 import { UsageError } from '../cli/usage-error.ts';
 import { killAll, LISTENING, loopbackClientArgs, startCli, waitForOutput, type Cli } from './child.ts';
 import { HOST, within } from './helpers.ts';
 import { echoHandler, localService, visit } from './http-rig.ts';
 
 describe('--inspect and BURROW_INSPECT', () => {
+  test('its line says when the port asked for was taken', () => {
+    const at = new Date(2026, 11, 2, 12, 0, 0);
+    assert.deepEqual(textLines({ event: 'inspector', url: 'http://127.0.0.1:4041/', busy: 4040 }, at), [
+      { stream: 'stdout', line: 'Inspector http://127.0.0.1:4041/ (port 4040 is taken)' },
+    ]);
+    assert.deepEqual(textLines({ event: 'inspector', url: 'http://127.0.0.1:4040/' }, at), [
+      { stream: 'stdout', line: 'Inspector http://127.0.0.1:4040/' },
+    ]);
+  });
+
   test('on by default at 127.0.0.1:4040; a bare port is loopback; --no-inspect, 0 or off turn it off', () => {
     assert.deepEqual(resolveInspect({}, {}), { host: '127.0.0.1', port: 4040 });
     assert.deepEqual(resolveInspect({ inspect: '5050' }, {}), { host: '127.0.0.1', port: 5050 });
