@@ -22,6 +22,10 @@ function el(tag, attributes = {}, ...children) {
 }
 const time = (ms) => new Date(ms).toLocaleTimeString();
 const size = (bytes) => (bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`);
+/** Marks the row of `id` in `rows` as the one shown below the table. */
+function select(rows, id) {
+  for (const row of rows.rows) row.classList.toggle('selected', row.dataset.id === String(id));
+}
 
 // Views.
 for (const button of document.querySelectorAll('nav button')) {
@@ -57,7 +61,7 @@ const PHASES = {
 function connectionRow(c) {
   const row = el(
     'tr',
-    { 'data-id': c.id },
+    { 'data-id': c.id, class: $('timeline').dataset.id === c.id ? 'selected' : '' },
     el('td', {}, time(c.startedAt)),
     el('td', {}, c.visitor ?? ''),
     el('td', {}, c.url),
@@ -86,13 +90,14 @@ function showTimeline(id) {
   const items = c.timeline.map((step) =>
     el(
       'li',
-      {},
+      { 'data-phase': step.phase },
       el('span', { class: 'at' }, `+${step.at - start} ms`),
       `${step.phase}: ${PHASES[step.phase] ?? ''}${step.detail ? ` (${step.detail})` : ''}`,
     ),
   );
   $('timeline').dataset.id = id;
   $('timeline').hidden = false;
+  select($('connection-rows'), id);
   $('timeline').replaceChildren(el('h3', {}, `connection ${id}`), el('ol', { class: 'timeline' }, ...items));
 }
 
@@ -105,7 +110,7 @@ const matches = (r, f) =>
 function requestRow(r) {
   const row = el(
     'tr',
-    { 'data-id': String(r.id) },
+    { 'data-id': String(r.id), class: $('request').dataset.id === String(r.id) ? 'selected' : '' },
     el('td', {}, time(r.at)),
     el('td', {}, r.method),
     el('td', { class: 'path' }, r.path),
@@ -117,15 +122,27 @@ function requestRow(r) {
   row.addEventListener('click', () => void showRequest(r.id));
   return row;
 }
+/** Live requests that came while a list was loading: put back once it is shown. */
+let arrivedWhileListing = [];
 function putRequest(r) {
+  if (listing !== shown) arrivedWhileListing.push(r);
   if (!matches(r, filter())) return;
+  if ($('request-rows').querySelector(`tr[data-id="${r.id}"]`)) return; // shown already
   $('request-rows').prepend(requestRow(r));
   while ($('request-rows').rows.length > MAX_ROWS) $('request-rows').lastElementChild.remove();
 }
+let listing = 0;
+let shown = 0;
 async function showRequests() {
+  const mine = ++listing;
   const query = new URLSearchParams(Object.entries(filter()).filter(([, v]) => v !== ''));
   const list = await api(`/api/requests?${query}`);
+  if (mine !== listing) return; // the filter changed while this list was on its way
+  shown = mine;
   $('request-rows').replaceChildren(...list.map(requestRow));
+  const arrived = arrivedWhileListing;
+  arrivedWhileListing = [];
+  for (const r of arrived) putRequest(r);
 }
 $('filter').addEventListener('input', () => void showRequests());
 
@@ -165,6 +182,7 @@ async function showRequest(id) {
   const box = $('request');
   box.hidden = false;
   box.dataset.id = String(id);
+  select($('request-rows'), id);
   if (!r.captured) return box.replaceChildren(el('p', {}, `${r.method} ${r.path}: not captured`));
   const x = r.exchange;
   const original = answerView('response', r.status, x.responseHeaders, x.responseBody);
@@ -179,7 +197,7 @@ async function showRequest(id) {
     el('button', { type: 'submit' }, 'Send edited'),
   );
   const replayButton = el('button', { id: 'replay' }, 'Replay');
-  const editButton = el('button', {}, 'Edit and replay');
+  const editButton = el('button', { id: 'edit-replay' }, 'Edit and replay');
   replayButton.addEventListener('click', () => void replay(id, {}, replayed));
   editButton.addEventListener('click', () => edit.toggleAttribute('hidden'));
   edit.addEventListener('submit', (event) => {
@@ -229,9 +247,14 @@ function follow() {
 }
 
 async function start() {
-  await showTunnels();
-  for (const c of (await api('/api/connections')).reverse()) putConnection(c);
-  await showRequests();
+  // Live first, then the history: nothing that happens in between is missed (a record that
+  // comes both ways is shown once: rows are keyed by id).
   follow();
+  await showTunnels();
+  for (const c of (await api('/api/connections')).reverse()) {
+    const newer = connections.get(c.id);
+    if (!newer || newer.timeline.length <= c.timeline.length) putConnection(c);
+  }
+  await showRequests();
 }
 void start();
