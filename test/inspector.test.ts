@@ -86,8 +86,9 @@ describe('the inspector', () => {
     assert.match(page.text, /<title>burrow inspector<\/title>/);
     assert.match((await call(inspector, '/app.js')).text, /EventSource/);
     const { json } = await call(inspector, '/api/tunnels');
-    const { state, tunnels } = json as { state: string; tunnels: { url: string }[] };
+    const { state, tunnels } = json as { state: string; tunnels: { url: string; totals: object }[] };
     assert.equal(state, 'connected');
+    assert.deepEqual(tunnels[0]?.totals, { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0 });
     assert.deepEqual(
       tunnels.map((t) => t.url),
       rig.client.tunnels.map((t) => t.url),
@@ -116,6 +117,11 @@ describe('the inspector', () => {
       assert.equal(record.bytesIn, 4);
       assert.equal(record.bytesOut, 4);
       assert.match(record.visitor ?? '', /^127\.0\.0\.1:[0-9]+$/);
+      const { tunnels } = (await call(inspector, '/api/tunnels')).json as {
+        tunnels: { url: string; totals: { connections: number; bytesIn: number } }[];
+      };
+      const totals = tunnels.find((t) => t.url === tunnel.url)?.totals;
+      assert.deepEqual([totals?.connections, totals?.bytesIn], [1, 4], 'the tunnel’s totals');
     } finally {
       live.close();
     }

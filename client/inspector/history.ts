@@ -33,6 +33,14 @@ export interface RequestRecord extends Omit<RequestEvent, 'tunnel' | 'exchange'>
   exchange?: CapturedExchange;
 }
 
+/** What one tunnel has carried since the inspector started. */
+export interface TunnelTotals {
+  connections: number;
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 export type Change =
   { kind: 'connection'; record: ConnectionRecord } | { kind: 'request'; record: RequestRecord } | { kind: 'tunnels' };
 
@@ -71,6 +79,8 @@ class Bounded<Key, Value> {
 export class History {
   readonly connections: Bounded<string, ConnectionRecord>;
   readonly requests: Bounded<number, RequestRecord>;
+  /** Totals by tunnel URL. */
+  readonly totals = new Map<string, TunnelTotals>();
   /** Connection state of the client, as the tunnels view shows it. */
   state: 'connected' | 'reconnecting' | 'closed' = 'connected';
   private nextRequest = 1;
@@ -136,7 +146,16 @@ export class History {
     });
   }
 
+  /** Adds to the totals of the tunnel at `url`. */
+  private count(url: string, add: Partial<TunnelTotals>): void {
+    const totals = this.totals.get(url) ?? { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0 };
+    for (const [key, value] of Object.entries(add) as [keyof TunnelTotals, number][]) totals[key] += value;
+    this.totals.set(url, totals);
+  }
+
   private onClosed(event: ConnectionClosed): void {
+    const { url } = event.tunnel;
+    this.count(url, { connections: 1, bytesIn: event.bytesIn, bytesOut: event.bytesOut });
     this.update(event.id, (record) => {
       record.url = event.tunnel.url;
       record.local = `${event.tunnel.localHost}:${event.tunnel.localPort}`;
@@ -151,6 +170,7 @@ export class History {
 
   private onRequest({ tunnel, exchange, ...event }: RequestEvent): void {
     const record: RequestRecord = { ...event, id: this.nextRequest++, url: tunnel.url, at: Date.now() };
+    this.count(tunnel.url, { requests: 1, bytesIn: event.bytesIn, bytesOut: event.bytesOut });
     if (exchange) record.exchange = exchange;
     this.requests.set(record.id, record);
     this.emit({ kind: 'request', record });

@@ -81,7 +81,11 @@ export async function startInspector(client: BurrowClient, options: InspectorOpt
       res.writeHead(200, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' });
       return void res.end(page);
     }
-    if (url.pathname === '/api/tunnels') return json(res, 200, { state: history.state, tunnels: client.tunnels });
+    if (url.pathname === '/api/tunnels') {
+      const none = { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0 };
+      const tunnels = client.tunnels.map((t) => ({ ...t, totals: history.totals.get(t.url) ?? none }));
+      return json(res, 200, { state: history.state, tunnels });
+    }
     if (url.pathname === '/api/connections') return json(res, 200, history.connections.list());
     if (url.pathname === '/api/requests') return json(res, 200, filtered(history.requests.list(), url).map(summary));
     const one = /^\/api\/requests\/([0-9]+)(\/replay)?$/.exec(url.pathname);

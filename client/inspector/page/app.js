@@ -40,9 +40,25 @@ async function showTunnels() {
   const { state, tunnels } = await api('/api/tunnels');
   $('tunnels').replaceChildren(
     ...tunnels.map((t) =>
-      el('div', { class: 'tunnel' }, el('b', {}, t.url), ` → ${t.localHost}:${t.localPort} (${state})`),
+      el(
+        'div',
+        { class: 'tunnel' },
+        el('b', {}, t.url),
+        ` → ${t.localHost}:${t.localPort} (${state}) · ${t.totals.connections} connections,` +
+          ` ${t.totals.requests} requests, ${size(t.totals.bytesIn)} in, ${size(t.totals.bytesOut)} out`,
+      ),
     ),
   );
+}
+/** The totals change with every connection and request: redrawn at most once a second. */
+let tunnelsDue = false;
+function refreshTunnelsSoon() {
+  if (tunnelsDue) return;
+  tunnelsDue = true;
+  setTimeout(() => {
+    tunnelsDue = false;
+    void showTunnels();
+  }, 1000);
 }
 
 // Connections and their timelines.
@@ -241,8 +257,14 @@ function follow() {
     $('live').textContent = 'reconnecting…';
     $('live').classList.remove('on');
   });
-  events.addEventListener('connection', (event) => putConnection(JSON.parse(event.data)));
-  events.addEventListener('request', (event) => putRequest(JSON.parse(event.data)));
+  events.addEventListener('connection', (event) => {
+    putConnection(JSON.parse(event.data));
+    refreshTunnelsSoon();
+  });
+  events.addEventListener('request', (event) => {
+    putRequest(JSON.parse(event.data));
+    refreshTunnelsSoon();
+  });
   events.addEventListener('tunnels', () => void showTunnels());
 }
 
