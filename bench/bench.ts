@@ -48,8 +48,7 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
     const named = config.phases.has('httpname') ? { localPort: local.http, name: HTTP_NAME } : undefined;
     tunnel = await TunnelProcesses.start(
       SERVICES.map((name) => local[name]),
-      cpuProfDir,
-      named,
+      { cpuProfDir, httpTunnel: named, inspector: config.inspector },
     );
     const publicPorts = tunnel.publicPorts;
     const both = (name: ServiceName): Record<Side, number> => ({
@@ -139,6 +138,7 @@ async function main(): Promise<number> {
     ? path.resolve('bench/results/profiles', results.machine.date.replace(/[:.]/g, '-'))
     : undefined;
   if (cpuProfDir) progress(`CPU profiles of the relay and client processes go to ${cpuProfDir}`);
+  if (config.inspector) progress('the client runs its inspector (--inspector); nobody opens it');
 
   await sharedFigures(config, results, cpuProfDir);
   await concurrencyFigure(config, results);

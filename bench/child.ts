@@ -4,7 +4,7 @@
 // close or when the bench process goes away.
 import { readdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startClient, startServer, type TunnelRequest } from '../index.ts';
+import { startClient, startInspector, startServer, type Inspector, type TunnelRequest } from '../index.ts';
 import { HOST } from './io.ts';
 import { isToChild, type ChildArgs, type FromChild, type ProcessStats } from './messages.ts';
 import { echo, listenHttp, listenTcp, sink, source } from './services.ts';
@@ -53,7 +53,25 @@ async function start(args: ChildArgs): Promise<Running> {
         await client.destroy();
         throw new Error(`the HTTP tunnel's url is ${last?.url ?? 'missing'}, expected ${expected}`);
       }
-      return { ports: client.tunnels.map((tunnel) => tunnel.publicPort), close: () => client.destroy() };
+      const ports = client.tunnels.map((tunnel) => tunnel.publicPort);
+      if (!args.inspector) return { ports, close: () => client.destroy() };
+      let inspector: Inspector;
+      try {
+        inspector = await startInspector(client, { port: 0 });
+      } catch (error) {
+        await client.destroy();
+        throw error;
+      }
+      return {
+        ports,
+        close: async () => {
+          await reportInspector(inspector).catch((error: unknown) =>
+            process.stderr.write(`bench client: the inspector's API did not answer: ${String(error)}\n`),
+          );
+          await inspector.close();
+          await client.destroy();
+        },
+      };
     }
     case 'services': {
       const services = [await listenTcp(sink), await listenTcp(source), await listenTcp(echo), await listenHttp()]; // SERVICES order
@@ -68,6 +86,27 @@ async function start(args: ChildArgs): Promise<Running> {
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
+
+/** Once the measurements are over (when told to close): what the inspector kept, from its
+ * own JSON API (the only time anyone asks it), and the heap after GC, on stderr. So a run
+ * with --inspector shows that it was capturing, and whether its history stayed bounded. */
+async function reportInspector(inspector: Inspector): Promise<void> {
+  const count = async (path: string): Promise<unknown[]> => {
+    const answer = await fetch(new URL(path, inspector.url), { signal: AbortSignal.timeout(5_000) });
+    const body: unknown = await answer.json();
+    if (!answer.ok || !Array.isArray(body)) throw new Error(`${path}: ${answer.status} ${JSON.stringify(body)}`);
+    return body as unknown[];
+  };
+  const connections = await count('/api/connections');
+  const requests = await count('/api/requests');
+  const captured = requests.filter((r) => typeof r === 'object' && r !== null && 'captured' in r && r.captured).length;
+  const { heapUsed, rss, fds } = await stats(true);
+  const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  process.stderr.write(
+    `bench client: the inspector (${inspector.url}) kept ${connections.length} connections and ` +
+      `${requests.length} requests (${captured} with headers and bodies); heap ${mib(heapUsed)}, RSS ${mib(rss)} after GC, ${fds} fds open\n`,
+  );
+}
 
 async function stats(collect: boolean): Promise<ProcessStats> {
   if (collect && gc) {

@@ -18,6 +18,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --only LIST        run only these figures: ${PHASES.join(',')}
   --cpu-prof         write CPU profiles of the relay and client processes
                      (node --cpu-prof) to bench/results/profiles/
+  --inspector        run the client with its inspector (startInspector, any free
+                     port; nobody opens the page): what it costs (issue 17)
   --mib N            throughput transfer per run, MiB (default 1024; quick 128)
   --repeat N         throughput runs per side and direction (default 5; quick 2)
   --setups N         sequential connections for the setup figure (default 1000; quick 200)
@@ -34,6 +36,8 @@ export interface Config {
   jsonOut: string;
   phases: ReadonlySet<Phase>;
   cpuProf: boolean;
+  /** The client runs startInspector() beside it (issue 17), which nobody opens. */
+  inspector: boolean;
   throughputMiB: number;
   repeat: number;
   setups: number;
@@ -67,6 +71,7 @@ export function parseConfig(argv: string[]): Config | undefined {
       'json-out': { type: 'string' },
       only: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      inspector: { type: 'boolean', default: false },
       mib: { type: 'string' },
       repeat: { type: 'string' },
       setups: { type: 'string' },
@@ -99,6 +104,7 @@ export function parseConfig(argv: string[]): Config | undefined {
     jsonOut: values['json-out'] ?? `bench/results/${quick ? 'latest-quick' : 'latest'}.json`,
     phases: new Set(phases as Phase[]),
     cpuProf: values['cpu-prof'],
+    inspector: values.inspector,
     throughputMiB: count('mib', values.mib, 1024, 128),
     repeat: count('repeat', values.repeat, 5, 2),
     setups: count('setups', values.setups, 1000, 200),

@@ -54,7 +54,7 @@ async function run(config: Config, side: Side, count: number): Promise<Run> {
     const echoPort = services.ports.echo;
     if (side === 'direct')
       return await holdAndMeasure(config, echoPort, count, async () => ({ services: await services.stats(true) }));
-    const tunnel = await TunnelProcesses.start([echoPort]);
+    const tunnel = await TunnelProcesses.start([echoPort], { inspector: config.inspector });
     try {
       const [publicPort] = tunnel.publicPorts;
       if (publicPort === undefined) throw new Error('the client opened no tunnel');
@@ -91,6 +91,8 @@ function summarize(runs: Run[]): ConnsSide {
           idleRss: median(runs.map((r) => r.idle[name]?.rss ?? Number.NaN)),
           heldRss: median(runs.map((r) => r.holding[name]?.rss ?? Number.NaN)),
           heldFds: median(runs.map((r) => r.holding[name]?.fds ?? Number.NaN)),
+          idleHeap: median(runs.map((r) => r.idle[name]?.heapUsed ?? Number.NaN)),
+          heldHeap: median(runs.map((r) => r.holding[name]?.heapUsed ?? Number.NaN)),
         },
       ]),
     ),
@@ -112,7 +114,7 @@ export async function measureConcurrency(
       const rss = Object.entries(result.holding)
         .map(
           ([name, s]) =>
-            `${name} ${(s.rss / 2 ** 20).toFixed(1)} MiB (idle ${((result.idle[name]?.rss ?? 0) / 2 ** 20).toFixed(1)}), ${s.fds} fds`,
+            `${name} ${(s.rss / 2 ** 20).toFixed(1)} MiB (idle ${((result.idle[name]?.rss ?? 0) / 2 ** 20).toFixed(1)}; heap ${(s.heapUsed / 2 ** 20).toFixed(1)}), ${s.fds} fds`,
         )
         .join('; ');
       progress(

@@ -7,8 +7,16 @@ export type ChildArgs =
    * on an ephemeral HTTP port too (tunnels by name, `NAME.localhost`). */
   | { role: 'relay'; http: boolean }
   /** The burrow client (startClient): one tunnel per local port, to the relay's ports,
-   * and with `httpTunnel` one HTTP tunnel by name to that local port too. */
-  | { role: 'client'; controlPort: number; dataPort: number; localPorts: number[]; httpTunnel?: HttpTunnelArgs }
+   * and with `httpTunnel` one HTTP tunnel by name to that local port too; with `inspector`
+   * its inspector too (startInspector on any free port, which nobody opens). */
+  | {
+      role: 'client';
+      controlPort: number;
+      dataPort: number;
+      localPorts: number[];
+      httpTunnel?: HttpTunnelArgs;
+      inspector: boolean;
+    }
   /** The local services (services.ts): sink, source, echo and http. */
   | { role: 'services' };
 

@@ -15,7 +15,8 @@ function header(config: Config, r: Results): string[] {
   const lines = [
     `burrow bench (${r.mode}), ${m.date}`,
     `machine: ${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node}; burrow commit ${m.commit}`,
-    'load generator in the bench process; local services, relay and client each in their own process; wrk for HTTP; all on 127.0.0.1',
+    'load generator in the bench process; local services, relay and client each in their own process; wrk for HTTP; all on 127.0.0.1' +
+      (config.inspector ? '; the client runs its inspector (--inspector), which nobody opens' : ''),
     `medians of ${config.repeat} throughput runs, ${config.connRepeat} concurrency runs and ${config.wrkRepeat} wrk runs per side; latency samples in 10 interleaved blocks`,
   ];
   if (q) {

@@ -44,8 +44,9 @@ export interface ConnsSide {
   /** (RSS with the connections held − idle RSS) / count, KiB, of the measured processes:
    * the echo service (direct) or relay + client (burrow). */
   rssPerConnKiB: number;
-  /** Per process: idle RSS and RSS while holding, bytes (medians). */
-  processes: Record<string, { idleRss: number; heldRss: number; heldFds: number }>;
+  /** Per process: idle RSS and RSS while holding, and the same of the JS heap in use
+   * (what is live, where RSS also counts what V8 and malloc keep), bytes (medians). */
+  processes: Record<string, { idleRss: number; heldRss: number; heldFds: number; idleHeap: number; heldHeap: number }>;
 }
 
 export interface ConnsFigure {

@@ -1,12 +1,20 @@
 // burrow under test: the relay server and the burrow client, each in its own process
 // (children.ts), with one tunnel per local service, and optionally one HTTP tunnel by name
-// on the relay's HTTP port.
+// on the relay's HTTP port; optionally the client's inspector beside it (issue 17).
 import { BenchChild } from './children.ts';
 import type { HttpTunnelArgs, ProcessStats } from './messages.ts';
 
 export interface TunnelStats {
   relay: ProcessStats;
   client: ProcessStats;
+}
+
+export interface TunnelOptions {
+  /** Profile both processes (node --cpu-prof) into `<cpuProfDir>/<role>/`. */
+  cpuProfDir?: string | undefined;
+  httpTunnel?: HttpTunnelArgs | undefined;
+  /** The client starts its inspector (startInspector, port 0), which nobody opens. */
+  inspector?: boolean;
 }
 
 export class TunnelProcesses {
@@ -24,15 +32,17 @@ export class TunnelProcesses {
   }
 
   /** Starts the relay, then a client exposing each of `localPorts` through it, and with
-   * `httpTunnel` an HTTP tunnel by name too (the relay then gets an HTTP port). */
-  static async start(localPorts: number[], cpuProfDir?: string, httpTunnel?: HttpTunnelArgs): Promise<TunnelProcesses> {
+   * `httpTunnel` an HTTP tunnel by name too (the relay then gets an HTTP port); with
+   * `inspector`, the client runs its inspector (issue 17). */
+  static async start(localPorts: number[], options: TunnelOptions = {}): Promise<TunnelProcesses> {
+    const { cpuProfDir, httpTunnel, inspector = false } = options;
     const relay = await BenchChild.start({ role: 'relay', http: httpTunnel !== undefined }, cpuProfDir);
     try {
       const [controlPort, dataPort, httpPort] = relay.ports;
       if (controlPort === undefined || dataPort === undefined)
         throw new Error('the relay process did not report its ports');
       if (httpTunnel && !httpPort) throw new Error('the relay process did not report its HTTP port');
-      const args = { role: 'client', controlPort, dataPort, localPorts, httpTunnel } as const;
+      const args = { role: 'client', controlPort, dataPort, localPorts, httpTunnel, inspector } as const;
       const client = await BenchChild.start(args, cpuProfDir);
       const expected = localPorts.length + (httpTunnel ? 1 : 0);
       if (client.ports.length !== expected || (httpTunnel && client.ports.at(-1) !== httpPort)) {
