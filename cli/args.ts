@@ -2,6 +2,7 @@
 // `BURROW_CONTROL_PORT` is `controlPort`. A flag wins over its variable, which wins over the
 // default; of two settings that exclude each other, a flag wins over a variable too (see
 // keepFirst). Pure, so it is tested without processes.
+import path from 'node:path';
 import createDebug from 'debug';
 import { UsageError } from './usage-error.ts';
 
@@ -80,4 +81,14 @@ export function keepFirst(
     kept.label ?? kept.source,
   );
   return firstIsFlag;
+}
+
+/** burrow's own state directory: `$XDG_STATE_HOME/burrow`, else `$HOME/.local/state/burrow`;
+ * undefined when neither is an absolute path (XDG: a relative one is to be ignored). */
+export function stateDir(env: Env): string | undefined {
+  const xdg = env.XDG_STATE_HOME;
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'burrow');
+  const home = env.HOME;
+  if (home !== undefined && path.isAbsolute(home)) return path.join(home, '.local', 'state', 'burrow');
+  return undefined;
 }

@@ -9,7 +9,7 @@ import {
   type TunnelRequest,
 } from '../index.ts';
 import { parseServerAddress, type ServerAddress } from './address.ts';
-import { flagOn, isFlag, keepFirst, perTunnel, raw, type Env, type RawArgs, type Source } from './args.ts';
+import { flagOn, isFlag, keepFirst, perTunnel, raw, stateDir, type Env, type RawArgs, type Source } from './args.ts';
 import { CLIENT_DEFAULTS } from './defaults.ts';
 import { httpTunnelOptions, localPorts } from './http-tunnels.ts';
 import { UsageError } from './usage-error.ts';
@@ -112,19 +112,13 @@ function stateFile(args: RawArgs, env: Env): string | undefined {
   const last: unknown = Array.isArray(flag) ? flag[flag.length - 1] : flag; // a repeated flag: the last wins
   if (last === false) return undefined;
   const value = raw(args, env, 'state-file');
-  if (value === undefined) return defaultStateFile(env);
+  if (value === undefined) {
+    // $XDG_STATE_HOME/burrow/leases.json, else ~/.local/state/burrow/leases.json
+    const dir = stateDir(env);
+    return dir === undefined ? undefined : path.join(dir, 'leases.json');
+  }
   if (value.text.trim() === '') throw new UsageError(`${value.source}: "${value.text}" is not a file path`);
   return path.resolve(value.text);
-}
-
-/** `$XDG_STATE_HOME/burrow/leases.json`, else `$HOME/.local/state/burrow/leases.json`;
- * undefined when neither is an absolute path (XDG: a relative one is to be ignored). */
-function defaultStateFile(env: Env): string | undefined {
-  const xdg = env.XDG_STATE_HOME;
-  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'burrow', 'leases.json');
-  const home = env.HOME;
-  if (home !== undefined && path.isAbsolute(home)) return path.join(home, '.local', 'state', 'burrow', 'leases.json');
-  return undefined;
 }
 
 /** `--proxy-protocol v1|v2|none`: one value for every TCP tunnel, or exactly one per TCP

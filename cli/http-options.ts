@@ -5,7 +5,7 @@
 import path from 'node:path';
 import tls from 'node:tls';
 import { certificateIdentity, describeError, type HttpOptions } from '../index.ts';
-import { raw, type Env, type RawArgs, type Source } from './args.ts';
+import { raw, stateDir, type Env, type RawArgs, type Source } from './args.ts';
 import { HTTP_DEFAULTS } from './defaults.ts';
 import { readSource } from './security.ts';
 import { UsageError } from './usage-error.ts';
@@ -94,7 +94,8 @@ function acmeOptions(args: RawArgs, env: Env): NonNullable<HttpOptions['acme']> 
     throw new UsageError(`${directory.source}: ${JSON.stringify(directory.text)} is not an ACME directory URL`);
   const email = raw(args, env, 'acme-email');
   const cache = raw(args, env, 'acme-cache');
-  const cacheDir = cache === undefined ? defaultAcmeDir(env) : path.resolve(cache.text);
+  const state = stateDir(env); // $XDG_STATE_HOME/burrow, else ~/.local/state/burrow
+  const cacheDir = cache !== undefined ? path.resolve(cache.text) : state && path.join(state, 'acme');
   if (cacheDir === undefined)
     throw new UsageError(
       'no place for ACME certificates: give --acme-cache DIR (neither XDG_STATE_HOME nor HOME is set)',
@@ -104,15 +105,6 @@ function acmeOptions(args: RawArgs, env: Env): NonNullable<HttpOptions['acme']> 
     ...(directory && { directoryUrl: directory.text }),
     ...(email && { email: email.text }),
   };
-}
-
-/** `$XDG_STATE_HOME/burrow/acme`, else `$HOME/.local/state/burrow/acme`. */
-function defaultAcmeDir(env: Env): string | undefined {
-  const xdg = env.XDG_STATE_HOME;
-  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'burrow', 'acme');
-  const home = env.HOME;
-  if (home !== undefined && path.isAbsolute(home)) return path.join(home, '.local', 'state', 'burrow', 'acme');
-  return undefined;
 }
 
 /** ACME's CA certificate for the directory (a test CA such as pebble's), read. */

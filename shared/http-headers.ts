@@ -17,11 +17,17 @@ const HOP_BY_HOP = new Set([
  * the relay answers with its own 502 page instead. */
 export const LOCAL_UNAVAILABLE_HEADER = 'burrow-local-unavailable';
 
+/** A raw header list (name, value, name, value, ...) as pairs, as they came. */
+export function headerPairs(raw: readonly string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i] ?? '', raw[i + 1] ?? '']);
+  return pairs;
+}
+
 /** A raw header list (name, value, name, value, ...) without the hop-by-hop ones, nor
  * those the `Connection` header names, nor `drop`. */
 export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new Set()): [string, string][] {
-  const pairs: [string, string][] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i] ?? '', raw[i + 1] ?? '']);
+  const pairs = headerPairs(raw);
   const named = new Set(
     pairs
       .filter(([name]) => name.toLowerCase() === 'connection')

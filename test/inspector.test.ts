@@ -217,3 +217,20 @@ test('with a token, the page and the API need it; a taken port means the next on
     await local.close();
   }
 });
+
+test('an inspector that cannot listen leaves nothing behind: no listeners on the client, no capture', async () => {
+  const local = await localService(echoHandler('gone'));
+  const rig = await httpRig([{ localPort: local.port, http: { name: 'gone' } }]);
+  try {
+    // 192.0.2.1 (TEST-NET) is no address of this machine: listening there fails at once.
+    await assert.rejects(startInspector(rig.client, { host: '192.0.2.1', port: 0 }), /cannot listen on inspector/);
+    assert.equal(rig.client.listenerCount('phase'), 0);
+    assert.equal(rig.client.listenerCount('request'), 0);
+    const logged = new Promise<{ exchange?: unknown }>((resolve) => rig.client.once('request', resolve));
+    await visit(rig.port, 'gone.localhost');
+    assert.equal((await logged).exchange, undefined, 'requests are not captured any more');
+  } finally {
+    await rig.close();
+    await local.close();
+  }
+});

@@ -2,14 +2,8 @@
 // as they came, and the first `limit` bytes of each body. Only built while someone
 // captures (BurrowClient.captureRequests): otherwise a request costs nothing more.
 import type http from 'node:http';
+import { headerPairs } from '../../shared/http-headers.ts';
 import type { CapturedExchange } from '../types.ts';
-
-/** A raw header list as pairs. */
-const pairsOf = (raw: readonly string[]): [string, string][] => {
-  const pairs: [string, string][] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i] ?? '', raw[i + 1] ?? '']);
-  return pairs;
-};
 
 /** The first `limit` bytes of a body, and whether there were more. */
 class BodyStart {
@@ -53,7 +47,7 @@ export class Capture {
 
   /** The local service's answer has begun (its headers as they came). */
   answered(res: http.IncomingMessage): void {
-    this.responseHeaders = pairsOf(res.rawHeaders);
+    this.responseHeaders = headerPairs(res.rawHeaders);
   }
 
   responseData(chunk: Buffer): void {
@@ -64,7 +58,7 @@ export class Capture {
     return {
       startedAt: this.startedAt,
       httpVersion: this.req.httpVersion,
-      requestHeaders: pairsOf(this.req.rawHeaders),
+      requestHeaders: headerPairs(this.req.rawHeaders),
       responseHeaders: this.responseHeaders,
       requestBody: this.request.bytes,
       responseBody: this.response.bytes,

@@ -134,6 +134,10 @@ export class LocalHttp {
     lines.push('Connection: Upgrade', `Upgrade: ${req.headers.upgrade ?? ''}`);
     local.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) local.write(head);
+    // The relay gave up on the upgrade before the local service answered the dial.
+    socket.once('close', () => {
+      if (local.connecting) local.destroy();
+    });
     local.once('connect', () => {
       void joinSockets(local, socket).then((totals) => {
         const durationMs = Math.round(performance.now() - started);

@@ -130,13 +130,25 @@ export class History {
   private onPhase(event: PhaseEvent): void {
     const { id, phase, at, detail } = event;
     if (phase === 'announced') {
-      const record = { id, url: detail ?? '', local: '', startedAt: at, state: 'opening', bytesIn: 0, bytesOut: 0 };
-      this.connections.set(id, { ...record, state: 'opening', timeline: [] });
+      // One literal with every field, filled in later: records of one shape stay fast to
+      // read and write (this runs for every visitor).
+      this.connections.set(id, {
+        id,
+        url: detail ?? '',
+        local: '',
+        visitor: undefined,
+        startedAt: at,
+        state: 'opening',
+        ending: undefined,
+        bytesIn: 0,
+        bytesOut: 0,
+        durationMs: undefined,
+        timeline: [],
+      });
     }
     this.update(id, (record) => {
       if (phase === 'joined' && detail !== undefined && !detail.startsWith('carries')) record.local = detail;
-      if (record.timeline.length < MAX_TIMELINE)
-        record.timeline.push(detail === undefined ? { phase, at } : { phase, at, detail });
+      if (record.timeline.length < MAX_TIMELINE) record.timeline.push({ phase, at, detail });
       if (phase === 'joined') record.state = 'open';
       if (phase === 'failed') {
         record.state = 'failed';
@@ -146,16 +158,18 @@ export class History {
     });
   }
 
-  /** Adds to the totals of the tunnel at `url`. */
-  private count(url: string, add: Partial<TunnelTotals>): void {
-    const totals = this.totals.get(url) ?? { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0 };
-    for (const [key, value] of Object.entries(add) as [keyof TunnelTotals, number][]) totals[key] += value;
-    this.totals.set(url, totals);
+  /** Adds one connection or request, and its bytes, to the totals of the tunnel at `url`. */
+  private count(url: string, kind: 'connections' | 'requests', bytesIn: number, bytesOut: number): void {
+    let totals = this.totals.get(url);
+    if (!totals) this.totals.set(url, (totals = { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0 }));
+    totals[kind]++;
+    totals.bytesIn += bytesIn;
+    totals.bytesOut += bytesOut;
   }
 
   private onClosed(event: ConnectionClosed): void {
     const { url } = event.tunnel;
-    this.count(url, { connections: 1, bytesIn: event.bytesIn, bytesOut: event.bytesOut });
+    this.count(url, 'connections', event.bytesIn, event.bytesOut);
     this.update(event.id, (record) => {
       record.url = event.tunnel.url;
       record.local = `${event.tunnel.localHost}:${event.tunnel.localPort}`;
@@ -168,10 +182,24 @@ export class History {
     });
   }
 
-  private onRequest({ tunnel, exchange, ...event }: RequestEvent): void {
-    const record: RequestRecord = { ...event, id: this.nextRequest++, url: tunnel.url, at: Date.now() };
-    this.count(tunnel.url, { requests: 1, bytesIn: event.bytesIn, bytesOut: event.bytesOut });
-    if (exchange) record.exchange = exchange;
+  private onRequest(event: RequestEvent): void {
+    const { tunnel, bytesIn, bytesOut } = event;
+    // One literal, as for connections: every request comes through here.
+    const record: RequestRecord = {
+      method: event.method,
+      path: event.path,
+      visitor: event.visitor,
+      status: event.status,
+      durationMs: event.durationMs,
+      bytesIn,
+      bytesOut,
+      aborted: event.aborted,
+      id: this.nextRequest++,
+      url: tunnel.url,
+      at: Date.now(),
+      exchange: event.exchange,
+    };
+    this.count(tunnel.url, 'requests', bytesIn, bytesOut);
     this.requests.set(record.id, record);
     this.emit({ kind: 'request', record });
   }

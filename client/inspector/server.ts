@@ -126,7 +126,15 @@ export async function startInspector(client: BurrowClient, options: InspectorOpt
     });
   };
 
-  const port = await listen(server, host, options.port ?? DEFAULT_INSPECT_PORT);
+  let port: number;
+  try {
+    port = await listen(server, host, options.port ?? DEFAULT_INSPECT_PORT);
+  } catch (error) {
+    // Nobody will look: stop recording and capturing.
+    stopCapture();
+    history.close();
+    throw error;
+  }
   const url = `http://${hostPort(host, port)}/${token === undefined ? '' : `?token=${token}`}`;
   debug('inspector at %s', url);
   return {

@@ -8,7 +8,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type tls from 'node:tls';
 import createDebug from 'debug';
+import { withDefaults } from '../../shared/defaults.ts';
 import { BurrowError, describe } from '../../shared/errors.ts';
+import { portOf } from '../ports.ts';
 import { formatAddress, hostPort, type HttpMessage } from '../../shared/protocol.ts';
 import type { ServerObserver } from '../observer.ts';
 import type { PortRefusal } from '../public-ports.ts';
@@ -55,7 +57,7 @@ export class HttpRelay {
     private readonly options: HttpOptions,
     private readonly parts: HttpRelayParts,
   ) {
-    this.limits = { ...DEFAULT_HTTP_LIMITS, ...definedOnly(options) };
+    this.limits = withDefaults(DEFAULT_HTTP_LIMITS, options);
     this.names = new HttpNames({ ...parts, reserved: options.reservedNames ?? DEFAULT_HTTP_LIMITS.reservedNames });
     this.dialBacks = new DialBacks(parts.visitorTimeoutMs, parts.maxPending);
     const serverOptions: http.ServerOptions = {
@@ -266,13 +268,3 @@ function clientErrorPage(code: string | undefined): Page | undefined {
 }
 
 const visitorOf = (socket: Socket): string => formatAddress(socket.remoteAddress, socket.remotePort) ?? 'unknown';
-
-function portOf(server: http.Server): number {
-  const address = server.address();
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
-
-/** `options` without its undefined values, so that they do not hide the defaults. */
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
-}
