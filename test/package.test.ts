@@ -152,11 +152,14 @@ test(
       assertExit0(packed, 'npm pack');
       const { filename, files } = parsePack(packed.stdout);
       const paths = files.map((file) => file.path);
+      // The inspector's page ships with the package: it must work offline.
+      for (const page of ['index.html', 'app.js', 'app.css'])
+        assert.ok(paths.includes(`dist/client/inspector/page/${page}`), `the inspector's ${page} is packed`);
       for (const file of paths)
         assert.match(
           file,
-          /^(package\.json|README\.md|LICENSE(\.md)?|dist\/.+\.(js|d\.ts))$/,
-          'only compiled code, its types and the docs are packed',
+          /^(package\.json|README\.md|LICENSE(\.md)?|dist\/.+\.(js|d\.ts)|dist\/client\/inspector\/page\/[a-z]+\.(html|css))$/,
+          "only compiled code, its types, the inspector's page and the docs are packed",
         );
       for (const needed of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js'])
         assert.ok(paths.includes(needed), `${needed} is packed`);
