@@ -146,7 +146,9 @@ function reservedNames(given: Source | undefined): readonly string[] {
 /** The HTTPS certificate and key, read, and checked to be a PEM certificate and its key. */
 export async function loadHttps(plan: HttpServerPlan['https']): Promise<Pick<HttpOptions, 'httpsCert' | 'httpsKey'>> {
   if (plan === undefined) return {};
-  const [cert, key] = await Promise.all([readSource(plan.cert), readSource(plan.key)]);
+  // One after the other, so a missing file is always reported in the same order.
+  const cert = await readSource(plan.cert);
+  const key = await readSource(plan.key);
   try {
     certificateIdentity(cert);
   } catch (error) {

@@ -202,7 +202,9 @@ export async function loadServerTls(plan: ServerTlsPlan | undefined): Promise<Lo
     if (stored.replaced) loaded.replaced = stored.replaced;
     return loaded;
   }
-  const [cert, key] = await Promise.all([readSource(plan.cert), readSource(plan.key)]);
+  // One after the other, so a missing file is always reported in the same order.
+  const cert = await readSource(plan.cert);
+  const key = await readSource(plan.key);
   try {
     return { options: { cert, key, clientCa }, ...certificateIdentity(cert) }; // the first of the chain: the server's own
   } catch (error) {
@@ -214,6 +216,9 @@ export async function loadClientTls(plan: ClientTlsPlan | undefined): Promise<Cl
   if (plan === undefined) return undefined;
   const read = (source: Source | undefined): Promise<Buffer | undefined> =>
     source ? readSource(source) : Promise.resolve(undefined);
-  const [ca, cert, key] = await Promise.all([read(plan.ca), read(plan.cert), read(plan.key)]);
+  // One after the other, so a missing file is always reported in the same order.
+  const ca = await read(plan.ca);
+  const cert = await read(plan.cert);
+  const key = await read(plan.key);
   return { ca, cert, key, fingerprint: plan.fingerprint };
 }
