@@ -4,12 +4,15 @@ import net from 'node:net';
 import { UsageError } from './usage-error.ts';
 
 /** The accepted forms of a server address, for messages and --help. */
-export const SERVER_FORMS = 'HOST, HOST:PORT, [IPv6]:PORT or tcp://HOST[:PORT]';
+export const SERVER_FORMS =
+  'HOST, HOST:PORT, [IPv6]:PORT, tcp://HOST[:PORT], or wss://HOST[:PORT] (or ws://) over WebSocket';
 
 export interface ServerAddress {
   host: string;
   /** The control port, when the address names one. */
   port?: number;
+  /** A ws:// or wss:// address: the relay's HTTP(S) port as a URL, reached over WebSocket. */
+  webSocket?: string;
 }
 
 /** Host names as DNS has them (letters, digits, `-`, `.`, and `_` as some networks use). */
@@ -22,22 +25,23 @@ const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 export function parseServerAddress(text: string, source = '--server'): ServerAddress {
   const fail = (why: string): never => {
     throw new UsageError(
-      `${source}: "${text}" is not a server address (${why}); give ${SERVER_FORMS}, where PORT is the control port`,
+      `${source}: "${text}" is not a server address (${why}); give ${SERVER_FORMS}, where PORT is the control port (of ws:// and wss://: the HTTP(S) port)`,
     );
   };
   let rest = text.trim();
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(rest);
+  const name = scheme?.[1]?.toLowerCase() ?? 'tcp';
   if (scheme) {
-    const name = scheme[1] ?? '';
-    if (name.toLowerCase() !== 'tcp') fail(`${name}:// is not burrow's protocol; only tcp:// is`);
+    if (!['tcp', 'ws', 'wss'].includes(name))
+      fail(`${scheme[1] ?? ''}:// is not burrow's protocol; give tcp://, ws:// or wss://`);
     rest = rest.slice(scheme[0].length);
     if (rest.endsWith('/')) rest = rest.slice(0, -1); // a URL copied with its slash: no path yet
     if (!rest.startsWith('[') && net.isIPv6(rest))
-      fail('in a URL an IPv6 address goes in brackets, like tcp://[::1]:7835');
+      fail(`in a URL an IPv6 address goes in brackets, like ${name}://[::1]:7835`);
   }
   if (rest.includes('/')) fail('a path has no meaning here');
   if (rest === '') fail('no host');
-  if (net.isIPv6(rest)) return { host: rest }; // bare: every colon is the address's
+  if (net.isIPv6(rest)) return { host: rest }; // bare (never a URL): every colon is the address's
   let host: string;
   let portText: string | undefined;
   const bracketed = /^\[([^[\]]*)\](?::(.*))?$/.exec(rest);
@@ -58,10 +62,16 @@ export function parseServerAddress(text: string, source = '--server'): ServerAdd
     const valid = /^[0-9.]+$/.test(host) ? net.isIPv4(host) : HOST_NAME.test(host);
     if (!valid) fail(`${host} is not a host name or address`);
   }
-  if (portText === undefined) return { host };
-  if (portText === '') fail('no port after the colon');
-  if (!/^[0-9]+$/.test(portText)) fail(`${portText} is not a port number`);
-  const port = Number(portText);
-  if (!(port >= 1 && port <= 65535)) fail(`port ${portText} is not in 1-65535`);
-  return { host, port };
+  let port: number | undefined;
+  if (portText !== undefined) {
+    if (portText === '') fail('no port after the colon');
+    if (!/^[0-9]+$/.test(portText)) fail(`${portText} is not a port number`);
+    port = Number(portText);
+    if (!(port >= 1 && port <= 65535)) fail(`port ${portText} is not in 1-65535`);
+  }
+  if (name === 'tcp') return port === undefined ? { host } : { host, port };
+  // Over WebSocket the port is the relay's HTTP(S) port (by default 80 or 443), not its
+  // control port.
+  const inUrl = net.isIPv6(host) ? `[${host}]` : host;
+  return { host, webSocket: `${name}://${inUrl}${port === undefined ? '' : `:${port}`}` };
 }

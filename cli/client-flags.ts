@@ -3,12 +3,22 @@
 import type { Options } from 'yargs';
 import { SERVER_FORMS } from './address.ts';
 import { CLIENT_DEFAULTS } from './defaults.ts';
-import { describe, inGroup, livenessFlags, NUMBER, outputFlags, secretFlags, type Table } from './flag-help.ts';
+import { DEFAULT_WEBSOCKET_PING_MS } from '../shared/websocket-bridge.ts';
+import {
+  describe,
+  inGroup,
+  inSeconds,
+  livenessFlags,
+  NUMBER,
+  outputFlags,
+  secretFlags,
+  type Table,
+} from './flag-help.ts';
 
 /** Where the server is: `burrow client` says --server, `burrow local` (bore's words) --to. */
 const serverFlag = (flag: string): Options => ({
   type: 'string',
-  describe: `Address of the burrow server: ${SERVER_FORMS} (PORT: its control port)  [env BURROW_SERVER]`,
+  describe: `Address of the burrow server: ${SERVER_FORMS} (PORT: its control port; over WebSocket, its HTTP(S) port)  [env BURROW_SERVER]`,
   defaultDescription: CLIENT_DEFAULTS.server,
   ...(flag === 'to' ? { alias: 't' } : {}),
 });
@@ -23,6 +33,19 @@ const connectionTail: Table = {
     ...NUMBER,
     describe: describe('data-port', "The server's data port, if not the one it names"),
     defaultDescription: `the server's, else ${CLIENT_DEFAULTS.dataPort}`,
+  },
+  proxy: {
+    type: 'string',
+    describe: describe(
+      'proxy',
+      'With a ws:// or wss:// server: go through this HTTP proxy (CONNECT), http://[user:password@]HOST:PORT; --no-proxy for none',
+    ),
+    defaultDescription: 'HTTPS_PROXY (wss://) or HTTP_PROXY (ws://), unless NO_PROXY names the relay',
+  },
+  'websocket-ping': {
+    ...NUMBER,
+    describe: describe('websocket-ping', 'With a ws:// or wss:// server: seconds between WebSocket pings'),
+    defaultDescription: inSeconds(DEFAULT_WEBSOCKET_PING_MS),
   },
 };
 const localHost: Options = {

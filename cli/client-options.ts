@@ -13,7 +13,8 @@ import { flagOn, isFlag, keepFirst, perTunnel, raw, stateDir, type Env, type Raw
 import { CLIENT_DEFAULTS } from './defaults.ts';
 import { httpTunnelOptions, localPorts } from './http-tunnels.ts';
 import { UsageError } from './usage-error.ts';
-import { count, host, liveness, optionalPort, port } from './values.ts';
+import { count, host, liveness, optionalPort, port, seconds } from './values.ts';
+import { DEFAULT_WEBSOCKET_PING_MS } from '../shared/websocket-bridge.ts';
 
 export interface ClientCliOptions {
   client: ClientOptions;
@@ -62,6 +63,7 @@ export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling
           : { localPort, remotePort: remotePorts[i] ?? 0, proxyProtocol };
       }),
       server: server?.host ?? CLIENT_DEFAULTS.server,
+      ...webSocketOptions(args, env, server),
       localHost: host(args, env, 'local-host') ?? CLIENT_DEFAULTS.localHost,
       controlPort,
       // Unset unless given: the server names its data port (CLIENT_DEFAULTS.dataPort if it does not).
@@ -73,6 +75,59 @@ export function resolveClientOptions(args: RawArgs, env: Env, spelling: Spelling
     },
     trace: flagOn(args, env, 'trace'),
   };
+}
+
+/** A ws:// or wss:// server: the WebSocket transport, with --proxy and --websocket-ping.
+ * Those two, and TLS flags with ws://, are usage errors without it. */
+function webSocketOptions(
+  args: RawArgs,
+  env: Env,
+  server: ServerAddress | undefined,
+): Pick<ClientOptions, 'webSocket'> {
+  const noProxy = args.proxy === false; // --no-proxy
+  const proxy = noProxy ? undefined : raw(args, env, 'proxy');
+  const ping = raw(args, env, 'websocket-ping');
+  if (server?.webSocket === undefined) {
+    const stray = proxy ?? ping;
+    if (stray)
+      throw new UsageError(
+        `${stray.source} is for a relay reached over WebSocket: give --server wss://HOST (burrow's TCP ports do not go through HTTP proxies)`,
+      );
+    return {};
+  }
+  const url = server.webSocket;
+  const tlsFlag = flagOn(args, env, 'tls')
+    ? 'tls'
+    : ['tls-ca', 'tls-fingerprint', 'tls-client-cert'].find((flag) => raw(args, env, flag));
+  if (url.startsWith('ws://') && tlsFlag !== undefined)
+    throw new UsageError(`--${tlsFlag} with ${url}: TLS over WebSocket is wss://, give --server wss://...`);
+  for (const flag of ['control-port', 'data-port']) {
+    const stated = raw(args, env, flag);
+    if (stated)
+      throw new UsageError(
+        `${stated.source} has no meaning with ${url}: over WebSocket the relay's HTTP(S) port is all`,
+      );
+  }
+  return {
+    webSocket: {
+      url,
+      proxy: noProxy ? false : proxy === undefined ? undefined : proxyUrl(proxy),
+      pingIntervalMs: seconds(args, env, 'websocket-ping', DEFAULT_WEBSOCKET_PING_MS),
+    },
+  };
+}
+
+/** --proxy as a URL: http:// or https://, with a host. */
+function proxyUrl({ text, source }: Source): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '')
+    throw new UsageError(`${source}: "${text}" is not an HTTP proxy URL: give http://[user:password@]HOST:PORT`);
+  return text;
 }
 
 /** --server (or BURROW_SERVER) and the control port. A port in the address is the control

@@ -4,8 +4,8 @@
 // The fallbacks are the library's, HTTP_DEFAULTS (cli/defaults.ts). Pure but for the files.
 import path from 'node:path';
 import tls from 'node:tls';
-import { certificateIdentity, describeError, type HttpOptions } from '../index.ts';
-import { raw, stateDir, type Env, type RawArgs, type Source } from './args.ts';
+import { certificateIdentity, describeError, SERVER_DEFAULTS, type HttpOptions, type ServerOptions } from '../index.ts';
+import { flagOn, raw, stateDir, type Env, type RawArgs, type Source } from './args.ts';
 import { HTTP_DEFAULTS } from './defaults.ts';
 import { readSource } from './security.ts';
 import { UsageError } from './usage-error.ts';
@@ -19,6 +19,8 @@ export const HTTP_SETTING_FLAGS = [
   'header-timeout',
   'keepalive-timeout',
   'max-requests-per-tunnel',
+  'websocket',
+  'websocket-ping',
 ] as const;
 
 /** The flags of certificates from an ACME CA (`--https-port` without `--https-cert`). */
@@ -27,7 +29,7 @@ const ACME_FLAGS = ['acme-directory', 'acme-email', 'acme-cache', 'acme-ca'] as 
 /** What the HTTP flags ask for: the options, and the HTTPS files still to read. */
 export interface HttpServerPlan {
   /** With the domain always set: the startup line names it. */
-  options: HttpOptions & { domain: string };
+  options: HttpOptions & { domain: string } & Pick<ServerOptions, 'webSocket' | 'webSocketPingMs'>;
   https?: { cert: Source; key: Source };
   /** ACME's CA certificate to read, if given. */
   acmeCa?: Source;
@@ -80,6 +82,8 @@ export function resolveHttpServer(args: RawArgs, env: Env): HttpServerPlan | und
       keepAliveTimeoutMs: seconds(args, env, 'keepalive-timeout', HTTP_DEFAULTS.keepAliveTimeoutMs),
       maxRequestsPerTunnel: count(args, env, 'max-requests-per-tunnel', HTTP_DEFAULTS.maxRequestsPerTunnel),
       ...(acme && { acme: acmeOptions(args, env) }),
+      webSocket: flagOn(args, env, 'websocket', SERVER_DEFAULTS.webSocket),
+      webSocketPingMs: seconds(args, env, 'websocket-ping', SERVER_DEFAULTS.webSocketPingMs),
     },
     ...(cert && key && { https: { cert, key } }),
     ...(acme && acmeFlags[3] && { acmeCa: acmeFlags[3] }),

@@ -12,6 +12,8 @@ export interface HttpListening {
   httpPort?: number;
   httpsPort?: number;
   acme?: { directory: string; cache: string };
+  /** Clients may connect over WebSocket on those ports (`--server wss://...`). */
+  webSocket?: boolean;
 }
 
 /** Let's Encrypt's production directory: the ACME CA unless --acme-directory says otherwise. */
@@ -89,6 +91,14 @@ export function pageLine(e: PageEntry, at: Date): string {
 /** `http://*.localhost:8080` (no port if it is the scheme's own). */
 const wildcard = (scheme: 'http' | 'https', domain: string, port: number): string =>
   `${scheme}://*.${domain}${port === (scheme === 'http' ? 80 : 443) ? '' : `:${port}`}`;
+
+/** `Clients behind firewalls: burrow client --server wss://relay.example.com` (the HTTPS
+ * port if there is one). */
+export function webSocketLine({ domain, httpPort, httpsPort }: HttpListening): string {
+  const [scheme, port] = httpsPort === undefined ? ['ws', httpPort ?? 80] : ['wss', httpsPort];
+  const standard = port === (scheme === 'ws' ? 80 : 443);
+  return `Clients behind firewalls: burrow client --server ${scheme}://${domain}${standard ? '' : `:${port}`} PORT`;
+}
 
 /** `HTTP tunnels on http://*.localhost:8080` (and `https://*.localhost:8443`). */
 export function httpListeningLine({ domain, httpPort, httpsPort }: HttpListening): string {

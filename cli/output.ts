@@ -69,6 +69,7 @@ import {
   acmeLine,
   certificateLine,
   httpListeningLine,
+  webSocketLine,
   pageLine,
   requestLine,
   type CertificateEntry,
@@ -246,6 +247,7 @@ export function textLines(e: OutputEvent, at: Date, colour = false): TextLine[] 
       );
       const lines = [listening];
       if (e.http !== undefined) lines.push(stdout(httpListeningLine(e.http)));
+      if (e.http?.webSocket === true) lines.push(stdout(webSocketLine(e.http)));
       if (e.http?.acme !== undefined) lines.push(stdout(acmeLine(e.http.acme)));
       if (e.fingerprint !== undefined) {
         const names = e.names === undefined ? '' : ` (names: ${e.names.length > 0 ? e.names.join(', ') : 'none'})`;

@@ -155,10 +155,11 @@ export async function runServer(args: RawArgs, env: Env): Promise<number> {
 
 /** Where `server` serves HTTP tunnels: the ports it listens on (with port 0: the ones the
  * system picked). */
-function httpListening(server: BurrowServer, { domain, acme }: HttpServerPlan['options']): HttpListening {
+function httpListening(server: BurrowServer, { domain, acme, webSocket }: HttpServerPlan['options']): HttpListening {
   const { http, https } = server.httpPorts;
   return {
     domain,
+    webSocket: webSocket !== false,
     ...(acme && { acme: { directory: acme.directoryUrl ?? LETS_ENCRYPT, cache: acme.cacheDir } }),
     ...(http === undefined ? {} : { httpPort: http }),
     ...(https === undefined ? {} : { httpsPort: https }),

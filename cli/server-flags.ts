@@ -125,6 +125,19 @@ export const SERVER_OPTIONS: Table = {
       describe: describe('reserved-names', 'Names no client may have, comma-separated, instead of these ("": none)'),
       defaultDescription: HTTP_DEFAULTS.reservedNames.join(','),
     },
+    websocket: {
+      type: 'boolean',
+      describe: describe(
+        'websocket',
+        'Take clients over WebSocket on the HTTP(S) ports too (burrow client --server wss://HOST), for networks that let only HTTPS out; --no-websocket for none',
+      ),
+      defaultDescription: 'on',
+    },
+    'websocket-ping': {
+      ...NUMBER,
+      describe: describe('websocket-ping', 'Seconds between pings on each WebSocket; one that stays silent is closed'),
+      defaultDescription: inSeconds(SERVER_DEFAULTS.webSocketPingMs),
+    },
     'max-header-size': {
       ...NUMBER,
       describe: describe('max-header-size', 'Bytes a request head may have; a larger one gets 431'),

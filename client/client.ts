@@ -21,6 +21,7 @@ import { ControlLink } from './control.ts';
 import { failure, trace, warn } from './report.ts';
 import { checkDataPort, localServicesMissing } from './start-checks.ts';
 import { clientTls, type ClientTls } from './tls.ts';
+import { WebSocketDialer } from './websocket.ts';
 import { TunnelTable } from './tunnel-table.ts';
 import {
   withClientDefaults,
@@ -40,6 +41,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private readonly table: TunnelTable;
   /** Resolved once (a bad fingerprint throws here), used by the control and data dials. */
   private readonly tls: ClientTls | undefined;
+  /** The control and data connections over WebSocket, when the server is a URL. */
+  private readonly webSocket: WebSocketDialer | undefined;
   /** Visitor connections (local and data sockets): what close() lets finish. */
   private readonly sockets = new OwnedSockets();
   /** Control connections: they stay while the rest drains, to answer for its FINs. */
@@ -72,7 +75,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     const settings = withClientDefaults(options);
     this.settings = settings;
     this.dataPort = settings.dataPort;
-    this.tls = settings.tls ? clientTls(settings.tls, settings.server) : undefined;
+    const tls = settings.tls ? clientTls(settings.tls, settings.server) : undefined;
+    this.webSocket = settings.webSocket && new WebSocketDialer(settings.webSocket, tls);
+    this.tls = this.webSocket ? undefined : tls; // over WebSocket, TLS is the wss:// URL's
     this.table = new TunnelTable(settings, (warning) => warn(this, warning));
     this.tunnels = this.table.open;
     const track = (socket: Socket): void => this.sockets.add(socket);
@@ -132,6 +137,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       this.connections.close();
       this.finCheckWaits.close();
       await this.controlSockets.close(2 * LINGER_MS);
+      this.webSocket?.close();
     })();
     return this.closing;
   }
@@ -151,11 +157,13 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     const link: ControlLink = new ControlLink(this, this.settings, {
       instance: this.instance,
       tls: this.tls,
+      webSocket: this.webSocket,
       track: (socket) => this.controlSockets.add(socket),
       onConnection: (message) => this.connections.serve(message, this.dataPortFor(link), (id) => link.refuse(id)),
       onAgreed: () => {
         this.finCheckWaits.wake(); // the fin-check questions waiting try again
-        this.startupCheck ??= this.checkDataPort(link);
+        // Over WebSocket there is no data port of its own to check.
+        this.startupCheck ??= this.webSocket ? Promise.resolve() : this.checkDataPort(link);
         this.startupCheck.catch(() => {}); // awaited by start(); only the first link's
       },
       onGoAway: () => this.byeWhenIdle(),
@@ -252,6 +260,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       host: this.settings.server,
       port,
       tls: this.tls,
+      webSocket: this.webSocket,
       proof: secret === undefined ? undefined : (id) => dataProof(secret, id),
       idReply: link.speaks('id-reply'),
       confirmAlive: link.speaks('fin-check') ? (answer) => this.confirmAlive(link, answer) : undefined,

@@ -21,6 +21,7 @@ import { onAbort } from './cancel.ts';
 import { idRefusal } from './refusals.ts';
 import { failure, phase, trace, tracing, warn, type ClientEmitter } from './report.ts';
 import type { ClientTls } from './tls.ts';
+import type { WebSocketDialer } from './websocket.ts';
 import type { TunnelTable } from './tunnel-table.ts';
 import { TurnAwayWarnings } from './turn-away.ts';
 import type { ClientSettings, ConnectionEvent, ConnectionTotals, OpenTunnel } from './types.ts';
@@ -34,6 +35,8 @@ export interface DataPort {
   port: number;
   /** TLS, as to the control port. */
   tls: ClientTls | undefined;
+  /** Over WebSocket, as to the control port. */
+  webSocket: WebSocketDialer | undefined;
   /** The proof of our secret for a visitor's `ID` line, if we have a secret. */
   proof: ((id: string) => string) | undefined;
   /** The server answers `ID` with `OK` (id-reply): wait for it before piping. */
@@ -143,7 +146,13 @@ export class Connections {
     }
     const serving = local;
     const { handshakeTimeoutMs: timeoutMs } = this.settings;
-    dial('data port', server.host, server.port, { timeoutMs, signal: this.signal, track: this.track, tls: server.tls })
+    dial('data port', server.host, server.port, {
+      timeoutMs,
+      signal: this.signal,
+      track: this.track,
+      tls: server.tls,
+      webSocket: server.webSocket,
+    })
       .then((socket) => this.handshake(socket, id, server, say, timeoutMs))
       .then((data) => {
         say('event', `carries requests for ${tunnel.url}`);
@@ -183,7 +192,7 @@ export class Connections {
     const how = { timeoutMs, signal: this.signal, track: this.track };
     const [local, data] = await Promise.allSettled([
       dial('local service', tunnel.localHost, tunnel.localPort, how),
-      dial('data port', server.host, server.port, { ...how, tls: server.tls })
+      dial('data port', server.host, server.port, { ...how, tls: server.tls, webSocket: server.webSocket })
         // One deadline for connect + answer: the handshake gets what the connect left over.
         .then((socket) => this.handshake(socket, id, server, say, msLeft(deadline))),
     ]);

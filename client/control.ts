@@ -23,12 +23,15 @@ import { helloLine, readHelloAnswer, type Agreement } from './hello.ts';
 import { trace, warn, type ClientEmitter } from './report.ts';
 import { Requests, type Reply } from './requests.ts';
 import { tlsFailure, type ClientTls } from './tls.ts';
+import type { WebSocketDialer } from './websocket.ts';
 import type { ClientSettings } from './types.ts';
 
 export interface LinkOptions {
   /** This client process's id for `fin-check`. */
   instance: string;
   tls: ClientTls | undefined;
+  /** Over WebSocket instead of TCP, when the server is a ws:// or wss:// URL. */
+  webSocket: WebSocketDialer | undefined;
   /** Receives every socket at once, so that its owner can close it even mid-connect. */
   track: (socket: net.Socket) => void;
   onConnection(message: ConnectionMessage): void;
@@ -72,9 +75,9 @@ export class ControlLink {
    * reason of `signal` (the client's) if it is aborted first. */
   async connect(signal: AbortSignal): Promise<void> {
     const { server: host, controlPort: port, connectTimeoutMs: timeoutMs } = this.settings;
-    const { tls, track } = this.options;
+    const { tls, track, webSocket } = this.options;
     // Stopped while dialing (the dial fails) or closed meanwhile (it succeeds): the same error.
-    const socket = await dial('burrow server', host, port, { timeoutMs, signal, track, tls }).catch(
+    const socket = await dial('burrow server', host, port, { timeoutMs, signal, track, tls, webSocket }).catch(
       (error: unknown) => {
         if (!signal.aborted) throw error;
       },
@@ -84,7 +87,8 @@ export class ControlLink {
       throw new BurrowError('closed', 'the client was closed while connecting');
     }
     this.socket = socket;
-    trace(this.client, 'control', 'event', `connected to ${hostPort(host, port)}${tls ? ' over TLS' : ''}`);
+    const where = webSocket ? webSocket.where('control') : `${hostPort(host, port)}${tls ? ' over TLS' : ''}`;
+    trace(this.client, 'control', 'event', `connected to ${where}`);
     socket.once('close', () => this.lose(new BurrowError('closed', 'lost the connection to the server')));
     // A server that rejects our client certificate says so after the TLS handshake.
     socket.on('error', (error) => {

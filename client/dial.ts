@@ -10,6 +10,7 @@ import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 import { deadlineIn, msLeft } from '../shared/deadline.ts';
 import { CLOSED, TIMED_OUT, waitFor } from './cancel.ts';
 import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
+import type { WebSocketDialer } from './websocket.ts';
 
 const debug = createDebug('burrow:client');
 
@@ -24,6 +25,9 @@ export interface DialOptions {
   track: (socket: net.Socket) => void;
   /** Speak TLS over the connection (to the server's control and data ports). */
   tls?: ClientTls | undefined;
+  /** Reach the server's control and data ports over WebSocket instead (host and port are
+   * then the relay URL's). */
+  webSocket?: WebSocketDialer | undefined;
 }
 
 /** Connects with the shared socket options (half-open, no Nagle, keep-alive), then does
@@ -33,6 +37,8 @@ export interface DialOptions {
 export async function dial(what: Target, host: string, port: number, options: DialOptions): Promise<net.Socket> {
   const { timeoutMs, track } = options;
   options.signal.throwIfAborted();
+  if (options.webSocket && what !== 'local service')
+    return options.webSocket.dial(what === 'burrow server' ? 'control' : 'data', options);
   const where = `${what} at ${hostPort(host, port)}`;
   const code = what === 'local service' ? 'local-unavailable' : 'unreachable';
   const failure = (message: string, cause?: unknown): BurrowError =>

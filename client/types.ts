@@ -14,6 +14,7 @@ import type { ProxyProtocolVersion } from '../shared/proxy-header.ts';
 import type { TraceEvent } from '../shared/trace.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { ClientTlsOptions } from './tls.ts';
+import type { WebSocketOptions } from './websocket.ts';
 
 /** Deadline for reaching the server and getting every EXPOSE answered. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -87,6 +88,11 @@ export interface ClientOptions {
   /** Speak TLS to the server: `true` trusts the system's CAs; see ClientTlsOptions for a
    * CA file, a pinned fingerprint and a client certificate. Default: plain TCP. */
   tls?: boolean | ClientTlsOptions;
+  /** Reach the relay over WebSocket, on its HTTP or HTTPS port (`wss://relay.example.com`),
+   * through an HTTP proxy if one is set: for networks that let only HTTPS out. `server`,
+   * `controlPort` and `dataPort` are then ignored; `tls` applies to a wss:// URL. Default:
+   * plain TCP to the control and data ports. */
+  webSocket?: WebSocketOptions;
 }
 
 /** Every client default (an option left out, or undefined, takes its value here). */
@@ -108,7 +114,9 @@ export type ClientSettings = ClientOptions & typeof CLIENT_DEFAULTS;
 
 export function withClientDefaults(options: ClientOptions): ClientSettings {
   const settings = withDefaults(CLIENT_DEFAULTS, options);
-  return { ...settings, server: unbracket(settings.server), localHost: unbracket(settings.localHost) };
+  // Over WebSocket the relay is the URL's host: the tunnels' tcp:// addresses name it.
+  const server = options.webSocket ? new URL(options.webSocket.url).hostname : settings.server;
+  return { ...settings, server: unbracket(server), localHost: unbracket(settings.localHost) };
 }
 
 /** A tunnel the server accepted. */

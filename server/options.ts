@@ -2,6 +2,7 @@
 // fallbacks and its --help text all read SERVER_DEFAULTS.
 import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, type PortRange } from '../shared/protocol.ts';
 import { withDefaults } from '../shared/defaults.ts';
+import { DEFAULT_WEBSOCKET_PING_MS } from '../shared/websocket-bridge.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import type { ServerTlsOptions } from './tls-server.ts';
 import type { HttpOptions } from './http/options.ts';
@@ -20,6 +21,13 @@ export interface ServerOptions extends Partial<Limits>, HttpOptions {
   secret?: string;
   /** Speak TLS on the control and data ports. Default: plain TCP. */
   tls?: ServerTlsOptions;
+  /** With an HTTP or HTTPS port: take clients over WebSocket there too, at
+   * `/_burrow/control` and `/_burrow/data` (docs/PROTOCOL.md, "Over WebSocket"). Default
+   * true. */
+  webSocket?: boolean;
+  /** Ping every WebSocket this often; one that answers nothing until the next ping is
+   * closed. Default 25 s. */
+  webSocketPingMs?: number;
 }
 
 /** Every server default (an option left out, or undefined, takes its value here). */
@@ -27,6 +35,8 @@ export const SERVER_DEFAULTS = {
   controlPort: DEFAULT_CONTROL_PORT,
   dataPort: DEFAULT_DATA_PORT,
   portRange: DEFAULT_PORT_RANGE,
+  webSocket: true,
+  webSocketPingMs: DEFAULT_WEBSOCKET_PING_MS,
   ...DEFAULT_LIMITS,
 } satisfies Required<Omit<ServerOptions, 'bind' | 'secret' | 'tls' | keyof HttpOptions>>;
 

@@ -3,8 +3,8 @@
 import net from 'node:net';
 import createDebug from 'debug';
 import { once } from 'node:events';
-import { describe, systemCode } from '../shared/errors.ts';
-import type { ErrReason, PortRange } from '../shared/protocol.ts';
+import { BurrowError, describe, systemCode } from '../shared/errors.ts';
+import { hostPort, type ErrReason, type PortRange } from '../shared/protocol.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 
 const debug = createDebug('burrow:ports');
@@ -98,5 +98,20 @@ export class PortPool {
       debug('port %d: %s', port, describe(error));
       return systemCode(error) ?? describe(error);
     }
+  }
+}
+
+/** Opens one of the server's own ports; rejects with a `listen-failed` BurrowError. */
+export async function listenOn(
+  listener: net.Server,
+  port: number,
+  host: string | undefined,
+  name: string,
+): Promise<void> {
+  try {
+    await once(listener.listen({ port, host }), 'listening');
+  } catch (error) {
+    const where = host === undefined ? `port ${port}` : hostPort(host, port);
+    throw new BurrowError('listen-failed', `cannot listen on ${name} ${where}: ${describe(error)}`, { cause: error });
   }
 }

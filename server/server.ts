@@ -1,13 +1,12 @@
 // The relay: a control port for clients, a data port for their dial-backs, and one
 // public port per tunnel. `startServer()` is the library entry point; the CLI wraps it.
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
 import { WaitsForVoucher } from '../shared/alive-check.ts';
-import { BurrowError, describe } from '../shared/errors.ts';
 import { LINGER_MS } from '../shared/control-lines.ts';
-import { formatAddress, formatErr, hostPort } from '../shared/protocol.ts';
+import { formatAddress, formatErr } from '../shared/protocol.ts';
 import { deadlineIn } from '../shared/deadline.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
@@ -20,11 +19,13 @@ import { CountPerKey, DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { withServerDefaults, type ServerOptions, type ServerStats } from './options.ts';
 import { ServerObserver, type BurrowServerEvents } from './observer.ts';
 import { PendingVisitors, type Tunnel } from './tunnel.ts';
-import { portOf } from './ports.ts';
+import { listenOn, portOf } from './ports.ts';
 import { PublicPorts } from './public-ports.ts';
 import { ControlSession, type SessionParts } from './session.ts';
 import { ServerTls, type ServerTlsOptions } from './tls-server.ts';
 import { HttpRelay } from './http/relay.ts';
+import { WebSocketDoor } from './websocket-door.ts';
+import { Closers, type Closer } from './closers.ts';
 
 const debug = createDebug('burrow:server');
 
@@ -51,13 +52,16 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
   private readonly controlListener: net.Server;
   private readonly dataListener: net.Server;
   private closing: Promise<void> | undefined;
-  /** What was started on this server and closes with it (a metrics endpoint); undefined
-   * once shutdown has run them: a closer registered then runs at once. */
-  private closers: Set<() => Promise<void>> | undefined = new Set();
+  /** What was started on this server and closes with it (a metrics endpoint). */
+  private readonly closers = new Closers();
 
   private readonly options: ReturnType<typeof withServerDefaults>;
   /** HTTP tunnels by name, when there is an HTTP or HTTPS port. */
   private readonly http: HttpRelay | undefined;
+  /** The control and data ports over WebSocket, on the HTTP and HTTPS ports. */
+  private readonly webSockets: WebSocketDoor | undefined;
+  /** `parts` for connections that came over WebSocket: TLS, if any, was the HTTPS port's. */
+  private readonly bridgedParts: SessionParts & DataPortParts;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -83,16 +87,31 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     });
     const track = (socket: net.Socket, kind: 'control' | 'data' = 'data'): void =>
       (kind === 'control' ? this.controlSockets : this.sockets).add(socket);
-    this.http =
-      options.httpPort === undefined && options.httpsPort === undefined
-        ? undefined
-        : new HttpRelay(options, {
-            ...limits,
-            observer,
-            track,
-            onPage: (event) => this.emit('page', event),
-            onCertificate: (event) => this.emit('certificate', event),
-          });
+    const hasHttp = options.httpPort !== undefined || options.httpsPort !== undefined;
+    this.webSockets =
+      hasHttp && this.options.webSocket
+        ? new WebSocketDoor({
+            pingIntervalMs: this.options.webSocketPingMs,
+            enter: (socket, door) =>
+              door === 'data'
+                ? void acceptDataConnection(socket, this.bridgedParts)
+                : this.acceptControl(socket, this.bridgedParts),
+            adoptControl: (socket) => {
+              this.sockets.forget(socket);
+              this.controlSockets.add(socket);
+            },
+          })
+        : undefined;
+    this.http = hasHttp
+      ? new HttpRelay(options, {
+          ...limits,
+          observer,
+          track,
+          webSockets: this.webSockets,
+          onPage: (event) => this.emit('page', event),
+          onCertificate: (event) => this.emit('certificate', event),
+        })
+      : undefined;
     this.parts = {
       limits,
       http: this.http,
@@ -113,13 +132,8 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
       track,
       label: (kind) => this.label(kind),
     };
-    this.controlListener = net.createServer(SOCKET_OPTIONS, (socket) => {
-      // A failure while setting one connection up must not take the relay down.
-      this.openSession(socket).catch((error: unknown) => {
-        debug('control connection: %O', error);
-        socket.destroy();
-      });
-    });
+    this.bridgedParts = { ...this.parts, tls: undefined };
+    this.controlListener = net.createServer(SOCKET_OPTIONS, (socket) => this.acceptControl(socket, this.parts));
     this.dataListener = net.createServer(SOCKET_OPTIONS, (socket) => void acceptDataConnection(socket, this.parts));
     for (const listener of [this.controlListener, this.dataListener]) {
       // Accept errors (EMFILE when out of file descriptors) must not crash the relay.
@@ -171,14 +185,8 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
    * still report the drain); the shutdown awaits it. If the server has shut down already,
    * `closer` is called at once. Returns a function that unregisters it (for a part that
    * is closed on its own first). A closer's failure is logged, never thrown. */
-  onClose(closer: () => Promise<void>): () => void {
-    const { closers } = this;
-    if (!closers) {
-      void runCloser(closer);
-      return () => {};
-    }
-    closers.add(closer);
-    return () => void closers.delete(closer);
+  onClose(closer: Closer): () => void {
+    return this.closers.add(closer);
   }
 
   /** Like close(), but without waiting for joined connections. */
@@ -202,19 +210,19 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     });
     this.parts.pending.clear();
     this.parts.ports.clearLeases();
-    const http = this.http?.close(); // no new visitors; requests under way drain below
+    this.webSockets?.close();
+    // No new visitors; requests under way drain below. It resolves once every connection
+    // to the HTTP ports has closed, WebSocket control connections too: awaited last.
+    const http = this.http?.close();
     await this.sockets.close(this.limits.shutdownTimeoutMs);
-    await http;
     // A client that speaks GOAWAY closes its control connection once its last joined
     // connection is checked, which is moments after ours have drained.
     await this.controlSockets.settled(2 * LINGER_MS);
     for (const session of this.sessions) session.close('');
     this.parts.finWaits.close();
     await this.controlSockets.close(2 * LINGER_MS);
-    await Promise.all([...listeners, ...binds]);
-    const closers = [...(this.closers ?? [])];
-    this.closers = undefined;
-    await Promise.all(closers.map(runCloser));
+    await Promise.all([...listeners, ...binds, http]);
+    await this.closers.runAll();
   }
 
   /** Running totals since start (connections, bytes, errors by reason). */
@@ -243,7 +251,16 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     };
   }
 
-  private async openSession(raw: net.Socket): Promise<void> {
+  /** A control connection: to the control port, or over WebSocket (`bridgedParts`). */
+  private acceptControl(socket: net.Socket, parts: SessionParts & DataPortParts): void {
+    // A failure while setting one connection up must not take the relay down.
+    this.openSession(socket, parts).catch((error: unknown) => {
+      debug('control connection: %O', error);
+      socket.destroy();
+    });
+  }
+
+  private async openSession(raw: net.Socket, parts: SessionParts & DataPortParts): Promise<void> {
     if (this.shuttingDown) {
       raw.destroy();
       return;
@@ -262,7 +279,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     this.observer.event(conn, `client connected from ${from}`);
     // One deadline from accept: the first byte, TLS, and the first line or authentication.
     const deadline = deadlineIn(this.limits.handshakeTimeoutMs);
-    const socket = await admit(raw, this.parts, () => conn, deadline, 'control');
+    const socket = await admit(raw, parts, () => conn, deadline, 'control');
     if (!socket || this.shuttingDown) {
       socket?.destroy();
       return;
@@ -284,21 +301,4 @@ export async function startServer(options: ServerOptions = {}): Promise<BurrowSe
   const server = new BurrowServer(options);
   await server.listen();
   return server;
-}
-
-async function runCloser(closer: () => Promise<void>): Promise<void> {
-  try {
-    await closer();
-  } catch (error) {
-    debug('closing a part started on the server: %s', describe(error));
-  }
-}
-
-async function listenOn(listener: net.Server, port: number, host: string | undefined, name: string): Promise<void> {
-  try {
-    await once(listener.listen({ port, host }), 'listening');
-  } catch (error) {
-    const where = host === undefined ? `port ${port}` : hostPort(host, port);
-    throw new BurrowError('listen-failed', `cannot listen on ${name} ${where}: ${describe(error)}`, { cause: error });
-  }
 }

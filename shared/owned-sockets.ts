@@ -25,6 +25,11 @@ export class OwnedSockets {
     });
   }
 
+  /** Gives `socket` up: it is closed with another set, or by another owner. */
+  forget(socket: Socket): void {
+    this.sockets.delete(socket);
+  }
+
   get size(): number {
     return this.sockets.size;
   }

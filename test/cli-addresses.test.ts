@@ -48,7 +48,7 @@ describe('parseServerAddress', () => {
       ['[::1]:7835', { host: '::1', port: 7835 }],
       ['[2001:db8::1]:9000', { host: '2001:db8::1', port: 9000 }],
       ['[fe80::1%eth0]:7835', { host: 'fe80::1%eth0', port: 7835 }],
-      // URLs: only tcp://, any case, a trailing slash as copied from a browser bar.
+      // URLs: tcp://, any case, a trailing slash as copied from a browser bar.
       ['tcp://relay.example.com', { host: 'relay.example.com' }],
       ['tcp://relay.example.com:7835', { host: 'relay.example.com', port: 7835 }],
       ['TCP://relay:7835', { host: 'relay', port: 7835 }],
@@ -56,6 +56,11 @@ describe('parseServerAddress', () => {
       ['tcp://[::1]:7835', { host: '::1', port: 7835 }],
       ['tcp://[2001:db8::1]', { host: '2001:db8::1' }],
       ['tcp://203.0.113.9:7835', { host: '203.0.113.9', port: 7835 }],
+      // Over WebSocket: the port is the relay's HTTP(S) port, not its control port.
+      ['wss://relay.example.com', { host: 'relay.example.com', webSocket: 'wss://relay.example.com' }],
+      ['wss://relay.example.com/', { host: 'relay.example.com', webSocket: 'wss://relay.example.com' }],
+      ['WS://127.0.0.1:8080', { host: '127.0.0.1', webSocket: 'ws://127.0.0.1:8080' }],
+      ['wss://[::1]:8443', { host: '::1', webSocket: 'wss://[::1]:8443' }],
       // Spaces around it (a variable written in a unit file) do not matter.
       [' relay:7835 ', { host: 'relay', port: 7835 }],
     ];
@@ -65,9 +70,11 @@ describe('parseServerAddress', () => {
   test('every mistake is a usage error naming the source, quoting the value, saying why, and showing the accepted forms', () => {
     const cases: Array<[string, string]> = [
       // Another scheme.
-      ['http://relay.example.com', "http:// is not burrow's protocol; only tcp:// is"],
-      ['https://relay.example.com:443', "https:// is not burrow's protocol; only tcp:// is"],
-      ['ws://relay', "ws:// is not burrow's protocol; only tcp:// is"],
+      ['http://relay.example.com', "http:// is not burrow's protocol; give tcp://, ws:// or wss://"],
+      ['https://relay.example.com:443', "https:// is not burrow's protocol; give tcp://, ws:// or wss://"],
+      ['udp://relay', "udp:// is not burrow's protocol; give tcp://, ws:// or wss://"],
+      ['wss://relay/x', 'a path has no meaning here'],
+      ['wss://::1', 'in a URL an IPv6 address goes in brackets, like wss://[::1]:7835'],
       // A path.
       ['relay.example.com/tunnel', 'a path has no meaning here'],
       ['tcp://relay:7835/x', 'a path has no meaning here'],
@@ -112,7 +119,7 @@ describe('parseServerAddress', () => {
       assertUsageError(
         () => parseServerAddress(text),
         `--server: "${text}" is not a server address (${why})`,
-        `give ${SERVER_FORMS}, where PORT is the control port`,
+        `give ${SERVER_FORMS}, where PORT is the control port (of ws:// and wss://: the HTTP(S) port)`,
       );
     }
     assertUsageError(() => parseServerAddress('http://x', 'BURROW_SERVER'), 'BURROW_SERVER: "http://x"');
@@ -369,7 +376,7 @@ describe('the command, through each form of address', () => {
     ]);
     const expected = [
       [
-        `burrow: --server: "http://localhost:7835" is not a server address (http:// is not burrow's protocol; only tcp:// is); give ${SERVER_FORMS}, where PORT is the control port`,
+        `burrow: --server: "http://localhost:7835" is not a server address (http:// is not burrow's protocol; give tcp://, ws:// or wss://); give ${SERVER_FORMS}, where PORT is the control port (of ws:// and wss://: the HTTP(S) port)`,
         "Run 'burrow client --help' for usage.",
       ],
       [
@@ -377,7 +384,7 @@ describe('the command, through each form of address', () => {
         "Run 'burrow client --help' for usage.",
       ],
       [
-        `burrow: BURROW_SERVER: "relay/x" is not a server address (a path has no meaning here); give ${SERVER_FORMS}, where PORT is the control port`,
+        `burrow: BURROW_SERVER: "relay/x" is not a server address (a path has no meaning here); give ${SERVER_FORMS}, where PORT is the control port (of ws:// and wss://: the HTTP(S) port)`,
         "Run 'burrow local --help' for usage.",
       ],
     ];

@@ -46,6 +46,8 @@ const HTTP_DEFAULTS = {
   headerTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
   maxRequestsPerTunnel: 128,
+  webSocket: true,
+  webSocketPingMs: 25_000,
 };
 
 describe('burrow server: the HTTP flags', () => {
@@ -68,6 +70,8 @@ describe('burrow server: the HTTP flags', () => {
       'header-timeout': '2.5',
       'keepalive-timeout': '1',
       'max-requests-per-tunnel': '4',
+      websocket: false,
+      'websocket-ping': '5',
     };
     const expected = {
       httpPort: 8080,
@@ -77,6 +81,8 @@ describe('burrow server: the HTTP flags', () => {
       headerTimeoutMs: 2500,
       keepAliveTimeoutMs: 1000,
       maxRequestsPerTunnel: 4,
+      webSocket: false,
+      webSocketPingMs: 5000,
     };
     assert.deepEqual(resolveHttpServer(args, {}), { options: expected });
     const env = {
@@ -87,6 +93,8 @@ describe('burrow server: the HTTP flags', () => {
       BURROW_HEADER_TIMEOUT: '2.5',
       BURROW_KEEPALIVE_TIMEOUT: '1',
       BURROW_MAX_REQUESTS_PER_TUNNEL: '4',
+      BURROW_WEBSOCKET: 'off',
+      BURROW_WEBSOCKET_PING: '5',
     };
     assert.deepEqual(resolveHttpServer({}, env), { options: expected });
     const flags = { 'http-port': '9090', domain: 'other.test' };

@@ -14,6 +14,7 @@ import { testCerts } from './certs.ts';
 import { interrupt, killAll, lines, runCli, startCli, untilJson, waitForOutput, type Cli, type Json } from './child.ts';
 import { assertSameBytes, echo, pseudoRandomBytes, readAll, within } from './helpers.ts';
 import { LineReader, probe, rejectsWith } from './raw.ts';
+import { SERVER_FORMS } from '../cli/address.ts';
 
 // ---------------------------------------------------------------------------------------
 // Local helpers: test/helpers.ts speaks 127.0.0.1 only; these take the host.
@@ -563,7 +564,7 @@ test('CLI: --bind [::1] listens on ::1 only; brackets around anything but an IPv
   const clientHint = "Run 'burrow client --help' for usage.";
   const serverHint = "Run 'burrow server --help' for usage.";
   const why = '(an IPv6 address may be written ::1 or [::1]; ports have their own flags)';
-  const forms = 'give HOST, HOST:PORT, [IPv6]:PORT or tcp://HOST[:PORT], where PORT is the control port';
+  const forms = `give ${SERVER_FORMS}, where PORT is the control port (of ws:// and wss://: the HTTP(S) port)`;
   const cases: Array<[string[], Record<string, string>, string, string]> = [
     [
       ['client', '3000', '--server', '[localhost]'],

@@ -16,6 +16,7 @@ const TITLES: Record<number, string> = {
   404: 'No tunnel here',
   408: 'Request timeout',
   421: 'Misdirected request',
+  426: 'Upgrade required',
   431: 'Request header too large',
   502: 'The tunnel cannot reach its service',
   503: 'Tunnel unavailable',

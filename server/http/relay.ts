@@ -19,10 +19,11 @@ import { DialBacks } from './dial-backs.ts';
 import { forwardRequest, forwardUpgrade } from './forward.ts';
 import { HttpNames } from './names.ts';
 import { rawPage, sendPage, type Page } from './pages.ts';
-import { nameIn, route } from './route.ts';
+import { hostOf, nameIn, route } from './route.ts';
 import { AcmeCertificates, type CertificateEvent } from './acme.ts';
 import { HttpTunnel } from './tunnel.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpOptions, type HttpPageEvent } from './options.ts';
+import { doorOf, type Door, type WebSocketDoor } from '../websocket-door.ts';
 
 export type { AcmeOptions, CertificateEvent, HttpOptions, HttpPageEvent } from './options.ts';
 
@@ -39,6 +40,9 @@ export interface HttpRelayParts {
   readonly heartbeatTimeoutMs: number;
   /** Every visitor socket is the server's to close on shutdown. */
   track(socket: Socket): void;
+  /** Clients over WebSocket, whose paths these ports serve too (on any host that is not
+   * a tunnel's name). */
+  readonly webSockets?: WebSocketDoor | undefined;
   /** A request answered by one of our pages. */
   onPage(event: HttpPageEvent): void;
   /** A certificate was issued or renewed, or could not be. */
@@ -91,6 +95,8 @@ export class HttpRelay {
     if (!acme) throw new BurrowError('listen-failed', 'an HTTPS port needs `httpsCert` and `httpsKey`, or `acme`');
     if (httpPort === undefined) throw new BurrowError('listen-failed', 'ACME needs an HTTP port for its challenges');
     const isBound = (host: string): boolean => {
+      // The relay's own name too, when clients may connect to it over WebSocket.
+      if (host === this.domain && this.parts.webSockets) return true;
       const name = nameIn(host, this.domain);
       const state = name === undefined ? undefined : this.names.find(name);
       return state !== undefined && 'live' in state;
@@ -218,6 +224,12 @@ export class HttpRelay {
     server.on('request', (req, res) => {
       const challenge = this.certificates?.challengeAnswer(req.url ?? '');
       if (challenge !== undefined) return void res.writeHead(200, { 'content-type': 'text/plain' }).end(challenge);
+      const door = this.doorFor(req);
+      if (door !== undefined && this.parts.webSockets) {
+        const page = this.parts.webSockets.page(door);
+        this.page(req, page);
+        return sendPage(req, res, page);
+      }
       const target = route(req, this.names, this.domain, this.limits.maxRequestsPerTunnel);
       if (!(target instanceof HttpTunnel)) {
         this.page(req, target);
@@ -229,6 +241,8 @@ export class HttpRelay {
     server.on('checkContinue', (req, res) => server.emit('request', req, res));
     server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       socket.on('error', (error) => debug('upgrade socket: %s', error.message));
+      const door = this.doorFor(req);
+      if (door !== undefined && this.parts.webSockets) return this.parts.webSockets.upgrade(req, socket, head, door);
       const target = route(req, this.names, this.domain, this.limits.maxRequestsPerTunnel);
       if (!(target instanceof HttpTunnel)) {
         this.page(req, target);
@@ -243,6 +257,15 @@ export class HttpRelay {
       this.parts.onPage({ ...page, host: '', method: '', path: '', visitor: visitorOf(socket) });
       socket.end(rawPage(page));
     });
+  }
+
+  /** The WebSocket door `req` is for: one of its paths, on a host that is no tunnel's. */
+  private doorFor(req: http.IncomingMessage): Door | undefined {
+    if (!this.parts.webSockets) return undefined;
+    const door = doorOf(req.url);
+    if (door === undefined) return undefined;
+    const host = hostOf(req.headers.host);
+    return host !== undefined && nameIn(host, this.domain) !== undefined ? undefined : door;
   }
 
   private page(req: http.IncomingMessage, page: Page): void {
