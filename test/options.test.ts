@@ -1192,3 +1192,53 @@ describe('explainUsage', () => {
     );
   });
 });
+
+describe('resolveClientOptions: over WebSocket', () => {
+  test('--server wss://HOST: the WebSocket transport, with the proxy from the environment unless --proxy or --no-proxy says', () => {
+    const { client } = resolveClientOptions(clientArgs(['3000'], { server: 'wss://relay.example.com' }), {});
+    assert.equal(client.server, 'relay.example.com');
+    assert.deepEqual(client.webSocket, { url: 'wss://relay.example.com', proxy: undefined, pingIntervalMs: 25_000 });
+    const proxied = resolveClientOptions(
+      clientArgs(['3000'], {
+        server: 'ws://127.0.0.1:8080',
+        proxy: 'http://u:p@127.0.0.1:3128',
+        'websocket-ping': '5',
+      }),
+      {},
+    ).client.webSocket;
+    assert.deepEqual(proxied, { url: 'ws://127.0.0.1:8080', proxy: 'http://u:p@127.0.0.1:3128', pingIntervalMs: 5000 });
+    const none = resolveClientOptions(clientArgs(['3000'], { server: 'wss://relay', proxy: false }), {});
+    assert.equal(none.client.webSocket?.proxy, false);
+    const fromEnv = resolveClientOptions(clientArgs(['3000']), {
+      BURROW_SERVER: 'wss://relay',
+      BURROW_PROXY: 'http://127.0.0.1:3128',
+    });
+    assert.equal(fromEnv.client.webSocket?.proxy, 'http://127.0.0.1:3128');
+    // A TCP server: no WebSocket options at all.
+    assert.equal(resolveClientOptions(clientArgs(['3000'], { server: 'relay' }), {}).client.webSocket, undefined);
+  });
+
+  test('usage errors: --proxy or --websocket-ping without a WebSocket server, TLS flags with ws://, ports with a URL, a proxy that is no URL', () => {
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000'], { proxy: 'http://p:3128' }), {}),
+      '--proxy is for a relay reached over WebSocket',
+    );
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000'], { 'websocket-ping': '5' }), {}),
+      '--websocket-ping is for a relay reached over WebSocket',
+    );
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000'], { server: 'ws://relay', 'tls-ca': 'ca.pem' }), {}),
+      '--tls-ca with ws://relay',
+      'wss://',
+    );
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000'], { server: 'wss://relay', 'control-port': '7835' }), {}),
+      '--control-port has no meaning with wss://relay',
+    );
+    assertUsageError(
+      () => resolveClientOptions(clientArgs(['3000'], { server: 'wss://relay', proxy: 'proxy:3128' }), {}),
+      '--proxy: "proxy:3128" is not an HTTP proxy URL',
+    );
+  });
+});
