@@ -6,7 +6,8 @@
 //   reset or abort → close 4000 "reset"; any close other than 1000 after both FINs, and a
 //                    connection lost without a close, reset the socket on the other side
 // Both ends ping every `pingIntervalMs` and give up on a peer that sent nothing since the
-// last ping: proxies drop idle connections, and a dead peer must not hold a socket.
+// last ping (on an idle stream): proxies drop idle connections, and a dead peer must not
+// hold a socket.
 import type net from 'node:net';
 import createDebug from 'debug';
 import type { WebSocket } from 'ws';
@@ -91,7 +92,11 @@ export function bridge(ws: WebSocket, socket: net.Socket, pingIntervalMs: number
   };
 
   const pings = setInterval(() => {
-    if (!heard) {
+    // Silence is a dead peer only on an idle stream: while we hold its messages back
+    // (paused: the socket is slow to take them) or it is slow to take ours (bytes queued),
+    // its pings and pongs wait in line too. A stalled stream is bounded by TCP's own
+    // retransmission timeout instead.
+    if (!heard && !ws.isPaused && ws.bufferedAmount === 0) {
       debug('no answer to the last ping within %d ms: giving up', pingIntervalMs);
       ws.terminate();
       return;
