@@ -9,13 +9,16 @@ import createDebug from 'debug';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { getProxyForUrl } from 'proxy-from-env';
 import { WebSocket } from 'ws';
-import { BurrowError, describe } from '../shared/errors.ts';
+import { BurrowError, describe, systemCode } from '../shared/errors.ts';
 import { SocketPairs } from '../shared/socket-pair.ts';
 import { bridge, DEFAULT_WEBSOCKET_PING_MS, MAX_MESSAGE_BYTES, pauseUntilBridged } from '../shared/websocket-bridge.ts';
 import { onAbort } from './cancel.ts';
 import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
 
 const debug = createDebug('burrow:client');
+
+/** Errors that say the proxy itself did not answer. */
+const PROXY_DOWN = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 export interface WebSocketOptions {
   /** The relay's HTTP or HTTPS port as a URL: `wss://relay.example.com` (port 443),
@@ -151,6 +154,10 @@ export class WebSocketDialer {
       ws.on('error', (error) => {
         debug('%s: %s', where, error.message);
         if (/timed out/i.test(error.message)) return settle(failure(`no answer within ${timeoutMs} ms`, error));
+        // Through a proxy, a network error is the proxy's: the relay is behind its CONNECT.
+        const proxyDown = this.proxy !== undefined && PROXY_DOWN.has(systemCode(error) ?? '');
+        if (proxyDown)
+          return settle(failure(`the proxy cannot be reached (${describe(error)}): is it running?`, error));
         settle(tlsFailure(error, `cannot connect to ${where}`) ?? failure(describe(error), error));
       });
       ws.on('unexpected-response', (_request, response: IncomingMessage) => {
