@@ -113,7 +113,7 @@ export class WebSocketDialer {
     const ws = await this.open(door, options);
     try {
       const { accepted, dialed } = await this.pairs.pair();
-      bridge(ws, accepted, this.pingIntervalMs);
+      bridge(ws, accepted, dialed, this.pingIntervalMs);
       options.track(dialed);
       return dialed;
     } catch (error) {

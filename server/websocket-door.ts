@@ -80,7 +80,7 @@ export class WebSocketDoor {
 
   private async join(ws: WebSocket, door: Door, address: string, port: number | undefined): Promise<void> {
     const { accepted, dialed } = await this.pairs.pair();
-    bridge(ws, dialed, this.pingIntervalMs);
+    bridge(ws, dialed, accepted, this.pingIntervalMs);
     // The core counts clients and handshakes per address and names them in its log: it
     // must see the WebSocket's client, not the loopback pair.
     Object.defineProperties(accepted, { remoteAddress: { value: address }, remotePort: { value: port } });

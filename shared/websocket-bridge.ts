@@ -2,9 +2,10 @@
 // WebSocket") maps it:
 //   bytes          → binary messages (text messages are a protocol error: close 1003)
 //   FIN            → an empty binary message; the other direction goes on
-//   FIN both ways  → close 1000
-//   reset or abort → close 4000 "reset"; any close other than 1000 after both FINs, and a
-//                    connection lost without a close, reset the socket on the other side
+//   closed after a FIN → close 1000: the other side reads what it was sent, to the end; its
+//                    own writes from then on meet a closed socket (a reset), as over TCP
+//   reset or abort → close 4000 "reset"; so does any close but 1000 after a FIN, and a
+//                    connection lost without a close
 // Both ends ping every `pingIntervalMs` and give up on a peer that sent nothing since the
 // last ping (on an idle stream): proxies drop idle connections, and a dead peer must not
 // hold a socket.
@@ -30,9 +31,10 @@ const HIGH_WATER = 256 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /** Joins `ws` and `socket` until both are done. `socket` is one end of a socket pair whose
- * other end belongs to the core; what happens to one side happens to the other. `ws` is
- * paused (pauseUntilBridged) from its opening until now, so that no message is missed. */
-export function bridge(ws: WebSocket, socket: net.Socket, pingIntervalMs: number): void {
+ * other end, `coreEnd`, belongs to the core; what happens to one side happens to the other.
+ * `ws` is paused (pauseUntilBridged) from its opening until now, so that no message is
+ * missed. */
+export function bridge(ws: WebSocket, socket: net.Socket, coreEnd: net.Socket, pingIntervalMs: number): void {
   if (ws.readyState !== ws.OPEN) {
     abortSocket(socket); // it closed while the pair was being made
     return;
@@ -50,17 +52,38 @@ export function bridge(ws: WebSocket, socket: net.Socket, pingIntervalMs: number
     if (ws.bufferedAmount > HIGH_WATER) socket.pause();
   });
   socket.on('end', () => {
-    sentFin = true;
-    ws.send(EMPTY, { binary: true }, sent);
+    const passOn = (): void => {
+      sentFin = true;
+      if (ws.readyState === ws.OPEN) ws.send(EMPTY, { binary: true }, sent);
+      closeIfCoreGone();
+    };
+    // A reset that arrives while we read looks like a plain end (as in pipe.ts): an empty
+    // write fails on a reset socket, and its 'close' then says 4000 instead.
+    if (socket.writableEnded || socket.destroyed) return passOn();
+    socket.write(EMPTY, (error) => (error ? socket.destroy(error) : passOn()));
   });
   socket.on('error', (error) => debug('socket: %s', error.message));
-  socket.on('close', (hadError) => {
+  socket.on('close', (hadError) => closeWebSocket(hadError));
+  // The core may close its end after its FIN without waiting for ours (a refusal after
+  // its linger): the WebSocket must not outlive it, half-open, on our end. Once we have
+  // read that FIN, that is: bytes before it may still be on their way to us. (A reset
+  // reaches our socket as an error, and its 'close' says so.)
+  let coreClosed = false;
+  coreEnd.once('close', () => {
+    coreClosed = true;
+    closeIfCoreGone();
+  });
+  const closeIfCoreGone = (): void => {
+    if (!coreClosed || !sentFin || socket.destroyed) return;
+    closeWebSocket(false);
+    socket.destroy();
+  };
+  const closeWebSocket = (hadError: boolean): void => {
     clearInterval(pings);
     if (ws.readyState !== ws.OPEN) return;
-    const clean = !hadError && sentFin && gotFin;
-    if (clean) ws.close(CLOSE.normal);
+    if (!hadError && sentFin) ws.close(CLOSE.normal);
     else ws.close(CLOSE.reset, 'reset');
-  });
+  };
 
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     heard = true;
@@ -80,8 +103,11 @@ export function bridge(ws: WebSocket, socket: net.Socket, pingIntervalMs: number
   ws.on('error', (error) => debug('websocket: %s', error.message));
   ws.on('close', (code: number) => {
     clearInterval(pings);
-    // After both FINs the socket closes by itself once it has written what it holds.
-    if (code !== CLOSE.normal || !sentFin || !gotFin) abortSocket(socket);
+    if (code !== CLOSE.normal || !gotFin) return abortSocket(socket);
+    // Closed after its FIN: the core reads what we still hold for it, to the end; then our
+    // end closes, and what the core writes from then on meets a closed socket.
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', () => socket.destroy());
   });
 
   /** Closes the WebSocket with `code` and resets the socket: the stream is broken. */
