@@ -1,9 +1,9 @@
 // The flags of `burrow client` and `burrow local` (bore's names for the same), as yargs and
 // --help take them. Their defaults are the client's (cli/defaults.ts).
 import type { Options } from 'yargs';
+import { DEFAULT_WEBSOCKET_PING_MS } from '../index.ts';
 import { SERVER_FORMS } from './address.ts';
 import { CLIENT_DEFAULTS } from './defaults.ts';
-import { DEFAULT_WEBSOCKET_PING_MS } from '../shared/websocket-bridge.ts';
 import {
   describe,
   inGroup,

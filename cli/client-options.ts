@@ -3,6 +3,7 @@
 // (cli/defaults.ts). Pure, so it is tested without processes.
 import path from 'node:path';
 import {
+  DEFAULT_WEBSOCKET_PING_MS,
   PROXY_PROTOCOL_VERSIONS,
   type ClientOptions,
   type ProxyProtocolVersion,
@@ -14,7 +15,6 @@ import { CLIENT_DEFAULTS } from './defaults.ts';
 import { httpTunnelOptions, localPorts } from './http-tunnels.ts';
 import { UsageError } from './usage-error.ts';
 import { count, host, liveness, optionalPort, port, seconds } from './values.ts';
-import { DEFAULT_WEBSOCKET_PING_MS } from '../shared/websocket-bridge.ts';
 
 export interface ClientCliOptions {
   client: ClientOptions;
