@@ -129,7 +129,7 @@ export const SERVER_OPTIONS: Table = {
       type: 'boolean',
       describe: describe(
         'websocket',
-        'Take clients over WebSocket on the HTTP(S) ports too (burrow client --server wss://HOST), for networks that let only HTTPS out; --no-websocket for none',
+        'Take clients over WebSocket on the HTTP(S) ports too (a client gives wss://HOST as the server), for networks that let only HTTPS out; --no-websocket for none',
       ),
       defaultDescription: 'on',
     },

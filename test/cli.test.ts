@@ -115,13 +115,21 @@ test('--help reads like a manual: connection flags first, security after, --help
     clientSections.map(({ name }) => name),
     ['Positionals:', 'Connection:', 'Tunnels:', 'Staying up:', 'Output:', 'Security:', 'Options:', 'Examples:'],
   );
-  assert.deepEqual(clientSections[1]?.entries, ['server', 'control-port', 'data-port', 'local-host', 'remote-port']);
+  assert.deepEqual(clientSections[1]?.entries, [
+    'server',
+    'control-port',
+    'data-port',
+    'proxy',
+    'websocket-ping',
+    'local-host',
+    'remote-port',
+  ]);
   assert.deepEqual(clientSections.at(-2)?.entries, ['help', 'version']);
   // [required] and nothing else: a default of [] contradicted it.
   assert.match(client.stdout, /^ {2}local-port +Local port\(s\) to expose +\[array\] \[required\]$/m);
   assert.match(
     helpEntry(client.stdout, 'server'),
-    /HOST, HOST:PORT, \[IPv6\]:PORT or tcp:\/\/HOST\[:PORT\] \(PORT: its control port\)/,
+    /HOST, HOST:PORT, \[IPv6\]:PORT, tcp:\/\/HOST\[:PORT\], or wss:\/\/HOST\[:PORT\] \(or ws:\/\/\) over WebSocket \(PORT: its control port; over WebSocket, its HTTP\(S\) port\)/,
   );
 
   const serverSections = helpSections(server.stdout);
@@ -135,7 +143,10 @@ test('--help reads like a manual: connection flags first, security after, --help
   const localSections = helpSections(local.stdout);
   assert.deepEqual(localSections.slice(0, 2), [
     { name: 'Positionals:', entries: ['local-port'] },
-    { name: 'Connection:', entries: ['to', 'port', 'local-host', 'control-port', 'data-port'] },
+    {
+      name: 'Connection:',
+      entries: ['to', 'port', 'local-host', 'control-port', 'data-port', 'proxy', 'websocket-ping'],
+    },
   ]);
   assert.match(local.stdout, /^ {2}-t, --to +Address of the burrow server/m);
   assert.match(local.stdout, /^ {2}-p, --port +Public port to ask for, as --remote-port of burrow client/m);
