@@ -6,6 +6,7 @@ import { killChildren } from './children.ts';
 import { HTTP_NAME, parseConfig, progress, USAGE, type Config, type Phase, type Side } from './config.ts';
 import { raiseFdLimit } from './fd-limit.ts';
 import { destroyOpenConnections } from './io.ts';
+import { LANED, webSocketMasking, type LaneTunnels, type PerLane } from './lanes.ts';
 import { machineInfo, watchMachine } from './machine.ts';
 import { measureConcurrency } from './measure-concurrency.ts';
 import { httpProblems, measureHttp } from './measure-http.ts';
@@ -36,35 +37,46 @@ async function phase(config: Config, results: Results, name: Phase, run: () => P
 
 /** Figures 1, 2, 3, 5, 6 and 7: the services process, and one relay and one client process
  * with a tunnel to each service (and, for figure 7 only, an HTTP tunnel by name to the
- * http service on the relay's HTTP port). */
+ * http service on the relay's HTTP port); with --websocket and figure 1, 2, 3 or 6, a
+ * second relay and client joined over WebSocket, the `ws` lane (issue 18). */
 async function sharedFigures(config: Config, results: Results, cpuProfDir: string | undefined): Promise<void> {
   const shared: Phase[] = ['throughput', 'setup', 'rtt', 'http', 'httpname'];
   if (!shared.some((p) => config.phases.has(p))) return;
+  const laned = config.webSocket && LANED.some((p) => config.phases.has(p));
   let services: ServicesProcess | undefined;
   let tunnel: TunnelProcesses | undefined;
+  let wsTunnel: TunnelProcesses | undefined;
   try {
     services = await ServicesProcess.start();
     const local = services.ports;
+    const localPorts = SERVICES.map((name) => local[name]);
     const named = config.phases.has('httpname') ? { localPort: local.http, name: HTTP_NAME } : undefined;
-    tunnel = await TunnelProcesses.start(
-      SERVICES.map((name) => local[name]),
-      { cpuProfDir, httpTunnel: named, inspector: config.inspector },
-    );
+    tunnel = await TunnelProcesses.start(localPorts, { cpuProfDir, httpTunnel: named, inspector: config.inspector });
+    if (laned) {
+      progress('a second relay and client, joined over WebSocket (--websocket): the ws lane');
+      wsTunnel = await TunnelProcesses.start(localPorts, { cpuProfDir, inspector: config.inspector, transport: 'ws' });
+    }
     const publicPorts = tunnel.publicPorts;
+    const wsPorts = wsTunnel?.publicPorts;
     const both = (name: ServiceName): Record<Side, number> => ({
       direct: local[name],
       burrow: publicPorts[SERVICES.indexOf(name)] ?? 0,
     });
+    const lanes = (name: ServiceName): PerLane<number> => ({
+      ...both(name),
+      ws: wsPorts && (wsPorts[SERVICES.indexOf(name)] ?? 0),
+    });
+    const tunnels: LaneTunnels = { direct: undefined, burrow: tunnel, ws: wsTunnel };
     const t = tunnel;
     const s = services;
     await phase(config, results, 'throughput', async () => {
-      results.throughput = await measureThroughput(config, t, { sink: both('sink'), source: both('source') });
+      results.throughput = await measureThroughput(config, tunnels, { sink: lanes('sink'), source: lanes('source') });
     });
     await phase(config, results, 'setup', async () => {
-      results.setup = await measureSetup(config, both('echo'), { services: s, tunnel: t });
+      results.setup = await measureSetup(config, lanes('echo'), { services: s, tunnels });
     });
     await phase(config, results, 'rtt', async () => {
-      results.rtt = await measureRoundTrips(config, both('echo'));
+      results.rtt = await measureRoundTrips(config, lanes('echo'));
     });
     if ((config.phases.has('http') || config.phases.has('httpname')) && !wrkInstalled()) {
       if (config.phases.has('http')) results.http = WRK_MISSING;
@@ -89,6 +101,7 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
     for (const p of shared) if (config.phases.has(p)) results.failures[p] ??= message(error);
   } finally {
     destroyOpenConnections();
+    await wsTunnel?.close();
     await tunnel?.close();
     await services?.close();
   }
@@ -131,6 +144,7 @@ async function main(): Promise<number> {
     conns: [],
     http: undefined,
     httpName: undefined,
+    webSocketMasking: config.webSocket ? webSocketMasking() : undefined,
     failures: {},
   };
   progress(`burrow bench (${results.mode}) at ${results.machine.commit}; progress on stderr, the table on stdout`);
@@ -139,6 +153,8 @@ async function main(): Promise<number> {
     : undefined;
   if (cpuProfDir) progress(`CPU profiles of the relay and client processes go to ${cpuProfDir}`);
   if (config.inspector) progress('the client runs its inspector (--inspector); nobody opens it');
+  if (config.webSocket && !LANED.some((p) => config.phases.has(p)))
+    progress(`--websocket adds rows to ${LANED.join(', ')} only, and none of them runs`);
 
   await sharedFigures(config, results, cpuProfDir);
   await concurrencyFigure(config, results);

@@ -45,6 +45,8 @@ async function start(args: ChildArgs): Promise<Running> {
         controlPort: args.controlPort,
         dataPort: args.dataPort,
         maxConnections: UNLIMITED,
+        // No proxy: a bench machine's HTTP_PROXY must not carry loopback traffic.
+        ...(args.webSocketUrl === undefined ? {} : { webSocket: { url: args.webSocketUrl, proxy: false } }),
       });
       client.on('warning', (warning) => process.stderr.write(`bench client: ${warning.message}\n`));
       const last = client.tunnels.at(-1);

@@ -20,6 +20,9 @@ export const USAGE = `usage: npm run bench -- [options]
                      (node --cpu-prof) to bench/results/profiles/
   --inspector        run the client with its inspector (startInspector, any free
                      port; nobody opens the page): what it costs (issue 17)
+  --websocket        also measure burrow with the client reaching the relay over
+                     WebSocket (a second relay and client): rows for figures 1, 2,
+                     3 and 6 beside direct and plain TCP (issue 18)
   --mib N            throughput transfer per run, MiB (default 1024; quick 128)
   --repeat N         throughput runs per side and direction (default 5; quick 2)
   --setups N         sequential connections for the setup figure (default 1000; quick 200)
@@ -38,6 +41,8 @@ export interface Config {
   cpuProf: boolean;
   /** The client runs startInspector() beside it (issue 17), which nobody opens. */
   inspector: boolean;
+  /** Figures 1, 2, 3 and 6 also through a relay and client joined over WebSocket (issue 18). */
+  webSocket: boolean;
   throughputMiB: number;
   repeat: number;
   setups: number;
@@ -72,6 +77,7 @@ export function parseConfig(argv: string[]): Config | undefined {
       only: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       inspector: { type: 'boolean', default: false },
+      websocket: { type: 'boolean', default: false },
       mib: { type: 'string' },
       repeat: { type: 'string' },
       setups: { type: 'string' },
@@ -105,6 +111,7 @@ export function parseConfig(argv: string[]): Config | undefined {
     phases: new Set(phases as Phase[]),
     cpuProf: values['cpu-prof'],
     inspector: values.inspector,
+    webSocket: values.websocket,
     throughputMiB: count('mib', values.mib, 1024, 128),
     repeat: count('repeat', values.repeat, 5, 2),
     setups: count('setups', values.setups, 1000, 200),

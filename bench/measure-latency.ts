@@ -1,11 +1,12 @@
 // Figures 2 and 3: connection setup (connect, echo a small message, close; sequential)
 // and round trips on an established connection. Samples are taken in blocks that
-// alternate between the sides, so a slow spell of the machine lands on both.
-import { progress, sidesInOrder, SIDES, type Config, type Side } from './config.ts';
+// alternate between the sides (and with --websocket the ws lane: lanes.ts), so a slow
+// spell of the machine lands on all of them.
+import { progress, SIDES, type Config } from './config.ts';
+import { lanesInOrder, lanesOf, onLane, type Lane, type LaneTunnels, type PerLane } from './lanes.ts';
 import type { LatencyFigure, Percentiles } from './results.ts';
 import { collectGarbage, percentile } from './stats.ts';
 import type { ServicesProcess } from './services-process.ts';
-import type { TunnelProcesses } from './tunnel.ts';
 import { connectionSetup, PingPong } from './workloads.ts';
 
 /** Samples are taken in this many alternating blocks per side. */
@@ -22,88 +23,107 @@ function blocksOf(total: number): number[] {
   return Array.from({ length: BLOCKS }, (_, i) => Math.max(0, Math.min(size, total - i * size))).filter((n) => n > 0);
 }
 
-/** `total` samples (µs) per side, in alternating blocks. */
+/** `total` samples (µs) per lane, in blocks taking turns. */
 async function interleave(
   total: number,
-  measure: (side: Side, count: number) => Promise<number[]>,
-): Promise<Record<Side, number[]>> {
-  const samples: Record<Side, number[]> = { direct: [], burrow: [] };
+  lanes: readonly Lane[],
+  measure: (lane: Lane, count: number) => Promise<number[]>,
+): Promise<Record<Lane, number[]>> {
+  const samples: Record<Lane, number[]> = { direct: [], burrow: [], ws: [] };
   await collectGarbage();
   for (const [b, count] of blocksOf(total).entries()) {
-    for (const side of sidesInOrder(b)) samples[side].push(...(await measure(side, count)));
+    for (const lane of lanesInOrder(b, lanes)) samples[lane].push(...(await measure(lane, count)));
   }
   return samples;
 }
 
+/** The figure of `samples`, with the ws lane's if it was measured. */
+function figureOf(unit: LatencyFigure['unit'], bytes: number, samples: Record<Lane, number[]>): LatencyFigure {
+  const scale = unit === 'ms' ? 1e-3 : 1;
+  return {
+    unit,
+    bytes,
+    sides: { direct: percentiles(samples.direct, scale), burrow: percentiles(samples.burrow, scale) },
+    webSocket: samples.ws.length > 0 ? percentiles(samples.ws, scale) : undefined,
+  };
+}
+
 function report(what: string, figure: LatencyFigure): void {
-  for (const side of SIDES) {
-    const p = figure.sides[side];
-    const digits = figure.unit === 'ms' ? 3 : 0;
+  const digits = figure.unit === 'ms' ? 3 : 0;
+  const line = (lane: Lane, p: Percentiles): void =>
     progress(
-      `${what} ${side}: p50 ${p.p50.toFixed(digits)} ${figure.unit}, p90 ${p.p90.toFixed(digits)}, p99 ${p.p99.toFixed(digits)}`,
+      `${what} ${lane}: p50 ${p.p50.toFixed(digits)} ${figure.unit}, p90 ${p.p90.toFixed(digits)}, p99 ${p.p99.toFixed(digits)}`,
     );
-  }
+  for (const side of SIDES) line(side, figure.sides[side]);
+  if (figure.webSocket) line('ws', figure.webSocket);
 }
 
 /** Connection setup through the echo service, in ms; and the CPU each connection costs
- * the echo service (direct) or the relay and the client (burrow): the cost that bounds
- * connections per second. */
+ * the echo service (direct) or the relay and the client (burrow, and ws): the cost that
+ * bounds connections per second. */
 export async function measureSetup(
   config: Config,
-  echoPort: Record<Side, number>,
-  processes: { services: ServicesProcess; tunnel: TunnelProcesses },
+  echoPort: PerLane<number>,
+  processes: { services: ServicesProcess; tunnels: LaneTunnels },
 ): Promise<LatencyFigure> {
+  const lanes = lanesOf(echoPort);
+  const setups = (lane: Lane, count: number): Promise<number[]> =>
+    connectionSetup(onLane(echoPort, lane), config.setupBytes, count, 10_000);
   const warmup = Math.max(20, Math.floor(config.setups / 10));
-  for (const side of SIDES) await connectionSetup(echoPort[side], config.setupBytes, warmup, 10_000);
-  const cpuUs = { service: 0, relay: 0, client: 0 };
-  const samples = await interleave(config.setups, async (side, count) => {
-    const before = side === 'direct' ? await processes.services.stats() : await processes.tunnel.stats();
-    const block = await connectionSetup(echoPort[side], config.setupBytes, count, 10_000);
-    if ('relay' in before) {
-      const after = await processes.tunnel.stats();
-      cpuUs.relay += after.relay.cpuUs - before.relay.cpuUs;
-      cpuUs.client += after.client.cpuUs - before.client.cpuUs;
-    } else {
-      cpuUs.service += (await processes.services.stats()).cpuUs - before.cpuUs;
+  for (const lane of lanes) await setups(lane, warmup);
+  let serviceUs = 0;
+  const tunnelUs = { burrow: { relay: 0, client: 0 }, ws: { relay: 0, client: 0 } };
+  const samples = await interleave(config.setups, lanes, async (lane, count) => {
+    if (lane === 'direct') {
+      const before = await processes.services.stats();
+      const block = await setups(lane, count);
+      serviceUs += (await processes.services.stats()).cpuUs - before.cpuUs;
+      return block;
     }
+    const tunnel = onLane(processes.tunnels, lane);
+    const before = await tunnel.stats();
+    const block = await setups(lane, count);
+    const after = await tunnel.stats();
+    tunnelUs[lane].relay += after.relay.cpuUs - before.relay.cpuUs;
+    tunnelUs[lane].client += after.client.cpuUs - before.client.cpuUs;
     return block;
   });
+  const perConn = (cpu: { relay: number; client: number }, n: number): { relay: number; client: number } => ({
+    relay: cpu.relay / n,
+    client: cpu.client / n,
+  });
   const figure: LatencyFigure = {
-    unit: 'ms',
-    bytes: config.setupBytes,
-    sides: { direct: percentiles(samples.direct, 1e-3), burrow: percentiles(samples.burrow, 1e-3) },
+    ...figureOf('ms', config.setupBytes, samples),
     cpuUsPerConn: {
-      service: cpuUs.service / samples.direct.length,
-      relay: cpuUs.relay / samples.burrow.length,
-      client: cpuUs.client / samples.burrow.length,
+      service: serviceUs / samples.direct.length,
+      ...perConn(tunnelUs.burrow, samples.burrow.length),
+      webSocket: samples.ws.length > 0 ? perConn(tunnelUs.ws, samples.ws.length) : undefined,
     },
   };
   report('connection setup', figure);
   return figure;
 }
 
-/** Round trips on one long-lived echo connection per side, in µs. */
-export async function measureRoundTrips(config: Config, echoPort: Record<Side, number>): Promise<LatencyFigure> {
+/** Round trips on one long-lived echo connection per lane, in µs. */
+export async function measureRoundTrips(config: Config, echoPort: PerLane<number>): Promise<LatencyFigure> {
   const warmup = Math.min(1000, Math.max(100, Math.floor(config.rounds / 10)));
   const deadlineMs = 60_000 + config.rounds * 20;
+  const lanes = lanesOf(echoPort);
   const sessions: PingPong[] = [];
   try {
-    const session: Partial<Record<Side, PingPong>> = {};
-    for (const side of SIDES) {
-      const opened = await PingPong.open(echoPort[side], config.roundBytes, deadlineMs);
+    const session: Partial<Record<Lane, PingPong>> = {};
+    for (const lane of lanes) {
+      const opened = await PingPong.open(onLane(echoPort, lane), config.roundBytes, deadlineMs);
       sessions.push(opened);
-      session[side] = opened;
+      session[lane] = opened;
       await opened.run(warmup);
     }
     const samples = await interleave(
       config.rounds,
-      (side, count) => session[side]?.run(count) ?? Promise.reject(new Error(`no ${side} connection`)),
+      lanes,
+      (lane, count) => session[lane]?.run(count) ?? Promise.reject(new Error(`no ${lane} connection`)),
     );
-    const figure: LatencyFigure = {
-      unit: 'µs',
-      bytes: config.roundBytes,
-      sides: { direct: percentiles(samples.direct, 1), burrow: percentiles(samples.burrow, 1) },
-    };
+    const figure = figureOf('µs', config.roundBytes, samples);
     report('round trip', figure);
     return figure;
   } finally {

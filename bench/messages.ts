@@ -8,11 +8,14 @@ export type ChildArgs =
   | { role: 'relay'; http: boolean }
   /** The burrow client (startClient): one tunnel per local port, to the relay's ports,
    * and with `httpTunnel` one HTTP tunnel by name to that local port too; with `inspector`
-   * its inspector too (startInspector on any free port, which nobody opens). */
+   * its inspector too (startInspector on any free port, which nobody opens). With
+   * `webSocketUrl` (ws://127.0.0.1:<relay's HTTP port>) it reaches the relay over
+   * WebSocket there instead of on the control and data ports (issue 18). */
   | {
       role: 'client';
       controlPort: number;
       dataPort: number;
+      webSocketUrl?: string | undefined;
       localPorts: number[];
       httpTunnel?: HttpTunnelArgs;
       inspector: boolean;

@@ -17,6 +17,13 @@ function header(config: Config, r: Results): string[] {
     `machine: ${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node}; burrow commit ${m.commit}`,
     'load generator in the bench process; local services, relay and client each in their own process; wrk for HTTP; all on 127.0.0.1' +
       (config.inspector ? '; the client runs its inspector (--inspector), which nobody opens' : ''),
+    ...(config.webSocket
+      ? [
+          '--websocket: a second relay and client, the client reaching the relay over WebSocket on its HTTP port; ' +
+            'in rows "over WebSocket" the burrow column is that pair, the ratio is to direct, "× TCP" to burrow over TCP; ' +
+            `ws masks frames ${r.webSocketMasking === 'bufferutil' ? 'with bufferutil' : 'in JavaScript (no bufferutil)'}`,
+        ]
+      : []),
     `medians of ${config.repeat} throughput runs, ${config.connRepeat} concurrency runs and ${config.wrkRepeat} wrk runs per side; latency samples in 10 interleaved blocks`,
   ];
   if (q) {

@@ -5,15 +5,23 @@ import type { Phase, Side } from './config.ts';
 export type Direction = 'upload' | 'download';
 export const DIRECTIONS: readonly Direction[] = ['upload', 'download'];
 
+/** CPU seconds (user + system) of the relay and client processes per GiB moved through
+ * the tunnel: medians of the runs. */
+export interface TunnelCpu {
+  relay: number;
+  client: number;
+  tunnel: number;
+}
+
 /** One connection moving `bytes` one way, `runs` times per side. */
 export interface ThroughputFigure {
   bytes: number;
   /** Decimal MB (10^6 bytes) per second: the median of the runs. */
   mbPerSec: Record<Side, number>;
   runsMbPerSec: Record<Side, number[]>;
-  /** CPU seconds (user + system) of the relay and client processes per GiB moved through
-   * the tunnel: medians of the runs. */
-  cpuSecPerGiB: { relay: number; client: number; tunnel: number };
+  cpuSecPerGiB: TunnelCpu;
+  /** With --websocket: the same through burrow over WebSocket (issue 18). */
+  webSocket?: { mbPerSec: number; runsMbPerSec: number[]; cpuSecPerGiB: TunnelCpu } | undefined;
 }
 
 /** Percentiles of one side's samples. */
@@ -30,8 +38,10 @@ export interface LatencyFigure {
   bytes: number;
   sides: Record<Side, Percentiles>;
   /** Setup only: CPU µs per connection of the echo service (direct) and of the relay
-   * and the client (burrow). */
-  cpuUsPerConn?: { service: number; relay: number; client: number };
+   * and the client (burrow; `webSocket`: over WebSocket). */
+  cpuUsPerConn?: { service: number; relay: number; client: number; webSocket?: { relay: number; client: number } };
+  /** With --websocket: burrow over WebSocket (issue 18). */
+  webSocket?: Percentiles | undefined;
 }
 
 /** One side of holding `count` connections open at once: medians over the runs, and
@@ -115,6 +125,8 @@ export interface Results {
   http: HttpFigure[] | string | undefined;
   /** The same through the relay's HTTP port, to an HTTP tunnel by name (issue 16). */
   httpName: HttpFigure[] | string | undefined;
+  /** With --websocket: how ws masks frames (lanes.ts, webSocketMasking). */
+  webSocketMasking: 'bufferutil' | 'JavaScript' | undefined;
   /** Figures that could not be measured, and why. */
   failures: Partial<Record<Phase, string>>;
 }

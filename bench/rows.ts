@@ -63,26 +63,41 @@ function compare(
   return { figure, unit, direct, burrow, ratio, digits, target: text, met };
 }
 
+/** The row under `tcp` for burrow over WebSocket (issue 18, `--websocket`): `ws` in the
+ * burrow column, its ratio to direct, and in the label its ratio to `tcp`'s burrow (TCP)
+ * after `detail`. No target: issue 18 set none. */
+function overWebSocket(tcp: Row, figure: string, ws: number, detail = ''): Row {
+  const byTcp = ratioOf(tcp.burrow, ws);
+  const versus = byTcp === undefined ? '' : `${byTcp.toFixed(2)} × TCP`;
+  const label = detail || versus ? ` (${[detail, versus].filter(Boolean).join('; ')})` : '';
+  const ratio = ratioOf(tcp.direct, ws);
+  return { ...tcp, figure: `${figure}, over WebSocket${label}`, burrow: ws, ratio, target: undefined, met: undefined };
+}
+
 /** A row for a figure that was not measured (the reason goes in the target column). */
 function missing(figure: string, unit: string, why: string): Row {
   return { figure, unit, direct: null, burrow: null, ratio: undefined, digits: 0, target: why, met: undefined };
 }
+
+const PERCENTILES = ['p50', 'p90', 'p99'] as const;
+type Percentile = (typeof PERCENTILES)[number];
+
+const shares = (cpu: { relay: number; client: number }, digits: number): string =>
+  `relay ${cpu.relay.toFixed(digits)} + client ${cpu.client.toFixed(digits)}`;
 
 function throughputRows(t: Record<'upload' | 'download', ThroughputFigure>): Row[] {
   const size = `${t.upload.bytes / 2 ** 30 >= 1 ? `${t.upload.bytes / 2 ** 30} GiB` : `${t.upload.bytes / 2 ** 20} MiB`}`;
   const rows: Row[] = [];
   for (const direction of ['upload', 'download'] as const) {
     const f = t[direction];
-    rows.push(
-      compare(`1. throughput, 1 conn, ${direction} ${size}`, 'MB/s', f.mbPerSec.direct, f.mbPerSec.burrow, 0, {
-        atLeast: TARGETS.throughputRatio,
-      }),
-    );
+    const figure = `1. throughput, 1 conn, ${direction} ${size}`;
+    const tcp = compare(figure, 'MB/s', f.mbPerSec.direct, f.mbPerSec.burrow, 0, { atLeast: TARGETS.throughputRatio });
+    rows.push(tcp, ...(f.webSocket ? [overWebSocket(tcp, figure, f.webSocket.mbPerSec)] : []));
   }
   for (const direction of ['upload', 'download'] as const) {
-    const cpu = t[direction].cpuSecPerGiB;
-    rows.push({
-      figure: `6. tunnel CPU per GiB, ${direction} (relay ${cpu.relay.toFixed(2)} + client ${cpu.client.toFixed(2)})`,
+    const { cpuSecPerGiB: cpu, webSocket } = t[direction];
+    const tcp: Row = {
+      figure: `6. tunnel CPU per GiB, ${direction} (${shares(cpu, 2)})`,
       unit: 's',
       direct: undefined,
       burrow: cpu.tunnel,
@@ -90,44 +105,59 @@ function throughputRows(t: Record<'upload' | 'download', ThroughputFigure>): Row
       digits: 2,
       target: from(8, `≤ ${TARGETS.cpuSecPerGiB} s`),
       met: cpu.tunnel <= TARGETS.cpuSecPerGiB,
-    });
+    };
+    const ws = webSocket?.cpuSecPerGiB;
+    rows.push(tcp);
+    if (ws) rows.push(overWebSocket(tcp, `6. tunnel CPU per GiB, ${direction}`, ws.tunnel, shares(ws, 2)));
   }
   return rows;
 }
 
 function setupRows(s: LatencyFigure, count: number): Row[] {
   const { direct, burrow } = s.sides;
+  const ws = s.webSocket;
+  const figure = (p: Percentile): string => `2. connection setup ×${count}, ${p}`;
   const p99OverP50 = burrow.p99 / burrow.p50;
-  return [
-    compare(`2. connection setup ×${count}, p50`, 'ms', direct.p50, burrow.p50, 3, { atMost: TARGETS.setupP50Ratio }),
-    compare(`2. connection setup ×${count}, p90`, 'ms', direct.p90, burrow.p90, 3),
-    {
-      ...compare(`2. connection setup ×${count}, p99`, 'ms', direct.p99, burrow.p99, 3),
+  const tcp: Record<Percentile, Row> = {
+    p50: compare(figure('p50'), 'ms', direct.p50, burrow.p50, 3, { atMost: TARGETS.setupP50Ratio }),
+    p90: compare(figure('p90'), 'ms', direct.p90, burrow.p90, 3),
+    p99: {
+      ...compare(figure('p99'), 'ms', direct.p99, burrow.p99, 3),
       target: from(8, `burrow p99 ≤ ${TARGETS.setupP99OverP50} × its p50 (is ${p99OverP50.toFixed(1)}×)`),
       met: p99OverP50 <= TARGETS.setupP99OverP50,
     },
-    ...(s.cpuUsPerConn === undefined
-      ? []
-      : [
-          compare(
-            `2. CPU per connection (direct: echo service; burrow: relay ${s.cpuUsPerConn.relay.toFixed(0)} + client ${s.cpuUsPerConn.client.toFixed(0)})`,
-            'µs',
-            s.cpuUsPerConn.service,
-            s.cpuUsPerConn.relay + s.cpuUsPerConn.client,
-            0,
-          ),
-        ]),
-  ];
+  };
+  const rows: Row[] = [];
+  for (const p of PERCENTILES) {
+    rows.push(tcp[p]);
+    const detail = p === 'p99' && ws ? `${(ws.p99 / ws.p50).toFixed(1)} × its p50` : '';
+    if (ws) rows.push(overWebSocket(tcp[p], figure(p), ws[p], detail));
+  }
+  const cpu = s.cpuUsPerConn;
+  if (cpu === undefined) return rows;
+  const label = '2. CPU per connection';
+  const cpuRow = compare(
+    `${label} (direct: echo service; burrow: ${shares(cpu, 0)})`,
+    'µs',
+    cpu.service,
+    cpu.relay + cpu.client,
+    0,
+  );
+  rows.push(cpuRow);
+  const wsCpu = cpu.webSocket;
+  if (wsCpu) rows.push(overWebSocket(cpuRow, label, wsCpu.relay + wsCpu.client, shares(wsCpu, 0)));
+  return rows;
 }
 
 function rttRows(r: LatencyFigure, count: number): Row[] {
   const { direct, burrow } = r.sides;
-  return [
-    compare(`3. round trip ${r.bytes} B ×${count}, p50`, 'µs', direct.p50, burrow.p50, 0, {
-      atMost: TARGETS.rttP50Ratio,
-    }),
-    compare(`3. round trip ${r.bytes} B ×${count}, p99`, 'µs', direct.p99, burrow.p99, 0),
-  ];
+  const figure = (p: Percentile): string => `3. round trip ${r.bytes} B ×${count}, ${p}`;
+  const ws = r.webSocket;
+  const tcp = {
+    p50: compare(figure('p50'), 'µs', direct.p50, burrow.p50, 0, { atMost: TARGETS.rttP50Ratio }),
+    p99: compare(figure('p99'), 'µs', direct.p99, burrow.p99, 0),
+  };
+  return (['p50', 'p99'] as const).flatMap((p) => (ws ? [tcp[p], overWebSocket(tcp[p], figure(p), ws[p])] : [tcp[p]]));
 }
 
 function connsRows(c: ConnsFigure, withTargets: boolean): Row[] {
