@@ -94,7 +94,9 @@ export function bridge(ws: WebSocket, socket: net.Socket, coreEnd: net.Socket, p
       socket.end();
       return;
     }
-    if (!socket.write(data) && !ws.isPaused) {
+    // A message is up to 64 KiB and a socket's own high-water mark is 16 KiB: pausing the
+    // WebSocket at every full mark would pause it for every message.
+    if (!socket.write(data) && socket.writableLength > HIGH_WATER && !ws.isPaused) {
       ws.pause();
       socket.once('drain', () => ws.resume());
     }
