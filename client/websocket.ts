@@ -17,6 +17,13 @@ import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
 
 const debug = createDebug('burrow:client');
 
+/** Over wss://, frames go out with a zero masking key, which ws (at both ends) takes as
+ * "nothing to XOR". Masking keeps an intermediary that does not speak WebSocket from
+ * reading a client's bytes as HTTP (RFC 6455, 10.3); inside TLS no intermediary reads
+ * them at all, and masking in JavaScript cost download over WebSocket most of its speed
+ * (bench/README.md). Over plain ws://, frames are masked as the RFC asks. */
+const NO_MASK = (mask: Buffer): void => void mask.fill(0);
+
 /** Errors that say the proxy itself did not answer. */
 const PROXY_DOWN = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
@@ -137,6 +144,7 @@ export class WebSocketDialer {
         maxPayload: MAX_MESSAGE_BYTES,
         handshakeTimeout: timeoutMs,
         agent: this.agent,
+        ...(this.url.protocol === 'wss:' && { generateMask: NO_MASK }),
         ...this.tls?.connect,
       });
       let done = false;
