@@ -2,7 +2,7 @@
 // fallbacks and its --help text all read SERVER_DEFAULTS.
 import { DEFAULT_CONTROL_PORT, DEFAULT_DATA_PORT, DEFAULT_PORT_RANGE, type PortRange } from '../shared/protocol.ts';
 import { withDefaults } from '../shared/defaults.ts';
-import { DEFAULT_WEBSOCKET_PING_MS } from '../shared/websocket-bridge.ts';
+import { DEFAULT_WEBSOCKET_PING_MS } from '../shared/protocol.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import type { ServerTlsOptions } from './tls-server.ts';
 import type { HttpOptions } from './http/options.ts';

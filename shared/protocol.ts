@@ -20,6 +20,8 @@ export const DEFAULT_PORT_RANGE: PortRange = { min: 1024, max: 65535 };
 export const DEFAULT_VISITOR_TIMEOUT_MS = 10_000;
 /** How long a data connection may take to complete its handshake (`ID` line and reply). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** Over WebSocket, each side pings this often (docs/PROTOCOL.md, "Over WebSocket"). */
+export const DEFAULT_WEBSOCKET_PING_MS = 25_000;
 /** Each side sends `PING` this often on an established control connection. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 /** A control connection on which nothing arrived for this long is dead: three missed

@@ -14,6 +14,8 @@ import createDebug from 'debug';
 import type { WebSocket } from 'ws';
 import { abortSocket } from './pipe.ts';
 
+export { DEFAULT_WEBSOCKET_PING_MS } from './protocol.ts';
+
 const debug = createDebug('burrow:websocket');
 
 /** Close codes: RFC 6455 (1000, 1002, 1003) and one of the private range for a reset. */
@@ -21,9 +23,6 @@ export const CLOSE = { normal: 1000, protocol: 1002, textFrame: 1003, reset: 400
 
 /** Longest message accepted; ours are at most one read of a socket (64 KiB). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
-
-/** Default time between pings. */
-export const DEFAULT_WEBSOCKET_PING_MS = 25_000;
 
 /** Bytes queued on the WebSocket before the socket stops being read. */
 const HIGH_WATER = 256 * 1024;

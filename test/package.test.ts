@@ -191,8 +191,11 @@ test(
         'the installed package.json has dependencies',
       );
       const runtime = Object.keys(manifest.dependencies ?? {});
-      for (const devOnly of ['tsx', 'typescript', 'ws'])
+      for (const devOnly of ['tsx', 'typescript', 'playwright-core'])
         assert.ok(!runtime.includes(devOnly), `${devOnly} is not a runtime dependency`);
+      // The WebSocket transport's, at run time.
+      for (const needed of ['ws', 'https-proxy-agent', 'proxy-from-env'])
+        assert.ok(runtime.includes(needed), `${needed} is a runtime dependency`);
       const entry = await readFile(path.join(packageDir, 'dist/cli/main.js'), 'utf8');
       assert.equal(entry.split('\n')[0], '#!/usr/bin/env node', 'the command has a shebang');
 
