@@ -25,9 +25,17 @@ export class OwnedSockets {
     });
   }
 
-  /** Gives `socket` up: it is closed with another set, or by another owner. */
+  /** Gives `socket` up: it is closed with another set, or by another owner. A TLS socket
+   * stands for the TCP socket beneath it, if that is the one owned here (an HTTPS server
+   * hands its TCP sockets over, its upgrades the TLS ones): the one with its addresses. */
   forget(socket: Socket): void {
-    this.sockets.delete(socket);
+    if (this.sockets.delete(socket)) return;
+    const key = addressesOf(socket);
+    for (const owned of this.sockets) {
+      if (addressesOf(owned) !== key) continue;
+      this.sockets.delete(owned);
+      return;
+    }
   }
 
   get size(): number {
@@ -72,3 +80,7 @@ export class OwnedSockets {
     });
   }
 }
+
+/** A connection's four addresses and ports: unique among open connections. */
+const addressesOf = (socket: Socket): string =>
+  `${socket.localAddress} ${socket.localPort} ${socket.remoteAddress} ${socket.remotePort}`;

@@ -1054,3 +1054,33 @@ test('a webSocket URL that is not ws:// or wss://, or has a path, is refused at 
     );
   }
 });
+
+test('shutdown over ws and wss: a control peer that ignores GOAWAY is closed after the linger, not after shutdownTimeoutMs', async () => {
+  for (const mode of MODES) {
+    // A shutdown timeout far beyond the bound below: a control WebSocket counted with the
+    // connections that drain would hold close() for all of it (over wss, the HTTPS server
+    // owns the TCP socket beneath the TLS one the upgrade hands over).
+    const server = await startServer({
+      controlPort: 0,
+      dataPort: 0,
+      bind: HOST,
+      shutdownTimeoutMs: 120_000,
+      ...(await relayOptions(mode)),
+    });
+    const peers: WsPeer[] = [];
+    try {
+      // A peer that speaks goaway (so the relay waits for its BYE) but never says it.
+      const control = await openPeer(server, mode, '/_burrow/control', peers);
+      control.send('HELLO goaway\nEXPOSE 1\n');
+      assert.match(await control.line(), /^HELLO /, `${mode}: HELLO answered`);
+      assert.match(await control.line(), /^OK [1-9][0-9]* /, `${mode}: the tunnel is open`);
+      const closing = server.close();
+      assert.equal(await control.line(), 'GOAWAY', `${mode}: the relay says GOAWAY`);
+      await within(closing, 30_000, `${mode}: close() with a control peer that stays`);
+      await within(control.closed, 5_000, `${mode}: the control WebSocket closed`);
+    } finally {
+      await closePeers(peers);
+      await server.destroy();
+    }
+  }
+});
