@@ -565,43 +565,47 @@ test('ws: honest ends: the client’s WebSockets reset mid-download (connection 
 // ---------------------------------------------------------------------------------------
 // 3. Reconnecting to the same public port.
 
-test('ws: a client whose WebSockets are cut (FIN, then RST) reconnects and keeps its public port; visitors work again', async () => {
-  const local = await listenLocal(echo);
-  const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, httpPort: 0 });
-  const proxy = await startTcpProxy(server.httpPorts.http ?? 0);
-  let client: BurrowClient | undefined;
-  try {
-    client = await startClient({
-      tunnels: [{ localPort: local.port }],
-      localHost: HOST,
-      webSocket: { url: `ws://${HOST}:${proxy.port}`, proxy: false },
-      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
-    });
-    client.on('warning', () => {}); // a retry that meets the old session may be reported
-    const publicPort = client.tunnels[0]?.publicPort ?? 0;
-    assert.equal((await request(publicPort, 'before')).toString(), 'before');
-    for (const [how, cut] of [
-      ['FIN', () => proxy.breakAll()],
-      ['RST', () => proxy.resetAll()],
-    ] as const) {
-      const lost: Promise<[Error]> = nextEvent(client, 'disconnected', 10_000);
-      const back: Promise<[{ moved: unknown[] }]> = nextEvent(client, 'reconnected', 10_000);
-      assert.ok(cut() > 0, `${how}: the proxy had connections to cut`);
-      await lost;
-      const [{ moved }] = await back;
-      assert.deepEqual(moved, [], `${how}: the same public port, by its lease`);
-      assert.equal(client.tunnels[0]?.publicPort, publicPort, `${how}: the same public port`);
-      const payload = pseudoRandomBytes(256 * KiB, how === 'FIN' ? 1 : 2);
-      assertSameBytes(await request(publicPort, payload), payload, `${how}: an echo after the reconnect`);
+for (const mode of MODES) {
+  test(`${mode}: a client whose WebSockets are cut (FIN, then RST) reconnects and keeps its public port; visitors work again`, async () => {
+    const local = await listenLocal(echo);
+    const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, ...(await relayOptions(mode)) });
+    // A TCP proxy in front of the HTTP(S) port: TLS passes through it, and it can cut.
+    const proxy = await startTcpProxy((mode === 'ws' ? server.httpPorts.http : server.httpPorts.https) ?? 0);
+    let client: BurrowClient | undefined;
+    try {
+      client = await startClient({
+        tunnels: [{ localPort: local.port }],
+        localHost: HOST,
+        ...(await overWebSocket(server, mode)),
+        webSocket: { url: `${mode}://${HOST}:${proxy.port}`, proxy: false },
+        reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+      });
+      client.on('warning', () => {}); // a retry that meets the old session may be reported
+      const publicPort = client.tunnels[0]?.publicPort ?? 0;
+      assert.equal((await request(publicPort, 'before')).toString(), 'before');
+      for (const [how, cut] of [
+        ['FIN', () => proxy.breakAll()],
+        ['RST', () => proxy.resetAll()],
+      ] as const) {
+        const lost: Promise<[Error]> = nextEvent(client, 'disconnected', 10_000);
+        const back: Promise<[{ moved: unknown[] }]> = nextEvent(client, 'reconnected', 10_000);
+        assert.ok(cut() > 0, `${how}: the proxy had connections to cut`);
+        await lost;
+        const [{ moved }] = await back;
+        assert.deepEqual(moved, [], `${how}: the same public port, by its lease`);
+        assert.equal(client.tunnels[0]?.publicPort, publicPort, `${how}: the same public port`);
+        const payload = pseudoRandomBytes(256 * KiB, how === 'FIN' ? 1 : 2);
+        assertSameBytes(await request(publicPort, payload), payload, `${how}: an echo after the reconnect`);
+      }
+      await untilEqual(() => server.stats().clients, 1, 'one client session on the relay, the old ones gone');
+    } finally {
+      await client?.destroy();
+      await proxy.close();
+      await server.destroy();
+      await local.close();
     }
-    await untilEqual(() => server.stats().clients, 1, 'one client session on the relay, the old ones gone');
-  } finally {
-    await client?.destroy();
-    await proxy.close();
-    await server.destroy();
-    await local.close();
-  }
-});
+  });
+}
 
 // ---------------------------------------------------------------------------------------
 // 4. Bad input on the WebSocket paths; the relay stays up.
