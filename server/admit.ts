@@ -26,7 +26,7 @@ const debug = createDebug('burrow:server');
 
 /** Every TLS connection begins with a handshake record; no protocol line can (it is not
  * printable ASCII). */
-const TLS_HANDSHAKE_RECORD = 0x16;
+export const TLS_HANDSHAKE_RECORD = 0x16;
 
 /** Resolves with the socket to speak the protocol on (`socket` itself, or TLS over it), or
  * undefined if the connection was turned away or went away. `deadline` is the connection's
@@ -41,6 +41,9 @@ export async function admit(
   deadline: Deadline,
   kind: 'control' | 'data',
 ): Promise<net.Socket | undefined> {
+  // A plain server's data connection goes straight to its ID line: readFirstLine (data-port.ts)
+  // refuses a TLS handshake by its first byte, without a wait of its own for that byte.
+  if (!parts.tls && kind === 'data') return socket;
   const peer = peerOf(socket); // now: a failed TLS handshake can take the address with it
   const first = await firstByte(socket, msLeft(deadline));
   if (first === 'closed') {

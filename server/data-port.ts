@@ -7,7 +7,7 @@ import { deadlineIn, msLeft, type Deadline } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { joinSockets, readFirstLine } from '../shared/pipe.ts';
 import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine } from '../shared/protocol.ts';
-import { admit, peerOf, turnAway, type DoorParts } from './admit.ts';
+import { admit, peerOf, TLS_HANDSHAKE_RECORD, turnAway, type DoorParts } from './admit.ts';
 import { checkDataProof } from './auth.ts';
 import type { Departures } from './departures.ts';
 import { finCheck, type FinCheckParts } from './fin-check.ts';
@@ -92,21 +92,29 @@ async function handshake(
 ): Promise<Paired | undefined> {
   const socket = await admit(raw, parts, label, deadline, 'data');
   if (!socket) return undefined;
-  const conn = label();
 
   let line: string;
   try {
-    line = await readFirstLine(socket, { maxLength: MAX_LINE_LENGTH, timeoutMs: msLeft(deadline) });
+    const refuseFirstByte = parts.tls ? undefined : TLS_HANDSHAKE_RECORD;
+    line = await readFirstLine(socket, { maxLength: MAX_LINE_LENGTH, timeoutMs: msLeft(deadline), refuseFirstByte });
   } catch (error) {
     const code = error instanceof BurrowError ? error.code : undefined;
+    // A connection that only checks the port answers closes without a byte: no label.
+    if (code === 'closed') return void socket.destroy();
+    const conn = label();
     debug('%s: no ID line: %s', conn, (error as Error).message);
-    if (code === 'timeout') {
+    if (code === 'tls') {
+      const why = 'the client began a TLS handshake; this server does not speak TLS';
+      parts.observer.refused(conn, peerOf(socket), 'tls-not-enabled', why);
+      turnAway(socket, parts, conn, formatErr('tls-not-enabled', 'this server does not speak TLS'));
+    } else if (code === 'timeout') {
       turnAway(socket, parts, conn, formatErr('timeout', `no ID line within ${parts.limits.handshakeTimeoutMs} ms`));
     } else if (code === 'line-too-long') {
       turnAway(socket, parts, conn, formatErr('line-too-long', `limit is ${MAX_LINE_LENGTH} bytes`));
     } else socket.destroy(); // the peer is gone: nobody to answer
     return;
   }
+  const conn = label();
   parts.observer.received(conn, line);
   const parsed = parseClientDataLine(line);
   if (!parsed.ok) return turnAway(socket, parts, conn, formatErr(parsed.reason, parsed.detail));

@@ -16,10 +16,16 @@ export interface FirstLineOptions {
   maxLength: number;
   /** Deadline for the whole line, in milliseconds. */
   timeoutMs: number;
+  /** A first byte no line can begin with, refused at once (with a `tls` BurrowError) rather
+   * than read on in search of a newline: a TLS handshake's 0x16, on a plain server. */
+  refuseFirstByte?: number;
 }
 
 /** Resolves with the line (without `\n`, possibly ending in `\r`), decoded byte for byte. */
-export function readFirstLine(socket: Socket, { maxLength, timeoutMs }: FirstLineOptions): Promise<string> {
+export function readFirstLine(
+  socket: Socket,
+  { maxLength, timeoutMs, refuseFirstByte }: FirstLineOptions,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -36,6 +42,8 @@ export function readFirstLine(socket: Socket, { maxLength, timeoutMs }: FirstLin
     const onReadable = (): void => {
       let chunk: Buffer | null;
       while ((chunk = socket.read() as Buffer | null) !== null) {
+        if (length === 0 && chunks.length === 0 && chunk[0] === refuseFirstByte)
+          return finish(new BurrowError('tls', 'the peer began a TLS handshake'));
         const newline = chunk.indexOf(0x0a);
         if (newline === -1) {
           chunks.push(chunk);
