@@ -4,6 +4,8 @@
 // rendezvous. Short enough to read in a minute.
 // `npm run demo -- --inspect` then stays up with the inspector (http://127.0.0.1:4040/):
 // a visitor every two seconds, through a TCP tunnel and an HTTP tunnel by name.
+// `npm run demo -- --websocket`: the same rendezvous, with the client's control and data
+// connections as WebSockets on the relay's HTTP port (what gets through strict firewalls).
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +13,7 @@ import { BurrowClient, formatTrace, startInspector, startServer, type TraceEvent
 
 const HOST = '127.0.0.1';
 const inspect = process.argv.includes('--inspect');
+const overWebSocket = process.argv.includes('--websocket');
 const say = (text: string): void => console.log(`\n# ${text}`);
 const show = (event: TraceEvent): void => console.log(`  ${formatTrace(event)}`);
 
@@ -34,9 +37,15 @@ const servicePort = (service.address() as AddressInfo).port;
 say(`A local HTTP service listens on ${HOST}:${servicePort} (only this machine can reach it).`);
 
 // 2. The relay: in real life on a public host; here on loopback with free ports.
-const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, ...(inspect && { httpPort: 0 }) });
+const withHttp = inspect || overWebSocket;
+const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, ...(withHttp && { httpPort: 0 }) });
 server.on('trace', show);
 say(`The burrow server listens: control port ${server.controlPort}, data port ${server.dataPort}.`);
+const webSocketUrl = `ws://${HOST}:${server.httpPorts.http ?? 0}`;
+if (overWebSocket) {
+  say(`Over WebSocket: the client reaches both ports as WebSockets on ${webSocketUrl}`);
+  console.log('  (/_burrow/control and /_burrow/data). Inside them, the very same lines as below.');
+}
 
 // 3. The client: connects to the control port and asks for a public port.
 say('The client connects and sends HELLO (the extensions it speaks) and EXPOSE; the server');
@@ -48,6 +57,7 @@ const client = new BurrowClient({
   localHost: HOST,
   controlPort: server.controlPort,
   dataPort: server.dataPort,
+  ...(overWebSocket && { webSocket: { url: webSocketUrl, proxy: false as const } }),
 });
 client.on('trace', show);
 await client.start();

@@ -276,7 +276,8 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     }
     raw.once('close', () => this.clientsPerAddress.remove(address));
     const conn = this.label('control');
-    this.observer.event(conn, `client connected from ${from}`);
+    const via = parts === this.bridgedParts ? ' over WebSocket' : '';
+    this.observer.event(conn, `client connected from ${from}${via}`);
     // One deadline from accept: the first byte, TLS, and the first line or authentication.
     const deadline = deadlineIn(this.limits.handshakeTimeoutMs);
     const socket = await admit(raw, parts, () => conn, deadline, 'control');

@@ -194,8 +194,8 @@ export async function killAll(live: Set<Cli>): Promise<void> {
 }
 
 /** Runs a TypeScript file of this repository (`demo/demo.ts`) to completion with tsx. */
-export async function runScript(file: string): Promise<Exit & { stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+export async function runScript(file: string, args: string[] = []): Promise<Exit & { stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     cwd: REPO_ROOT,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
