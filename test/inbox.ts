@@ -5,30 +5,42 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { HOST, within } from './helpers.ts';
 
-/** Everything a socket receives, consumable as lines and then as raw bytes, so a test can
- * read `OK\n` and then exactly the bytes that follow it (a LineReader only gives lines). */
-export class Inbox {
-  /** Resolves when the socket has fully closed. */
-  readonly closed: Promise<void>;
+/** Bytes received as one stream, read as lines and then exactly as many bytes as asked:
+ * what an Inbox (a socket) and a WsPeer (a WebSocket's binary messages) share. Every wait
+ * is bounded, and fails once the stream is over without what it waited for. */
+export class ByteStream {
   private chunks: Buffer[] = [];
   private length = 0;
-  private ended = false;
+  private over = false;
   private readonly waiters = new Set<() => void>();
 
-  constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.length += chunk.length;
-      this.wake();
-    });
-    socket.on('error', () => {}); // tests assert on bytes and closes, not on resets
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
-    const onEnd = (): void => {
-      this.ended = true;
-      this.wake();
-    };
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
+  /** `overWhat` says how the stream ended, in a failed wait's message. */
+  constructor(private readonly overWhat: string) {}
+
+  /** Bytes received and not read yet. */
+  get unread(): number {
+    return this.length;
+  }
+
+  get ended(): boolean {
+    return this.over;
+  }
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    this.changed();
+  }
+
+  /** No more bytes will come. */
+  end(): void {
+    this.over = true;
+    this.changed();
+  }
+
+  /** Something a wait may be waiting for has changed (its owner counts more than bytes). */
+  changed(): void {
+    for (const waiter of [...this.waiters]) waiter();
   }
 
   /** The next line, without its `\n`. */
@@ -48,12 +60,30 @@ export class Inbox {
     return buffer.subarray(0, count);
   }
 
-  /** Everything left once the peer has closed its side. */
-  async rest(ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.ended, ms, 'the end of the stream', true);
+  /** Everything unread once `ready` holds (by default: once the stream is over). */
+  async rest(ms = 10_000, ready = (): boolean => this.over, what = 'the end of the stream'): Promise<Buffer> {
+    await this.until(ready, ms, what, true);
     const buffer = this.buffered();
     this.keep(Buffer.alloc(0));
     return buffer;
+  }
+
+  /** Waits until `ready` holds; fails once the stream is over first, unless `endIsReady`. */
+  until(ready: () => boolean, ms: number, what: string, endIsReady = false): Promise<void> {
+    if (ready()) return Promise.resolve();
+    let check = (): void => {};
+    const waiting = new Promise<void>((resolve, reject) => {
+      check = (): void => {
+        if (ready()) resolve();
+        else if (this.over && !endIsReady) {
+          const have = JSON.stringify(this.buffered().toString('latin1').slice(0, 80));
+          reject(new Error(`${this.overWhat} before ${what} (have ${this.length} bytes: ${have})`));
+        }
+      };
+      this.waiters.add(check);
+      check();
+    });
+    return within(waiting, ms, what).finally(() => this.waiters.delete(check));
   }
 
   private buffered(): Buffer {
@@ -65,29 +95,36 @@ export class Inbox {
     this.chunks = rest.length > 0 ? [rest] : [];
     this.length = rest.length;
   }
+}
 
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
+/** Everything a socket receives, consumable as lines and then as raw bytes, so a test can
+ * read `OK\n` and then exactly the bytes that follow it (a LineReader only gives lines). */
+export class Inbox {
+  /** Resolves when the socket has fully closed. */
+  readonly closed: Promise<void>;
+  private readonly bytes = new ByteStream('connection ended');
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => this.bytes.push(chunk));
+    socket.on('error', () => {}); // tests assert on bytes and closes, not on resets
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.once('end', () => this.bytes.end());
+    socket.once('close', () => this.bytes.end());
   }
 
-  private until(ready: () => boolean, ms: number, what: string, endIsReady = false): Promise<void> {
-    if (ready()) return Promise.resolve();
-    let check = (): void => {};
-    const waiting = new Promise<void>((resolve, reject) => {
-      check = (): void => {
-        if (ready()) resolve();
-        else if (this.ended && !endIsReady) {
-          reject(
-            new Error(
-              `connection ended before ${what} (have ${this.length} bytes: ${JSON.stringify(this.buffered().toString('latin1').slice(0, 80))})`,
-            ),
-          );
-        }
-      };
-      this.waiters.add(check);
-      check();
-    });
-    return within(waiting, ms, what).finally(() => this.waiters.delete(check));
+  /** The next line, without its `\n`. */
+  line(ms = 5_000): Promise<string> {
+    return this.bytes.line(ms);
+  }
+
+  /** Exactly the next `count` bytes. */
+  take(count: number, ms = 10_000): Promise<Buffer> {
+    return this.bytes.take(count, ms);
+  }
+
+  /** Everything left once the peer has closed its side. */
+  rest(ms = 10_000): Promise<Buffer> {
+    return this.bytes.rest(ms);
   }
 }
 

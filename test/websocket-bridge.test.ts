@@ -15,118 +15,14 @@ import { BurrowError } from '../shared/errors.ts';
 import { SocketPairs, type SocketPair } from '../shared/socket-pair.ts';
 import { bridge, CLOSE, MAX_MESSAGE_BYTES, pauseUntilBridged } from '../shared/websocket-bridge.ts';
 import { honestEnding } from './endings.ts';
-import { assertSameBytes, HOST, pseudoRandomBytes, untilEqual, within } from './helpers.ts';
+import { WsPeer } from './ws-peer.ts';
+import { assertSameBytes, HOST, pseudoRandomBytes, readAll, untilEqual, within } from './helpers.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
 // ---------------------------------------------------------------------------------------
 // Local helpers
-
-interface Closed {
-  code: number;
-  reason: string;
-}
-
-/** The raw peer: its binary messages are one byte stream, an empty one is a FIN; it
- * records the order of what arrived ('bytes', 'fin', 'text') and how the WebSocket closed. */
-class Peer {
-  readonly closed: Promise<Closed>;
-  /** What arrived, in order: 'bytes' for a non-empty binary message (consecutive ones
-   * merged), 'fin', 'text'. */
-  readonly events: string[] = [];
-  pings = 0;
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private over = false;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('error', () => {}); // tests assert on messages and closes
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const event = !isBinary ? 'text' : data.length === 0 ? 'fin' : 'bytes';
-      if (event !== 'bytes' || this.events.at(-1) !== 'bytes') this.events.push(event);
-      if (event === 'bytes') {
-        this.chunks.push(data);
-        this.length += data.length;
-      }
-      this.wake();
-    });
-    ws.on('ping', () => {
-      this.pings++;
-      this.wake();
-    });
-    this.closed = new Promise((resolve) =>
-      ws.once('close', (code: number, reason: Buffer) => {
-        this.over = true;
-        this.wake();
-        resolve({ code, reason: reason.toString() });
-      }),
-    );
-  }
-
-  send(data: Buffer | string): void {
-    this.ws.send(Buffer.from(data), { binary: true });
-  }
-
-  /** Exactly the next `count` bytes of the stream. */
-  async take(count: number, ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.length >= count, ms, `${count} bytes`);
-    const buffer = this.buffered();
-    this.keep(buffer.subarray(count));
-    return buffer.subarray(0, count);
-  }
-
-  /** Every byte up to the FIN. */
-  async untilFin(ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.events.includes('fin'), ms, 'an empty binary message (FIN)');
-    const buffer = this.buffered();
-    this.keep(Buffer.alloc(0));
-    return buffer;
-  }
-
-  untilPings(count: number, ms = 10_000): Promise<void> {
-    return this.until(() => this.pings >= count, ms, `${count} pings`);
-  }
-
-  private buffered(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  private keep(rest: Buffer): void {
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.length = rest.length;
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private until(ready: () => boolean, ms: number, what: string): Promise<void> {
-    let check = (): void => {};
-    const waiting = new Promise<void>((resolve, reject) => {
-      check = (): void => {
-        if (ready()) resolve();
-        else if (this.over) reject(new Error(`the WebSocket closed before ${what}`));
-      };
-      this.waiters.add(check);
-      check();
-    });
-    return within(waiting, ms, what).finally(() => this.waiters.delete(check));
-  }
-}
-
-/** Everything `socket` receives until its 'end' (or close). */
-function received(socket: net.Socket): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    const done = (): void => resolve(Buffer.concat(chunks));
-    socket.once('end', done);
-    socket.once('close', done);
-  });
-}
 
 /** Resolves once `socket` has read `count` bytes (counted from now); the bytes are returned. */
 function receiveBytes(socket: net.Socket, count: number): Promise<Buffer> {
@@ -232,10 +128,10 @@ async function newPair(): Promise<SocketPair> {
 
 /** A raw peer connected to the server, whose WebSocket is bridged to the dialed end of a
  * fresh pair; the accepted end is the core's. */
-async function bridged(pingIntervalMs = 60_000): Promise<{ peer: Peer; core: net.Socket; server: WebSocket }> {
+async function bridged(pingIntervalMs = 60_000): Promise<{ peer: WsPeer; core: net.Socket; server: WebSocket }> {
   const ws = new WebSocket(url, { perMessageDeflate: false });
   opened.push(ws);
-  const peer = new Peer(ws);
+  const peer = new WsPeer(ws);
   const serverSide = nextArrival();
   await within(once(ws, 'open'), 5_000, 'the peer to open');
   const serverWs = await serverSide;
@@ -255,8 +151,8 @@ test('a socket pair: two connected loopback sockets, bytes both ways, half-close
     assert.equal(accepted.remoteAddress, HOST);
     const one = pseudoRandomBytes(256 * KiB, 1);
     const two = pseudoRandomBytes(256 * KiB, 2);
-    const atAccepted = received(accepted);
-    const atDialed = received(dialed);
+    const atAccepted = readAll(accepted);
+    const atDialed = readAll(dialed);
     const closes = Promise.all([once(accepted, 'close'), once(dialed, 'close')]);
     dialed.end(one);
     assertSameBytes(await within(atAccepted, 5_000, 'bytes at the accepted end'), one, 'dialed → accepted');
@@ -370,7 +266,7 @@ test('FIN from the core → one empty binary message; the other direction goes o
 test('an empty binary message from the peer → the core gets end, and can still send; FIN both ways → close 1000', async () => {
   try {
     const { peer, core, server } = await bridged();
-    const atCore = received(core);
+    const atCore = readAll(core);
     peer.send('request');
     peer.send(Buffer.alloc(0));
     assert.equal((await within(atCore, 5_000, 'the end at the core')).toString(), 'request');
@@ -475,7 +371,7 @@ test('the core resets while streaming (bytes in flight): the peer never gets a F
 test('a message after the empty one → close 1002; the core, which had its FIN, fails its next writes', async () => {
   try {
     const { peer, core } = await bridged();
-    const atCore = received(core);
+    const atCore = readAll(core);
     peer.send('all of it');
     peer.send(Buffer.alloc(0));
     peer.send('more after the FIN');
@@ -527,7 +423,7 @@ test('messages that came before bridge() are not lost: the WebSocket is paused u
   try {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     opened.push(ws);
-    const peer = new Peer(ws);
+    const peer = new WsPeer(ws);
     const serverSide = nextArrival();
     await within(once(ws, 'open'), 5_000, 'the peer to open');
     peer.send('early bytes');
@@ -537,7 +433,7 @@ test('messages that came before bridge() are not lost: the WebSocket is paused u
     await untilEqual(() => serverWs.isPaused, true, 'the server side to be paused');
     for (let turn = 0; turn < 20; turn++) await nextTurn();
     const { accepted, dialed } = await newPair();
-    const atCore = received(accepted);
+    const atCore = readAll(accepted);
     bridge(serverWs, dialed, accepted, 60_000);
     assert.equal((await within(atCore, 5_000, 'the early bytes and FIN')).toString(), 'early bytes');
   } finally {
@@ -621,7 +517,7 @@ test('pings: a peer that answers is kept across pings; one that does not is term
 
     const ws = new WebSocket(url, { perMessageDeflate: false, autoPong: false });
     opened.push(ws);
-    const silent = new Peer(ws);
+    const silent = new WsPeer(ws);
     const serverSide = nextArrival();
     await within(once(ws, 'open'), 5_000, 'the silent peer to open');
     const { accepted, dialed } = await newPair();

@@ -30,6 +30,7 @@ import {
 } from './helpers.ts';
 import { honestEnding, pushBytes, receivedAtLeast, uploadSink, type HonestEnding } from './endings.ts';
 import { endingOf, openInbox } from './inbox.ts';
+import { WsPeer } from './ws-peer.ts';
 import { rejectsWith } from './raw.ts';
 import { startTcpProxy } from './tcp-proxy.ts';
 
@@ -126,138 +127,6 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   return { promise, resolve };
 }
 
-interface Closed {
-  code: number;
-  reason: string;
-}
-
-/** A hand-driven WebSocket peer of the relay: its binary messages are one byte stream
- * (read as lines or bytes), an empty binary message is the peer's FIN, and it records
- * text messages, pings and how the WebSocket closed. */
-class WsPeer {
-  readonly ws: WebSocket;
-  /** Resolves when the WebSocket has closed, with the code and reason it closed with. */
-  readonly closed: Promise<Closed>;
-  /** Messages that were text (the relay never sends one). */
-  readonly texts: string[] = [];
-  pings = 0;
-  /** Empty binary messages received (FINs). */
-  fins = 0;
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private over = false;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(url: string, options: WsClientOptions = {}) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false, ...options });
-    this.ws.on('error', () => {}); // tests assert on messages and closes
-    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) this.texts.push(data.toString());
-      else if (data.length === 0) this.fins++;
-      else {
-        this.chunks.push(data);
-        this.length += data.length;
-      }
-      this.wake();
-    });
-    this.ws.on('ping', () => {
-      this.pings++;
-      this.wake();
-    });
-    this.closed = new Promise((resolve) =>
-      this.ws.once('close', (code: number, reason: Buffer) => {
-        this.over = true;
-        this.wake();
-        resolve({ code, reason: reason.toString() });
-      }),
-    );
-  }
-
-  /** Resolves once the WebSocket is open; rejects with the relay's answer if it is not
-   * upgraded. */
-  opened(ms = 5_000): Promise<void> {
-    return within(
-      new Promise<void>((resolve, reject) => {
-        this.ws.once('open', () => resolve());
-        this.ws.once('unexpected-response', (_req, res: http.IncomingMessage) => {
-          res.resume();
-          reject(new Error(`not upgraded: HTTP ${res.statusCode}`));
-        });
-        this.ws.once('error', reject);
-      }),
-      ms,
-      'the WebSocket to open',
-    );
-  }
-
-  /** Bytes received and not read yet. */
-  unread(): number {
-    return this.length;
-  }
-
-  /** Sends `data` as one binary message (an empty one is a FIN). */
-  send(data: Buffer | string): void {
-    this.ws.send(Buffer.from(data), { binary: true });
-  }
-
-  /** The next `\n`-terminated line of the byte stream, without its `\n`. */
-  async line(ms = 5_000): Promise<string> {
-    await this.until(() => this.buffered().includes(0x0a), ms, 'a line');
-    const buffer = this.buffered();
-    const newline = buffer.indexOf(0x0a);
-    this.keep(buffer.subarray(newline + 1));
-    return buffer.subarray(0, newline).toString('latin1');
-  }
-
-  /** Exactly the next `count` bytes of the stream. */
-  async take(count: number, ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.length >= count, ms, `${count} bytes`);
-    const buffer = this.buffered();
-    this.keep(buffer.subarray(count));
-    return buffer.subarray(0, count);
-  }
-
-  /** Everything up to the FIN (the first empty binary message). */
-  async untilFin(ms = 10_000): Promise<Buffer> {
-    await this.until(() => this.fins > 0, ms, 'an empty binary message (FIN)');
-    const buffer = this.buffered();
-    this.keep(Buffer.alloc(0));
-    return buffer;
-  }
-
-  /** Resolves once `count` pings have arrived in all. */
-  untilPings(count: number, ms = 10_000): Promise<void> {
-    return this.until(() => this.pings >= count, ms, `${count} pings`);
-  }
-
-  private buffered(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  private keep(rest: Buffer): void {
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.length = rest.length;
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private until(ready: () => boolean, ms: number, what: string): Promise<void> {
-    let check = (): void => {};
-    const waiting = new Promise<void>((resolve, reject) => {
-      check = (): void => {
-        if (ready()) resolve();
-        else if (this.over) reject(new Error(`the WebSocket closed before ${what}`));
-      };
-      this.waiters.add(check);
-      check();
-    });
-    return within(waiting, ms, what).finally(() => this.waiters.delete(check));
-  }
-}
-
 /** Opens a WsPeer on `path` of the relay's `mode` port; `peers` collects it for cleanup. */
 async function openPeer(
   server: BurrowServer,
@@ -267,7 +136,7 @@ async function openPeer(
   options: WsClientOptions = {},
 ): Promise<WsPeer> {
   const tls = mode === 'wss' ? { ca: (await testCerts()).ca.cert } : {};
-  const peer = new WsPeer(`${relayUrl(server, mode)}${path}`, { ...tls, ...options });
+  const peer = WsPeer.connect(`${relayUrl(server, mode)}${path}`, { ...tls, ...options });
   peers.push(peer);
   await peer.opened();
   return peer;
@@ -751,7 +620,7 @@ test('the core sees the WebSocket’s client, not the socket pair: maxClientsPer
     const second = await openPeer(server, 'ws', '/_burrow/control', peers);
     assert.match(await second.line(), /^ERR too-many-connections /, 'one control connection per address');
     // A data connection without the secret's proof: refused, and named by its own address.
-    const data = new WsPeer(`${relayUrl(server, 'ws')}/_burrow/data`);
+    const data = WsPeer.connect(`${relayUrl(server, 'ws')}/_burrow/data`);
     peers.push(data);
     const localPort = new Promise<number>((resolve) =>
       data.ws.once('upgrade', (res: http.IncomingMessage) => resolve(res.socket.localPort ?? 0)),
@@ -792,7 +661,7 @@ test('an upgrade at /_burrow/control on NAME.<domain> goes to tunnel routing: th
     const port = server.httpPorts.http ?? 0;
     const url = `ws://${HOST}:${port}/_burrow/control`;
     // On the tunnel's name: the tunnel's own WebSocket.
-    const tunnelled = new WsPeer(url, { headers: { host: `demo.localhost:${port}` } });
+    const tunnelled = WsPeer.connect(url, { headers: { host: `demo.localhost:${port}` } });
     peers.push(tunnelled);
     const text = within(once(tunnelled.ws, 'message'), 5_000, 'the local service’s message');
     await tunnelled.opened();
@@ -810,7 +679,7 @@ test('an upgrade at /_burrow/control on NAME.<domain> goes to tunnel routing: th
     }
     // The relay's own name (the domain itself) and an address are the door.
     for (const host of [`localhost:${port}`, `${HOST}:${port}`]) {
-      const door = new WsPeer(url, { headers: { host } });
+      const door = WsPeer.connect(url, { headers: { host } });
       peers.push(door);
       await door.opened();
       door.send('EXPOSE 1\n');

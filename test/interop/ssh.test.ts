@@ -3,69 +3,25 @@
 // copies 20 MB there and back through the public port.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { assertSameBytes, pseudoRandomBytes } from '../helpers.ts';
-import { freePort, LOOPBACK, requireProgram, scoped, spawnTool, startDaemon, startTunnel, tempDir } from './harness.ts';
+import { LOOPBACK, requireProgram, scoped, spawnTool, startTunnel, tempDir } from './harness.ts';
+import { startSshd } from './sshd.ts';
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
 test('ssh: a command and a 20 MB scp round trip through the tunnel', async () => {
-  const sshd = requireProgram('/usr/sbin/sshd', 'openssh-server');
   const ssh = requireProgram('ssh', 'openssh-client');
   const scp = requireProgram('scp', 'openssh-client');
-  const keygen = requireProgram('ssh-keygen', 'openssh-client');
-  const user = os.userInfo().username;
 
   await scoped(async (use) => {
     const dir = use(await tempDir()).path;
     const file = (name: string): string => path.join(dir, name);
-    // Privilege separation: sshd started by root wants this empty directory.
-    if (process.getuid?.() === 0) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-    await spawnTool(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'burrow-interop-host', '-f', file('host_key')], {
-      timeoutMs: 10_000,
-    });
-    await spawnTool(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'burrow-interop-user', '-f', file('id')], {
-      timeoutMs: 10_000,
-    });
-    await writeFile(file('authorized_keys'), await readFile(file('id.pub')));
-
-    const port = await freePort();
-    const config = [
-      `ListenAddress ${LOOPBACK}:${port}`,
-      `HostKey ${file('host_key')}`,
-      `PidFile ${file('sshd.pid')}`,
-      `AuthorizedKeysFile ${file('authorized_keys')}`,
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no',
-      'PermitRootLogin prohibit-password',
-      `AllowUsers ${user}`,
-      'Subsystem sftp internal-sftp', // scp speaks SFTP by default since OpenSSH 9
-      'LogLevel VERBOSE',
-    ];
-    await writeFile(file('sshd_config'), config.join('\n') + '\n');
-    const daemon = use(await startDaemon(sshd, ['-D', '-e', '-f', file('sshd_config')], port));
-    const tunnel = use(await startTunnel(port));
-
-    const options = [
-      '-i',
-      file('id'),
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'ConnectTimeout=10',
-      '-o',
-      'LogLevel=ERROR',
-    ];
+    const daemon = use(await startSshd(dir));
+    const tunnel = use(await startTunnel(daemon.port));
+    const { user, options } = daemon;
     const run = await spawnTool(
       ssh,
       [
