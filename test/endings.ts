@@ -4,8 +4,11 @@
 // socket is probed with an empty write, which the kernel fails on a reset connection (the
 // same probe shared/pipe.ts uses). The socket must be half-open (allowHalfOpen) and must
 // not have ended its own side, or the probe cannot run.
+import assert from 'node:assert/strict';
 import type net from 'node:net';
-import { within } from './helpers.ts';
+import { connectVisitor, within } from './helpers.ts';
+
+const MiB = 1024 * 1024;
 
 export interface HonestEnding {
   how: 'fin' | 'reset';
@@ -119,4 +122,70 @@ export function receivedAtLeast(socket: net.Socket, atLeast: number): Promise<vo
     10_000,
     `${atLeast} bytes`,
   );
+}
+
+/** Fails unless `ending` was a reset: a FIN after part of the bytes would make a truncated
+ * stream look complete. */
+export function assertReset(ending: HonestEnding, what: string): void {
+  assert.equal(
+    ending.how,
+    'reset',
+    `${what}: ended with a FIN after ${ending.received} bytes: a truncated stream that looks complete`,
+  );
+}
+
+/** A server, client and local service wired together (helpers.startRig, or over WebSocket). */
+export interface ResetRig {
+  publicPort: number;
+  client: { on(event: 'warning', listener: () => void): unknown };
+  close(): Promise<void>;
+}
+
+/** The local service resets mid-response, `rounds` times: each visitor must be reset. */
+export async function localResetReachesVisitor(
+  startRig: (onLocal: (socket: net.Socket) => void) => Promise<ResetRig>,
+  rounds: number,
+  label = '',
+): Promise<void> {
+  const rig = await startRig((socket) => void pushBytes(socket, 6 * MiB, 'reset'));
+  rig.client.on('warning', () => {});
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const visitor = await connectVisitor(rig.publicPort);
+      const ending = await within(honestEnding(visitor), 10_000, 'the visitor to end');
+      assertReset(ending, `${label}round ${round + 1}`);
+      assert.ok(ending.received <= 6 * MiB);
+    }
+  } finally {
+    await rig.close();
+  }
+}
+
+/** The visitor resets mid-upload, `rounds` times: each local connection must be reset. */
+export async function visitorResetReachesLocal(
+  startRig: (onLocal: (socket: net.Socket) => void) => Promise<ResetRig>,
+  rounds: number,
+  label = '',
+): Promise<void> {
+  const sink = uploadSink(2 * MiB);
+  const rig = await startRig(sink.accept);
+  rig.client.on('warning', () => {});
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const visitor = await connectVisitor(rig.publicPort);
+      visitor.on('error', () => {});
+      const twoMiB = sink.nextReached();
+      pushBytes(visitor, 256 * MiB);
+      await within(twoMiB, 10_000, '2 MiB at the local service');
+      visitor.resetAndDestroy();
+      const ending = await within(
+        sink.endings[round] ?? Promise.reject(new Error('no local connection')),
+        10_000,
+        'the local service to end',
+      );
+      assertReset(ending, `${label}round ${round + 1}`);
+    }
+  } finally {
+    await rig.close();
+  }
 }

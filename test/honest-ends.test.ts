@@ -15,7 +15,15 @@ import { startServer, type BurrowServer, type ServerOptions } from '../server/se
 import { abortSocket } from '../shared/pipe.ts';
 import { testCerts } from './certs.ts';
 import { connectVisitor, HOST, listenLocal, startRig, within } from './helpers.ts';
-import { honestEnding, pushBytes, receivedAtLeast, uploadSink, type HonestEnding } from './endings.ts';
+import {
+  assertReset,
+  honestEnding,
+  localResetReachesVisitor,
+  pushBytes,
+  receivedAtLeast,
+  visitorResetReachesLocal,
+  type HonestEnding,
+} from './endings.ts';
 import { startTcpProxy } from './tcp-proxy.ts';
 
 const MiB = 1024 * 1024;
@@ -45,14 +53,6 @@ const clientTo = (server: BurrowServer, localPort: number, extra: Partial<Client
   dataPort: server.dataPort,
   ...extra,
 });
-
-function assertReset(ending: HonestEnding, what: string): void {
-  assert.equal(
-    ending.how,
-    'reset',
-    `${what}: ended with a FIN after ${ending.received} bytes: a truncated stream that looks complete`,
-  );
-}
 
 for (const mode of MODES) {
   test(`${mode}: the client's data connection reset mid-download: the visitor and the local service are reset, not ended`, async () => {
@@ -88,42 +88,13 @@ for (const mode of MODES) {
   });
 
   test(`${mode}: the local service resets mid-response: the visitor is reset, not ended`, async () => {
-    const rig = await startRig((socket) => void pushBytes(socket, 6 * MiB, 'reset'), await security(mode));
-    rig.client.on('warning', () => {});
-    try {
-      for (let round = 0; round < ROUNDS; round++) {
-        const visitor = await connectVisitor(rig.publicPort);
-        const ending = await within(honestEnding(visitor), 10_000, 'the visitor to end');
-        assertReset(ending, `round ${round + 1}`);
-        assert.ok(ending.received <= 6 * MiB);
-      }
-    } finally {
-      await rig.close();
-    }
+    const options = await security(mode);
+    await localResetReachesVisitor((onLocal) => startRig(onLocal, options), ROUNDS);
   });
 
   test(`${mode}: the visitor resets mid-upload: the local service is reset, not ended`, async () => {
-    const sink = uploadSink(2 * MiB);
-    const rig = await startRig(sink.accept, await security(mode));
-    rig.client.on('warning', () => {});
-    try {
-      for (let round = 0; round < ROUNDS; round++) {
-        const visitor = await connectVisitor(rig.publicPort);
-        visitor.on('error', () => {});
-        const twoMiB = sink.nextReached();
-        pushBytes(visitor, 256 * MiB);
-        await within(twoMiB, 10_000, '2 MiB at the local service');
-        visitor.resetAndDestroy();
-        const ending = await within(
-          sink.endings[round] ?? Promise.reject(new Error('no local connection')),
-          10_000,
-          'the local service to end',
-        );
-        assertReset(ending, `round ${round + 1}`);
-      }
-    } finally {
-      await rig.close();
-    }
+    const options = await security(mode);
+    await visitorResetReachesLocal((onLocal) => startRig(onLocal, options), ROUNDS);
   });
 
   test(`${mode}: the client closes with no time to drain mid-download: the visitor is reset, not ended`, async () => {

@@ -28,7 +28,15 @@ import {
   untilEqual,
   within,
 } from './helpers.ts';
-import { honestEnding, pushBytes, receivedAtLeast, uploadSink, type HonestEnding } from './endings.ts';
+import {
+  assertReset,
+  honestEnding,
+  localResetReachesVisitor,
+  pushBytes,
+  receivedAtLeast,
+  visitorResetReachesLocal,
+  type HonestEnding,
+} from './endings.ts';
 import { endingOf, openInbox } from './inbox.ts';
 import { WsPeer } from './ws-peer.ts';
 import { rejectsWith } from './raw.ts';
@@ -347,52 +355,13 @@ for (const mode of MODES) {
 /** Each case runs this many times: the end-of-stream mix-up it guards against is a race. */
 const ROUNDS = 3;
 
-function assertReset(ending: HonestEnding, what: string): void {
-  assert.equal(
-    ending.how,
-    'reset',
-    `${what}: ended with a FIN after ${ending.received} bytes: a truncated stream that looks complete`,
-  );
-}
-
 for (const mode of MODES) {
   test(`${mode}: honest ends: the local service resets mid-response (bytes in flight): the visitor is reset, not ended`, async () => {
-    const rig = await startWsRig(mode, (socket) => void pushBytes(socket, 6 * MiB, 'reset'));
-    rig.client.on('warning', () => {});
-    try {
-      for (let round = 0; round < ROUNDS; round++) {
-        const visitor = await connectVisitor(rig.publicPort);
-        const ending = await within(honestEnding(visitor), 10_000, 'the visitor to end');
-        assertReset(ending, `${mode}, round ${round + 1}`);
-        assert.ok(ending.received <= 6 * MiB);
-      }
-    } finally {
-      await rig.close();
-    }
+    await localResetReachesVisitor((onLocal) => startWsRig(mode, onLocal), ROUNDS, `${mode}, `);
   });
 
   test(`${mode}: honest ends: the visitor resets mid-upload (bytes in flight): the local service is reset, not ended`, async () => {
-    const sink = uploadSink(2 * MiB);
-    const rig = await startWsRig(mode, sink.accept);
-    rig.client.on('warning', () => {});
-    try {
-      for (let round = 0; round < ROUNDS; round++) {
-        const visitor = await connectVisitor(rig.publicPort);
-        visitor.on('error', () => {});
-        const twoMiB = sink.nextReached();
-        pushBytes(visitor, 256 * MiB);
-        await within(twoMiB, 10_000, '2 MiB at the local service');
-        visitor.resetAndDestroy();
-        const ending = await within(
-          sink.endings[round] ?? Promise.reject(new Error('no local connection')),
-          10_000,
-          'the local service to end',
-        );
-        assertReset(ending, `${mode}, round ${round + 1}`);
-      }
-    } finally {
-      await rig.close();
-    }
+    await visitorResetReachesLocal((onLocal) => startWsRig(mode, onLocal), ROUNDS, `${mode}, `);
   });
 }
 
