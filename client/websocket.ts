@@ -10,6 +10,7 @@ import { HttpsProxyAgent } from 'https-proxy-agent';
 import { getProxyForUrl } from 'proxy-from-env';
 import { WebSocket } from 'ws';
 import { BurrowError, describe, systemCode } from '../shared/errors.ts';
+import { WEBSOCKET_PATHS, type RelayPort } from '../shared/protocol.ts';
 import { SocketPairs } from '../shared/socket-pair.ts';
 import { bridge, DEFAULT_WEBSOCKET_PING_MS, MAX_MESSAGE_BYTES, pauseUntilBridged } from '../shared/websocket-bridge.ts';
 import { onAbort } from './cancel.ts';
@@ -86,6 +87,8 @@ export class WebSocketDialer {
   private readonly agent: HttpsProxyAgent<string> | undefined;
   private readonly pairs = new SocketPairs();
   private readonly pingIntervalMs: number;
+  /** Each door's URL, and how messages name it. */
+  private readonly doors: Record<RelayPort, { url: URL; where: string }>;
 
   constructor(
     options: WebSocketOptions,
@@ -104,19 +107,24 @@ export class WebSocketDialer {
       }
     }
     this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_WEBSOCKET_PING_MS;
+    // Made once: every visitor dials the data door.
+    const via = this.proxy === undefined ? '' : ` via the proxy ${redactProxy(this.proxy)}`;
+    const doorAt = (door: RelayPort): { url: URL; where: string } => {
+      const url = new URL(WEBSOCKET_PATHS[door], this.url);
+      return { url, where: `${url.href}${via}` };
+    };
+    this.doors = { control: doorAt('control'), data: doorAt('data') };
   }
 
   /** Where `door` is, for messages. */
-  where(door: 'control' | 'data'): string {
-    const via = this.proxy === undefined ? '' : ` via the proxy ${redactProxy(this.proxy)}`;
-    return `${new URL(`/_burrow/${door}`, this.url).href}${via}`;
+  where(door: RelayPort): string {
+    return this.doors[door].where;
   }
 
   /** Opens a WebSocket to `door` and resolves with the socket the core speaks on. Rejects
    * with `unreachable` (after a network error, a refusal by the proxy or an answer other
    * than the upgrade), `tls`, or the signal's reason. */
-  async dial(door: 'control' | 'data', options: WebSocketDialOptions): Promise<net.Socket> {
-    options.signal.throwIfAborted();
+  async dial(door: RelayPort, options: WebSocketDialOptions): Promise<net.Socket> {
     const ws = await this.open(door, options);
     try {
       const { accepted, dialed } = await this.pairs.pair();
@@ -134,12 +142,12 @@ export class WebSocketDialer {
     this.pairs.close();
   }
 
-  private open(door: 'control' | 'data', { timeoutMs, signal }: WebSocketDialOptions): Promise<WebSocket> {
-    const where = this.where(door);
+  private open(door: RelayPort, { timeoutMs, signal }: WebSocketDialOptions): Promise<WebSocket> {
+    const { url, where } = this.doors[door];
     const failure = (message: string, cause?: unknown): BurrowError =>
       new BurrowError('unreachable', `cannot connect to ${where}: ${message}`, { cause });
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(new URL(`/_burrow/${door}`, this.url), {
+      const ws = new WebSocket(url, {
         perMessageDeflate: false,
         maxPayload: MAX_MESSAGE_BYTES,
         handshakeTimeout: timeoutMs,

@@ -7,33 +7,29 @@ import type http from 'node:http';
 import type net from 'node:net';
 import createDebug from 'debug';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { formatAddress } from '../shared/protocol.ts';
+import { formatAddress, WEBSOCKET_PATHS, type RelayPort } from '../shared/protocol.ts';
 import { SocketPairs } from '../shared/socket-pair.ts';
 import { bridge, pauseUntilBridged, DEFAULT_WEBSOCKET_PING_MS, MAX_MESSAGE_BYTES } from '../shared/websocket-bridge.ts';
 import type { Page } from './http/pages.ts';
 
 const debug = createDebug('burrow:server');
 
-/** The paths, and which port of the core each one stands for. */
-export const WEBSOCKET_PATHS = { '/_burrow/control': 'control', '/_burrow/data': 'data' } as const;
-
-export type Door = (typeof WEBSOCKET_PATHS)[keyof typeof WEBSOCKET_PATHS];
-
 export interface WebSocketDoorParts {
   /** Ping interval of every WebSocket. */
   pingIntervalMs?: number;
   /** Hands `socket` to the core as a connection to the `door` port. Its remoteAddress and
    * remotePort are those of the WebSocket's client, not of the pair. */
-  enter(socket: net.Socket, door: Door): void;
+  enter(socket: net.Socket, door: RelayPort): void;
   /** The WebSocket's own TCP connection has become a control connection: the server
    * closes it with those, after the rest has drained. */
   adoptControl(socket: net.Socket): void;
 }
 
 /** Which door a request path names (a query string is ignored), if any. */
-export function doorOf(url: string | undefined): Door | undefined {
+export function doorOf(url: string | undefined): RelayPort | undefined {
   const path = (url ?? '').split('?', 1)[0] ?? '';
-  return Object.hasOwn(WEBSOCKET_PATHS, path) ? WEBSOCKET_PATHS[path as keyof typeof WEBSOCKET_PATHS] : undefined;
+  if (path === WEBSOCKET_PATHS.control) return 'control';
+  return path === WEBSOCKET_PATHS.data ? 'data' : undefined;
 }
 
 export class WebSocketDoor {
@@ -52,13 +48,13 @@ export class WebSocketDoor {
   }
 
   /** The page for a plain request to one of the paths. */
-  page(door: Door): Page {
+  page(door: RelayPort): Page {
     const text = `this is burrow's ${door} port over WebSocket: connect with burrow client --server wss://HOST (or ws://).`;
     return { status: 426, text, headers: { upgrade: 'websocket', connection: 'Upgrade' } };
   }
 
   /** Takes an upgrade request for `door`; ws answers a malformed one (400) itself. */
-  upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, door: Door): void {
+  upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, door: RelayPort): void {
     if (this.closed) return void socket.destroy();
     if (door === 'control') this.parts.adoptControl(socket);
     const address = socket.remoteAddress ?? 'unknown';
@@ -78,7 +74,7 @@ export class WebSocketDoor {
     this.pairs.close();
   }
 
-  private async join(ws: WebSocket, door: Door, address: string, port: number | undefined): Promise<void> {
+  private async join(ws: WebSocket, door: RelayPort, address: string, port: number | undefined): Promise<void> {
     const { accepted, dialed } = await this.pairs.pair();
     bridge(ws, dialed, accepted, this.pingIntervalMs);
     // The core counts clients and handshakes per address and names them in its log: it

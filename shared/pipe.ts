@@ -149,22 +149,8 @@ export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): 
         if (!observer.confirmEnd) return passOn();
         observer.confirmEnd(from, (ok) => (ok ? passOn() : abortBoth()));
       };
-      // libuv reports a reset that arrives while it reads as a plain end of stream, and
-      // the error is then never read. An empty write makes the kernel tell: it fails on a
-      // reset connection and succeeds on one that only half-closed. Once we have sent our
-      // own FIN there is nothing to write with: that case stays undetectable
-      // (docs/PROTOCOL.md).
-      if (self.writableEnded || self.destroyed) return confirmed();
-      // Under TLS the probe goes to the TCP socket beneath: a TLS socket does not pass an
-      // empty write down as a write (it reports success whatever the connection's state),
-      // while an empty write on the TCP socket sends nothing, so the TLS stream on it is
-      // left as it was.
-      (tcpUnder.get(self) ?? self).write(PROBE, (error) => {
-        if (!error) return confirmed();
-        // The failed write destroyed the socket it went to; under TLS that is the TCP
-        // socket, and the TLS socket must close too. Its close resets `other` (onClose).
-        self.destroy();
-      });
+      // A reset's close resets `other` (onClose).
+      whenRealEnd(self, confirmed);
     };
     a.once('end', onEnd(a, b, 'a'));
     b.once('end', onEnd(b, a, 'b'));
@@ -175,6 +161,26 @@ export function joinSockets(a: Socket, b: Socket, observer: PipeObserver = {}): 
     // A FIN is passed on by onEnd, after it has been checked, not by pump().
     pump(a, b);
     pump(b, a);
+  });
+}
+
+/** After `socket`'s 'end': calls `then` if it was a FIN, or destroys the socket if it was
+ * a reset in disguise (its 'close' then says so). libuv reports a reset that arrives while
+ * it reads as a plain end of stream, and the error is then never read. An empty write
+ * makes the kernel tell: it fails on a reset connection and succeeds on one that only
+ * half-closed. Once we have sent our own FIN there is nothing to write with: that case
+ * stays undetectable (docs/PROTOCOL.md), and counts as a FIN. */
+export function whenRealEnd(socket: Socket, then: () => void): void {
+  if (socket.writableEnded || socket.destroyed) return then();
+  // Under TLS the probe goes to the TCP socket beneath: a TLS socket does not pass an
+  // empty write down as a write (it reports success whatever the connection's state),
+  // while an empty write on the TCP socket sends nothing, so the TLS stream on it is left
+  // as it was.
+  (tcpUnder.get(socket) ?? socket).write(PROBE, (error) => {
+    if (!error) return then();
+    // The failed write destroyed the socket it went to; under TLS that is the TCP socket,
+    // and the TLS socket must close too.
+    socket.destroy();
   });
 }
 

@@ -20,6 +20,11 @@ export const DEFAULT_PORT_RANGE: PortRange = { min: 1024, max: 65535 };
 export const DEFAULT_VISITOR_TIMEOUT_MS = 10_000;
 /** How long a data connection may take to complete its handshake (`ID` line and reply). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** Over WebSocket, the relay's two ports are these paths of its HTTP(S) port (docs/PROTOCOL.md,
+ * "Over WebSocket"). */
+export const WEBSOCKET_PATHS = { control: '/_burrow/control', data: '/_burrow/data' } as const;
+/** The port a WebSocket stands for. */
+export type RelayPort = keyof typeof WEBSOCKET_PATHS;
 /** Over WebSocket, each side pings this often (docs/PROTOCOL.md, "Over WebSocket"). */
 export const DEFAULT_WEBSOCKET_PING_MS = 25_000;
 /** Each side sends `PING` this often on an established control connection. */

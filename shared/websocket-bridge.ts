@@ -12,7 +12,7 @@
 import type net from 'node:net';
 import createDebug from 'debug';
 import type { WebSocket } from 'ws';
-import { abortSocket } from './pipe.ts';
+import { abortSocket, whenRealEnd } from './pipe.ts';
 
 export { DEFAULT_WEBSOCKET_PING_MS } from './protocol.ts';
 
@@ -56,10 +56,9 @@ export function bridge(ws: WebSocket, socket: net.Socket, coreEnd: net.Socket, p
       if (ws.readyState === ws.OPEN) ws.send(EMPTY, { binary: true }, sent);
       closeIfCoreGone();
     };
-    // A reset that arrives while we read looks like a plain end (as in pipe.ts): an empty
-    // write fails on a reset socket, and its 'close' then says 4000 instead.
-    if (socket.writableEnded || socket.destroyed) return passOn();
-    socket.write(EMPTY, (error) => (error ? socket.destroy(error) : passOn()));
+    // A reset that arrives while we read may look like a plain end: its 'close' then says
+    // 4000 instead.
+    whenRealEnd(socket, passOn);
   });
   socket.on('error', (error) => debug('socket: %s', error.message));
   socket.on('close', (hadError) => closeWebSocket(hadError));

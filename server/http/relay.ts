@@ -11,7 +11,7 @@ import createDebug from 'debug';
 import { withDefaults } from '../../shared/defaults.ts';
 import { BurrowError, describe } from '../../shared/errors.ts';
 import { portOf } from '../ports.ts';
-import { formatAddress, hostPort, type HttpMessage } from '../../shared/protocol.ts';
+import { formatAddress, hostPort, type HttpMessage, type RelayPort } from '../../shared/protocol.ts';
 import type { ServerObserver } from '../observer.ts';
 import type { PortRefusal } from '../public-ports.ts';
 import type { TunnelSession } from '../tunnel.ts';
@@ -23,7 +23,7 @@ import { hostOf, nameIn, route } from './route.ts';
 import { AcmeCertificates, type CertificateEvent } from './acme.ts';
 import { HttpTunnel } from './tunnel.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpOptions, type HttpPageEvent } from './options.ts';
-import { doorOf, type Door, type WebSocketDoor } from '../websocket-door.ts';
+import { doorOf, type WebSocketDoor } from '../websocket-door.ts';
 
 export type { AcmeOptions, CertificateEvent, HttpOptions, HttpPageEvent } from './options.ts';
 
@@ -260,7 +260,7 @@ export class HttpRelay {
   }
 
   /** The WebSocket door `req` is for: one of its paths, on a host that is no tunnel's. */
-  private doorFor(req: http.IncomingMessage): Door | undefined {
+  private doorFor(req: http.IncomingMessage): RelayPort | undefined {
     if (!this.parts.webSockets) return undefined;
     const door = doorOf(req.url);
     if (door === undefined) return undefined;
