@@ -861,6 +861,27 @@ test('a relay with `webSocket: false` takes no upgrade: 404, and a client over W
   }
 });
 
+test('a proxy that does not answer fails the start with unreachable, naming the proxy (password hidden) as the one down', async () => {
+  const closed = await listenLocal(() => {});
+  const proxyPort = closed.server.address();
+  await closed.close(); // a port nothing listens on any more
+  const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, httpPort: 0 });
+  try {
+    assert.ok(proxyPort && typeof proxyPort === 'object');
+    const proxy = `http://user:secret@${HOST}:${proxyPort.port}`;
+    const webSocket = { url: relayUrl(server, 'ws'), proxy };
+    const error = await rejectsWith(
+      startClient({ tunnels: [{ localPort: 9 }], localHost: HOST, webSocket }),
+      'unreachable',
+    );
+    assert.match(error.message, /via the proxy http:\/\/user:\*\*\*@/);
+    assert.match(error.message, /the proxy cannot be reached \(connection refused\)/);
+    assert.ok(!error.message.includes('secret'), 'the proxy password is not shown');
+  } finally {
+    await server.close();
+  }
+});
+
 test('wss:// with a CA that did not sign the relay’s certificate fails to start with code tls', async () => {
   const certs = await testCerts();
   const server = await startServer({ controlPort: 0, dataPort: 0, bind: HOST, ...(await relayOptions('wss')) });
