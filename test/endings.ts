@@ -6,7 +6,8 @@
 // not have ended its own side, or the probe cannot run.
 import assert from 'node:assert/strict';
 import type net from 'node:net';
-import { connectVisitor, within } from './helpers.ts';
+import { assertSameBytes, connectVisitor, pseudoRandomBytes, untilEqual, within } from './helpers.ts';
+import { endingOf, openInbox } from './inbox.ts';
 
 const MiB = 1024 * 1024;
 
@@ -137,6 +138,7 @@ export function assertReset(ending: HonestEnding, what: string): void {
 /** A server, client and local service wired together (helpers.startRig, or over WebSocket). */
 export interface ResetRig {
   publicPort: number;
+  server: { stats(): unknown };
   client: { on(event: 'warning', listener: () => void): unknown };
   close(): Promise<void>;
 }
@@ -186,6 +188,78 @@ export async function visitorResetReachesLocal(
       assertReset(ending, `${label}round ${round + 1}`);
     }
   } finally {
+    await rig.close();
+  }
+}
+
+const KiB = 1024;
+
+/** The local service answers the first part of a request with part of a reply and resets
+ * (RST) on the second part, once that reply has been read (a reset must be sent while
+ * nothing is unread on its connection, or Linux may report the end of the stream rather
+ * than the reset to the reader): the visitor sees ECONNRESET after exactly that part, and
+ * the relay then holds only the idle client again. `label` begins every message. */
+export async function serviceResetSeenByVisitor(
+  startRig: (onLocal: (socket: net.Socket) => void) => Promise<ResetRig>,
+  label: string,
+): Promise<void> {
+  const service = (socket: net.Socket): void => {
+    socket.once('data', () => {
+      socket.write(pseudoRandomBytes(16 * KiB, 31));
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+  };
+  const rig = await startRig(service);
+  rig.client.on('warning', () => {}); // the reset connection may be reported; not asserted here
+  let visitor: net.Socket | undefined;
+  try {
+    const idle = rig.server.stats();
+    const inbox = await openInbox(rig.publicPort);
+    visitor = inbox.socket;
+    const ending = endingOf(visitor);
+    visitor.write('request, part 1');
+    assertSameBytes(
+      await inbox.take(16 * KiB),
+      pseudoRandomBytes(16 * KiB, 31),
+      `${label}: the first part of the reply`,
+    );
+    visitor.write('request, part 2'); // still no FIN: the stream is mid-way when the service resets
+    const { code, received } = await within(ending, 10_000, `${label}: the visitor's connection to end`);
+    assert.equal(code, 'ECONNRESET', `${label}: the visitor must see an abort, not a clean end`);
+    assert.equal(received.length, 16 * KiB, `${label}: nothing after the first part of the reply`);
+    await untilEqual(() => rig.server.stats(), idle, `${label}: the server to hold only the idle client again`);
+  } finally {
+    visitor?.destroy();
+    await rig.close();
+  }
+}
+
+/** The visitor resets after its first bytes reached the local service: the service sees
+ * ECONNRESET, and the relay then holds only the idle client again. */
+export async function visitorResetSeenByService(
+  startRig: (onLocal: (socket: net.Socket) => void) => Promise<ResetRig>,
+  label: string,
+): Promise<void> {
+  let onLocal: (socket: net.Socket) => void = () => {};
+  const localSocket = new Promise<net.Socket>((resolve) => (onLocal = resolve));
+  const rig = await startRig((socket) => onLocal(socket));
+  rig.client.on('warning', () => {});
+  let visitor: net.Socket | undefined;
+  try {
+    const idle = rig.server.stats();
+    visitor = await connectVisitor(rig.publicPort);
+    visitor.on('error', () => {});
+    visitor.write('first bytes');
+    const local = await within(localSocket, 10_000, `${label}: the local service to be dialed`);
+    const ending = endingOf(local);
+    const firstBytes = new Promise<void>((resolve) => local.once('data', () => resolve()));
+    await within(firstBytes, 10_000, `${label}: the first bytes to reach the local service`);
+    visitor.resetAndDestroy();
+    const { code } = await within(ending, 10_000, `${label}: the local service's connection to end`);
+    assert.equal(code, 'ECONNRESET', `${label}: the local service must see an abort, not a clean end`);
+    await untilEqual(() => rig.server.stats(), idle, `${label}: the server to hold only the idle client again`);
+  } finally {
+    visitor?.destroy();
     await rig.close();
   }
 }

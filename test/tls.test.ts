@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -37,7 +36,8 @@ import {
   untilEqual,
   within,
 } from './helpers.ts';
-import { endingOf, openInbox } from './inbox.ts';
+import { serviceResetSeenByVisitor, visitorResetSeenByService } from './endings.ts';
+import { endingOf } from './inbox.ts';
 import { assertClosedByServer, assertRefused, errReason, LineReader, openRaw, rejectsWith, serverOn } from './raw.ts';
 
 // ---------------------------------------------------------------------------------------
@@ -493,66 +493,15 @@ async function rigOptions(mode: Mode): Promise<{ server: ServerOptions; client: 
 
 test('a local service that resets mid-stream reaches the visitor as a reset (ECONNRESET), not a clean end: over TLS as over TCP', async () => {
   for (const mode of ['plain TCP', 'TLS'] as const) {
-    // The service answers the first part of the request with part of a reply, and crashes
-    // (RST) on the second part, once that reply has been read: a reset must be sent while
-    // nothing is unread on its connection, or Linux may report the end of the stream (EOF)
-    // rather than the reset to the reader, over plain TCP as much as over TLS.
-    const service = (socket: net.Socket): void => {
-      socket.once('data', () => {
-        socket.write(pseudoRandomBytes(16 * KiB, 31));
-        socket.once('data', () => socket.resetAndDestroy());
-      });
-    };
-    const rig = await startRig(service, await rigOptions(mode));
-    rig.client.on('warning', () => {}); // the reset connection may be reported; not asserted here
-    let visitor: net.Socket | undefined;
-    try {
-      const idle = rig.server.stats();
-      const inbox = await openInbox(rig.publicPort);
-      visitor = inbox.socket;
-      const ending = endingOf(visitor);
-      visitor.write('request, part 1');
-      assertSameBytes(
-        await inbox.take(16 * KiB),
-        pseudoRandomBytes(16 * KiB, 31),
-        `${mode}: the first part of the reply`,
-      );
-      visitor.write('request, part 2'); // still no FIN: the stream is mid-way when the service resets
-      const { code, received } = await within(ending, 10_000, `${mode}: the visitor's connection to end`);
-      assert.equal(code, 'ECONNRESET', `${mode}: the visitor must see an abort, not a clean end`);
-      assert.equal(received.length, 16 * KiB, `${mode}: nothing after the first part of the reply`);
-      await untilEqual(() => rig.server.stats(), idle, `${mode}: the server to hold only the idle client again`);
-    } finally {
-      visitor?.destroy();
-      await rig.close();
-    }
+    const options = await rigOptions(mode);
+    await serviceResetSeenByVisitor((onLocal) => startRig(onLocal, options), mode);
   }
 });
 
 test('a visitor that resets mid-stream reaches the local service as a reset (ECONNRESET), not a clean end: over TLS as over TCP', async () => {
   for (const mode of ['plain TCP', 'TLS'] as const) {
-    let onLocal: (socket: net.Socket) => void = () => {};
-    const localSocket = new Promise<net.Socket>((resolve) => (onLocal = resolve));
-    const rig = await startRig((socket) => onLocal(socket), await rigOptions(mode));
-    rig.client.on('warning', () => {});
-    let visitor: net.Socket | undefined;
-    try {
-      const idle = rig.server.stats();
-      visitor = await connectVisitor(rig.publicPort);
-      visitor.on('error', () => {});
-      visitor.write('first bytes');
-      const local = await within(localSocket, 10_000, `${mode}: the local service to be dialed`);
-      const ending = endingOf(local);
-      const firstBytes = new Promise<void>((resolve) => local.once('data', () => resolve()));
-      await within(firstBytes, 10_000, `${mode}: the first bytes to reach the local service`);
-      visitor.resetAndDestroy();
-      const { code } = await within(ending, 10_000, `${mode}: the local service's connection to end`);
-      assert.equal(code, 'ECONNRESET', `${mode}: the local service must see an abort, not a clean end`);
-      await untilEqual(() => rig.server.stats(), idle, `${mode}: the server to hold only the idle client again`);
-    } finally {
-      visitor?.destroy();
-      await rig.close();
-    }
+    const options = await rigOptions(mode);
+    await visitorResetSeenByService((onLocal) => startRig(onLocal, options), mode);
   }
 });
 

@@ -34,7 +34,9 @@ import {
   localResetReachesVisitor,
   pushBytes,
   receivedAtLeast,
+  serviceResetSeenByVisitor,
   visitorResetReachesLocal,
+  visitorResetSeenByService,
   type HonestEnding,
 } from './endings.ts';
 import { endingOf, openInbox } from './inbox.ts';
@@ -294,57 +296,11 @@ for (const mode of MODES) {
   // 2. Resets carried through as resets.
 
   test(`${mode}: a local service that resets mid-stream reaches the visitor as a reset (ECONNRESET), not a clean end`, async () => {
-    // As in tls.test.ts: the service answers part 1 with part of a reply and resets on part
-    // 2, once that reply has been read (a reset meeting unread bytes may read as EOF).
-    const service = (socket: net.Socket): void => {
-      socket.once('data', () => {
-        socket.write(pseudoRandomBytes(16 * KiB, 31));
-        socket.once('data', () => socket.resetAndDestroy());
-      });
-    };
-    const rig = await startWsRig(mode, service);
-    rig.client.on('warning', () => {}); // the reset connection may be reported
-    let visitor: net.Socket | undefined;
-    try {
-      const idle = rig.server.stats();
-      const inbox = await openInbox(rig.publicPort);
-      visitor = inbox.socket;
-      const ending = endingOf(visitor);
-      visitor.write('request, part 1');
-      assertSameBytes(await inbox.take(16 * KiB), pseudoRandomBytes(16 * KiB, 31), `${mode}: the first part`);
-      visitor.write('request, part 2'); // no FIN: the stream is mid-way when the service resets
-      const { code, received } = await within(ending, 10_000, `${mode}: the visitor's connection to end`);
-      assert.equal(code, 'ECONNRESET', `${mode}: the visitor must see an abort, not a clean end`);
-      assert.equal(received.length, 16 * KiB, `${mode}: nothing after the first part of the reply`);
-      await untilEqual(() => rig.server.stats(), idle, `${mode}: the relay to hold only the idle client again`);
-    } finally {
-      visitor?.destroy();
-      await rig.close();
-    }
+    await serviceResetSeenByVisitor((onLocal) => startWsRig(mode, onLocal), mode);
   });
 
   test(`${mode}: a visitor that resets mid-stream reaches the local service as a reset (ECONNRESET), not a clean end`, async () => {
-    let onLocal: (socket: net.Socket) => void = () => {};
-    const localSocket = new Promise<net.Socket>((resolve) => (onLocal = resolve));
-    const rig = await startWsRig(mode, (socket) => onLocal(socket));
-    rig.client.on('warning', () => {});
-    let visitor: net.Socket | undefined;
-    try {
-      const idle = rig.server.stats();
-      visitor = await connectVisitor(rig.publicPort);
-      visitor.on('error', () => {});
-      visitor.write('first bytes');
-      const local = await within(localSocket, 10_000, `${mode}: the local service to be dialed`);
-      const ending = endingOf(local);
-      await within(once(local, 'data'), 10_000, `${mode}: the first bytes at the local service`);
-      visitor.resetAndDestroy();
-      const { code } = await within(ending, 10_000, `${mode}: the local service's connection to end`);
-      assert.equal(code, 'ECONNRESET', `${mode}: the local service must see an abort, not a clean end`);
-      await untilEqual(() => rig.server.stats(), idle, `${mode}: the relay to hold only the idle client again`);
-    } finally {
-      visitor?.destroy();
-      await rig.close();
-    }
+    await visitorResetSeenByService((onLocal) => startWsRig(mode, onLocal), mode);
   });
 }
 
