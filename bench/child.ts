@@ -4,10 +4,17 @@
 // close or when the bench process goes away.
 import { readdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startClient, startInspector, startServer, type Inspector, type TunnelRequest } from '../index.ts';
+import type * as Library from '../index.ts';
+import type { Inspector, TunnelRequest } from '../index.ts';
 import { HOST } from './io.ts';
 import { isToChild, type ChildArgs, type FromChild, type ProcessStats } from './messages.ts';
 import { echo, listenHttp, listenTcp, sink, source } from './services.ts';
+
+/** The built library (`npm run build`, which `npm run bench` runs first): what `burrow`
+ * and an `import 'burrow-tunnel'` run. The sources through tsx cost more per call (its
+ * transform wraps every function; bench/README.md, *Performance, round two*). */
+const LIBRARY = new URL('../dist/index.js', import.meta.url).href;
+const { startClient, startInspector, startServer } = (await import(LIBRARY)) as typeof Library;
 
 /** The library's defaults cap a tunnel at 512 connections, 64 waiting visitors and a
  * client at 1024 connections (sane for a public relay); the concurrency figure holds
