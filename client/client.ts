@@ -7,9 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nanoid } from 'nanoid';
-import { confirmAcrossReconnects, WaitsForVoucher, type Answer, type Voucher } from '../shared/alive-check.ts';
+import { FinNotices, type Reach } from '../shared/fin-notices.ts';
 import { LINGER_MS } from '../shared/control-lines.ts';
-import { deadlineIn } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
 import { DEFAULT_DATA_PORT } from '../shared/protocol.ts';
@@ -50,9 +49,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** Aborted by stop(): no retries, no new visitors, no dial goes on. */
   private readonly stopping = new AbortController();
   private readonly connections: Connections;
-  /** fin-check: questions waiting for the control connection to come back. */
-  private readonly finCheckWaits = new WaitsForVoucher();
-  /** This process, as `fin-check` names it (see BurrowServer.instance). */
+  /** FIN notices, both ways (fin-notice). */
+  private readonly finNotices: FinNotices;
+  /** This process, as `fin-notice` names it (see BurrowServer.instance). */
   private readonly instance = nanoid();
   private link: ControlLink | undefined;
   /** The current link has every tunnel open (a loss from here on means: reconnect). */
@@ -74,6 +73,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     super();
     const settings = withClientDefaults(options);
     this.settings = settings;
+    this.finNotices = new FinNotices(settings.heartbeatTimeoutMs);
     this.dataPort = settings.dataPort;
     const tls = settings.tls ? clientTls(settings.tls, settings.server) : undefined;
     this.webSocket = settings.webSocket && new WebSocketDialer(settings.webSocket, tls);
@@ -135,7 +135,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       if (this.link?.speaks('goaway')) await this.link.closedWithin(2 * LINGER_MS);
       this.link?.finish();
       this.connections.close();
-      this.finCheckWaits.close();
+      this.finNotices.close();
       await this.controlSockets.close(2 * LINGER_MS);
       this.webSocket?.close();
     })();
@@ -160,8 +160,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       webSocket: this.webSocket,
       track: (socket) => this.controlSockets.add(socket),
       onConnection: (message) => this.connections.serve(message, this.dataPortFor(link), (id) => link.refuse(id)),
+      onFin: (id, instance) => this.finNotices.received(id, instance),
       onAgreed: () => {
-        this.finCheckWaits.wake(); // the fin-check questions waiting try again
+        this.finNotices.wake(); // notices go both ways again
         // Over WebSocket there is no data port of its own to check.
         this.startupCheck ??= this.webSocket ? Promise.resolve() : this.checkDataPort(link);
         this.startupCheck.catch(() => {}); // awaited by start(); only the first link's
@@ -249,7 +250,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   }
 
   /** How a visitor of `link` reaches the server's data port: TLS, the secret and
-   * fin-check enter the dial-back only through these hooks. Built once per link (and port):
+   * fin-notice enter the dial-back only through these hooks. Built once per link (and port):
    * every visitor of the link shares them. */
   private dataPortFor(link: ControlLink): DataPort {
     const port = this.dataPort ?? link.agreement?.dataPort ?? DEFAULT_DATA_PORT;
@@ -263,26 +264,27 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       webSocket: this.webSocket,
       proof: secret === undefined ? undefined : (id) => dataProof(secret, id),
       idReply: link.speaks('id-reply'),
-      confirmAlive: link.speaks('fin-check') ? (answer) => this.confirmAlive(link, answer) : undefined,
+      finNotice: this.finNoticeFor(link),
     };
     this.lastDataPort = { link, hooks };
     return hooks;
   }
 
-  /** fin-check: a FIN from the server reaches the local service only once the server has
-   * proved it is alive, since a crashed server's operating system sends one too. The
-   * question goes to the link the visitor came on or, after a reconnect, to a new link if
-   * it reached the same server process; a restarted server cannot vouch. No answer within
-   * the heartbeat timeout means no. */
-  private confirmAlive(link: ControlLink, answer: Answer): void {
-    const lookup = (): Voucher | 'gone' | undefined => {
+  /** fin-notice, for the visitors of `link`: a FIN from the server reaches the local
+   * service only once the server has sent `FIN <id>` for it, since a crashed server's
+   * operating system sends a FIN too; and ours is followed by our notice. Notices go over
+   * the link the visitor came on or, after a reconnect, over a new link if it reached the
+   * same server process; a restarted server is gone. */
+  private finNoticeFor(link: ControlLink): DataPort['finNotice'] {
+    const instance = link.agreement?.instance;
+    if (!link.speaks('fin-notice') || instance === undefined) return undefined;
+    const reach = (): Reach => {
       const current = this.link;
       if (current === link) return link.open ? link : undefined;
       if (!current?.open || !current.agreement) return undefined;
-      const instance = link.agreement?.instance;
-      return instance !== undefined && current.agreement.instance === instance ? current : 'gone';
+      return current.agreement.instance === instance ? current : 'gone';
     };
-    confirmAcrossReconnects(lookup, this.finCheckWaits, deadlineIn(this.settings.heartbeatTimeoutMs), answer);
+    return (id) => this.finNotices.track(id, instance, reach);
   }
 
   /** At start: see start-checks.ts. A port forward does not move when the relay restarts,

@@ -4,7 +4,7 @@
 // the two. At most maxConnections at once; the rest are turned away (turn-away.ts). What
 // the server's extensions, TLS and the secret change comes in through the DataPort hooks.
 import type net from 'node:net';
-import type { Answer } from '../shared/alive-check.ts';
+import type { FinNoticeHooks } from '../shared/fin-notices.ts';
 import { deadlineIn, msLeft } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { abortSocket, joinSockets, readFirstLine } from '../shared/pipe.ts';
@@ -41,9 +41,10 @@ export interface DataPort {
   proof: ((id: string) => string) | undefined;
   /** The server answers `ID` with `OK` (id-reply): wait for it before piping. */
   idReply: boolean;
-  /** With fin-check: answers whether the server is alive, before its FIN may reach the
-   * local service (it may be its operating system closing up after a crash). */
-  confirmAlive: ((answer: Answer) => void) | undefined;
+  /** With fin-notice: takes the data connection of one visitor (by id) until `done()`.
+   * The server's FIN reaches the local service only once its notice has come (else it may
+   * be its operating system closing up after a crash), and ours is followed by our own. */
+  finNotice: ((id: string) => FinNoticeHooks) | undefined;
 }
 
 type Trace = (kind: 'send' | 'recv' | 'event', text: string) => void;
@@ -104,7 +105,9 @@ export class Connections {
     const started = Date.now();
     phase(this.client, id, 'announced', tunnel.url);
     if (tunnel.name !== undefined) return this.serveHttp(message, tunnel, server, say);
-    this.dialBack(message, event, server, say)
+    // From now: the server's notice may come before its OK does.
+    const notice = server.finNotice?.(id);
+    this.dialBack(message, event, server, say, notice)
       .then(
         (totals) => {
           if (tracing(this.client)) {
@@ -127,6 +130,7 @@ export class Connections {
         },
       )
       .finally(() => {
+        notice?.done();
         this.count--;
         this.onGone();
       });
@@ -184,6 +188,7 @@ export class Connections {
     event: ConnectionEvent,
     server: DataPort,
     say: Trace,
+    notice: FinNoticeHooks | undefined,
   ): Promise<ConnectionTotals> {
     const { id, tunnel } = event;
     const started = Date.now();
@@ -218,22 +223,26 @@ export class Connections {
     if (tracing(this.client)) say('event', `joined to ${hostPort(tunnel.localHost, tunnel.localPort)}; piping`);
     phase(this.client, id, 'joined', hostPort(tunnel.localHost, tunnel.localPort));
     this.client.emit('connection', event);
-    const { confirmAlive } = server;
     const totals = await joinSockets(local.value, data.value, {
       onHalfClose: (from) => {
         say('event', HALF_CLOSED[from]);
         phase(this.client, id, from === 'a' ? 'local-fin' : 'visitor-fin');
+        // Our FIN (the local service's, passed on): noticed once it is in the kernel's hands.
+        if (from === 'a' && notice) data.value.once('finish', notice.sent);
       },
-      // The server's FIN passes on only once the server has proved it is alive (fin-check).
+      // The server's FIN passes on only once the server has sent its notice (fin-notice).
       confirmEnd:
-        confirmAlive &&
+        notice &&
         ((from, proceed) => {
           if (from === 'a') return proceed(true);
-          say('event', 'the server half-closed (FIN); checking that the server is alive before passing it on');
-          confirmAlive((alive) => {
-            if (!alive)
-              say('event', 'the server is gone: resetting the local connection instead of passing on its FIN');
-            proceed(alive);
+          say('event', 'the server half-closed (FIN); waiting for its FIN notice before passing it on');
+          notice.confirm((chosen) => {
+            if (!chosen)
+              say(
+                'event',
+                'no FIN notice from the server: resetting the local connection instead of passing on its FIN',
+              );
+            proceed(chosen);
           });
         }),
     });

@@ -4,7 +4,6 @@
 // The client (client.ts) opens a new link whenever it has to reconnect.
 import { once } from 'node:events';
 import type net from 'node:net';
-import type { Answer } from '../shared/alive-check.ts';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { Heartbeat } from '../shared/heartbeat.ts';
@@ -27,7 +26,7 @@ import type { WebSocketDialer } from './websocket.ts';
 import type { ClientSettings } from './types.ts';
 
 export interface LinkOptions {
-  /** This client process's id for `fin-check`. */
+  /** This client process's id for `fin-notice`. */
   instance: string;
   tls: ClientTls | undefined;
   /** Over WebSocket instead of TCP, when the server is a ws:// or wss:// URL. */
@@ -35,6 +34,8 @@ export interface LinkOptions {
   /** Receives every socket at once, so that its owner can close it even mid-connect. */
   track: (socket: net.Socket) => void;
   onConnection(message: ConnectionMessage): void;
+  /** `FIN <id>` from the server process `instance` (fin-notice). */
+  onFin(id: string, instance: string | undefined): void;
   /** The server answered our HELLO (or ignored it): `agreement` is known now. */
   onAgreed(): void;
   /** The server said GOAWAY: say BYE once no joined connection needs the link. */
@@ -128,16 +129,9 @@ export class ControlLink {
     return true;
   }
 
-  /** Answers once the server has answered a PING sent after now; false if the connection
-   * ends first or the server speaks no heartbeats. */
-  confirmAlive(answer: Answer): void {
-    if (this.ended || !this.speaks('ping')) return answer(false);
-    this.heartbeat.ask(answer);
-  }
-
   /** Leaves on purpose: tells the server, which frees our ports at once. A server that
-   * speaks GOAWAY keeps the connection (heartbeats go on, so the FINs of our joined
-   * connections can still be checked) until finish(); any other server just sees it end. */
+   * speaks GOAWAY keeps the connection (heartbeats go on, and the FIN notices of our
+   * joined connections can still pass) until finish(); any other server just sees it end. */
   goAway(): void {
     if (this.ended || !this.socket) return this.close();
     if (!this.speaks('goaway')) return this.finish();
@@ -193,6 +187,8 @@ export class ControlLink {
         return this.send(formatSignal('PONG'));
       case 'PONG':
         return this.heartbeat.pongReceived(); // its arrival also re-armed the receive deadline
+      case 'FIN':
+        return this.options.onFin(message.id, this.agreement?.instance);
       case 'GOAWAY':
         this.serverLeaving = true;
         return this.options.onGoAway(); // the client says BYE once nothing joined needs us
@@ -241,7 +237,8 @@ export class ControlLink {
     else this.finish();
   }
 
-  private send(line: string): void {
+  /** Sends one line (newline included), unless the connection has ended. */
+  send(line: string): void {
     if (this.ended || !this.socket) return;
     trace(this.client, 'control', 'send', line.trimEnd());
     this.socket.write(line);

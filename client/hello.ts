@@ -19,7 +19,7 @@ export interface Agreement {
   /** The server answered HELLO: it knows more than the base protocol (and names the
    * public port in every CONNECTION). */
   answered: boolean;
-  /** Which server process this is (its `fin-check=<instance>`), if it says. */
+  /** Which server process this is (its `fin-notice=<instance>`), if it says. */
   instance: string | undefined;
   /** The data port the server named (`data-port=<port>`), if it did. */
   dataPort: number | undefined;
@@ -27,8 +27,8 @@ export interface Agreement {
 
 const NOTHING_AGREED: Agreement = { extensions: new Set(), answered: false, instance: undefined, dataPort: undefined };
 
-/** Our offer: every extension, and this process's id for `fin-check`. */
-export const helloLine = (instance: string): string => formatHello(EXTENSIONS, { 'fin-check': instance });
+/** Our offer: every extension, and this process's id for `fin-notice`. */
+export const helloLine = (instance: string): string => formatHello(EXTENSIONS, { 'fin-notice': instance });
 
 /** Reads the server's first line (`where` is its control port): what was agreed, and
  * whether the line was the answer (else it answers our next request); or an error if
@@ -45,7 +45,7 @@ export function readHelloAnswer(line: string, where: string): BurrowError | { ag
     return { agreement: NOTHING_AGREED, answer: refused };
   }
   const extensions = agreeOn(message.extensions);
-  const instance = extensions.has('fin-check') ? message.values['fin-check'] : undefined;
+  const instance = extensions.has('fin-notice') ? message.values['fin-notice'] : undefined;
   const dataPort = extensions.has('data-port') ? parsePort(message.values['data-port']) : undefined;
   return { agreement: { extensions, answered: true, instance, dataPort }, answer: true };
 }

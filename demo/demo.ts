@@ -70,8 +70,8 @@ say(`A visitor requests http://${HOST}:${tunnel.publicPort}/hello. Watch the ren
 console.log('  the server parks the visitor and tells the client CONNECTION <id>; the client dials');
 console.log('  the data port with ID <id> (and the local service at the same time); the server');
 console.log('  answers OK and pairs the two sockets; bytes flow until each side half-closes.');
-console.log('  Before passing a FIN on, each side asks the other program with a PING whether it');
-console.log('  is still alive: a program that crashed sends FINs too (fin-check).');
+console.log('  Each FIN on a data connection is followed by FIN <id> on the control connection,');
+console.log('  and passed on only then: a program that crashed sends FINs too, but no notice.');
 const closed = once(client, 'connection-close');
 const response = await fetchText(`http://${HOST}:${tunnel.publicPort}/hello`);
 await closed;

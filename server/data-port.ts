@@ -10,13 +10,13 @@ import { formatErr, formatOk, MAX_LINE_LENGTH, parseClientDataLine } from '../sh
 import { admit, peerOf, TLS_HANDSHAKE_RECORD, turnAway, type DoorParts } from './admit.ts';
 import { checkDataProof } from './auth.ts';
 import type { Departures } from './departures.ts';
-import { finCheck, type FinCheckParts } from './fin-check.ts';
+import { finNotice, type FinNoticeParts } from './fin-notice.ts';
 import type { CountPerKey, Limits } from './limits.ts';
 import type { HttpRelay } from './http/relay.ts';
 import type { PendingVisitor, PendingVisitors, Tunnel } from './tunnel.ts';
 
 /** What the data port uses of the server. */
-export interface DataPortParts extends DoorParts, FinCheckParts {
+export interface DataPortParts extends DoorParts, FinNoticeParts {
   readonly limits: Pick<Limits, 'handshakeTimeoutMs' | 'heartbeatTimeoutMs' | 'maxHandshakesPerIp'>;
   /** The shared secret every ID line must prove; undefined for an open relay. */
   readonly secret: string | undefined;
@@ -136,6 +136,8 @@ async function pipe({ socket, id, visitor }: Paired, parts: DataPortParts, conn:
   const { observer, departures } = parts;
   const label = `visitor:${id.slice(0, 6)}`;
   const { session } = visitor.owner;
+  // Before the OK: once the client has it, its FIN notice may come.
+  const notice = finNotice(visitor.owner, id, socket, label, parts);
   // A minimal client pipes the data connection straight to its local service: it gets
   // no OK, or the OK would reach that service as the visitor's first bytes.
   if (session.extensions.has('id-reply')) {
@@ -144,14 +146,18 @@ async function pipe({ socket, id, visitor }: Paired, parts: DataPortParts, conn:
   }
   const waitMs = Math.round(performance.now() - visitor.since);
   observer.paired(visitor.socket, waitMs);
-  // While it is joined, its client's control connection must stay to check its FIN.
-  const instance = session.extensions.has('fin-check') ? session.clientInstance : undefined;
+  // While it is joined, its client's control connection must stay to carry its FIN notices.
+  const instance = notice ? session.clientInstance : undefined;
   if (instance !== undefined) departures.started(instance);
   if (observer.tracing) observer.event(label, `paired with ${conn} after ${waitMs} ms; piping`);
   const totals = await joinSockets(visitor.socket, socket, {
-    onHalfClose: (from) => observer.event(label, HALF_CLOSED[from]),
-    confirmEnd: finCheck(visitor.owner, label, parts),
+    onHalfClose: (from) => {
+      observer.event(label, HALF_CLOSED[from]);
+      notice?.onHalfClose(from);
+    },
+    confirmEnd: notice?.confirmEnd,
   });
+  notice?.done();
   observer.counters.unpaired(visitor.socket);
   if (instance !== undefined) departures.ended(instance);
   if (observer.tracing) {

@@ -1,6 +1,6 @@
 // Clients leaving (GOAWAY, from either side) while joined connections are still open.
-// Their control connection stays until those have ended, because its heartbeat is what
-// checks their FINs (fin-check). Each side says BYE once none of its joined connections
+// Their control connection stays until those have ended, because it carries their FIN
+// notices (fin-notice). Each side says BYE once none of its joined connections
 // with the other is left; the connection closes when both have.
 import { CountPerKey } from './limits.ts';
 
@@ -11,7 +11,7 @@ export interface Departing {
 }
 
 export class Departures {
-  /** Joined data connections per client process (its `fin-check` instance). */
+  /** Joined data connections per client process (its `fin-notice` instance). */
   private readonly joined = new CountPerKey<string>(Number.POSITIVE_INFINITY);
   private readonly leaving = new Map<string, Set<Departing>>();
 

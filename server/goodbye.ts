@@ -63,7 +63,7 @@ export class Goodbye {
     this.leaving = true;
     this.session.closeTunnels();
     const { extensions, clientInstance } = this.session;
-    this.departures.leave(extensions.has('fin-check') ? clientInstance : undefined, this);
+    this.departures.leave(extensions.has('fin-notice') ? clientInstance : undefined, this);
   }
 }
 

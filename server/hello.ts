@@ -4,7 +4,7 @@ import { formatHello } from '../shared/protocol.ts';
 
 export interface Agreement {
   extensions: ReadonlySet<Extension>;
-  /** The client process's id from `fin-check=<instance>`, if fin-check is agreed. */
+  /** The client process's id from `fin-notice=<instance>`, if fin-notice is agreed. */
   clientInstance: string | undefined;
   /** The HELLO line to answer with. */
   reply: string;
@@ -13,12 +13,12 @@ export interface Agreement {
 /** `instance` is this server process's id, `dataPort` the data port it listens on; `http`:
  * it serves HTTP tunnels. */
 export function answerHello(offer: Hello, instance: string, dataPort: number, http: boolean): Agreement {
-  // fin-check needs the client's instance: without one it is not agreed.
-  const clientInstance = offer.values['fin-check'];
+  // fin-notice needs the client's instance: without one it is not agreed.
+  const clientInstance = offer.values['fin-notice'];
   const offered =
-    clientInstance === undefined ? offer.extensions.filter((name) => name !== 'fin-check') : offer.extensions;
+    clientInstance === undefined ? offer.extensions.filter((name) => name !== 'fin-notice') : offer.extensions;
   const extensions = agreeOn(offered, http ? EXTENSIONS : EXTENSIONS.filter((name) => name !== 'http'));
-  // fin-check=<us>: the client may check, after a reconnect, that it reached us again.
-  const reply = formatHello(extensions, { 'fin-check': instance, 'data-port': String(dataPort) });
-  return { extensions, clientInstance: extensions.has('fin-check') ? clientInstance : undefined, reply };
+  // fin-notice=<us>: the client may check, after a reconnect, that it reached us again.
+  const reply = formatHello(extensions, { 'fin-notice': instance, 'data-port': String(dataPort) });
+  return { extensions, clientInstance: extensions.has('fin-notice') ? clientInstance : undefined, reply };
 }

@@ -16,12 +16,14 @@ import { PortError, PortPool, type PortPoolOptions } from './ports.ts';
 export interface PortHolder {
   /** The client's source address: its ports count towards that address's limit. */
   readonly address: string;
-  /** The client process's `fin-check` instance, if it gave one. */
+  /** The client process's `fin-notice` instance, if it gave one. */
   readonly clientInstance: string | undefined;
   /** False once the control connection has closed. */
   readonly open: boolean;
   /** Answers once the client has proved it is alive (see AliveCheck). */
   confirmAlive(answer: Answer): void;
+  /** Sends a line on its control connection (a FIN notice). */
+  send(line: string): void;
   /** Its tunnel (a port's or an HTTP name's) went back to its client by its lease (on
    * another connection). */
   forget(tunnel: SessionTunnel): void;
@@ -75,7 +77,7 @@ export class PublicPorts {
   private readonly leases: Leases;
   private readonly live = new Map<number, LiveTunnel>();
   private readonly holdings: Holdings;
-  /** For each lease, the control session that holds its tunnel now (fin-check asks it). */
+  /** For each lease, the control session that holds its tunnel now (fin-notice sends there). */
   readonly holders = new Map<string, PortHolder>();
 
   constructor(private readonly options: PublicPortsOptions) {
@@ -216,6 +218,6 @@ export function isGone(holder: PortHolder, heartbeatTimeoutMs: number): Promise<
   });
 }
 
-/** Both connections come from one client process (the same `fin-check` instance). */
+/** Both connections come from one client process (the same `fin-notice` instance). */
 export const sameProcess = (a: PortHolder, b: PortHolder): boolean =>
   a.clientInstance !== undefined && a.clientInstance === b.clientInstance;

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
-import { WaitsForVoucher } from '../shared/alive-check.ts';
+import { FinNotices } from '../shared/fin-notices.ts';
 import { LINGER_MS } from '../shared/control-lines.ts';
 import { formatAddress, formatErr } from '../shared/protocol.ts';
 import { deadlineIn } from '../shared/deadline.ts';
@@ -121,10 +121,10 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
       pending,
       ports,
       holders: ports.holders,
-      // This process, as `fin-check` names it: a client vouches for old data connections
-      // over a new control connection only to the same server process.
+      // This process, as `fin-notice` names it: a client sends notices for old data
+      // connections over a new control connection only to the same server process.
       instance: nanoid(),
-      finWaits: new WaitsForVoucher(),
+      finNotices: new FinNotices(limits.heartbeatTimeoutMs),
       departures: new Departures(),
       handshakesPerAddress: new CountPerKey(limits.maxHandshakesPerIp),
       isShuttingDown: () => this.shuttingDown,
@@ -219,7 +219,7 @@ export class BurrowServer extends EventEmitter<BurrowServerEvents> {
     // connection is checked, which is moments after ours have drained.
     await this.controlSockets.settled(2 * LINGER_MS);
     for (const session of this.sessions) session.close('');
-    this.parts.finWaits.close();
+    this.parts.finNotices.close();
     await this.controlSockets.close(2 * LINGER_MS);
     await Promise.all([...listeners, ...binds, http]);
     await this.closers.runAll();

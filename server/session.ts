@@ -3,7 +3,8 @@
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
 import { closeWithLine, readControlLines } from '../shared/control-lines.ts';
-import type { Answer, WaitsForVoucher } from '../shared/alive-check.ts';
+import type { Answer } from '../shared/alive-check.ts';
+import type { FinNotices } from '../shared/fin-notices.ts';
 import { Heartbeat } from '../shared/heartbeat.ts';
 import {
   formatErr,
@@ -36,10 +37,10 @@ export interface SessionParts extends TunnelParts {
   isShuttingDown(): boolean;
   /** The data port actually listened on (`data-port`). */
   dataPort(): number;
-  /** This server process's id for `fin-check`. */
+  /** This server process's id for `fin-notice`. */
   readonly instance: string;
-  /** FINs waiting for their client's control connection to come back. */
-  readonly finWaits: WaitsForVoucher;
+  /** FIN notices, both ways (fin-notice). */
+  readonly finNotices: FinNotices;
   /** Clients that said GOAWAY, kept until their joined connections end. */
   readonly departures: Departures;
   /** HTTP tunnels by name, if the relay has an HTTP or HTTPS port. */
@@ -54,11 +55,11 @@ export class ControlSession {
   /** What the client switched on with HELLO (nothing for a minimal client). Fixed before
    * any other line, so every tunnel and visitor of this session sees the same set. */
   extensions: ReadonlySet<Extension> = new Set();
-  /** The client process's id from `fin-check=<instance>`: which later control connection
-   * may vouch for this one's data connections. */
+  /** The client process's id from `fin-notice=<instance>`: which later control connection
+   * may carry the FIN notices of this one's data connections. */
   clientInstance: string | undefined;
   private readonly tunnels = new Set<SessionTunnel>();
-  /** Leases of the tunnels this session opened: it answers for them (fin-check) until it closes. */
+  /** Leases of the tunnels this session opened: it carries their FIN notices until it closes. */
   private readonly heldLeases = new Set<string>();
   /** Lines received so far: HELLO is only valid as the first. */
   private linesReceived = 0;
@@ -215,6 +216,7 @@ export class ControlSession {
       return this.accepted(answer.line); // announced after a PROOF that was right
     }
     if (!this.auth.authenticated) return this.refuseAuth(AUTH_REQUIRED);
+    if (message.verb === 'FIN') return this.parts.finNotices.received(message.id, this.clientInstance);
     if (message.verb === 'REFUSE') {
       // Not a TCP visitor: perhaps a request of one of our HTTP tunnels.
       const ours = (tunnel: SessionTunnel): boolean => this.tunnels.has(tunnel);
@@ -272,7 +274,7 @@ export class ControlSession {
   private async expose(message: ExposeMessage | HttpMessage): Promise<void> {
     if (this.closed) return; // the client left before its turn
     if (this.goodbye.leaving) return this.replies.refuseNow(goingAway());
-    const { http, ports, finWaits } = this.parts;
+    const { http, ports, finNotices } = this.parts;
     const { localPort } = message;
     const opened =
       message.verb === 'HTTP'
@@ -289,12 +291,12 @@ export class ControlSession {
         publicPort,
         url: tunnel.url,
       });
-    // This session is now the one to ask about the tunnel named by its lease (fin-check):
+    // This session now carries the FIN notices of the tunnel named by its lease:
     // until it closes, even after GOAWAY has closed the tunnel itself.
     this.heldLeases.add(lease);
     ports.holders.set(lease, this);
     this.opened(formatOk(publicPort, lease), { publicPort, localPort, reclaimed });
-    finWaits.wake(); // a client back after a reconnect can vouch for its old FINs
+    finNotices.wake(); // a client back after a reconnect: notices go both ways again
   }
 
   /** Takes a tunnel just opened, unless the client left (or said GOAWAY) while it opened:

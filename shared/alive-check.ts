@@ -3,11 +3,9 @@
 // answered a PING sent after it was asked. Questions asked together ride on one PING, so
 // a burst of them costs one line each way, not one per question.
 //
-// Why it matters: when a program dies (kill -9, a crash), its operating system ends its
-// connections with a FIN, which looks exactly like a complete stream. A FIN on a data
-// connection is only passed on once the program that sent it has proved it was alive
-// after sending it (see `fin-check` in docs/PROTOCOL.md).
-import { msLeft, type Deadline } from './deadline.ts';
+// Why it matters: a client that reclaims its public port by its lease while the old
+// control connection still holds it takes the port only if that connection does not
+// answer (a zombie of a crashed process; see public-ports.ts).
 
 export type Answer = (alive: boolean) => void;
 
@@ -66,91 +64,5 @@ export class AliveCheck {
     let count = this.waiting.length;
     for (const answers of this.riding.values()) count += answers.length;
     return count;
-  }
-}
-
-/** Something that can answer "alive?" for the program we ask about. */
-export interface Voucher {
-  confirmAlive(answer: Answer): void;
-}
-
-/** Where a question about a program stands right now: a control connection that can
- * answer it, `'gone'` if the program is known to be gone (another process took its
- * place), or undefined if none can answer yet (it may be reconnecting). */
-export type Lookup = () => Voucher | 'gone' | undefined;
-
-/**
- * Asks whether the program behind `lookup` is alive, and keeps asking across reconnects,
- * answering once, by `deadline` (a Date.now() value) at the latest: a FIN that arrives
- * while its control connection is down (a network hiccup) waits for the same program to
- * come back, which proves it was alive; one that never comes back (a crash), or whose
- * connection never answers, gets no by the deadline.
- */
-export function confirmAcrossReconnects(
-  lookup: Lookup,
-  waits: WaitsForVoucher,
-  deadline: Deadline,
-  answer: Answer,
-): void {
-  let settled = false;
-  let stopWaiting = (): void => {};
-  const finish = (alive: boolean): void => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    stopWaiting();
-    answer(alive);
-  };
-  const timer = setTimeout(() => finish(false), msLeft(deadline));
-  const wait = (): void => {
-    stopWaiting = waits.wait(attempt, () => finish(false));
-  };
-  const attempt = (): void => {
-    if (settled) return;
-    const voucher = lookup();
-    if (voucher === 'gone') return finish(false);
-    if (voucher === undefined) return wait();
-    voucher.confirmAlive((alive) => {
-      if (alive) return finish(true);
-      // That connection died: ask the one that can answer now (a newer connection of the
-      // same program), or wait for one to appear.
-      if (lookup() !== voucher) attempt();
-      else wait();
-    });
-  };
-  attempt();
-}
-
-/** Questions waiting for a control connection that can answer them. `wake()` when one
- * appears, `close()` when none ever will. (Each question keeps its own deadline.) */
-export class WaitsForVoucher {
-  private readonly waiting = new Set<{ retry: () => void; giveUp: () => void }>();
-  private closed = false;
-
-  /** Keeps `retry` until the next wake(); `giveUp` if close() comes first. Returns a
-   * function that forgets it (its question was answered some other way). */
-  wait(retry: () => void, giveUp: () => void): () => void {
-    if (this.closed) {
-      giveUp();
-      return () => {};
-    }
-    const entry = { retry, giveUp };
-    this.waiting.add(entry);
-    return () => this.waiting.delete(entry);
-  }
-
-  /** A control connection appeared or changed: every waiting question tries again. */
-  wake(): void {
-    const entries = [...this.waiting];
-    this.waiting.clear();
-    for (const entry of entries) entry.retry();
-  }
-
-  /** Nobody will ever answer: every waiting question (and any later one) gets no. */
-  close(): void {
-    this.closed = true;
-    const entries = [...this.waiting];
-    this.waiting.clear();
-    for (const entry of entries) entry.giveUp();
   }
 }

@@ -9,16 +9,17 @@
  *   then BYE from each side once its joined connections have ended; the connection closes
  *   when both have said BYE.
  * - `id-reply`: the server answers every `ID` line with `OK` before the visitor's bytes.
- * - `fin-check`: a FIN on a data connection is passed on only once the other program has
- *   answered a PING sent after it (needs `ping`). Offered as `fin-check=<instance>`: the
- *   sender's id, new for every process, so that after a reconnect only the same process
- *   can vouch for its old connections.
+ * - `fin-notice`: a FIN on a data connection is passed on only once the program that sent
+ *   it has said so with `FIN <id>` on a control connection (needs `id-reply`, so that the
+ *   server has paired the connection before the client's notice can come). Offered as
+ *   `fin-notice=<instance>`: the sender's id, new for every process, so that after a
+ *   reconnect only the same process can send notices for its old connections.
  * - `refuse`: the client may turn a visitor away with `REFUSE <id>`.
  * - `data-port`: the server names its data port (`data-port=<port>`), so that a client
  *   told only the control port dials the right one.
  * - `http`: the client may open HTTP tunnels reached by name (`HTTP`); only a server with
  *   an HTTP or HTTPS port agrees to it. */
-export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-check', 'refuse', 'data-port', 'http'] as const;
+export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-notice', 'refuse', 'data-port', 'http'] as const;
 export type Extension = (typeof EXTENSIONS)[number];
 /** A HELLO word: an extension name (lower case, digits, dashes), optionally `=<token>`.
  * Unknown names are allowed (a newer peer may offer more) and simply not agreed to. */
@@ -26,18 +27,18 @@ const HELLO_WORD = /^([a-z][a-z0-9-]{0,31})(?:=([A-Za-z0-9_-]{1,64}))?$/;
 /** Most words one HELLO may carry: bounds what a peer can make us parse. */
 export const MAX_HELLO_WORDS = 16;
 
-/** What a HELLO says: the extensions named, and the values some carry (`fin-check`'s
+/** What a HELLO says: the extensions named, and the values some carry (`fin-notice`'s
  * instance). */
 export interface Hello {
   extensions: string[];
   values: Record<string, string>;
 }
 
-/** The extensions of `offered` that are also in `supported`; `fin-check` only with `ping`,
- * which carries it. */
+/** The extensions of `offered` that are also in `supported`; `fin-notice` only with
+ * `id-reply`. */
 export function agreeOn(offered: readonly string[], supported: readonly Extension[] = EXTENSIONS): Set<Extension> {
   const agreed = new Set(supported.filter((extension) => offered.includes(extension)));
-  if (!agreed.has('ping')) agreed.delete('fin-check');
+  if (!agreed.has('id-reply')) agreed.delete('fin-notice');
   return agreed;
 }
 

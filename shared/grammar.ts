@@ -84,7 +84,7 @@ const text: Kind<string> = {
       .trim(),
   rest: true,
 };
-/** HELLO's words: extension names, some with a value (`fin-check=<instance>`). */
+/** HELLO's words: extension names, some with a value (`fin-notice=<instance>`). */
 const extensions: Kind<Hello> = {
   read: (rest) => helloOf(rest === '' ? [] : rest.split(' ')),
   write: ({ extensions, values }) =>
@@ -140,6 +140,7 @@ export const GRAMMAR = [
   ['AUTH',       'client', ['control'],                  []],
   ['PROOF',      'client', ['control'],                  ['proof']],
   ['REFUSE',     'client', ['control'],                  ['id']],
+  ['FIN',        'both',   ['control'],                  ['id']], // fin-notice
   ['ID',         'client', ['data'],                     ['id', 'proof?']],
   ['OK',         'server', ['control'],                  ['publicPort', 'lease?', 'url?', '...']], // to EXPOSE, HTTP
   ['OK',         'server', ['auth'],                     []], // to PROOF

@@ -48,6 +48,9 @@ export interface PortRange {
 /** Lines either side may send on a control connection: a heartbeat and its answer, the
  * notice of a graceful close, and (after it) "none of my joined connections is left". */
 export type ControlSignal = { verb: 'PING' } | { verb: 'PONG' } | { verb: 'GOAWAY' } | { verb: 'BYE' };
+/** `FIN <id>` (fin-notice): "the FIN on data connection `id` was mine, and it is sent";
+ * either side sends it. */
+export type FinMessage = { verb: 'FIN'; id: string };
 /** Lines a client sends on its control connection. `lease` proves the client held
  * `remotePort` before (the token from that tunnel's OK). AUTH and PROOF authenticate the
  * connection when the server has a secret. */
@@ -58,6 +61,7 @@ export type ClientControlMessage =
   | { verb: 'REFUSE'; id: string }
   | { verb: 'AUTH' }
   | { verb: 'PROOF'; proof: string }
+  | FinMessage
   | ControlSignal;
 /** `EXPOSE <localPort> [<remotePort> [<lease>]]`: a TCP tunnel on a public port. */
 export type ExposeMessage = { verb: 'EXPOSE'; localPort: number; remotePort: number; lease?: string };
@@ -85,6 +89,7 @@ export type ServerControlMessage =
   | { verb: 'OK'; publicPort: number; lease?: string; url?: string }
   | ConnectionMessage
   | ErrMessage
+  | FinMessage
   | ControlSignal;
 /** What the server answers while a control connection authenticates: the challenge to
  * AUTH, then OK (or ERR) to PROOF. */
@@ -126,6 +131,7 @@ export const formatHttp = (localPort: number, wantedName = '', nameLease = '', a
 export const formatAuth = (): string => format('AUTH');
 export const formatProof = (proof: string): string => format('PROOF', proof);
 export const formatRefuse = (id: string): string => format('REFUSE', id);
+export const formatFin = (id: string): string => format('FIN', id);
 export const formatId = (id: string, proof?: string): string => format('ID', id, proof);
 /** `OK` (to PROOF or ID), `OK <publicPort> [<lease>]` (to EXPOSE), or `OK <publicPort> <lease> <url>` (to HTTP). */
 export const formatOk = (publicPort?: number, lease?: string, url?: string): string =>

@@ -283,7 +283,7 @@ describe('minimal-client.mjs against minimal-server.mjs', () => {
       const minimal = await startMinimalServer(live);
       const control = await openRaw(minimal.controlPort);
       sockets.push(control.socket);
-      control.send('HELLO ping goaway id-reply refuse fin-check=x\r\nNOPE whatever\nEXPOSE 1234 0 extra-field\r\n');
+      control.send('HELLO ping goaway id-reply refuse fin-notice=x\r\nNOPE whatever\nEXPOSE 1234 0 extra-field\r\n');
       const ok = /^OK (\d+)$/.exec(await control.reader.line());
       const publicPort = Number(ok?.[1]);
       assert.ok(publicPort > 0, 'OK <publicPort>');

@@ -152,8 +152,8 @@ interface Started {
   warned(count: number, ms?: number): Promise<void>;
 }
 
-/** What the fake answers the client's HELLO by default: everything but fin-check, whose
- * PING per FIN the tests would have to answer by hand. */
+/** What the fake answers the client's HELLO by default: everything but fin-notice, whose
+ * `FIN <id>` per FIN the tests would have to send by hand. */
 const FAKE_HELLO = 'HELLO ping goaway id-reply refuse\n';
 
 /** Starts a client against the fake and takes its control connection, whose first line
@@ -181,7 +181,7 @@ async function beginStart(
   const control = await fake.control.next();
   assert.match(
     await control.reader.line(),
-    /^HELLO ping goaway id-reply fin-check=[A-Za-z0-9_-]{21} refuse data-port http$/,
+    /^HELLO ping goaway id-reply fin-notice=[A-Za-z0-9_-]{21} refuse data-port http$/,
   );
   if (hello !== null) control.socket.write(hello);
   assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);
@@ -544,5 +544,47 @@ test('client.close() in the middle of handshakes, joined connections and a parti
     await fake.data.allClosed('the data port');
     await fake.local.allClosed('the local service');
     assert.deepEqual(started.warnings, []);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// fin-notice, the client's side
+
+/** The fake, agreeing to fin-notice as a burrow relay does. */
+const NOTICE_HELLO = 'HELLO ping goaway id-reply fin-notice=FAKE_RELAY_INSTANCE_00 refuse\n';
+
+test("fin-notice: the relay's FIN reaches the local service only after FIN <id>; the local service's FIN, passed on, is followed by the client's notice", async () => {
+  await withStarted({ hello: NOTICE_HELLO }, async (started, fake) => {
+    const held = new Promise<void>((resolve) =>
+      started.client.on('trace', (event) => {
+        if (event.text.includes('waiting for its FIN notice')) resolve();
+      }),
+    );
+    const id = 'NOTICE_ID_000000000001';
+    started.control.socket.write(`CONNECTION ${id} ${FAKE_PUBLIC_PORT}\n`);
+    const data = await answerAndEcho(fake, id, 'hello');
+    data.socket.end(); // the relay's FIN: held until its notice
+    await within(held, 5_000, 'the client to hold the FIN');
+    started.control.socket.write(`FIN ${id}\n`);
+    // The local echo service now ends too; its FIN comes back, and then the client's notice.
+    assert.equal(await data.reader.next(), null, "the local service's FIN, passed on");
+    for (let i = 0; i < 10; i++) {
+      const line = await started.control.reader.line();
+      if (line === 'PING') continue;
+      assert.equal(line, `FIN ${id}`);
+      return;
+    }
+    assert.fail('no FIN notice from the client');
+  });
+});
+
+test('fin-notice: a notice that comes before the dial-back is answered is kept for its FIN', async () => {
+  await withStarted({ hello: NOTICE_HELLO }, async (started, fake) => {
+    const id = 'NOTICE_ID_000000000002';
+    started.control.socket.write(`CONNECTION ${id} ${FAKE_PUBLIC_PORT}\nFIN ${id}\nPING\n`);
+    for (let i = 0; i < 10 && (await started.control.reader.line()) !== 'PONG'; i++); // the notice is in
+    const data = await answerAndEcho(fake, id, 'hello');
+    data.socket.end();
+    assert.equal(await data.reader.next(), null, 'the FIN went through at once, and came back');
   });
 });

@@ -23,7 +23,7 @@ describe('HELLO and REFUSE lines', () => {
       ok: true,
       message: { verb: 'HELLO', extensions: [], values: {} },
     });
-    assert.equal(formatHello(EXTENSIONS), 'HELLO ping goaway id-reply fin-check refuse data-port http\n');
+    assert.equal(formatHello(EXTENSIONS), 'HELLO ping goaway id-reply fin-notice refuse data-port http\n');
     assert.equal(formatHello([]), 'HELLO\n');
     assert.deepEqual(parseClientControlLine(formatHello(EXTENSIONS).trimEnd()), {
       ok: true,
@@ -31,18 +31,18 @@ describe('HELLO and REFUSE lines', () => {
     });
   });
 
-  test('a value after a name (fin-check=<instance>) is written, parsed and kept apart from the name', () => {
-    const line = formatHello(['ping', 'fin-check'], { 'fin-check': 'V1StGXR8_Z5jdHi6B-myT', goaway: 'unused' });
-    assert.equal(line, 'HELLO ping fin-check=V1StGXR8_Z5jdHi6B-myT\n');
+  test('a value after a name (fin-notice=<instance>) is written, parsed and kept apart from the name', () => {
+    const line = formatHello(['ping', 'fin-notice'], { 'fin-notice': 'V1StGXR8_Z5jdHi6B-myT', goaway: 'unused' });
+    assert.equal(line, 'HELLO ping fin-notice=V1StGXR8_Z5jdHi6B-myT\n');
     assert.deepEqual(parseServerControlLine(line.trimEnd()), {
       ok: true,
-      message: { verb: 'HELLO', extensions: ['ping', 'fin-check'], values: { 'fin-check': 'V1StGXR8_Z5jdHi6B-myT' } },
+      message: { verb: 'HELLO', extensions: ['ping', 'fin-notice'], values: { 'fin-notice': 'V1StGXR8_Z5jdHi6B-myT' } },
     });
     for (const bad of [
-      'HELLO fin-check=',
-      'HELLO fin-check=a=b',
-      'HELLO fin-check=a.b',
-      `HELLO fin-check=${'a'.repeat(65)}`,
+      'HELLO fin-notice=',
+      'HELLO fin-notice=a=b',
+      'HELLO fin-notice=a.b',
+      `HELLO fin-notice=${'a'.repeat(65)}`,
     ]) {
       assert.equal(parseClientControlLine(bad).ok, false, bad);
     }
@@ -93,9 +93,9 @@ describe('agreeOn', () => {
     assert.deepEqual([...agreeOn([...EXTENSIONS])], [...EXTENSIONS]);
   });
 
-  test('fin-check only comes with ping, which carries it', () => {
-    assert.deepEqual([...agreeOn(['fin-check', 'id-reply'])], ['id-reply']);
-    assert.deepEqual([...agreeOn(['fin-check', 'ping'])], ['ping', 'fin-check']);
+  test('fin-notice only comes with id-reply (the server pairs before the client may notice)', () => {
+    assert.deepEqual([...agreeOn(['fin-notice', 'ping'])], ['ping']);
+    assert.deepEqual([...agreeOn(['fin-notice', 'id-reply'])], ['id-reply', 'fin-notice']);
   });
 });
 

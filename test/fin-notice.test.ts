@@ -1,7 +1,8 @@
-// fin-check on the relay, spoken by hand: a FIN on a data connection reaches the visitor
-// only once the client process that sent it has answered a PING sent after it; after a
-// reconnect only the same process (its instance) may answer; a different process holding
-// the tunnel, or nobody within the heartbeat timeout, means the visitor is reset.
+// fin-notice on the relay, spoken by hand: a FIN on a data connection reaches the visitor
+// only once the client process that sent it has said `FIN <id>` on a control connection;
+// after a reconnect only the same process (its instance) may say it; a different process
+// holding the tunnel, or no notice within the heartbeat timeout, means the visitor is
+// reset. The relay's own FIN towards the client (the visitor's) is followed by its notice.
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { test } from 'node:test';
@@ -9,20 +10,19 @@ import { connectVisitor, within } from './helpers.ts';
 import { honestEnding } from './endings.ts';
 import { dialBack, openControl, withServer, type Raw } from './raw.ts';
 
-const EXTENSIONS = (instance: string): string => `ping goaway id-reply fin-check=${instance} refuse`;
+const EXTENSIONS = (instance: string): string => `ping goaway id-reply fin-notice=${instance} refuse`;
 
-/** Reads lines until one matches `pattern` (skipping PINGs and the like); answers every
- * PING with PONG when `answer` is set. */
-async function lineMatching(raw: Raw, pattern: RegExp, answer: boolean): Promise<string> {
+/** Reads lines until one matches `pattern`, answering every PING with PONG (a live client). */
+async function lineMatching(raw: Raw, pattern: RegExp): Promise<string> {
   for (let i = 0; i < 100; i++) {
     const line = await raw.reader.line();
     if (pattern.test(line)) return line;
-    if (line === 'PING' && answer) raw.send('PONG\n');
+    if (line === 'PING') raw.send('PONG\n');
   }
   assert.fail(`no line matching ${pattern}`);
 }
 
-/** A fin-check client by hand: HELLO with `instance`, EXPOSE (with a lease to reclaim a
+/** A fin-notice client by hand: HELLO with `instance`, EXPOSE (with a lease to reclaim a
  * port), and the server's answers. */
 async function clientOf(
   controlPort: number,
@@ -33,7 +33,7 @@ async function clientOf(
   const raw = await openControl(controlPort, EXTENSIONS(instance));
   sockets.push(raw.socket);
   raw.send(reclaim ? `EXPOSE 1 ${reclaim.port} ${reclaim.lease}\n` : 'EXPOSE 1\n');
-  const ok = /^OK ([0-9]+) (\S+)$/.exec(await lineMatching(raw, /^OK /, true));
+  const ok = /^OK ([0-9]+) (\S+)$/.exec(await lineMatching(raw, /^OK /));
   assert.ok(ok, 'OK <port> <lease>');
   return { raw, port: Number(ok[1]), lease: ok[2] ?? '' };
 }
@@ -43,44 +43,100 @@ async function joinedVisitor(raw: Raw, port: number, dataPort: number, sockets: 
   const visitor = await connectVisitor(port);
   sockets.push(visitor);
   const ending = honestEnding(visitor);
-  const id = /^CONNECTION (\S+) /.exec(await lineMatching(raw, /^CONNECTION /, true))?.[1] ?? '';
+  const id = /^CONNECTION (\S+) /.exec(await lineMatching(raw, /^CONNECTION /))?.[1] ?? '';
   const data = await dialBack(dataPort, id, sockets);
   data.socket.write('hello');
-  return { visitor, ending, data };
+  return { id, visitor, ending, data };
 }
 
-test("fin-check: the client's FIN waits for a PING it answers, then reaches the visitor as a FIN", async () => {
-  await withServer({}, async (server, sockets) => {
+test("fin-notice: the client's FIN waits for its notice, then reaches the visitor as a FIN", async () => {
+  await withServer({ heartbeatTimeoutMs: 60_000 }, async (server, sockets) => {
     const client = await clientOf(server.controlPort, 'AAAAAAAAAAAAAAAAAAAAA', sockets);
-    const { ending, data } = await joinedVisitor(client.raw, client.port, server.dataPort, sockets);
+    const held = new Promise<void>((resolve) =>
+      server.on('trace', (event) => {
+        if (event.text.includes('waiting for its FIN notice')) resolve();
+      }),
+    );
+    const { id, ending, data } = await joinedVisitor(client.raw, client.port, server.dataPort, sockets);
+    let ended = false;
+    void ending.then(() => (ended = true));
     data.socket.end();
-    assert.equal(await lineMatching(client.raw, /^PING$/, false), 'PING', 'the server asks');
-    client.raw.send('PONG\n');
-    const end = await within(ending, 5_000, 'the visitor to end');
-    assert.deepEqual(end, { how: 'fin', received: 5 });
+    await within(held, 5_000, 'the relay to hold the FIN');
+    assert.equal(ended, false, 'the FIN waits for its notice');
+    client.raw.send(`FIN ${id}\n`);
+    assert.deepEqual(await within(ending, 5_000, 'the visitor to end'), { how: 'fin', received: 5 });
   });
 });
 
-test("fin-check: the client's control connection drops; the same process reconnects and reclaims the tunnel: it vouches for the FIN", async () => {
+test('fin-notice: a notice that comes before the FIN is kept for it', async () => {
+  await withServer({ heartbeatTimeoutMs: 60_000 }, async (server, sockets) => {
+    const client = await clientOf(server.controlPort, 'EARLY_NOTICE_000000000', sockets);
+    const { id, ending, data } = await joinedVisitor(client.raw, client.port, server.dataPort, sockets);
+    client.raw.send(`FIN ${id}\nPING\n`);
+    await lineMatching(client.raw, /^PONG$/); // lines are read in order: the notice is in
+    data.socket.end();
+    assert.deepEqual(await within(ending, 5_000, 'the visitor to end'), { how: 'fin', received: 5 });
+  });
+});
+
+test("fin-notice: the relay passes the visitor's FIN to the client, then sends its own notice", async () => {
+  await withServer({}, async (server, sockets) => {
+    const client = await clientOf(server.controlPort, 'NOTICE_FROM_RELAY_0000', sockets);
+    const { id, visitor, data } = await joinedVisitor(client.raw, client.port, server.dataPort, sockets);
+    visitor.end('bye');
+    assert.equal((await data.rest()).toString(), 'bye', "the visitor's bytes, then its FIN");
+    assert.equal(await lineMatching(client.raw, /^FIN /), `FIN ${id}`);
+  });
+});
+
+test('fin-notice: notices for an id that is not theirs, or from another process, are ignored', async () => {
+  await withServer({ heartbeatTimeoutMs: 400, heartbeatIntervalMs: 100 }, async (server, sockets) => {
+    const client = await clientOf(server.controlPort, 'REAL_OWNER_00000000000', sockets);
+    const other = await clientOf(server.controlPort, 'SOMEONE_ELSE_000000000', sockets);
+    const { id, ending, data } = await joinedVisitor(client.raw, client.port, server.dataPort, sockets);
+    other.raw.send(`FIN ${id}\nPING\n`); // knows the id, but is another process
+    client.raw.send('FIN nosuchidnosuchidnosu\nPING\n');
+    // Read in order, and not an error: each connection answers the PING after its notice.
+    assert.equal(await lineMatching(other.raw, /^(PONG|ERR .*)$/), 'PONG');
+    assert.equal(await lineMatching(client.raw, /^(PONG|ERR .*)$/), 'PONG');
+    data.socket.end();
+    assert.equal((await within(ending, 5_000, 'the visitor to be reset')).how, 'reset');
+  });
+});
+
+test("fin-notice: the client's control connection drops; the same process reconnects, reclaims the tunnel and sends the notice there", async () => {
   await withServer({ heartbeatTimeoutMs: 10_000 }, async (server, sockets) => {
     const first = await clientOf(server.controlPort, 'SAME_PROCESS_000000000', sockets);
-    const { ending, data } = await joinedVisitor(first.raw, first.port, server.dataPort, sockets);
+    const { id, ending, data } = await joinedVisitor(first.raw, first.port, server.dataPort, sockets);
     first.raw.socket.destroy(); // the control connection drops; the data connection lives on
     data.socket.end(); // and the local service finishes while we are away
-    // Back, as the same process, with the tunnel's lease: the PING for the FIN comes here.
     const again = await clientOf(server.controlPort, 'SAME_PROCESS_000000000', sockets, {
       port: first.port,
       lease: first.lease,
     });
     assert.equal(again.port, first.port);
     assert.equal(again.lease, first.lease, 'the lease stays the same across the reclaim');
-    await lineMatching(again.raw, /^PING$/, false);
-    again.raw.send('PONG\n');
+    again.raw.send(`FIN ${id}\n`);
     assert.deepEqual(await within(ending, 5_000, 'the visitor to end'), { how: 'fin', received: 5 });
   });
 });
 
-test('fin-check: a different process reclaims the tunnel (a restarted client): the old FIN is not vouched for, the visitor is reset at once', async () => {
+test("fin-notice: the relay's own notice, owed while the client was away, goes to its new connection", async () => {
+  await withServer({ heartbeatTimeoutMs: 10_000 }, async (server, sockets) => {
+    const first = await clientOf(server.controlPort, 'OWED_NOTICE_0000000000', sockets);
+    const { id, visitor, data } = await joinedVisitor(first.raw, first.port, server.dataPort, sockets);
+    first.raw.socket.destroy();
+    visitor.end();
+    assert.equal((await data.rest()).length, 0, "the visitor's FIN on the data connection");
+    const again = await clientOf(server.controlPort, 'OWED_NOTICE_0000000000', sockets, {
+      port: first.port,
+      lease: first.lease,
+    });
+    assert.equal(await lineMatching(again.raw, /^FIN /), `FIN ${id}`);
+  });
+});
+
+test('fin-notice: a different process reclaims the tunnel (a restarted client): the old FIN has no notice, the visitor is reset at once', async () => {
   // The heartbeat timeout is long: a reset before it proves the reclaim decided, not the deadline.
   await withServer({ heartbeatTimeoutMs: 60_000 }, async (server, sockets) => {
     const first = await clientOf(server.controlPort, 'CRASHED_PROCESS_000000', sockets);
@@ -92,7 +148,7 @@ test('fin-check: a different process reclaims the tunnel (a restarted client): t
   });
 });
 
-test('fin-check: the client never comes back: the visitor is reset once the heartbeat timeout has passed', async () => {
+test('fin-notice: the client never comes back: the visitor is reset once the heartbeat timeout has passed', async () => {
   await withServer({ heartbeatTimeoutMs: 300, heartbeatIntervalMs: 100 }, async (server, sockets) => {
     const first = await clientOf(server.controlPort, 'GONE_FOR_GOOD_00000000', sockets);
     const { ending, data } = await joinedVisitor(first.raw, first.port, server.dataPort, sockets);
@@ -102,7 +158,7 @@ test('fin-check: the client never comes back: the visitor is reset once the hear
   });
 });
 
-test('fin-check: a client that stays connected but never answers the PING: the visitor is reset, not ended', async () => {
+test('fin-notice: a client that stays connected but never sends the notice: the visitor is reset, not ended', async () => {
   await withServer({ heartbeatTimeoutMs: 300, heartbeatIntervalMs: 100 }, async (server, sockets) => {
     const first = await clientOf(server.controlPort, 'FROZEN_PROCESS_0000000', sockets);
     const { ending, data } = await joinedVisitor(first.raw, first.port, server.dataPort, sockets);
@@ -111,14 +167,18 @@ test('fin-check: a client that stays connected but never answers the PING: the v
   });
 });
 
-test('without fin-check (a client that did not ask for it), a FIN passes at once, with no PING', async () => {
+test('without fin-notice (a client that did not ask for it), a FIN passes at once, and the relay sends no notice', async () => {
   await withServer({ heartbeatIntervalMs: 60_000 }, async (server, sockets) => {
     const raw = await openControl(server.controlPort, 'ping goaway id-reply');
     sockets.push(raw.socket);
     raw.send('EXPOSE 1\n');
     const port = Number(/^OK ([0-9]+) /.exec(await raw.reader.line())?.[1]);
-    const { ending, data } = await joinedVisitor(raw, port, server.dataPort, sockets);
+    const { ending, data, visitor } = await joinedVisitor(raw, port, server.dataPort, sockets);
     data.socket.end();
     assert.deepEqual(await within(ending, 5_000, 'the visitor to end'), { how: 'fin', received: 5 });
+    visitor.end();
+    assert.equal((await data.rest()).length, 0, "the visitor's FIN on the data connection");
+    raw.send('PING\n');
+    assert.equal(await raw.reader.line(), 'PONG', 'no FIN line before the answer to our PING');
   });
 });

@@ -2,7 +2,7 @@
 // real `burrow` command as child processes (test/child.ts), killed with SIGKILL (its
 // operating system then closes its connections, with a FIN where nothing was unread) or
 // stopped with SIGTERM and a short shutdown timeout, while bytes flow. The far end of the
-// tunnel must see a reset, never a FIN after partial data (`fin-check` in
+// tunnel must see a reset, never a FIN after partial data (`fin-notice` in
 // docs/PROTOCOL.md). A control case checks that a stream that does end cleanly still ends
 // with a FIN and every byte, so a check that never confirms would be caught too.
 import assert from 'node:assert/strict';

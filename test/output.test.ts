@@ -103,7 +103,7 @@ describe('hideSecrets', () => {
       'EXPOSE 3000 41234',
       'ID V1StGXR8_Z5jdHi6B-myT',
       'CONNECTION abc 41234 1.2.3.4:5 6.7.8.9:41234',
-      'HELLO ping fin-check=abc',
+      'HELLO ping fin-notice=abc',
     ]) {
       assert.equal(hideSecrets(line), line);
     }

@@ -1049,12 +1049,12 @@ describe('round trips: the authentication lines, BYE, HELLO and REFUSE', () => {
       verb: 'REFUSE',
       id: LEASE,
     });
-    const hello = formatHello(['ping', 'fin-check', 'data-port'], { 'fin-check': LEASE, 'data-port': '7836' });
-    assert.equal(hello, `HELLO ping fin-check=${LEASE} data-port=7836\n`);
+    const hello = formatHello(['ping', 'fin-notice', 'data-port'], { 'fin-notice': LEASE, 'data-port': '7836' });
+    assert.equal(hello, `HELLO ping fin-notice=${LEASE} data-port=7836\n`);
     assert.deepEqual(assertParses(parseServerControlLine(hello.trimEnd()), hello), {
       verb: 'HELLO',
-      extensions: ['ping', 'fin-check', 'data-port'],
-      values: { 'fin-check': LEASE, 'data-port': '7836' },
+      extensions: ['ping', 'fin-notice', 'data-port'],
+      values: { 'fin-notice': LEASE, 'data-port': '7836' },
     });
   });
 

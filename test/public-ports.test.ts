@@ -26,6 +26,7 @@ function holder(address: string, alive: boolean | undefined, clientInstance?: st
     confirmAlive(answer: Answer) {
       if (alive !== undefined) answer(alive); // undefined: never answers (the 2 s wait decides)
     },
+    send() {},
     forget() {
       this.forgot++;
     },

@@ -81,12 +81,12 @@ export async function openRaw(port: number): Promise<Raw> {
   return { socket, reader, closed, send: (text) => void socket.write(text) };
 }
 
-/** What a burrow client offers, less `fin-check`: a raw test client that does not answer
- * PINGs still gets its FINs passed on. */
+/** What a burrow client offers, less `fin-notice`: a raw test client that sends no
+ * `FIN <id>` notices still gets its FINs passed on. */
 export const RAW_EXTENSIONS = 'ping goaway id-reply refuse';
 
 /** A raw control connection that has said `HELLO <extensions>` and read the server's
- * answer (which must agree to all of them; `fin-check=<instance>` is answered with the
+ * answer (which must agree to all of them; `fin-notice=<instance>` is answered with the
  * server's own instance). */
 export async function openControl(port: number, extensions = RAW_EXTENSIONS): Promise<Raw> {
   const raw = await openRaw(port);

@@ -3,6 +3,7 @@
 // destroying them (FIN).
 import { once } from 'node:events';
 import net from 'node:net';
+import { abortSocket } from '../shared/pipe.ts';
 import { HOST } from './helpers.ts';
 
 export interface TcpProxy {
@@ -49,7 +50,10 @@ export async function startTcpProxy(
   return {
     port: (server.address() as net.AddressInfo).port,
     accepted: () => accepted,
-    resetAll: () => cut((socket) => (socket.connecting ? socket.destroy() : socket.resetAndDestroy())),
+    // abortSocket() resets, except where libuv cannot: a socket not connected yet, or one
+    // whose FIN is sent or being sent (a reset during its shutdown can leave the handle
+    // open, and the process then never exits).
+    resetAll: () => cut(abortSocket),
     breakAll: () => cut((socket) => socket.destroy()),
     close: async () => {
       cut((socket) => socket.destroy());
