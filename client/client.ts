@@ -7,15 +7,14 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nanoid } from 'nanoid';
-import { FinNotices, type Reach } from '../shared/fin-notices.ts';
 import { LINGER_MS } from '../shared/control-lines.ts';
 import { BurrowError } from '../shared/errors.ts';
 import { OwnedSockets } from '../shared/owned-sockets.ts';
 import { DEFAULT_DATA_PORT } from '../shared/protocol.ts';
-import { dataProof } from '../shared/secret.ts';
 import { backoffDelay, isPermanent } from './backoff.ts';
 import { TIMED_OUT, within } from './cancel.ts';
 import { Connections, type DataPort } from './connection.ts';
+import { DataPortHooks } from './data-port-hooks.ts';
 import { ControlLink } from './control.ts';
 import { failure, trace, warn } from './report.ts';
 import { checkDataPort, localServicesMissing } from './start-checks.ts';
@@ -49,8 +48,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   /** Aborted by stop(): no retries, no new visitors, no dial goes on. */
   private readonly stopping = new AbortController();
   private readonly connections: Connections;
-  /** FIN notices, both ways (fin-notice). */
-  private readonly finNotices: FinNotices;
+  /** What the dial-backs use: TLS, the secret, fin-notice, prewarm. */
+  private readonly hooks: DataPortHooks;
   /** This process, as `fin-notice` names it (see BurrowServer.instance). */
   private readonly instance = nanoid();
   private link: ControlLink | undefined;
@@ -63,8 +62,6 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private startupCheck: Promise<void> | undefined;
   /** The data port as given, or as found at start where the one named does not answer. */
   private dataPort: number | undefined;
-  /** The data port hooks last built, and for which link (see dataPortFor). */
-  private lastDataPort: { link: ControlLink; hooks: DataPort } | undefined;
   private closing: Promise<void> | undefined;
   /** The body limits of those who capture requests (captureRequests). */
   private readonly captures: number[] = [];
@@ -73,7 +70,6 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     super();
     const settings = withClientDefaults(options);
     this.settings = settings;
-    this.finNotices = new FinNotices(settings.heartbeatTimeoutMs);
     this.dataPort = settings.dataPort;
     const tls = settings.tls ? clientTls(settings.tls, settings.server) : undefined;
     this.webSocket = settings.webSocket && new WebSocketDialer(settings.webSocket, tls);
@@ -84,6 +80,14 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.connections = new Connections(this, this.table, settings, this.stopping.signal, track, () =>
       this.byeWhenIdle(),
     );
+    this.hooks = new DataPortHooks({
+      settings,
+      tls: this.tls,
+      webSocket: this.webSocket,
+      signal: this.stopping.signal,
+      track,
+      currentLink: () => this.link,
+    });
   }
 
   /** Connects, exposes every requested port, and resolves once all are open. Rejects with
@@ -135,7 +139,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       if (this.link?.speaks('goaway')) await this.link.closedWithin(2 * LINGER_MS);
       this.link?.finish();
       this.connections.close();
-      this.finNotices.close();
+      this.hooks.finNotices.close();
       await this.controlSockets.close(2 * LINGER_MS);
       this.webSocket?.close();
     })();
@@ -160,9 +164,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       webSocket: this.webSocket,
       track: (socket) => this.controlSockets.add(socket),
       onConnection: (message) => this.connections.serve(message, this.dataPortFor(link), (id) => link.refuse(id)),
-      onFin: (id, instance) => this.finNotices.received(id, instance),
+      onFin: (id, instance) => this.hooks.finNotices.received(id, instance),
       onAgreed: () => {
-        this.finNotices.wake(); // notices go both ways again
+        this.hooks.finNotices.wake(); // notices go both ways again
         // Over WebSocket there is no data port of its own to check.
         this.startupCheck ??= this.webSocket ? Promise.resolve() : this.checkDataPort(link);
         this.startupCheck.catch(() => {}); // awaited by start(); only the first link's
@@ -213,6 +217,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   }
 
   private onLost(link: ControlLink, error: BurrowError, goAway: boolean): void {
+    this.hooks.linkLost(link);
     // A link lost while still opening is handled by whoever awaits openLink().
     if (this.stopping.signal.aborted || link !== this.link || !this.linkOpen) return;
     this.linkOpen = false;
@@ -249,42 +254,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }
   }
 
-  /** How a visitor of `link` reaches the server's data port: TLS, the secret and
-   * fin-notice enter the dial-back only through these hooks. Built once per link (and port):
-   * every visitor of the link shares them. */
+  /** How a visitor of `link` reaches the server's data port (see data-port-hooks.ts). */
   private dataPortFor(link: ControlLink): DataPort {
-    const port = this.dataPort ?? link.agreement?.dataPort ?? DEFAULT_DATA_PORT;
-    const last = this.lastDataPort;
-    if (last?.link === link && last.hooks.port === port) return last.hooks;
-    const { secret } = this.settings;
-    const hooks: DataPort = {
-      host: this.settings.server,
-      port,
-      tls: this.tls,
-      webSocket: this.webSocket,
-      proof: secret === undefined ? undefined : (id) => dataProof(secret, id),
-      idReply: link.speaks('id-reply'),
-      finNotice: this.finNoticeFor(link),
-    };
-    this.lastDataPort = { link, hooks };
-    return hooks;
-  }
-
-  /** fin-notice, for the visitors of `link`: a FIN from the server reaches the local
-   * service only once the server has sent `FIN <id>` for it, since a crashed server's
-   * operating system sends a FIN too; and ours is followed by our notice. Notices go over
-   * the link the visitor came on or, after a reconnect, over a new link if it reached the
-   * same server process; a restarted server is gone. */
-  private finNoticeFor(link: ControlLink): DataPort['finNotice'] {
-    const instance = link.agreement?.instance;
-    if (!link.speaks('fin-notice') || instance === undefined) return undefined;
-    const reach = (): Reach => {
-      const current = this.link;
-      if (current === link) return link.open ? link : undefined;
-      if (!current?.open || !current.agreement) return undefined;
-      return current.agreement.instance === instance ? current : 'gone';
-    };
-    return (id) => this.finNotices.track(id, instance, reach);
+    return this.hooks.for(link, this.dataPort ?? link.agreement?.dataPort ?? DEFAULT_DATA_PORT);
   }
 
   /** At start: see start-checks.ts. A port forward does not move when the relay restarts,
@@ -312,6 +284,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private stop(error: BurrowError | undefined): void {
     if (this.stopping.signal.aborted) return;
     this.stopping.abort(new BurrowError('closed', 'the client is closing'));
+    this.hooks.stopWarming();
     if (error) this.link?.close();
     else {
       this.link?.goAway();

@@ -16,11 +16,12 @@ import {
   type ConnectionMessage,
 } from '../shared/protocol.ts';
 import { describeProxyHeader, parseEndpoint, proxyHeader } from '../shared/proxy-header.ts';
-import { dial } from './dial.ts';
+import { dial, type DialOptions } from './dial.ts';
 import { onAbort } from './cancel.ts';
 import { idRefusal } from './refusals.ts';
 import { failure, phase, trace, tracing, warn, type ClientEmitter } from './report.ts';
 import type { ClientTls } from './tls.ts';
+import type { WarmData } from './warm-data.ts';
 import type { WebSocketDialer } from './websocket.ts';
 import type { TunnelTable } from './tunnel-table.ts';
 import { TurnAwayWarnings } from './turn-away.ts';
@@ -45,9 +46,14 @@ export interface DataPort {
    * The server's FIN reaches the local service only once its notice has come (else it may
    * be its operating system closing up after a crash), and ours is followed by our own. */
   finNotice: ((id: string) => FinNoticeHooks) | undefined;
+  /** With prewarm: data connections opened ahead, one of which a visitor may take. */
+  warm: WarmData | undefined;
 }
 
 type Trace = (kind: 'send' | 'recv' | 'event', text: string) => void;
+
+/** How a data connection is dialed: TLS or WebSocket, as the control connection. */
+const transport = ({ tls, webSocket }: DataPort): Pick<DialOptions, 'tls' | 'webSocket'> => ({ tls, webSocket });
 
 /** The trace of a FIN passed on, by side: `a` is the local service, `b` the data connection. */
 const HALF_CLOSED = {
@@ -150,13 +156,11 @@ export class Connections {
     }
     const serving = local;
     const { handshakeTimeoutMs: timeoutMs } = this.settings;
-    dial('data port', server.host, server.port, {
-      timeoutMs,
-      signal: this.signal,
-      track: this.track,
-      tls: server.tls,
-      webSocket: server.webSocket,
-    })
+    const warm = server.warm?.take();
+    const how = { timeoutMs, signal: this.signal, track: this.track, ...transport(server) };
+    const dialed = warm ? Promise.resolve(warm) : dial('data port', server.host, server.port, how);
+    server.warm?.refill();
+    dialed
       .then((socket) => this.handshake(socket, id, server, say, timeoutMs))
       .then((data) => {
         say('event', `carries requests for ${tunnel.url}`);
@@ -195,11 +199,16 @@ export class Connections {
     const { handshakeTimeoutMs: timeoutMs } = this.settings;
     const deadline = deadlineIn(timeoutMs);
     const how = { timeoutMs, signal: this.signal, track: this.track };
+    const warm = server.warm?.take();
+    if (warm) say('event', 'on a data connection opened ahead (prewarm)');
+    const dialed = warm
+      ? Promise.resolve(warm)
+      : dial('data port', server.host, server.port, { ...how, ...transport(server) });
+    server.warm?.refill();
     const [local, data] = await Promise.allSettled([
       dial('local service', tunnel.localHost, tunnel.localPort, how),
-      dial('data port', server.host, server.port, { ...how, tls: server.tls, webSocket: server.webSocket })
-        // One deadline for connect + answer: the handshake gets what the connect left over.
-        .then((socket) => this.handshake(socket, id, server, say, msLeft(deadline))),
+      // One deadline for connect + answer: the handshake gets what the connect left over.
+      dialed.then((socket) => this.handshake(socket, id, server, say, msLeft(deadline))),
     ]);
     if (local.status === 'rejected' || data.status === 'rejected') {
       // Reset (not FIN) the half that worked: the server then resets the visitor, who sees

@@ -23,9 +23,17 @@ export interface Agreement {
   instance: string | undefined;
   /** The data port the server named (`data-port=<port>`), if it did. */
   dataPort: number | undefined;
+  /** With `prewarm=<ms>`: how long a data connection opened ahead may wait for its ID. */
+  prewarmMs: number | undefined;
 }
 
-const NOTHING_AGREED: Agreement = { extensions: new Set(), answered: false, instance: undefined, dataPort: undefined };
+const NOTHING_AGREED: Agreement = {
+  extensions: new Set(),
+  answered: false,
+  instance: undefined,
+  dataPort: undefined,
+  prewarmMs: undefined,
+};
 
 /** Our offer: every extension, and this process's id for `fin-notice`. */
 export const helloLine = (instance: string): string => formatHello(EXTENSIONS, { 'fin-notice': instance });
@@ -47,7 +55,10 @@ export function readHelloAnswer(line: string, where: string): BurrowError | { ag
   const extensions = agreeOn(message.extensions);
   const instance = extensions.has('fin-notice') ? message.values['fin-notice'] : undefined;
   const dataPort = extensions.has('data-port') ? parsePort(message.values['data-port']) : undefined;
-  return { agreement: { extensions, answered: true, instance, dataPort }, answer: true };
+  const prewarm = extensions.has('prewarm') ? message.values.prewarm : undefined;
+  // Milliseconds, 1 ms to about 11 days; anything else: no connections opened ahead.
+  const prewarmMs = prewarm !== undefined && /^[1-9][0-9]{0,8}$/.test(prewarm) ? Number(prewarm) : undefined;
+  return { agreement: { extensions, answered: true, instance, dataPort, prewarmMs }, answer: true };
 }
 
 /** Why the first line from the server shows this is not a burrow control port, in a

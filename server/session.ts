@@ -201,7 +201,7 @@ export class ControlSession {
     if (message.verb === 'HELLO') {
       if (this.linesReceived !== 1)
         return this.replies.refuse(formatErr('bad-arguments', 'HELLO must be the first line'));
-      const agreed = answerHello(message, this.parts.instance, this.parts.dataPort(), this.parts.http !== undefined);
+      const agreed = answerHello(message, this.parts);
       ({ extensions: this.extensions, clientInstance: this.clientInstance } = agreed);
       return this.accepted(agreed.reply); // heard now with the heartbeats it agreed to
     }

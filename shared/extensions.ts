@@ -18,8 +18,20 @@
  * - `data-port`: the server names its data port (`data-port=<port>`), so that a client
  *   told only the control port dials the right one.
  * - `http`: the client may open HTTP tunnels reached by name (`HTTP`); only a server with
- *   an HTTP or HTTPS port agrees to it. */
-export const EXTENSIONS = ['ping', 'goaway', 'id-reply', 'fin-notice', 'refuse', 'data-port', 'http'] as const;
+ *   an HTTP or HTTPS port agrees to it.
+ * - `prewarm`: the client may open data connections before their CONNECTION, so that a
+ *   visitor's dial-back skips the connect. The server answers `prewarm=<ms>`: each must
+ *   still say its ID within that time of its connect. */
+export const EXTENSIONS = [
+  'ping',
+  'goaway',
+  'id-reply',
+  'fin-notice',
+  'refuse',
+  'data-port',
+  'http',
+  'prewarm',
+] as const;
 export type Extension = (typeof EXTENSIONS)[number];
 /** A HELLO word: an extension name (lower case, digits, dashes), optionally `=<token>`.
  * Unknown names are allowed (a newer peer may offer more) and simply not agreed to. */

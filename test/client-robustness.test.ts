@@ -181,7 +181,7 @@ async function beginStart(
   const control = await fake.control.next();
   assert.match(
     await control.reader.line(),
-    /^HELLO ping goaway id-reply fin-notice=[A-Za-z0-9_-]{21} refuse data-port http$/,
+    /^HELLO ping goaway id-reply fin-notice=[A-Za-z0-9_-]{21} refuse data-port http prewarm$/,
   );
   if (hello !== null) control.socket.write(hello);
   assert.equal(await control.reader.line(), `EXPOSE ${fake.local.port}`);
@@ -586,5 +586,45 @@ test('fin-notice: a notice that comes before the dial-back is answered is kept f
     const data = await answerAndEcho(fake, id, 'hello');
     data.socket.end();
     assert.equal(await data.reader.next(), null, 'the FIN went through at once, and came back');
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// prewarm, the client's side
+
+/** The fake, agreeing to prewarm with a long handshake timeout. */
+const PREWARM_HELLO = 'HELLO ping goaway id-reply refuse prewarm=60000\n';
+
+test('prewarm: after a dial-back, one data connection is opened ahead and says nothing; the next CONNECTION goes out on it', async () => {
+  await withStarted({ hello: PREWARM_HELLO }, async (started, fake) => {
+    started.control.socket.write(`CONNECTION warm-1 ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'warm-1', 'one');
+    const ahead = await fake.data.next();
+    started.control.socket.write(`CONNECTION warm-2 ${FAKE_PUBLIC_PORT}\n`);
+    assert.equal(await ahead.reader.line(), 'ID warm-2', 'the ID goes on the connection opened ahead');
+    ahead.socket.write('OK\ntwo\n');
+    assert.equal(await ahead.reader.line(), 'two');
+    assert.deepEqual(started.warnings, []);
+  });
+});
+
+test('prewarm: a connection opened ahead that the relay closed, or spoke on, is not used: the visitor is dialed as before', async () => {
+  await withStarted({ hello: PREWARM_HELLO }, async (started, fake) => {
+    started.control.socket.write(`CONNECTION warm-3 ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'warm-3', 'one');
+    const closed = await fake.data.next();
+    closed.socket.end('ERR timeout no ID line within 60000 ms\n');
+    await closed.closed;
+    started.control.socket.write(`CONNECTION warm-4 ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'warm-4', 'two');
+    assert.deepEqual(started.warnings, []);
+  });
+});
+
+test('without prewarm (the relay did not agree), nothing is opened ahead', async () => {
+  await withStarted({}, async (started, fake) => {
+    started.control.socket.write(`CONNECTION cold-1 ${FAKE_PUBLIC_PORT}\n`);
+    await answerAndEcho(fake, 'cold-1', 'one');
+    assert.equal(await fake.data.countAfterProbe(), 1, 'the dial-back, and no other');
   });
 });

@@ -23,7 +23,7 @@ describe('HELLO and REFUSE lines', () => {
       ok: true,
       message: { verb: 'HELLO', extensions: [], values: {} },
     });
-    assert.equal(formatHello(EXTENSIONS), 'HELLO ping goaway id-reply fin-notice refuse data-port http\n');
+    assert.equal(formatHello(EXTENSIONS), 'HELLO ping goaway id-reply fin-notice refuse data-port http prewarm\n');
     assert.equal(formatHello([]), 'HELLO\n');
     assert.deepEqual(parseClientControlLine(formatHello(EXTENSIONS).trimEnd()), {
       ok: true,

@@ -10,6 +10,8 @@ export interface TcpProxy {
   port: number;
   /** Connections accepted so far. */
   accepted(): number;
+  /** Connections open now. */
+  open(): number;
   /** Resets both halves of every connection; returns how many sockets it cut. */
   resetAll(): number;
   /** Destroys both halves of every connection (a FIN, or a reset if data was unread). */
@@ -50,6 +52,7 @@ export async function startTcpProxy(
   return {
     port: (server.address() as net.AddressInfo).port,
     accepted: () => accepted,
+    open: () => sockets.size / 2,
     // abortSocket() resets, except where libuv cannot: a socket not connected yet, or one
     // whose FIN is sent or being sent (a reset during its shutdown can leave the handle
     // open, and the process then never exits).
