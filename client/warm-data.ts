@@ -44,13 +44,17 @@ export class WarmData {
   /** An idle data connection for a visitor, if one is ready. The caller then dials its
    * own if it got none, and calls refill(). */
   take(): net.Socket | undefined {
-    let taken: net.Socket | undefined;
-    for (let entry = this.idle.shift(); entry && !taken; entry = this.idle.shift()) {
+    for (let entry = this.idle.shift(); entry; entry = this.idle.shift()) {
       this.release(entry);
-      if (entry.socket.destroyed || entry.socket.readableLength > 0) entry.socket.destroy();
-      else taken = entry.socket;
+      if (!entry.socket.destroyed && entry.socket.readableLength === 0) return entry.socket;
+      entry.socket.destroy();
     }
-    return taken;
+    return undefined;
+  }
+
+  /** Idle connections now. */
+  get size(): number {
+    return this.idle.length;
   }
 
   /** Closes every idle connection; no more are dialed. */
