@@ -29,6 +29,8 @@ export class WarmData {
   private readonly idle: Idle[] = [];
   private dialing = 0;
   private closed = false;
+  /** How long one may stay idle: half the relay's handshake timeout. */
+  private readonly keepMs: number;
 
   /** `dial` opens one data connection (rejecting if it cannot); `relayTimeoutMs` is the
    * relay's handshake timeout, from its `prewarm=<ms>`. */
@@ -38,8 +40,6 @@ export class WarmData {
   ) {
     this.keepMs = Math.max(1, Math.floor(relayTimeoutMs / 2));
   }
-
-  private readonly keepMs: number;
 
   /** An idle data connection for a visitor, if one is ready. The caller then dials its
    * own if it got none, and calls refill(). */
