@@ -52,8 +52,17 @@ export interface DataPort {
 
 type Trace = (kind: 'send' | 'recv' | 'event', text: string) => void;
 
-/** How a data connection is dialed: TLS or WebSocket, as the control connection. */
-const transport = ({ tls, webSocket }: DataPort): Pick<DialOptions, 'tls' | 'webSocket'> => ({ tls, webSocket });
+/** A visitor's data connection: one opened ahead if one is idle (prewarm), else a fresh
+ * dial (TLS or WebSocket, as the control connection); then one more is opened ahead for
+ * the next visitor, after ours, which so connects first. */
+function dataConnection(server: DataPort, how: DialOptions, say: Trace): Promise<net.Socket> {
+  const warm = server.warm?.take();
+  if (warm) say('event', 'on a data connection opened ahead (prewarm)');
+  const { tls, webSocket } = server;
+  const dialed = warm ? Promise.resolve(warm) : dial('data port', server.host, server.port, { ...how, tls, webSocket });
+  server.warm?.refill();
+  return dialed;
+}
 
 /** The trace of a FIN passed on, by side: `a` is the local service, `b` the data connection. */
 const HALF_CLOSED = {
@@ -156,11 +165,7 @@ export class Connections {
     }
     const serving = local;
     const { handshakeTimeoutMs: timeoutMs } = this.settings;
-    const warm = server.warm?.take();
-    const how = { timeoutMs, signal: this.signal, track: this.track, ...transport(server) };
-    const dialed = warm ? Promise.resolve(warm) : dial('data port', server.host, server.port, how);
-    server.warm?.refill();
-    dialed
+    dataConnection(server, { timeoutMs, signal: this.signal, track: this.track }, say)
       .then((socket) => this.handshake(socket, id, server, say, timeoutMs))
       .then((data) => {
         say('event', `carries requests for ${tunnel.url}`);
@@ -199,16 +204,10 @@ export class Connections {
     const { handshakeTimeoutMs: timeoutMs } = this.settings;
     const deadline = deadlineIn(timeoutMs);
     const how = { timeoutMs, signal: this.signal, track: this.track };
-    const warm = server.warm?.take();
-    if (warm) say('event', 'on a data connection opened ahead (prewarm)');
-    const dialed = warm
-      ? Promise.resolve(warm)
-      : dial('data port', server.host, server.port, { ...how, ...transport(server) });
-    server.warm?.refill();
     const [local, data] = await Promise.allSettled([
       dial('local service', tunnel.localHost, tunnel.localPort, how),
       // One deadline for connect + answer: the handshake gets what the connect left over.
-      dialed.then((socket) => this.handshake(socket, id, server, say, msLeft(deadline))),
+      dataConnection(server, how, say).then((socket) => this.handshake(socket, id, server, say, msLeft(deadline))),
     ]);
     if (local.status === 'rejected' || data.status === 'rejected') {
       // Reset (not FIN) the half that worked: the server then resets the visitor, who sees
