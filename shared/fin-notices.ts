@@ -30,7 +30,7 @@ export interface FinNoticeHooks {
 
 /** Notices owed at most: the oldest goes once more are owed (no peer waits for them
  * longer than the deadline anyway). */
-const MAX_OWED = 4096;
+export const MAX_OWED = 4096;
 
 interface Expected {
   /** The peer program that may send its notice (its fin-notice instance). */
@@ -104,8 +104,15 @@ export class FinNotices {
 
   private owe(id: string, reach: () => Reach): void {
     if (this.closed || this.deliver(id, reach)) return;
-    this.owed.set(id, { reach, until: Date.now() + this.waitMs });
-    if (this.owed.size > MAX_OWED) for (const oldest of this.owed.keys()) return void this.owed.delete(oldest);
+    const now = Date.now();
+    // Oldest first, all with the same wait: those out of time go here too, not only at a
+    // wake() that may never come (each holds what its reach() holds), and the oldest over
+    // the bound.
+    for (const [oldest, { until }] of this.owed) {
+      if (until > now && this.owed.size < MAX_OWED) break;
+      this.owed.delete(oldest);
+    }
+    this.owed.set(id, { reach, until: now + this.waitMs });
   }
 
   /** Sends the notice if a connection can take it; true once nothing is left to do. */
