@@ -4,6 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import createDebug from 'debug';
 import { BurrowError, describe } from '../shared/errors.ts';
+import { connectWithOwnReads } from '../shared/own-reads.ts';
 import { rememberTcp } from '../shared/pipe.ts';
 import { hostPort } from '../shared/protocol.ts';
 import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
@@ -58,7 +59,10 @@ export async function dial(what: Target, host: string, port: number, options: Di
     }
   };
 
-  const tcp = net.connect({ ...SOCKET_OPTIONS, host, port });
+  // Plain TCP reads into a buffer of our own (own-reads.ts); under TLS, TLS reads it.
+  const tcp = options.tls
+    ? net.connect({ ...SOCKET_OPTIONS, host, port })
+    : connectWithOwnReads({ ...SOCKET_OPTIONS, host, port });
   track(tcp);
   // A permanent listener: an error between two awaits must never crash the process.
   tcp.on('error', (error) => debug('%s: %s', where, error.message));

@@ -1,78 +1,10 @@
-// A data connection's bytes: its first line (the `ID` and its answer), read without
-// losing a byte of what follows, and then the join of two sockets into one byte stream
-// each way, which is what the tunnel does for every visitor.
+// The join of two sockets into one byte stream each way, which is what the tunnel does
+// for every visitor once its data connection's first line is read (first-line.ts).
 import type { Socket } from 'node:net';
 import createDebug from 'debug';
-import { BurrowError } from './errors.ts';
+import { ownReadsOf } from './own-reads.ts';
 
 const debug = createDebug('burrow:pipe');
-
-// Reads the first line of a socket without losing a byte of what follows it.
-// split2 cannot do this (it keeps the bytes after the newline in its own buffer, where
-// unpipe() drops them), so we read in paused mode and unshift() the remainder: whoever
-// pipes the socket next sees exactly the bytes the peer sent after the line.
-export interface FirstLineOptions {
-  /** Longest line accepted, in bytes, without the newline (a `\r` before it is allowed). */
-  maxLength: number;
-  /** Deadline for the whole line, in milliseconds. */
-  timeoutMs: number;
-  /** A first byte no line can begin with, refused at once (with a `tls` BurrowError) rather
-   * than read on in search of a newline: a TLS handshake's 0x16, on a plain server. */
-  refuseFirstByte?: number;
-}
-
-/** Resolves with the line (without `\n`, possibly ending in `\r`), decoded byte for byte. */
-export function readFirstLine(
-  socket: Socket,
-  { maxLength, timeoutMs, refuseFirstByte }: FirstLineOptions,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-
-    const finish = (error: BurrowError | undefined, line?: string): void => {
-      clearTimeout(timer);
-      socket.off('readable', onReadable);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      socket.off('error', onError);
-      if (error) reject(error);
-      else resolve(line ?? '');
-    };
-    const onReadable = (): void => {
-      let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) {
-        if (length === 0 && chunks.length === 0 && chunk[0] === refuseFirstByte)
-          return finish(new BurrowError('tls', 'the peer began a TLS handshake'));
-        const newline = chunk.indexOf(0x0a);
-        if (newline === -1) {
-          chunks.push(chunk);
-          length += chunk.length;
-          if (length > maxLength + 1) return finish(new BurrowError('line-too-long', `line over ${maxLength} bytes`));
-          continue;
-        }
-        if (length + newline > maxLength + 1)
-          return finish(new BurrowError('line-too-long', `line over ${maxLength} bytes`));
-        chunks.push(chunk.subarray(0, newline));
-        const rest = chunk.subarray(newline + 1);
-        if (rest.length > 0) socket.unshift(rest);
-        return finish(undefined, Buffer.concat(chunks).toString('latin1'));
-      }
-    };
-    const onEnd = (): void => finish(new BurrowError('closed', 'connection closed before a complete line'));
-    const onError = (error: Error): void =>
-      finish(new BurrowError('closed', `connection failed: ${error.message}`, { cause: error }));
-    const timer = setTimeout(
-      () => finish(new BurrowError('timeout', `no complete line within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-
-    socket.on('readable', onReadable);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-    socket.once('error', onError);
-  });
-}
 
 /** Bytes that crossed a joined pair, counted at the first socket: pass the outer socket
  * (visitor, local service) as `a`, since every byte read from it was meant for the other
@@ -215,14 +147,33 @@ function pump(from: Socket, to: Socket): void {
     const size = sizes.shift() ?? 0;
     if (!error && !to.destroyed) count.bytes += size;
   };
-  from.on('data', (chunk: Buffer) => {
-    if (to.destroyed) return; // the pair is being aborted (onClose)
+  /** Writes a chunk on; false when `to`'s buffer is full. */
+  const forward = (chunk: Buffer): boolean => {
+    if (to.destroyed) return true; // the pair is being aborted (onClose)
     sizes.push(chunk.length);
-    if (!to.write(chunk, written)) from.pause();
-  });
+    return to.write(chunk, written);
+  };
   to.on('drain', () => from.resume());
-  // It may have been paused (while its first line was read): start it, as pipe() would.
-  from.resume();
+  const reads = ownReadsOf(from);
+  if (!reads) {
+    from.on('data', (chunk: Buffer) => forward(chunk) || from.pause());
+    // It may have been paused (while its first line was read): start it, as pipe() would.
+    from.resume();
+    return;
+  }
+  // Read in place. `to` is a socket (TCP, or TLS over it): a write it did not finish at
+  // once still holds the chunk, so the next read must not overwrite it.
+  reads.setReader((chunk) => {
+    const more = forward(chunk);
+    if (to.writableLength > 0) reads.retain();
+    return more;
+  });
+  // What the stream holds (read with the first line) goes first: the reader's first
+  // chunk comes from a later read.
+  let more = true;
+  for (let held = from.read() as Buffer | null; held !== null; held = from.read() as Buffer | null)
+    more = forward(held) && more;
+  if (more) from.resume(); // (else at 'drain')
 }
 
 /** The TCP socket under each TLS socket: an abort must reset the TCP connection, since a
