@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
-import type acme from 'acme-client';
+import acme from 'acme-client';
 import createDebug from 'debug';
 import { describe } from '../../shared/errors.ts';
 
@@ -46,8 +46,6 @@ interface Held {
 }
 
 const DAY_MS = 86_400_000;
-/** Let's Encrypt's production directory, acme-client's `directory.letsencrypt.production`. */
-const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
 /** How often the cache is checked for certificates due for renewal. */
 const RENEW_CHECK_MS = 12 * 3_600_000;
 
@@ -68,6 +66,10 @@ export class AcmeCertificates {
     private readonly report: (event: CertificateEvent) => void,
   ) {
     fs.mkdirSync(options.cacheDir, { recursive: true, mode: 0o700 });
+    if (options.directoryCa) acme.axios.defaults.httpsAgent = new https.Agent({ ca: options.directoryCa });
+    // acme-client's own setting, missing from its types.
+    const settings = (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings;
+    if (settings && options.retries !== undefined) settings.retryMaxAttempts = options.retries;
     this.renewTimer = setInterval(() => this.renewDue(), RENEW_CHECK_MS).unref();
   }
 
@@ -96,7 +98,7 @@ export class AcmeCertificates {
   }
 
   private get directoryUrl(): string {
-    return this.options.directoryUrl ?? LETS_ENCRYPT;
+    return this.options.directoryUrl ?? acme.directory.letsencrypt.production;
   }
 
   private get renewBeforeMs(): number {
@@ -131,8 +133,7 @@ export class AcmeCertificates {
 
   private async request(host: string): Promise<Held> {
     const client = await this.account();
-    const acme = await loadAcme();
-    const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, await newKey(acme));
+    const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, await newKey());
     const cert = await client.auto({
       csr,
       email: this.options.email,
@@ -167,18 +168,12 @@ export class AcmeCertificates {
   }
 
   private async setUpAccount(): Promise<acme.Client> {
-    const acme = await loadAcme();
-    const { directoryCa, retries } = this.options;
-    if (directoryCa) acme.axios.defaults.httpsAgent = new https.Agent({ ca: directoryCa });
-    // acme-client's own setting, missing from its types.
-    const settings = (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings;
-    if (settings && retries !== undefined) settings.retryMaxAttempts = retries;
     const file = path.join(this.options.cacheDir, 'account.key');
     let accountKey: Buffer;
     try {
       accountKey = fs.readFileSync(file);
     } catch {
-      accountKey = await newKey(acme);
+      accountKey = await newKey();
       writePrivate(file, accountKey);
     }
     const client = new acme.Client({ directoryUrl: this.directoryUrl, accountKey });
@@ -214,15 +209,7 @@ export class AcmeCertificates {
   }
 }
 
-const newKey = (acme: Acme): Promise<Buffer> => acme.crypto.createPrivateEcdsaKey('P-256');
-
-type Acme = typeof acme;
-
-/** acme-client, loaded on first use. With what it pulls in (axios, node-forge, the X.509
- * libraries) it is most of a relay's JavaScript heap, which every full garbage collection
- * walks: a busy relay collects several times a second (bench/README.md). */
-let library: Promise<Acme> | undefined;
-const loadAcme = (): Promise<Acme> => (library ??= import('acme-client').then((module) => module.default));
+const newKey = (): Promise<Buffer> => acme.crypto.createPrivateEcdsaKey('P-256');
 
 function heldOf(cert: string, key: Buffer): Held {
   const notAfter = Date.parse(new X509Certificate(cert).validTo);
