@@ -28,8 +28,7 @@ export type ChunkReader = (chunk: Buffer) => boolean;
 export class OwnReads {
   /** This socket's buffer while it is busy (its last read was not small). */
   private own: Buffer | undefined;
-  /** Buffers of its own it has read into so far: few while writes complete at once. */
-  buffers = 0;
+  private allocated = 0;
   /** The last chunk's bytes are still needed (by a write not complete yet, by the stream). */
   private retained = false;
   private reader: ChunkReader | undefined;
@@ -47,7 +46,7 @@ export class OwnReads {
       }
       if (!this.own || this.retained) {
         this.own = Buffer.allocUnsafeSlow(READ_SIZE);
-        this.buffers++;
+        this.allocated++;
       }
       this.retained = false;
       return this.own;
@@ -72,6 +71,11 @@ export class OwnReads {
   attach(socket: Socket): void {
     this.socket = socket;
     readsOf.set(socket, this);
+  }
+
+  /** Buffers of its own it has read into so far: few while writes complete at once. */
+  get buffers(): number {
+    return this.allocated;
   }
 
   /** The chunk being read must outlive the reader's call: the next read goes elsewhere. */
