@@ -7,8 +7,7 @@ import type net from 'node:net';
 import type { FinNoticeHooks } from '../shared/fin-notices.ts';
 import { deadlineIn, msLeft } from '../shared/deadline.ts';
 import { BurrowError } from '../shared/errors.ts';
-import { readFirstLine } from '../shared/first-line.ts';
-import { abortSocket, joinSockets } from '../shared/pipe.ts';
+import { abortSocket, joinSockets, readFirstLine } from '../shared/pipe.ts';
 import {
   formatId,
   hostPort,

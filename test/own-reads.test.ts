@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { readFirstLine } from '../shared/first-line.ts';
 import { connectWithOwnReads, ownReadsOf } from '../shared/own-reads.ts';
-import { joinSockets } from '../shared/pipe.ts';
+import { joinSockets, readFirstLine } from '../shared/pipe.ts';
 import { assertSameBytes, HOST, pseudoRandomBytes, readAll, within } from './helpers.ts';
 
 const MiB = 1024 * 1024;
