@@ -1,6 +1,8 @@
 // HTTP headers as both ends of an HTTP tunnel pass them on: hop-by-hop headers stay on
 // their hop (Node writes its own), the rest go on as they came, in order and case.
 import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 
 /** Headers that describe one hop (RFC 9110 §7.6.1), never passed on as they came. */
 const HOP_BY_HOP = new Set([
@@ -44,3 +46,15 @@ export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new
  * credentials a visitor sends. */
 export const authToken = (credentials: string): string =>
   createHash('sha256').update(credentials, 'utf8').digest('base64url');
+
+/** Sends a response's head soon even if its body has not begun (Server-Sent Events and
+ * other streams start at once), but not at once: a body that came in the same read as the
+ * head is written by then, and Node sends the two in one write, not two. (`headersSent`
+ * cannot tell: it is true from writeHead() on.) */
+export function flushHeadSoon(res: ServerResponse, body: Readable): void {
+  let begun = false;
+  body.once('data', () => (begun = true));
+  setImmediate(() => {
+    if (!begun && !res.writableEnded && !res.destroyed) res.flushHeaders();
+  });
+}

@@ -86,6 +86,13 @@ describe('HTTP through a tunnel, with curl and by hand', () => {
         setImmediate(() => res.end('two'));
         return;
       }
+      if (url === '/head-first') {
+        // A head with no body yet (a long poll, a stream that starts later).
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.flushHeaders();
+        nextEvent = () => res.end('later');
+        return;
+      }
       if (url === '/events') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
         res.write('data: first\n\n');
@@ -205,6 +212,25 @@ describe('HTTP through a tunnel, with curl and by hand', () => {
     nextEvent();
     await within(once(res, 'end'), 10_000, 'the end of the stream');
     assert.equal(text, 'data: first\n\ndata: second\n\n');
+  });
+
+  test('a head sent without a body reaches the visitor before the body exists', async () => {
+    const res = await within(
+      new Promise<http.IncomingMessage>((resolve, reject) =>
+        http
+          .get({ host: HOST, port: rig.port, path: '/head-first', headers: { host: 'demo.localhost' } }, resolve)
+          .on('error', reject),
+      ),
+      10_000,
+      'the head, with no body sent',
+    );
+    assert.equal(res.statusCode, 200);
+    res.setEncoding('utf8');
+    let text = '';
+    res.on('data', (chunk: string) => (text += chunk));
+    nextEvent();
+    await within(once(res, 'end'), 10_000, 'the body');
+    assert.equal(text, 'later');
   });
 
   test('an upgrade joins the visitor to the local service byte for byte, half-close included', async () => {

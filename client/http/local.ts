@@ -6,7 +6,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import createDebug from 'debug';
-import { endToEnd, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
+import { endToEnd, flushHeadSoon, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
 import { joinSockets } from '../../shared/pipe.ts';
 import { hostPort } from '../../shared/protocol.ts';
 import { SOCKET_OPTIONS } from '../../shared/socket-options.ts';
@@ -93,7 +93,7 @@ export class LocalHttp {
     outgoing.on('response', (upstream) => {
       status = upstream.statusCode ?? 502;
       res.writeHead(status, upstream.statusMessage, endToEnd(upstream.rawHeaders).flat());
-      res.flushHeaders();
+      flushHeadSoon(res, upstream);
       capture?.answered(upstream);
       upstream.on('data', (chunk: Buffer) => {
         bytesOut += chunk.length;

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { joinSockets } from '../../shared/pipe.ts';
-import { endToEnd, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
+import { endToEnd, flushHeadSoon, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
 import { formatAddress } from '../../shared/protocol.ts';
 import { sendPage, rawPage, type Page } from './pages.ts';
 import { viaDialBack, type HttpTunnel, type VisitorAddresses } from './tunnel.ts';
@@ -93,7 +93,7 @@ export function forwardRequest(
         return answer({ status: 502, text: `the client of ${tunnel.name} cannot reach its local service (${where}).` });
       }
       res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, endToEnd(upstream.rawHeaders).flat());
-      res.flushHeaders(); // Server-Sent Events and other streams start at once
+      flushHeadSoon(res, upstream);
       upstream.pipe(res);
       upstream.on('error', () => res.destroy());
       upstream.on('aborted', () => res.destroy());
