@@ -2,7 +2,7 @@
 // 127.0.0.1 (issue 8). See bench/README.md for what each number means. This file is the
 // entry point: options, the processes under test, each figure in turn, the report.
 import path from 'node:path';
-import { killChildren } from './children.ts';
+import { BenchChild, killChildren } from './children.ts';
 import { HTTP_NAME, parseConfig, progress, USAGE, type Config, type Phase, type Side } from './config.ts';
 import { raiseFdLimit } from './fd-limit.ts';
 import { destroyOpenConnections } from './io.ts';
@@ -91,7 +91,14 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
       const route = t.httpRoute;
       if (route === undefined) throw new Error('the relay has no HTTP tunnel by name');
       const ports = { direct: local.http, burrow: route.port };
-      results.httpName = await measureHttp(config, { label: 'httpname', ports, host: route.host });
+      // The ceiling of the ratio: one bare node:http proxy hop, in a process of its own.
+      const proxy = await BenchChild.start({ role: 'proxy', target: local.http });
+      try {
+        const target = { label: 'httpname', ports, host: route.host, reference: proxy.ports[0] };
+        results.httpName = await measureHttp(config, target);
+      } finally {
+        await proxy.close();
+      }
       // Errors void the figure: a wrong route answers 404s, fast.
       const problem = httpProblems(results.httpName);
       if (problem !== undefined) throw new Error(problem);

@@ -1,4 +1,5 @@
-// A process of the bench: the relay server, the burrow client, or the local services.
+// A process of the bench: the relay server, the burrow client, the local services, or
+// figure 7's bare proxy.
 // Started by children.ts (`node --expose-gc --import tsx bench/child.ts '<ChildArgs JSON>'`)
 // so its CPU time and RSS are its own; answers `stats` over IPC, and exits when told to
 // close or when the bench process goes away.
@@ -8,7 +9,7 @@ import type * as Library from '../index.ts';
 import type { Inspector, TunnelRequest } from '../index.ts';
 import { HOST } from './io.ts';
 import { isToChild, type ChildArgs, type FromChild, type ProcessStats } from './messages.ts';
-import { echo, listenHttp, listenTcp, sink, source } from './services.ts';
+import { bareProxy, echo, listenHttp, listenTcp, sink, source } from './services.ts';
 
 /** The built library (`npm run build`, which `npm run bench` runs first): what `burrow`
  * and an `import 'burrow-tunnel'` run. The sources through tsx cost more per call (its
@@ -81,6 +82,10 @@ async function start(args: ChildArgs): Promise<Running> {
           await client.destroy();
         },
       };
+    }
+    case 'proxy': {
+      const proxy = await bareProxy(args.target);
+      return { ports: [proxy.port], close: () => proxy.close() };
     }
     case 'services': {
       const services = [await listenTcp(sink), await listenTcp(source), await listenTcp(echo), await listenHttp()]; // SERVICES order

@@ -22,6 +22,9 @@ export interface HttpTarget {
   /** The Host header of every request, on both sides (the service ignores it; the relay's
    * HTTP port routes by it). Default: wrk's, `127.0.0.1:<port>`. */
   host?: string | undefined;
+  /** Figure 7: the port of a bare node:http proxy to the service (services.ts,
+   * bareProxy()), measured beside the two sides in every round as the ceiling of the ratio. */
+  reference?: number | undefined;
 }
 
 const kindsOf = (r: WrkResult): HttpErrorKinds => ({ ...r.socketErrors, non2xx: r.non2xx });
@@ -55,26 +58,31 @@ function checkAnswer(port: number, host: string | undefined, what: string): Prom
 }
 
 export async function measureHttp(config: Config, target: HttpTarget): Promise<HttpFigure[]> {
-  const { label, ports, host } = target;
-  const wrk = (side: Side, mode: HttpFigure['mode'], seconds: number): Promise<WrkResult> =>
+  const { label, ports, host, reference } = target;
+  /** The sides, and the reference proxy if there is one. */
+  type Target = Side | 'reference';
+  const portOf = (side: Target): number => (side === 'reference' ? (reference ?? 0) : ports[side]);
+  const targetsInOrder = (r: number): Target[] =>
+    reference === undefined ? sidesInOrder(r) : [...sidesInOrder(r), 'reference'];
+  const wrk = (side: Target, mode: HttpFigure['mode'], seconds: number): Promise<WrkResult> =>
     runWrk({
-      url: `http://127.0.0.1:${ports[side]}/`,
+      url: `http://127.0.0.1:${portOf(side)}/`,
       connections: config.wrkConnections,
       seconds,
       close: mode === 'close',
       host,
     });
-  for (const side of SIDES) await checkAnswer(ports[side], host, `${label} ${side}`);
+  for (const side of targetsInOrder(0)) await checkAnswer(portOf(side), host, `${label} ${side}`);
   progress(`${label}: warm-up, 1 s per side and mode${host === undefined ? '' : `, Host: ${host}`}`);
-  for (const side of SIDES) for (const mode of MODES) await wrk(side, mode, 1);
+  for (const side of targetsInOrder(0)) for (const mode of MODES) await wrk(side, mode, 1);
 
-  const runs: Record<HttpFigure['mode'], Record<Side, WrkResult[]>> = {
-    'keep-alive': { direct: [], burrow: [] },
-    close: { direct: [], burrow: [] },
+  const runs: Record<HttpFigure['mode'], Record<Target, WrkResult[]>> = {
+    'keep-alive': { direct: [], burrow: [], reference: [] },
+    close: { direct: [], burrow: [], reference: [] },
   };
   for (let r = 0; r < config.wrkRepeat; r++) {
     for (const mode of MODES) {
-      for (const side of sidesInOrder(r)) {
+      for (const side of targetsInOrder(r)) {
         const result = await wrk(side, mode, config.wrkSeconds);
         runs[mode][side].push(result);
         const errors = total(kindsOf(result));
@@ -108,6 +116,7 @@ export async function measureHttp(config: Config, target: HttpTarget): Promise<H
   return MODES.map((mode) => ({
     mode,
     sides: { direct: summarize(runs[mode].direct), burrow: summarize(runs[mode].burrow) },
+    ...(reference === undefined ? {} : { reference: summarize(runs[mode].reference) }),
   }));
 }
 
@@ -121,6 +130,9 @@ export function httpProblems(figures: HttpFigure[]): string | undefined {
       if (s.errors > 0) problems.push(`${figure.mode} ${side}: ${s.errors} errors (${kindsText(s.errorKinds)})`);
       if (s.fewestRequests === 0) problems.push(`${figure.mode} ${side}: a wrk run completed no request`);
     }
+    const r = figure.reference;
+    if (r && r.errors > 0)
+      problems.push(`${figure.mode} reference proxy: ${r.errors} errors (${kindsText(r.errorKinds)})`);
   }
   return problems.length === 0 ? undefined : `wrk: ${problems.join('; ')}`;
 }

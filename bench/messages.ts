@@ -21,7 +21,9 @@ export type ChildArgs =
       inspector: boolean;
     }
   /** The local services (services.ts): sink, source, echo and http. */
-  | { role: 'services' };
+  | { role: 'services' }
+  /** Figure 7's reference (services.ts, bareProxy()): a bare node:http proxy to `target`. */
+  | { role: 'proxy'; target: number };
 
 /** An HTTP tunnel by name: `http://<name>.localhost:<relay's HTTP port>` to `localPort`. */
 export interface HttpTunnelArgs {
@@ -51,7 +53,7 @@ export type ToChild = { type: 'stats'; id: number; gc: boolean } | { type: 'clos
 
 /** Child → parent. `ready.ports`: relay [control, data, HTTP (0: none)]; client: each
  * tunnel's public port, in the order of `localPorts`, then the HTTP tunnel's (the relay's
- * HTTP port) if there is one; services: SERVICES order. */
+ * HTTP port) if there is one; services: SERVICES order; proxy: its port. */
 export type FromChild =
   | { type: 'ready'; ports: number[] }
   | { type: 'failed'; message: string }

@@ -93,6 +93,8 @@ export interface HttpSide {
 export interface HttpFigure {
   mode: 'keep-alive' | 'close';
   sides: Record<Side, HttpSide>;
+  /** Figure 7 only: wrk through one bare node:http proxy (services.ts, bareProxy()). */
+  reference?: HttpSide;
 }
 
 export interface MachineInfo {

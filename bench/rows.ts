@@ -229,8 +229,19 @@ function httpRows(h: HttpFigure, byName: boolean): Row[] {
     issue: byName ? 16 : 8,
   });
   const errors = direct.errors + burrow.errors;
+  // No target: what one HTTP hop in Node reaches, the ceiling of the ratio above.
+  const reference =
+    h.reference &&
+    compare(
+      `${name}: reference, not burrow: one bare node:http proxy hop (bench/services.ts), requests/s`,
+      'req/s',
+      direct.requestsPerSec,
+      h.reference.requestsPerSec,
+      0,
+    );
   return [
     byName && errors > 0 ? { ...rate, target: `${rate.target ?? ''}; void: ${errors} wrk errors`, met: false } : rate,
+    ...(reference ? [reference] : []),
     compare(`${name}, p99 latency`, 'ms', direct.p99Ms, burrow.p99Ms, 2),
     { ...compare(`${name}, errors (socket + non-2xx)`, 'count', direct.errors, burrow.errors, 0), ratio: undefined },
   ];
