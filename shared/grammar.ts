@@ -121,16 +121,16 @@ type Sender = Side | 'both';
 /** Where a line travels: the control port, the data port, or `auth`: the control port while
  * the client waits for the answer to AUTH or PROOF (it then reads only the rows marked so). */
 type Where = 'control' | 'auth' | 'data';
-/** An argument in a row: `name?` is optional (and so is every one after it); `...` means
- * fields after the arguments are ignored (a newer server may add one). */
-type Spec = keyof typeof ARGUMENTS | `${keyof typeof ARGUMENTS}?` | '...';
+/** An argument in a row: `name?` is optional (and so is every one after it). */
+type Spec = keyof typeof ARGUMENTS | `${keyof typeof ARGUMENTS}?`;
 /** One row of the grammar; `refusal`, when given, replaces the usage text of a refused line. */
 type Row = readonly [verb: string, from: Sender, on: readonly Where[], args: readonly Spec[], refusal?: string];
 
 /** Every line of the protocol, one form per row: the verb, who sends it, where, and its
- * arguments in order. A line whose fields do not fit its row is refused (`bad-arguments`),
- * so that a peer learns of its mistakes; a row that ends in `...` ignores fields after its
- * arguments, so that a newer server may add one (the base rule, docs/PROTOCOL.md). */
+ * arguments in order. A client's line whose fields do not fit its row is refused
+ * (`bad-arguments`), so that a client learns of its mistakes. A server's line may carry
+ * fields after its arguments, which the client ignores, so that a newer server may add one
+ * (the base rule, docs/PROTOCOL.md); its arguments must still be well formed. */
 // prettier-ignore
 export const GRAMMAR = [
   // verb        sent by   on                            arguments
@@ -142,10 +142,10 @@ export const GRAMMAR = [
   ['REFUSE',     'client', ['control'],                  ['id']],
   ['FIN',        'both',   ['control'],                  ['id']], // fin-notice
   ['ID',         'client', ['data'],                     ['id', 'proof?']],
-  ['OK',         'server', ['control'],                  ['publicPort', 'lease?', 'url?', '...']], // to EXPOSE, HTTP
+  ['OK',         'server', ['control'],                  ['publicPort', 'lease?', 'url?']], // to EXPOSE, HTTP
   ['OK',         'server', ['auth'],                     []], // to PROOF
-  ['OK',         'server', ['data'],                     ['...']], // to ID (id-reply)
-  ['CONNECTION', 'server', ['control'],                  ['id', 'publicPort?', 'visitor?', 'destination?', 'name?', '...']],
+  ['OK',         'server', ['data'],                     []], // to ID (id-reply)
+  ['CONNECTION', 'server', ['control'],                  ['id', 'publicPort?', 'visitor?', 'destination?', 'name?']],
   ['CHALLENGE',  'server', ['auth'],                     ['nonce']],
   ['ERR',        'server', ['control', 'auth', 'data'],  ['reason', 'detail'], 'ERR needs a reason'],
   ['PING',       'both',   ['control', 'auth'],          []],
@@ -157,11 +157,10 @@ export type Verb = (typeof GRAMMAR)[number][0];
 
 /** The rows, ready to read and write lines with. */
 const FORMS = GRAMMAR.map(([verb, from, on, specs, refusal]: Row) => {
-  const args = specs.flatMap((spec) => {
-    if (spec === '...') return [];
+  const args = specs.map((spec) => {
     const name = spec.replace('?', '') as keyof typeof ARGUMENTS;
     const [kind, label = `<${name}>`]: readonly [Kind<unknown>, string?] = ARGUMENTS[name];
-    return [{ name, kind, label, optional: spec.endsWith('?') }];
+    return { name, kind, label, optional: spec.endsWith('?') };
   });
   // `usage: EXPOSE <localPort 1-65535> [<remotePort 0-65535> [<lease>]]`: each optional
   // argument brackets itself and the ones after it.
@@ -169,7 +168,7 @@ const FORMS = GRAMMAR.map(([verb, from, on, specs, refusal]: Row) => {
     (tail, { label, optional }) => ' ' + (optional ? `[${label}${tail}]` : label + tail),
     '',
   );
-  return { verb, from, on, args, open: specs.includes('...'), refusal: refusal ?? `usage: ${verb}${usage}` };
+  return { verb, from, on, args, refusal: refusal ?? `usage: ${verb}${usage}` };
 });
 type Form = (typeof FORMS)[number];
 
@@ -196,7 +195,7 @@ export function parse(line: string, from: Side, on: Where, expected: string): Pa
   const [verb = '', ...args] = fields.message;
   const form = FORMS.find((form) => form.verb === verb && sends(form, from, on));
   if (form) {
-    const message = argsOf(form, args);
+    const message = argsOf(form, args, from === 'server');
     return message ? { ok: true, message } : fail('bad-arguments', form.refusal);
   }
   // A client line that belongs on the other port: the client has swapped its ports.
@@ -206,8 +205,9 @@ export function parse(line: string, from: Side, on: Where, expected: string): Pa
   return fail('unknown-verb', `${verb} is not ${expected}`);
 }
 
-/** The message of a known verb, or undefined if its arguments do not fit its row. */
-function argsOf(form: Form, fields: string[]): { verb: string } | undefined {
+/** The message of a known verb, or undefined if its arguments do not fit its row; with
+ * `extraAllowed`, fields after its arguments are ignored. */
+function argsOf(form: Form, fields: string[], extraAllowed: boolean): { verb: string } | undefined {
   const message: Record<string, unknown> & { verb: string } = { verb: form.verb };
   let next = 0;
   for (const { name, kind, optional } of form.args) {
@@ -228,7 +228,7 @@ function argsOf(form: Form, fields: string[]): { verb: string } | undefined {
     else message[name] = value;
     if (value === kind.none) break; // `EXPOSE 3000 0 <lease>`: a lease for "any port" is refused
   }
-  return next === fields.length || form.open ? message : undefined;
+  return next === fields.length || extraAllowed ? message : undefined;
 }
 
 /** One complete line, newline included: the verb and the values of its arguments, in order,
