@@ -67,10 +67,9 @@ export class OwnReads {
     },
   };
 
-  /** Records the socket this was created for: ownReadsOf() finds it by the socket. */
+  /** Records the socket this was created for: the stream its reads go to before the join. */
   attach(socket: Socket): void {
     this.socket = socket;
-    readsOf.set(socket, this);
   }
 
   /** Buffers of its own it has read into so far: few while writes complete at once. */
@@ -90,17 +89,28 @@ export class OwnReads {
   }
 }
 
-const readsOf = new WeakMap<Socket, OwnReads>();
+/** A socket that reads into our own buffer, and carries what does it: a field, not a
+ * WeakMap entry, which costs more to add and more at every garbage collection. */
+class OwnReadsSocket extends net.Socket {
+  constructor(
+    readonly reads: OwnReads,
+    // Node's constructor reads `onread` (net.connect() passes its options on to it), though
+    // @types/node lists it among connect()'s options only.
+    options: net.SocketConstructorOpts & { onread: OnReadOpts },
+  ) {
+    super(options);
+  }
+}
 
 /** net.connect(), with reads into our own buffer (see above). */
 export function connectWithOwnReads(options: net.TcpNetConnectOpts): Socket {
   const reads = new OwnReads();
-  const socket = net.connect({ ...options, onread: reads.onread });
+  const socket = new OwnReadsSocket(reads, { allowHalfOpen: options.allowHalfOpen, onread: reads.onread });
   reads.attach(socket);
-  return socket;
+  return socket.connect(options); // what net.connect() does after the constructor
 }
 
 /** The OwnReads a socket was created with, if it was. */
 export function ownReadsOf(socket: Socket): OwnReads | undefined {
-  return readsOf.get(socket);
+  return socket instanceof OwnReadsSocket ? socket.reads : undefined;
 }
