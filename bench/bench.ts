@@ -91,13 +91,17 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
       const route = t.httpRoute;
       if (route === undefined) throw new Error('the relay has no HTTP tunnel by name');
       const ports = { direct: local.http, burrow: route.port };
-      // The ceiling of the ratio: one bare node:http proxy hop, in a process of its own.
-      const proxy = await BenchChild.start({ role: 'proxy', target: local.http });
+      // What one and two hops of per-request HTTP routing in Node reach: bare node:http
+      // proxies, each in a process of its own (an HTTP tunnel by name is two hops).
+      const proxies: BenchChild[] = [];
       try {
-        const target = { label: 'httpname', ports, host: route.host, reference: proxy.ports[0] };
+        proxies.push(await BenchChild.start({ role: 'proxy', target: local.http }));
+        proxies.push(await BenchChild.start({ role: 'proxy', target: proxies[0]?.ports[0] ?? 0 }));
+        const [one = 0, two = 0] = proxies.map((proxy) => proxy.ports[0] ?? 0);
+        const target = { label: 'httpname', ports, host: route.host, references: { 'one hop': one, 'two hops': two } };
         results.httpName = await measureHttp(config, target);
       } finally {
-        await proxy.close();
+        for (const proxy of proxies) await proxy.close();
       }
       // Errors void the figure: a wrong route answers 404s, fast.
       const problem = httpProblems(results.httpName);

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { progress, sidesInOrder, SIDES, type Config, type Side } from './config.ts';
 import { HOST } from './io.ts';
-import type { HttpErrorKinds, HttpFigure, HttpSide } from './results.ts';
+import { REFERENCES, type HttpErrorKinds, type HttpFigure, type HttpSide, type Reference } from './results.ts';
 import { HTTP_BODY } from './services.ts';
 import { median } from './stats.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
@@ -22,9 +22,10 @@ export interface HttpTarget {
   /** The Host header of every request, on both sides (the service ignores it; the relay's
    * HTTP port routes by it). Default: wrk's, `127.0.0.1:<port>`. */
   host?: string | undefined;
-  /** Figure 7: the port of a bare node:http proxy to the service (services.ts,
-   * bareProxy()), measured beside the two sides in every round as the ceiling of the ratio. */
-  reference?: number | undefined;
+  /** Figure 7: the ports of one bare node:http proxy to the service and of two chained
+   * (services.ts, bareProxy()), measured beside the two sides in every round: what one
+   * and two hops of per-request HTTP routing in Node reach. */
+  references?: Record<Reference, number> | undefined;
 }
 
 const kindsOf = (r: WrkResult): HttpErrorKinds => ({ ...r.socketErrors, non2xx: r.non2xx });
@@ -58,12 +59,13 @@ function checkAnswer(port: number, host: string | undefined, what: string): Prom
 }
 
 export async function measureHttp(config: Config, target: HttpTarget): Promise<HttpFigure[]> {
-  const { label, ports, host, reference } = target;
-  /** The sides, and the reference proxy if there is one. */
-  type Target = Side | 'reference';
-  const portOf = (side: Target): number => (side === 'reference' ? (reference ?? 0) : ports[side]);
+  const { label, ports, host, references } = target;
+  /** The sides, and the reference proxies if there are. */
+  type Target = Side | Reference;
+  const portOf = (side: Target): number =>
+    side === 'direct' || side === 'burrow' ? ports[side] : (references?.[side] ?? 0);
   const targetsInOrder = (r: number): Target[] =>
-    reference === undefined ? sidesInOrder(r) : [...sidesInOrder(r), 'reference'];
+    references === undefined ? sidesInOrder(r) : [...sidesInOrder(r), ...REFERENCES];
   const wrk = (side: Target, mode: HttpFigure['mode'], seconds: number): Promise<WrkResult> =>
     runWrk({
       url: `http://127.0.0.1:${portOf(side)}/`,
@@ -77,8 +79,8 @@ export async function measureHttp(config: Config, target: HttpTarget): Promise<H
   for (const side of targetsInOrder(0)) for (const mode of MODES) await wrk(side, mode, 1);
 
   const runs: Record<HttpFigure['mode'], Record<Target, WrkResult[]>> = {
-    'keep-alive': { direct: [], burrow: [], reference: [] },
-    close: { direct: [], burrow: [], reference: [] },
+    'keep-alive': { direct: [], burrow: [], 'one hop': [], 'two hops': [] },
+    close: { direct: [], burrow: [], 'one hop': [], 'two hops': [] },
   };
   for (let r = 0; r < config.wrkRepeat; r++) {
     for (const mode of MODES) {
@@ -116,7 +118,9 @@ export async function measureHttp(config: Config, target: HttpTarget): Promise<H
   return MODES.map((mode) => ({
     mode,
     sides: { direct: summarize(runs[mode].direct), burrow: summarize(runs[mode].burrow) },
-    ...(reference === undefined ? {} : { reference: summarize(runs[mode].reference) }),
+    ...(references === undefined
+      ? {}
+      : { references: { 'one hop': summarize(runs[mode]['one hop']), 'two hops': summarize(runs[mode]['two hops']) } }),
   }));
 }
 
@@ -130,9 +134,11 @@ export function httpProblems(figures: HttpFigure[]): string | undefined {
       if (s.errors > 0) problems.push(`${figure.mode} ${side}: ${s.errors} errors (${kindsText(s.errorKinds)})`);
       if (s.fewestRequests === 0) problems.push(`${figure.mode} ${side}: a wrk run completed no request`);
     }
-    const r = figure.reference;
-    if (r && r.errors > 0)
-      problems.push(`${figure.mode} reference proxy: ${r.errors} errors (${kindsText(r.errorKinds)})`);
+    for (const reference of REFERENCES) {
+      const r = figure.references?.[reference];
+      if (r && r.errors > 0)
+        problems.push(`${figure.mode} reference, ${reference}: ${r.errors} errors (${kindsText(r.errorKinds)})`);
+    }
   }
   return problems.length === 0 ? undefined : `wrk: ${problems.join('; ')}`;
 }

@@ -93,9 +93,14 @@ export interface HttpSide {
 export interface HttpFigure {
   mode: 'keep-alive' | 'close';
   sides: Record<Side, HttpSide>;
-  /** Figure 7 only: wrk through one bare node:http proxy (services.ts, bareProxy()). */
-  reference?: HttpSide;
+  /** Figure 7 only: wrk through one bare node:http proxy, and two chained (services.ts,
+   * bareProxy()). */
+  references?: Record<Reference, HttpSide>;
 }
+
+/** Figure 7's references, which are not burrow: bare node:http proxies to the service. */
+export const REFERENCES = ['one hop', 'two hops'] as const;
+export type Reference = (typeof REFERENCES)[number];
 
 export interface MachineInfo {
   date: string;
