@@ -95,8 +95,8 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
       // proxies, each in a process of its own (an HTTP tunnel by name is two hops).
       const proxies: BenchChild[] = [];
       try {
-        proxies.push(await BenchChild.start({ role: 'proxy', target: local.http }));
-        proxies.push(await BenchChild.start({ role: 'proxy', target: proxies[0]?.ports[0] ?? 0 }));
+        proxies.push(await BenchChild.start({ role: 'proxy', target: local.http }, cpuProfDir));
+        proxies.push(await BenchChild.start({ role: 'proxy', target: proxies[0]?.ports[0] ?? 0 }, cpuProfDir));
         const [one = 0, two = 0] = proxies.map((proxy) => proxy.ports[0] ?? 0);
         const target = { label: 'httpname', ports, host: route.host, references: { 'one hop': one, 'two hops': two } };
         results.httpName = await measureHttp(config, target);

@@ -16,8 +16,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --json-out FILE    where to write the JSON (default bench/results/latest.json,
                      or latest-quick.json with --quick)
   --only LIST        run only these figures: ${PHASES.join(',')}
-  --cpu-prof         write CPU profiles of the relay and client processes
-                     (node --cpu-prof) to bench/results/profiles/
+  --cpu-prof         write CPU profiles of the relay and client processes (and of
+                     figure 7's proxies; node --cpu-prof) to bench/results/profiles/
   --inspector        run the client with its inspector (startInspector, any free
                      port; nobody opens the page): what it costs (issue 17)
   --websocket        also measure burrow with the client reaching the relay over

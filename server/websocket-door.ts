@@ -27,7 +27,8 @@ export interface WebSocketDoorParts {
 
 /** Which door a request path names (a query string is ignored), if any. */
 export function doorOf(url: string | undefined): RelayPort | undefined {
-  const path = (url ?? '').split('?', 1)[0] ?? '';
+  if (url?.startsWith('/_burrow/') !== true) return undefined; // most requests: at once
+  const path = url.split('?', 1)[0] ?? '';
   if (path === WEBSOCKET_PATHS.control) return 'control';
   return path === WEBSOCKET_PATHS.data ? 'data' : undefined;
 }

@@ -27,18 +27,23 @@ export function headerPairs(raw: readonly string[]): [string, string][] {
 }
 
 /** A raw header list (name, value, name, value, ...) without the hop-by-hop ones, nor
- * those the `Connection` header names, nor `drop`. */
-export function endToEnd(raw: readonly string[], drop: ReadonlySet<string> = new Set()): [string, string][] {
-  const pairs = headerPairs(raw);
-  const named = new Set(
-    pairs
-      .filter(([name]) => name.toLowerCase() === 'connection')
-      .flatMap(([, value]) => value.split(',').map((token) => token.trim().toLowerCase())),
-  );
-  return pairs.filter(([name]) => {
+ * those the `Connection` header names, nor `drop`: a raw list again. (Every request passes
+ * here twice, so it is one loop with no list of pairs.) */
+export function endToEnd(raw: readonly string[], drop?: ReadonlySet<string>): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]?.toLowerCase() !== 'connection') continue;
+    named ??= new Set();
+    for (const token of (raw[i + 1] ?? '').split(',')) named.add(token.trim().toLowerCase());
+  }
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? '';
     const lower = name.toLowerCase();
-    return !HOP_BY_HOP.has(lower) && !named.has(lower) && !drop.has(lower);
-  });
+    if (!HOP_BY_HOP.has(lower) && named?.has(lower) !== true && drop?.has(lower) !== true)
+      kept.push(name, raw[i + 1] ?? '');
+  }
+  return kept;
 }
 
 /** What an HTTP tunnel's `user:password` becomes on the wire and at the relay: base64url

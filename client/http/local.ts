@@ -6,7 +6,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import createDebug from 'debug';
-import { endToEnd, flushHeadSoon, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
+import { endToEnd, flushHeadSoon, headerPairs, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
 import { joinSockets } from '../../shared/pipe.ts';
 import { hostPort } from '../../shared/protocol.ts';
 import { SOCKET_OPTIONS } from '../../shared/socket-options.ts';
@@ -14,6 +14,9 @@ import type { OpenTunnel, RequestEvent } from '../types.ts';
 import { Capture } from './capture.ts';
 
 const debug = createDebug('burrow:client');
+
+/** The Host header: the client sets the one the local service sees (hostFor()). */
+const HOST = new Set(['host']);
 
 export class LocalHttp {
   /** Parses what the relay sends; it is never listening: data connections are given to it. */
@@ -63,9 +66,9 @@ export class LocalHttp {
   /** The request's headers for the local service: end-to-end ones, with our Host. */
   private headersFor(req: http.IncomingMessage): string[] {
     const host = this.hostFor(req.headers.host);
-    const headers = endToEnd(req.rawHeaders).filter(([name]) => name.toLowerCase() !== 'host');
-    if (host !== undefined) headers.unshift(['Host', host]);
-    return headers.flat();
+    const headers = endToEnd(req.rawHeaders, HOST);
+    if (host !== undefined) headers.unshift('Host', host);
+    return headers;
   }
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -92,7 +95,7 @@ export class LocalHttp {
     outgoing.on('continue', () => res.writeContinue());
     outgoing.on('response', (upstream) => {
       status = upstream.statusCode ?? 502;
-      res.writeHead(status, upstream.statusMessage, endToEnd(upstream.rawHeaders).flat());
+      res.writeHead(status, upstream.statusMessage, endToEnd(upstream.rawHeaders));
       flushHeadSoon(res, upstream);
       capture?.answered(upstream);
       upstream.on('data', (chunk: Buffer) => {
@@ -127,7 +130,7 @@ export class LocalHttp {
     const { localHost: host, localPort: port } = this.tunnel;
     const local = net.connect({ ...SOCKET_OPTIONS, host, port });
     const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
-    const headers = endToEnd(req.rawHeaders).filter(([name]) => name.toLowerCase() !== 'host');
+    const headers = headerPairs(endToEnd(req.rawHeaders, HOST));
     const hostHeader = this.hostFor(req.headers.host);
     if (hostHeader !== undefined) lines.push(`Host: ${hostHeader}`);
     for (const [name, value] of headers) lines.push(`${name}: ${value}`);

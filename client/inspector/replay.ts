@@ -1,7 +1,7 @@
 // Replay: a captured request sent again to its tunnel's own local service (never to any
 // other host), as it was or edited, and the new answer captured like the first.
 import http from 'node:http';
-import { endToEnd } from '../../shared/http-headers.ts';
+import { endToEnd, headerPairs } from '../../shared/http-headers.ts';
 import { hostPort } from '../../shared/protocol.ts';
 import type { OpenTunnel } from '../types.ts';
 import type { RequestRecord } from './history.ts';
@@ -49,7 +49,7 @@ export function replay(
   const body = bodyOf(edits, exchange.requestBody);
   if (body === undefined || (exchange.requestTruncated && edits.body === undefined && edits.bodyBase64 === undefined))
     throw new ReplayRefused('the captured body is incomplete (over the capture limit): send an edited one');
-  const headers = endToEnd((edits.headers ?? exchange.requestHeaders).flat(), new Set(['content-length']));
+  const headers = headerPairs(endToEnd((edits.headers ?? exchange.requestHeaders).flat(), new Set(['content-length'])));
   for (const [name, value] of headers)
     if (!TOKEN.test(name) || /[\r\n]/.test(value))
       throw new ReplayRefused(`the header ${JSON.stringify(name)} is malformed`);
@@ -79,7 +79,7 @@ export function replay(
         });
         res.on('error', reject);
         res.on('end', () => {
-          const pairs = endToEnd(res.rawHeaders);
+          const pairs = headerPairs(endToEnd(res.rawHeaders));
           const durationMs = Math.round(performance.now() - started);
           const answer = { status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: pairs };
           resolve({ ...answer, body: Buffer.concat(chunks), truncated, durationMs });

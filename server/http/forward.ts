@@ -7,46 +7,42 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { joinSockets } from '../../shared/pipe.ts';
-import { endToEnd, flushHeadSoon, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
-import { formatAddress } from '../../shared/protocol.ts';
+import { endToEnd, flushHeadSoon, headerPairs, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
 import { sendPage, rawPage, type Page } from './pages.ts';
-import { viaDialBack, type HttpTunnel, type VisitorAddresses } from './tunnel.ts';
+import { viaDialBack, type FromVisitor, type HttpTunnel } from './tunnel.ts';
 
-/** The headers a request goes on with: its end-to-end headers, then X-Forwarded-For (the
- * visitor appended), X-Forwarded-Proto and X-Forwarded-Host (ours, replacing any sent). */
-export function forwardedHeaders(req: http.IncomingMessage, scheme: string, dropAuth: boolean): [string, string][] {
-  const drop = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for']);
-  if (dropAuth) drop.add('authorization'); // the relay's basic auth is not the service's
-  const headers = endToEnd(req.rawHeaders, drop);
-  const earlier = [req.headers['x-forwarded-for'] ?? []].flat().join(', ');
+/** The X-Forwarded-* headers a request arrives with: ours replace them. */
+const FORWARDED = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for']);
+/** The same and, on a tunnel with basic auth, Authorization: the relay's is not the service's. */
+const FORWARDED_AND_AUTH = new Set([...FORWARDED, 'authorization']);
+
+/** The headers a request goes on with (a raw list: name, value, ...): its end-to-end
+ * headers, then X-Forwarded-For (the visitor appended), X-Forwarded-Proto and
+ * X-Forwarded-Host (ours, replacing any sent). */
+export function forwardedHeaders(req: http.IncomingMessage, scheme: string, dropAuth: boolean): string[] {
+  const headers = endToEnd(req.rawHeaders, dropAuth ? FORWARDED_AND_AUTH : FORWARDED);
+  const sent = req.headers['x-forwarded-for'];
+  const earlier = Array.isArray(sent) ? sent.join(', ') : sent;
   const visitor = req.socket.remoteAddress?.replace(/^::ffff:(?=\d)/, '') ?? 'unknown';
-  headers.push(['X-Forwarded-For', earlier ? `${earlier}, ${visitor}` : visitor]);
-  headers.push(['X-Forwarded-Proto', scheme]);
-  headers.push(['X-Forwarded-Host', req.headers.host ?? '']);
+  headers.push('X-Forwarded-For', earlier ? `${earlier}, ${visitor}` : visitor);
+  headers.push('X-Forwarded-Proto', scheme, 'X-Forwarded-Host', req.headers.host ?? '');
   return headers;
-}
-
-/** Where a request came from and arrived, for the client's connection log. */
-function addressesOf(socket: Socket): Partial<VisitorAddresses> {
-  const visitor = formatAddress(socket.remoteAddress, socket.remotePort);
-  const destination = formatAddress(socket.localAddress, socket.localPort);
-  return { ...(visitor && { visitor }), ...(destination && { destination }) };
 }
 
 /** Options for the request to the tunnel's client. */
 function outgoingOptions(
   req: http.IncomingMessage,
   tunnel: HttpTunnel,
-  headers: [string, string][],
-): http.RequestOptions & Partial<VisitorAddresses> {
+  headers: string[],
+): http.RequestOptions & FromVisitor {
   return {
     agent: tunnel.agent,
     host: 'burrow-tunnel', // one pool per agent; never resolved (the agent dials back)
     method: req.method ?? 'GET',
     path: req.url ?? '/',
-    headers: headers.flat(),
+    headers,
     setHost: false,
-    ...addressesOf(req.socket),
+    visitorSocket: req.socket,
   };
 }
 
@@ -92,7 +88,7 @@ export function forwardRequest(
         const where = String(upstream.headers[LOCAL_UNAVAILABLE_HEADER]);
         return answer({ status: 502, text: `the client of ${tunnel.name} cannot reach its local service (${where}).` });
       }
-      res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, endToEnd(upstream.rawHeaders).flat());
+      res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, endToEnd(upstream.rawHeaders));
       flushHeadSoon(res, upstream);
       upstream.pipe(res);
       upstream.on('error', () => res.destroy());
@@ -123,7 +119,7 @@ export function forwardUpgrade(
 ): void {
   const headers = forwardedHeaders(req, scheme, tunnel.auth !== undefined);
   // The upgrade's own hop-by-hop headers are what it asks for: they go on.
-  headers.push(['Connection', 'Upgrade'], ['Upgrade', req.headers.upgrade ?? '']);
+  headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
   // Its own data connection, never a kept-alive one: the upgrade takes the connection over.
   const createConnection = viaDialBack((addresses) => tunnel.dialBack(addresses));
   const outgoing = http.request({ ...outgoingOptions(req, tunnel, headers), agent: undefined, createConnection });
@@ -132,7 +128,7 @@ export function forwardUpgrade(
     socket.end(rawPage(page, req.headers.accept));
   };
   outgoing.on('upgrade', (upstream, data, upstreamHead) => {
-    const lines = endToEnd(upstream.rawHeaders).map(([name, value]) => `${name}: ${value}`);
+    const lines = headerPairs(endToEnd(upstream.rawHeaders)).map(([name, value]) => `${name}: ${value}`);
     lines.push('Connection: Upgrade', `Upgrade: ${upstream.headers.upgrade ?? ''}`);
     socket.write(`HTTP/1.1 101 ${upstream.statusMessage || 'Switching Protocols'}\r\n${lines.join('\r\n')}\r\n\r\n`);
     if (upstreamHead.length > 0) socket.write(upstreamHead);
@@ -146,7 +142,7 @@ export function forwardUpgrade(
       return refuse({ status: 502, text: `the client of ${tunnel.name} cannot reach its local service (${where}).` });
     }
     // The service declined the upgrade: its answer goes back as it is, then we close.
-    const lines = endToEnd(upstream.rawHeaders).map(([name, value]) => `${name}: ${value}`);
+    const lines = headerPairs(endToEnd(upstream.rawHeaders)).map(([name, value]) => `${name}: ${value}`);
     socket.write(
       `HTTP/1.1 ${upstream.statusCode ?? 502} ${upstream.statusMessage}\r\n${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`,
     );

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import { nanoid } from 'nanoid';
 import { BurrowError } from '../../shared/errors.ts';
-import { formatConnection, formatOk } from '../../shared/protocol.ts';
+import { formatAddress, formatConnection, formatOk } from '../../shared/protocol.ts';
 import type { ServerObserver } from '../observer.ts';
 import type { TunnelSession } from '../tunnel.ts';
 import type { DialBacks } from './dial-backs.ts';
@@ -31,10 +31,24 @@ export interface HttpTunnelParts {
   readonly idleMs: number;
 }
 
-/** Where a request came from, for its CONNECTION line: passed with the request options. */
+/** Where a request came from, for its CONNECTION line. */
 export interface VisitorAddresses {
   visitor: string;
   destination: string;
+}
+
+/** What a request's options carry for a dial-back: the visitor's connection, whose
+ * addresses are read only if the request needs a new data connection (most reuse one). */
+export interface FromVisitor {
+  visitorSocket?: Socket;
+}
+
+/** Where a request came from and arrived, for the client's connection log. */
+function addressesOf(socket: Socket | undefined): Partial<VisitorAddresses> {
+  if (!socket) return {};
+  const visitor = formatAddress(socket.remoteAddress, socket.remotePort);
+  const destination = formatAddress(socket.localAddress, socket.localPort);
+  return { ...(visitor && { visitor }), ...(destination && { destination }) };
 }
 
 export class HttpTunnel implements NamedTunnel {
@@ -130,12 +144,13 @@ class DialBackAgent extends http.Agent {
 }
 
 /** A `createConnection` (of an http.Agent, or of one request) whose connection is a fresh
- * dial-back; the request's options carry the visitor's addresses for its CONNECTION line. */
+ * dial-back; the request's options carry the visitor's socket, whose addresses its
+ * CONNECTION line names. */
 export function viaDialBack(dialBack: (addresses: Partial<VisitorAddresses>) => Promise<Socket>) {
   return (options: http.ClientRequestArgs, callback?: (error: Error | null, stream: Duplex) => void): undefined => {
     // Node's callback takes no stream with an error; its type says it always does.
     const fail = callback as ((error: Error) => void) | undefined;
-    dialBack(options as http.ClientRequestArgs & Partial<VisitorAddresses>).then(
+    dialBack(addressesOf((options as http.ClientRequestArgs & FromVisitor).visitorSocket)).then(
       (socket) => callback?.(null, socket),
       (error: unknown) => {
         debug('dial-back failed: %s', (error as Error).message);
