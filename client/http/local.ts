@@ -82,15 +82,17 @@ export class LocalHttp {
       capture?.requestData(chunk);
     });
     const { localHost: host, localPort: port } = this.tunnel;
-    const outgoing = http.request({
+    const options: http.RequestOptions & { servername: string } = {
       agent: this.agent,
       host,
       port,
+      servername: '', // not TLS: spares the agent its per-request isIP() of `host`
       method: req.method ?? 'GET',
       path: req.url ?? '/',
       headers: this.headersFor(req),
       setHost: false,
-    });
+    };
+    const outgoing = http.request(options);
     let status = 502;
     outgoing.on('continue', () => res.writeContinue());
     outgoing.on('response', (upstream) => {

@@ -34,10 +34,11 @@ function outgoingOptions(
   req: http.IncomingMessage,
   tunnel: HttpTunnel,
   headers: string[],
-): http.RequestOptions & FromVisitor {
+): http.RequestOptions & FromVisitor & { servername: string } {
   return {
     agent: tunnel.agent,
     host: 'burrow-tunnel', // one pool per agent; never resolved (the agent dials back)
+    servername: '', // not TLS: spares the agent its per-request isIP() of `host`
     method: req.method ?? 'GET',
     path: req.url ?? '/',
     headers,
