@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { RequestEvent } from '../client/client.ts';
+import type { TraceEvent } from '../shared/trace.ts';
 import { startServer } from '../server/server.ts';
 import { HOST, nextEvent, untilEqual, within } from './helpers.ts';
 import { clientFor, echoHandler, echoOf, httpRig, localService, visit, type LocalService } from './http-rig.ts';
@@ -86,6 +87,25 @@ describe('routing and headers', () => {
     assert.equal(echo.headers['x-hop'], undefined);
     assert.equal(echo.headers.te, undefined);
     assert.equal(echo.headers['x-end'], '2');
+  });
+
+  test("a request that needs a new data connection names its visitor's addresses in the CONNECTION line", async () => {
+    const random = rig.client.tunnels[2]?.name ?? '';
+    const lines: string[] = [];
+    const onTrace = (event: TraceEvent): void => void (event.conn === 'control' && lines.push(event.text));
+    rig.client.on('trace', onTrace);
+    try {
+      // This tunnel has carried no request yet: the first one is a dial-back.
+      await visit(rig.port, `${random}.localhost`, { path: '/first' });
+    } finally {
+      rig.client.off('trace', onTrace);
+    }
+    const connection = lines.find((line) => line.startsWith('CONNECTION '));
+    const port = String(rig.port);
+    assert.match(
+      connection ?? '',
+      new RegExp(`^CONNECTION \\S+ ${port} 127\\.0\\.0\\.1:\\d+ 127\\.0\\.0\\.1:${port} ${random}$`),
+    );
   });
 
   test('the client reports each request once it is answered (the request log)', async () => {

@@ -150,7 +150,11 @@ export function viaDialBack(dialBack: (addresses: Partial<VisitorAddresses>) => 
   return (options: http.ClientRequestArgs, callback?: (error: Error | null, stream: Duplex) => void): undefined => {
     // Node's callback takes no stream with an error; its type says it always does.
     const fail = callback as ((error: Error) => void) | undefined;
-    dialBack(addressesOf((options as http.ClientRequestArgs & FromVisitor).visitorSocket)).then(
+    const fromVisitor = options as http.ClientRequestArgs & FromVisitor;
+    const addresses = addressesOf(fromVisitor.visitorSocket);
+    // An agent keeps these options as long as the data connection: not the visitor's socket.
+    fromVisitor.visitorSocket = undefined;
+    dialBack(addresses).then(
       (socket) => callback?.(null, socket),
       (error: unknown) => {
         debug('dial-back failed: %s', (error as Error).message);
