@@ -91,10 +91,12 @@ export class History {
     this.connections = new Bounded(max);
     this.requests = new Bounded(max);
     const onPhase = (event: PhaseEvent): void => this.onPhase(event);
-    const onJoined = ({ id, visitor }: { id: string; visitor?: string }): void =>
-      this.update(id, (record) => {
-        if (visitor !== undefined) record.visitor = visitor;
-      });
+    const onJoined = ({ id, visitor }: { id: string; visitor?: string }): void => {
+      const record = this.connections.get(id);
+      if (!record) return;
+      if (visitor !== undefined) record.visitor = visitor;
+      this.changed(record);
+    };
     const onClosed = (event: ConnectionClosed): void => this.onClosed(event);
     const onRequest = (event: RequestEvent): void => this.onRequest(event);
     const state = (next: History['state']) => (): void => {
@@ -146,16 +148,18 @@ export class History {
         timeline: [],
       });
     }
-    this.update(id, (record) => {
-      if (phase === 'joined' && detail !== undefined && !detail.startsWith('carries')) record.local = detail;
-      if (record.timeline.length < MAX_TIMELINE) record.timeline.push({ phase, at, detail });
-      if (phase === 'joined') record.state = 'open';
-      if (phase === 'failed') {
-        record.state = 'failed';
-        record.ending = 'failed';
-      }
-      if (phase === 'closed' && record.state !== 'failed') record.state = 'closed';
-    });
+    // Written out, not through a callback: this runs about eight times per visitor.
+    const record = this.connections.get(id);
+    if (!record) return;
+    if (phase === 'joined' && detail !== undefined && !detail.startsWith('carries')) record.local = detail;
+    if (record.timeline.length < MAX_TIMELINE) record.timeline.push({ phase, at, detail });
+    if (phase === 'joined') record.state = 'open';
+    if (phase === 'failed') {
+      record.state = 'failed';
+      record.ending = 'failed';
+    }
+    if (phase === 'closed' && record.state !== 'failed') record.state = 'closed';
+    this.changed(record);
   }
 
   /** Adds one connection or request, and its bytes, to the totals of the tunnel at `url`. */
@@ -170,16 +174,17 @@ export class History {
   private onClosed(event: ConnectionClosed): void {
     const { url } = event.tunnel;
     this.count(url, 'connections', event.bytesIn, event.bytesOut);
-    this.update(event.id, (record) => {
-      record.url = event.tunnel.url;
-      record.local = `${event.tunnel.localHost}:${event.tunnel.localPort}`;
-      if (event.visitor !== undefined) record.visitor = event.visitor;
-      record.bytesIn = event.bytesIn;
-      record.bytesOut = event.bytesOut;
-      record.durationMs = event.durationMs;
-      record.state = event.localUnavailable ? 'failed' : 'closed';
-      record.ending = event.localUnavailable ? 'local-refused' : event.aborted ? 'reset' : 'fin';
-    });
+    const record = this.connections.get(event.id);
+    if (!record) return;
+    record.url = event.tunnel.url;
+    record.local = `${event.tunnel.localHost}:${event.tunnel.localPort}`;
+    if (event.visitor !== undefined) record.visitor = event.visitor;
+    record.bytesIn = event.bytesIn;
+    record.bytesOut = event.bytesOut;
+    record.durationMs = event.durationMs;
+    record.state = event.localUnavailable ? 'failed' : 'closed';
+    record.ending = event.localUnavailable ? 'local-refused' : event.aborted ? 'reset' : 'fin';
+    this.changed(record);
   }
 
   private onRequest(event: RequestEvent): void {
@@ -201,15 +206,13 @@ export class History {
     };
     this.count(tunnel.url, 'requests', bytesIn, bytesOut);
     this.requests.set(record.id, record);
-    this.emit({ kind: 'request', record });
+    if (this.listeners.size > 0) this.emit({ kind: 'request', record });
   }
 
-  /** Changes the record of connection `id`, if it is still kept, and tells subscribers. */
-  private update(id: string, change: (record: ConnectionRecord) => void): void {
-    const record = this.connections.get(id);
-    if (!record) return;
-    change(record);
-    this.emit({ kind: 'connection', record });
+  /** Tells subscribers (the live pages) that `record` changed; with none open, nothing is
+   * built. */
+  private changed(record: ConnectionRecord): void {
+    if (this.listeners.size > 0) this.emit({ kind: 'connection', record });
   }
 
   private emit(change: Change): void {
