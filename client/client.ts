@@ -139,7 +139,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       if (this.link?.speaks('goaway')) await this.link.closedWithin(2 * LINGER_MS);
       this.link?.finish();
       this.connections.close();
-      this.hooks.finNotices.close();
+      this.hooks.close();
       await this.controlSockets.close(2 * LINGER_MS);
       this.webSocket?.close();
     })();
@@ -164,9 +164,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       webSocket: this.webSocket,
       track: (socket) => this.controlSockets.add(socket),
       onConnection: (message) => this.connections.serve(message, this.dataPortFor(link), (id) => link.refuse(id)),
-      onFin: (id, instance) => this.hooks.finNotices.received(id, instance),
+      onFin: (id, instance) => this.hooks.finReceived(id, instance),
       onAgreed: () => {
-        this.hooks.finNotices.wake(); // notices go both ways again
+        this.hooks.linkAgreed(); // FIN notices go both ways again
         // Over WebSocket there is no data port of its own to check.
         this.startupCheck ??= this.webSocket ? Promise.resolve() : this.checkDataPort(link);
         this.startupCheck.catch(() => {}); // awaited by start(); only the first link's

@@ -27,7 +27,7 @@ export interface HookParts {
 
 export class DataPortHooks {
   /** FIN notices, both ways (fin-notice), for every link of this client. */
-  readonly finNotices: FinNotices;
+  private readonly finNotices: FinNotices;
   /** The hooks last built, and for which link. */
   private last: { link: ControlLink; hooks: DataPort } | undefined;
   /** Data connections opened ahead for the last link (prewarm), if it agreed. */
@@ -66,6 +66,21 @@ export class DataPortHooks {
   /** The client stops: nothing more is opened ahead. */
   stopWarming(): void {
     this.warm?.close();
+  }
+
+  /** The server said `FIN <id>` (fin-notice), as the server process `instance`. */
+  finReceived(id: string, instance: string | undefined): void {
+    this.finNotices.received(id, instance);
+  }
+
+  /** A link agreed with its server: FIN notices go both ways again. */
+  linkAgreed(): void {
+    this.finNotices.wake();
+  }
+
+  /** The client has closed: no FIN notice is awaited any more. */
+  close(): void {
+    this.finNotices.close();
   }
 
   /** prewarm, if `link` agreed to it: data connections dialed as a visitor's would be. */
