@@ -7,8 +7,8 @@
 //   reset or abort → close 4000 "reset"; so does any close but 1000 after a FIN, and a
 //                    connection lost without a close
 // Both ends ping every `pingIntervalMs` and give up on a peer that sent nothing since the
-// last ping (on an idle stream): proxies drop idle connections, and a dead peer must not
-// hold a socket.
+// last ping (on a stream idle since before that ping): proxies drop idle connections, and a
+// dead peer must not hold a socket.
 import type net from 'node:net';
 import createDebug from 'debug';
 import type { WebSocket } from 'ws';
@@ -41,12 +41,19 @@ export function bridge(ws: WebSocket, socket: net.Socket, coreEnd: net.Socket, p
   let sentFin = false;
   let gotFin = false;
   let heard = true;
+  /** We sent bytes since the last ping. */
+  let sentSome = false;
+  /** The ping now awaited went out while our bytes were moving or waiting: it may be queued
+   * behind them in buffers we cannot see (the kernel's, ours and the peer's), so its pong
+   * may come late from a peer that is alive. */
+  let pingBehindBytes = false;
 
   const sent = (error?: Error): void => {
     if (error) debug('send: %s', error.message);
     if (socket.isPaused() && ws.bufferedAmount <= HIGH_WATER) socket.resume();
   };
   socket.on('data', (chunk: Buffer) => {
+    sentSome = true;
     ws.send(chunk, { binary: true }, sent);
     if (ws.bufferedAmount > HIGH_WATER) socket.pause();
   });
@@ -119,15 +126,20 @@ export function bridge(ws: WebSocket, socket: net.Socket, coreEnd: net.Socket, p
 
   const pings = setInterval(() => {
     // Silence is a dead peer only on an idle stream: while we hold its messages back
-    // (paused: the socket is slow to take them) or it is slow to take ours (bytes queued),
-    // its pings and pongs wait in line too. A stalled stream is bounded by TCP's own
-    // retransmission timeout instead.
-    if (!heard && !ws.isPaused && ws.bufferedAmount === 0) {
+    // (paused: the socket is slow to take them) or it is slow to take ours (bytes queued,
+    // or sent lately), its pings and pongs wait in line too. And a ping that went out behind
+    // bytes is answered only once the peer has read them: after a stall, our own queue may
+    // be empty long before. A stalled stream is bounded by TCP's own retransmission timeout
+    // instead.
+    const busy = sentSome || ws.isPaused || ws.bufferedAmount > 0;
+    if (!heard && !busy && !pingBehindBytes) {
       debug('no answer to the last ping within %d ms: giving up', pingIntervalMs);
       ws.terminate();
       return;
     }
     heard = false;
+    sentSome = false;
+    pingBehindBytes = busy;
     ws.ping();
   }, pingIntervalMs);
   pings.unref();
