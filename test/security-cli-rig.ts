@@ -135,6 +135,11 @@ export async function assertForwards(
   );
 }
 
+/** Waits until `server` prints its refused line for `reason` (what: for the timeout's message). */
+export async function serverRefuses(server: RunningServer, reason: string, what: string): Promise<void> {
+  await waitForOutput(server.cli, 'stderr', refusedLine(reason), what);
+}
+
 /** A client that failed: exit 1, nothing on stdout, exactly one `burrow: ...` line on
  * stderr containing every one of `parts`, no stack. */
 export function assertOneLineFailure(result: Exit & { stdout: string; stderr: string }, ...parts: string[]): void {

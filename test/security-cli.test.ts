@@ -21,6 +21,7 @@ import {
   SERVER_SHUTTING_DOWN,
   longSecret,
   scoped,
+  serverRefuses,
   startServer,
   clientArgs,
   assertForwards,
@@ -66,12 +67,12 @@ test('a wrong secret (auth-failed) or none (auth-required): the client exits 1 w
 
     const wrong = await runCli(clientArgs(server, 3000, ['--no-reconnect']), { BURROW_SECRET: longSecret() });
     assertOneLineFailure(wrong, 'secret', '(auth-failed: wrong secret)');
-    await waitForOutput(server.cli, 'stderr', refusedLine('auth-failed'), 'the server to report the wrong secret');
+    await serverRefuses(server, 'auth-failed', 'the server to report the wrong secret');
 
     // Reconnecting is on by default: a refusal no retry can fix still ends the client.
     const none = await runCli(clientArgs(server, 3000, []));
     assertOneLineFailure(none, 'requires a secret', '(auth-required');
-    await waitForOutput(server.cli, 'stderr', refusedLine('auth-required'), 'the server to report the missing secret');
+    await serverRefuses(server, 'auth-required', 'the server to report the missing secret');
 
     assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
     assert.doesNotMatch(server.cli.stderr, NOTICE);
@@ -102,16 +103,11 @@ test('against a plain server: a TLS client is told the server does not speak TLS
 
     const tls = await runCli(clientArgs(server, 3000, ['--tls', '--no-reconnect']));
     assertOneLineFailure(tls, 'does not speak TLS');
-    await waitForOutput(server.cli, 'stderr', refusedLine('tls-not-enabled'), 'the server to report the TLS client');
+    await serverRefuses(server, 'tls-not-enabled', 'the server to report the TLS client');
 
     const withSecret = await runCli(clientArgs(server, 3000, []), { BURROW_SECRET: longSecret() });
     assertOneLineFailure(withSecret, 'no secret', '(auth-disabled');
-    await waitForOutput(
-      server.cli,
-      'stderr',
-      refusedLine('auth-disabled'),
-      'the server to report the client with a secret',
-    );
+    await serverRefuses(server, 'auth-disabled', 'the server to report the client with a secret');
 
     assert.deepEqual(await interrupt(server.cli, 'the server'), { code: 0, signal: null });
   });

@@ -18,9 +18,9 @@ import {
   DEFAULT_NAMES,
   assertFingerprintLine,
   NOTICE,
-  refusedLine,
   SERVER_SHUTTING_DOWN,
   scoped,
+  serverRefuses,
   startServer,
   clientArgs,
   assertForwards,
@@ -70,12 +70,7 @@ test('against a --tls server: a plain client (tls-required), a wrong pin ("not t
 
     const plain = await runCli(clientArgs(server, 3000, ['--no-reconnect']));
     assertOneLineFailure(plain, 'TLS', '(tls-required');
-    await waitForOutput(
-      server.cli,
-      'stderr',
-      refusedLine('tls-required'),
-      'the server to report the plain-text client',
-    );
+    await serverRefuses(server, 'tls-required', 'the server to report the plain-text client');
 
     // Pinned to another certificate's fingerprint (the server cannot tell why it left).
     const pinned = await runCli(clientArgs(server, 3000, ['--tls-fingerprint', certs.server.fingerprint]));
@@ -125,12 +120,7 @@ test("mutual TLS: a client with a certificate from --tls-client-ca forwards; wit
 
     const without = await runCli(clientArgs(server, local.port, ['--tls-ca', ca, '--no-reconnect']));
     assertOneLineFailure(without, 'client certificate');
-    await waitForOutput(
-      server.cli,
-      'stderr',
-      refusedLine('bad-certificate'),
-      'the server to report the missing client certificate',
-    );
+    await serverRefuses(server, 'bad-certificate', 'the server to report the missing client certificate');
     assert.match(server.cli.stderr, /refused .*none presented \(bad-certificate\)$/m);
 
     const stranger = await runCli(
