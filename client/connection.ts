@@ -19,7 +19,7 @@ import { describeProxyHeader, parseEndpoint, proxyHeader } from '../shared/proxy
 import { dial, type DialOptions } from './dial.ts';
 import { onAbort } from './cancel.ts';
 import { idRefusal } from './refusals.ts';
-import { failure, phase, trace, tracing, warn, type ClientEmitter } from './report.ts';
+import { closedEvent, failure, phase, trace, tracing, warn, type ClientEmitter } from './report.ts';
 import type { ClientTls } from './tls.ts';
 import type { WarmData } from './warm-data.ts';
 import type { WebSocketDialer } from './websocket.ts';
@@ -130,7 +130,7 @@ export class Connections {
             say('event', `${totals.aborted ? 'reset' : 'closed'}: ${counts}, ${totals.durationMs} ms`);
           }
           phase(this.client, id, 'closed', totals.aborted ? 'reset' : undefined);
-          this.client.emit('connection-close', { ...event, ...totals });
+          this.client.emit('connection-close', closedEvent(event, totals, false));
         },
         (error: unknown) => {
           const problem = failure(error);
@@ -141,7 +141,7 @@ export class Connections {
           // The visitor's connection log shows it too: it came, and was turned away.
           if (problem.code !== 'local-unavailable') return;
           const totals = { bytesIn: 0, bytesOut: 0, durationMs: Date.now() - started, aborted: true };
-          this.client.emit('connection-close', { ...event, ...totals, localUnavailable: true });
+          this.client.emit('connection-close', closedEvent(event, totals, true));
         },
       )
       .finally(() => {
