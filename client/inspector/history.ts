@@ -4,25 +4,9 @@
 // would pass the limit. Subscribers (the live page) hear of each change.
 import type { BurrowClient } from '../client.ts';
 import type { CapturedExchange, ConnectionClosed, PhaseEvent, RequestEvent } from '../types.ts';
+import { ConnectionRing, type KeptConnection } from './connection-ring.ts';
 
-export interface ConnectionRecord {
-  id: string;
-  /** The tunnel's address and its local service. */
-  url: string;
-  local: string;
-  /** The visitor's address as the relay saw it, once known. */
-  visitor?: string;
-  /** When the relay's CONNECTION arrived (ms since the epoch). */
-  startedAt: number;
-  state: 'opening' | 'open' | 'closed' | 'failed';
-  /** How it ended: a clean close (FIN both ways), a reset, or the local service refused. */
-  ending?: 'fin' | 'reset' | 'local-refused' | 'failed';
-  bytesIn: number;
-  bytesOut: number;
-  durationMs?: number;
-  /** Each moment of the rendezvous and after, in order. */
-  timeline: { phase: PhaseEvent['phase']; at: number; detail?: string }[];
-}
+export type { ConnectionRecord } from './connection-ring.ts';
 
 export interface RequestRecord extends Omit<RequestEvent, 'tunnel' | 'exchange'> {
   /** A number, new for every request this inspector saw. */
@@ -42,10 +26,7 @@ export interface TunnelTotals {
 }
 
 export type Change =
-  { kind: 'connection'; record: ConnectionRecord } | { kind: 'request'; record: RequestRecord } | { kind: 'tunnels' };
-
-/** Most timeline entries one connection keeps (a connection only has a dozen). */
-const MAX_TIMELINE = 32;
+  { kind: 'connection'; record: KeptConnection } | { kind: 'request'; record: RequestRecord } | { kind: 'tunnels' };
 
 /** Records by key, oldest first, at most `max`. */
 class Bounded<Key, Value> {
@@ -77,7 +58,7 @@ class Bounded<Key, Value> {
 }
 
 export class History {
-  readonly connections: Bounded<string, ConnectionRecord>;
+  readonly connections: ConnectionRing;
   readonly requests: Bounded<number, RequestRecord>;
   /** Totals by tunnel URL. */
   readonly totals = new Map<string, TunnelTotals>();
@@ -88,7 +69,7 @@ export class History {
   private readonly detach: () => void;
 
   constructor(client: BurrowClient, max: number) {
-    this.connections = new Bounded(max);
+    this.connections = new ConnectionRing(max);
     this.requests = new Bounded(max);
     const onPhase = (event: PhaseEvent): void => this.onPhase(event);
     const onJoined = ({ id, visitor }: { id: string; visitor?: string }): void => {
@@ -131,28 +112,10 @@ export class History {
 
   private onPhase(event: PhaseEvent): void {
     const { id, phase, at, detail } = event;
-    if (phase === 'announced') {
-      // One literal with every field, filled in later: records of one shape stay fast to
-      // read and write (this runs for every visitor).
-      this.connections.set(id, {
-        id,
-        url: detail ?? '',
-        local: '',
-        visitor: undefined,
-        startedAt: at,
-        state: 'opening',
-        ending: undefined,
-        bytesIn: 0,
-        bytesOut: 0,
-        durationMs: undefined,
-        timeline: [],
-      });
-    }
-    // Written out, not through a callback: this runs about eight times per visitor.
-    const record = this.connections.get(id);
+    const record = phase === 'announced' ? this.connections.open(id, detail ?? '', at) : this.connections.get(id);
     if (!record) return;
     if (phase === 'joined' && detail !== undefined && !detail.startsWith('carries')) record.local = detail;
-    if (record.timeline.length < MAX_TIMELINE) record.timeline.push({ phase, at, detail });
+    record.addStep(phase, at, detail);
     if (phase === 'joined') record.state = 'open';
     if (phase === 'failed') {
       record.state = 'failed';
@@ -211,7 +174,7 @@ export class History {
 
   /** Tells subscribers (the live pages) that `record` changed; with none open, nothing is
    * built. */
-  private changed(record: ConnectionRecord): void {
+  private changed(record: KeptConnection): void {
     if (this.listeners.size > 0) this.emit({ kind: 'connection', record });
   }
 
