@@ -7,7 +7,7 @@ import { BurrowError, describe } from '../shared/errors.ts';
 import { connectWithOwnReads } from '../shared/own-reads.ts';
 import { rememberTcp } from '../shared/pipe.ts';
 import { hostPort } from '../shared/protocol.ts';
-import { SOCKET_OPTIONS } from '../shared/socket-options.ts';
+import { connectOptions } from '../shared/socket-options.ts';
 import { deadlineIn, msLeft } from '../shared/deadline.ts';
 import { CLOSED, TIMED_OUT, waitFor } from './cancel.ts';
 import { checkPin, tlsFailure, type ClientTls } from './tls.ts';
@@ -60,9 +60,8 @@ export async function dial(what: Target, host: string, port: number, options: Di
   };
 
   // Plain TCP reads into a buffer of our own (own-reads.ts); under TLS, TLS reads it.
-  const tcp = options.tls
-    ? net.connect({ ...SOCKET_OPTIONS, host, port })
-    : connectWithOwnReads({ ...SOCKET_OPTIONS, host, port });
+  const target = connectOptions(host, port);
+  const tcp = options.tls ? net.connect(target) : connectWithOwnReads(target);
   track(tcp);
   // A permanent listener: an error between two awaits must never crash the process.
   tcp.on('error', (error) => debug('%s: %s', where, error.message));
@@ -70,8 +69,8 @@ export async function dial(what: Target, host: string, port: number, options: Di
   if (!options.tls) return tcp;
 
   // allowHalfOpen is honoured by tls.connect(), though @types/node does not list it.
-  const connectOptions = { socket: tcp, allowHalfOpen: true, ...options.tls.connect };
-  const secure = tls.connect(connectOptions);
+  const secureOptions = { socket: tcp, allowHalfOpen: true, ...options.tls.connect };
+  const secure = tls.connect(secureOptions);
   rememberTcp(secure, tcp);
   track(secure);
   secure.once('close', () => tcp.destroy()); // closing a TLS socket leaves its TCP socket open
