@@ -84,8 +84,10 @@ export class KeptConnection {
   get timeline(): TimelineStep[] {
     const steps: TimelineStep[] = [];
     for (let i = 0; i < this.#steps; i++) {
-      const [phase, at, detail] = [this.#phases[i], this.#ats[i], this.#details[i]];
-      if (phase === undefined || at === undefined) break;
+      const phase = this.#phases[i];
+      const at = this.#ats[i];
+      const detail = this.#details[i];
+      if (phase === undefined || at === undefined) break; // never: steps are written in order
       steps.push(detail === undefined ? { phase, at } : { phase, at, detail });
     }
     return steps;
