@@ -52,6 +52,11 @@ for (const node of parsed.nodes) {
   byFunction.set(key, (byFunction.get(key) ?? 0) + us);
 }
 
+// Piped into `head`, the reader may go before we are done: that is no error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
 const top = [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(countText ?? 25));
 process.stdout.write(
   `${file}: ${(busyUs / 1e3).toFixed(0)} ms busy of ${((parsed.endTime - parsed.startTime) / 1e3).toFixed(0)} ms profiled\n`,
