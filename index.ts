@@ -64,7 +64,8 @@ export type { ReplayEdits, ReplayAnswer } from './client/inspector/replay.ts';
 export type { ClientTlsOptions } from './client/tls.ts';
 /** The WebSocket transport (ClientOptions.webSocket; the relay's is on with an HTTP port). */
 export type { WebSocketOptions } from './client/websocket.ts';
-export { DEFAULT_WEBSOCKET_PING_MS } from './shared/protocol.ts';
+/** A DNS label in lower case: what an HTTP tunnel's name must be. */
+export { DEFAULT_WEBSOCKET_PING_MS, DNS_LABEL } from './shared/protocol.ts';
 /** The PROXY protocol header versions a tunnel may send its local service (TunnelRequest.proxyProtocol). */
 export { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from './shared/proxy-header.ts';
 /** describeError: a system error in the few words burrow's own messages use for it

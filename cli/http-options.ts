@@ -4,7 +4,14 @@
 // The fallbacks are the library's, HTTP_DEFAULTS (cli/defaults.ts). Pure but for the files.
 import path from 'node:path';
 import tls from 'node:tls';
-import { certificateIdentity, describeError, SERVER_DEFAULTS, type HttpOptions, type ServerOptions } from '../index.ts';
+import {
+  certificateIdentity,
+  describeError,
+  DNS_LABEL,
+  SERVER_DEFAULTS,
+  type HttpOptions,
+  type ServerOptions,
+} from '../index.ts';
 import { flagOn, raw, stateDir, type Env, type RawArgs, type Source } from './args.ts';
 import { HTTP_DEFAULTS } from './defaults.ts';
 import { readSource } from './security.ts';
@@ -34,9 +41,6 @@ export interface HttpServerPlan {
   /** ACME's CA certificate to read, if given. */
   acmeCa?: Source;
 }
-
-/** A DNS label in lower case, as the protocol has names (`NAME.<domain>`). */
-export const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** The HTTP flags and their variables; undefined when neither port is given (then none of
  * the other HTTP settings may be given either: they would silently do nothing). */

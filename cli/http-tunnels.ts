@@ -2,9 +2,8 @@
 // --auth, --host-header). A bare port is a TCP tunnel unless --http is given; a port
 // written `http:3000` or `tcp:3000` is that kind whatever --http says, so that one client
 // may mix both. Pure, so it is tested without processes.
-import type { HttpTunnelOptions } from '../index.ts';
+import { DNS_LABEL, type HttpTunnelOptions } from '../index.ts';
 import { flagOn, raw, type Env, type RawArgs, type Source } from './args.ts';
-import { DNS_LABEL } from './http-options.ts';
 import { UsageError } from './usage-error.ts';
 import { port } from './values.ts';
 

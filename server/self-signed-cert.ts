@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import createDebug from 'debug';
 import { canonicalIp, certificateNames } from '../shared/certificate-names.ts';
 import { BurrowError, describe, systemCode } from '../shared/errors.ts';
+import { DNS_LABEL } from '../shared/protocol.ts';
 import { linkNew, type PairFiles, retire } from './cert-aside.ts';
 
 const debug = createDebug('burrow:tls');
@@ -52,8 +53,6 @@ export function certificateIdentity(cert: string | Buffer): CertificateIdentity 
 /** What every self-signed certificate names, besides the names asked for. */
 export const DEFAULT_TLS_NAMES: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 
-const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-
 /** `text` as a certificate can name it, or undefined if it is neither a host name nor an IP
  * address: a host name in lowercase without a trailing dot (ASCII: an international name
  * in its xn-- form), an IPv6 address shortened and without brackets. No wildcards, no
@@ -69,7 +68,7 @@ export function tlsName(text: string): string | undefined {
   const name = value.toLowerCase().replace(/\.$/, '');
   const labels = name.split('.');
   // A last label of digits alone reads as an address (1.2.3.999, 10.1): not a host name.
-  if (name.length > 253 || !labels.every((label) => LABEL.test(label)) || /^[0-9]+$/.test(labels.at(-1) ?? ''))
+  if (name.length > 253 || !labels.every((label) => DNS_LABEL.test(label)) || /^[0-9]+$/.test(labels.at(-1) ?? ''))
     return undefined;
   return name;
 }

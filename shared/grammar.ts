@@ -70,8 +70,10 @@ const orDash = (kind: Kind<string>): Kind<string> => ({
   read: (field) => (field === '-' ? '' : kind.read(field)),
   write: (value) => (value === '' ? '-' : kind.write(value)),
 });
-/** A DNS label in lower case: what an HTTP tunnel is named (`NAME.relay.example.com`). */
-const dnsLabel = matching(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/);
+/** A DNS label in lower case: what an HTTP tunnel is named (`NAME.relay.example.com`), and
+ * each label of a certificate's host name. */
+export const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const dnsLabel = matching(DNS_LABEL);
 /** An HTTP tunnel's address, scheme, host and port only: `https://demo.relay.example.com`. */
 const url = { ...matching(/^https?:\/\/[a-z0-9.-]{1,200}(:[1-9][0-9]{0,4})?$/), lenient: true };
 /** Free text for humans: cleaned (printable ASCII, single spaces) when written. */

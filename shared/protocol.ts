@@ -5,7 +5,7 @@
 import { format, parse, parsePort, type ErrReason, type Parsed } from './grammar.ts';
 import type { Hello } from './extensions.ts';
 
-export { ERR_REASONS, MAX_LINE_LENGTH, parsePort, type ErrReason, type Parsed } from './grammar.ts';
+export { DNS_LABEL, ERR_REASONS, MAX_LINE_LENGTH, parsePort, type ErrReason, type Parsed } from './grammar.ts';
 // HELLO's words and what two peers agree on live in extensions.ts.
 export { agreeOn, EXTENSIONS, MAX_HELLO_WORDS, type Extension, type Hello } from './extensions.ts';
 export { KEEPALIVE_DELAY_MS } from './socket-options.ts';

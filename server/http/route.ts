@@ -4,6 +4,7 @@
 // a request for one name never reaches another name's client.
 import type http from 'node:http';
 import { authToken } from '../../shared/http-headers.ts';
+import { DNS_LABEL } from '../../shared/protocol.ts';
 import { sameToken } from '../../shared/secret.ts';
 import { serverNameOf } from './forward.ts';
 import type { HttpNames } from './names.ts';
@@ -21,7 +22,7 @@ export function nameIn(host: string, domain: string): string | undefined {
   const suffix = `.${domain}`;
   if (!host.endsWith(suffix)) return undefined;
   const name = host.slice(0, -suffix.length);
-  return /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(name) ? name : undefined;
+  return DNS_LABEL.test(name) ? name : undefined;
 }
 
 /** The tunnel `req` is for, or the page that answers it instead. */
