@@ -25,12 +25,15 @@ export interface WebSocketDoorParts {
   adoptControl(socket: net.Socket): void;
 }
 
+/** `url` is `path`, or `path` with a query string. (No split: every request asks.) */
+const isPath = (url: string, path: string): boolean =>
+  url.startsWith(path) && (url.length === path.length || url[path.length] === '?');
+
 /** Which door a request path names (a query string is ignored), if any. */
 export function doorOf(url: string | undefined): RelayPort | undefined {
-  if (url?.startsWith('/_burrow/') !== true) return undefined; // most requests: at once
-  const path = url.split('?', 1)[0] ?? '';
-  if (path === WEBSOCKET_PATHS.control) return 'control';
-  return path === WEBSOCKET_PATHS.data ? 'data' : undefined;
+  if (url === undefined) return undefined;
+  if (isPath(url, WEBSOCKET_PATHS.control)) return 'control';
+  return isPath(url, WEBSOCKET_PATHS.data) ? 'data' : undefined;
 }
 
 export class WebSocketDoor {

@@ -26,6 +26,10 @@ export function headerPairs(raw: readonly string[]): [string, string][] {
   return pairs;
 }
 
+/** A raw header list as the lines of a head written by hand (`Name: value`). */
+export const headerLines = (raw: readonly string[]): string[] =>
+  headerPairs(raw).map(([name, value]) => `${name}: ${value}`);
+
 /** A raw header list (name, value, name, value, ...) without the hop-by-hop ones, nor
  * those the `Connection` header names, nor `drop`: a raw list again. (Every request passes
  * here twice, so it is one loop with no list of pairs.) */

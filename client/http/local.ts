@@ -6,7 +6,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import createDebug from 'debug';
-import { endToEnd, flushHeadSoon, headerPairs, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
+import { endToEnd, flushHeadSoon, headerLines, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
 import { joinSockets } from '../../shared/pipe.ts';
 import { hostPort } from '../../shared/protocol.ts';
 import { connectOptions } from '../../shared/socket-options.ts';
@@ -131,10 +131,9 @@ export class LocalHttp {
     const { localHost: host, localPort: port } = this.tunnel;
     const local = net.connect(connectOptions(host, port));
     const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
-    const headers = headerPairs(endToEnd(req.rawHeaders, HOST));
     const hostHeader = this.hostFor(req.headers.host);
     if (hostHeader !== undefined) lines.push(`Host: ${hostHeader}`);
-    for (const [name, value] of headers) lines.push(`${name}: ${value}`);
+    lines.push(...headerLines(endToEnd(req.rawHeaders, HOST)));
     lines.push('Connection: Upgrade', `Upgrade: ${req.headers.upgrade ?? ''}`);
     local.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) local.write(head);

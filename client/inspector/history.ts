@@ -4,6 +4,7 @@
 // would pass the limit. Subscribers (the live page) hear of each change.
 import type { BurrowClient } from '../client.ts';
 import type { CapturedExchange, ConnectionClosed, PhaseEvent, RequestEvent } from '../types.ts';
+import { hostPort } from '../../shared/protocol.ts';
 import { ConnectionRing, type KeptConnection } from './connection-ring.ts';
 
 export type { ConnectionRecord } from './connection-ring.ts';
@@ -140,7 +141,7 @@ export class History {
     const record = this.connections.get(event.id);
     if (!record) return;
     record.url = event.tunnel.url;
-    record.local = `${event.tunnel.localHost}:${event.tunnel.localPort}`;
+    record.local = hostPort(event.tunnel.localHost, event.tunnel.localPort);
     if (event.visitor !== undefined) record.visitor = event.visitor;
     record.bytesIn = event.bytesIn;
     record.bytesOut = event.bytesOut;

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { joinSockets } from '../../shared/pipe.ts';
-import { endToEnd, flushHeadSoon, headerPairs, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
+import { endToEnd, flushHeadSoon, headerLines, LOCAL_UNAVAILABLE_HEADER } from '../../shared/http-headers.ts';
 import { sendPage, rawPage, type Page } from './pages.ts';
 import { viaDialBack, type FromVisitor, type HttpTunnel } from './tunnel.ts';
 
@@ -129,7 +129,7 @@ export function forwardUpgrade(
     socket.end(rawPage(page, req.headers.accept));
   };
   outgoing.on('upgrade', (upstream, data, upstreamHead) => {
-    const lines = headerPairs(endToEnd(upstream.rawHeaders)).map(([name, value]) => `${name}: ${value}`);
+    const lines = headerLines(endToEnd(upstream.rawHeaders));
     lines.push('Connection: Upgrade', `Upgrade: ${upstream.headers.upgrade ?? ''}`);
     socket.write(`HTTP/1.1 101 ${upstream.statusMessage || 'Switching Protocols'}\r\n${lines.join('\r\n')}\r\n\r\n`);
     if (upstreamHead.length > 0) socket.write(upstreamHead);
@@ -143,7 +143,7 @@ export function forwardUpgrade(
       return refuse({ status: 502, text: `the client of ${tunnel.name} cannot reach its local service (${where}).` });
     }
     // The service declined the upgrade: its answer goes back as it is, then we close.
-    const lines = headerPairs(endToEnd(upstream.rawHeaders)).map(([name, value]) => `${name}: ${value}`);
+    const lines = headerLines(endToEnd(upstream.rawHeaders));
     socket.write(
       `HTTP/1.1 ${upstream.statusCode ?? 502} ${upstream.statusMessage}\r\n${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`,
     );
