@@ -9,6 +9,7 @@ import { destroyOpenConnections } from './io.ts';
 import { LANED, webSocketMasking, type LaneTunnels, type PerLane } from './lanes.ts';
 import { machineInfo, watchMachine } from './machine.ts';
 import { measureConcurrency } from './measure-concurrency.ts';
+import { measureInspector } from './measure-inspector.ts';
 import { httpProblems, measureHttp } from './measure-http.ts';
 import { measureRoundTrips, measureSetup } from './measure-latency.ts';
 import { measureThroughput } from './measure-throughput.ts';
@@ -35,12 +36,12 @@ async function phase(config: Config, results: Results, name: Phase, run: () => P
   }
 }
 
-/** Figures 1, 2, 3, 5, 6 and 7: the services process, and one relay and one client process
+/** Figures 1, 2, 3, 5, 6, 7 and 8: the services process, and one relay and one client process
  * with a tunnel to each service (and, for figure 7 only, an HTTP tunnel by name to the
  * http service on the relay's HTTP port); with --websocket and figure 1, 2, 3 or 6, a
  * second relay and client joined over WebSocket, the `ws` lane (issue 18). */
 async function sharedFigures(config: Config, results: Results, cpuProfDir: string | undefined): Promise<void> {
-  const shared: Phase[] = ['throughput', 'setup', 'rtt', 'http', 'httpname'];
+  const shared: Phase[] = ['throughput', 'setup', 'inspector', 'rtt', 'http', 'httpname'];
   if (!shared.some((p) => config.phases.has(p))) return;
   const laned = config.webSocket && LANED.some((p) => config.phases.has(p));
   let services: ServicesProcess | undefined;
@@ -74,6 +75,9 @@ async function sharedFigures(config: Config, results: Results, cpuProfDir: strin
     });
     await phase(config, results, 'setup', async () => {
       results.setup = await measureSetup(config, lanes('echo'), { services: s, tunnels });
+    });
+    await phase(config, results, 'inspector', async () => {
+      results.inspector = await measureInspector(config, both('echo').burrow, t);
     });
     await phase(config, results, 'rtt', async () => {
       results.rtt = await measureRoundTrips(config, lanes('echo'));
@@ -151,6 +155,7 @@ async function main(): Promise<number> {
     mode: config.quick ? 'quick' : 'full',
     throughput: undefined,
     setup: undefined,
+    inspector: undefined,
     rtt: undefined,
     conns: [],
     http: undefined,

@@ -3,7 +3,7 @@
 // Started by children.ts (`node --expose-gc --import tsx bench/child.ts '<ChildArgs JSON>'`)
 // so its CPU time and RSS are its own; answers `stats` over IPC, and exits when told to
 // close or when the bench process goes away.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type * as Library from '../index.ts';
 import type { Inspector, TunnelRequest } from '../index.ts';
@@ -24,6 +24,8 @@ const UNLIMITED = 1_000_000;
 
 interface Running {
   ports: number[];
+  /** The client's: starts or closes its inspector. */
+  inspect?: (on: boolean) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,21 +66,32 @@ async function start(args: ChildArgs): Promise<Running> {
         throw new Error(`the HTTP tunnel's url is ${last?.url ?? 'missing'}, expected ${expected}`);
       }
       const ports = client.tunnels.map((tunnel) => tunnel.publicPort);
-      if (!args.inspector) return { ports, close: () => client.destroy() };
-      let inspector: Inspector;
+      // The inspector can be started and closed while the client runs (the inspector
+      // figure measures the client with it and without it, in turns).
+      let inspector: Inspector | undefined;
+      const inspect = async (on: boolean): Promise<void> => {
+        if (on && !inspector) inspector = await startInspector(client, { port: 0 });
+        if (!on && inspector) {
+          const closing = inspector;
+          inspector = undefined;
+          await closing.close();
+        }
+      };
       try {
-        inspector = await startInspector(client, { port: 0 });
+        await inspect(args.inspector);
       } catch (error) {
         await client.destroy();
         throw error;
       }
       return {
         ports,
+        inspect,
         close: async () => {
-          await reportInspector(inspector).catch((error: unknown) =>
-            process.stderr.write(`bench client: the inspector's API did not answer: ${String(error)}\n`),
-          );
-          await inspector.close();
+          if (inspector)
+            await reportInspector(inspector).catch((error: unknown) =>
+              process.stderr.write(`bench client: the inspector's API did not answer: ${String(error)}\n`),
+            );
+          await inspect(false);
           await client.destroy();
         },
       };
@@ -130,6 +143,7 @@ async function stats(collect: boolean): Promise<ProcessStats> {
     gc();
   }
   const cpu = process.cpuUsage();
+  const threads = threadsCpuUs();
   const memory = process.memoryUsage();
   let fds = -1;
   try {
@@ -137,7 +151,30 @@ async function stats(collect: boolean): Promise<ProcessStats> {
   } catch {
     // not Linux
   }
-  return { rss: memory.rss, heapUsed: memory.heapUsed, cpuUs: cpu.user + cpu.system, fds };
+  const cpuUs = threads?.all ?? cpu.user + cpu.system;
+  return { rss: memory.rss, heapUsed: memory.heapUsed, cpuUs, mainCpuUs: threads?.main ?? -1, fds };
+}
+
+/** CPU time from the kernel's scheduler, µs, of every thread (`all`) and of the main one:
+ * each thread's schedstat starts with its run time in ns, exact where process.cpuUsage()
+ * is counted in clock ticks. Undefined where /proc is missing. */
+function threadsCpuUs(): { all: number; main: number } | undefined {
+  const runNs = (tid: string): number =>
+    Number(readFileSync(`/proc/${process.pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  try {
+    let all = 0;
+    for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
+      try {
+        all += runNs(tid);
+      } catch {
+        // the thread ended since the listing
+      }
+    }
+    const main = runNs(String(process.pid));
+    return Number.isFinite(all) && Number.isFinite(main) ? { all: all / 1000, main: main / 1000 } : undefined;
+  } catch {
+    return undefined; // not Linux
+  }
 }
 
 const send = (message: FromChild): void => {
@@ -158,7 +195,17 @@ async function exit(code: number): Promise<void> {
 process.on('message', (message: unknown) => {
   if (!isToChild(message)) return;
   if (message.type === 'close') void exit(0);
-  else void stats(message.gc).then((value) => send({ type: 'stats', id: message.id, stats: value }));
+  else if (message.type === 'stats')
+    void stats(message.gc).then((value) => send({ type: 'stats', id: message.id, stats: value }));
+  else {
+    const { id, on } = message;
+    const inspect = running?.inspect ?? (() => Promise.reject(new Error('only the client has an inspector')));
+    inspect(on).then(
+      () => send({ type: 'inspector', id }),
+      (error: unknown) =>
+        send({ type: 'inspector', id, failed: error instanceof Error ? error.message : String(error) }),
+    );
+  }
 });
 process.once('disconnect', () => void exit(0)); // the bench process is gone
 

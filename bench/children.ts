@@ -110,6 +110,18 @@ export class BenchChild {
     return answer;
   }
 
+  /** Starts (`on`) or closes the client's inspector; resolves once it has. */
+  async inspect(on: boolean): Promise<void> {
+    if (!this.child.connected) throw new Error(`the ${this.role} process is gone`);
+    const id = ++this.nextId;
+    const answer = nextMessage(this.child, `${this.role} inspector`, ANSWER_MS, (message) =>
+      message.type === 'inspector' && message.id === id ? message : undefined,
+    );
+    this.child.send({ type: 'inspector', id, on }, () => {});
+    const { failed } = await answer;
+    if (failed !== undefined) throw new Error(`${this.role} inspector: ${failed}`);
+  }
+
   /** Asks it to close and exit (so a --cpu-prof profile gets written); kills it if it has
    * not exited within EXIT_MS. */
   async close(): Promise<void> {

@@ -2,9 +2,10 @@
 import { parseArgs } from 'node:util';
 
 /** The figures, in the order they run (conns last: it starts fresh processes per run).
+ * `inspector` is figure 8: the client with its inspector and without, in turns (issue 17);
  * `http` is wrk through a TCP tunnel's public port, `httpname` through the relay's HTTP
  * port with `Host: bench.localhost` (an HTTP tunnel by name, issue 16). */
-export const PHASES = ['throughput', 'setup', 'rtt', 'http', 'httpname', 'conns'] as const;
+export const PHASES = ['throughput', 'setup', 'inspector', 'rtt', 'http', 'httpname', 'conns'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** The HTTP tunnel by name of `httpname`: `http://bench.localhost:<relay's HTTP port>`. */
@@ -26,6 +27,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --mib N            throughput transfer per run, MiB (default 1024; quick 128)
   --repeat N         throughput runs per side and direction (default 5; quick 2)
   --setups N         sequential connections for the setup figure (default 1000; quick 200)
+  --inspector-setups N
+                     connections on each side of figure 8, the inspector's cost
+                     (default 4000; quick 400)
   --rounds N         64-byte round trips (default 10000; quick 1000)
   --conns LIST       connection counts to hold at once (default 1000,10000; quick 1000)
   --conn-repeat N    concurrency runs per side and count (default 3; quick 1)
@@ -46,6 +50,8 @@ export interface Config {
   throughputMiB: number;
   repeat: number;
   setups: number;
+  /** Figure 8: connections with the inspector, and as many without. */
+  inspectorSetups: number;
   setupBytes: number;
   rounds: number;
   roundBytes: number;
@@ -81,6 +87,7 @@ export function parseConfig(argv: string[]): Config | undefined {
       mib: { type: 'string' },
       repeat: { type: 'string' },
       setups: { type: 'string' },
+      'inspector-setups': { type: 'string' },
       rounds: { type: 'string' },
       conns: { type: 'string' },
       'conn-repeat': { type: 'string' },
@@ -115,6 +122,7 @@ export function parseConfig(argv: string[]): Config | undefined {
     throughputMiB: count('mib', values.mib, 1024, 128),
     repeat: count('repeat', values.repeat, 5, 2),
     setups: count('setups', values.setups, 1000, 200),
+    inspectorSetups: count('inspector-setups', values['inspector-setups'], 4000, 400),
     setupBytes: 64,
     rounds: count('rounds', values.rounds, 10_000, 1000),
     roundBytes: 64,

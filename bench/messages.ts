@@ -41,15 +41,21 @@ export interface ProcessStats {
   /** Resident set size, bytes. */
   rss: number;
   heapUsed: number;
-  /** CPU time (user + system) since the process started, µs. */
+  /** CPU time of all its threads, µs: on Linux the scheduler's exact sum over the threads
+   * alive now, elsewhere user + system (process.cpuUsage(), counted in clock ticks). */
   cpuUs: number;
+  /** The main thread's alone (Linux), µs; -1 where /proc is missing. The rest of cpuUs is
+   * helper threads: V8's optimizing compiler and its concurrent marking, libuv's pool. */
+  mainCpuUs: number;
   /** Open file descriptors (sockets, mostly); -1 where /proc is missing. */
   fds: number;
 }
 
 /** Parent → child. `stats` with `gc` first runs two full GCs, so RSS is not inflated by
- * garbage; `close` shuts down and exits. */
-export type ToChild = { type: 'stats'; id: number; gc: boolean } | { type: 'close' };
+ * garbage; `inspector` starts (`on`) or closes the client's inspector; `close` shuts down
+ * and exits. */
+export type ToChild =
+  { type: 'stats'; id: number; gc: boolean } | { type: 'inspector'; id: number; on: boolean } | { type: 'close' };
 
 /** Child → parent. `ready.ports`: relay [control, data, HTTP (0: none)]; client: each
  * tunnel's public port, in the order of `localPorts`, then the HTTP tunnel's (the relay's
@@ -57,15 +63,17 @@ export type ToChild = { type: 'stats'; id: number; gc: boolean } | { type: 'clos
 export type FromChild =
   | { type: 'ready'; ports: number[] }
   | { type: 'failed'; message: string }
-  | { type: 'stats'; id: number; stats: ProcessStats };
+  | { type: 'stats'; id: number; stats: ProcessStats }
+  /** The inspector is now as asked (or `failed`, with the reason). */
+  | { type: 'inspector'; id: number; failed?: string };
 
 const isObject = (value: unknown): value is { type: unknown } =>
   typeof value === 'object' && value !== null && 'type' in value;
 
 export function isFromChild(value: unknown): value is FromChild {
-  return isObject(value) && (value.type === 'ready' || value.type === 'failed' || value.type === 'stats');
+  return isObject(value) && ['ready', 'failed', 'stats', 'inspector'].includes(String(value.type));
 }
 
 export function isToChild(value: unknown): value is ToChild {
-  return isObject(value) && (value.type === 'stats' || value.type === 'close');
+  return isObject(value) && ['stats', 'inspector', 'close'].includes(String(value.type));
 }

@@ -44,6 +44,33 @@ export interface LatencyFigure {
   webSocket?: Percentiles | undefined;
 }
 
+/** Figure 8, one side (the client's inspector started, or closed): CPU µs per connection
+ * of the client (all threads), of its main thread alone, and of the relay (a control: the
+ * inspector is not in it). */
+export interface InspectorSide {
+  client: number;
+  clientMain: number;
+  relay: number;
+}
+
+/** A mean and its ± 2 standard errors. */
+export interface Interval {
+  mean: number;
+  low: number;
+  high: number;
+}
+
+/** Figure 8: blocks of connection setups taking turns with the inspector on and off in
+ * one client process; `extra` is on − off, block pair by block pair (issue 17). */
+export interface InspectorFigure {
+  /** Connections measured on each side. */
+  connections: number;
+  blocks: number;
+  off: InspectorSide;
+  on: InspectorSide;
+  extra: Record<keyof InspectorSide, Interval>;
+}
+
 /** One side of holding `count` connections open at once: medians over the runs, and
  * the failures of every run added up. RSS figures are bytes after two full GCs. */
 export interface ConnsSide {
@@ -126,6 +153,7 @@ export interface Results {
   mode: 'quick' | 'full';
   throughput: Record<Direction, ThroughputFigure> | undefined;
   setup: LatencyFigure | undefined;
+  inspector: InspectorFigure | undefined;
   rtt: LatencyFigure | undefined;
   conns: ConnsFigure[];
   /** A string when HTTP could not be measured (wrk missing). */

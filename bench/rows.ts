@@ -7,6 +7,9 @@ import {
   REFERENCES,
   type ConnsFigure,
   type HttpFigure,
+  type InspectorFigure,
+  type InspectorSide,
+  type Interval,
   type LatencyFigure,
   type Results,
   type ThroughputFigure,
@@ -42,7 +45,7 @@ export const TARGETS = {
 } as const;
 
 /** A target's text, saying which issue set it. */
-const from = (issue: 8 | 16, text: string): string => `issue ${issue}: ${text}`;
+const from = (issue: 8 | 16 | 17, text: string): string => `issue ${issue}: ${text}`;
 
 const ratioOf = (direct: number | undefined | null, burrow: number | undefined | null): number | undefined =>
   typeof direct === 'number' && typeof burrow === 'number' && direct > 0 ? burrow / direct : undefined;
@@ -155,6 +158,39 @@ function setupRows(s: LatencyFigure, count: number): Row[] {
   if (wsCpu) rows.push(overWebSocket(cpuRow, label, wsCpu.relay + wsCpu.client, shares(wsCpu, 0)));
   return rows;
 }
+
+/** Figure 8: the direct column holds the side without the inspector, the burrow column
+ * the side with it. Issue 17's target, no measurable difference: met when 0 is within the
+ * interval of the client's extra CPU (all threads: what the user's machine pays) and the
+ * interval is narrow enough to see 5% of it; missed when 0 is outside; else undecided. */
+function inspectorRows(f: InspectorFigure): Row[] {
+  const n = f.connections.toLocaleString('en-US');
+  const within = (i: Interval): string =>
+    `${i.mean >= 0 ? '+' : ''}${i.mean.toFixed(1)} µs, from ${i.low.toFixed(1)} to ${i.high.toFixed(1)}`;
+  const row = (what: string, key: keyof InspectorSide): Row =>
+    compare(
+      `8. inspector (nobody watching), ${what} per conn, without → with (${within(f.extra[key])}; ${n} conns each, ${f.blocks} turns)`,
+      'µs',
+      f.off[key],
+      f.on[key],
+      0,
+    );
+  const { low, high } = f.extra.client;
+  const measurable = low > 0 || high < 0;
+  const fine = (high - low) / 2 <= INSPECTOR_RESOLUTION * f.off.client;
+  return [
+    {
+      ...row('client CPU', 'client'),
+      target: from(17, `no measurable difference (0 within the interval, ±${INSPECTOR_RESOLUTION * 100}% at most)`),
+      met: measurable ? false : fine ? true : undefined,
+    },
+    row('client main-thread CPU', 'clientMain'),
+    row('relay CPU (control: no inspector there)', 'relay'),
+  ];
+}
+
+/** Figure 8 decides only with an interval this narrow, as a share of the client's CPU. */
+const INSPECTOR_RESOLUTION = 0.05;
 
 function rttRows(r: LatencyFigure, count: number): Row[] {
   const { direct, burrow } = r.sides;
@@ -272,5 +308,6 @@ export function rowsOf(r: Results, counts: { setups: number; rounds: number }, r
   if (typeof r.httpName === 'string') rows.push(missing('7. HTTP by name (wrk)', '', r.httpName));
   else if (r.httpName) for (const h of r.httpName) rows.push(...httpRows(h, true));
   else rows.push(missing('7. HTTP by name (wrk)', '', why('httpname')));
+  rows.push(...(r.inspector ? inspectorRows(r.inspector) : [missing("8. the inspector's cost", '', why('inspector'))]));
   return rows;
 }

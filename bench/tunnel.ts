@@ -76,6 +76,11 @@ export class TunnelProcesses {
     return { relay, client };
   }
 
+  /** Starts (`on`) or closes the client's inspector. */
+  inspect(on: boolean): Promise<void> {
+    return this.client.inspect(on);
+  }
+
   /** Closes the client first (it says GOAWAY), then the relay. */
   async close(): Promise<void> {
     await this.client.close();
