@@ -29,7 +29,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --setups N         sequential connections for the setup figure (default 1000; quick 200)
   --inspector-setups N
                      connections on each side of figure 8, the inspector's cost
-                     (default 4000; quick 400)
+                     (default 8000; quick 400)
   --rounds N         64-byte round trips (default 10000; quick 1000)
   --conns LIST       connection counts to hold at once (default 1000,10000; quick 1000)
   --conn-repeat N    concurrency runs per side and count (default 3; quick 1)
@@ -122,7 +122,7 @@ export function parseConfig(argv: string[]): Config | undefined {
     throughputMiB: count('mib', values.mib, 1024, 128),
     repeat: count('repeat', values.repeat, 5, 2),
     setups: count('setups', values.setups, 1000, 200),
-    inspectorSetups: count('inspector-setups', values['inspector-setups'], 4000, 400),
+    inspectorSetups: count('inspector-setups', values['inspector-setups'], 8000, 400),
     setupBytes: 64,
     rounds: count('rounds', values.rounds, 10_000, 1000),
     roundBytes: 64,

@@ -27,6 +27,7 @@ import {
   type ClientOptions,
   type ClientSettings,
   type OpenTunnel,
+  type PhaseTap,
   type TunnelMove,
 } from './types.ts';
 
@@ -124,6 +125,18 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       stopped = true;
       this.captures.splice(this.captures.indexOf(limit), 1);
       this.connections.captureLimit = this.captures.length === 0 ? 0 : Math.max(...this.captures);
+    };
+  }
+
+  /** From now on, calls `tap` at each moment of each visitor connection (the `phase`
+   * events' moments, without an event object or emit() each: a tap costs the client a
+   * call). Returns the function that stops it. */
+  tapPhases(tap: PhaseTap): () => void {
+    const taps = this.connections.phaseTaps;
+    taps.push(tap);
+    return () => {
+      const at = taps.indexOf(tap);
+      if (at >= 0) taps.splice(at, 1);
     };
   }
 

@@ -25,7 +25,7 @@ import type { WarmData } from './warm-data.ts';
 import type { WebSocketDialer } from './websocket.ts';
 import type { TunnelTable } from './tunnel-table.ts';
 import { TurnAwayWarnings } from './turn-away.ts';
-import type { ClientSettings, ConnectionEvent, ConnectionTotals, OpenTunnel } from './types.ts';
+import type { ClientSettings, ConnectionEvent, ConnectionTotals, OpenTunnel, PhaseEvent, PhaseTap } from './types.ts';
 import { LocalHttp } from './http/local.ts';
 
 export type { ConnectionTotals } from './types.ts';
@@ -77,6 +77,8 @@ export class Connections {
   /** Body bytes the request events carry of each HTTP request and response (0: no
    * headers or bodies at all): set while someone captures them. */
   captureLimit = 0;
+  /** Who takes each moment of each visitor connection directly (BurrowClient.tapPhases). */
+  readonly phaseTaps: PhaseTap[] = [];
   /** Each HTTP tunnel's requests, as they reach its local service. */
   private readonly localHttp = new Map<OpenTunnel, LocalHttp>();
 
@@ -118,7 +120,7 @@ export class Connections {
     const conn = `data:${id.slice(0, 6)}`;
     const say: Trace = (kind, text) => trace(this.client, conn, kind, text);
     const started = Date.now();
-    phase(this.client, id, 'announced', tunnel.url);
+    this.phase(id, 'announced', tunnel.url);
     if (tunnel.name !== undefined) return this.serveHttp(message, tunnel, server, say);
     // From now: the server's notice may come before its OK does.
     const notice = server.finNotice?.(id);
@@ -129,13 +131,13 @@ export class Connections {
             const counts = `${totals.bytesIn} bytes in (from the visitor), ${totals.bytesOut} bytes out`;
             say('event', `${totals.aborted ? 'reset' : 'closed'}: ${counts}, ${totals.durationMs} ms`);
           }
-          phase(this.client, id, 'closed', totals.aborted ? 'reset' : undefined);
+          this.phase(id, 'closed', totals.aborted ? 'reset' : undefined);
           this.client.emit('connection-close', closedEvent(event, totals, false));
         },
         (error: unknown) => {
           const problem = failure(error);
           say('event', `failed: ${problem.message}`);
-          phase(this.client, id, 'failed', problem.message);
+          this.phase(id, 'failed', problem.message);
           if (this.signal.aborted) return;
           warn(this.client, problem);
           // The visitor's connection log shows it too: it came, and was turned away.
@@ -169,19 +171,30 @@ export class Connections {
       .then((socket) => this.handshake(socket, id, server, say, timeoutMs))
       .then((data) => {
         say('event', `carries requests for ${tunnel.url}`);
-        phase(this.client, id, 'joined', `carries the requests of ${tunnel.url}`);
+        this.phase(id, 'joined', `carries the requests of ${tunnel.url}`);
         return serving.serve(data);
       })
-      .then(() => phase(this.client, id, 'closed'))
+      .then(() => this.phase(id, 'closed'))
       .catch((error: unknown) => {
         say('event', `failed: ${failure(error).message}`);
-        phase(this.client, id, 'failed', failure(error).message);
+        this.phase(id, 'failed', failure(error).message);
         if (!this.signal.aborted) warn(this.client, failure(error));
       })
       .finally(() => {
         this.count--;
         this.onGone();
       });
+  }
+
+  /** A moment of visitor connection `id`: to the taps, and as a `phase` event to whoever
+   * listens (report.ts); with neither, nothing is built. */
+  private phase(id: string, name: PhaseEvent['phase'], detail?: string): void {
+    const taps = this.phaseTaps;
+    if (taps.length > 0) {
+      const at = Date.now();
+      for (const tap of taps) tap(id, name, at, detail);
+    }
+    phase(this.client, id, name, detail);
   }
 
   /** Closes what the HTTP tunnels keep open towards their local services. */
@@ -229,12 +242,12 @@ export class Connections {
       say('event', `sent the local service a PROXY header: ${describeProxyHeader(header)}`);
     }
     if (tracing(this.client)) say('event', `joined to ${hostPort(tunnel.localHost, tunnel.localPort)}; piping`);
-    phase(this.client, id, 'joined', hostPort(tunnel.localHost, tunnel.localPort));
+    this.phase(id, 'joined', hostPort(tunnel.localHost, tunnel.localPort));
     this.client.emit('connection', event);
     const totals = await joinSockets(local.value, data.value, {
       onHalfClose: (from) => {
         say('event', HALF_CLOSED[from]);
-        phase(this.client, id, from === 'a' ? 'local-fin' : 'visitor-fin');
+        this.phase(id, from === 'a' ? 'local-fin' : 'visitor-fin');
         // Our FIN (the local service's, passed on): noticed once it is in the kernel's hands.
         if (from === 'a' && notice) data.value.once('finish', notice.sent);
       },
@@ -269,11 +282,11 @@ export class Connections {
     timeoutMs: number,
   ): Promise<net.Socket> {
     try {
-      phase(this.client, id, 'dialed');
+      this.phase(id, 'dialed');
       const idLine = formatId(id, server.proof?.(id));
       say('send', idLine.trimEnd());
       data.write(idLine);
-      phase(this.client, id, 'id-sent');
+      this.phase(id, 'id-sent');
       if (!server.idReply) return data; // a minimal server pipes at once, with no answer
       // The client stopping cuts the wait: the socket closes, and readFirstLine rejects.
       const release = onAbort(this.signal, () => data.destroy());
@@ -282,7 +295,7 @@ export class Connections {
       const parsed = parseServerDataLine(line);
       if (!parsed.ok) throw new BurrowError('protocol', `server sent an invalid reply to ID: ${parsed.detail}`);
       if (parsed.message.verb === 'OK') {
-        phase(this.client, id, 'paired');
+        this.phase(id, 'paired');
         return data;
       }
       const { reason, detail } = parsed.message;

@@ -223,6 +223,10 @@ export interface TunnelMove {
   previousUrl?: string;
 }
 
+/** Takes each moment of a visitor connection as it happens, with no event object made
+ * (BurrowClient.tapPhases): what the inspector records while nobody watches. */
+export type PhaseTap = (id: string, phase: PhaseEvent['phase'], at: number, detail: string | undefined) => void;
+
 export interface BurrowClientEvents {
   /** The control connection was lost; with `reconnect` on, a retry follows. */
   disconnected: [BurrowError];

@@ -1,11 +1,14 @@
 // What the inspector shows, kept from the client's events: the last N visitor connections
 // (each with the timeline of its rendezvous) and the last N requests of HTTP tunnels (with
 // headers and the start of each body). Bounded: the oldest record goes when a new one
-// would pass the limit. Subscribers (the live page) hear of each change.
+// would pass the limit. Subscribers (the live page) hear of each change as it happens;
+// with none, the events wait in a batch (event-batch.ts) until a reader of the history
+// or a full batch folds them in.
 import type { BurrowClient } from '../client.ts';
-import type { CapturedExchange, ConnectionClosed, PhaseEvent, RequestEvent } from '../types.ts';
+import type { CapturedExchange, ConnectionClosed, ConnectionEvent, PhaseEvent, RequestEvent } from '../types.ts';
 import { hostPort } from '../../shared/protocol.ts';
 import { ConnectionRing, type KeptConnection } from './connection-ring.ts';
+import { EventBatch } from './event-batch.ts';
 
 export type { ConnectionRecord } from './connection-ring.ts';
 
@@ -58,11 +61,21 @@ class Bounded<Key, Value> {
   }
 }
 
+/** The client's events that the history records (with the moments of its connections,
+ * which it takes directly: BurrowClient.tapPhases). */
+type Recorded = ConnectionEvent | ConnectionClosed | RequestEvent;
+
+/** Events kept before they are folded in: about 100 visitor connections' worth. */
+const BATCH = 1024;
+
 export class History {
-  readonly connections: ConnectionRing;
-  readonly requests: Bounded<number, RequestRecord>;
-  /** Totals by tunnel URL. */
-  readonly totals = new Map<string, TunnelTotals>();
+  readonly #connections: ConnectionRing;
+  readonly #requests: Bounded<number, RequestRecord>;
+  readonly #totals = new Map<string, TunnelTotals>();
+  readonly #batch = new EventBatch<Recorded>(BATCH, {
+    event: (event, at) => this.record(event, at),
+    phase: (id, phase, at, detail) => this.onPhase(id, phase, at, detail),
+  });
   /** Connection state of the client, as the tunnels view shows it. */
   state: 'connected' | 'reconnecting' | 'closed' = 'connected';
   private nextRequest = 1;
@@ -70,38 +83,57 @@ export class History {
   private readonly detach: () => void;
 
   constructor(client: BurrowClient, max: number) {
-    this.connections = new ConnectionRing(max);
-    this.requests = new Bounded(max);
-    const onPhase = (event: PhaseEvent): void => this.onPhase(event);
-    const onJoined = ({ id, visitor }: { id: string; visitor?: string }): void => {
-      const record = this.connections.get(id);
-      if (!record) return;
-      if (visitor !== undefined) record.visitor = visitor;
-      this.changed(record);
-    };
-    const onClosed = (event: ConnectionClosed): void => this.onClosed(event);
-    const onRequest = (event: RequestEvent): void => this.onRequest(event);
+    this.#connections = new ConnectionRing(max);
+    this.#requests = new Bounded(max);
+    const take = (event: Recorded): void => this.take(event, 0);
+    // A request's record says when it was answered: now, not when it is folded in.
+    const takeRequest = (event: RequestEvent): void => this.take(event, Date.now());
     const state = (next: History['state']) => (): void => {
+      this.#batch.flush();
       this.state = next;
       this.emit({ kind: 'tunnels' });
     };
+    const untap = client.tapPhases((id, phase, at, detail) => {
+      if (this.listeners.size === 0) return this.#batch.pushPhase(id, phase, at, detail);
+      this.#batch.flush();
+      this.onPhase(id, phase, at, detail);
+    });
     const handlers = {
-      phase: onPhase,
-      connection: onJoined,
-      'connection-close': onClosed,
-      request: onRequest,
+      connection: take,
+      'connection-close': take,
+      request: takeRequest,
       disconnected: state('reconnecting'),
       reconnected: state('connected'),
       close: state('closed'),
     } as const;
-    for (const [event, handler] of Object.entries(handlers)) client.on(event as 'phase', handler as () => void);
+    for (const [event, handler] of Object.entries(handlers)) client.on(event as 'connection', handler as () => void);
     this.detach = () => {
-      for (const [event, handler] of Object.entries(handlers)) client.off(event as 'phase', handler as () => void);
+      untap();
+      for (const [event, handler] of Object.entries(handlers)) client.off(event as 'connection', handler as () => void);
     };
   }
 
-  /** Calls `listener` on each change; returns the function that stops it. */
+  /** The last connections, with every event so far folded in. */
+  get connections(): ConnectionRing {
+    this.#batch.flush();
+    return this.#connections;
+  }
+
+  /** The last requests, by id, with every event so far folded in. */
+  get requests(): Bounded<number, RequestRecord> {
+    this.#batch.flush();
+    return this.#requests;
+  }
+
+  /** Totals by tunnel URL, with every event so far folded in. */
+  get totals(): ReadonlyMap<string, TunnelTotals> {
+    this.#batch.flush();
+    return this.#totals;
+  }
+
+  /** Calls `listener` on each change from now on; returns the function that stops it. */
   subscribe(listener: (change: Change) => void): () => void {
+    this.#batch.flush(); // what came before is not news
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
   }
@@ -109,11 +141,32 @@ export class History {
   close(): void {
     this.detach();
     this.listeners.clear();
+    this.#batch.clear();
   }
 
-  private onPhase(event: PhaseEvent): void {
-    const { id, phase, at, detail } = event;
-    const record = phase === 'announced' ? this.connections.open(id, detail ?? '', at) : this.connections.get(id);
+  /** An event of the client: recorded now if someone watches live, else kept for later. */
+  private take(event: Recorded, at: number): void {
+    if (this.listeners.size === 0) return this.#batch.push(event, at);
+    this.#batch.flush();
+    this.record(event, at);
+  }
+
+  /** Folds one event in; `at`: when a request event came. */
+  private record(event: Recorded, at: number): void {
+    if ('method' in event) this.onRequest(event, at);
+    else if ('bytesIn' in event) this.onClosed(event);
+    else this.onJoined(event);
+  }
+
+  private onJoined({ id, visitor }: ConnectionEvent): void {
+    const record = this.#connections.get(id);
+    if (!record) return;
+    if (visitor !== undefined) record.visitor = visitor;
+    this.changed(record);
+  }
+
+  private onPhase(id: string, phase: PhaseEvent['phase'], at: number, detail: string | undefined): void {
+    const record = phase === 'announced' ? this.#connections.open(id, detail ?? '', at) : this.#connections.get(id);
     if (!record) return;
     if (phase === 'joined' && detail !== undefined && !detail.startsWith('carries')) record.local = detail;
     record.addStep(phase, at, detail);
@@ -128,8 +181,8 @@ export class History {
 
   /** Adds one connection or request, and its bytes, to the totals of the tunnel at `url`. */
   private count(url: string, kind: 'connections' | 'requests', bytesIn: number, bytesOut: number): void {
-    let totals = this.totals.get(url);
-    if (!totals) this.totals.set(url, (totals = { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0 }));
+    let totals = this.#totals.get(url);
+    if (!totals) this.#totals.set(url, (totals = { connections: 0, requests: 0, bytesIn: 0, bytesOut: 0 }));
     totals[kind]++;
     totals.bytesIn += bytesIn;
     totals.bytesOut += bytesOut;
@@ -138,7 +191,7 @@ export class History {
   private onClosed(event: ConnectionClosed): void {
     const { url } = event.tunnel;
     this.count(url, 'connections', event.bytesIn, event.bytesOut);
-    const record = this.connections.get(event.id);
+    const record = this.#connections.get(event.id);
     if (!record) return;
     record.url = event.tunnel.url;
     record.local = hostPort(event.tunnel.localHost, event.tunnel.localPort);
@@ -151,7 +204,7 @@ export class History {
     this.changed(record);
   }
 
-  private onRequest(event: RequestEvent): void {
+  private onRequest(event: RequestEvent, at: number): void {
     const { tunnel, bytesIn, bytesOut } = event;
     // One literal, as for connections: every request comes through here.
     const record: RequestRecord = {
@@ -165,11 +218,11 @@ export class History {
       aborted: event.aborted,
       id: this.nextRequest++,
       url: tunnel.url,
-      at: Date.now(),
+      at,
       exchange: event.exchange,
     };
     this.count(tunnel.url, 'requests', bytesIn, bytesOut);
-    this.requests.set(record.id, record);
+    this.#requests.set(record.id, record);
     if (this.listeners.size > 0) this.emit({ kind: 'request', record });
   }
 

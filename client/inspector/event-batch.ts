@@ -1,0 +1,87 @@
+// The client's events and the moments of its visitor connections, kept as they come and
+// handed on in batches. With nobody watching, each costs the client a few stores here (a
+// moment not even an object: see BurrowClient.tapPhases); what the history then does with
+// them (find the record, write its timeline) runs later in one loop, over memory that loop
+// keeps warm. Done a little at a time between the client's own work, each piece found its
+// memory cold (bench/README.md, figure 8).
+import type { PhaseEvent } from '../types.ts';
+
+type Phase = PhaseEvent['phase'];
+
+/** Where a batch goes: each event or moment, in the order they came. */
+export interface BatchTarget<Event> {
+  /** `at`: when it came, where the event itself does not say (ms since the epoch, or 0). */
+  event(event: Event, at: number): void;
+  phase(id: string, phase: Phase, at: number, detail: string | undefined): void;
+}
+
+export class EventBatch<Event> {
+  // Entry i is an event if events[i] is set, else a moment: ids[i], phases[i], ... .
+  private readonly events: (Event | undefined)[];
+  private readonly ids: string[];
+  private readonly phases: Phase[];
+  private readonly details: (string | undefined)[];
+  private readonly times: Float64Array;
+  private count = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly target: BatchTarget<Event>,
+  ) {
+    this.events = new Array<Event | undefined>(size).fill(undefined);
+    this.ids = new Array<string>(size).fill('');
+    this.phases = new Array<Phase>(size).fill('closed');
+    this.details = new Array<string | undefined>(size).fill(undefined);
+    this.times = new Float64Array(size);
+  }
+
+  /** Keeps `event`; a full batch is handed on at once (so at most `size` are kept). */
+  push(event: Event, at: number): void {
+    const i = this.count;
+    this.events[i] = event;
+    this.times[i] = at;
+    this.added();
+  }
+
+  /** Keeps one moment of connection `id`, as its four values. */
+  pushPhase(id: string, phase: Phase, at: number, detail: string | undefined): void {
+    const i = this.count;
+    this.ids[i] = id;
+    this.phases[i] = phase;
+    this.times[i] = at;
+    this.details[i] = detail;
+    this.added();
+  }
+
+  /** Hands on everything kept, in order. */
+  flush(): void {
+    const count = this.count;
+    this.count = 0; // first: an entry whose handling throws is not handed on twice
+    for (let i = 0; i < count; i++) {
+      const event = this.events[i];
+      const at = this.times[i] ?? 0;
+      if (event !== undefined) {
+        this.events[i] = undefined;
+        this.target.event(event, at);
+      } else {
+        const id = this.ids[i] ?? '';
+        const detail = this.details[i];
+        this.ids[i] = '';
+        this.details[i] = undefined;
+        this.target.phase(id, this.phases[i] ?? 'closed', at, detail);
+      }
+    }
+  }
+
+  /** Forgets everything kept. */
+  clear(): void {
+    this.events.fill(undefined, 0, this.count);
+    this.ids.fill('', 0, this.count);
+    this.details.fill(undefined, 0, this.count);
+    this.count = 0;
+  }
+
+  private added(): void {
+    if (++this.count === this.size) this.flush();
+  }
+}
