@@ -9,7 +9,8 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startInspector, type Inspector } from '../client/inspector/server.ts';
 import type { ConnectionRecord, RequestRecord } from '../client/inspector/history.ts';
-import { HOST, echo, listenLocal, request, untilEqual, within } from './helpers.ts';
+import { HOST, echo, listenLocal, nextEvent, request, untilEqual, within } from './helpers.ts';
+import type { ConnectionClosed } from '../client/types.ts';
 import { echoHandler, httpRig, localService, visit, type HttpRig, type LocalService } from './http-rig.ts';
 
 /** GET (or `method`) on the inspector; resolves with the status and the parsed JSON. */
@@ -125,6 +126,29 @@ describe('the inspector', () => {
     } finally {
       live.close();
     }
+  });
+
+  test('with no page open, what happened is all there when the API is asked', async () => {
+    // Nobody subscribes: the moments and events wait in a batch until this read folds them in.
+    const tunnel = rig.client.tunnels[1];
+    assert.ok(tunnel);
+    const sent = Date.now();
+    const closing = nextEvent<[ConnectionClosed]>(rig.client, 'connection-close');
+    assert.equal((await request(tunnel.publicPort, 'quiet')).toString(), 'quiet');
+    const [{ id }] = await closing; // the history heard it first: it listened first
+    await visit(rig.port, 'web.localhost', { path: '/quiet' });
+    const list = (await call(inspector, '/api/connections')).json as ConnectionRecord[];
+    const record = list.find((c) => c.id === id);
+    assert.deepEqual(
+      record?.timeline.map((step) => step.phase),
+      ['announced', 'dialed', 'id-sent', 'paired', 'joined', 'visitor-fin', 'local-fin', 'closed'],
+    );
+    assert.deepEqual([record?.state, record?.ending, record?.bytesIn, record?.bytesOut], ['closed', 'fin', 5, 5]);
+    const quiet = ((await call(inspector, '/api/requests?path=/quiet')).json as RequestRecord[])[0];
+    assert.ok(quiet, 'the request, with nobody watching');
+    assert.equal(quiet.status, 200);
+    // When it was answered, not when the API folded it in.
+    assert.ok(quiet.at >= sent && quiet.at <= Date.now());
   });
 
   test('HTTP requests appear live, with headers and bodies; the list filters by path, status and method', async () => {

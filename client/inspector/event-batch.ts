@@ -53,24 +53,35 @@ export class EventBatch<Event> {
     this.added();
   }
 
-  /** Hands on everything kept, in order. */
+  /** Hands on everything kept, in order, each once. If handling one throws, the rest are
+   * still handed on, and then the first error is thrown. */
   flush(): void {
     const count = this.count;
-    this.count = 0; // first: an entry whose handling throws is not handed on twice
+    this.count = 0; // first: what is handed on now is not handed on again
+    let failed = false;
+    let failure: unknown;
     for (let i = 0; i < count; i++) {
-      const event = this.events[i];
-      const at = this.times[i] ?? 0;
-      if (event !== undefined) {
-        this.events[i] = undefined;
-        this.target.event(event, at);
-      } else {
-        const id = this.ids[i] ?? '';
-        const detail = this.details[i];
-        this.ids[i] = '';
-        this.details[i] = undefined;
-        this.target.phase(id, this.phases[i] ?? 'closed', at, detail);
+      try {
+        this.handOn(i);
+      } catch (error) {
+        if (!failed) [failed, failure] = [true, error];
       }
     }
+    if (failed) throw failure;
+  }
+
+  private handOn(i: number): void {
+    const event = this.events[i];
+    const at = this.times[i] ?? 0;
+    if (event !== undefined) {
+      this.events[i] = undefined;
+      return this.target.event(event, at);
+    }
+    const id = this.ids[i] ?? '';
+    const detail = this.details[i];
+    this.ids[i] = '';
+    this.details[i] = undefined;
+    this.target.phase(id, this.phases[i] ?? 'closed', at, detail);
   }
 
   /** Forgets everything kept. */
