@@ -6,8 +6,11 @@
 // or a full batch folds them in.
 import type { BurrowClient } from '../client.ts';
 import type { CapturedExchange, ConnectionClosed, ConnectionEvent, PhaseEvent, RequestEvent } from '../types.ts';
+import createDebug from 'debug';
+import { describe } from '../../shared/errors.ts';
 import { hostPort } from '../../shared/protocol.ts';
 import { ConnectionRing, type KeptConnection } from './connection-ring.ts';
+import { Bounded } from './bounded.ts';
 import { EventBatch } from './event-batch.ts';
 
 export type { ConnectionRecord } from './connection-ring.ts';
@@ -32,38 +35,11 @@ export interface TunnelTotals {
 export type Change =
   { kind: 'connection'; record: KeptConnection } | { kind: 'request'; record: RequestRecord } | { kind: 'tunnels' };
 
-/** Records by key, oldest first, at most `max`. */
-class Bounded<Key, Value> {
-  private readonly entries = new Map<Key, Value>();
-
-  constructor(private readonly max: number) {}
-
-  set(key: Key, value: Value): void {
-    this.entries.set(key, value);
-    while (this.entries.size > this.max) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done === true) break;
-      this.entries.delete(oldest.value);
-    }
-  }
-
-  get(key: Key): Value | undefined {
-    return this.entries.get(key);
-  }
-
-  /** Newest first. */
-  list(): Value[] {
-    return [...this.entries.values()].reverse();
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
 /** The client's events that the history records (with the moments of its connections,
  * which it takes directly: BurrowClient.tapPhases). */
 type Recorded = ConnectionEvent | ConnectionClosed | RequestEvent;
+
+const debug = createDebug('burrow:inspector');
 
 /** Events kept before they are folded in: about 100 visitor connections' worth. */
 const BATCH = 1024;
@@ -89,15 +65,11 @@ export class History {
     // A request's record says when it was answered: now, not when it is folded in.
     const takeRequest = (event: RequestEvent): void => this.take(event, Date.now());
     const state = (next: History['state']) => (): void => {
-      this.#batch.flush();
+      this.settle();
       this.state = next;
       this.emit({ kind: 'tunnels' });
     };
-    const untap = client.tapPhases((id, phase, at, detail) => {
-      if (this.listeners.size === 0) return this.#batch.pushPhase(id, phase, at, detail);
-      this.#batch.flush();
-      this.onPhase(id, phase, at, detail);
-    });
+    const untap = client.tapPhases((id, phase, at, detail) => this.takePhase(id, phase, at, detail));
     const handlers = {
       connection: take,
       'connection-close': take,
@@ -115,25 +87,25 @@ export class History {
 
   /** The last connections, with every event so far folded in. */
   get connections(): ConnectionRing {
-    this.#batch.flush();
+    this.settle();
     return this.#connections;
   }
 
   /** The last requests, by id, with every event so far folded in. */
   get requests(): Bounded<number, RequestRecord> {
-    this.#batch.flush();
+    this.settle();
     return this.#requests;
   }
 
   /** Totals by tunnel URL, with every event so far folded in. */
   get totals(): ReadonlyMap<string, TunnelTotals> {
-    this.#batch.flush();
+    this.settle();
     return this.#totals;
   }
 
   /** Calls `listener` on each change from now on; returns the function that stops it. */
   subscribe(listener: (change: Change) => void): () => void {
-    this.#batch.flush(); // what came before is not news
+    this.settle(); // what came before is not news
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
   }
@@ -146,9 +118,39 @@ export class History {
 
   /** An event of the client: recorded now if someone watches live, else kept for later. */
   private take(event: Recorded, at: number): void {
-    if (this.listeners.size === 0) return this.#batch.push(event, at);
-    this.#batch.flush();
-    this.record(event, at);
+    try {
+      if (this.listeners.size === 0) return this.#batch.push(event, at);
+      this.#batch.flush();
+      this.record(event, at);
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  /** A moment of a visitor connection (BurrowClient.tapPhases), as take() does events. */
+  private takePhase(id: string, phase: PhaseEvent['phase'], at: number, detail: string | undefined): void {
+    try {
+      if (this.listeners.size === 0) return this.#batch.pushPhase(id, phase, at, detail);
+      this.#batch.flush();
+      this.onPhase(id, phase, at, detail);
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  /** Folds in everything kept. */
+  private settle(): void {
+    try {
+      this.#batch.flush();
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  /** The history's own bookkeeping failed: logged, and never thrown into the client's
+   * connections, which call take() and takePhase(). */
+  private failed(error: unknown): void {
+    debug('history: %s', describe(error));
   }
 
   /** Folds one event in; `at`: when a request event came. */
