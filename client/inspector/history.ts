@@ -35,9 +35,11 @@ export interface TunnelTotals {
 export type Change =
   { kind: 'connection'; record: KeptConnection } | { kind: 'request'; record: RequestRecord } | { kind: 'tunnels' };
 
-/** The client's events that the history records (with the moments of its connections,
- * which it takes directly: BurrowClient.tapPhases). */
-type Recorded = ConnectionEvent | ConnectionClosed | RequestEvent;
+/** The client's events about connections that the history batches (with the moments of
+ * its connections, which it takes directly: BurrowClient.tapPhases). Requests are recorded
+ * at once: they carry captured bodies, and a batch of them would keep up to a thousand
+ * more bodies alive than the history's own limit. */
+type Recorded = ConnectionEvent | ConnectionClosed;
 
 const debug = createDebug('burrow:inspector');
 
@@ -49,7 +51,7 @@ export class History {
   readonly #requests: Bounded<number, RequestRecord>;
   readonly #totals = new Map<string, TunnelTotals>();
   readonly #batch = new EventBatch<Recorded>(BATCH, {
-    event: (event, at) => this.record(event, at),
+    event: (event) => this.record(event),
     phase: (id, phase, at, detail) => this.onPhase(id, phase, at, detail),
   });
   /** Connection state of the client, as the tunnels view shows it. */
@@ -61,9 +63,14 @@ export class History {
   constructor(client: BurrowClient, max: number) {
     this.#connections = new ConnectionRing(max);
     this.#requests = new Bounded(max);
-    const take = (event: Recorded): void => this.take(event, 0);
-    // A request's record says when it was answered: now, not when it is folded in.
-    const takeRequest = (event: RequestEvent): void => this.take(event, Date.now());
+    const take = (event: Recorded): void => this.take(event);
+    const takeRequest = (event: RequestEvent): void => {
+      try {
+        this.onRequest(event);
+      } catch (error) {
+        this.failed(error);
+      }
+    };
     const state = (next: History['state']) => (): void => {
       this.settle();
       this.state = next;
@@ -117,11 +124,11 @@ export class History {
   }
 
   /** An event of the client: recorded now if someone watches live, else kept for later. */
-  private take(event: Recorded, at: number): void {
+  private take(event: Recorded): void {
     try {
-      if (this.listeners.size === 0) return this.#batch.push(event, at);
+      if (this.listeners.size === 0) return this.#batch.push(event, 0);
       this.#batch.flush();
-      this.record(event, at);
+      this.record(event);
     } catch (error) {
       this.failed(error);
     }
@@ -148,15 +155,14 @@ export class History {
   }
 
   /** The history's own bookkeeping failed: logged, and never thrown into the client's
-   * connections, which call take() and takePhase(). */
+   * connections, which call take(), takePhase() and onRequest(). */
   private failed(error: unknown): void {
     debug('history: %s', describe(error));
   }
 
-  /** Folds one event in; `at`: when a request event came. */
-  private record(event: Recorded, at: number): void {
-    if ('method' in event) this.onRequest(event, at);
-    else if ('bytesIn' in event) this.onClosed(event);
+  /** Folds one event in. */
+  private record(event: Recorded): void {
+    if ('bytesIn' in event) this.onClosed(event);
     else this.onJoined(event);
   }
 
@@ -206,7 +212,7 @@ export class History {
     this.changed(record);
   }
 
-  private onRequest(event: RequestEvent, at: number): void {
+  private onRequest(event: RequestEvent): void {
     const { tunnel, bytesIn, bytesOut } = event;
     // One literal, as for connections: every request comes through here.
     const record: RequestRecord = {
@@ -220,7 +226,7 @@ export class History {
       aborted: event.aborted,
       id: this.nextRequest++,
       url: tunnel.url,
-      at,
+      at: Date.now(),
       exchange: event.exchange,
     };
     this.count(tunnel.url, 'requests', bytesIn, bytesOut);
