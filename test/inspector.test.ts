@@ -9,7 +9,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startInspector, type Inspector } from '../client/inspector/server.ts';
 import type { ConnectionRecord, RequestRecord } from '../client/inspector/history.ts';
-import { HOST, echo, listenLocal, nextEvent, request, untilEqual, within } from './helpers.ts';
+import { HOST, echo, listenLocal, nextEvent, request, startRig, untilEqual, within } from './helpers.ts';
 import type { ConnectionClosed } from '../client/types.ts';
 import { echoHandler, httpRig, localService, visit, type HttpRig, type LocalService } from './http-rig.ts';
 
@@ -250,11 +250,43 @@ test('an inspector that cannot listen leaves nothing behind: no listeners on the
     await assert.rejects(startInspector(rig.client, { host: '192.0.2.1', port: 0 }), /cannot listen on inspector/);
     assert.equal(rig.client.listenerCount('phase'), 0);
     assert.equal(rig.client.listenerCount('request'), 0);
+    assert.equal(rig.client.listenerCount('connection'), 0, 'the history let go (its phase tap with it)');
     const logged = new Promise<{ exchange?: unknown }>((resolve) => rig.client.once('request', resolve));
     await visit(rig.port, 'gone.localhost');
     assert.equal((await logged).exchange, undefined, 'requests are not captured any more');
   } finally {
     await rig.close();
     await local.close();
+  }
+});
+
+test('tapPhases: each moment of a visitor, in order, with no phase event; nothing after the tap is removed', async () => {
+  const rig = await startRig(echo);
+  try {
+    const moments: { id: string; phase: string; at: number; detail?: string }[] = [];
+    const untap = rig.client.tapPhases((id, phase, at, detail) => moments.push({ id, phase, at, detail }));
+    const closing = nextEvent<[ConnectionClosed]>(rig.client, 'connection-close');
+    assert.equal((await request(rig.publicPort, 'tap')).toString(), 'tap');
+    const [{ id }] = await closing;
+    await untilEqual(() => moments.at(-1)?.phase, 'closed', 'the last moment');
+    assert.deepEqual(
+      moments.map((m) => m.phase),
+      ['announced', 'dialed', 'id-sent', 'paired', 'joined', 'visitor-fin', 'local-fin', 'closed'],
+    );
+    assert.ok(moments.every((m) => m.id === id));
+    assert.ok(
+      moments.every((m, i) => i === 0 || m.at >= (moments[i - 1]?.at ?? Infinity)),
+      'times in order',
+    );
+    assert.equal(moments.find((m) => m.phase === 'joined')?.detail, `${HOST}:${rig.local.port}`);
+    assert.equal(rig.client.listenerCount('phase'), 0, 'no phase event was needed');
+    untap();
+    const count = moments.length;
+    const again = nextEvent(rig.client, 'connection-close');
+    assert.equal((await request(rig.publicPort, 'untapped')).toString(), 'untapped');
+    await again;
+    assert.equal(moments.length, count, 'nothing after untap()');
+  } finally {
+    await rig.close();
   }
 });

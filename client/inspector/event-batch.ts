@@ -10,8 +10,7 @@ type Phase = PhaseEvent['phase'];
 
 /** Where a batch goes: each event or moment, in the order they came. */
 export interface BatchTarget<Event> {
-  /** `at`: when it came, where the event itself does not say (ms since the epoch, or 0). */
-  event(event: Event, at: number): void;
+  event(event: Event): void;
   phase(id: string, phase: Phase, at: number, detail: string | undefined): void;
 }
 
@@ -21,6 +20,7 @@ export class EventBatch<Event> {
   private readonly ids: string[];
   private readonly phases: Phase[];
   private readonly details: (string | undefined)[];
+  /** Each moment's time (ms since the epoch). */
   private readonly times: Float64Array;
   private count = 0;
 
@@ -36,10 +36,8 @@ export class EventBatch<Event> {
   }
 
   /** Keeps `event`; a full batch is handed on at once (so at most `size` are kept). */
-  push(event: Event, at: number): void {
-    const i = this.count;
-    this.events[i] = event;
-    this.times[i] = at;
+  push(event: Event): void {
+    this.events[this.count] = event;
     this.added();
   }
 
@@ -72,16 +70,15 @@ export class EventBatch<Event> {
 
   private handOn(i: number): void {
     const event = this.events[i];
-    const at = this.times[i] ?? 0;
     if (event !== undefined) {
       this.events[i] = undefined;
-      return this.target.event(event, at);
+      return this.target.event(event);
     }
     const id = this.ids[i] ?? '';
     const detail = this.details[i];
     this.ids[i] = '';
     this.details[i] = undefined;
-    this.target.phase(id, this.phases[i] ?? 'closed', at, detail);
+    this.target.phase(id, this.phases[i] ?? 'closed', this.times[i] ?? 0, detail);
   }
 
   /** Forgets everything kept. */

@@ -126,7 +126,7 @@ export class History {
   /** An event of the client: recorded now if someone watches live, else kept for later. */
   private take(event: Recorded): void {
     try {
-      if (this.listeners.size === 0) return this.#batch.push(event, 0);
+      if (this.listeners.size === 0) return this.#batch.push(event);
       this.#batch.flush();
       this.record(event);
     } catch (error) {
